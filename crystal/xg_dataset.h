@@ -1,0 +1,58 @@
+/* xg_dataset.h: a collection of crystals in a ragged, packed layout, in memory and in HDF5.
+ *
+ * Structure i has atoms offsets[i] .. offsets[i+1]-1 in the flat arrays. Properties are
+ * columns of doubles, NaN where a value is missing (missing is not zero).
+ *
+ * HDF5 layout, version 1 (part of the interface; documented in README.md):
+ *   /                   attributes: format = "xtalgen-dataset" (string), version = 1 (int)
+ *   /ids                (n,)   fixed-length strings, XG_ID_LEN bytes, NUL padded
+ *   /offsets            (n+1,) int64
+ *   /atomic_numbers     (m,)   int32
+ *   /frac_coords        (m,3)  float64
+ *   /lattices           (n,3,3) float64, rows are lattice vectors in Angstrom
+ *   /properties/<name>  (n,)   float64, NaN = missing
+ * Files with another format string or a version above the one this build knows are refused
+ * with a message saying so. */
+#ifndef XG_DATASET_H
+#define XG_DATASET_H
+
+#include <stdint.h>
+#include "crystal/xg_structure.h"
+
+#define XG_DATASET_VERSION 1
+#define XG_PROP_NAME_LEN 64
+
+typedef struct {
+    int64_t n;           /* number of structures */
+    int64_t m;           /* total number of atoms */
+    int64_t *offsets;    /* n + 1 */
+    int32_t *types;      /* m atomic numbers */
+    double *frac;        /* m * 3 */
+    double *lattices;    /* n * 9, row-major, rows are vectors */
+    char (*ids)[XG_ID_LEN];
+    int nprops;
+    char (*prop_names)[XG_PROP_NAME_LEN];
+    double *props;       /* n * nprops, row-major (structure-major), NaN = missing */
+    /* capacities, private to xg_dataset.c */
+    int64_t cap_n, cap_m;
+} xg_dataset;
+
+xg_dataset *xg_dataset_alloc(void);
+void xg_dataset_free(xg_dataset *ds);
+
+/* Adds a property column (all NaN) and returns its index; an existing name returns its index. */
+int xg_dataset_add_property(xg_dataset *ds, const char *name, xg_error *err);
+int xg_dataset_find_property(const xg_dataset *ds, const char *name); /* -1 if absent */
+
+/* Appends a copy of s (its id included). props may be NULL (all NaN) or hold ds->nprops values. */
+int xg_dataset_append(xg_dataset *ds, const xg_structure *s, const double *props, xg_error *err);
+
+/* Copies structure i into a newly allocated xg_structure (caller frees). */
+xg_structure *xg_dataset_get(const xg_dataset *ds, int64_t i, xg_error *err);
+int xg_dataset_natoms(const xg_dataset *ds, int64_t i);
+
+/* HDF5 I/O. Writing goes to PATH.tmp and is renamed onto PATH when complete. */
+int xg_dataset_write_h5(const xg_dataset *ds, const char *path, xg_error *err);
+int xg_dataset_read_h5(const char *path, xg_dataset **out, xg_error *err);
+
+#endif

@@ -1,0 +1,39 @@
+/* xg_elements.h: the periodic table xtalgen needs, Z = 1..103. */
+#ifndef XG_ELEMENTS_H
+#define XG_ELEMENTS_H
+
+#include "crystal/xg_error.h"
+
+#define XG_MAX_Z 103
+#define XG_MAX_OXI 8
+
+typedef struct {
+    int z;
+    const char *symbol;        /* "Fe" */
+    const char *name;          /* "Iron" */
+    double mass;               /* standard atomic weight, g/mol */
+    double electronegativity;  /* Pauling; NAN where none is defined (noble gases He, Ne, Ar...) */
+    double covalent_radius;    /* Angstrom */
+    int n_oxidation_states;    /* common oxidation states, as used by SMACT/pymatgen */
+    int oxidation_states[XG_MAX_OXI];
+    int is_metal;
+    int is_rare_earth;         /* Sc, Y, La..Lu */
+} xg_element;
+
+/* The element of atomic number z, or NULL when z is outside 1..XG_MAX_Z. */
+const xg_element *xg_element_get(int z);
+
+/* Atomic number of an exact symbol ("Fe"), case-sensitive; 0 if unknown. */
+int xg_element_from_symbol(const char *symbol);
+
+/* Reads the element symbol at the start of s ("Fe2+", "O1", "Na"), preferring a two-letter
+ * symbol when one exists. Returns Z (0 if none) and sets *end past the symbol if end != NULL. */
+int xg_element_parse_prefix(const char *s, const char **end);
+
+/* Element sets for constraints: spec is a comma-separated list of symbols and named sets
+ * ("rare-earths", "noble-gases", "radioactive", "lanthanides", "actinides", "alkali",
+ * "alkaline-earths", "halogens", "transition-metals"). Sets mask[z] = 1 for every member,
+ * mask has XG_MAX_Z + 1 entries (index 0 unused). Unknown names give XG_EINVAL with the name. */
+int xg_element_set_parse(const char *spec, unsigned char mask[XG_MAX_Z + 1], xg_error *err);
+
+#endif

@@ -1,0 +1,55 @@
+#include "crystal/xg_error.h"
+
+#include <stdarg.h>
+#include <stdio.h>
+#include <string.h>
+
+int xg_error_set(xg_error *err, int code, const char *fmt, ...)
+{
+    if (err) {
+        va_list ap;
+        va_start(ap, fmt);
+        vsnprintf(err->msg, sizeof err->msg, fmt, ap);
+        va_end(ap);
+        err->code = code;
+    }
+    return code;
+}
+
+int xg_error_prefix(xg_error *err, const char *fmt, ...)
+{
+    if (!err)
+        return XG_OK;
+    char head[XG_ERROR_MSG_LEN], old[XG_ERROR_MSG_LEN];
+    va_list ap;
+    va_start(ap, fmt);
+    vsnprintf(head, sizeof head, fmt, ap);
+    va_end(ap);
+    memcpy(old, err->msg, sizeof old);
+    snprintf(err->msg, sizeof err->msg, "%s: %s", head, old);
+    return err->code;
+}
+
+void xg_error_clear(xg_error *err)
+{
+    if (err) {
+        err->code = XG_OK;
+        err->msg[0] = '\0';
+    }
+}
+
+const char *xg_status_str(int code)
+{
+    switch (code) {
+    case XG_OK: return "ok";
+    case XG_EIO: return "I/O error";
+    case XG_EPARSE: return "parse error";
+    case XG_EUNSUPPORTED: return "unsupported";
+    case XG_ENOMEM: return "out of memory";
+    case XG_EINVAL: return "invalid argument";
+    case XG_EVERSION: return "unknown file version";
+    case XG_ENUMERIC: return "numerical error";
+    case XG_ELIB: return "library error";
+    default: return "unknown error";
+    }
+}

@@ -1,0 +1,51 @@
+/* xg_structure.h: a periodic crystal (A, X, L) as DESIGN.md 3.1 defines it.
+ *
+ * Conventions, fixed for the whole project:
+ *  - lattice[i] is the i-th lattice vector (a, b, c as ROWS), in Angstrom. spglib wants columns;
+ *    the one transpose lives in crystal/xg_symmetry.c.
+ *  - frac[i] are fractional coordinates of atom i; cartesian = frac * lattice (row vector times
+ *    matrix).
+ *  - types[i] is the atomic number Z (1..103).
+ * The struct owns its arrays; create with xg_structure_alloc, release with xg_structure_free. */
+#ifndef XG_STRUCTURE_H
+#define XG_STRUCTURE_H
+
+#include <stddef.h>
+#include "crystal/xg_error.h"
+
+#define XG_ID_LEN 128
+
+typedef struct xg_structure {
+    int natoms;
+    double lattice[3][3];
+    int *types;        /* natoms atomic numbers */
+    double (*frac)[3]; /* natoms fractional coordinates */
+    char id[XG_ID_LEN];/* material id or file name; may be empty */
+} xg_structure;
+
+/* Allocates a structure of natoms atoms (natoms >= 0), zeroed. NULL on allocation failure. */
+xg_structure *xg_structure_alloc(int natoms);
+void xg_structure_free(xg_structure *s);
+xg_structure *xg_structure_copy(const xg_structure *s);
+/* Changes the number of atoms, keeping the first min(old, new) atoms. */
+int xg_structure_resize(xg_structure *s, int natoms, xg_error *err);
+
+/* Formula in pymatgen's order (elements by Pauling electronegativity, ties by Z):
+ * "Fe4 O6" (formula), "Fe2O3" (reduced formula), "Fe-O" (chemical system, alphabetical).
+ * Each writes a NUL-terminated string into buf; returns XG_EINVAL if it does not fit. */
+int xg_structure_formula(const xg_structure *s, char *buf, size_t n);
+int xg_structure_reduced_formula(const xg_structure *s, char *buf, size_t n);
+int xg_structure_chemsys(const xg_structure *s, char *buf, size_t n);
+/* Number of distinct elements. */
+int xg_structure_nelements(const xg_structure *s);
+
+double xg_structure_volume(const xg_structure *s);   /* Angstrom^3, positive */
+double xg_structure_density(const xg_structure *s);  /* g/cm^3 */
+/* Smallest distance between any two atoms, periodic images included (also an atom and its own
+ * image, i.e. the shortest lattice vector, when natoms == 1). Angstrom. */
+double xg_structure_min_distance(const xg_structure *s);
+/* Wraps every fractional coordinate into [0, 1). */
+void xg_structure_wrap(xg_structure *s);
+void xg_structure_frac_to_cart(const xg_structure *s, int i, double cart[3]);
+
+#endif

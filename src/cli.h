@@ -1,0 +1,59 @@
+/* cli.h: what every xtalgen command shares: argument parsing helpers, exit codes, the
+ * progress bar, and the reading of structures from any supported input. */
+#ifndef XG_CLI_H
+#define XG_CLI_H
+
+#include <stdio.h>
+#include "crystal/xg_error.h"
+
+#define XG_EXIT_OK 0
+#define XG_EXIT_FAIL 1   /* the command ran and failed (bad input file, I/O error) */
+#define XG_EXIT_USAGE 2  /* the command line itself is wrong */
+
+/* Prints "xtalgen CMD: message" to stderr. */
+void xg_cli_errorf(const char *cmd, const char *fmt, ...) __attribute__((format(printf, 2, 3)));
+
+/* Strict number parsing of an option value: the whole string must be a number in [lo, hi].
+ * On failure prints "xtalgen CMD: OPTION expects ..." and returns -1. */
+int xg_cli_parse_int(const char *cmd, const char *opt, const char *val, long lo, long hi, long *out);
+int xg_cli_parse_double(const char *cmd, const char *opt, const char *val, double lo, double hi,
+                        double *out);
+
+/* Option scanning: returns the value of "--name VALUE" or "--name=VALUE" at argv[*i] and
+ * advances *i; NULL (and a usage message) when the value is missing. */
+const char *xg_cli_value(const char *cmd, int argc, char **argv, int *i);
+/* 1 if argv[i] is "--name" or starts with "--name=". */
+int xg_cli_is(const char *arg, const char *name);
+
+/* Progress bar on stderr with rate and ETA; silent when quiet or stderr is not a terminal
+ * (then one summary line per ~10% is printed instead, so logs of long jobs show progress). */
+typedef struct {
+    const char *label;
+    long total;
+    long done;
+    int quiet;
+    int tty;
+    double t0, last_draw;
+    int last_decile;
+    char extra[160];   /* free text shown after the bar (loss values, ...) */
+} xg_progress;
+
+void xg_progress_start(xg_progress *p, const char *label, long total, int quiet);
+void xg_progress_update(xg_progress *p, long done);
+void xg_progress_finish(xg_progress *p);
+double xg_now(void); /* monotonic seconds */
+
+/* Writes a file atomically: open PATH.tmp.PID, caller writes, commit renames onto PATH. */
+typedef struct {
+    FILE *f;
+    char path[4096];
+    char tmp[4200];
+} xg_atomic_file;
+int xg_atomic_open(xg_atomic_file *a, const char *path, xg_error *err);
+int xg_atomic_commit(xg_atomic_file *a, xg_error *err);  /* closes and renames */
+void xg_atomic_abort(xg_atomic_file *a);                 /* closes and removes the temp file */
+
+/* Creates a directory and its parents (like mkdir -p). */
+int xg_mkdir_p(const char *path, xg_error *err);
+
+#endif
