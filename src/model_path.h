@@ -1,0 +1,14 @@
+/* model_path.h: where the shipped model files are found. */
+#ifndef XG_MODEL_PATH_H
+#define XG_MODEL_PATH_H
+
+#include <stddef.h>
+#include "crystal/xg_error.h"
+
+/* Finds data/models/NAME for the running binary, trying in order: $XTALGEN_MODEL_DIR/NAME,
+ * <dir of the binary>/../data/models/NAME (a build tree inside the source tree),
+ * <dir of the binary>/../share/xtalgen/models/NAME (an installed tree). XG_EIO naming every
+ * place tried when none exists. */
+int xg_default_model_path(const char *name, char *out, size_t n, xg_error *err);
+
+#endif
