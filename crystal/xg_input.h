@@ -1,0 +1,53 @@
+/* xg_input.h: read crystals from whatever a user points xtalgen at.
+ *
+ * Every command that takes structures (symmetry, convert, screen, match, ...) accepts the same
+ * inputs, decided here once: by extension first, then by content when the extension says
+ * nothing:
+ *   .cif                          all data blocks of a CIF file
+ *   POSCAR*, CONTCAR*, .vasp, .poscar   a VASP 5 POSCAR
+ *   .extxyz, .xyz                 extended XYZ frames with Lattice="..." (all frames)
+ *   .h5, .hdf5                    an xtalgen dataset (crystal/xg_dataset.h)
+ *   .csv                          a CDVAE/MatterGen table (crystal/xg_csv.h)
+ *   a directory                   every CIF/POSCAR/extxyz file in it, sorted by name
+ * Ids: a dataset or CSV keeps its own ids (material_id); a file holding one crystal gets the
+ * file name without its extension ("NaCl.cif" -> "NaCl", "POSCAR" -> "POSCAR"); a file holding
+ * several gets "<stem>_<block>" for CIF blocks (or "<stem>_<k>", k from 1). The result is always
+ * a dataset, so callers handle one crystal and forty thousand the same way. */
+#ifndef XG_INPUT_H
+#define XG_INPUT_H
+
+#include "crystal/xg_dataset.h"
+#include "crystal/xg_error.h"
+
+typedef enum {
+    XG_INPUT_UNKNOWN = 0,
+    XG_INPUT_CIF,
+    XG_INPUT_POSCAR,
+    XG_INPUT_EXTXYZ,
+    XG_INPUT_H5,
+    XG_INPUT_CSV,
+    XG_INPUT_DIR
+} xg_input_format;
+
+/* Decides the format of path (extension, then the first bytes of the file). XG_EIO when the
+ * path cannot be opened; XG_EUNSUPPORTED when nothing fits. */
+int xg_input_detect(const char *path, xg_input_format *fmt, xg_error *err);
+const char *xg_input_format_name(xg_input_format fmt); /* "CIF", "POSCAR", ... */
+
+/* Reads every crystal of path into a new dataset (*out; free with xg_dataset_free). An input
+ * with no crystal at all is an error (XG_EPARSE), so callers need not check for n == 0. */
+int xg_input_read(const char *path, xg_dataset **out, xg_error *err);
+
+/* Same, reporting progress on long reads (CSV tables, folders): done of total units (bytes
+ * for a CSV, files for a folder). progress may be NULL. */
+typedef void (*xg_input_progress_fn)(void *ctx, long long done, long long total);
+int xg_input_read_progress(const char *path, xg_input_progress_fn progress, void *ctx,
+                           xg_dataset **out, xg_error *err);
+
+/* Reads extended XYZ text (all frames; each needs Lattice="ax ay az bx by bz cx cy cz" and
+ * species + Cartesian positions, by default Properties=species:S:1:pos:R:3). Frame ids are
+ * "<name>_<k>" (or name alone for a single frame). Appends to ds. */
+int xg_input_read_extxyz(const char *text, size_t len, const char *name, xg_dataset *ds,
+                         xg_error *err);
+
+#endif

@@ -1,0 +1,462 @@
+/* xg_poscar.c: VASP POSCAR reader and writer (see xg_poscar.h). */
+#include "crystal/xg_poscar.h"
+
+#include <ctype.h>
+#include <errno.h>
+#include <math.h>
+#include <stdlib.h>
+#include <string.h>
+#include <unistd.h>
+
+#include "crystal/xg_elements.h"
+#include "crystal/xg_lattice.h"
+
+/* A cursor over the text, one line at a time. */
+typedef struct {
+    const char *t;
+    size_t len, pos;
+    int line;         /* number of the line last returned */
+    const char *name;
+} pc_reader;
+
+#define PC_MAX_FIELDS 160
+#define PC_FIELD_LEN 64
+
+typedef struct {
+    int n;
+    char f[PC_MAX_FIELDS][PC_FIELD_LEN]; /* each NUL-terminated; longer fields are truncated */
+    int truncated;
+} pc_fields;
+
+static const char *pc_name(const pc_reader *r) { return r->name && r->name[0] ? r->name : "<poscar>"; }
+
+/* Next line as [*s, *s + *n); 0 at end of text. */
+static int pc_line(pc_reader *r, const char **s, size_t *n)
+{
+    if (r->pos >= r->len)
+        return 0;
+    size_t i = r->pos;
+    while (i < r->len && r->t[i] != '\n' && r->t[i] != '\r')
+        i++;
+    *s = r->t + r->pos;
+    *n = i - r->pos;
+    if (i < r->len)
+        i += (r->t[i] == '\r' && i + 1 < r->len && r->t[i + 1] == '\n') ? 2 : 1;
+    r->pos = i;
+    r->line++;
+    return 1;
+}
+
+static void pc_split(const char *s, size_t n, pc_fields *fl)
+{
+    fl->n = 0;
+    fl->truncated = 0;
+    size_t i = 0;
+    while (i < n) {
+        while (i < n && isspace((unsigned char)s[i]))
+            i++;
+        if (i >= n)
+            break;
+        size_t j = i;
+        while (j < n && !isspace((unsigned char)s[j]))
+            j++;
+        if (fl->n == PC_MAX_FIELDS) {
+            fl->truncated = 1;
+            return;
+        }
+        size_t k = j - i < PC_FIELD_LEN - 1 ? j - i : PC_FIELD_LEN - 1;
+        memcpy(fl->f[fl->n], s + i, k);
+        fl->f[fl->n][k] = '\0';
+        fl->n++;
+        i = j;
+    }
+}
+
+/* Reads the next line and splits it; XG_EPARSE naming `what` when the text ends. */
+static int pc_next(pc_reader *r, pc_fields *fl, const char *what, xg_error *err)
+{
+    const char *s;
+    size_t n;
+    if (!pc_line(r, &s, &n))
+        return xg_error_set(err, XG_EPARSE, "%s:%d: file ends before the %s", pc_name(r),
+                            r->line + 1, what);
+    pc_split(s, n, fl);
+    return XG_OK;
+}
+
+/* A whole field as a finite number (Fortran's 1.0D-3 accepted too). */
+static int pc_number(const char *f, double *v)
+{
+    char buf[PC_FIELD_LEN];
+    size_t n = strlen(f);
+    if (n == 0 || n >= sizeof buf)
+        return 0;
+    for (size_t i = 0; i < n; i++) {
+        char c = f[i];
+        if (c == 'd' || c == 'D')
+            c = 'e';
+        if (!isdigit((unsigned char)c) && !strchr("+-.eE", c))
+            return 0; /* rejects nan, inf, hex */
+        buf[i] = c;
+    }
+    buf[n] = '\0';
+    char *end;
+    errno = 0;
+    double x = strtod(buf, &end);
+    if (end == buf || *end != '\0' || !isfinite(x) || errno == ERANGE)
+        return 0;
+    *v = x;
+    return 1;
+}
+
+static int pc_numbers(pc_reader *r, const pc_fields *fl, int k, double *v, const char *what,
+                      xg_error *err)
+{
+    if (fl->n < k)
+        return xg_error_set(err, XG_EPARSE, "%s:%d: %s needs %d numbers, found %d fields",
+                            pc_name(r), r->line, what, k, fl->n);
+    for (int i = 0; i < k; i++)
+        if (!pc_number(fl->f[i], &v[i]))
+            return xg_error_set(err, XG_EPARSE, "%s:%d: %s: '%s' is not a finite number",
+                                pc_name(r), r->line, what, fl->f[i]);
+    return XG_OK;
+}
+
+static double wrap01(double x)
+{
+    double w = x - floor(x);
+    return w >= 1.0 ? 0.0 : w;
+}
+
+int xg_poscar_read_buffer(const char *text, size_t len, const char *name, const int *species,
+                          int nspecies, xg_structure **out, xg_error *err)
+{
+    if (!out)
+        return xg_error_set(err, XG_EINVAL, "xg_poscar_read_buffer: NULL out");
+    *out = NULL;
+    if (!text && len > 0)
+        return xg_error_set(err, XG_EINVAL, "xg_poscar_read_buffer: NULL text");
+    pc_reader r = {text, len, 0, 0, name};
+    pc_fields *fl = malloc(sizeof *fl);
+    int *z = malloc(XG_POSCAR_MAX_SPECIES * sizeof *z);
+    long *cnt = malloc(XG_POSCAR_MAX_SPECIES * sizeof *cnt);
+    xg_structure *s = NULL;
+    int rc = XG_OK;
+    if (!fl || !z || !cnt) {
+        rc = xg_error_set(err, XG_ENOMEM, "%s: out of memory", pc_name(&r));
+        goto done;
+    }
+    const char *ls;
+    size_t ln;
+    if (!pc_line(&r, &ls, &ln)) {
+        rc = xg_error_set(err, XG_EPARSE, "%s:1: empty file", pc_name(&r));
+        goto done;
+    }
+    /* Scale factor(s). */
+    if ((rc = pc_next(&r, fl, "scale factor", err)))
+        goto done;
+    double scale[3];
+    int nscale = fl->n >= 3 && pc_number(fl->f[1], &scale[1]) && pc_number(fl->f[2], &scale[2])
+                     ? 3 : 1;
+    if ((rc = pc_numbers(&r, fl, nscale, scale, "scale factor", err)))
+        goto done;
+    if (nscale == 1) {
+        if (scale[0] == 0.0) {
+            rc = xg_error_set(err, XG_EPARSE, "%s:%d: scale factor is zero", pc_name(&r), r.line);
+            goto done;
+        }
+    } else if (!(scale[0] > 0 && scale[1] > 0 && scale[2] > 0)) {
+        rc = xg_error_set(err, XG_EPARSE, "%s:%d: three scale factors must all be positive",
+                          pc_name(&r), r.line);
+        goto done;
+    }
+    double L[3][3];
+    static const char *const vec[3] = {"lattice vector a", "lattice vector b",
+                                       "lattice vector c"};
+    for (int i = 0; i < 3; i++) {
+        if ((rc = pc_next(&r, fl, vec[i], err)) || (rc = pc_numbers(&r, fl, 3, L[i], vec[i], err)))
+            goto done;
+        for (int k = 0; k < 3; k++)
+            if (fabs(L[i][k]) > 1e5) {
+                rc = xg_error_set(err, XG_EPARSE, "%s:%d: %s component %g is absurd",
+                                  pc_name(&r), r.line, vec[i], L[i][k]);
+                goto done;
+            }
+    }
+    int lattice_line = r.line;
+    double f_scale[3];
+    if (nscale == 3) {
+        for (int k = 0; k < 3; k++)
+            f_scale[k] = scale[k];
+    } else if (scale[0] > 0) {
+        f_scale[0] = f_scale[1] = f_scale[2] = scale[0];
+    } else {
+        double v = xg_lattice_volume(L);
+        if (!(v > 1e-12)) {
+            rc = xg_error_set(err, XG_EPARSE, "%s:%d: the lattice vectors span no volume",
+                              pc_name(&r), lattice_line);
+            goto done;
+        }
+        f_scale[0] = f_scale[1] = f_scale[2] = cbrt(-scale[0] / v);
+    }
+    for (int i = 0; i < 3; i++)
+        for (int k = 0; k < 3; k++)
+            L[i][k] *= f_scale[k];
+    double Linv[3][3];
+    if (xg_lattice_inverse(L, Linv, NULL) || !(xg_lattice_volume(L) > 1e-9)) {
+        rc = xg_error_set(err, XG_EPARSE, "%s:%d: the lattice vectors are degenerate (zero cell "
+                          "volume)", pc_name(&r), lattice_line);
+        goto done;
+    }
+
+    /* Species line (VASP 5) or counts straight away (VASP 4). */
+    if ((rc = pc_next(&r, fl, "species or counts line", err)))
+        goto done;
+    if (fl->n == 0) {
+        rc = xg_error_set(err, XG_EPARSE, "%s:%d: empty line where the species or counts were "
+                          "expected", pc_name(&r), r.line);
+        goto done;
+    }
+    if (fl->truncated) {
+        rc = xg_error_set(err, XG_EPARSE, "%s:%d: more than %d species", pc_name(&r), r.line,
+                          XG_POSCAR_MAX_SPECIES);
+        goto done;
+    }
+    int nsp;
+    double dummy;
+    if (!pc_number(fl->f[0], &dummy)) {
+        nsp = fl->n;
+        if (nsp > XG_POSCAR_MAX_SPECIES) {
+            rc = xg_error_set(err, XG_EPARSE, "%s:%d: more than %d species", pc_name(&r), r.line,
+                              XG_POSCAR_MAX_SPECIES);
+            goto done;
+        }
+        for (int i = 0; i < nsp; i++) {
+            const char *end;
+            z[i] = xg_element_parse_prefix(fl->f[i], &end);
+            /* "Fe", "Fe_pv", "Fe/1a2b" (VASP 6 POTCAR hashes); not "Fex" */
+            if (z[i] <= 0 || (*end && *end != '_' && *end != '/' && !isdigit((unsigned char)*end)
+                              && *end != '+' && *end != '-')) {
+                rc = xg_error_set(err, XG_EPARSE, "%s:%d: '%s' is not an element symbol",
+                                  pc_name(&r), r.line, fl->f[i]);
+                goto done;
+            }
+        }
+        if ((rc = pc_next(&r, fl, "counts line", err)))
+            goto done;
+    } else {
+        if (!species || nspecies <= 0) {
+            rc = xg_error_set(err, XG_EPARSE, "%s:%d: no species line (VASP 4 format); give the "
+                              "species explicitly", pc_name(&r), r.line);
+            goto done;
+        }
+        nsp = nspecies < XG_POSCAR_MAX_SPECIES ? nspecies : XG_POSCAR_MAX_SPECIES;
+        for (int i = 0; i < nsp; i++) {
+            if (!xg_element_get(species[i])) {
+                rc = xg_error_set(err, XG_EINVAL, "%s: species %d has atomic number %d",
+                                  pc_name(&r), i + 1, species[i]);
+                goto done;
+            }
+            z[i] = species[i];
+        }
+    }
+    /* Counts: exactly one per species (ignore trailing comments after '!' or '#'). */
+    int ncounts = 0;
+    while (ncounts < fl->n && fl->f[ncounts][0] != '!' && fl->f[ncounts][0] != '#')
+        ncounts++;
+    if (ncounts != nsp) {
+        rc = xg_error_set(err, XG_EPARSE, "%s:%d: %d species but %d counts", pc_name(&r), r.line,
+                          nsp, ncounts);
+        goto done;
+    }
+    long natoms = 0;
+    for (int i = 0; i < nsp; i++) {
+        double c;
+        if (!pc_number(fl->f[i], &c) || c != floor(c) || c < 0 || c > XG_POSCAR_MAX_ATOMS) {
+            rc = xg_error_set(err, XG_EPARSE, "%s:%d: count '%s' is not a whole number in 0..%d",
+                              pc_name(&r), r.line, fl->f[i], XG_POSCAR_MAX_ATOMS);
+            goto done;
+        }
+        cnt[i] = (long)c;
+        natoms += cnt[i];
+    }
+    if (natoms < 1 || natoms > XG_POSCAR_MAX_ATOMS) {
+        rc = xg_error_set(err, XG_EPARSE, "%s:%d: %ld atoms (need 1..%d)", pc_name(&r), r.line,
+                          natoms, XG_POSCAR_MAX_ATOMS);
+        goto done;
+    }
+    if ((rc = pc_next(&r, fl, "coordinate mode line (Direct or Cartesian)", err)))
+        goto done;
+    if (fl->n > 0 && (fl->f[0][0] == 'S' || fl->f[0][0] == 's')) {
+        if ((rc = pc_next(&r, fl, "coordinate mode line (Direct or Cartesian)", err)))
+            goto done;
+    }
+    if (fl->n == 0) {
+        rc = xg_error_set(err, XG_EPARSE, "%s:%d: empty line where Direct or Cartesian was "
+                          "expected", pc_name(&r), r.line);
+        goto done;
+    }
+    char mode = (char)tolower((unsigned char)fl->f[0][0]);
+    int cart = mode == 'c' || mode == 'k';
+    if (!cart && mode != 'd') {
+        rc = xg_error_set(err, XG_EPARSE, "%s:%d: expected Direct or Cartesian, found '%s'",
+                          pc_name(&r), r.line, fl->f[0]);
+        goto done;
+    }
+    s = xg_structure_alloc((int)natoms);
+    if (!s) {
+        rc = xg_error_set(err, XG_ENOMEM, "%s: out of memory for %ld atoms", pc_name(&r), natoms);
+        goto done;
+    }
+    memcpy(s->lattice, L, sizeof L);
+    int a = 0;
+    for (int sp = 0; sp < nsp; sp++)
+        for (long c = 0; c < cnt[sp]; c++, a++) {
+            double x[3];
+            if ((rc = pc_next(&r, fl, "atom positions", err)))
+                goto fail;
+            if ((rc = pc_numbers(&r, fl, 3, x, "atom position", err)))
+                goto fail;
+            for (int k = 0; k < 3; k++)
+                if (fabs(x[k]) > 1e6) {
+                    rc = xg_error_set(err, XG_EPARSE, "%s:%d: coordinate %g is absurd",
+                                      pc_name(&r), r.line, x[k]);
+                    goto fail;
+                }
+            if (cart) {
+                double c3[3] = {x[0] * f_scale[0], x[1] * f_scale[1], x[2] * f_scale[2]};
+                for (int k = 0; k < 3; k++)
+                    x[k] = c3[0] * Linv[0][k] + c3[1] * Linv[1][k] + c3[2] * Linv[2][k];
+            }
+            s->types[a] = z[sp];
+            for (int k = 0; k < 3; k++)
+                s->frac[a][k] = wrap01(x[k]);
+        }
+    *out = s;
+    s = NULL;
+    goto done;
+fail:
+    xg_structure_free(s);
+    s = NULL;
+done:
+    free(fl);
+    free(z);
+    free(cnt);
+    return rc;
+}
+
+int xg_poscar_read_file(const char *path, const int *species, int nspecies, xg_structure **out,
+                        xg_error *err)
+{
+    if (!out || !path)
+        return xg_error_set(err, XG_EINVAL, "xg_poscar_read_file: NULL argument");
+    *out = NULL;
+    FILE *f = fopen(path, "rb");
+    if (!f)
+        return xg_error_set(err, XG_EIO, "%s: cannot open: %s", path, strerror(errno));
+    size_t cap = 1 << 14, n = 0;
+    char *b = malloc(cap);
+    int rc = XG_OK;
+    while (b) {
+        if (n == cap) {
+            if (cap >= ((size_t)1 << 30)) {
+                rc = xg_error_set(err, XG_EIO, "%s: larger than 1 GiB", path);
+                break;
+            }
+            char *nb = realloc(b, cap * 2);
+            if (!nb) {
+                free(b);
+                b = NULL;
+                break;
+            }
+            b = nb;
+            cap *= 2;
+        }
+        size_t got = fread(b + n, 1, cap - n, f);
+        n += got;
+        if (got == 0)
+            break;
+    }
+    if (!b)
+        rc = xg_error_set(err, XG_ENOMEM, "%s: out of memory", path);
+    else if (!rc && ferror(f))
+        rc = xg_error_set(err, XG_EIO, "%s: read error (a directory?)", path);
+    fclose(f);
+    if (!rc)
+        rc = xg_poscar_read_buffer(b, n, path, species, nspecies, out, err);
+    free(b);
+    return rc;
+}
+
+int xg_poscar_write(FILE *f, const xg_structure *s, xg_error *err)
+{
+    if (!f || !s)
+        return xg_error_set(err, XG_EINVAL, "xg_poscar_write: NULL argument");
+    if (s->natoms < 1)
+        return xg_error_set(err, XG_EINVAL, "xg_poscar_write: structure has no atoms");
+    int order[XG_MAX_Z + 1], nsp = 0; /* species in order of first appearance */
+    int count[XG_MAX_Z + 1] = {0};
+    for (int i = 0; i < s->natoms; i++) {
+        int zi = s->types[i];
+        if (!xg_element_get(zi))
+            return xg_error_set(err, XG_EINVAL, "xg_poscar_write: atom %d has atomic number %d",
+                                i, zi);
+        for (int k = 0; k < 3; k++)
+            if (!isfinite(s->frac[i][k]))
+                return xg_error_set(err, XG_EINVAL, "xg_poscar_write: atom %d has a non-finite "
+                                    "coordinate", i);
+        if (count[zi]++ == 0)
+            order[nsp++] = zi;
+    }
+    for (int i = 0; i < 3; i++)
+        for (int k = 0; k < 3; k++)
+            if (!isfinite(s->lattice[i][k]))
+                return xg_error_set(err, XG_EINVAL, "xg_poscar_write: non-finite lattice");
+    char formula[4096];
+    if (xg_structure_formula(s, formula, sizeof formula))
+        snprintf(formula, sizeof formula, "xtalgen structure");
+    fprintf(f, "%s\n1.0\n", formula);
+    for (int i = 0; i < 3; i++)
+        fprintf(f, " %21.16f %21.16f %21.16f\n", s->lattice[i][0], s->lattice[i][1],
+                s->lattice[i][2]);
+    for (int k = 0; k < nsp; k++)
+        fprintf(f, "%s%s", k ? " " : "", xg_element_get(order[k])->symbol);
+    fputc('\n', f);
+    for (int k = 0; k < nsp; k++)
+        fprintf(f, "%s%d", k ? " " : "", count[order[k]]);
+    fputs("\nDirect\n", f);
+    for (int k = 0; k < nsp; k++)
+        for (int i = 0; i < s->natoms; i++)
+            if (s->types[i] == order[k]) {
+                double x[3];
+                for (int c = 0; c < 3; c++)
+                    x[c] = fabs(s->frac[i][c]) < 5e-17 ? 0.0 : s->frac[i][c];
+                fprintf(f, " %21.16f %21.16f %21.16f %s\n", x[0], x[1], x[2],
+                        xg_element_get(order[k])->symbol);
+            }
+    if (ferror(f))
+        return xg_error_set(err, XG_EIO, "xg_poscar_write: write error");
+    return XG_OK;
+}
+
+int xg_poscar_write_file(const char *path, const xg_structure *s, xg_error *err)
+{
+    if (!path)
+        return xg_error_set(err, XG_EINVAL, "xg_poscar_write_file: NULL path");
+    char tmp[4200];
+    snprintf(tmp, sizeof tmp, "%s.tmp.%ld", path, (long)getpid());
+    FILE *f = fopen(tmp, "w");
+    if (!f)
+        return xg_error_set(err, XG_EIO, "%s: cannot create: %s", tmp, strerror(errno));
+    int rc = xg_poscar_write(f, s, err);
+    if (fclose(f) != 0 && !rc)
+        rc = xg_error_set(err, XG_EIO, "%s: write failed: %s", tmp, strerror(errno));
+    if (!rc && rename(tmp, path) != 0)
+        rc = xg_error_set(err, XG_EIO, "%s: cannot rename into place: %s", path,
+                          strerror(errno));
+    if (rc) {
+        remove(tmp);
+        return rc == XG_EIO ? rc : xg_error_prefix(err, "%s", path);
+    }
+    return XG_OK;
+}

@@ -1,0 +1,111 @@
+/* xg_validity.c: structural and compositional validity (see xg_validity.h). */
+#include "crystal/xg_validity.h"
+
+#include <math.h>
+#include <string.h>
+
+#include "crystal/xg_oxidation.h"
+
+#define MIN_DIST_CAP 10.0
+
+static double det3(const double m[3][3])
+{
+    return m[0][0] * (m[1][1] * m[2][2] - m[1][2] * m[2][1]) -
+           m[0][1] * (m[1][0] * m[2][2] - m[1][2] * m[2][0]) +
+           m[0][2] * (m[1][0] * m[2][1] - m[1][1] * m[2][0]);
+}
+
+static void cross3(const double a[3], const double b[3], double o[3])
+{
+    o[0] = a[1] * b[2] - a[2] * b[1];
+    o[1] = a[2] * b[0] - a[0] * b[2];
+    o[2] = a[0] * b[1] - a[1] * b[0];
+}
+
+int xg_validity_min_distance(const xg_structure *s, double cap, double *out, xg_error *err)
+{
+    if (!s || !out)
+        return xg_error_set(err, XG_EINVAL, "%s:%d: NULL argument", __FILE__, __LINE__);
+    if (s->natoms < 1)
+        return xg_error_set(err, XG_EINVAL, "%s:%d: structure '%s' has no atoms", __FILE__,
+                            __LINE__, s->id);
+    if (!(cap > 0) || !isfinite(cap))
+        return xg_error_set(err, XG_EINVAL, "%s:%d: distance cap must be > 0", __FILE__,
+                            __LINE__);
+    const double(*L)[3] = s->lattice;
+    double vol = fabs(det3(s->lattice));
+    if (!isfinite(vol) || vol <= 0)
+        return xg_error_set(err, XG_EINVAL, "%s:%d: structure '%s' has a singular lattice",
+                            __FILE__, __LINE__, s->id);
+    /* Plane spacings: a vector of length r has |fractional component k| <= r / width_k, which
+     * bounds the images to search exactly. */
+    double width[3];
+    for (int k = 0; k < 3; k++) {
+        double c[3];
+        cross3(L[(k + 1) % 3], L[(k + 2) % 3], c);
+        width[k] = vol / sqrt(c[0] * c[0] + c[1] * c[1] + c[2] * c[2]);
+    }
+    for (int i = 0; i < s->natoms; i++)
+        for (int k = 0; k < 3; k++)
+            if (!isfinite(s->frac[i][k]))
+                return xg_error_set(err, XG_EINVAL,
+                                    "%s:%d: structure '%s' atom %d has a non-finite coordinate",
+                                    __FILE__, __LINE__, s->id, i);
+    double best = cap, best2 = cap * cap;
+    for (int i = 0; i < s->natoms; i++)
+        for (int j = i; j < s->natoms; j++) {
+            double f[3];
+            for (int k = 0; k < 3; k++) {
+                f[k] = s->frac[j][k] - s->frac[i][k];
+                f[k] -= nearbyint(f[k]);
+            }
+            int lo[3], hi[3];
+            for (int k = 0; k < 3; k++) {
+                double r = best / width[k];
+                lo[k] = (int)ceil(-r - f[k]);
+                hi[k] = (int)floor(r - f[k]);
+            }
+            for (int a = lo[0]; a <= hi[0]; a++)
+                for (int b = lo[1]; b <= hi[1]; b++)
+                    for (int c = lo[2]; c <= hi[2]; c++) {
+                        if (i == j && a == 0 && b == 0 && c == 0)
+                            continue;
+                        double g[3] = {f[0] + a, f[1] + b, f[2] + c}, d[3];
+                        for (int k = 0; k < 3; k++)
+                            d[k] = g[0] * L[0][k] + g[1] * L[1][k] + g[2] * L[2][k];
+                        double d2 = d[0] * d[0] + d[1] * d[1] + d[2] * d[2];
+                        if (d2 < best2) {
+                            best2 = d2;
+                            best = sqrt(d2);
+                        }
+                    }
+        }
+    *out = best;
+    return XG_OK;
+}
+
+int xg_validity_structure(const xg_structure *s, int *valid, xg_error *err)
+{
+    if (!valid)
+        return xg_error_set(err, XG_EINVAL, "%s:%d: NULL argument", __FILE__, __LINE__);
+    double d;
+    int rc = xg_validity_min_distance(s, XG_VALIDITY_MIN_DISTANCE, &d, err);
+    if (rc)
+        return rc;
+    *valid = d >= XG_VALIDITY_MIN_DISTANCE && fabs(det3(s->lattice)) >= XG_VALIDITY_MIN_VOLUME;
+    return XG_OK;
+}
+
+int xg_validity_check(const xg_structure *s, xg_validity *out, xg_error *err)
+{
+    if (!out)
+        return xg_error_set(err, XG_EINVAL, "%s:%d: NULL argument", __FILE__, __LINE__);
+    memset(out, 0, sizeof *out);
+    int rc = xg_validity_min_distance(s, MIN_DIST_CAP, &out->min_distance, err);
+    if (rc)
+        return rc;
+    out->volume = fabs(det3(s->lattice));
+    out->valid_structure = out->min_distance >= XG_VALIDITY_MIN_DISTANCE &&
+                           out->volume >= XG_VALIDITY_MIN_VOLUME;
+    return xg_oxidation_valid_structure(s, &out->valid_composition, err);
+}

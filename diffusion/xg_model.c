@@ -1,0 +1,898 @@
+/* xg_model.c: model and checkpoint files in HDF5 (layout in xg_model.h). */
+#include "diffusion/xg_model.h"
+
+#include <errno.h>
+#include <fcntl.h>
+#include <math.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <unistd.h>
+
+#include <hdf5.h>
+
+#define XG_MODEL_FORMAT "xtalgen-model"
+
+const char *const xg_hist_column_names[XG_HIST_COLS] = {
+    "epoch", "step", "lr",
+    "train_loss", "train_coord", "train_lattice", "train_type",
+    "val_loss", "val_coord", "val_lattice", "val_type",
+    "crystals_per_s", "elapsed_s"};
+
+void xg_hparams_default(xg_hparams *h)
+{
+    memset(h, 0, sizeof *h);
+    h->batch = 64;
+    h->epochs = 100;
+    h->hours = 0;
+    h->lr = 1e-3;
+    h->lr_min = 1e-5;
+    h->warmup_steps = 500;
+    h->weight_decay = 0;
+    h->clip_norm = 1.0;
+    h->ema_decay = 0.999;
+    h->beta1 = 0.9;
+    h->beta2 = 0.999;
+    h->adam_eps = 1e-8;
+    h->seed = 1;
+    h->threads = 1;
+    h->max_structures = 0;
+    h->checkpoint_minutes = 15;
+}
+
+/* ================================================================ stats */
+
+int xg_model_stats_from_dataset(xg_model_stats *st, const xg_dataset *ds, xg_error *err)
+{
+    memset(st, 0, sizeof *st);
+    if (!ds || ds->n <= 0)
+        return xg_error_set(err, XG_EINVAL, "model stats: empty dataset");
+    int maxn = 0;
+    for (int64_t i = 0; i < ds->n; i++) {
+        int n = (int)(ds->offsets[i + 1] - ds->offsets[i]);
+        if (n > maxn)
+            maxn = n;
+    }
+    st->hist_len = maxn + 1;
+    st->natoms_hist = calloc((size_t)st->hist_len, sizeof *st->natoms_hist);
+    st->nscalers = ds->nprops;
+    if (ds->nprops > 0) {
+        st->scaler_names = calloc((size_t)ds->nprops, sizeof *st->scaler_names);
+        st->scaler_mean = calloc((size_t)ds->nprops, sizeof(double));
+        st->scaler_std = calloc((size_t)ds->nprops, sizeof(double));
+    }
+    if (!st->natoms_hist || (ds->nprops > 0 && (!st->scaler_names || !st->scaler_mean || !st->scaler_std))) {
+        xg_model_stats_free(st);
+        return xg_error_set(err, XG_ENOMEM, "model stats: out of memory");
+    }
+    double dens = 0;
+    for (int64_t i = 0; i < ds->n; i++) {
+        int n = (int)(ds->offsets[i + 1] - ds->offsets[i]);
+        st->natoms_hist[n]++;
+        const double *L = ds->lattices + 9 * i;
+        double v = fabs(L[0] * (L[4] * L[8] - L[5] * L[7]) - L[1] * (L[3] * L[8] - L[5] * L[6]) +
+                        L[2] * (L[3] * L[7] - L[4] * L[6]));
+        if (!(v > 1e-6)) {
+            xg_model_stats_free(st);
+            return xg_error_set(err, XG_EINVAL, "model stats: structure %lld (%s) has volume %g",
+                                (long long)i, ds->ids ? ds->ids[i] : "", v);
+        }
+        dens += n / v;
+    }
+    st->avg_density = dens / (double)ds->n;
+    st->nstructs = ds->n;
+    for (int k = 0; k < ds->nprops; k++) {
+        snprintf(st->scaler_names[k], XG_PROP_NAME_LEN, "%s", ds->prop_names[k]);
+        double s = 0, s2 = 0;
+        long cnt = 0;
+        for (int64_t i = 0; i < ds->n; i++) {
+            double v = ds->props[i * ds->nprops + k];
+            if (isnan(v))
+                continue; /* missing is not zero */
+            s += v;
+            cnt++;
+        }
+        double mean = cnt ? s / cnt : NAN;
+        for (int64_t i = 0; i < ds->n; i++) {
+            double v = ds->props[i * ds->nprops + k];
+            if (!isnan(v))
+                s2 += (v - mean) * (v - mean);
+        }
+        double sd = cnt > 1 ? sqrt(s2 / (cnt - 1)) : (cnt ? 1.0 : NAN);
+        if (cnt > 1 && !(sd > 0))
+            sd = 1.0; /* a constant column still needs a usable scale */
+        st->scaler_mean[k] = mean;
+        st->scaler_std[k] = sd;
+    }
+    return XG_OK;
+}
+
+void xg_model_stats_free(xg_model_stats *st)
+{
+    if (!st)
+        return;
+    free(st->natoms_hist);
+    free(st->scaler_names);
+    free(st->scaler_mean);
+    free(st->scaler_std);
+    memset(st, 0, sizeof *st);
+}
+
+int xg_model_sample_natoms(const xg_model_stats *st, xg_rng *rng)
+{
+    int64_t total = 0;
+    for (int n = 1; n < st->hist_len; n++)
+        total += st->natoms_hist[n];
+    if (total <= 0)
+        return 0;
+    int64_t r = (int64_t)xg_rng_below(rng, (uint64_t)total);
+    for (int n = 1; n < st->hist_len; n++) {
+        r -= st->natoms_hist[n];
+        if (r < 0)
+            return n;
+    }
+    return st->hist_len - 1;
+}
+
+/* ================================================================ train state */
+
+xg_train_state *xg_train_state_alloc(size_t nparams, int64_t nperm, xg_error *err)
+{
+    xg_train_state *s = calloc(1, sizeof *s);
+    if (!s)
+        goto oom;
+    s->nparams = nparams;
+    s->adam_m = calloc(nparams ? nparams : 1, sizeof(float));
+    s->adam_v = calloc(nparams ? nparams : 1, sizeof(float));
+    s->nperm = nperm;
+    s->perm = calloc(nperm > 0 ? (size_t)nperm : 1, sizeof(int64_t));
+    if (!s->adam_m || !s->adam_v || !s->perm)
+        goto oom;
+    for (int64_t i = 0; i < nperm; i++)
+        s->perm[i] = i;
+    return s;
+oom:
+    xg_train_state_free(s);
+    xg_error_set(err, XG_ENOMEM, "train state: out of memory (%zu parameters)", nparams);
+    return NULL;
+}
+
+void xg_train_state_free(xg_train_state *s)
+{
+    if (!s)
+        return;
+    free(s->adam_m);
+    free(s->adam_v);
+    free(s->perm);
+    free(s->hist);
+    free(s);
+}
+
+int xg_train_state_push_history(xg_train_state *s, const double *row, xg_error *err)
+{
+    double *h = realloc(s->hist, (size_t)(s->nhist + 1) * XG_HIST_COLS * sizeof(double));
+    if (!h)
+        return xg_error_set(err, XG_ENOMEM, "train state: out of memory for the loss history");
+    s->hist = h;
+    memcpy(h + s->nhist * XG_HIST_COLS, row, XG_HIST_COLS * sizeof(double));
+    s->nhist++;
+    return XG_OK;
+}
+
+/* ================================================================ HDF5 helpers */
+
+/* Every helper returns XG_OK or an error naming the object; ctx is the file path. */
+
+static int h5_fail(xg_error *err, const char *ctx, const char *what, const char *name)
+{
+    return xg_error_set(err, XG_ELIB, "%s: HDF5 could not %s '%s'", ctx, what, name);
+}
+
+static int put_attr(hid_t loc, const char *name, hid_t ftype, hid_t mtype, const void *v,
+                    const char *ctx, xg_error *err)
+{
+    hid_t sp = H5Screate(H5S_SCALAR);
+    hid_t a = sp < 0 ? -1 : H5Acreate2(loc, name, ftype, sp, H5P_DEFAULT, H5P_DEFAULT);
+    herr_t rc = a < 0 ? -1 : H5Awrite(a, mtype, v);
+    if (a >= 0)
+        H5Aclose(a);
+    if (sp >= 0)
+        H5Sclose(sp);
+    return rc < 0 ? h5_fail(err, ctx, "write attribute", name) : XG_OK;
+}
+
+static int put_i64(hid_t loc, const char *name, int64_t v, const char *ctx, xg_error *err)
+{
+    return put_attr(loc, name, H5T_STD_I64LE, H5T_NATIVE_INT64, &v, ctx, err);
+}
+
+static int put_u64(hid_t loc, const char *name, uint64_t v, const char *ctx, xg_error *err)
+{
+    return put_attr(loc, name, H5T_STD_U64LE, H5T_NATIVE_UINT64, &v, ctx, err);
+}
+
+static int put_f64(hid_t loc, const char *name, double v, const char *ctx, xg_error *err)
+{
+    return put_attr(loc, name, H5T_IEEE_F64LE, H5T_NATIVE_DOUBLE, &v, ctx, err);
+}
+
+static int put_str(hid_t loc, const char *name, const char *v, const char *ctx, xg_error *err)
+{
+    hid_t t = H5Tcopy(H5T_C_S1);
+    if (t < 0 || H5Tset_size(t, strlen(v) + 1) < 0 || H5Tset_strpad(t, H5T_STR_NULLTERM) < 0) {
+        if (t >= 0)
+            H5Tclose(t);
+        return h5_fail(err, ctx, "make a string type for", name);
+    }
+    int rc = put_attr(loc, name, t, t, v, ctx, err);
+    H5Tclose(t);
+    return rc;
+}
+
+/* Reads a scalar numeric attribute, converting to the requested native type. */
+static int get_attr(hid_t loc, const char *grp, const char *name, hid_t mtype, void *v,
+                    const char *ctx, xg_error *err)
+{
+    if (H5Aexists(loc, name) <= 0)
+        return xg_error_set(err, XG_EPARSE, "%s: %s lacks attribute '%s'", ctx, grp, name);
+    hid_t a = H5Aopen(loc, name, H5P_DEFAULT);
+    if (a < 0)
+        return h5_fail(err, ctx, "open attribute", name);
+    hid_t sp = H5Aget_space(a), ft = H5Aget_type(a);
+    hssize_t npts = sp < 0 ? -1 : H5Sget_simple_extent_npoints(sp);
+    H5T_class_t cls = ft < 0 ? H5T_NO_CLASS : H5Tget_class(ft);
+    int rc = XG_OK;
+    if (npts != 1 || (cls != H5T_INTEGER && cls != H5T_FLOAT))
+        rc = xg_error_set(err, XG_EPARSE, "%s: attribute %s/%s is not a single number", ctx, grp, name);
+    else if (H5Aread(a, mtype, v) < 0)
+        rc = xg_error_set(err, XG_EPARSE, "%s: attribute %s/%s could not be read as a number", ctx, grp, name);
+    if (ft >= 0)
+        H5Tclose(ft);
+    if (sp >= 0)
+        H5Sclose(sp);
+    H5Aclose(a);
+    return rc;
+}
+
+static int get_i64(hid_t loc, const char *grp, const char *name, int64_t *v, const char *ctx,
+                   xg_error *err)
+{
+    return get_attr(loc, grp, name, H5T_NATIVE_INT64, v, ctx, err);
+}
+
+static int get_f64(hid_t loc, const char *grp, const char *name, double *v, const char *ctx,
+                   xg_error *err)
+{
+    return get_attr(loc, grp, name, H5T_NATIVE_DOUBLE, v, ctx, err);
+}
+
+static int get_int(hid_t loc, const char *grp, const char *name, int *v, const char *ctx,
+                   xg_error *err)
+{
+    int64_t x = 0;
+    int rc = get_i64(loc, grp, name, &x, ctx, err);
+    if (rc)
+        return rc;
+    if (x < -2147483647LL || x > 2147483647LL)
+        return xg_error_set(err, XG_EPARSE, "%s: attribute %s/%s = %lld out of range", ctx, grp,
+                            name, (long long)x);
+    *v = (int)x;
+    return XG_OK;
+}
+
+/* Reads a string attribute (fixed or variable length) into buf. */
+static int get_str(hid_t loc, const char *name, char *buf, size_t n, const char *ctx,
+                   xg_error *err)
+{
+    buf[0] = '\0';
+    if (H5Aexists(loc, name) <= 0)
+        return xg_error_set(err, XG_EPARSE, "%s: lacks root attribute '%s'", ctx, name);
+    hid_t a = H5Aopen(loc, name, H5P_DEFAULT);
+    if (a < 0)
+        return h5_fail(err, ctx, "open attribute", name);
+    hid_t ft = H5Aget_type(a), sp = H5Aget_space(a);
+    int rc = XG_OK;
+    if (ft < 0 || H5Tget_class(ft) != H5T_STRING || sp < 0 || H5Sget_simple_extent_npoints(sp) != 1) {
+        rc = xg_error_set(err, XG_EPARSE, "%s: attribute '%s' is not a string", ctx, name);
+    } else if (H5Tis_variable_str(ft) > 0) {
+        char *s = NULL;
+        hid_t mt = H5Tcopy(H5T_C_S1);
+        H5Tset_size(mt, H5T_VARIABLE);
+        if (H5Aread(a, mt, &s) < 0 || !s)
+            rc = xg_error_set(err, XG_EPARSE, "%s: attribute '%s' unreadable", ctx, name);
+        else
+            snprintf(buf, n, "%s", s);
+        if (s)
+            H5free_memory(s);
+        H5Tclose(mt);
+    } else {
+        size_t sz = H5Tget_size(ft);
+        char *tmp = calloc(sz + 1, 1);
+        hid_t mt = H5Tcopy(H5T_C_S1);
+        H5Tset_size(mt, sz);
+        if (!tmp)
+            rc = xg_error_set(err, XG_ENOMEM, "%s: out of memory", ctx);
+        else if (H5Aread(a, mt, tmp) < 0)
+            rc = xg_error_set(err, XG_EPARSE, "%s: attribute '%s' unreadable", ctx, name);
+        else
+            snprintf(buf, n, "%s", tmp);
+        free(tmp);
+        H5Tclose(mt);
+    }
+    if (sp >= 0)
+        H5Sclose(sp);
+    if (ft >= 0)
+        H5Tclose(ft);
+    H5Aclose(a);
+    return rc;
+}
+
+static int put_ds(hid_t loc, const char *name, hid_t ftype, hid_t mtype, int rank,
+                  const hsize_t *dims, const void *data, const char *ctx, xg_error *err)
+{
+    hid_t sp = H5Screate_simple(rank, dims, NULL);
+    hid_t d = sp < 0 ? -1 : H5Dcreate2(loc, name, ftype, sp, H5P_DEFAULT, H5P_DEFAULT, H5P_DEFAULT);
+    hsize_t total = 1;
+    for (int i = 0; i < rank; i++)
+        total *= dims[i];
+    herr_t rc = d < 0 ? -1 : (total ? H5Dwrite(d, mtype, H5S_ALL, H5S_ALL, H5P_DEFAULT, data) : 0);
+    if (d >= 0)
+        H5Dclose(d);
+    if (sp >= 0)
+        H5Sclose(sp);
+    return rc < 0 ? h5_fail(err, ctx, "write dataset", name) : XG_OK;
+}
+
+/* Shape of a dataset: rank must equal `rank`; dims filled. */
+static int ds_shape(hid_t loc, const char *path, int rank, hsize_t *dims, const char *ctx,
+                    xg_error *err)
+{
+    if (H5Lexists(loc, path, H5P_DEFAULT) <= 0)
+        return xg_error_set(err, XG_EPARSE, "%s: missing dataset %s", ctx, path);
+    hid_t d = H5Dopen2(loc, path, H5P_DEFAULT);
+    if (d < 0)
+        return xg_error_set(err, XG_EPARSE, "%s: %s is not a dataset", ctx, path);
+    hid_t sp = H5Dget_space(d);
+    int r = sp < 0 ? -1 : H5Sget_simple_extent_ndims(sp);
+    int rc = XG_OK;
+    if (r != rank)
+        rc = xg_error_set(err, XG_EPARSE, "%s: dataset %s has rank %d, expected %d", ctx, path, r, rank);
+    else
+        H5Sget_simple_extent_dims(sp, dims, NULL);
+    if (sp >= 0)
+        H5Sclose(sp);
+    H5Dclose(d);
+    return rc;
+}
+
+/* Reads a whole dataset whose shape must be exactly dims (converted to mtype). */
+static int get_ds(hid_t loc, const char *path, hid_t mtype, int rank, const hsize_t *want,
+                  void *buf, const char *ctx, xg_error *err)
+{
+    hsize_t dims[4] = {0};
+    int rc = ds_shape(loc, path, rank, dims, ctx, err);
+    if (rc)
+        return rc;
+    hsize_t total = 1;
+    for (int i = 0; i < rank; i++) {
+        if (dims[i] != want[i])
+            return xg_error_set(err, XG_EPARSE,
+                                "%s: dataset %s has dimension %d of size %llu, expected %llu "
+                                "(a model of another configuration?)",
+                                ctx, path, i, (unsigned long long)dims[i], (unsigned long long)want[i]);
+        total *= dims[i];
+    }
+    if (!total)
+        return XG_OK;
+    hid_t d = H5Dopen2(loc, path, H5P_DEFAULT);
+    hid_t ft = d < 0 ? -1 : H5Dget_type(d);
+    H5T_class_t cls = ft < 0 ? H5T_NO_CLASS : H5Tget_class(ft);
+    herr_t r = -1;
+    if (cls == H5T_INTEGER || cls == H5T_FLOAT)
+        r = H5Dread(d, mtype, H5S_ALL, H5S_ALL, H5P_DEFAULT, buf);
+    if (ft >= 0)
+        H5Tclose(ft);
+    if (d >= 0)
+        H5Dclose(d);
+    if (r < 0)
+        return xg_error_set(err, XG_EPARSE, "%s: dataset %s could not be read as numbers", ctx, path);
+    return XG_OK;
+}
+
+static hid_t make_group(hid_t loc, const char *name)
+{
+    return H5Gcreate2(loc, name, H5P_DEFAULT, H5P_DEFAULT, H5P_DEFAULT);
+}
+
+/* ================================================================ writing */
+
+static int write_params(hid_t file, const char *grp, const xg_denoiser *net, const float *v,
+                        const char *ctx, xg_error *err)
+{
+    hid_t g = make_group(file, grp);
+    if (g < 0)
+        return h5_fail(err, ctx, "create group", grp);
+    int rc = XG_OK, n = xg_denoiser_param_count(net);
+    for (int i = 0; i < n && !rc; i++) {
+        size_t off;
+        int rows, cols;
+        const char *name = xg_denoiser_param_info(net, i, &off, &rows, &cols);
+        if (!name || rows < 0 || cols < 0) {
+            rc = xg_error_set(err, XG_EINVAL, "%s: denoiser parameter %d has no name/shape", ctx, i);
+            break;
+        }
+        hsize_t dims[2] = {(hsize_t)rows, (hsize_t)cols};
+        rc = put_ds(g, name, H5T_IEEE_F32LE, H5T_NATIVE_FLOAT, 2, dims, v + off, ctx, err);
+    }
+    H5Gclose(g);
+    return rc;
+}
+
+static int write_config(hid_t file, const xg_denoiser_config *c, const xg_noise_params *np,
+                        const xg_hparams *h, const char *ctx, xg_error *err)
+{
+    hid_t g = make_group(file, "config");
+    if (g < 0)
+        return h5_fail(err, ctx, "create group", "config");
+    int rc = 0;
+    rc = rc ? rc : put_i64(g, "hidden", c->hidden, ctx, err);
+    rc = rc ? rc : put_i64(g, "layers", c->layers, ctx, err);
+    rc = rc ? rc : put_i64(g, "n_freq", c->n_freq, ctx, err);
+    rc = rc ? rc : put_i64(g, "time_dim", c->time_dim, ctx, err);
+    rc = rc ? rc : put_i64(g, "cond_dim", c->cond_dim, ctx, err);
+    rc = rc ? rc : put_f64(g, "noise_sigma_min", np->sigma_min, ctx, err);
+    rc = rc ? rc : put_f64(g, "noise_sigma_max", np->sigma_max, ctx, err);
+    rc = rc ? rc : put_f64(g, "noise_avg_density", np->avg_density, ctx, err);
+    rc = rc ? rc : put_f64(g, "noise_lattice_c", np->lattice_c, ctx, err);
+    rc = rc ? rc : put_f64(g, "noise_cos_s", np->cos_s, ctx, err);
+    rc = rc ? rc : put_f64(g, "noise_t_min", np->t_min, ctx, err);
+    rc = rc ? rc : put_f64(g, "noise_w_coord", np->w_coord, ctx, err);
+    rc = rc ? rc : put_f64(g, "noise_w_lattice", np->w_lattice, ctx, err);
+    rc = rc ? rc : put_f64(g, "noise_w_type", np->w_type, ctx, err);
+    rc = rc ? rc : put_i64(g, "train_batch", h->batch, ctx, err);
+    rc = rc ? rc : put_i64(g, "train_epochs", h->epochs, ctx, err);
+    rc = rc ? rc : put_i64(g, "train_warmup_steps", h->warmup_steps, ctx, err);
+    rc = rc ? rc : put_i64(g, "train_threads", h->threads, ctx, err);
+    rc = rc ? rc : put_i64(g, "train_max_structures", h->max_structures, ctx, err);
+    rc = rc ? rc : put_u64(g, "train_seed", h->seed, ctx, err);
+    rc = rc ? rc : put_f64(g, "train_hours", h->hours, ctx, err);
+    rc = rc ? rc : put_f64(g, "train_lr", h->lr, ctx, err);
+    rc = rc ? rc : put_f64(g, "train_lr_min", h->lr_min, ctx, err);
+    rc = rc ? rc : put_f64(g, "train_weight_decay", h->weight_decay, ctx, err);
+    rc = rc ? rc : put_f64(g, "train_clip_norm", h->clip_norm, ctx, err);
+    rc = rc ? rc : put_f64(g, "train_ema_decay", h->ema_decay, ctx, err);
+    rc = rc ? rc : put_f64(g, "train_beta1", h->beta1, ctx, err);
+    rc = rc ? rc : put_f64(g, "train_beta2", h->beta2, ctx, err);
+    rc = rc ? rc : put_f64(g, "train_adam_eps", h->adam_eps, ctx, err);
+    rc = rc ? rc : put_f64(g, "train_checkpoint_minutes", h->checkpoint_minutes, ctx, err);
+    H5Gclose(g);
+    return rc;
+}
+
+static int write_stats(hid_t file, const xg_model_stats *st, const char *ctx, xg_error *err)
+{
+    hid_t g = make_group(file, "stats");
+    if (g < 0)
+        return h5_fail(err, ctx, "create group", "stats");
+    int rc = put_f64(g, "avg_density", st->avg_density, ctx, err);
+    rc = rc ? rc : put_i64(g, "nstructs", st->nstructs, ctx, err);
+    hsize_t n = (hsize_t)(st->hist_len > 0 ? st->hist_len : 0);
+    rc = rc ? rc : put_ds(g, "natoms_hist", H5T_STD_I64LE, H5T_NATIVE_INT64, 1, &n, st->natoms_hist, ctx, err);
+    if (!rc && st->nscalers > 0) {
+        hsize_t k = (hsize_t)st->nscalers;
+        hid_t t = H5Tcopy(H5T_C_S1);
+        H5Tset_size(t, XG_PROP_NAME_LEN);
+        H5Tset_strpad(t, H5T_STR_NULLPAD);
+        hid_t sp = H5Screate_simple(1, &k, NULL);
+        hid_t d = H5Dcreate2(g, "scaler_names", t, sp, H5P_DEFAULT, H5P_DEFAULT, H5P_DEFAULT);
+        if (d < 0 || H5Dwrite(d, t, H5S_ALL, H5S_ALL, H5P_DEFAULT, st->scaler_names) < 0)
+            rc = h5_fail(err, ctx, "write dataset", "stats/scaler_names");
+        if (d >= 0)
+            H5Dclose(d);
+        H5Sclose(sp);
+        H5Tclose(t);
+        rc = rc ? rc : put_ds(g, "scaler_mean", H5T_IEEE_F64LE, H5T_NATIVE_DOUBLE, 1, &k, st->scaler_mean, ctx, err);
+        rc = rc ? rc : put_ds(g, "scaler_std", H5T_IEEE_F64LE, H5T_NATIVE_DOUBLE, 1, &k, st->scaler_std, ctx, err);
+    }
+    H5Gclose(g);
+    return rc;
+}
+
+static int write_state(hid_t file, const xg_denoiser *net, const xg_train_state *s,
+                       const char *ctx, xg_error *err)
+{
+    hid_t g = make_group(file, "optimizer");
+    if (g < 0)
+        return h5_fail(err, ctx, "create group", "optimizer");
+    int rc = put_i64(g, "step", s->step, ctx, err);
+    H5Gclose(g);
+    rc = rc ? rc : write_params(file, "optimizer/m", net, s->adam_m, ctx, err);
+    rc = rc ? rc : write_params(file, "optimizer/v", net, s->adam_v, ctx, err);
+    if (rc)
+        return rc;
+    g = make_group(file, "train");
+    if (g < 0)
+        return h5_fail(err, ctx, "create group", "train");
+    rc = put_i64(g, "epoch", s->epoch, ctx, err);
+    rc = rc ? rc : put_i64(g, "step_in_epoch", s->step_in_epoch, ctx, err);
+    rc = rc ? rc : put_i64(g, "horizon", s->horizon, ctx, err);
+    rc = rc ? rc : put_i64(g, "threads", s->threads, ctx, err);
+    rc = rc ? rc : put_f64(g, "elapsed", s->elapsed, ctx, err);
+    hsize_t four = 4, np = (hsize_t)s->nperm, ns = XG_SUMS;
+    hsize_t hd[2] = {(hsize_t)s->nhist, XG_HIST_COLS};
+    rc = rc ? rc : put_ds(g, "rng_state", H5T_STD_U64LE, H5T_NATIVE_UINT64, 1, &four, s->rng, ctx, err);
+    rc = rc ? rc : put_ds(g, "perm", H5T_STD_I64LE, H5T_NATIVE_INT64, 1, &np, s->perm, ctx, err);
+    rc = rc ? rc : put_ds(g, "epoch_sums", H5T_IEEE_F64LE, H5T_NATIVE_DOUBLE, 1, &ns, s->sums, ctx, err);
+    rc = rc ? rc : put_ds(g, "history", H5T_IEEE_F64LE, H5T_NATIVE_DOUBLE, 2, hd, s->hist, ctx, err);
+    if (!rc) {
+        char cols[512] = "";
+        for (int i = 0; i < XG_HIST_COLS; i++) {
+            strcat(cols, xg_hist_column_names[i]);
+            if (i + 1 < XG_HIST_COLS)
+                strcat(cols, ",");
+        }
+        hid_t d = H5Dopen2(g, "history", H5P_DEFAULT);
+        rc = d < 0 ? h5_fail(err, ctx, "open", "train/history") : put_str(d, "columns", cols, ctx, err);
+        if (d >= 0)
+            H5Dclose(d);
+    }
+    H5Gclose(g);
+    return rc;
+}
+
+int xg_model_write(const char *path, const xg_denoiser *net, const float *weights,
+                   const float *ema, const xg_noise_params *noise, const xg_hparams *hp,
+                   const xg_model_stats *stats, const xg_train_state *state, xg_error *err)
+{
+    if (!path || !net || !weights || !ema || !noise || !hp || !stats)
+        return xg_error_set(err, XG_EINVAL, "model write: missing argument");
+    if (state && state->nparams != xg_denoiser_num_params(net))
+        return xg_error_set(err, XG_EINVAL, "model write: optimizer state has %zu parameters, the network %zu",
+                            state->nparams, xg_denoiser_num_params(net));
+    size_t n = strlen(path);
+    char *tmp = malloc(n + 8);
+    if (!tmp)
+        return xg_error_set(err, XG_ENOMEM, "model write: out of memory");
+    snprintf(tmp, n + 8, "%s.tmp", path);
+    int rc = XG_OK;
+    H5E_BEGIN_TRY
+    {
+        hid_t f = H5Fcreate(tmp, H5F_ACC_TRUNC, H5P_DEFAULT, H5P_DEFAULT);
+        if (f < 0) {
+            rc = xg_error_set(err, XG_EIO, "%s: cannot create (%s)", tmp, strerror(errno));
+        } else {
+            rc = put_str(f, "format", XG_MODEL_FORMAT, path, err);
+            rc = rc ? rc : put_i64(f, "version", XG_MODEL_VERSION, path, err);
+            rc = rc ? rc : put_str(f, "kind", state ? "checkpoint" : "model", path, err);
+            rc = rc ? rc : write_config(f, xg_denoiser_get_config(net), noise, hp, path, err);
+            rc = rc ? rc : write_params(f, "weights", net, weights, path, err);
+            rc = rc ? rc : write_params(f, "ema", net, ema, path, err);
+            rc = rc ? rc : write_stats(f, stats, path, err);
+            if (!rc && state)
+                rc = write_state(f, net, state, path, err);
+            if (H5Fclose(f) < 0 && !rc)
+                rc = xg_error_set(err, XG_EIO, "%s: closing the HDF5 file failed (disk full?)", tmp);
+        }
+    }
+    H5E_END_TRY;
+    if (!rc) {
+        /* Data on disk before the rename makes the new name visible. */
+        int fd = open(tmp, O_RDONLY);
+        if (fd >= 0) {
+            fsync(fd);
+            close(fd);
+        }
+        if (rename(tmp, path) != 0)
+            rc = xg_error_set(err, XG_EIO, "%s: cannot rename %s onto it (%s)", path, tmp, strerror(errno));
+    }
+    if (rc)
+        unlink(tmp);
+    free(tmp);
+    return rc;
+}
+
+/* ================================================================ reading */
+
+static int read_params(hid_t file, const char *grp, const xg_denoiser *net, float *v,
+                       const char *ctx, xg_error *err)
+{
+    int n = xg_denoiser_param_count(net);
+    char path[512];
+    for (int i = 0; i < n; i++) {
+        size_t off;
+        int rows, cols;
+        const char *name = xg_denoiser_param_info(net, i, &off, &rows, &cols);
+        snprintf(path, sizeof path, "%s/%s", grp, name ? name : "?");
+        hsize_t want[2] = {(hsize_t)rows, (hsize_t)cols};
+        int rc = get_ds(file, path, H5T_NATIVE_FLOAT, 2, want, v + off, ctx, err);
+        if (rc)
+            return rc;
+    }
+    size_t np = xg_denoiser_num_params(net);
+    for (size_t i = 0; i < np; i++)
+        if (!isfinite(v[i]))
+            return xg_error_set(err, XG_ENUMERIC, "%s: /%s holds non-finite values", ctx, grp);
+    return XG_OK;
+}
+
+static int read_config(hid_t file, xg_model *m, const char *ctx, xg_error *err)
+{
+    if (H5Lexists(file, "config", H5P_DEFAULT) <= 0)
+        return xg_error_set(err, XG_EPARSE, "%s: missing group /config", ctx);
+    hid_t g = H5Gopen2(file, "config", H5P_DEFAULT);
+    if (g < 0)
+        return xg_error_set(err, XG_EPARSE, "%s: /config is not a group", ctx);
+    const char *G = "/config";
+    xg_denoiser_config *c = &m->cfg;
+    xg_noise_params *np = &m->noise;
+    xg_hparams *h = &m->hp;
+    xg_hparams_default(h);
+    int64_t i64 = 0;
+    int rc = 0;
+    rc = rc ? rc : get_int(g, G, "hidden", &c->hidden, ctx, err);
+    rc = rc ? rc : get_int(g, G, "layers", &c->layers, ctx, err);
+    rc = rc ? rc : get_int(g, G, "n_freq", &c->n_freq, ctx, err);
+    rc = rc ? rc : get_int(g, G, "time_dim", &c->time_dim, ctx, err);
+    rc = rc ? rc : get_int(g, G, "cond_dim", &c->cond_dim, ctx, err);
+    rc = rc ? rc : get_f64(g, G, "noise_sigma_min", &np->sigma_min, ctx, err);
+    rc = rc ? rc : get_f64(g, G, "noise_sigma_max", &np->sigma_max, ctx, err);
+    rc = rc ? rc : get_f64(g, G, "noise_avg_density", &np->avg_density, ctx, err);
+    rc = rc ? rc : get_f64(g, G, "noise_lattice_c", &np->lattice_c, ctx, err);
+    rc = rc ? rc : get_f64(g, G, "noise_cos_s", &np->cos_s, ctx, err);
+    rc = rc ? rc : get_f64(g, G, "noise_t_min", &np->t_min, ctx, err);
+    rc = rc ? rc : get_f64(g, G, "noise_w_coord", &np->w_coord, ctx, err);
+    rc = rc ? rc : get_f64(g, G, "noise_w_lattice", &np->w_lattice, ctx, err);
+    rc = rc ? rc : get_f64(g, G, "noise_w_type", &np->w_type, ctx, err);
+    rc = rc ? rc : get_int(g, G, "train_batch", &h->batch, ctx, err);
+    rc = rc ? rc : get_int(g, G, "train_epochs", &h->epochs, ctx, err);
+    rc = rc ? rc : get_i64(g, G, "train_warmup_steps", &i64, ctx, err);
+    h->warmup_steps = (long)i64;
+    rc = rc ? rc : get_int(g, G, "train_threads", &h->threads, ctx, err);
+    rc = rc ? rc : get_i64(g, G, "train_max_structures", &i64, ctx, err);
+    h->max_structures = (long)i64;
+    rc = rc ? rc : get_attr(g, G, "train_seed", H5T_NATIVE_UINT64, &h->seed, ctx, err);
+    rc = rc ? rc : get_f64(g, G, "train_hours", &h->hours, ctx, err);
+    rc = rc ? rc : get_f64(g, G, "train_lr", &h->lr, ctx, err);
+    rc = rc ? rc : get_f64(g, G, "train_lr_min", &h->lr_min, ctx, err);
+    rc = rc ? rc : get_f64(g, G, "train_weight_decay", &h->weight_decay, ctx, err);
+    rc = rc ? rc : get_f64(g, G, "train_clip_norm", &h->clip_norm, ctx, err);
+    rc = rc ? rc : get_f64(g, G, "train_ema_decay", &h->ema_decay, ctx, err);
+    rc = rc ? rc : get_f64(g, G, "train_beta1", &h->beta1, ctx, err);
+    rc = rc ? rc : get_f64(g, G, "train_beta2", &h->beta2, ctx, err);
+    rc = rc ? rc : get_f64(g, G, "train_adam_eps", &h->adam_eps, ctx, err);
+    rc = rc ? rc : get_f64(g, G, "train_checkpoint_minutes", &h->checkpoint_minutes, ctx, err);
+    H5Gclose(g);
+    if (rc)
+        return rc;
+    /* Sanity limits before anything is allocated from these numbers. */
+    if (c->hidden < 1 || c->hidden > 65536 || c->layers < 0 || c->layers > 1024 || c->n_freq < 0 ||
+        c->n_freq > 1024 || c->time_dim < 0 || c->time_dim > 65536 || c->cond_dim < 0 ||
+        c->cond_dim > 65536)
+        return xg_error_set(err, XG_EPARSE,
+                            "%s: implausible network configuration (hidden %d, layers %d, n_freq %d, "
+                            "time_dim %d, cond_dim %d)",
+                            ctx, c->hidden, c->layers, c->n_freq, c->time_dim, c->cond_dim);
+    rc = xg_noise_params_check(np, err);
+    if (rc)
+        xg_error_prefix(err, "%s: /config", ctx);
+    return rc;
+}
+
+static int read_stats(hid_t file, xg_model_stats *st, const char *ctx, xg_error *err)
+{
+    if (H5Lexists(file, "stats", H5P_DEFAULT) <= 0)
+        return xg_error_set(err, XG_EPARSE, "%s: missing group /stats", ctx);
+    hid_t g = H5Gopen2(file, "stats", H5P_DEFAULT);
+    if (g < 0)
+        return xg_error_set(err, XG_EPARSE, "%s: /stats is not a group", ctx);
+    int rc = get_f64(g, "/stats", "avg_density", &st->avg_density, ctx, err);
+    rc = rc ? rc : get_i64(g, "/stats", "nstructs", &st->nstructs, ctx, err);
+    hsize_t dims[2] = {0};
+    rc = rc ? rc : ds_shape(g, "natoms_hist", 1, dims, ctx, err);
+    if (!rc && dims[0] > 1000000)
+        rc = xg_error_set(err, XG_EPARSE, "%s: /stats/natoms_hist is implausibly long", ctx);
+    if (!rc) {
+        st->hist_len = (int)dims[0];
+        st->natoms_hist = calloc(dims[0] ? dims[0] : 1, sizeof(int64_t));
+        rc = st->natoms_hist ? get_ds(g, "natoms_hist", H5T_NATIVE_INT64, 1, dims, st->natoms_hist, ctx, err)
+                             : xg_error_set(err, XG_ENOMEM, "%s: out of memory", ctx);
+    }
+    if (!rc)
+        for (int i = 0; i < st->hist_len; i++)
+            if (st->natoms_hist[i] < 0)
+                rc = xg_error_set(err, XG_EPARSE, "%s: /stats/natoms_hist has a negative count", ctx);
+    if (!rc && H5Lexists(g, "scaler_names", H5P_DEFAULT) > 0) {
+        rc = ds_shape(g, "scaler_names", 1, dims, ctx, err);
+        if (!rc && dims[0] > 100000)
+            rc = xg_error_set(err, XG_EPARSE, "%s: too many property scalers", ctx);
+        if (!rc) {
+            size_t k = dims[0];
+            st->nscalers = (int)k;
+            st->scaler_names = calloc(k ? k : 1, sizeof *st->scaler_names);
+            st->scaler_mean = calloc(k ? k : 1, sizeof(double));
+            st->scaler_std = calloc(k ? k : 1, sizeof(double));
+            if (!st->scaler_names || !st->scaler_mean || !st->scaler_std)
+                rc = xg_error_set(err, XG_ENOMEM, "%s: out of memory", ctx);
+            hid_t d = rc ? -1 : H5Dopen2(g, "scaler_names", H5P_DEFAULT);
+            hid_t ft = d < 0 ? -1 : H5Dget_type(d);
+            if (!rc && (ft < 0 || H5Tget_class(ft) != H5T_STRING || H5Tis_variable_str(ft) > 0))
+                rc = xg_error_set(err, XG_EPARSE, "%s: /stats/scaler_names is not fixed-length strings", ctx);
+            if (!rc && k) {
+                hid_t mt = H5Tcopy(H5T_C_S1);
+                H5Tset_size(mt, XG_PROP_NAME_LEN);
+                H5Tset_strpad(mt, H5T_STR_NULLPAD);
+                if (H5Dread(d, mt, H5S_ALL, H5S_ALL, H5P_DEFAULT, st->scaler_names) < 0)
+                    rc = xg_error_set(err, XG_EPARSE, "%s: /stats/scaler_names unreadable", ctx);
+                H5Tclose(mt);
+                for (size_t i = 0; i < k; i++)
+                    st->scaler_names[i][XG_PROP_NAME_LEN - 1] = '\0';
+            }
+            if (ft >= 0)
+                H5Tclose(ft);
+            if (d >= 0)
+                H5Dclose(d);
+            hsize_t kd = k;
+            rc = rc ? rc : get_ds(g, "scaler_mean", H5T_NATIVE_DOUBLE, 1, &kd, st->scaler_mean, ctx, err);
+            rc = rc ? rc : get_ds(g, "scaler_std", H5T_NATIVE_DOUBLE, 1, &kd, st->scaler_std, ctx, err);
+        }
+    }
+    H5Gclose(g);
+    return rc;
+}
+
+static int read_state(hid_t file, const xg_denoiser *net, xg_train_state **out, const char *ctx,
+                      xg_error *err)
+{
+    if (H5Lexists(file, "optimizer", H5P_DEFAULT) <= 0 || H5Lexists(file, "train", H5P_DEFAULT) <= 0)
+        return xg_error_set(err, XG_EPARSE,
+                            "%s: not a checkpoint (no /optimizer and /train groups); a final model "
+                            "file cannot be resumed",
+                            ctx);
+    hsize_t dims[2] = {0};
+    int rc = ds_shape(file, "train/perm", 1, dims, ctx, err);
+    if (rc)
+        return rc;
+    xg_train_state *s = xg_train_state_alloc(xg_denoiser_num_params(net), (int64_t)dims[0], err);
+    if (!s)
+        return err ? err->code : XG_ENOMEM;
+    s->threads = 0;
+    hid_t g = H5Gopen2(file, "optimizer", H5P_DEFAULT);
+    rc = g < 0 ? xg_error_set(err, XG_EPARSE, "%s: /optimizer is not a group", ctx)
+               : get_i64(g, "/optimizer", "step", &s->step, ctx, err);
+    if (g >= 0)
+        H5Gclose(g);
+    rc = rc ? rc : read_params(file, "optimizer/m", net, s->adam_m, ctx, err);
+    rc = rc ? rc : read_params(file, "optimizer/v", net, s->adam_v, ctx, err);
+    g = rc ? -1 : H5Gopen2(file, "train", H5P_DEFAULT);
+    if (!rc && g < 0)
+        rc = xg_error_set(err, XG_EPARSE, "%s: /train is not a group", ctx);
+    rc = rc ? rc : get_i64(g, "/train", "epoch", &s->epoch, ctx, err);
+    rc = rc ? rc : get_i64(g, "/train", "step_in_epoch", &s->step_in_epoch, ctx, err);
+    rc = rc ? rc : get_i64(g, "/train", "horizon", &s->horizon, ctx, err);
+    rc = rc ? rc : get_i64(g, "/train", "threads", &s->threads, ctx, err);
+    rc = rc ? rc : get_f64(g, "/train", "elapsed", &s->elapsed, ctx, err);
+    hsize_t four = 4, ns = XG_SUMS;
+    rc = rc ? rc : get_ds(g, "rng_state", H5T_NATIVE_UINT64, 1, &four, s->rng, ctx, err);
+    rc = rc ? rc : get_ds(g, "perm", H5T_NATIVE_INT64, 1, dims, s->perm, ctx, err);
+    rc = rc ? rc : get_ds(g, "epoch_sums", H5T_NATIVE_DOUBLE, 1, &ns, s->sums, ctx, err);
+    hsize_t hd[2] = {0};
+    rc = rc ? rc : ds_shape(g, "history", 2, hd, ctx, err);
+    if (!rc && (hd[1] != XG_HIST_COLS || hd[0] > 10000000))
+        rc = xg_error_set(err, XG_EPARSE, "%s: /train/history has shape (%llu, %llu), expected (epochs, %d)",
+                          ctx, (unsigned long long)hd[0], (unsigned long long)hd[1], XG_HIST_COLS);
+    if (!rc && hd[0] > 0) {
+        s->hist = malloc(hd[0] * XG_HIST_COLS * sizeof(double));
+        rc = s->hist ? get_ds(g, "history", H5T_NATIVE_DOUBLE, 2, hd, s->hist, ctx, err)
+                     : xg_error_set(err, XG_ENOMEM, "%s: out of memory", ctx);
+        s->nhist = rc ? 0 : (int64_t)hd[0];
+    }
+    if (g >= 0)
+        H5Gclose(g);
+    if (!rc) {
+        /* The state drives array indexing on resume: check it now. */
+        int bad = s->epoch < 0 || s->step_in_epoch < 0 || s->step < 0 || s->horizon < 0;
+        for (int64_t i = 0; i < s->nperm && !bad; i++)
+            bad = s->perm[i] < 0 || s->perm[i] >= s->nperm;
+        if (bad)
+            rc = xg_error_set(err, XG_EPARSE, "%s: /train holds an inconsistent state (negative "
+                              "counters or a permutation out of range)", ctx);
+    }
+    if (rc) {
+        xg_train_state_free(s);
+        return rc;
+    }
+    *out = s;
+    return XG_OK;
+}
+
+static int load_impl(hid_t f, const char *path, int flags, xg_model *m, xg_error *err)
+{
+    char fmt[64], kind[32];
+    int rc = get_str(f, "format", fmt, sizeof fmt, path, err);
+    if (rc)
+        return xg_error_set(err, XG_EPARSE, "%s: not an xtalgen model file (no 'format' attribute)", path);
+    if (strcmp(fmt, XG_MODEL_FORMAT) != 0)
+        return xg_error_set(err, XG_EPARSE, "%s: not an xtalgen model file (format '%s', expected '%s')",
+                            path, fmt, XG_MODEL_FORMAT);
+    int64_t version = 0;
+    rc = get_i64(f, "/", "version", &version, path, err);
+    if (rc)
+        return rc;
+    if (version != XG_MODEL_VERSION)
+        return xg_error_set(err, XG_EVERSION,
+                            "%s: model file layout version %lld; this build of xtalgen reads version %d%s",
+                            path, (long long)version, XG_MODEL_VERSION,
+                            version > XG_MODEL_VERSION ? " (a newer xtalgen wrote it; upgrade)" : "");
+    rc = get_str(f, "kind", kind, sizeof kind, path, err);
+    if (rc)
+        return rc;
+    rc = read_config(f, m, path, err);
+    if (rc)
+        return rc;
+    m->net = xg_denoiser_alloc(&m->cfg, err);
+    if (!m->net) {
+        if (err)
+            xg_error_prefix(err, "%s: building the network from /config", path);
+        return err ? err->code : XG_EINVAL;
+    }
+    size_t np = xg_denoiser_num_params(m->net);
+    m->weights = malloc((np ? np : 1) * sizeof(float));
+    m->ema = malloc((np ? np : 1) * sizeof(float));
+    if (!m->weights || !m->ema)
+        return xg_error_set(err, XG_ENOMEM, "%s: out of memory for %zu parameters", path, np);
+    rc = read_params(f, "weights", m->net, m->weights, path, err);
+    rc = rc ? rc : read_params(f, "ema", m->net, m->ema, path, err);
+    rc = rc ? rc : read_stats(f, &m->stats, path, err);
+    if (rc)
+        return rc;
+    if (flags & XG_MODEL_LOAD_STATE) {
+        rc = read_state(f, m->net, &m->state, path, err);
+        if (rc)
+            return rc;
+    }
+    memcpy(xg_denoiser_params(m->net), (flags & XG_MODEL_LOAD_EMA) ? m->ema : m->weights,
+           np * sizeof(float));
+    return XG_OK;
+}
+
+int xg_model_load(const char *path, int flags, xg_model **out, xg_error *err)
+{
+    *out = NULL;
+    if (!path)
+        return xg_error_set(err, XG_EINVAL, "model load: no path");
+    if (access(path, R_OK) != 0)
+        return xg_error_set(err, XG_EIO, "%s: cannot read (%s)", path, strerror(errno));
+    xg_model *m = calloc(1, sizeof *m);
+    if (!m)
+        return xg_error_set(err, XG_ENOMEM, "model load: out of memory");
+    int rc = XG_OK;
+    H5E_BEGIN_TRY
+    {
+        hid_t f = H5Fopen(path, H5F_ACC_RDONLY, H5P_DEFAULT);
+        if (f < 0) {
+            rc = xg_error_set(err, XG_EIO, "%s: not a readable HDF5 file", path);
+        } else {
+            rc = load_impl(f, path, flags, m, err);
+            H5Fclose(f);
+        }
+    }
+    H5E_END_TRY;
+    if (rc) {
+        xg_model_free(m);
+        return rc;
+    }
+    *out = m;
+    return XG_OK;
+}
+
+void xg_model_free(xg_model *m)
+{
+    if (!m)
+        return;
+    xg_denoiser_free(m->net);
+    free(m->weights);
+    free(m->ema);
+    xg_model_stats_free(&m->stats);
+    xg_train_state_free(m->state);
+    free(m);
+}

@@ -1,0 +1,146 @@
+/* xg_model.h: model and checkpoint files (HDF5), and what they hold in memory.
+ *
+ * A model file is everything a sampler needs: the network's configuration and weights (raw
+ * and EMA), the noise processes it was trained with, and the training set's statistics
+ * (number-of-atoms histogram, average density, property scalers). A checkpoint is a model file
+ * plus the trainer's state (Adam moments, position in the epoch, RNG state, data order, loss
+ * history), enough to continue a run so that it matches an uninterrupted one bit for bit.
+ *
+ * HDF5 layout, version 1 (part of the interface; documented in README.md):
+ *   /            attributes: format = "xtalgen-model" (string), version = 1 (int),
+ *                kind = "model" or "checkpoint" (string)
+ *   /config      attributes: hidden, layers, n_freq, time_dim, cond_dim (int);
+ *                noise_sigma_min, noise_sigma_max, noise_avg_density, noise_lattice_c,
+ *                noise_cos_s, noise_t_min, noise_w_coord, noise_w_lattice, noise_w_type (double);
+ *                train_batch, train_epochs, train_warmup_steps, train_threads,
+ *                train_max_structures (int64); train_seed (uint64); train_hours, train_lr,
+ *                train_lr_min, train_weight_decay, train_clip_norm, train_ema_decay,
+ *                train_beta1, train_beta2, train_adam_eps, train_checkpoint_minutes (double)
+ *   /weights/<param name>   (rows, cols) float32, names and shapes from xg_denoiser_param_info
+ *   /ema/<param name>       (rows, cols) float32, exponential moving average of the weights
+ *   /stats       attributes: avg_density (double, atoms/A^3), nstructs (int64)
+ *                natoms_hist (hist_len,) int64: training crystals with N = 0..hist_len-1 atoms
+ *                scaler_names (k,) strings, scaler_mean (k,), scaler_std (k,) float64:
+ *                per dataset property, over the crystals where it is known (absent when k = 0)
+ *   checkpoints only:
+ *   /optimizer   attribute step (int64); m/<param name>, v/<param name> (rows, cols) float32
+ *   /train       attributes epoch, step_in_epoch, horizon, threads (int64), elapsed (double);
+ *                rng_state (4,) uint64 (the trainer's xoshiro state at the next step),
+ *                perm (n,) int64 (data order of the current epoch),
+ *                epoch_sums (XG_SUMS,) float64 (the current epoch's running loss sums),
+ *                history (epochs, XG_HIST_COLS) float64, one row per finished epoch, columns
+ *                named by its attribute "columns"
+ * Files are written to PATH.tmp and renamed onto PATH, so a killed run never leaves a broken
+ * file. Another format string or version is refused with XG_EVERSION; missing or mis-shaped
+ * datasets give XG_EPARSE naming the dataset. */
+#ifndef XG_MODEL_H
+#define XG_MODEL_H
+
+#include <stddef.h>
+#include <stdint.h>
+
+#include "crystal/xg_dataset.h"
+#include "crystal/xg_error.h"
+#include "crystal/xg_rng.h"
+#include "diffusion/xg_denoiser.h"
+#include "diffusion/xg_noise.h"
+
+#define XG_MODEL_VERSION 1
+
+/* Training hyperparameters, recorded in every model file so a result can be reproduced. */
+typedef struct {
+    int batch;                /* crystals per step (64) */
+    int epochs;               /* planned epochs; 0 = as many as `hours` allows */
+    double hours;             /* wall-time budget of one invocation, 0 = none */
+    double lr, lr_min;        /* peak learning rate and the floor of the cosine decay */
+    long warmup_steps;        /* linear warm-up from 0 to lr */
+    double weight_decay;      /* decoupled (AdamW) weight decay, 0 = plain Adam */
+    double clip_norm;         /* global gradient-norm clip, 0 = none */
+    double ema_decay;         /* EMA decay of the weights (0.999) */
+    double beta1, beta2, adam_eps;
+    uint64_t seed;
+    int threads;              /* OpenMP threads the run used (determinism is per thread count) */
+    long max_structures;      /* 0 = whole training set */
+    double checkpoint_minutes;/* time between checkpoints (also written at each epoch end) */
+} xg_hparams;
+
+void xg_hparams_default(xg_hparams *h);
+
+/* Statistics of the training set that samplers need. */
+typedef struct {
+    int hist_len;             /* natoms_hist has counts for N = 0..hist_len-1 */
+    int64_t *natoms_hist;
+    double avg_density;       /* atoms per cubic Angstrom */
+    int64_t nstructs;
+    int nscalers;
+    char (*scaler_names)[XG_PROP_NAME_LEN];
+    double *scaler_mean, *scaler_std;
+} xg_model_stats;
+
+/* Fills stats from a dataset (allocates; release with xg_model_stats_free). */
+int xg_model_stats_from_dataset(xg_model_stats *st, const xg_dataset *ds, xg_error *err);
+void xg_model_stats_free(xg_model_stats *st);
+/* Draws a number of atoms from the histogram (N >= 1). Returns 0 when the histogram is empty. */
+int xg_model_sample_natoms(const xg_model_stats *st, xg_rng *rng);
+
+/* Columns of one history row (one per finished epoch). */
+enum {
+    XG_HIST_EPOCH, XG_HIST_STEP, XG_HIST_LR,
+    XG_HIST_TRAIN, XG_HIST_TRAIN_COORD, XG_HIST_TRAIN_LATTICE, XG_HIST_TRAIN_TYPE,
+    XG_HIST_VAL, XG_HIST_VAL_COORD, XG_HIST_VAL_LATTICE, XG_HIST_VAL_TYPE,
+    XG_HIST_CRYSTALS_PER_S, XG_HIST_ELAPSED,
+    XG_HIST_COLS
+};
+extern const char *const xg_hist_column_names[XG_HIST_COLS];
+
+/* Running sums of the current epoch: loss components weighted by crystals, then counts. */
+enum { XG_SUM_TOTAL, XG_SUM_COORD, XG_SUM_LATTICE, XG_SUM_TYPE, XG_SUM_CRYSTALS,
+       XG_SUM_SECONDS, XG_SUM_STEPS, XG_SUMS };
+
+/* The trainer's state, saved in checkpoints. */
+typedef struct {
+    size_t nparams;
+    float *adam_m, *adam_v;   /* nparams each */
+    int64_t step;             /* optimizer steps taken (global step) */
+    int64_t epoch;            /* epochs completed */
+    int64_t step_in_epoch;    /* batches of the current epoch already done */
+    int64_t horizon;          /* total steps of the learning-rate schedule, 0 = not known yet */
+    int64_t threads;
+    uint64_t rng[4];          /* the trainer's generator at the start of the next step */
+    int64_t nperm;
+    int64_t *perm;            /* data order of the current epoch */
+    double elapsed;           /* training seconds over all invocations */
+    double sums[XG_SUMS];
+    int64_t nhist;
+    double *hist;             /* nhist * XG_HIST_COLS */
+} xg_train_state;
+
+xg_train_state *xg_train_state_alloc(size_t nparams, int64_t nperm, xg_error *err);
+void xg_train_state_free(xg_train_state *s);
+/* Appends one history row (XG_HIST_COLS values). */
+int xg_train_state_push_history(xg_train_state *s, const double *row, xg_error *err);
+
+/* A model in memory. */
+typedef struct {
+    xg_denoiser_config cfg;
+    xg_noise_params noise;
+    xg_hparams hp;
+    xg_model_stats stats;
+    xg_denoiser *net;         /* ready to run: holds the EMA or the raw weights, as loaded */
+    float *weights, *ema;     /* num_params each */
+    xg_train_state *state;    /* checkpoints loaded with XG_MODEL_LOAD_STATE, else NULL */
+} xg_model;
+
+/* Writes a model (state == NULL) or a checkpoint. weights and ema hold
+ * xg_denoiser_num_params(net) floats; net supplies the configuration and parameter names. */
+int xg_model_write(const char *path, const xg_denoiser *net, const float *weights,
+                   const float *ema, const xg_noise_params *noise, const xg_hparams *hp,
+                   const xg_model_stats *stats, const xg_train_state *state, xg_error *err);
+
+#define XG_MODEL_LOAD_EMA 1   /* net gets the EMA weights (what samplers should use) */
+#define XG_MODEL_LOAD_STATE 2 /* the file must be a checkpoint; its state is loaded too */
+
+int xg_model_load(const char *path, int flags, xg_model **out, xg_error *err);
+void xg_model_free(xg_model *m);
+
+#endif

@@ -1,0 +1,886 @@
+/* xg_train.c: the training loop (see xg_train.h for what it guarantees). */
+#include "diffusion/xg_train.h"
+#include "diffusion/xg_nn.h"
+
+#include <errno.h>
+#include <math.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <time.h>
+
+#ifdef _OPENMP
+#include <omp.h>
+#endif
+
+#ifndef M_PI
+#define M_PI 3.14159265358979323846
+#endif
+
+/* Stream constants: the trainer's generator and the validation draws never share a stream. */
+#define XG_TRAIN_STREAM 0x747261696eULL      /* "train" */
+#define XG_VAL_SEED_XOR 0x56414c4944415445ULL /* "VALIDATE" */
+
+static double now_s(void)
+{
+    struct timespec ts;
+    clock_gettime(CLOCK_MONOTONIC, &ts);
+    return ts.tv_sec + 1e-9 * ts.tv_nsec;
+}
+
+void xg_train_config_default(xg_train_config *c)
+{
+    memset(c, 0, sizeof *c);
+    xg_denoiser_default_config(&c->net);
+    xg_noise_params_default(&c->noise);
+    xg_hparams_default(&c->hp);
+}
+
+double xg_train_lr(const xg_hparams *hp, int64_t step, int64_t horizon)
+{
+    if (hp->warmup_steps > 0 && step < hp->warmup_steps)
+        return hp->lr * (double)(step + 1) / (double)hp->warmup_steps;
+    if (horizon <= 0 || horizon <= hp->warmup_steps)
+        return hp->lr; /* horizon not known yet (time-limited run before its first epoch) */
+    double p = (double)(step - hp->warmup_steps) / (double)(horizon - hp->warmup_steps);
+    if (p > 1)
+        p = 1;
+    return hp->lr_min + 0.5 * (hp->lr - hp->lr_min) * (1 + cos(M_PI * p));
+}
+
+/* ================================================================ prepared data */
+
+/* A dataset reduced to what training needs: classes (Z - 1), fractional coordinates and the
+ * canonical (symmetric polar) lattice of every usable crystal. */
+typedef struct {
+    int64_t n, m;
+    int64_t *off;  /* n + 1 */
+    int *cls;      /* m */
+    double *frac;  /* m * 3 */
+    double *S;     /* n * 9 */
+    int64_t *src;  /* n: index in the source dataset */
+    int maxn;
+    int64_t skipped;
+} pset;
+
+static void pset_free(pset *p)
+{
+    free(p->off);
+    free(p->cls);
+    free(p->frac);
+    free(p->S);
+    free(p->src);
+    memset(p, 0, sizeof *p);
+}
+
+static int pset_build(const xg_dataset *ds, int64_t limit, pset *p, const char *what, xg_error *err)
+{
+    memset(p, 0, sizeof *p);
+    if (!ds)
+        return XG_OK;
+    int64_t n = ds->n, m = ds->m;
+    p->off = malloc((size_t)(n + 1) * sizeof(int64_t));
+    p->cls = malloc((size_t)(m > 0 ? m : 1) * sizeof(int));
+    p->frac = malloc((size_t)(m > 0 ? m : 1) * 3 * sizeof(double));
+    p->S = malloc((size_t)(n > 0 ? n : 1) * 9 * sizeof(double));
+    p->src = malloc((size_t)(n > 0 ? n : 1) * sizeof(int64_t));
+    if (!p->off || !p->cls || !p->frac || !p->S || !p->src) {
+        pset_free(p);
+        return xg_error_set(err, XG_ENOMEM, "%s set: out of memory (%lld crystals)", what, (long long)n);
+    }
+    p->off[0] = 0;
+    for (int64_t i = 0; i < n && (limit <= 0 || p->n < limit); i++) {
+        int64_t a0 = ds->offsets[i], a1 = ds->offsets[i + 1];
+        int ok = a1 > a0 && a1 - a0 <= 100000 && a0 >= 0 && a1 <= m;
+        for (int64_t a = a0; ok && a < a1; a++) {
+            ok = ds->types[a] >= 1 && ds->types[a] <= XG_NUM_TYPES;
+            for (int k = 0; k < 3 && ok; k++)
+                ok = isfinite(ds->frac[3 * a + k]);
+        }
+        double S[9];
+        if (ok && xg_noise_lattice_canonical(ds->lattices + 9 * i, S, NULL) != XG_OK)
+            ok = 0;
+        if (!ok) {
+            p->skipped++;
+            continue;
+        }
+        int64_t b = p->n, o = p->off[b];
+        for (int64_t a = a0; a < a1; a++) {
+            int64_t j = o + (a - a0);
+            p->cls[j] = ds->types[a] - 1;
+            for (int k = 0; k < 3; k++) {
+                double x = ds->frac[3 * a + k];
+                p->frac[3 * j + k] = x - floor(x);
+            }
+        }
+        memcpy(p->S + 9 * b, S, sizeof S);
+        p->src[b] = i;
+        p->off[b + 1] = o + (a1 - a0);
+        if (a1 - a0 > p->maxn)
+            p->maxn = (int)(a1 - a0);
+        p->n++;
+    }
+    p->m = p->off[p->n];
+    return XG_OK;
+}
+
+static int stats_from_pset(const pset *p, const xg_dataset *ds, xg_model_stats *st, xg_error *err)
+{
+    memset(st, 0, sizeof *st);
+    st->hist_len = p->maxn + 1;
+    st->natoms_hist = calloc((size_t)st->hist_len, sizeof(int64_t));
+    int k = ds->nprops;
+    st->nscalers = k;
+    if (k > 0) {
+        st->scaler_names = calloc((size_t)k, sizeof *st->scaler_names);
+        st->scaler_mean = calloc((size_t)k, sizeof(double));
+        st->scaler_std = calloc((size_t)k, sizeof(double));
+    }
+    if (!st->natoms_hist || (k > 0 && (!st->scaler_names || !st->scaler_mean || !st->scaler_std))) {
+        xg_model_stats_free(st);
+        return xg_error_set(err, XG_ENOMEM, "training statistics: out of memory");
+    }
+    double dens = 0;
+    for (int64_t b = 0; b < p->n; b++) {
+        int n = (int)(p->off[b + 1] - p->off[b]);
+        const double *S = p->S + 9 * b;
+        double v = fabs(S[0] * (S[4] * S[8] - S[5] * S[7]) - S[1] * (S[3] * S[8] - S[5] * S[6]) +
+                        S[2] * (S[3] * S[7] - S[4] * S[6]));
+        st->natoms_hist[n]++;
+        dens += n / v;
+    }
+    st->avg_density = p->n ? dens / (double)p->n : 0;
+    st->nstructs = p->n;
+    for (int c = 0; c < k; c++) {
+        snprintf(st->scaler_names[c], XG_PROP_NAME_LEN, "%s", ds->prop_names[c]);
+        double s = 0, s2 = 0;
+        long cnt = 0;
+        for (int64_t b = 0; b < p->n; b++) {
+            double v = ds->props[p->src[b] * k + c];
+            if (!isnan(v)) {
+                s += v;
+                cnt++;
+            }
+        }
+        double mean = cnt ? s / cnt : NAN;
+        for (int64_t b = 0; b < p->n; b++) {
+            double v = ds->props[p->src[b] * k + c];
+            if (!isnan(v))
+                s2 += (v - mean) * (v - mean);
+        }
+        double sd = cnt > 1 ? sqrt(s2 / (cnt - 1)) : (cnt ? 1.0 : NAN);
+        if (cnt > 1 && !(sd > 0))
+            sd = 1.0;
+        st->scaler_mean[c] = mean;
+        st->scaler_std[c] = sd;
+    }
+    return XG_OK;
+}
+
+/* ================================================================ batch workspace */
+
+typedef struct {
+    int cap_structs, cap_atoms;
+    int *offsets, *tokens, *classes;
+    float *frac, *lat, *t, *coord_tgt, *lat_tgt, *d_coord, *d_logits, *d_lat;
+    int64_t *idx;
+    uint64_t *seeds, *streams;
+} bws;
+
+static void bws_free(bws *w)
+{
+    free(w->offsets);
+    free(w->tokens);
+    free(w->classes);
+    free(w->frac);
+    free(w->lat);
+    free(w->t);
+    free(w->coord_tgt);
+    free(w->lat_tgt);
+    free(w->d_coord);
+    free(w->d_logits);
+    free(w->d_lat);
+    free(w->idx);
+    free(w->seeds);
+    free(w->streams);
+    memset(w, 0, sizeof *w);
+}
+
+static int bws_alloc(bws *w, int structs, int atoms, xg_error *err)
+{
+    memset(w, 0, sizeof *w);
+    size_t S = (size_t)(structs > 0 ? structs : 1), A = (size_t)(atoms > 0 ? atoms : 1);
+    w->cap_structs = (int)S;
+    w->cap_atoms = (int)A;
+    w->offsets = malloc((S + 1) * sizeof(int));
+    w->tokens = malloc(A * sizeof(int));
+    w->classes = malloc(A * sizeof(int));
+    w->frac = malloc(A * 3 * sizeof(float));
+    w->lat = malloc(S * 9 * sizeof(float));
+    w->t = malloc(S * sizeof(float));
+    w->coord_tgt = malloc(A * 3 * sizeof(float));
+    w->lat_tgt = malloc(S * 9 * sizeof(float));
+    w->d_coord = malloc(A * 3 * sizeof(float));
+    w->d_logits = malloc(A * XG_NUM_TYPES * sizeof(float));
+    w->d_lat = malloc(S * 9 * sizeof(float));
+    w->idx = malloc(S * sizeof(int64_t));
+    w->seeds = malloc(S * sizeof(uint64_t));
+    w->streams = malloc(S * sizeof(uint64_t));
+    if (!w->offsets || !w->tokens || !w->classes || !w->frac || !w->lat || !w->t || !w->coord_tgt ||
+        !w->lat_tgt || !w->d_coord || !w->d_logits || !w->d_lat || !w->idx || !w->seeds || !w->streams) {
+        bws_free(w);
+        return xg_error_set(err, XG_ENOMEM, "training batch buffers: out of memory (%d crystals, %d atoms)",
+                            structs, atoms);
+    }
+    return XG_OK;
+}
+
+/* Packs crystals w->idx[0..B-1] of ps and draws their noise: crystal k from its own stream
+ * (seeds[k], streams[k]), so the result does not depend on the thread count. */
+static void fill_batch(const pset *ps, int B, const xg_noise_params *np, bws *w, xg_batch *b)
+{
+    w->offsets[0] = 0;
+    for (int k = 0; k < B; k++) {
+        int64_t i = w->idx[k];
+        w->offsets[k + 1] = w->offsets[k] + (int)(ps->off[i + 1] - ps->off[i]);
+    }
+#pragma omp parallel for schedule(dynamic, 4)
+    for (int k = 0; k < B; k++) {
+        int64_t i = w->idx[k];
+        int n = (int)(ps->off[i + 1] - ps->off[i]), a0 = w->offsets[k];
+        xg_rng r;
+        xg_rng_seed(&r, w->seeds[k], w->streams[k]);
+        /* The network sees t in float; draw the noise at exactly that t. */
+        float tf = (float)(np->t_min + (1 - np->t_min) * xg_rng_uniform(&r));
+        w->t[k] = tf;
+        memcpy(w->classes + a0, ps->cls + ps->off[i], (size_t)n * sizeof(int));
+        xg_noise_draw(np, (double)tf, n, ps->cls + ps->off[i], ps->frac + 3 * ps->off[i],
+                      ps->S + 9 * i, &r, w->tokens + a0, w->frac + 3 * (size_t)a0, w->lat + 9 * k,
+                      w->coord_tgt + 3 * (size_t)a0, w->lat_tgt + 9 * k, NULL);
+    }
+    memset(b, 0, sizeof *b);
+    b->nstructs = B;
+    b->natoms = w->offsets[B];
+    b->offsets = w->offsets;
+    b->tokens = w->tokens;
+    b->frac = w->frac;
+    b->lattice = w->lat;
+    b->t = w->t;
+    b->cond = NULL;
+    b->cond_on = NULL;
+}
+
+/* Dataset-level means over a prepared set with a fixed noise draw. */
+static int eval_pset(xg_denoiser *net, const xg_noise_params *np, const pset *ps, int batch,
+                     uint64_t seed, bws *w, xg_noise_loss *out, xg_error *err)
+{
+    memset(out, 0, sizeof *out);
+    double sc = 0, sl = 0, sa = 0;
+    int64_t atoms = 0, masked = 0;
+    for (int64_t s0 = 0; s0 < ps->n; s0 += batch) {
+        int B = (int)(ps->n - s0 < batch ? ps->n - s0 : batch);
+        for (int k = 0; k < B; k++) {
+            w->idx[k] = s0 + k;
+            w->seeds[k] = seed;
+            w->streams[k] = (uint64_t)(s0 + k);
+        }
+        xg_batch b;
+        fill_batch(ps, B, np, w, &b);
+        xg_denoiser_out o;
+        int rc = xg_denoiser_forward(net, &b, &o, err);
+        xg_noise_loss l;
+        rc = rc ? rc : xg_noise_loss_eval(np, &b, &o, w->classes, w->coord_tgt, w->lat_tgt, &l,
+                                          NULL, NULL, NULL, err);
+        if (rc) {
+            xg_error_prefix(err, "validation batch at crystal %lld", (long long)s0);
+            return rc;
+        }
+        sc += l.coord * b.natoms;
+        atoms += b.natoms;
+        sl += l.lattice * B;
+        sa += l.type * (double)l.masked;
+        masked += l.masked;
+    }
+    if (ps->n == 0)
+        return XG_OK;
+    out->coord = sc / (double)atoms;
+    out->lattice = sl / (double)ps->n;
+    out->type = masked ? sa / (double)masked : 0;
+    out->masked = masked;
+    out->total = np->w_coord * out->coord + np->w_lattice * out->lattice + np->w_type * out->type;
+    return XG_OK;
+}
+
+int xg_train_evaluate(xg_denoiser *net, const xg_noise_params *noise, const xg_dataset *ds,
+                      int batch, uint64_t seed, xg_noise_loss *out, xg_error *err)
+{
+    memset(out, 0, sizeof *out);
+    if (!net || !noise || !ds || batch < 1)
+        return xg_error_set(err, XG_EINVAL, "evaluate: missing network, noise, dataset or batch < 1");
+    pset ps;
+    int rc = pset_build(ds, 0, &ps, "evaluation", err);
+    if (rc)
+        return rc;
+    if (ps.n == 0) {
+        pset_free(&ps);
+        return xg_error_set(err, XG_EINVAL, "evaluate: no usable crystals in the dataset");
+    }
+    int B = batch < ps.n ? batch : (int)ps.n;
+    bws w;
+    rc = bws_alloc(&w, B, B * ps.maxn, err);
+    if (!rc)
+        rc = eval_pset(net, noise, &ps, B, seed, &w, out, err);
+    bws_free(&w);
+    pset_free(&ps);
+    return rc;
+}
+
+static int cmp_desc(const void *a, const void *b)
+{
+    long x = *(const long *)a, y = *(const long *)b;
+    return (x < y) - (x > y);
+}
+
+/* Atoms and pairs of the B largest crystals: a bound on any batch of B. */
+static int largest_sizes(const pset *ps, int B, long *atoms, long *pairs, xg_error *err)
+{
+    *atoms = *pairs = 0;
+    if (ps->n == 0)
+        return XG_OK;
+    long *n = malloc((size_t)ps->n * sizeof(long));
+    if (!n)
+        return xg_error_set(err, XG_ENOMEM, "train: out of memory");
+    for (int64_t b = 0; b < ps->n; b++)
+        n[b] = (long)(ps->off[b + 1] - ps->off[b]);
+    qsort(n, (size_t)ps->n, sizeof(long), cmp_desc);
+    for (int64_t b = 0; b < ps->n && b < B; b++) {
+        *atoms += n[b];
+        *pairs += n[b] * n[b];
+    }
+    free(n);
+    return XG_OK;
+}
+
+/* ================================================================ files */
+
+static int write_log(const char *path, const xg_train_state *st, xg_error *err)
+{
+    size_t n = strlen(path);
+    char *tmp = malloc(n + 8);
+    if (!tmp)
+        return xg_error_set(err, XG_ENOMEM, "loss log: out of memory");
+    snprintf(tmp, n + 8, "%s.tmp", path);
+    FILE *f = fopen(tmp, "w");
+    if (!f) {
+        int e = errno;
+        free(tmp);
+        return xg_error_set(err, XG_EIO, "%s: cannot write the loss log (%s)", path, strerror(e));
+    }
+    for (int c = 0; c < XG_HIST_COLS; c++)
+        fprintf(f, "%s%s", xg_hist_column_names[c], c + 1 < XG_HIST_COLS ? "," : "\n");
+    for (int64_t r = 0; r < st->nhist; r++) {
+        const double *h = st->hist + r * XG_HIST_COLS;
+        for (int c = 0; c < XG_HIST_COLS; c++) {
+            if (c == XG_HIST_EPOCH || c == XG_HIST_STEP)
+                fprintf(f, "%lld", (long long)h[c]);
+            else
+                fprintf(f, "%.8g", h[c]);
+            fputc(c + 1 < XG_HIST_COLS ? ',' : '\n', f);
+        }
+    }
+    int bad = ferror(f);
+    bad |= fclose(f) != 0;
+    int rc = XG_OK;
+    if (bad)
+        rc = xg_error_set(err, XG_EIO, "%s: writing the loss log failed (disk full?)", tmp);
+    else if (rename(tmp, path) != 0)
+        rc = xg_error_set(err, XG_EIO, "%s: cannot rename the loss log into place (%s)", path, strerror(errno));
+    if (rc)
+        remove(tmp);
+    free(tmp);
+    return rc;
+}
+
+/* ================================================================ the loop */
+
+typedef struct {
+    const xg_train_config *cfg;
+    xg_hparams hp;
+    xg_noise_params noise;
+    xg_model_stats stats;
+    xg_denoiser *net;
+    float *ema, *backup;
+    xg_train_state *st;
+    xg_rng rng;
+    pset tr, va;
+    bws w;
+    int64_t spe;      /* steps per epoch */
+    int B;            /* crystals per training step */
+    double t0, elapsed0, last_ckpt;
+    int64_t ckpt_step;/* global step of the last checkpoint written, -1 none */
+    xg_train_progress_fn fn;
+    void *user;
+} trainer;
+
+static int save_checkpoint(trainer *T, xg_error *err)
+{
+    T->st->elapsed = T->elapsed0 + (now_s() - T->t0);
+    memcpy(T->st->rng, T->rng.s, sizeof T->st->rng);
+    int rc = xg_model_write(T->cfg->ckpt_path, T->net, xg_denoiser_params(T->net), T->ema,
+                            &T->noise, &T->hp, &T->stats, T->st, err);
+    if (rc)
+        return rc;
+    T->ckpt_step = T->st->step;
+    T->last_ckpt = now_s();
+    if (T->fn) {
+        xg_train_progress p;
+        memset(&p, 0, sizeof p);
+        p.event = XG_TRAIN_EV_CHECKPOINT;
+        p.step = T->st->step;
+        p.epoch = T->st->epoch;
+        p.path = T->cfg->ckpt_path;
+        p.elapsed = now_s() - T->t0;
+        T->fn(&p, T->user);
+    }
+    return XG_OK;
+}
+
+static void fill_progress(const trainer *T, xg_train_progress *p, int event)
+{
+    memset(p, 0, sizeof *p);
+    const double *s = T->st->sums;
+    p->event = event;
+    p->ntrain = T->tr.n;
+    p->nval = T->va.n;
+    p->skipped = T->tr.skipped;
+    p->nparams = xg_denoiser_num_params(T->net);
+    p->epoch = T->st->epoch;
+    p->epochs = T->hp.epochs;
+    p->step_in_epoch = T->st->step_in_epoch;
+    p->steps_per_epoch = T->spe;
+    p->step = T->st->step;
+    p->lr = xg_train_lr(&T->hp, T->st->step > 0 ? T->st->step - 1 : 0, T->st->horizon);
+    double steps = s[XG_SUM_STEPS];
+    if (steps > 0) {
+        p->avg_total = s[XG_SUM_TOTAL] / steps;
+        p->avg_coord = s[XG_SUM_COORD] / steps;
+        p->avg_lattice = s[XG_SUM_LATTICE] / steps;
+        p->avg_type = s[XG_SUM_TYPE] / steps;
+    }
+    p->crystals_per_s = s[XG_SUM_SECONDS] > 0 ? s[XG_SUM_CRYSTALS] / s[XG_SUM_SECONDS] : 0;
+    p->sec_per_batch = steps > 0 ? s[XG_SUM_SECONDS] / steps : 0;
+    p->elapsed = now_s() - T->t0;
+    p->eta = -1;
+    if (T->hp.epochs > 0 && p->sec_per_batch > 0) {
+        int64_t left = (int64_t)T->hp.epochs * T->spe - T->st->step;
+        p->eta = left > 0 ? left * p->sec_per_batch : 0;
+    }
+    if (T->hp.hours > 0) {
+        double left = T->hp.hours * 3600 - p->elapsed;
+        if (left < 0)
+            left = 0;
+        if (p->eta < 0 || left < p->eta)
+            p->eta = left;
+    }
+}
+
+static int train_step(trainer *T, xg_noise_loss *loss, xg_error *err)
+{
+    double ts = now_s();
+    xg_train_state *st = T->st;
+    const xg_hparams *hp = &T->hp;
+    int B = T->B;
+    int64_t base = st->step_in_epoch * B;
+    for (int k = 0; k < B; k++) {
+        T->w.idx[k] = st->perm[base + k];
+        T->w.seeds[k] = xg_rng_u64(&T->rng);
+        T->w.streams[k] = 0;
+    }
+    xg_batch b;
+    fill_batch(&T->tr, B, &T->noise, &T->w, &b);
+    xg_denoiser_zero_grad(T->net);
+    xg_denoiser_out o;
+    int rc = xg_denoiser_forward(T->net, &b, &o, err);
+    rc = rc ? rc : xg_noise_loss_eval(&T->noise, &b, &o, T->w.classes, T->w.coord_tgt, T->w.lat_tgt,
+                                      loss, T->w.d_coord, T->w.d_logits, T->w.d_lat, err);
+    rc = rc ? rc : xg_denoiser_backward(T->net, &b, T->w.d_coord, T->w.d_logits, T->w.d_lat, err);
+    if (rc) {
+        xg_error_prefix(err, "training step %lld", (long long)st->step);
+        return rc;
+    }
+    size_t np = xg_denoiser_num_params(T->net);
+    float *p = xg_denoiser_params(T->net), *g = xg_denoiser_grads(T->net);
+    /* Serial, fixed-order reduction: the same norm for any thread count. */
+    double nrm = 0;
+    for (size_t i = 0; i < np; i++)
+        nrm += (double)g[i] * g[i];
+    nrm = sqrt(nrm);
+    if (!isfinite(nrm))
+        return xg_error_set(err, XG_ENUMERIC,
+                            "training step %lld: the gradient is not finite (loss %g); resume from "
+                            "the last checkpoint with a lower --lr",
+                            (long long)st->step, loss->total);
+    double scale = (hp->clip_norm > 0 && nrm > hp->clip_norm) ? hp->clip_norm / nrm : 1.0;
+    double lr = xg_train_lr(hp, st->step, st->horizon);
+    double t = (double)(st->step + 1);
+    double b1 = hp->beta1, b2 = hp->beta2, eps = hp->adam_eps, wd = hp->weight_decay;
+    double bc1 = 1 - pow(b1, t), bc2 = 1 - pow(b2, t);
+    /* Warm-started EMA: early on the average follows the weights instead of the random init. */
+    double ed = hp->ema_decay, ew = (1 + t) / (10 + t);
+    if (ew < ed)
+        ed = ew;
+    float *m = st->adam_m, *v = st->adam_v, *ema = T->ema;
+    long nn = (long)np;
+#pragma omp parallel for schedule(static)
+    for (long i = 0; i < nn; i++) {
+        double gi = g[i] * scale;
+        double mi = b1 * m[i] + (1 - b1) * gi;
+        double vi = b2 * v[i] + (1 - b2) * gi * gi;
+        m[i] = (float)mi;
+        v[i] = (float)vi;
+        double pi = p[i];
+        pi -= lr * ((mi / bc1) / (sqrt(vi / bc2) + eps) + wd * pi);
+        p[i] = (float)pi;
+        ema[i] = (float)(ed * ema[i] + (1 - ed) * pi);
+    }
+    st->step++;
+    st->step_in_epoch++;
+    double dt = now_s() - ts;
+    st->sums[XG_SUM_TOTAL] += loss->total;
+    st->sums[XG_SUM_COORD] += loss->coord;
+    st->sums[XG_SUM_LATTICE] += loss->lattice;
+    st->sums[XG_SUM_TYPE] += loss->type;
+    st->sums[XG_SUM_CRYSTALS] += B;
+    st->sums[XG_SUM_SECONDS] += dt;
+    st->sums[XG_SUM_STEPS] += 1;
+    return XG_OK;
+}
+
+static int end_epoch(trainer *T, xg_train_result *res, xg_error *err)
+{
+    xg_train_state *st = T->st;
+    size_t np = xg_denoiser_num_params(T->net);
+    xg_noise_loss vl;
+    memset(&vl, 0, sizeof vl);
+    double row[XG_HIST_COLS];
+    for (int c = 0; c < XG_HIST_COLS; c++)
+        row[c] = NAN;
+    if (T->va.n > 0) {
+        /* Validate with the EMA weights (the ones samplers use), then put the raw ones back. */
+        float *p = xg_denoiser_params(T->net);
+        memcpy(T->backup, p, np * sizeof(float));
+        memcpy(p, T->ema, np * sizeof(float));
+        int rc = eval_pset(T->net, &T->noise, &T->va, T->B, T->hp.seed ^ XG_VAL_SEED_XOR, &T->w, &vl, err);
+        memcpy(p, T->backup, np * sizeof(float));
+        if (rc)
+            return rc;
+        row[XG_HIST_VAL] = vl.total;
+        row[XG_HIST_VAL_COORD] = vl.coord;
+        row[XG_HIST_VAL_LATTICE] = vl.lattice;
+        row[XG_HIST_VAL_TYPE] = vl.type;
+        res->val_loss = vl.total;
+    }
+    const double *s = st->sums;
+    double steps = s[XG_SUM_STEPS] > 0 ? s[XG_SUM_STEPS] : 1;
+    row[XG_HIST_EPOCH] = (double)(st->epoch + 1);
+    row[XG_HIST_STEP] = (double)st->step;
+    row[XG_HIST_LR] = xg_train_lr(&T->hp, st->step - 1, st->horizon);
+    row[XG_HIST_TRAIN] = s[XG_SUM_TOTAL] / steps;
+    row[XG_HIST_TRAIN_COORD] = s[XG_SUM_COORD] / steps;
+    row[XG_HIST_TRAIN_LATTICE] = s[XG_SUM_LATTICE] / steps;
+    row[XG_HIST_TRAIN_TYPE] = s[XG_SUM_TYPE] / steps;
+    row[XG_HIST_CRYSTALS_PER_S] = s[XG_SUM_SECONDS] > 0 ? s[XG_SUM_CRYSTALS] / s[XG_SUM_SECONDS] : 0;
+    row[XG_HIST_ELAPSED] = T->elapsed0 + (now_s() - T->t0);
+    res->train_loss = row[XG_HIST_TRAIN];
+    int rc = xg_train_state_push_history(st, row, err);
+    if (rc)
+        return rc;
+    /* A time-limited run fixes its learning-rate horizon from its first epoch's duration. */
+    if (st->horizon == 0 && T->hp.epochs <= 0 && T->hp.hours > 0 && s[XG_SUM_SECONDS] > 0) {
+        double per_epoch = row[XG_HIST_ELAPSED] / (double)(st->epoch + 1);
+        int64_t e = (int64_t)floor(T->hp.hours * 3600 / per_epoch);
+        st->horizon = (e > 1 ? e : 1) * T->spe;
+    }
+    xg_train_progress p;
+    fill_progress(T, &p, XG_TRAIN_EV_EPOCH);
+    st->epoch++;
+    st->step_in_epoch = 0;
+    memset(st->sums, 0, sizeof st->sums);
+    rc = save_checkpoint(T, err);
+    if (!rc && T->cfg->log_path)
+        rc = write_log(T->cfg->log_path, st, err);
+    if (rc)
+        return rc;
+    p.epoch = st->epoch;
+    p.val_total = T->va.n > 0 ? vl.total : NAN;
+    p.val_coord = T->va.n > 0 ? vl.coord : NAN;
+    p.val_lattice = T->va.n > 0 ? vl.lattice : NAN;
+    p.val_type = T->va.n > 0 ? vl.type : NAN;
+    if (T->fn)
+        T->fn(&p, T->user);
+    return XG_OK;
+}
+
+static int check_hparams(const xg_hparams *h, xg_error *err)
+{
+    if (h->batch < 1 || h->batch > 1000000)
+        return xg_error_set(err, XG_EINVAL, "train: batch %d out of range", h->batch);
+    if (h->epochs < 0 || (h->epochs == 0 && !(h->hours > 0)))
+        return xg_error_set(err, XG_EINVAL, "train: give a number of epochs or a time budget in hours");
+    if (!(h->lr > 0 && h->lr < 10) || !(h->lr_min >= 0 && h->lr_min <= h->lr))
+        return xg_error_set(err, XG_EINVAL, "train: need 0 < lr < 10 and 0 <= lr_min <= lr (got %g, %g)",
+                            h->lr, h->lr_min);
+    if (h->warmup_steps < 0 || !(h->weight_decay >= 0) || !(h->clip_norm >= 0) ||
+        !(h->ema_decay >= 0 && h->ema_decay < 1) || !(h->beta1 >= 0 && h->beta1 < 1) ||
+        !(h->beta2 >= 0 && h->beta2 < 1) || !(h->adam_eps > 0) || !(h->hours >= 0) ||
+        !(h->checkpoint_minutes >= 0) || h->max_structures < 0)
+        return xg_error_set(err, XG_EINVAL, "train: an optimizer setting is out of range");
+    return XG_OK;
+}
+
+static void trainer_free(trainer *T)
+{
+    xg_denoiser_free(T->net);
+    free(T->ema);
+    free(T->backup);
+    xg_train_state_free(T->st);
+    xg_model_stats_free(&T->stats);
+    pset_free(&T->tr);
+    pset_free(&T->va);
+    bws_free(&T->w);
+}
+
+/* Fresh run: fit the noise to the data, initialise the network. */
+static int setup_fresh(trainer *T, const xg_dataset *train, xg_error *err)
+{
+    const xg_train_config *cfg = T->cfg;
+    int rc = stats_from_pset(&T->tr, train, &T->stats, err);
+    if (rc)
+        return rc;
+    int *nat = malloc((size_t)T->tr.n * sizeof(int));
+    if (!nat)
+        return xg_error_set(err, XG_ENOMEM, "train: out of memory");
+    for (int64_t b = 0; b < T->tr.n; b++)
+        nat[b] = (int)(T->tr.off[b + 1] - T->tr.off[b]);
+    rc = xg_noise_fit(&T->noise, T->tr.n, T->tr.S, nat, err);
+    free(nat);
+    if (rc)
+        return rc;
+    T->net = xg_denoiser_alloc(&cfg->net, err);
+    if (!T->net)
+        return err ? err->code : XG_EINVAL;
+    xg_denoiser_init_params(T->net, T->hp.seed);
+    size_t np = xg_denoiser_num_params(T->net);
+    T->ema = malloc((np ? np : 1) * sizeof(float));
+    if (!T->ema)
+        return xg_error_set(err, XG_ENOMEM, "train: out of memory for the EMA weights");
+    memcpy(T->ema, xg_denoiser_params(T->net), np * sizeof(float));
+    T->st = xg_train_state_alloc(np, T->tr.n, err);
+    if (!T->st)
+        return err ? err->code : XG_ENOMEM;
+    T->st->threads = T->hp.threads;
+    xg_rng_seed(&T->rng, T->hp.seed, XG_TRAIN_STREAM);
+    return XG_OK;
+}
+
+int xg_train_run(const xg_train_config *cfg, const xg_dataset *train, const xg_dataset *val,
+                 xg_train_progress_fn fn, void *user, xg_train_result *res, xg_error *err)
+{
+    xg_train_result dummy;
+    if (!res)
+        res = &dummy;
+    memset(res, 0, sizeof *res);
+    res->val_loss = NAN;
+    res->train_loss = NAN;
+    if (!cfg || !train || !cfg->out_path || !cfg->ckpt_path)
+        return xg_error_set(err, XG_EINVAL, "train: need a configuration, a training set, and output "
+                                            "and checkpoint paths");
+    trainer T;
+    memset(&T, 0, sizeof T);
+    T.cfg = cfg;
+    T.fn = fn;
+    T.user = user;
+    T.t0 = now_s();
+    T.ckpt_step = -1;
+    T.hp = cfg->hp;
+    T.noise = cfg->noise;
+    int rc = XG_OK;
+
+    if (cfg->resume) {
+        xg_model *ck = NULL;
+        rc = xg_model_load(cfg->ckpt_path, XG_MODEL_LOAD_STATE, &ck, err);
+        if (rc) {
+            xg_error_prefix(err, "resuming");
+            return rc;
+        }
+        /* The run's identity comes from the checkpoint; this invocation may only change when
+         * to stop and how often to checkpoint (and the thread count, at the cost of
+         * bit-identity, which the caller is told through ckpt_threads). */
+        T.hp = ck->hp;
+        if (cfg->hp.epochs > 0)
+            T.hp.epochs = cfg->hp.epochs;
+        T.hp.hours = cfg->hp.hours;
+        T.hp.checkpoint_minutes = cfg->hp.checkpoint_minutes;
+        T.hp.threads = cfg->hp.threads;
+        T.noise = ck->noise;
+        T.stats = ck->stats;
+        memset(&ck->stats, 0, sizeof ck->stats);
+        T.net = ck->net;
+        ck->net = NULL;
+        T.ema = ck->ema;
+        ck->ema = NULL;
+        T.st = ck->state;
+        ck->state = NULL;
+        memcpy(T.rng.s, T.st->rng, sizeof T.rng.s);
+        T.elapsed0 = T.st->elapsed;
+        xg_model_free(ck);
+    }
+    rc = check_hparams(&T.hp, err);
+    rc = rc ? rc : xg_noise_params_check(&T.noise, err);
+    if (rc)
+        goto done;
+#ifdef _OPENMP
+    if (T.hp.threads > 0)
+        omp_set_num_threads(T.hp.threads);
+#endif
+    rc = pset_build(train, T.hp.max_structures, &T.tr, "training", err);
+    rc = rc ? rc : pset_build(val, T.hp.max_structures, &T.va, "validation", err);
+    if (rc)
+        goto done;
+    if (T.tr.n == 0) {
+        rc = xg_error_set(err, XG_EINVAL, "train: no usable crystals in the training set (%lld skipped: "
+                          "no atoms, Z > %d or a singular lattice)", (long long)T.tr.skipped, XG_NUM_TYPES);
+        goto done;
+    }
+    if (cfg->resume) {
+        if (T.st->nperm != T.tr.n) {
+            rc = xg_error_set(err, XG_EINVAL,
+                              "resuming %s: the checkpoint was made on %lld training crystals, this "
+                              "training set has %lld (a different --data or --max-structures?)",
+                              cfg->ckpt_path, (long long)T.st->nperm, (long long)T.tr.n);
+            goto done;
+        }
+    } else {
+        rc = setup_fresh(&T, train, err);
+        if (rc)
+            goto done;
+    }
+    T.B = T.hp.batch < T.tr.n ? T.hp.batch : (int)T.tr.n;
+    T.spe = T.tr.n / T.B; /* the remainder of each shuffled epoch is dropped: equal batches */
+    if (!cfg->resume && T.hp.epochs > 0)
+        T.st->horizon = (int64_t)T.hp.epochs * T.spe;
+    if (T.st->step_in_epoch > T.spe) {
+        rc = xg_error_set(err, XG_EINVAL, "resuming %s: position %lld in an epoch of %lld steps",
+                          cfg->ckpt_path, (long long)T.st->step_in_epoch, (long long)T.spe);
+        goto done;
+    }
+    {
+        /* No batch holds more atoms (pairs) than the B largest crystals of either set. */
+        long atoms = 0, pairs = 0;
+        rc = largest_sizes(&T.tr, T.B, &atoms, &pairs, err);
+        long va_atoms = 0, va_pairs = 0;
+        rc = rc ? rc : largest_sizes(&T.va, T.B, &va_atoms, &va_pairs, err);
+        if (rc)
+            goto done;
+        if (va_atoms > atoms)
+            atoms = va_atoms;
+        if (va_pairs > pairs)
+            pairs = va_pairs;
+        if (atoms > 2000000000L) {
+            rc = xg_error_set(err, XG_EINVAL, "train: a batch of %d crystals would hold %ld atoms", T.B, atoms);
+            goto done;
+        }
+        rc = bws_alloc(&T.w, T.B, (int)atoms, err);
+        rc = rc ? rc : xg_denoiser_reserve(T.net, T.B, (int)atoms, pairs, err);
+        size_t np = xg_denoiser_num_params(T.net);
+        T.backup = rc ? NULL : malloc((np ? np : 1) * sizeof(float));
+        if (!rc && !T.backup)
+            rc = xg_error_set(err, XG_ENOMEM, "train: out of memory");
+        if (rc)
+            goto done;
+    }
+    T.last_ckpt = now_s();
+    if (fn) {
+        xg_train_progress p;
+        fill_progress(&T, &p, XG_TRAIN_EV_START);
+        p.resumed = cfg->resume;
+        p.ckpt_threads = T.st->threads;
+        fn(&p, user);
+    }
+    T.st->threads = T.hp.threads;
+
+    int stop = 0;
+    while (!(T.hp.epochs > 0 && T.st->epoch >= T.hp.epochs)) {
+        if (cfg->stop_at_step > 0 && T.st->step >= cfg->stop_at_step) {
+            stop = 1;
+            break;
+        }
+        if (T.st->step_in_epoch == 0) {
+            /* A fresh shuffle from the identity each epoch, drawn from the saved generator. */
+            int64_t n = T.tr.n;
+            for (int64_t i = 0; i < n; i++)
+                T.st->perm[i] = i;
+            for (int64_t i = n - 1; i > 0; i--) {
+                int64_t j = (int64_t)xg_rng_below(&T.rng, (uint64_t)(i + 1));
+                int64_t tmp = T.st->perm[i];
+                T.st->perm[i] = T.st->perm[j];
+                T.st->perm[j] = tmp;
+            }
+        }
+        xg_noise_loss loss;
+        rc = train_step(&T, &loss, err);
+        if (rc)
+            goto done;
+        res->steps = T.st->step;
+        if (fn) {
+            xg_train_progress p;
+            fill_progress(&T, &p, XG_TRAIN_EV_STEP);
+            p.last = loss;
+            if (fn(&p, user))
+                stop = 1;
+        }
+        if (T.st->step_in_epoch >= T.spe) {
+            rc = end_epoch(&T, res, err);
+            if (rc)
+                goto done;
+        }
+        if (cfg->stop_at_step > 0 && T.st->step >= cfg->stop_at_step)
+            stop = 1;
+        if (T.hp.hours > 0 && now_s() - T.t0 >= T.hp.hours * 3600)
+            stop = 1;
+        if (stop)
+            break;
+        if (T.hp.checkpoint_minutes > 0 && now_s() - T.last_ckpt >= T.hp.checkpoint_minutes * 60) {
+            rc = save_checkpoint(&T, err);
+            if (rc)
+                goto done;
+        }
+    }
+    res->stopped_early = stop;
+    if (T.ckpt_step != T.st->step) {
+        rc = save_checkpoint(&T, err);
+        if (rc)
+            goto done;
+    }
+    rc = xg_model_write(cfg->out_path, T.net, xg_denoiser_params(T.net), T.ema, &T.noise, &T.hp,
+                        &T.stats, NULL, err);
+    if (rc)
+        goto done;
+    res->steps = T.st->step;
+    res->epochs = T.st->epoch;
+    if (T.st->sums[XG_SUM_STEPS] > 0)
+        res->train_loss = T.st->sums[XG_SUM_TOTAL] / T.st->sums[XG_SUM_STEPS];
+    else if (T.st->nhist > 0)
+        res->train_loss = T.st->hist[(T.st->nhist - 1) * XG_HIST_COLS + XG_HIST_TRAIN];
+    if (isnan(res->val_loss) && T.st->nhist > 0)
+        res->val_loss = T.st->hist[(T.st->nhist - 1) * XG_HIST_COLS + XG_HIST_VAL];
+    if (fn) {
+        xg_train_progress p;
+        fill_progress(&T, &p, XG_TRAIN_EV_DONE);
+        p.path = cfg->out_path;
+        fn(&p, user);
+    }
+done:
+    trainer_free(&T);
+    return rc;
+}

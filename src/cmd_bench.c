@@ -1,0 +1,233 @@
+/* cmd_bench.c: `xtalgen bench denoiser`: how fast the denoiser runs on this machine, in
+ * crystals per second and achieved GFLOP/s, beside what a plain 1024^2 SGEMM reaches, so the
+ * training time of a model can be estimated before starting it. */
+#include <cblas.h>
+#include <math.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <unistd.h>
+#ifdef _OPENMP
+#include <omp.h>
+#endif
+
+#include "crystal/xg_rng.h"
+#include "diffusion/xg_denoiser.h"
+#include "diffusion/xg_nn.h"
+#include "src/cli.h"
+#include "src/commands.h"
+
+static const char *const CMD = "bench";
+
+static const char USAGE[] =
+    "usage: xtalgen bench denoiser [--batch B] [--natoms N] [--hidden H] [--layers L]\n"
+    "                              [--n-freq F] [--iters K] [--threads T] [--seed S]\n"
+    "\n"
+    "Times the denoiser on random crystals of N atoms each (all N^2 pairs per crystal):\n"
+    "forward and forward+backward crystals/s and the achieved GFLOP/s, with the machine's\n"
+    "1024^2 SGEMM GFLOP/s on one thread and on all cores for context.\n"
+    "FLOPs count the GEMMs only (multiply-add = 2; backward = weight- and input-gradient\n"
+    "GEMMs); elementwise work (SiLU, layer norm, gathers, Fourier features) is not counted.\n"
+    "\n"
+    "  --batch B     crystals per batch (default 64)\n"
+    "  --natoms N    atoms per crystal (default 10)\n"
+    "  --hidden H    hidden width (default: the recommended configuration)\n"
+    "  --layers L    message-passing layers (default: recommended)\n"
+    "  --n-freq F    Fourier frequencies per dimension (default: recommended)\n"
+    "  --iters K     timed iterations of each kind (default 10)\n"
+    "  --threads T   OpenMP and OpenBLAS threads (default: as the environment sets them)\n"
+    "  --seed S      seed of the random weights and crystals (default 1)\n";
+
+/* GFLOP/s of C = A B for 1024^2 matrices with the current OpenBLAS thread count. */
+static double sgemm_gflops(float *a, float *b, float *c, int n)
+{
+    cblas_sgemm(CblasRowMajor, CblasNoTrans, CblasNoTrans, n, n, n, 1.0f, a, n, b, n, 0.0f, c, n);
+    int reps = 0;
+    double t0 = xg_now(), t;
+    do {
+        cblas_sgemm(CblasRowMajor, CblasNoTrans, CblasNoTrans, n, n, n, 1.0f, a, n, b, n, 0.0f, c,
+                    n);
+        reps++;
+        t = xg_now() - t0;
+    } while (t < 0.5 && reps < 1000);
+    return 2.0 * n * (double)n * n * reps / t / 1e9;
+}
+
+static int bench_denoiser(int argc, char **argv)
+{
+    xg_denoiser_config cfg;
+    xg_denoiser_default_config(&cfg);
+    long batch = 64, natoms = 10, iters = 10, threads = 0, seed = 1, v;
+    for (int i = 1; i < argc; i++) {
+        const char *a = argv[i], *val;
+        long *dst = NULL, lo = 1, hi = 0;
+        int *idst = NULL;
+        if (xg_cli_is(a, "--batch"))
+            dst = &batch, hi = 100000;
+        else if (xg_cli_is(a, "--natoms"))
+            dst = &natoms, hi = 1000;
+        else if (xg_cli_is(a, "--iters"))
+            dst = &iters, hi = 1000000;
+        else if (xg_cli_is(a, "--threads"))
+            dst = &threads, hi = 1024;
+        else if (xg_cli_is(a, "--seed"))
+            dst = &seed, lo = 0, hi = 0x7fffffffL;
+        else if (xg_cli_is(a, "--hidden"))
+            idst = &cfg.hidden, hi = 4096;
+        else if (xg_cli_is(a, "--layers"))
+            idst = &cfg.layers, lo = 0, hi = 64;
+        else if (xg_cli_is(a, "--n-freq"))
+            idst = &cfg.n_freq, hi = 64;
+        else {
+            xg_cli_errorf(CMD, "unknown option '%s' (see `xtalgen help bench`)", a);
+            return XG_EXIT_USAGE;
+        }
+        if (!(val = xg_cli_value(CMD, argc, argv, &i)) ||
+            xg_cli_parse_int(CMD, a, val, lo, hi, &v) != 0)
+            return XG_EXIT_USAGE;
+        if (dst)
+            *dst = v;
+        else
+            *idst = (int)v;
+    }
+    if ((double)batch * natoms * natoms > 2e9) {
+        xg_cli_errorf(CMD, "batch %ld of %ld atoms has too many pairs", batch, natoms);
+        return XG_EXIT_USAGE;
+    }
+
+    /* SGEMM reference first, on 1 thread and on all cores. */
+    long ncores = sysconf(_SC_NPROCESSORS_ONLN);
+    if (ncores < 1)
+        ncores = 1;
+    const int n = 1024;
+    float *ga = malloc(sizeof(float) * n * n), *gb = malloc(sizeof(float) * n * n),
+          *gc = malloc(sizeof(float) * n * n);
+    if (!ga || !gb || !gc) {
+        free(ga), free(gb), free(gc);
+        xg_cli_errorf(CMD, "out of memory");
+        return XG_EXIT_FAIL;
+    }
+    for (long k = 0; k < (long)n * n; k++) {
+        ga[k] = (float)((k * 7 % 13) - 6) / 6.0f;
+        gb[k] = (float)((k * 5 % 11) - 5) / 5.0f;
+    }
+    int blas_threads0 = openblas_get_num_threads();
+    openblas_set_num_threads(1);
+    double sg1 = sgemm_gflops(ga, gb, gc, n);
+    openblas_set_num_threads((int)ncores);
+    double sgn = sgemm_gflops(ga, gb, gc, n);
+    free(ga), free(gb), free(gc);
+    openblas_set_num_threads(threads > 0 ? (int)threads : blas_threads0);
+#ifdef _OPENMP
+    if (threads > 0)
+        omp_set_num_threads((int)threads);
+    int omp_threads = omp_get_max_threads();
+#else
+    int omp_threads = 1;
+#endif
+
+    /* random crystals at MP-20's density */
+    xg_error err;
+    xg_denoiser *d = xg_denoiser_alloc(&cfg, &err);
+    if (!d) {
+        xg_cli_errorf(CMD, "%s", err.msg);
+        return XG_EXIT_USAGE;
+    }
+    xg_denoiser_init_params(d, (uint64_t)seed);
+    int S = (int)batch, A = (int)(batch * natoms);
+    int *offsets = malloc(sizeof(int) * (S + 1)), *tokens = malloc(sizeof(int) * A);
+    float *frac = malloc(sizeof(float) * A * 3), *lat = malloc(sizeof(float) * S * 9);
+    float *t = malloc(sizeof(float) * S), *dcoord = malloc(sizeof(float) * A * 3);
+    float *dlogits = malloc(sizeof(float) * A * XG_NUM_TYPES), *dlat = malloc(sizeof(float) * S * 9);
+    int rc = XG_EXIT_FAIL;
+    if (!offsets || !tokens || !frac || !lat || !t || !dcoord || !dlogits || !dlat) {
+        xg_cli_errorf(CMD, "out of memory");
+        goto done;
+    }
+    xg_rng r;
+    xg_rng_seed(&r, (uint64_t)seed, 7);
+    double edge = cbrt((double)natoms / 0.0577);
+    for (int s = 0; s <= S; s++)
+        offsets[s] = s * (int)natoms;
+    for (int s = 0; s < S; s++) {
+        for (int k = 0; k < 9; k++)
+            lat[s * 9 + k] = (float)((k % 4 == 0 ? edge : 0.0) + 0.3 * xg_rng_normal(&r));
+        t[s] = (float)(0.001 + 0.999 * xg_rng_uniform(&r));
+    }
+    for (int i = 0; i < A; i++) {
+        tokens[i] = (int)xg_rng_below(&r, XG_NUM_TOKENS);
+        for (int k = 0; k < 3; k++)
+            frac[i * 3 + k] = (float)xg_rng_uniform(&r);
+    }
+    for (int k = 0; k < A * 3; k++)
+        dcoord[k] = (float)xg_rng_normal(&r) / A;
+    for (int k = 0; k < A * XG_NUM_TYPES; k++)
+        dlogits[k] = (float)xg_rng_normal(&r) / A;
+    for (int k = 0; k < S * 9; k++)
+        dlat[k] = (float)xg_rng_normal(&r) / S;
+    xg_batch b = {S, A, offsets, tokens, frac, lat, t, NULL, NULL};
+    long E = (long)S * natoms * natoms;
+    if (xg_denoiser_reserve(d, S, A, E, &err) != XG_OK) {
+        xg_cli_errorf(CMD, "%s", err.msg);
+        goto done;
+    }
+    xg_denoiser_out out;
+    /* warm-up: first touch of the arena, OpenBLAS thread start */
+    if (xg_denoiser_forward(d, &b, &out, &err) ||
+        xg_denoiser_backward(d, &b, dcoord, dlogits, dlat, &err)) {
+        xg_cli_errorf(CMD, "%s", err.msg);
+        goto done;
+    }
+    double t0 = xg_now();
+    for (long it = 0; it < iters; it++)
+        if (xg_denoiser_forward(d, &b, &out, &err)) {
+            xg_cli_errorf(CMD, "%s", err.msg);
+            goto done;
+        }
+    double tf = (xg_now() - t0) / iters;
+    t0 = xg_now();
+    for (long it = 0; it < iters; it++) {
+        xg_denoiser_zero_grad(d);
+        if (xg_denoiser_forward(d, &b, &out, &err) ||
+            xg_denoiser_backward(d, &b, dcoord, dlogits, dlat, &err)) {
+            xg_cli_errorf(CMD, "%s", err.msg);
+            goto done;
+        }
+    }
+    double tfb = (xg_now() - t0) / iters;
+    double ff = xg_denoiser_flops(d, &b, 0), ffb = xg_denoiser_flops(d, &b, 1);
+
+    printf("denoiser: hidden %d, layers %d, n_freq %d, time_dim %d, %zu parameters\n", cfg.hidden,
+           cfg.layers, cfg.n_freq, cfg.time_dim, xg_denoiser_num_params(d));
+    printf("batch: %d crystals x %ld atoms = %d atoms, %ld pairs; threads: OpenMP %d, OpenBLAS %d\n",
+           S, natoms, A, E, omp_threads, openblas_get_num_threads());
+    printf("forward:          %9.2f ms/batch %10.1f crystals/s %8.2f GFLOP/s (%.3f GFLOP/batch)\n",
+           tf * 1e3, S / tf, ff / tf / 1e9, ff / 1e9);
+    printf("forward+backward: %9.2f ms/batch %10.1f crystals/s %8.2f GFLOP/s (%.3f GFLOP/batch)\n",
+           tfb * 1e3, S / tfb, ffb / tfb / 1e9, ffb / 1e9);
+    printf("sgemm 1024^2:     %8.2f GFLOP/s on 1 thread, %.2f GFLOP/s on %ld threads\n", sg1, sgn,
+           ncores);
+    printf("(GFLOP counts GEMMs only, multiply-add = 2; see `xtalgen help bench`)\n");
+    rc = XG_EXIT_OK;
+done:
+    free(offsets), free(tokens), free(frac), free(lat), free(t), free(dcoord), free(dlogits),
+        free(dlat);
+    xg_denoiser_free(d);
+    return rc;
+}
+
+static int run(int argc, char **argv)
+{
+    if (argc < 2) {
+        xg_cli_errorf(CMD, "which benchmark? (`xtalgen bench denoiser`)");
+        fputs(USAGE, stderr);
+        return XG_EXIT_USAGE;
+    }
+    if (!strcmp(argv[1], "denoiser"))
+        return bench_denoiser(argc - 1, argv + 1);
+    xg_cli_errorf(CMD, "unknown benchmark '%s' (known: denoiser)", argv[1]);
+    return XG_EXIT_USAGE;
+}
+
+const xg_command xg_command_bench = {"bench", run, "time the denoiser (crystals/s, GFLOP/s)",
+                                     USAGE};

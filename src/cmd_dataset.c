@@ -1,0 +1,263 @@
+/* cmd_dataset.c: `xtalgen dataset import|info`: turns the public crystal tables (CDVAE/MatterGen
+ * CSVs, folders of CIFs) into xtalgen's versioned HDF5 dataset, and summarises such a file. */
+#include <math.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "crystal/xg_csv.h"
+#include "crystal/xg_dataset.h"
+#include "crystal/xg_elements.h"
+#include "crystal/xg_input.h"
+#include "src/cli.h"
+#include "src/commands.h"
+
+#define CMD "dataset"
+#define MAX_PROPS_FILES 32
+
+static const char usage[] =
+    "usage: xtalgen dataset import [--props FILE.csv]... [--quiet] INPUT -o OUT.h5\n"
+    "       xtalgen dataset info FILE.h5\n"
+    "\n"
+    "import  reads crystals from INPUT (a CDVAE/MatterGen CSV such as mp_20/train.csv, a folder\n"
+    "        of CIF/POSCAR files, or any input `xtalgen symmetry` accepts) and writes them as an\n"
+    "        xtalgen HDF5 dataset (layout version 1, see README). Every numeric CSV column\n"
+    "        (formation_energy_per_atom, band_gap, e_above_hull, spacegroup.number, ...) becomes\n"
+    "        a property; blank cells are missing (NaN), not zero.\n"
+    "  --props FILE.csv  merge the numeric columns of a table keyed by material_id (may be\n"
+    "                    repeated); structures absent from it keep NaN\n"
+    "  -o, --output OUT.h5  the dataset to write (atomically: OUT.h5.tmp, then rename)\n"
+    "  --quiet           no progress bar or summary\n"
+    "\n"
+    "info    prints the number of structures and atoms, the atoms-per-structure histogram, the\n"
+    "        20 most common elements and, per property, how many structures have a value.\n";
+
+typedef struct {
+    xg_progress bar;
+} import_progress;
+
+static void on_progress(void *ctx, long long done, long long total)
+{
+    import_progress *p = ctx;
+    if (total > 0 && p->bar.total != (long)(total / 1024))
+        p->bar.total = (long)(total / 1024);
+    xg_progress_update(&p->bar, (long)(done / 1024));
+}
+
+/* Creates the folder that will hold path, if it has one. */
+static int make_parent(const char *path, xg_error *err)
+{
+    const char *slash = strrchr(path, '/');
+    if (!slash || slash == path)
+        return XG_OK;
+    char dir[4096];
+    size_t n = (size_t)(slash - path);
+    if (n >= sizeof dir)
+        return xg_error_set(err, XG_EINVAL, "%s: path too long", path);
+    memcpy(dir, path, n);
+    dir[n] = '\0';
+    return xg_mkdir_p(dir, err);
+}
+
+static int run_import(int argc, char **argv)
+{
+    const char *props[MAX_PROPS_FILES];
+    int nprops = 0, quiet = 0;
+    const char *input = NULL, *output = NULL;
+    for (int i = 1; i < argc; i++) {
+        const char *a = argv[i];
+        if (xg_cli_is(a, "--props")) {
+            const char *v = xg_cli_value(CMD, argc, argv, &i);
+            if (!v)
+                return XG_EXIT_USAGE;
+            if (nprops == MAX_PROPS_FILES) {
+                xg_cli_errorf(CMD, "at most %d --props files", MAX_PROPS_FILES);
+                return XG_EXIT_USAGE;
+            }
+            props[nprops++] = v;
+        } else if (!strcmp(a, "-o") || xg_cli_is(a, "--output")) {
+            const char *v = xg_cli_value(CMD, argc, argv, &i);
+            if (!v)
+                return XG_EXIT_USAGE;
+            output = v;
+        } else if (!strcmp(a, "--quiet") || !strcmp(a, "-q")) {
+            quiet = 1;
+        } else if (a[0] == '-' && a[1]) {
+            xg_cli_errorf(CMD, "import: unknown option '%s' (see `xtalgen help dataset`)", a);
+            return XG_EXIT_USAGE;
+        } else if (!input) {
+            input = a;
+        } else {
+            xg_cli_errorf(CMD, "import: one INPUT only (got '%s' and '%s')", input, a);
+            return XG_EXIT_USAGE;
+        }
+    }
+    if (!input || !output) {
+        xg_cli_errorf(CMD, "import needs INPUT and -o OUT.h5\n%s", usage);
+        return XG_EXIT_USAGE;
+    }
+    double t0 = xg_now();
+    xg_error err = {0};
+    import_progress pr;
+    xg_progress_start(&pr.bar, "import (kB)", 0, quiet);
+    xg_dataset *ds = NULL;
+    int rc = xg_input_read_progress(input, on_progress, &pr, &ds, &err);
+    if (rc) {
+        if (!quiet && pr.bar.tty)
+            fputc('\n', stderr);
+        xg_cli_errorf(CMD, "%s", err.msg);
+        return XG_EXIT_FAIL;
+    }
+    xg_progress_finish(&pr.bar);
+    double t_read = xg_now() - t0;
+    for (int k = 0; k < nprops; k++) {
+        long matched = 0;
+        if (xg_csv_merge_properties(ds, props[k], &matched, &err)) {
+            xg_cli_errorf(CMD, "%s", err.msg);
+            xg_dataset_free(ds);
+            return XG_EXIT_FAIL;
+        }
+        if (!quiet)
+            fprintf(stderr, "xtalgen dataset: %s: %ld rows matched %lld structures\n", props[k],
+                    matched, (long long)ds->n);
+    }
+    if (make_parent(output, &err) || xg_dataset_write_h5(ds, output, &err)) {
+        xg_cli_errorf(CMD, "%s", err.msg);
+        xg_dataset_free(ds);
+        return XG_EXIT_FAIL;
+    }
+    if (!quiet) {
+        fprintf(stderr,
+                "xtalgen dataset: wrote %s: %lld structures, %lld atoms, %d properties "
+                "(read %.1f s, total %.1f s)\n",
+                output, (long long)ds->n, (long long)ds->m, ds->nprops, t_read, xg_now() - t0);
+    }
+    xg_dataset_free(ds);
+    return XG_EXIT_OK;
+}
+
+typedef struct {
+    int z;
+    long atoms, structures;
+} elem_count;
+
+static int by_atoms(const void *a, const void *b)
+{
+    const elem_count *x = a, *y = b;
+    if (x->atoms != y->atoms)
+        return x->atoms < y->atoms ? 1 : -1;
+    return x->z - y->z;
+}
+
+static int run_info(int argc, char **argv)
+{
+    const char *path = NULL;
+    for (int i = 1; i < argc; i++) {
+        if (argv[i][0] == '-' && argv[i][1]) {
+            xg_cli_errorf(CMD, "info: unknown option '%s'", argv[i]);
+            return XG_EXIT_USAGE;
+        }
+        if (path) {
+            xg_cli_errorf(CMD, "info takes one FILE.h5");
+            return XG_EXIT_USAGE;
+        }
+        path = argv[i];
+    }
+    if (!path) {
+        xg_cli_errorf(CMD, "info needs FILE.h5\n%s", usage);
+        return XG_EXIT_USAGE;
+    }
+    xg_error err = {0};
+    xg_dataset *ds = NULL;
+    if (xg_dataset_read_h5(path, &ds, &err)) {
+        xg_cli_errorf(CMD, "%s", err.msg);
+        return XG_EXIT_FAIL;
+    }
+    printf("file: %s\n", path);
+    printf("structures: %lld\natoms: %lld\n", (long long)ds->n, (long long)ds->m);
+    /* atoms per structure */
+    int maxn = 0, minn = ds->n ? 1 << 30 : 0;
+    for (int64_t i = 0; i < ds->n; i++) {
+        int na = xg_dataset_natoms(ds, i);
+        maxn = na > maxn ? na : maxn;
+        minn = na < minn ? na : minn;
+    }
+    long *hist = calloc((size_t)maxn + 1, sizeof *hist);
+    elem_count ec[XG_MAX_Z + 1];
+    int *seen = calloc(XG_MAX_Z + 1, sizeof *seen);
+    if (!hist || !seen) {
+        free(hist);
+        free(seen);
+        xg_dataset_free(ds);
+        xg_cli_errorf(CMD, "out of memory");
+        return XG_EXIT_FAIL;
+    }
+    for (int z = 0; z <= XG_MAX_Z; z++)
+        ec[z] = (elem_count){z, 0, 0};
+    for (int64_t i = 0; i < ds->n; i++) {
+        hist[xg_dataset_natoms(ds, i)]++;
+        for (int64_t a = ds->offsets[i]; a < ds->offsets[i + 1]; a++) {
+            int z = ds->types[a];
+            ec[z].atoms++;
+            if (seen[z] != (int)i + 1) { /* count each structure once per element */
+                seen[z] = (int)i + 1;
+                ec[z].structures++;
+            }
+        }
+    }
+    printf("atoms per structure: min %d, mean %.2f, max %d\n", minn,
+           ds->n ? (double)ds->m / (double)ds->n : 0.0, maxn);
+    long peak = 1;
+    for (int k = 0; k <= maxn; k++)
+        peak = hist[k] > peak ? hist[k] : peak;
+    printf("histogram (atoms: structures)\n");
+    for (int k = 0; k <= maxn; k++) {
+        if (!hist[k])
+            continue;
+        int w = (int)(40.0 * (double)hist[k] / (double)peak + 0.5);
+        printf("  %4d: %7ld ", k, hist[k]);
+        for (int j = 0; j < w; j++)
+            putchar('#');
+        putchar('\n');
+    }
+    int distinct = 0;
+    for (int z = 1; z <= XG_MAX_Z; z++)
+        distinct += ec[z].atoms > 0;
+    qsort(ec + 1, XG_MAX_Z, sizeof ec[0], by_atoms);
+    printf("elements: %d distinct; top 20 by atoms (atoms, structures containing)\n", distinct);
+    for (int k = 1; k <= 20 && k <= XG_MAX_Z && ec[k].atoms > 0; k++) {
+        const xg_element *el = xg_element_get(ec[k].z);
+        printf("  %-3s %8ld atoms %7ld structures\n", el ? el->symbol : "?", ec[k].atoms,
+               ec[k].structures);
+    }
+    printf("properties: %d (values present / structures)\n", ds->nprops);
+    for (int p = 0; p < ds->nprops; p++) {
+        long have = 0;
+        for (int64_t i = 0; i < ds->n; i++)
+            have += !isnan(ds->props[i * ds->nprops + p]);
+        printf("  %-44s %8ld / %lld (%.1f%%)\n", ds->prop_names[p], have, (long long)ds->n,
+               ds->n ? 100.0 * (double)have / (double)ds->n : 0.0);
+    }
+    free(hist);
+    free(seen);
+    xg_dataset_free(ds);
+    return XG_EXIT_OK;
+}
+
+static int run(int argc, char **argv)
+{
+    if (argc < 2) {
+        xg_cli_errorf(CMD, "needs a subcommand: import or info\n%s", usage);
+        return XG_EXIT_USAGE;
+    }
+    if (!strcmp(argv[1], "import"))
+        return run_import(argc - 1, argv + 1);
+    if (!strcmp(argv[1], "info"))
+        return run_info(argc - 1, argv + 1);
+    xg_cli_errorf(CMD, "unknown subcommand '%s' (import or info)", argv[1]);
+    return XG_EXIT_USAGE;
+}
+
+const xg_command xg_command_dataset = {"dataset", run,
+                                       "import crystal tables into an HDF5 dataset; summarise one",
+                                       usage};

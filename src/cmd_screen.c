@@ -1,0 +1,672 @@
+/* cmd_screen.c: `xtalgen screen`: the judge every candidate passes before DFT: validity,
+ * symmetry, uniqueness within the set, novelty against reference sets, and the distribution
+ * metrics, written as DIR/screen.csv (one row per crystal) and DIR/summary.json.
+ *
+ * screen.csv is built from a table of column providers (name + formatter); later stages
+ * (property predictions, hull energies, S.U.N.) add a row to that table and, for a 0/1 flag,
+ * a summary key, without touching the writer. */
+#include <math.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "crystal/xg_input.h"
+#include "crystal/xg_matcher.h"
+#include "crystal/xg_metrics.h"
+#include "crystal/xg_novelty.h"
+#include "crystal/xg_symmetry.h"
+#include "crystal/xg_validity.h"
+#include "src/cli.h"
+#include "src/commands.h"
+
+#define CMD "screen"
+#define MAX_PATHS 64
+#define CHUNK 64
+
+static const char usage[] =
+    "usage: xtalgen screen INPUT... [--reference REF]... [--distribution-reference REF]\n"
+    "                      [-o DIR] [--symprec S] [--quiet]\n"
+    "\n"
+    "Judges every crystal of the inputs: structural validity (all distances >= 0.5 A, volume\n"
+    ">= 0.1 A^3), compositional validity (SMACT-style charge balance), space group (spglib),\n"
+    "uniqueness within the inputs and novelty against the references, by pymatgen\n"
+    "StructureMatcher() rules. INPUT and REF are CIF files, folders of CIF/POSCAR files,\n"
+    "extxyz files, xtalgen .h5 datasets or CDVAE-format .csv tables.\n"
+    "\n"
+    "  --reference REF               known crystals for novelty (repeatable)\n"
+    "  --distribution-reference REF  crystals to compare distributions with: Wasserstein\n"
+    "                                distances of density and number of elements, over the\n"
+    "                                inputs valid in both senses (as CDVAE reports them)\n"
+    "  -o DIR                        output folder (default screen_out)\n"
+    "  --symprec S                   spglib tolerance in Angstrom (default 0.1)\n"
+    "  --quiet                       no progress display and no summary table\n"
+    "\n"
+    "Writes DIR/screen.csv with the columns id,formula,natoms,spacegroup_number,\n"
+    "valid_structure,valid_composition,unique,duplicate_of,novel,matched_reference (flags are\n"
+    "0/1; novel and matched_reference are empty without --reference; duplicate_of is the id of\n"
+    "the first crystal of a duplicate group) and DIR/summary.json (counts, rates, distances),\n"
+    "both written atomically, and prints the summary.\n"
+    "Exit status 1 when an input cannot be read or an output cannot be written.\n";
+
+/* What is known about one crystal after screening. */
+typedef struct {
+    char formula[128];
+    int natoms;
+    int spacegroup;      /* 0 when spglib failed */
+    int valid_structure; /* -1 when the structure could not be analysed */
+    int valid_composition;
+    int unique;          /* -1 when not assessed (cell could not be reduced) */
+    int64_t dup_of;      /* -1 or the index of the group's first crystal */
+    int novel;           /* -1 when not assessed */
+    int64_t matched;     /* reference number or -1 */
+    double density, nelements;
+} row;
+
+typedef struct {
+    const xg_dataset *ds;
+    row *rows;
+    const xg_novelty_index *ix;
+    int have_refs;
+} screen_run;
+
+/* ---------------------------------------------------------------- column providers ---- */
+
+typedef void (*column_fn)(const screen_run *r, int64_t i, char *buf, size_t n);
+
+typedef struct {
+    const char *name;    /* header of the CSV column */
+    column_fn format;    /* writes the cell of row i (unquoted; the writer quotes) */
+    const char *flag;    /* for 0/1 columns: the key counted in summary.json, else NULL */
+    int (*value)(const screen_run *r, int64_t i); /* flag value: 1, 0, or -1 (not assessed) */
+} screen_column;
+
+static void flag_cell(int v, char *buf, size_t n)
+{
+    if (v < 0)
+        buf[0] = '\0';
+    else
+        snprintf(buf, n, "%d", v);
+}
+
+static void col_id(const screen_run *r, int64_t i, char *b, size_t n)
+{
+    snprintf(b, n, "%s", r->ds->ids[i]);
+}
+static void col_formula(const screen_run *r, int64_t i, char *b, size_t n)
+{
+    snprintf(b, n, "%s", r->rows[i].formula);
+}
+static void col_natoms(const screen_run *r, int64_t i, char *b, size_t n)
+{
+    snprintf(b, n, "%d", r->rows[i].natoms);
+}
+static void col_sg(const screen_run *r, int64_t i, char *b, size_t n)
+{
+    if (r->rows[i].spacegroup > 0)
+        snprintf(b, n, "%d", r->rows[i].spacegroup);
+    else
+        b[0] = '\0';
+}
+static int val_vs(const screen_run *r, int64_t i) { return r->rows[i].valid_structure; }
+static int val_vc(const screen_run *r, int64_t i) { return r->rows[i].valid_composition; }
+static int val_unique(const screen_run *r, int64_t i) { return r->rows[i].unique; }
+static int val_novel(const screen_run *r, int64_t i)
+{
+    return r->have_refs ? r->rows[i].novel : -1;
+}
+static void col_vs(const screen_run *r, int64_t i, char *b, size_t n)
+{
+    flag_cell(val_vs(r, i), b, n);
+}
+static void col_vc(const screen_run *r, int64_t i, char *b, size_t n)
+{
+    flag_cell(val_vc(r, i), b, n);
+}
+static void col_unique(const screen_run *r, int64_t i, char *b, size_t n)
+{
+    flag_cell(val_unique(r, i), b, n);
+}
+static void col_dup(const screen_run *r, int64_t i, char *b, size_t n)
+{
+    int64_t d = r->rows[i].dup_of;
+    snprintf(b, n, "%s", d >= 0 ? r->ds->ids[d] : "");
+}
+static void col_novel(const screen_run *r, int64_t i, char *b, size_t n)
+{
+    flag_cell(val_novel(r, i), b, n);
+}
+static void col_matched(const screen_run *r, int64_t i, char *b, size_t n)
+{
+    int64_t m = r->rows[i].matched;
+    snprintf(b, n, "%s", r->have_refs && m >= 0 ? xg_novelty_index_id(r->ix, m) : "");
+}
+
+/* The first ten columns are fixed by the interface (issue 3); append new ones below. */
+static const screen_column columns[] = {
+    {"id", col_id, NULL, NULL},
+    {"formula", col_formula, NULL, NULL},
+    {"natoms", col_natoms, NULL, NULL},
+    {"spacegroup_number", col_sg, NULL, NULL},
+    {"valid_structure", col_vs, "valid_structure", val_vs},
+    {"valid_composition", col_vc, "valid_composition", val_vc},
+    {"unique", col_unique, "unique", val_unique},
+    {"duplicate_of", col_dup, NULL, NULL},
+    {"novel", col_novel, "novel", val_novel},
+    {"matched_reference", col_matched, NULL, NULL},
+};
+#define NCOLUMNS ((int)(sizeof columns / sizeof columns[0]))
+
+/* ---------------------------------------------------------------- output ---- */
+
+static void csv_cell(FILE *f, const char *s)
+{
+    if (strpbrk(s, ",\"\n\r")) {
+        fputc('"', f);
+        for (; *s; s++) {
+            if (*s == '"')
+                fputc('"', f);
+            fputc(*s, f);
+        }
+        fputc('"', f);
+    } else {
+        fputs(s, f);
+    }
+}
+
+static void json_string(FILE *f, const char *s)
+{
+    fputc('"', f);
+    for (; *s; s++) {
+        unsigned char c = (unsigned char)*s;
+        if (c == '"' || c == '\\')
+            fprintf(f, "\\%c", c);
+        else if (c < 0x20)
+            fprintf(f, "\\u%04x", c);
+        else
+            fputc(c, f);
+    }
+    fputc('"', f);
+}
+
+static void json_number(FILE *f, double x)
+{
+    if (isfinite(x))
+        fprintf(f, "%.6g", x);
+    else
+        fputs("null", f);
+}
+
+static int write_csv(const char *path, const screen_run *r, xg_error *err)
+{
+    xg_atomic_file a;
+    int rc = xg_atomic_open(&a, path, err);
+    if (rc)
+        return rc;
+    for (int c = 0; c < NCOLUMNS; c++)
+        fprintf(a.f, "%s%s", c ? "," : "", columns[c].name);
+    fputc('\n', a.f);
+    char cell[512];
+    for (int64_t i = 0; i < r->ds->n; i++) {
+        for (int c = 0; c < NCOLUMNS; c++) {
+            if (c)
+                fputc(',', a.f);
+            columns[c].format(r, i, cell, sizeof cell);
+            csv_cell(a.f, cell);
+        }
+        fputc('\n', a.f);
+    }
+    return xg_atomic_commit(&a, err);
+}
+
+typedef struct {
+    long count, assessed;
+} flag_stat;
+
+typedef struct {
+    const char *const *inputs;
+    int ninputs;
+    const char *const *refs;
+    int nrefs;
+    const char *dist_ref;
+    double w_density, w_nelements; /* NAN when not computed */
+    long n_dist_samples, n_dist_ref;
+    long valid_both, unique_valid, novel_unique_valid; /* combined rates */
+    long reduce_failed, refs_total;
+    double seconds;
+} summary;
+
+static void flag_stats(const screen_run *r, flag_stat *st)
+{
+    for (int c = 0; c < NCOLUMNS; c++) {
+        st[c].count = st[c].assessed = 0;
+        if (!columns[c].flag)
+            continue;
+        for (int64_t i = 0; i < r->ds->n; i++) {
+            int v = columns[c].value(r, i);
+            if (v >= 0) {
+                st[c].assessed++;
+                st[c].count += v == 1;
+            }
+        }
+    }
+}
+
+static int write_json(const char *path, const screen_run *r, const flag_stat *st,
+                      const summary *sm, xg_error *err)
+{
+    xg_atomic_file a;
+    int rc = xg_atomic_open(&a, path, err);
+    if (rc)
+        return rc;
+    FILE *f = a.f;
+    long n = (long)r->ds->n;
+    fprintf(f, "{\n  \"n_structures\": %ld,\n  \"inputs\": [", n);
+    for (int k = 0; k < sm->ninputs; k++) {
+        fputs(k ? ", " : "", f);
+        json_string(f, sm->inputs[k]);
+    }
+    fputs("],\n  \"references\": [", f);
+    for (int k = 0; k < sm->nrefs; k++) {
+        fputs(k ? ", " : "", f);
+        json_string(f, sm->refs[k]);
+    }
+    fprintf(f, "],\n  \"n_references\": %ld,\n", sm->refs_total);
+    fputs("  \"counts\": {", f);
+    int first = 1;
+    for (int c = 0; c < NCOLUMNS; c++) {
+        if (!columns[c].flag)
+            continue;
+        fprintf(f, "%s\n    \"%s\": ", first ? "" : ",", columns[c].flag);
+        if (st[c].assessed)
+            fprintf(f, "%ld", st[c].count);
+        else
+            fputs("null", f);
+        first = 0;
+    }
+    fprintf(f, ",\n    \"valid\": %ld", sm->valid_both);
+    fprintf(f, ",\n    \"unique_valid\": %ld", sm->unique_valid);
+    if (r->have_refs)
+        fprintf(f, ",\n    \"novel_unique_valid\": %ld", sm->novel_unique_valid);
+    fputs("\n  },\n  \"rates\": {", f);
+    first = 1;
+    for (int c = 0; c < NCOLUMNS; c++) {
+        if (!columns[c].flag)
+            continue;
+        fprintf(f, "%s\n    \"%s\": ", first ? "" : ",", columns[c].flag);
+        json_number(f, st[c].assessed ? (double)st[c].count / (double)st[c].assessed : NAN);
+        first = 0;
+    }
+    fputs(",\n    \"valid\": ", f);
+    json_number(f, n ? (double)sm->valid_both / n : NAN);
+    fputs(",\n    \"unique_valid\": ", f);
+    json_number(f, n ? (double)sm->unique_valid / n : NAN);
+    if (r->have_refs) {
+        fputs(",\n    \"novel_unique_valid\": ", f);
+        json_number(f, n ? (double)sm->novel_unique_valid / n : NAN);
+    }
+    fputs("\n  },\n  \"not_assessed\": {", f);
+    first = 1;
+    for (int c = 0; c < NCOLUMNS; c++) {
+        if (!columns[c].flag)
+            continue;
+        fprintf(f, "%s\n    \"%s\": %ld", first ? "" : ",", columns[c].flag,
+                st[c].assessed ? n - st[c].assessed : n);
+        first = 0;
+    }
+    fputs("\n  },\n  \"wasserstein\": ", f);
+    if (sm->dist_ref) {
+        fputs("{\n    \"reference\": ", f);
+        json_string(f, sm->dist_ref);
+        fputs(",\n    \"density_g_cm3\": ", f);
+        json_number(f, sm->w_density);
+        fputs(",\n    \"n_elements\": ", f);
+        json_number(f, sm->w_nelements);
+        fprintf(f, ",\n    \"n_samples\": %ld,\n    \"n_reference\": %ld\n  }", sm->n_dist_samples,
+                sm->n_dist_ref);
+    } else {
+        fputs("null", f);
+    }
+    fputs(",\n  \"matcher\": {\"ltol\": 0.2, \"stol\": 0.3, \"angle_tol\": 5, "
+          "\"primitive_cell\": true, \"scale\": true},\n",
+          f);
+    fprintf(f, "  \"seconds\": %.3f\n}\n", sm->seconds);
+    return xg_atomic_commit(&a, err);
+}
+
+static void print_table(const screen_run *r, const flag_stat *st, const summary *sm)
+{
+    long n = (long)r->ds->n;
+    printf("xtalgen screen: %ld crystals", n);
+    if (sm->nrefs)
+        printf(", %ld reference crystals", sm->refs_total);
+    printf(" (%.2f s)\n", sm->seconds);
+    printf("  %-22s %8s %8s\n", "flag", "count", "rate");
+    for (int c = 0; c < NCOLUMNS; c++) {
+        if (!columns[c].flag)
+            continue;
+        if (!st[c].assessed) {
+            printf("  %-22s %8s %8s\n", columns[c].flag, "-", "-");
+            continue;
+        }
+        printf("  %-22s %8ld %7.2f%%\n", columns[c].flag, st[c].count,
+               100.0 * st[c].count / st[c].assessed);
+    }
+    printf("  %-22s %8ld %7.2f%%\n", "valid (both)", sm->valid_both,
+           n ? 100.0 * sm->valid_both / n : 0.0);
+    printf("  %-22s %8ld %7.2f%%\n", "unique & valid", sm->unique_valid,
+           n ? 100.0 * sm->unique_valid / n : 0.0);
+    if (r->have_refs)
+        printf("  %-22s %8ld %7.2f%%\n", "novel & unique & valid", sm->novel_unique_valid,
+               n ? 100.0 * sm->novel_unique_valid / n : 0.0);
+    if (sm->dist_ref) {
+        printf("  Wasserstein distance vs %s (%ld valid vs %ld reference crystals):\n",
+               sm->dist_ref, sm->n_dist_samples, sm->n_dist_ref);
+        printf("    density            %.4f g/cm^3\n", sm->w_density);
+        printf("    number of elements %.4f\n", sm->w_nelements);
+    }
+    if (sm->reduce_failed)
+        printf("  %ld crystals could not be reduced for matching (unique/novel left empty)\n",
+               sm->reduce_failed);
+}
+
+/* ---------------------------------------------------------------- the command ---- */
+
+/* Reads and concatenates several inputs into one dataset. */
+static int read_inputs(const char *const *paths, int n, xg_dataset **out)
+{
+    xg_error err = {0};
+    if (n == 1) {
+        if (xg_input_read(paths[0], out, &err)) {
+            xg_cli_errorf(CMD, "%s", err.msg);
+            return -1;
+        }
+        return 0;
+    }
+    xg_dataset *all = xg_dataset_alloc();
+    if (!all) {
+        xg_cli_errorf(CMD, "out of memory");
+        return -1;
+    }
+    for (int k = 0; k < n; k++) {
+        xg_dataset *ds = NULL;
+        if (xg_input_read(paths[k], &ds, &err)) {
+            xg_cli_errorf(CMD, "%s", err.msg);
+            xg_dataset_free(all);
+            return -1;
+        }
+        for (int64_t i = 0; i < ds->n; i++) {
+            xg_structure *s = xg_dataset_get(ds, i, &err);
+            if (!s || xg_dataset_append(all, s, NULL, &err)) {
+                xg_cli_errorf(CMD, "%s: %s", paths[k], err.msg);
+                xg_structure_free(s);
+                xg_dataset_free(ds);
+                xg_dataset_free(all);
+                return -1;
+            }
+            xg_structure_free(s);
+        }
+        xg_dataset_free(ds);
+    }
+    *out = all;
+    return 0;
+}
+
+static void analyse_one(const xg_dataset *ds, int64_t i, double symprec,
+                        const xg_matcher_params *mp, row *r, xg_structure **reduced, int *warned)
+{
+    xg_error err = {0};
+    memset(r, 0, sizeof *r);
+    r->valid_structure = r->valid_composition = r->unique = r->novel = -1;
+    r->dup_of = r->matched = -1;
+    r->density = r->nelements = NAN;
+    *reduced = NULL;
+    xg_structure *s = xg_dataset_get(ds, i, &err);
+    if (!s) {
+        xg_cli_errorf(CMD, "%s: %s", ds->ids[i], err.msg);
+        return;
+    }
+    r->natoms = s->natoms;
+    if (xg_structure_reduced_formula(s, r->formula, sizeof r->formula))
+        r->formula[0] = '\0';
+    xg_validity v;
+    if (xg_validity_check(s, &v, &err) == XG_OK) {
+        r->valid_structure = v.valid_structure;
+        r->valid_composition = v.valid_composition;
+    } else {
+        xg_cli_errorf(CMD, "%s: validity not assessed: %s", ds->ids[i], err.msg);
+    }
+    if (r->valid_structure == 1 &&
+        xg_symmetry_spacegroup(s, symprec, &r->spacegroup, NULL, &err) != XG_OK)
+        r->spacegroup = 0;
+    r->density = xg_structure_density(s);
+    r->nelements = xg_structure_nelements(s);
+    if (s->natoms > 0 && xg_matcher_reduce(s, mp, reduced, &err) != XG_OK) {
+        *reduced = NULL;
+#pragma omp atomic
+        (*warned)++;
+    }
+    xg_structure_free(s);
+}
+
+static int run(int argc, char **argv)
+{
+    const char *inputs[MAX_PATHS], *refs[MAX_PATHS], *dist_ref = NULL, *outdir = "screen_out";
+    int ninputs = 0, nrefs = 0, quiet = 0;
+    double symprec = 0.1;
+    for (int i = 1; i < argc; i++) {
+        const char *a = argv[i], *v;
+        if (xg_cli_is(a, "--reference")) {
+            if (!(v = xg_cli_value(CMD, argc, argv, &i)))
+                return XG_EXIT_USAGE;
+            if (nrefs == MAX_PATHS) {
+                xg_cli_errorf(CMD, "at most %d references", MAX_PATHS);
+                return XG_EXIT_USAGE;
+            }
+            refs[nrefs++] = v;
+        } else if (xg_cli_is(a, "--distribution-reference")) {
+            if (!(v = xg_cli_value(CMD, argc, argv, &i)))
+                return XG_EXIT_USAGE;
+            dist_ref = v;
+        } else if (!strcmp(a, "-o") || xg_cli_is(a, "--output")) {
+            if (!strcmp(a, "-o")) {
+                if (i + 1 >= argc) {
+                    xg_cli_errorf(CMD, "-o expects a folder");
+                    return XG_EXIT_USAGE;
+                }
+                outdir = argv[++i];
+            } else if (!(outdir = xg_cli_value(CMD, argc, argv, &i))) {
+                return XG_EXIT_USAGE;
+            }
+        } else if (xg_cli_is(a, "--symprec")) {
+            if (!(v = xg_cli_value(CMD, argc, argv, &i)) ||
+                xg_cli_parse_double(CMD, "--symprec", v, 1e-6, 5, &symprec))
+                return XG_EXIT_USAGE;
+        } else if (!strcmp(a, "--quiet") || !strcmp(a, "-q")) {
+            quiet = 1;
+        } else if (a[0] == '-' && a[1] != '\0') {
+            xg_cli_errorf(CMD, "unknown option '%s' (see xtalgen help screen)", a);
+            return XG_EXIT_USAGE;
+        } else {
+            if (ninputs == MAX_PATHS) {
+                xg_cli_errorf(CMD, "at most %d inputs", MAX_PATHS);
+                return XG_EXIT_USAGE;
+            }
+            inputs[ninputs++] = a;
+        }
+    }
+    if (!ninputs) {
+        xg_cli_errorf(CMD, "no INPUT given (see xtalgen help screen)");
+        return XG_EXIT_USAGE;
+    }
+    double t0 = xg_now();
+    xg_error err = {0};
+    int status = XG_EXIT_FAIL;
+    xg_dataset *ds = NULL, *dref = NULL;
+    xg_dataset *refds[MAX_PATHS] = {0};
+    xg_novelty_index *ix = NULL;
+    xg_structure **red = NULL;
+    row *rows = NULL;
+    double *dens = NULL, *nel = NULL, *rd = NULL, *rn = NULL;
+    if (read_inputs(inputs, ninputs, &ds))
+        goto out;
+    int64_t n = ds->n;
+    rows = calloc((size_t)n, sizeof *rows);
+    red = calloc((size_t)n, sizeof *red);
+    int64_t *dup = malloc((size_t)n * sizeof *dup);
+    int *novel = malloc((size_t)n * sizeof *novel);
+    int64_t *matched = malloc((size_t)n * sizeof *matched);
+    if (!rows || !red || !dup || !novel || !matched) {
+        free(dup), free(novel), free(matched);
+        xg_cli_errorf(CMD, "out of memory for %lld crystals", (long long)n);
+        goto out;
+    }
+    xg_matcher_params mp;
+    xg_matcher_default_params(&mp);
+
+    /* 1. Per-crystal checks and reduced cells, in parallel chunks (progress between chunks). */
+    int warned = 0;
+    xg_progress pg;
+    xg_progress_start(&pg, "screen: checking", (long)n, quiet);
+    for (int64_t c0 = 0; c0 < n; c0 += CHUNK) {
+        int64_t c1 = c0 + CHUNK < n ? c0 + CHUNK : n;
+#pragma omp parallel for schedule(dynamic, 1)
+        for (int64_t i = c0; i < c1; i++)
+            analyse_one(ds, i, symprec, &mp, &rows[i], &red[i], &warned);
+        xg_progress_update(&pg, (long)c1);
+    }
+    xg_progress_finish(&pg);
+
+    /* 2. Uniqueness within the inputs. */
+    if (xg_novelty_unique(red, n, &mp, dup, &err)) {
+        xg_cli_errorf(CMD, "uniqueness: %s", err.msg);
+        free(dup), free(novel), free(matched);
+        goto out;
+    }
+    for (int64_t i = 0; i < n; i++) {
+        rows[i].dup_of = red[i] ? dup[i] : -1;
+        rows[i].unique = red[i] ? dup[i] < 0 : -1;
+    }
+    free(dup);
+
+    /* 3. Novelty against the references. */
+    summary sm = {inputs, ninputs, refs, nrefs, dist_ref, NAN, NAN, 0, 0, 0, 0, 0, 0, 0, 0};
+    if (nrefs) {
+        if (xg_novelty_index_create(&mp, &ix, &err)) {
+            xg_cli_errorf(CMD, "%s", err.msg);
+            free(novel), free(matched);
+            goto out;
+        }
+        for (int k = 0; k < nrefs; k++) {
+            if (xg_input_read(refs[k], &refds[k], &err) ||
+                xg_novelty_index_add(ix, refds[k], &err)) {
+                xg_cli_errorf(CMD, "reference %s: %s", refs[k], err.msg);
+                free(novel), free(matched);
+                goto out;
+            }
+        }
+        sm.refs_total = (long)xg_novelty_index_size(ix);
+        xg_progress_start(&pg, "screen: novelty", (long)n, quiet);
+        for (int64_t c0 = 0; c0 < n; c0 += 4 * CHUNK) {
+            int64_t c1 = c0 + 4 * CHUNK < n ? c0 + 4 * CHUNK : n;
+            if (xg_novelty_check(ix, red + c0, c1 - c0, novel + c0, matched + c0, &err)) {
+                xg_cli_errorf(CMD, "novelty: %s", err.msg);
+                free(novel), free(matched);
+                goto out;
+            }
+            xg_progress_update(&pg, (long)c1);
+        }
+        xg_progress_finish(&pg);
+        for (int64_t i = 0; i < n; i++) {
+            rows[i].novel = red[i] ? novel[i] : -1;
+            rows[i].matched = matched[i];
+        }
+    }
+    free(novel), free(matched);
+
+    /* 4. Distribution metrics over the crystals valid in both senses, as CDVAE computes them. */
+    if (dist_ref) {
+        if (xg_input_read(dist_ref, &dref, &err)) {
+            xg_cli_errorf(CMD, "distribution reference %s: %s", dist_ref, err.msg);
+            goto out;
+        }
+        dens = malloc((size_t)(n ? n : 1) * sizeof *dens);
+        nel = malloc((size_t)(n ? n : 1) * sizeof *nel);
+        rd = malloc((size_t)(dref->n ? dref->n : 1) * sizeof *rd);
+        rn = malloc((size_t)(dref->n ? dref->n : 1) * sizeof *rn);
+        if (!dens || !nel || !rd || !rn) {
+            xg_cli_errorf(CMD, "out of memory");
+            goto out;
+        }
+        if (xg_metrics_collect(dref, rd, rn, &err)) {
+            xg_cli_errorf(CMD, "distribution reference %s: %s", dist_ref, err.msg);
+            goto out;
+        }
+        long m = 0;
+        for (int64_t i = 0; i < n; i++)
+            if (rows[i].valid_structure == 1 && rows[i].valid_composition == 1 &&
+                isfinite(rows[i].density)) {
+                dens[m] = rows[i].density;
+                nel[m] = rows[i].nelements;
+                m++;
+            }
+        sm.n_dist_samples = m;
+        sm.n_dist_ref = (long)dref->n;
+        if (m == 0) {
+            xg_cli_errorf(CMD, "no valid crystal to compare distributions with; Wasserstein "
+                               "distances left empty");
+        } else if (xg_metrics_wasserstein(dens, (size_t)m, rd, (size_t)dref->n, &sm.w_density,
+                                          &err) ||
+                   xg_metrics_wasserstein(nel, (size_t)m, rn, (size_t)dref->n, &sm.w_nelements,
+                                          &err)) {
+            xg_cli_errorf(CMD, "distribution metrics: %s", err.msg);
+            goto out;
+        }
+    }
+
+    /* 5. Outputs. */
+    screen_run run_ = {ds, rows, ix, nrefs > 0};
+    for (int64_t i = 0; i < n; i++) {
+        int valid = rows[i].valid_structure == 1 && rows[i].valid_composition == 1;
+        sm.valid_both += valid;
+        sm.unique_valid += valid && rows[i].unique == 1;
+        sm.novel_unique_valid += valid && rows[i].unique == 1 && rows[i].novel == 1;
+        sm.reduce_failed += red[i] == NULL;
+    }
+    flag_stat st[NCOLUMNS];
+    flag_stats(&run_, st);
+    sm.seconds = xg_now() - t0;
+    char path[4096];
+    if (xg_mkdir_p(outdir, &err)) {
+        xg_cli_errorf(CMD, "%s", err.msg);
+        goto out;
+    }
+    snprintf(path, sizeof path, "%s/screen.csv", outdir);
+    if (write_csv(path, &run_, &err)) {
+        xg_cli_errorf(CMD, "%s", err.msg);
+        goto out;
+    }
+    snprintf(path, sizeof path, "%s/summary.json", outdir);
+    if (write_json(path, &run_, st, &sm, &err)) {
+        xg_cli_errorf(CMD, "%s", err.msg);
+        goto out;
+    }
+    if (!quiet)
+        print_table(&run_, st, &sm);
+    status = XG_EXIT_OK;
+out:
+    if (red)
+        for (int64_t i = 0; ds && i < ds->n; i++)
+            xg_structure_free(red[i]);
+    free(red);
+    free(rows);
+    free(dens), free(nel), free(rd), free(rn);
+    xg_novelty_index_free(ix);
+    for (int k = 0; k < nrefs; k++)
+        xg_dataset_free(refds[k]);
+    xg_dataset_free(dref);
+    xg_dataset_free(ds);
+    return status;
+}
+
+const xg_command xg_command_screen = {
+    "screen", run, "validity, symmetry, uniqueness, novelty and distribution metrics", usage};

@@ -1,0 +1,236 @@
+/* cmd_symmetry.c: `xtalgen symmetry`: space groups of every crystal in the inputs, through
+ * spglib, in parallel over structures and printed in input order. */
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "crystal/xg_input.h"
+#include "crystal/xg_symmetry.h"
+#include "src/cli.h"
+#include "src/commands.h"
+
+#define CMD "symmetry"
+#define CHUNK 256
+
+static const char usage[] =
+    "usage: xtalgen symmetry [--symprec S] [--format table|csv|json] [--quiet] INPUT...\n"
+    "\n"
+    "Finds the space group of every crystal in the inputs with spglib. INPUT is a CIF (all\n"
+    "blocks), a POSCAR, an extxyz file, an xtalgen .h5 dataset, a CDVAE-format .csv or a folder\n"
+    "of CIF/POSCAR files. Results are printed in input order.\n"
+    "\n"
+    "  --symprec S   distance tolerance in Angstrom (default 0.01; 0.1 is the Materials\n"
+    "                Project's and MP-20's spacegroup.number tolerance)\n"
+    "  --format F    table (default), csv (header: id,formula,natoms,spacegroup_number,\n"
+    "                spacegroup_symbol) or json (adds Hall number, point group, operation\n"
+    "                count and Wyckoff letters)\n"
+    "  --quiet       no progress display\n"
+    "\n"
+    "Exit status 1 when an input cannot be read or spglib fails on a structure (its row then\n"
+    "shows space group 0 and the reason goes to stderr).\n";
+
+typedef struct {
+    int number, hall, nops, natoms;
+    char symbol[16], pointgroup[8], formula[128];
+    char *wyckoffs; /* per atom, json only */
+    char error[256];
+} result;
+
+static void csv_field(FILE *f, const char *s)
+{
+    if (strpbrk(s, ",\"\n\r")) {
+        fputc('"', f);
+        for (; *s; s++) {
+            if (*s == '"')
+                fputc('"', f);
+            fputc(*s, f);
+        }
+        fputc('"', f);
+    } else {
+        fputs(s, f);
+    }
+}
+
+static void json_string(FILE *f, const char *s)
+{
+    fputc('"', f);
+    for (; *s; s++) {
+        unsigned char c = (unsigned char)*s;
+        if (c == '"' || c == '\\')
+            fprintf(f, "\\%c", c);
+        else if (c < 0x20)
+            fprintf(f, "\\u%04x", c);
+        else
+            fputc(c, f);
+    }
+    fputc('"', f);
+}
+
+static void analyse(const xg_dataset *ds, int64_t i, double symprec, int want_wyckoff,
+                    result *r)
+{
+    xg_error err = {0};
+    memset(r, 0, sizeof *r);
+    xg_structure *s = xg_dataset_get(ds, i, &err);
+    if (!s) {
+        snprintf(r->error, sizeof r->error, "%s", err.msg);
+        return;
+    }
+    r->natoms = s->natoms;
+    if (xg_structure_reduced_formula(s, r->formula, sizeof r->formula) != XG_OK)
+        snprintf(r->formula, sizeof r->formula, "?");
+    xg_symmetry *sym = NULL;
+    if (xg_symmetry_analyze(s, symprec, &sym, &err) != XG_OK) {
+        snprintf(r->error, sizeof r->error, "%s", err.msg);
+        snprintf(r->symbol, sizeof r->symbol, "?");
+    } else {
+        r->number = sym->spacegroup_number;
+        r->hall = sym->hall_number;
+        r->nops = sym->n_operations;
+        snprintf(r->symbol, sizeof r->symbol, "%s", sym->international);
+        snprintf(r->pointgroup, sizeof r->pointgroup, "%s", sym->pointgroup);
+        if (want_wyckoff)
+            r->wyckoffs = strdup(sym->wyckoffs);
+        xg_symmetry_free(sym);
+    }
+    xg_structure_free(s);
+}
+
+static int run(int argc, char **argv)
+{
+    double symprec = 0.01;
+    const char *format = "table";
+    int quiet = 0, ninputs = 0;
+    const char **inputs = calloc((size_t)argc, sizeof *inputs);
+    if (!inputs) {
+        xg_cli_errorf(CMD, "out of memory");
+        return XG_EXIT_FAIL;
+    }
+    for (int i = 1; i < argc; i++) {
+        const char *a = argv[i];
+        if (xg_cli_is(a, "--symprec")) {
+            const char *v = xg_cli_value(CMD, argc, argv, &i);
+            if (!v || xg_cli_parse_double(CMD, "--symprec", v, 1e-8, 10.0, &symprec)) {
+                free(inputs);
+                return XG_EXIT_USAGE;
+            }
+        } else if (xg_cli_is(a, "--format")) {
+            const char *v = xg_cli_value(CMD, argc, argv, &i);
+            if (!v || (strcmp(v, "table") && strcmp(v, "csv") && strcmp(v, "json"))) {
+                if (v)
+                    xg_cli_errorf(CMD, "--format expects table, csv or json, got '%s'", v);
+                free(inputs);
+                return XG_EXIT_USAGE;
+            }
+            format = v;
+        } else if (!strcmp(a, "--quiet") || !strcmp(a, "-q")) {
+            quiet = 1;
+        } else if (a[0] == '-' && a[1]) {
+            xg_cli_errorf(CMD, "unknown option '%s' (see `xtalgen help symmetry`)", a);
+            free(inputs);
+            return XG_EXIT_USAGE;
+        } else {
+            inputs[ninputs++] = a;
+        }
+    }
+    if (ninputs == 0) {
+        xg_cli_errorf(CMD, "needs at least one INPUT\n%s", usage);
+        free(inputs);
+        return XG_EXIT_USAGE;
+    }
+    int csv = !strcmp(format, "csv"), json = !strcmp(format, "json");
+    int status = XG_EXIT_OK;
+    long failures = 0, printed = 0;
+    if (csv)
+        printf("id,formula,natoms,spacegroup_number,spacegroup_symbol\n");
+    else if (json)
+        printf("[");
+    else
+        printf("%-24s %-16s %6s %5s %-12s %-6s %4s\n", "id", "formula", "natoms", "sg", "symbol",
+               "pg", "ops");
+    for (int k = 0; k < ninputs; k++) {
+        xg_error err = {0};
+        xg_dataset *ds = NULL;
+        if (xg_input_read(inputs[k], &ds, &err)) {
+            xg_cli_errorf(CMD, "%s", err.msg);
+            status = XG_EXIT_FAIL;
+            continue;
+        }
+        result *res = calloc((size_t)(ds->n < CHUNK ? ds->n : CHUNK), sizeof *res);
+        if (!res) {
+            xg_cli_errorf(CMD, "out of memory");
+            xg_dataset_free(ds);
+            free(inputs);
+            return XG_EXIT_FAIL;
+        }
+        xg_progress bar;
+        xg_progress_start(&bar, "symmetry", (long)ds->n, quiet || ds->n < 2 * CHUNK);
+        for (int64_t c0 = 0; c0 < ds->n; c0 += CHUNK) {
+            int cn = (int)(ds->n - c0 < CHUNK ? ds->n - c0 : CHUNK);
+            int j;
+#pragma omp parallel for schedule(dynamic, 4)
+            for (j = 0; j < cn; j++)
+                analyse(ds, c0 + j, symprec, json, &res[j]);
+            for (j = 0; j < cn; j++) {
+                result *r = &res[j];
+                const char *id = ds->ids[c0 + j];
+                if (r->error[0]) {
+                    xg_cli_errorf(CMD, "%s", r->error);
+                    failures++;
+                }
+                if (csv) {
+                    csv_field(stdout, id);
+                    putchar(',');
+                    csv_field(stdout, r->formula);
+                    printf(",%d,%d,", r->natoms, r->number);
+                    csv_field(stdout, r->symbol);
+                    putchar('\n');
+                } else if (json) {
+                    printf("%s\n  {\"id\": ", printed ? "," : "");
+                    json_string(stdout, id);
+                    printf(", \"formula\": ");
+                    json_string(stdout, r->formula);
+                    printf(", \"natoms\": %d, \"spacegroup_number\": %d, \"spacegroup_symbol\": ",
+                           r->natoms, r->number);
+                    json_string(stdout, r->symbol);
+                    printf(", \"hall_number\": %d, \"pointgroup\": ", r->hall);
+                    json_string(stdout, r->pointgroup);
+                    printf(", \"n_operations\": %d, \"wyckoffs\": ", r->nops);
+                    json_string(stdout, r->wyckoffs ? r->wyckoffs : "");
+                    if (r->error[0]) {
+                        printf(", \"error\": ");
+                        json_string(stdout, r->error);
+                    }
+                    printf("}");
+                } else {
+                    printf("%-24s %-16s %6d %5d %-12s %-6s %4d\n", id, r->formula, r->natoms,
+                           r->number, r->symbol, r->pointgroup, r->nops);
+                }
+                printed++;
+                free(r->wyckoffs);
+                r->wyckoffs = NULL;
+            }
+            xg_progress_update(&bar, (long)(c0 + cn));
+        }
+        if (ds->n >= 2 * CHUNK)
+            xg_progress_finish(&bar);
+        free(res);
+        xg_dataset_free(ds);
+    }
+    if (json)
+        printf("%s]\n", printed ? "\n" : "");
+    if (fflush(stdout) != 0) {
+        xg_cli_errorf(CMD, "writing the output failed");
+        status = XG_EXIT_FAIL;
+    }
+    if (failures) {
+        xg_cli_errorf(CMD, "spglib failed on %ld of %ld structures", failures, printed);
+        status = XG_EXIT_FAIL;
+    }
+    free(inputs);
+    return status;
+}
+
+const xg_command xg_command_symmetry = {"symmetry", run,
+                                        "space groups of crystals (spglib), as table, CSV or JSON",
+                                        usage};

@@ -1,0 +1,336 @@
+/* cmd_train.c: `xtalgen train`: fits the denoiser to a dataset (diffusion/xg_train.h), with a
+ * progress bar, a validation loss each epoch, checkpoints, and clean stops on SIGINT/SIGTERM
+ * or at the end of a --hours budget. */
+#include <cblas.h>
+#include <math.h>
+#include <signal.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#ifdef _OPENMP
+#include <omp.h>
+#endif
+
+#include "crystal/xg_dataset.h"
+#include "diffusion/xg_train.h"
+#include "src/cli.h"
+#include "src/commands.h"
+
+static const char *const CMD = "train";
+
+static const char USAGE[] =
+    "usage: xtalgen train --data TRAIN.h5 [--val VAL.h5] -o MODEL.h5 [options]\n"
+    "\n"
+    "Trains the crystal denoiser on a dataset made by `xtalgen dataset import`. Writes the\n"
+    "final model (config, weights, EMA weights, dataset statistics) to MODEL.h5, a checkpoint\n"
+    "(everything, for --resume) at each epoch end, every --checkpoint-every minutes and on\n"
+    "stop, and the per-epoch loss log to MODEL.log.csv (a trailing .h5 of MODEL dropped).\n"
+    "Ctrl-C or SIGTERM finishes the current step, checkpoints and exits 0; a second Ctrl-C\n"
+    "kills at once. A resumed run continues exactly where the checkpoint left off: with the\n"
+    "same --threads its parameters equal those of an uninterrupted run bit for bit.\n"
+    "\n"
+    "  --data PATH            training set (HDF5 dataset)\n"
+    "  --val PATH             validation set; its loss (EMA weights, fixed noise) each epoch\n"
+    "  -o, --output PATH      final model file\n"
+    "  --hidden H             hidden width (default 128)\n"
+    "  --layers L             message-passing layers (default 4)\n"
+    "  --n-freq F             Fourier frequencies per dimension (default 8)\n"
+    "  --batch B              crystals per step (default 64)\n"
+    "  --epochs E             epochs to train (default 100 unless --hours is given)\n"
+    "  --hours T              stop cleanly after T hours of wall time (this invocation)\n"
+    "  --lr X                 peak learning rate (default 1e-3), cosine decay to --lr-min\n"
+    "  --lr-min X             floor of the decay (default 1e-5)\n"
+    "  --warmup N             warm-up steps (default 500)\n"
+    "  --weight-decay X       AdamW weight decay (default 0)\n"
+    "  --clip X               gradient-norm clip (default 1; 0 = off)\n"
+    "  --ema X                EMA decay of the weights (default 0.999)\n"
+    "  --seed S               seed of the initialisation, data order and noise (default 1)\n"
+    "  --threads N            OpenMP and OpenBLAS threads (default 1; results are reproducible\n"
+    "                         for a given thread count)\n"
+    "  --checkpoint PATH      checkpoint file (default MODEL.ckpt.h5)\n"
+    "  --checkpoint-every M   minutes between checkpoints (default 15)\n"
+    "  --resume               continue from the checkpoint (its settings win, except when to\n"
+    "                         stop: --epochs, --hours, --checkpoint-every, --threads)\n"
+    "  --max-structures K     use only the first K crystals of each set (quick runs)\n"
+    "  --stop-at-step N       stop cleanly after N optimizer steps in total (testing)\n"
+    "  --quiet                no progress bar, only the per-epoch lines\n";
+
+/* The only static state: set by the signal handler, read by the progress callback. */
+static volatile sig_atomic_t g_stop_requested;
+
+static void on_signal(int sig)
+{
+    (void)sig;
+    g_stop_requested = 1;
+}
+
+typedef struct {
+    xg_progress bar;
+    int bar_on;
+    int quiet;
+    int64_t epochs;
+    char label[64];
+} ui;
+
+static void fmt_dur(double s, char *buf, size_t n)
+{
+    if (!(s >= 0) || !isfinite(s)) {
+        snprintf(buf, n, "?");
+        return;
+    }
+    long t = (long)(s + 0.5);
+    if (t >= 3600)
+        snprintf(buf, n, "%ldh%02ldm", t / 3600, (t / 60) % 60);
+    else
+        snprintf(buf, n, "%ldm%02lds", t / 60, t % 60);
+}
+
+static int on_progress(const xg_train_progress *p, void *user)
+{
+    ui *u = user;
+    char eta[32];
+    switch (p->event) {
+    case XG_TRAIN_EV_START:
+        fprintf(stderr,
+                "xtalgen train: %s: %lld training crystals (%lld skipped), %lld validation, "
+                "%zu parameters, %lld steps per epoch, starting at epoch %lld step %lld\n",
+                p->resumed ? "resuming" : "starting", (long long)p->ntrain, (long long)p->skipped,
+                (long long)p->nval, p->nparams, (long long)p->steps_per_epoch,
+                (long long)p->epoch + 1, (long long)p->step);
+        if (p->resumed && p->ckpt_threads > 0) {
+#ifdef _OPENMP
+            int nt = omp_get_max_threads();
+#else
+            int nt = 1;
+#endif
+            if (nt != p->ckpt_threads)
+                fprintf(stderr, "xtalgen train: note: the checkpoint was written with %lld threads, "
+                                "this run uses %d: the trajectory will not be bit-identical\n",
+                        (long long)p->ckpt_threads, nt);
+        }
+        u->epochs = p->epochs;
+        break;
+    case XG_TRAIN_EV_STEP:
+        if (!u->bar_on) {
+            if (u->epochs > 0)
+                snprintf(u->label, sizeof u->label, "epoch %lld/%lld", (long long)p->epoch + 1,
+                         (long long)u->epochs);
+            else
+                snprintf(u->label, sizeof u->label, "epoch %lld", (long long)p->epoch + 1);
+            xg_progress_start(&u->bar, u->label, (long)p->steps_per_epoch, u->quiet);
+            u->bar_on = 1;
+        }
+        fmt_dur(p->eta, eta, sizeof eta);
+        snprintf(u->bar.extra, sizeof u->bar.extra,
+                 "loss %.4f (x %.3f l %.3f a %.3f) lr %.2e %.1f cr/s ETA %s", p->avg_total,
+                 p->avg_coord, p->avg_lattice, p->avg_type, p->lr, p->crystals_per_s, eta);
+        xg_progress_update(&u->bar, (long)p->step_in_epoch);
+        break;
+    case XG_TRAIN_EV_EPOCH:
+        if (u->bar_on) {
+            xg_progress_finish(&u->bar);
+            u->bar_on = 0;
+        }
+        fmt_dur(p->elapsed, eta, sizeof eta);
+        fprintf(stderr,
+                "xtalgen train: epoch %lld: train %.4f (x %.4f l %.4f a %.4f)  val %.4f (x %.4f "
+                "l %.4f a %.4f)  %.1f crystals/s  %.3f s/batch  elapsed %s\n",
+                (long long)p->epoch, p->avg_total, p->avg_coord, p->avg_lattice, p->avg_type,
+                p->val_total, p->val_coord, p->val_lattice, p->val_type, p->crystals_per_s,
+                p->sec_per_batch, eta);
+        break;
+    case XG_TRAIN_EV_CHECKPOINT:
+        break;
+    case XG_TRAIN_EV_DONE:
+        if (u->bar_on) {
+            xg_progress_finish(&u->bar);
+            u->bar_on = 0;
+        }
+        break;
+    }
+    return g_stop_requested ? 1 : 0;
+}
+
+/* MODEL.h5 -> MODEL.<suffix> ; anything else -> MODEL.<suffix>, appended. */
+static char *derived_path(const char *out, const char *suffix)
+{
+    size_t n = strlen(out);
+    char *p = malloc(n + strlen(suffix) + 2);
+    if (!p)
+        return NULL;
+    if (n > 3 && strcmp(out + n - 3, ".h5") == 0)
+        n -= 3;
+    memcpy(p, out, n);
+    p[n] = '.';
+    strcpy(p + n + 1, suffix);
+    return p;
+}
+
+static int run(int argc, char **argv)
+{
+    xg_train_config cfg;
+    xg_train_config_default(&cfg);
+    const char *data = NULL, *valp = NULL, *out = NULL, *ckpt = NULL;
+    int quiet = 0, epochs_given = 0;
+    long v;
+    double x;
+    cfg.hp.threads = 1;
+    for (int i = 1; i < argc; i++) {
+        const char *a = argv[i], *val = NULL;
+#define VALUE()                                                                                   \
+    do {                                                                                          \
+        if (!(val = xg_cli_value(CMD, argc, argv, &i)))                                           \
+            return XG_EXIT_USAGE;                                                                 \
+    } while (0)
+#define INT_OPT(name, lo, hi, dst)                                                                \
+    else if (xg_cli_is(a, name))                                                                  \
+    {                                                                                             \
+        VALUE();                                                                                  \
+        if (xg_cli_parse_int(CMD, name, val, lo, hi, &v))                                         \
+            return XG_EXIT_USAGE;                                                                 \
+        dst = v;                                                                                  \
+    }
+#define DBL_OPT(name, lo, hi, dst)                                                                \
+    else if (xg_cli_is(a, name))                                                                  \
+    {                                                                                             \
+        VALUE();                                                                                  \
+        if (xg_cli_parse_double(CMD, name, val, lo, hi, &x))                                      \
+            return XG_EXIT_USAGE;                                                                 \
+        dst = x;                                                                                  \
+    }
+        if (xg_cli_is(a, "--data")) {
+            VALUE();
+            data = val;
+        } else if (xg_cli_is(a, "--val")) {
+            VALUE();
+            valp = val;
+        } else if (!strcmp(a, "-o") || xg_cli_is(a, "--output")) {
+            VALUE();
+            out = val;
+        } else if (xg_cli_is(a, "--checkpoint-every")) {
+            VALUE();
+            if (xg_cli_parse_double(CMD, "--checkpoint-every", val, 0, 1e6, &x))
+                return XG_EXIT_USAGE;
+            cfg.hp.checkpoint_minutes = x;
+        } else if (xg_cli_is(a, "--checkpoint")) {
+            VALUE();
+            ckpt = val;
+        } else if (xg_cli_is(a, "--epochs")) {
+            VALUE();
+            if (xg_cli_parse_int(CMD, "--epochs", val, 1, 1000000, &v))
+                return XG_EXIT_USAGE;
+            cfg.hp.epochs = (int)v;
+            epochs_given = 1;
+        }
+        INT_OPT("--hidden", 1, 4096, cfg.net.hidden)
+        INT_OPT("--layers", 0, 64, cfg.net.layers)
+        INT_OPT("--n-freq", 1, 64, cfg.net.n_freq)
+        INT_OPT("--batch", 1, 100000, cfg.hp.batch)
+        INT_OPT("--warmup", 0, 100000000, cfg.hp.warmup_steps)
+        INT_OPT("--threads", 1, 1024, cfg.hp.threads)
+        INT_OPT("--max-structures", 1, 1000000000, cfg.hp.max_structures)
+        INT_OPT("--stop-at-step", 1, 1000000000000L, cfg.stop_at_step)
+        DBL_OPT("--hours", 1e-6, 1e5, cfg.hp.hours)
+        DBL_OPT("--lr", 1e-9, 1, cfg.hp.lr)
+        DBL_OPT("--lr-min", 0, 1, cfg.hp.lr_min)
+        DBL_OPT("--weight-decay", 0, 10, cfg.hp.weight_decay)
+        DBL_OPT("--clip", 0, 1e6, cfg.hp.clip_norm)
+        DBL_OPT("--ema", 0, 0.999999, cfg.hp.ema_decay)
+        else if (xg_cli_is(a, "--seed")) {
+            VALUE();
+            char *end = NULL;
+            unsigned long long s = strtoull(val, &end, 10);
+            if (!*val || *end || val[0] == '-') {
+                xg_cli_errorf(CMD, "--seed expects a non-negative integer, got '%s'", val);
+                return XG_EXIT_USAGE;
+            }
+            cfg.hp.seed = (uint64_t)s;
+        } else if (!strcmp(a, "--resume")) {
+            cfg.resume = 1;
+        } else if (!strcmp(a, "--quiet")) {
+            quiet = 1;
+        } else {
+            xg_cli_errorf(CMD, "unknown option '%s' (see `xtalgen help train`)", a);
+            return XG_EXIT_USAGE;
+        }
+#undef VALUE
+#undef INT_OPT
+#undef DBL_OPT
+    }
+    if (!data || !out) {
+        xg_cli_errorf(CMD, "--data and -o are required (see `xtalgen help train`)");
+        return XG_EXIT_USAGE;
+    }
+    if (cfg.hp.hours > 0 && !epochs_given)
+        cfg.hp.epochs = 0; /* run until the time budget is spent */
+    if (!cfg.resume && cfg.hp.lr_min > cfg.hp.lr) {
+        xg_cli_errorf(CMD, "--lr-min %g is above --lr %g", cfg.hp.lr_min, cfg.hp.lr);
+        return XG_EXIT_USAGE;
+    }
+    if (cfg.resume && !epochs_given)
+        cfg.hp.epochs = 0; /* keep the checkpoint's */
+
+    char *ckpt_own = ckpt ? NULL : derived_path(out, "ckpt.h5");
+    char *log_own = derived_path(out, "log.csv");
+    if ((!ckpt && !ckpt_own) || !log_own) {
+        xg_cli_errorf(CMD, "out of memory");
+        free(ckpt_own);
+        free(log_own);
+        return XG_EXIT_FAIL;
+    }
+    cfg.out_path = out;
+    cfg.ckpt_path = ckpt ? ckpt : ckpt_own;
+    cfg.log_path = log_own;
+
+#ifdef _OPENMP
+    omp_set_num_threads(cfg.hp.threads);
+#endif
+    openblas_set_num_threads(cfg.hp.threads);
+
+    int code = XG_EXIT_OK;
+    xg_error err;
+    xg_error_clear(&err);
+    xg_dataset *tr = NULL, *va = NULL;
+    if (xg_dataset_read_h5(data, &tr, &err) != XG_OK ||
+        (valp && xg_dataset_read_h5(valp, &va, &err) != XG_OK)) {
+        xg_cli_errorf(CMD, "%s", err.msg);
+        code = XG_EXIT_FAIL;
+        goto out;
+    }
+
+    struct sigaction sa;
+    memset(&sa, 0, sizeof sa);
+    sa.sa_handler = on_signal;
+    sigemptyset(&sa.sa_mask);
+    sa.sa_flags = SA_RESETHAND; /* a second Ctrl-C kills at once */
+    sigaction(SIGINT, &sa, NULL);
+    sigaction(SIGTERM, &sa, NULL);
+
+    ui u;
+    memset(&u, 0, sizeof u);
+    u.quiet = quiet;
+    xg_train_result res;
+    int rc = xg_train_run(&cfg, tr, va, on_progress, &u, &res, &err);
+    if (u.bar_on)
+        xg_progress_finish(&u.bar);
+    signal(SIGINT, SIG_DFL);
+    signal(SIGTERM, SIG_DFL);
+    if (rc) {
+        xg_cli_errorf(CMD, "%s", err.msg);
+        code = XG_EXIT_FAIL;
+        goto out;
+    }
+    fprintf(stderr,
+            "xtalgen train: %s after %lld steps (%lld epochs): train loss %.4f, val loss %.4f\n"
+            "xtalgen train: model %s, checkpoint %s, log %s\n",
+            res.stopped_early ? "stopped" : "done", (long long)res.steps, (long long)res.epochs,
+            res.train_loss, res.val_loss, cfg.out_path, cfg.ckpt_path, cfg.log_path);
+out:
+    xg_dataset_free(tr);
+    xg_dataset_free(va);
+    free(ckpt_own);
+    free(log_own);
+    return code;
+}
+
+const xg_command xg_command_train = {"train", run, "train the crystal denoiser on a dataset", USAGE};

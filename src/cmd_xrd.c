@@ -1,0 +1,489 @@
+/* cmd_xrd.c: `xtalgen xrd` (simulated powder pattern of a crystal) and `xtalgen xrd-match`
+ * (rank candidate crystals against a measured pattern). The physics lives in
+ * properties/xg_xrd.h; this file parses options, reads inputs and writes results. */
+#include <math.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "crystal/xg_elements.h"
+#include "crystal/xg_input.h"
+#include "properties/xg_xrd.h"
+#include "src/cli.h"
+#include "src/commands.h"
+
+static const char usage_xrd[] =
+    "usage: xtalgen xrd INPUT [--wavelength CuKa] [--two-theta 5:90:0.02] [--peaks]\n"
+    "                   [--fwhm 0.1] [--eta 0.5] [--debye-waller B] [--lattice-scale F]\n"
+    "                   [-o pattern.csv]\n"
+    "\n"
+    "Kinematic powder X-ray pattern of every crystal in INPUT (CIF, POSCAR, extxyz, .h5, .csv or\n"
+    "a folder): reflections from the reciprocal lattice, atomic scattering factors (Doyle &\n"
+    "Turner), Lorentz-polarisation factor, equal-angle reflections merged (multiplicity),\n"
+    "intensities scaled to 100 for the strongest peak. Same formalism as pymatgen's\n"
+    "XRDCalculator, whose peak lists it reproduces.\n"
+    "\n"
+    "  --wavelength W     CuKa (1.54184, default), CuKa1, CuKa2, CuKa12 (K-alpha1 + K-alpha2,\n"
+    "                     ratio 0.5), CuKb1, likewise Mo, Cr, Fe, Co, Ag; or Angstrom (1.5406)\n"
+    "  --two-theta A:B:S  range and step in degrees (default 5:90:0.02)\n"
+    "  --peaks            write the peak list (id,two_theta,d,intensity,h,k,l,multiplicity,line)\n"
+    "                     instead of the profile\n"
+    "  --fwhm F           pseudo-Voigt full width at half maximum, degrees (default 0.1)\n"
+    "  --eta E            Lorentzian fraction of the pseudo-Voigt, 0..1 (default 0.5)\n"
+    "  --debye-waller B   one isotropic B factor (Angstrom^2) for every element (default 0: off)\n"
+    "  --lattice-scale F  multiply the lattice by F first (0.5..2; 1.01 = 1% expansion, e.g. a\n"
+    "                     DFT lattice error or thermal expansion)\n"
+    "  -o, --output FILE  CSV output (default: standard output). The profile has a two_theta\n"
+    "                     column and one intensity column per crystal, named by its id.\n";
+
+static const char usage_match[] =
+    "usage: xtalgen xrd-match MEASURED CANDIDATES... [--top K] [--wavelength CuKa]\n"
+    "                         [--fwhm 0.1] [--eta 0.5] [--scale 0.97:1.03:0.0025]\n"
+    "                         [--max-shift 0.3] [--background 3|none] [-o ranking.csv]\n"
+    "\n"
+    "Ranks candidate crystals by how well their simulated powder pattern matches a measured one.\n"
+    "MEASURED is two columns 2theta/intensity (comments with # ; !, a text header, commas or\n"
+    "spaces all accepted; a three-column xye file uses the first two), or a 'start step end'\n"
+    "header line followed by the intensities. CANDIDATES are any structure inputs (CIF, POSCAR,\n"
+    "extxyz, .h5, .csv, folders); every crystal in them is a candidate.\n"
+    "\n"
+    "The background is removed (rolling-minimum opening over a window, smoothed). The score is\n"
+    "the normalised cross-correlation (Pearson, -1..1) of measured and simulated profiles,\n"
+    "maximised over 2theta shifts within --max-shift (all at once by FFT) and over a uniform\n"
+    "lattice scaling (the strain between a relaxed model and the real crystal).\n"
+    "\n"
+    "  --top K            print the K best (default 10; 0 = all)\n"
+    "  --wavelength W     as for `xtalgen xrd` (default CuKa)\n"
+    "  --fwhm F, --eta E  simulated peak shape (defaults 0.1 degree, 0.5); set to the\n"
+    "                     measured peak width for the sharpest ranking\n"
+    "  --scale A:B:S      lattice scale factors tried (default 0.97:1.03:0.0025, refined 5x\n"
+    "                     around the best)\n"
+    "  --max-shift D      2theta shift window each way, degrees (default 0.3)\n"
+    "  --background W     background window in degrees (default 3), or none\n"
+    "  -o, --output FILE  also write the full ranking as CSV\n"
+    "                     (rank,id,formula,score,scale,shift)\n"
+    "  --quiet            no progress display\n"
+    "Output columns: rank, score, lattice scale, 2theta shift, id, reduced formula.\n";
+
+/* "A:B:S" or "A:B" into up to three numbers; returns the count or -1. */
+static int parse_triplet(const char *cmd, const char *opt, const char *v, double out[3])
+{
+    char buf[256];
+    snprintf(buf, sizeof buf, "%s", v);
+    int k = 0;
+    char *save = NULL;
+    for (char *t = strtok_r(buf, ":", &save); t; t = strtok_r(NULL, ":", &save)) {
+        if (k == 3) {
+            xg_cli_errorf(cmd, "%s expects START:END[:STEP], got '%s'", opt, v);
+            return -1;
+        }
+        if (xg_cli_parse_double(cmd, opt, t, -1e6, 1e6, &out[k]))
+            return -1;
+        k++;
+    }
+    if (k < 2) {
+        xg_cli_errorf(cmd, "%s expects START:END[:STEP], got '%s'", opt, v);
+        return -1;
+    }
+    return k;
+}
+
+static void csv_field(FILE *f, const char *s)
+{
+    if (strpbrk(s, ",\"\n\r")) {
+        fputc('"', f);
+        for (; *s; s++) {
+            if (*s == '"')
+                fputc('"', f);
+            fputc(*s, f);
+        }
+        fputc('"', f);
+    } else {
+        fputs(s, f);
+    }
+}
+
+/* ---- xtalgen xrd ---- */
+
+static int run_xrd(int argc, char **argv)
+{
+    const char *cmd = "xrd", *input = NULL, *output = NULL;
+    double tt[3] = {5.0, 90.0, 0.02}, fwhm = 0.1, eta = 0.5, bfac = 0.0, lscale = 1.0;
+    int peaks_only = 0;
+    xg_xrd_params prm;
+    xg_xrd_params_default(&prm);
+    xg_error err = {0};
+    for (int i = 1; i < argc; i++) {
+        const char *a = argv[i], *v;
+        if (xg_cli_is(a, "--wavelength")) {
+            if (!(v = xg_cli_value(cmd, argc, argv, &i)))
+                return XG_EXIT_USAGE;
+            if (xg_xrd_radiation_parse(v, &prm.radiation, &err)) {
+                xg_cli_errorf(cmd, "--wavelength: unknown '%s' (CuKa, CuKa1, CuKa12, MoKa, ... or "
+                                   "Angstrom)", v);
+                return XG_EXIT_USAGE;
+            }
+        } else if (xg_cli_is(a, "--two-theta")) {
+            if (!(v = xg_cli_value(cmd, argc, argv, &i)))
+                return XG_EXIT_USAGE;
+            double t[3] = {0, 0, 0.02};
+            int k = parse_triplet(cmd, "--two-theta", v, t);
+            if (k < 0)
+                return XG_EXIT_USAGE;
+            if (!(t[0] >= 0) || !(t[1] > t[0]) || t[1] > 180 || !(t[2] > 0) ||
+                (t[1] - t[0]) / t[2] > 1e7) {
+                xg_cli_errorf(cmd, "--two-theta needs 0 <= START < END <= 180 and a step > 0 "
+                                   "(got '%s')", v);
+                return XG_EXIT_USAGE;
+            }
+            memcpy(tt, t, sizeof tt);
+        } else if (!strcmp(a, "--peaks")) {
+            peaks_only = 1;
+        } else if (xg_cli_is(a, "--fwhm")) {
+            if (!(v = xg_cli_value(cmd, argc, argv, &i)) ||
+                xg_cli_parse_double(cmd, "--fwhm", v, 1e-4, 20.0, &fwhm))
+                return XG_EXIT_USAGE;
+        } else if (xg_cli_is(a, "--eta")) {
+            if (!(v = xg_cli_value(cmd, argc, argv, &i)) ||
+                xg_cli_parse_double(cmd, "--eta", v, 0.0, 1.0, &eta))
+                return XG_EXIT_USAGE;
+        } else if (xg_cli_is(a, "--debye-waller")) {
+            if (!(v = xg_cli_value(cmd, argc, argv, &i)) ||
+                xg_cli_parse_double(cmd, "--debye-waller", v, 0.0, 100.0, &bfac))
+                return XG_EXIT_USAGE;
+        } else if (xg_cli_is(a, "--lattice-scale")) {
+            if (!(v = xg_cli_value(cmd, argc, argv, &i)) ||
+                xg_cli_parse_double(cmd, "--lattice-scale", v, 0.5, 2.0, &lscale))
+                return XG_EXIT_USAGE;
+        } else if (!strcmp(a, "-o") || xg_cli_is(a, "--output")) {
+            if (!(v = xg_cli_value(cmd, argc, argv, &i)))
+                return XG_EXIT_USAGE;
+            output = v;
+        } else if (a[0] == '-' && a[1]) {
+            xg_cli_errorf(cmd, "unknown option '%s' (see `xtalgen help xrd`)", a);
+            return XG_EXIT_USAGE;
+        } else if (!input) {
+            input = a;
+        } else {
+            xg_cli_errorf(cmd, "one INPUT only (got '%s' and '%s')", input, a);
+            return XG_EXIT_USAGE;
+        }
+    }
+    if (!input) {
+        xg_cli_errorf(cmd, "needs an INPUT\n%s", usage_xrd);
+        return XG_EXIT_USAGE;
+    }
+    prm.two_theta_min = tt[0];
+    prm.two_theta_max = tt[1];
+    double bw[XG_MAX_Z + 1];
+    if (bfac > 0) {
+        for (int z = 0; z <= XG_MAX_Z; z++)
+            bw[z] = bfac;
+        prm.debye_waller = bw;
+    }
+    xg_dataset *ds = NULL;
+    if (xg_input_read(input, &ds, &err)) {
+        xg_cli_errorf(cmd, "%s", err.msg);
+        return XG_EXIT_FAIL;
+    }
+    int64_t n = ds->n;
+    int npts = (int)floor((tt[1] - tt[0]) / tt[2] + 1e-9) + 1;
+    double *prof = NULL;
+    if (!peaks_only) {
+        prof = malloc(sizeof(double) * (size_t)npts * (size_t)n);
+        if (!prof) {
+            xg_cli_errorf(cmd, "out of memory for %lld profiles of %d points", (long long)n, npts);
+            xg_dataset_free(ds);
+            return XG_EXIT_FAIL;
+        }
+    }
+    xg_atomic_file af;
+    FILE *out = stdout;
+    if (output) {
+        if (xg_atomic_open(&af, output, &err)) {
+            xg_cli_errorf(cmd, "%s", err.msg);
+            free(prof);
+            xg_dataset_free(ds);
+            return XG_EXIT_FAIL;
+        }
+        out = af.f;
+    }
+    int status = XG_EXIT_OK;
+    if (peaks_only)
+        fprintf(out, "id,two_theta,d,intensity,h,k,l,multiplicity,line\n");
+    for (int64_t i = 0; i < n && status == XG_EXIT_OK; i++) {
+        xg_structure *s = xg_dataset_get(ds, i, &err);
+        xg_xrd_pattern pat = {0, NULL};
+        if (s)
+            for (int k = 0; k < 3; k++)
+                for (int l = 0; l < 3; l++)
+                    s->lattice[k][l] *= lscale;
+        if (!s || xg_xrd_peaks(s, &prm, &pat, &err) ||
+            (!peaks_only && xg_xrd_profile(&pat, tt[0], tt[2], npts, fwhm, eta,
+                                           prof + (size_t)i * npts, &err))) {
+            xg_cli_errorf(cmd, "%s: %s", s ? s->id : input, err.msg);
+            status = XG_EXIT_FAIL;
+        } else if (peaks_only) {
+            for (int k = 0; k < pat.n; k++) {
+                const xg_xrd_peak *p = &pat.peaks[k];
+                csv_field(out, s->id);
+                fprintf(out, ",%.5f,%.6f,%.4f,%d,%d,%d,%d,%d\n", p->two_theta, p->d, p->intensity,
+                        p->hkl[0], p->hkl[1], p->hkl[2], p->multiplicity, p->line + 1);
+            }
+        }
+        xg_xrd_pattern_free(&pat);
+        xg_structure_free(s);
+    }
+    if (status == XG_EXIT_OK && !peaks_only) {
+        fprintf(out, "two_theta");
+        for (int64_t i = 0; i < n; i++) {
+            fputc(',', out);
+            csv_field(out, ds->ids[i][0] ? ds->ids[i] : "intensity");
+        }
+        fputc('\n', out);
+        for (int k = 0; k < npts; k++) {
+            fprintf(out, "%.4f", tt[0] + k * tt[2]);
+            for (int64_t i = 0; i < n; i++)
+                fprintf(out, ",%.4f", prof[(size_t)i * npts + k]);
+            fputc('\n', out);
+        }
+    }
+    if (output) {
+        if (status == XG_EXIT_OK) {
+            if (xg_atomic_commit(&af, &err)) {
+                xg_cli_errorf(cmd, "%s", err.msg);
+                status = XG_EXIT_FAIL;
+            }
+        } else {
+            xg_atomic_abort(&af);
+        }
+    } else if (fflush(stdout) != 0) {
+        xg_cli_errorf(cmd, "writing standard output failed");
+        status = XG_EXIT_FAIL;
+    }
+    free(prof);
+    xg_dataset_free(ds);
+    return status;
+}
+
+/* ---- xtalgen xrd-match ---- */
+
+typedef struct {
+    char id[XG_ID_LEN];
+    char formula[64];
+    xg_xrd_match_result r;
+    int ok;
+    char error[256];
+} candidate;
+
+static int cmp_candidate(const void *a, const void *b)
+{
+    const candidate *x = a, *y = b;
+    if (x->ok != y->ok)
+        return y->ok - x->ok;
+    if (x->r.score != y->r.score)
+        return x->r.score > y->r.score ? -1 : 1;
+    return strcmp(x->id, y->id);
+}
+
+static int run_match(int argc, char **argv)
+{
+    const char *cmd = "xrd-match", *measured = NULL, *output = NULL;
+    const char **cands = calloc((size_t)argc, sizeof *cands);
+    int ncand_files = 0, quiet = 0;
+    long top = 10;
+    double bgwin = 3.0;
+    xg_xrd_match_params mp;
+    xg_xrd_match_params_default(&mp);
+    xg_error err = {0};
+    int status = XG_EXIT_USAGE;
+    xg_dataset **sets = NULL;
+    candidate *res = NULL;
+    xg_xrd_measured m = {0};
+    if (!cands) {
+        xg_cli_errorf(cmd, "out of memory");
+        return XG_EXIT_FAIL;
+    }
+    for (int i = 1; i < argc; i++) {
+        const char *a = argv[i], *v;
+        if (xg_cli_is(a, "--top")) {
+            if (!(v = xg_cli_value(cmd, argc, argv, &i)) ||
+                xg_cli_parse_int(cmd, "--top", v, 0, 100000000, &top))
+                goto out;
+        } else if (xg_cli_is(a, "--wavelength")) {
+            if (!(v = xg_cli_value(cmd, argc, argv, &i)))
+                goto out;
+            if (xg_xrd_radiation_parse(v, &mp.radiation, &err)) {
+                xg_cli_errorf(cmd, "--wavelength: unknown '%s' (CuKa, CuKa1, CuKa12, MoKa, ... or "
+                                   "Angstrom)", v);
+                goto out;
+            }
+        } else if (xg_cli_is(a, "--fwhm")) {
+            if (!(v = xg_cli_value(cmd, argc, argv, &i)) ||
+                xg_cli_parse_double(cmd, "--fwhm", v, 1e-3, 5.0, &mp.fwhm))
+                goto out;
+        } else if (xg_cli_is(a, "--eta")) {
+            if (!(v = xg_cli_value(cmd, argc, argv, &i)) ||
+                xg_cli_parse_double(cmd, "--eta", v, 0.0, 1.0, &mp.eta))
+                goto out;
+        } else if (xg_cli_is(a, "--scale")) {
+            if (!(v = xg_cli_value(cmd, argc, argv, &i)))
+                goto out;
+            double t[3] = {0, 0, mp.scale_step};
+            if (parse_triplet(cmd, "--scale", v, t) < 0)
+                goto out;
+            if (!(t[0] > 0.5) || !(t[1] >= t[0]) || !(t[1] < 2.0) || !(t[2] > 0) ||
+                (t[1] - t[0]) / t[2] > 2000) {
+                xg_cli_errorf(cmd, "--scale needs 0.5 < MIN <= MAX < 2 and at most 2000 steps "
+                                   "(got '%s')", v);
+                goto out;
+            }
+            mp.scale_min = t[0];
+            mp.scale_max = t[1];
+            mp.scale_step = t[2];
+        } else if (xg_cli_is(a, "--max-shift")) {
+            if (!(v = xg_cli_value(cmd, argc, argv, &i)) ||
+                xg_cli_parse_double(cmd, "--max-shift", v, 0.0, 5.0, &mp.max_shift))
+                goto out;
+        } else if (xg_cli_is(a, "--background")) {
+            if (!(v = xg_cli_value(cmd, argc, argv, &i)))
+                goto out;
+            if (!strcmp(v, "none"))
+                bgwin = 0;
+            else if (xg_cli_parse_double(cmd, "--background", v, 0.05, 90.0, &bgwin))
+                goto out;
+        } else if (!strcmp(a, "-o") || xg_cli_is(a, "--output")) {
+            if (!(v = xg_cli_value(cmd, argc, argv, &i)))
+                goto out;
+            output = v;
+        } else if (!strcmp(a, "--quiet") || !strcmp(a, "-q")) {
+            quiet = 1;
+        } else if (a[0] == '-' && a[1]) {
+            xg_cli_errorf(cmd, "unknown option '%s' (see `xtalgen help xrd-match`)", a);
+            goto out;
+        } else if (!measured) {
+            measured = a;
+        } else {
+            cands[ncand_files++] = a;
+        }
+    }
+    if (!measured || ncand_files == 0) {
+        xg_cli_errorf(cmd, "needs MEASURED and at least one CANDIDATES input\n%s", usage_match);
+        goto out;
+    }
+    status = XG_EXIT_FAIL;
+    if (xg_xrd_measured_read(measured, &m, &err)) {
+        xg_cli_errorf(cmd, "%s", err.msg);
+        goto out;
+    }
+    if (bgwin > 0 && xg_xrd_background_subtract(&m, bgwin, &err)) {
+        xg_cli_errorf(cmd, "%s: %s", measured, err.msg);
+        goto out;
+    }
+    sets = calloc((size_t)ncand_files, sizeof *sets);
+    if (!sets) {
+        xg_cli_errorf(cmd, "out of memory");
+        goto out;
+    }
+    int64_t total = 0;
+    for (int f = 0; f < ncand_files; f++) {
+        if (xg_input_read(cands[f], &sets[f], &err)) {
+            xg_cli_errorf(cmd, "%s", err.msg);
+            goto out;
+        }
+        total += sets[f]->n;
+    }
+    res = calloc((size_t)total, sizeof *res);
+    if (!res) {
+        xg_cli_errorf(cmd, "out of memory for %lld candidates", (long long)total);
+        goto out;
+    }
+    /* flat index -> (set, row) so candidates can be scored in parallel */
+    int64_t *fi = malloc(sizeof(int64_t) * (size_t)total);
+    int *ff = malloc(sizeof(int) * (size_t)total);
+    if (!fi || !ff) {
+        free(fi);
+        free(ff);
+        xg_cli_errorf(cmd, "out of memory");
+        goto out;
+    }
+    for (int f = 0, k = 0; f < ncand_files; f++)
+        for (int64_t i = 0; i < sets[f]->n; i++, k++) {
+            ff[k] = f;
+            fi[k] = i;
+        }
+    xg_progress prog;
+    xg_progress_start(&prog, "matching", (long)total, quiet);
+    long done = 0;
+#pragma omp parallel for schedule(dynamic)
+    for (int64_t k = 0; k < total; k++) {
+        xg_error e = {0};
+        candidate *c = &res[k];
+        xg_structure *s = xg_dataset_get(sets[ff[k]], fi[k], &e);
+        if (s) {
+            snprintf(c->id, sizeof c->id, "%s", s->id);
+            if (xg_structure_reduced_formula(s, c->formula, sizeof c->formula) != XG_OK)
+                snprintf(c->formula, sizeof c->formula, "?");
+            c->ok = xg_xrd_match(&m, s, &mp, &c->r, &e) == XG_OK;
+            xg_structure_free(s);
+        }
+        if (!c->ok)
+            snprintf(c->error, sizeof c->error, "%.255s", e.msg);
+#pragma omp critical(xg_xrd_match_progress)
+        xg_progress_update(&prog, ++done);
+    }
+    xg_progress_finish(&prog);
+    free(fi);
+    free(ff);
+    long failed = 0;
+    for (int64_t k = 0; k < total; k++)
+        if (!res[k].ok) {
+            xg_cli_errorf(cmd, "candidate %s skipped: %s", res[k].id[0] ? res[k].id : "?",
+                          res[k].error);
+            failed++;
+        }
+    qsort(res, (size_t)total, sizeof *res, cmp_candidate);
+    int64_t shown = (top == 0 || top > total) ? total : top;
+    printf("%4s %8s %7s %7s  %-24s %s\n", "rank", "score", "scale", "shift", "id", "formula");
+    for (int64_t k = 0; k < shown; k++) {
+        if (!res[k].ok)
+            break;
+        printf("%4lld %8.4f %7.4f %+7.3f  %-24s %s\n", (long long)k + 1, res[k].r.score,
+               res[k].r.scale, res[k].r.shift, res[k].id, res[k].formula);
+    }
+    if (output) {
+        xg_atomic_file af;
+        if (xg_atomic_open(&af, output, &err)) {
+            xg_cli_errorf(cmd, "%s", err.msg);
+            goto out;
+        }
+        fprintf(af.f, "rank,id,formula,score,scale,shift\n");
+        for (int64_t k = 0; k < total && res[k].ok; k++) {
+            fprintf(af.f, "%lld,", (long long)k + 1);
+            csv_field(af.f, res[k].id);
+            fputc(',', af.f);
+            csv_field(af.f, res[k].formula);
+            fprintf(af.f, ",%.6f,%.5f,%.4f\n", res[k].r.score, res[k].r.scale, res[k].r.shift);
+        }
+        if (xg_atomic_commit(&af, &err)) {
+            xg_cli_errorf(cmd, "%s", err.msg);
+            goto out;
+        }
+    }
+    status = (failed == total) ? XG_EXIT_FAIL : XG_EXIT_OK;
+out:
+    if (sets)
+        for (int f = 0; f < ncand_files; f++)
+            xg_dataset_free(sets[f]);
+    free(sets);
+    free(res);
+    free(cands);
+    xg_xrd_measured_free(&m);
+    return status;
+}
+
+const xg_command xg_command_xrd = {"xrd", run_xrd, "simulated powder X-ray diffraction pattern",
+                                   usage_xrd};
+const xg_command xg_command_xrd_match = {"xrd-match", run_match,
+                                         "rank candidate crystals against a measured XRD pattern",
+                                         usage_match};

@@ -1,0 +1,52 @@
+#!/usr/bin/env bash
+# tests/fuzz/run.sh [SECONDS]: builds the libFuzzer harnesses (fuzz_cif, fuzz_poscar,
+# fuzz_extxyz) with clang, -fsanitize=fuzzer,address,undefined, into build-fuzz/ at the project
+# root, and runs each for SECONDS (default 60). Exits non-zero when a harness crashes or a
+# sanitizer reports; the crashing input is left as build-fuzz/crash-* for a regression test.
+#
+# No CMake: the harness plus the few crystal/*.c files the readers need are compiled directly,
+# so the rest of the project (HDF5, spglib, ...) is not needed. Working corpora live in
+# tests/fuzz/corpus-<name>/ (git-ignored); the seeds in tests/fuzz/seeds_<name>/ are read-only.
+# Environment: CC (default clang), XG_FUZZ_JOBS (parallel fuzzing processes per harness, 1).
+set -euo pipefail
+
+secs="${1:-60}"
+case "$secs" in ''|*[!0-9]*) echo "usage: $0 [SECONDS]" >&2; exit 2 ;; esac
+here="$(cd "$(dirname "$0")" && pwd)"
+root="$(cd "$here/../.." && pwd)"
+out="$root/build-fuzz"
+cc="${CC:-clang}"
+mkdir -p "$out"
+
+if ! echo 'int LLVMFuzzerTestOneInput(const char*d,unsigned long n){return 0;}' |
+        "$cc" -x c -fsanitize=fuzzer - -o "$out/.probe" 2>/dev/null; then
+    echo "run.sh: $cc cannot link -fsanitize=fuzzer (Debian: apt-get install clang)" >&2
+    exit 1
+fi
+rm -f "$out/.probe"
+
+common=(crystal/xg_error.c crystal/xg_elements.c crystal/xg_lattice.c crystal/xg_structure.c)
+flags=(-std=c11 -D_DEFAULT_SOURCE -g -O1 -fno-omit-frame-pointer
+       -fsanitize=fuzzer,address,undefined -fno-sanitize-recover=undefined -I"$root")
+
+status=0
+for name in cif poscar extxyz; do
+    src="$here/fuzz_$name.c"
+    [ -f "$src" ] || continue
+    (cd "$root" && "$cc" "${flags[@]}" "$src" crystal/xg_$name.c "${common[@]}" -lm \
+        -o "$out/fuzz_$name")
+    corpus="$here/corpus-$name"
+    mkdir -p "$corpus"
+    extra=()
+    [ -f "$here/$name.dict" ] && extra+=(-dict="$here/$name.dict")
+    [ "${XG_FUZZ_JOBS:-1}" -gt 1 ] && extra+=(-jobs="$XG_FUZZ_JOBS" -workers="$XG_FUZZ_JOBS")
+    echo "== fuzz_$name for ${secs}s"
+    if ! (cd "$out" && ASAN_OPTIONS=detect_leaks=1 UBSAN_OPTIONS=print_stacktrace=1 \
+            ./fuzz_$name -max_total_time="$secs" -timeout=10 -rss_limit_mb=2048 \
+            -max_len=65536 -print_final_stats=1 -artifact_prefix="$out/" \
+            ${extra[@]+"${extra[@]}"} "$corpus" "$here/seeds_$name"); then
+        echo "run.sh: fuzz_$name FAILED; see $out/crash-* and the report above" >&2
+        status=1
+    fi
+done
+exit $status
