@@ -576,9 +576,12 @@ typedef struct {
 typedef struct {
     cif_atom *a;
     int n, cap;
-    /* cell list over the fractional cube, each bin at least one merge radius wide */
+    /* cell list over the fractional cube, each bin one merge radius wide, so a bin holds a
+     * bounded number of atoms however the input clusters them; bins are hashed into nhead
+     * chains (a power of two ~ the number of atoms) instead of allocating g0*g1*g2 heads */
     int g[3];
-    int *head; /* g0*g1*g2 */
+    size_t nhead;
+    int *head;
     int *next; /* cap */
     double L[3][3];
 } cif_sites;
@@ -605,6 +608,15 @@ static int bin_of(const cif_sites *S, const double f[3], int axis)
     if (b >= S->g[axis])
         b = S->g[axis] - 1;
     return b;
+}
+
+static size_t bin_hash(const cif_sites *S, int i0, int i1, int i2)
+{
+    uint64_t h = (uint64_t)(uint32_t)i0 * 0x9E3779B97F4A7C15ULL;
+    h ^= (uint64_t)(uint32_t)i1 * 0xC2B2AE3D27D4EB4FULL;
+    h ^= (uint64_t)(uint32_t)i2 * 0x165667B19E3779F9ULL;
+    h ^= h >> 29;
+    return (size_t)(h & (S->nhead - 1));
 }
 
 /* Coincident: within 0.01 Angstrom, or within 1e-3 in every fractional coordinate (coordinates
@@ -643,7 +655,7 @@ static int sites_find(const cif_sites *S, const double f[3])
             for (int i2 = lo[2]; i2 <= hi[2]; i2++) {
                 int j0 = (i0 + S->g[0]) % S->g[0], j1 = (i1 + S->g[1]) % S->g[1],
                     j2 = (i2 + S->g[2]) % S->g[2];
-                for (int a = S->head[(j0 * S->g[1] + j1) * S->g[2] + j2]; a >= 0; a = S->next[a])
+                for (int a = S->head[bin_hash(S, j0, j1, j2)]; a >= 0; a = S->next[a])
                     if (coincide(S, f, S->a[a].f))
                         return a;
             }
@@ -670,7 +682,7 @@ static int sites_add(cif_sites *S, int z, const double f[3], double occ, int row
     a->occ = occ;
     a->row = row;
     a->last_row = row;
-    int h = (bin_of(S, f, 0) * S->g[1] + bin_of(S, f, 1)) * S->g[2] + bin_of(S, f, 2);
+    size_t h = bin_hash(S, bin_of(S, f, 0), bin_of(S, f, 1), bin_of(S, f, 2));
     S->next[S->n] = S->head[h];
     S->head[h] = S->n;
     S->n++;
@@ -691,6 +703,28 @@ static void site_name(const char *text, const cif_toks *tv, const cif_block *b, 
     } else {
         snprintf(buf, n, "#%zu", row + 1);
     }
+}
+
+/* The element of a type symbol ("Fe", "Fe3+", "O2-") or a label ("Fe1", "O2a"). SHELX-style
+ * upper-case names read as the two-letter element when there is one ("CL1" is Cl, not C).
+ * A type symbol (strict) may only carry digits and a charge after the element: "Fex" is no
+ * element rather than a silent Fe. */
+static int cif_element(const char *sym, int strict)
+{
+    const char *end;
+    int z = xg_element_parse_prefix(sym, &end);
+    if (z && end == sym + 1 && isupper((unsigned char)sym[1])) {
+        char two[3] = {(char)toupper((unsigned char)sym[0]), (char)tolower((unsigned char)sym[1]),
+                       0};
+        int z2 = xg_element_from_symbol(two);
+        if (z2) {
+            z = z2;
+            end = sym + 2;
+        }
+    }
+    if (strict && z && *end && !isdigit((unsigned char)*end) && *end != '+' && *end != '-')
+        return 0;
+    return z;
 }
 
 static int block_number(const char *text, const cif_toks *tv, const cif_col *c, size_t row,
@@ -818,34 +852,41 @@ static int build_structure(const char *text, const cif_toks *tv, const cif_block
 
     memcpy(S.L, L, sizeof L);
     for (int k = 0; k < 3; k++) {
-        /* merge radius in fractional units along k: max(1e-3, 0.01 A * |column k of L^-1|) */
+        /* The merge radius in fractional units along k. |delta f_k| <= dist * |column k of
+         * L^-1|, so: max(0.01 A clause, min(1e-3 clause, 0.5 A cap of that clause)). */
         double cn = sqrt(Linv[0][k] * Linv[0][k] + Linv[1][k] * Linv[1][k] +
                          Linv[2][k] * Linv[2][k]);
-        double r = fmax(1e-3, 0.01 * cn);
+        double r = fmax(0.01 * cn, fmin(1e-3, 0.5 * cn));
         double g = floor(1.0 / r);
-        S.g[k] = g < 1 ? 1 : (g > 40 ? 40 : (int)g);
+        S.g[k] = !(g >= 1) ? 1 : (g > (1 << 20) ? (1 << 20) : (int)g);
     }
-    S.head = malloc((size_t)S.g[0] * S.g[1] * S.g[2] * sizeof *S.head);
+    double ncand = (double)nrows * nops;
+    S.nhead = 64;
+    while (S.nhead < 2 * ncand && S.nhead < 2 * (size_t)XG_CIF_MAX_ATOMS)
+        S.nhead *= 2;
+    S.head = malloc(S.nhead * sizeof *S.head);
     if (!S.head) {
         rc = xg_error_set(err, XG_ENOMEM, "%s: out of memory", nm);
         goto done;
     }
-    for (int h = 0; h < S.g[0] * S.g[1] * S.g[2]; h++)
+    for (size_t h = 0; h < S.nhead; h++)
         S.head[h] = -1;
 
     for (size_t row = 0; row < nrows; row++) {
         size_t ti;
         col_tok(ctype, row, &ti);
         const cif_tok *tk = &tv->v[ti];
-        if (ctype == &b->col[T_TYPE] && tok_missing(text, tk) && b->col[T_LABEL].present) {
+        int from_type = ctype == &b->col[T_TYPE];
+        if (from_type && tok_missing(text, tk) && b->col[T_LABEL].present) {
             col_tok(&b->col[T_LABEL], row, &ti);
             tk = &tv->v[ti];
+            from_type = 0;
         }
         char sym[16];
         size_t cl = tk->len < sizeof sym - 1 ? tk->len : sizeof sym - 1;
         memcpy(sym, text + tk->off, cl);
         sym[cl] = '\0';
-        int z = xg_element_parse_prefix(sym, NULL);
+        int z = cif_element(sym, from_type);
         site_name(text, tv, b, row, sname, sizeof sname);
         if (z <= 0 || z > XG_MAX_Z) {
             rc = xg_error_set(err, XG_EPARSE, "%s:%d: site %s: no element in '%.*s'", nm,

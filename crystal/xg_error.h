@@ -29,7 +29,9 @@ typedef struct {
 int xg_error_set(xg_error *err, int code, const char *fmt, ...)
     __attribute__((format(printf, 3, 4)));
 
-/* Prefixes an existing message with more context ("reading foo.csv row 12: ..."). */
+/* Prefixes an existing message with more context ("reading foo.csv row 12: ...") and returns
+ * err->code. With err == NULL there is no code to return and it returns XG_OK: callers that may
+ * receive a NULL err keep the status themselves instead of returning this function's value. */
 int xg_error_prefix(xg_error *err, const char *fmt, ...) __attribute__((format(printf, 2, 3)));
 
 void xg_error_clear(xg_error *err);

@@ -329,6 +329,9 @@ static int read_frame(xr *r, long natoms, xg_structure **out, xg_error *err)
     if (xg_lattice_inverse(h.L, Linv, NULL) || !(xg_lattice_volume(h.L) > 1e-9))
         return xg_error_set(err, XG_EPARSE, "%s:%d: Lattice is degenerate (zero volume)",
                             xr_name(r), r->line);
+    if ((r->len - r->pos) / 8 + 1 < (size_t)natoms) /* "H 0 0 0\n" is the shortest atom line */
+        return xg_error_set(err, XG_EPARSE, "%s:%d: file ends before the %ld atoms of this frame",
+                            xr_name(r), r->line + 1, natoms);
     xg_structure *st = xg_structure_alloc((int)natoms);
     if (!st)
         return xg_error_set(err, XG_ENOMEM, "%s: out of memory for %ld atoms", xr_name(r),

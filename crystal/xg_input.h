@@ -11,7 +11,8 @@
  *   a directory                   every CIF/POSCAR/extxyz file in it, sorted by name
  * Ids: a dataset or CSV keeps its own ids (material_id); a file holding one crystal gets the
  * file name without its extension ("NaCl.cif" -> "NaCl", "POSCAR" -> "POSCAR"); a file holding
- * several gets "<stem>_<block>" for CIF blocks (or "<stem>_<k>", k from 1). The result is always
+ * several gets "<stem>_<name>" from the names they carry (CIF block names, extxyz id keys) when
+ * those are distinct, else "<stem>_<k>", k from 1. The result is always
  * a dataset, so callers handle one crystal and forty thousand the same way. */
 #ifndef XG_INPUT_H
 #define XG_INPUT_H
@@ -43,11 +44,5 @@ int xg_input_read(const char *path, xg_dataset **out, xg_error *err);
 typedef void (*xg_input_progress_fn)(void *ctx, long long done, long long total);
 int xg_input_read_progress(const char *path, xg_input_progress_fn progress, void *ctx,
                            xg_dataset **out, xg_error *err);
-
-/* Reads extended XYZ text (all frames; each needs Lattice="ax ay az bx by bz cx cy cz" and
- * species + Cartesian positions, by default Properties=species:S:1:pos:R:3). Frame ids are
- * "<name>_<k>" (or name alone for a single frame). Appends to ds. */
-int xg_input_read_extxyz(const char *text, size_t len, const char *name, xg_dataset *ds,
-                         xg_error *err);
 
 #endif

@@ -183,7 +183,7 @@ int xg_lattice_cart_to_frac(const double L[3][3], const double *cart, int n, dou
 
 typedef long long tmat[3][3];
 
-static void apply_T(const tmat T, const double L[3][3], double out[3][3])
+static void apply_T(tmat T, const double L[3][3], double out[3][3])
 {
     for (int i = 0; i < 3; i++)
         for (int j = 0; j < 3; j++)
@@ -191,14 +191,14 @@ static void apply_T(const tmat T, const double L[3][3], double out[3][3])
                         (double)T[i][2] * L[2][j];
 }
 
-static long long det_T(const tmat T)
+static long long det_T(tmat T)
 {
     return T[0][0] * (T[1][1] * T[2][2] - T[1][2] * T[2][1]) -
            T[0][1] * (T[1][0] * T[2][2] - T[1][2] * T[2][0]) +
            T[0][2] * (T[1][0] * T[2][1] - T[1][1] * T[2][0]);
 }
 
-static int T_too_big(const tmat T)
+static int T_too_big(tmat T)
 {
     for (int i = 0; i < 3; i++)
         for (int j = 0; j < 3; j++)
@@ -214,9 +214,11 @@ static int check_lattice(const double L[3][3], const char *what, xg_error *err)
             if (!isfinite(L[i][j]))
                 return xg_error_set(err, XG_ENUMERIC, "%s: lattice has a non-finite entry", what);
     double inv[3][3];
-    if (xg_lattice_inverse(L, inv, err))
-        return xg_error_prefix(err, "%s", what);
-    return XG_OK;
+    int rc = xg_lattice_inverse(L, inv, err);
+    /* xg_error_prefix returns XG_OK when err is NULL, so the code is returned from rc. */
+    if (rc)
+        xg_error_prefix(err, "%s", what);
+    return rc;
 }
 
 /* LLL on T (rows of the current basis are T L). */
@@ -252,6 +254,11 @@ static int lll_core(const double L[3][3], double delta, tmat T, xg_error *err)
             if (fabs(mu[k][j]) <= 0.5 + 1e-9)
                 continue;
             double q = nearbyint(mu[k][j]);
+            if (!(fabs(q) <= (double)T_LIMIT))
+                return xg_error_set(err, XG_ENUMERIC,
+                                    "LLL reduction: lattice too skewed or nearly singular "
+                                    "(Gram-Schmidt coefficient %g)",
+                                    mu[k][j]);
             if (q != 0.0) {
                 long long qi = (long long)q;
                 for (int x = 0; x < 3; x++)
@@ -275,7 +282,7 @@ static int lll_core(const double L[3][3], double delta, tmat T, xg_error *err)
     }
 }
 
-static void store_T(const tmat T, int out[3][3])
+static void store_T(tmat T, int out[3][3])
 {
     for (int i = 0; i < 3; i++)
         for (int j = 0; j < 3; j++)
@@ -322,7 +329,7 @@ typedef struct {
     double A, B, C, xi, eta, zeta;
 } g6;
 
-static g6 params_of(const tmat T, const double L[3][3])
+static g6 params_of(tmat T, const double L[3][3])
 {
     double Lc[3][3];
     apply_T(T, L, Lc);
@@ -347,8 +354,10 @@ int xg_lattice_niggli(const double L[3][3], double eps_rel, double out[3][3], in
      * cell would take millions of steps; after LLL only a few remain. */
     tmat t = {{1, 0, 0}, {0, 1, 0}, {0, 0, 1}};
     rc = lll_core(L, 0.75, t, err);
-    if (rc)
-        return xg_error_prefix(err, "Niggli reduction");
+    if (rc) {
+        xg_error_prefix(err, "Niggli reduction");
+        return rc;
+    }
     if (det_T(t) < 0)
         for (int i = 0; i < 3; i++)
             for (int j = 0; j < 3; j++)

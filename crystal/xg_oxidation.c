@@ -8,13 +8,149 @@
 
 #include "crystal/xg_elements.h"
 
+/* SMACT's default oxidation states (smact/data/oxidation_states.txt) and its metals list
+ * (smact.metals), Z = 1..103: the data CDVAE's smact_validity uses. */
+static const struct {
+    const char *symbol;
+    signed char is_metal, n, ox[10];
+} smact_table[104] = {
+    {"", 0, 0, {0}},
+    {"H", 0, 2, {-1, 1}},
+    {"He", 0, 0, {0}},
+    {"Li", 1, 1, {1}},
+    {"Be", 1, 2, {1, 2}},
+    {"B", 0, 3, {1, 2, 3}},
+    {"C", 0, 8, {-4, -3, -2, -1, 1, 2, 3, 4}},
+    {"N", 0, 8, {-3, -2, -1, 1, 2, 3, 4, 5}},
+    {"O", 0, 4, {-2, -1, 1, 2}},
+    {"F", 0, 1, {-1}},
+    {"Ne", 0, 0, {0}},
+    {"Na", 1, 2, {-1, 1}},
+    {"Mg", 1, 2, {1, 2}},
+    {"Al", 1, 3, {1, 2, 3}},
+    {"Si", 0, 8, {-4, -3, -2, -1, 1, 2, 3, 4}},
+    {"P", 0, 8, {-3, -2, -1, 1, 2, 3, 4, 5}},
+    {"S", 0, 8, {-2, -1, 1, 2, 3, 4, 5, 6}},
+    {"Cl", 0, 8, {-1, 1, 2, 3, 4, 5, 6, 7}},
+    {"Ar", 0, 0, {0}},
+    {"K", 1, 2, {-1, 1}},
+    {"Ca", 1, 2, {1, 2}},
+    {"Sc", 1, 3, {1, 2, 3}},
+    {"Ti", 1, 5, {-1, 1, 2, 3, 4}},
+    {"V", 1, 6, {-1, 1, 2, 3, 4, 5}},
+    {"Cr", 1, 8, {-2, -1, 1, 2, 3, 4, 5, 6}},
+    {"Mn", 1, 10, {-3, -2, -1, 1, 2, 3, 4, 5, 6, 7}},
+    {"Fe", 1, 8, {-2, -1, 1, 2, 3, 4, 5, 6}},
+    {"Co", 1, 6, {-1, 1, 2, 3, 4, 5}},
+    {"Ni", 1, 5, {-1, 1, 2, 3, 4}},
+    {"Cu", 1, 4, {1, 2, 3, 4}},
+    {"Zn", 1, 2, {1, 2}},
+    {"Ga", 1, 3, {1, 2, 3}},
+    {"Ge", 1, 8, {-4, -3, -2, -1, 1, 2, 3, 4}},
+    {"As", 0, 5, {-3, 1, 2, 3, 5}},
+    {"Se", 0, 5, {-2, 1, 2, 4, 6}},
+    {"Br", 0, 7, {-1, 1, 2, 3, 4, 5, 7}},
+    {"Kr", 0, 1, {2}},
+    {"Rb", 1, 2, {-1, 1}},
+    {"Sr", 1, 2, {1, 2}},
+    {"Y", 1, 3, {1, 2, 3}},
+    {"Zr", 1, 4, {1, 2, 3, 4}},
+    {"Nb", 1, 6, {-1, 1, 2, 3, 4, 5}},
+    {"Mo", 1, 8, {-2, -1, 1, 2, 3, 4, 5, 6}},
+    {"Tc", 1, 9, {-3, -1, 1, 2, 3, 4, 5, 6, 7}},
+    {"Ru", 1, 9, {-2, 1, 2, 3, 4, 5, 6, 7, 8}},
+    {"Rh", 1, 7, {-1, 1, 2, 3, 4, 5, 6}},
+    {"Pd", 1, 4, {1, 2, 4, 6}},
+    {"Ag", 1, 4, {1, 2, 3, 4}},
+    {"Cd", 1, 2, {1, 2}},
+    {"In", 1, 3, {1, 2, 3}},
+    {"Sn", 1, 3, {-4, 2, 4}},
+    {"Sb", 1, 3, {-3, 3, 5}},
+    {"Te", 0, 5, {-2, 2, 4, 5, 6}},
+    {"I", 0, 6, {-1, 1, 3, 4, 5, 7}},
+    {"Xe", 0, 5, {1, 2, 4, 6, 8}},
+    {"Cs", 1, 2, {-1, 1}},
+    {"Ba", 1, 1, {2}},
+    {"La", 1, 2, {2, 3}},
+    {"Ce", 1, 3, {2, 3, 4}},
+    {"Pr", 1, 3, {2, 3, 4}},
+    {"Nd", 1, 3, {2, 3, 4}},
+    {"Pm", 0, 2, {2, 3}},
+    {"Sm", 1, 2, {2, 3}},
+    {"Eu", 1, 2, {2, 3}},
+    {"Gd", 1, 3, {1, 2, 3}},
+    {"Tb", 1, 4, {1, 2, 3, 4}},
+    {"Dy", 1, 3, {2, 3, 4}},
+    {"Ho", 1, 2, {2, 3}},
+    {"Er", 1, 2, {2, 3}},
+    {"Tm", 1, 2, {2, 3}},
+    {"Yb", 1, 2, {2, 3}},
+    {"Lu", 1, 1, {3}},
+    {"Hf", 1, 3, {2, 3, 4}},
+    {"Ta", 1, 5, {-1, 2, 3, 4, 5}},
+    {"W", 1, 8, {-2, -1, 1, 2, 3, 4, 5, 6}},
+    {"Re", 1, 9, {-3, -1, 1, 2, 3, 4, 5, 6, 7}},
+    {"Os", 1, 10, {-2, -1, 1, 2, 3, 4, 5, 6, 7, 8}},
+    {"Ir", 1, 10, {-2, -1, 1, 2, 3, 4, 5, 6, 7, 8}},
+    {"Pt", 1, 8, {-2, -1, 1, 2, 3, 4, 5, 6}},
+    {"Au", 1, 5, {-1, 1, 2, 3, 5}},
+    {"Hg", 1, 3, {1, 2, 4}},
+    {"Tl", 1, 3, {-1, 1, 3}},
+    {"Pb", 1, 3, {-4, 2, 4}},
+    {"Bi", 1, 5, {-3, 1, 3, 5, 7}},
+    {"Po", 1, 5, {-2, 2, 4, 5, 6}},
+    {"At", 0, 5, {-1, 1, 3, 5, 7}},
+    {"Rn", 0, 2, {2, 6}},
+    {"Fr", 1, 1, {1}},
+    {"Ra", 1, 1, {2}},
+    {"Ac", 1, 2, {2, 3}},
+    {"Th", 1, 3, {2, 3, 4}},
+    {"Pa", 1, 4, {2, 3, 4, 5}},
+    {"U", 1, 5, {2, 3, 4, 5, 6}},
+    {"Np", 1, 5, {3, 4, 5, 6, 7}},
+    {"Pu", 1, 6, {3, 4, 5, 6, 7, 8}},
+    {"Am", 1, 6, {2, 3, 4, 5, 6, 7}},
+    {"Cm", 1, 5, {2, 3, 4, 6, 8}},
+    {"Bk", 1, 3, {2, 3, 4}},
+    {"Cf", 1, 3, {2, 3, 4}},
+    {"Es", 1, 3, {2, 3, 4}},
+    {"Fm", 1, 2, {2, 3}},
+    {"Md", 1, 2, {2, 3}},
+    {"No", 1, 2, {2, 3}},
+    {"Lr", 0, 1, {3}},
+};
+
 /* A composition reduced to distinct elements in increasing Z with gcd-reduced counts. */
 typedef struct {
     int n;
     int z[XG_MAX_Z];
     long count[XG_MAX_Z];
     const xg_element *el[XG_MAX_Z];
+    int nox[XG_MAX_Z];     /* the state list in use for each element */
+    int ox[XG_MAX_Z][10];
+    int metal[XG_MAX_Z];
 } compo;
+
+/* Which state lists to use: SMACT's (validity, as CDVAE) or the element table's common states
+ * (the plausible assignment). */
+enum { STATES_SMACT, STATES_COMMON };
+
+static void compo_use_states(compo *c, int which)
+{
+    for (int i = 0; i < c->n; i++) {
+        if (which == STATES_SMACT) {
+            c->nox[i] = smact_table[c->z[i]].n;
+            for (int k = 0; k < c->nox[i]; k++)
+                c->ox[i][k] = smact_table[c->z[i]].ox[k];
+            c->metal[i] = smact_table[c->z[i]].is_metal;
+        } else {
+            c->nox[i] = c->el[i]->n_oxidation_states < 10 ? c->el[i]->n_oxidation_states : 10;
+            for (int k = 0; k < c->nox[i]; k++)
+                c->ox[i][k] = c->el[i]->oxidation_states[k];
+            c->metal[i] = c->el[i]->is_metal;
+        }
+    }
+}
 
 static long gcd_long(long a, long b)
 {
@@ -57,7 +193,7 @@ static int compo_build(const int *z, const int *count, int n, compo *c, xg_error
 static int all_metals(const compo *c)
 {
     for (int i = 0; i < c->n; i++)
-        if (!c->el[i]->is_metal)
+        if (!c->metal[i])
             return 0;
     return 1;
 }
@@ -96,12 +232,12 @@ static void enumerate(const compo *c, int mode, search *r)
     int idx[XG_MAX_Z] = {0}, ox[XG_MAX_Z];
     memset(r, 0, sizeof *r);
     for (int i = 0; i < c->n; i++)
-        if (c->el[i]->n_oxidation_states <= 0)
+        if (c->nox[i] <= 0)
             return;
     for (;;) {
         long sum = 0, abs_sum = 0;
         for (int i = 0; i < c->n; i++) {
-            ox[i] = c->el[i]->oxidation_states[idx[i]];
+            ox[i] = c->ox[i][idx[i]];
             sum += ox[i] * c->count[i];
             abs_sum += labs((long)ox[i]) * c->count[i];
         }
@@ -124,7 +260,7 @@ static void enumerate(const compo *c, int mode, search *r)
             }
         }
         int i = c->n - 1;
-        while (i >= 0 && ++idx[i] >= c->el[i]->n_oxidation_states) {
+        while (i >= 0 && ++idx[i] >= c->nox[i]) {
             idx[i] = 0;
             i--;
         }
@@ -142,6 +278,7 @@ int xg_oxidation_valid_composition(const int *z, const int *count, int n, int *v
     int rc = compo_build(z, count, n, &c, err);
     if (rc)
         return rc;
+    compo_use_states(&c, STATES_SMACT);
     if (c.n == 1 || all_metals(&c)) {
         *valid = 1;
         return XG_OK;
@@ -193,10 +330,16 @@ int xg_oxidation_assign(const xg_structure *s, int *oxi_per_site, xg_error *err)
     if (rc)
         return rc;
     memset(oxi_per_site, 0, (size_t)s->natoms * sizeof *oxi_per_site);
+    compo_use_states(&c, STATES_COMMON);
     if (c.n == 1 || all_metals(&c))
         return XG_OK;
     search r;
     enumerate(&c, 1, &r);
+    if (!r.found) {
+        /* Mixed or unusual valence: SMACT's longer list may still balance the formula. */
+        compo_use_states(&c, STATES_SMACT);
+        enumerate(&c, 1, &r);
+    }
     if (!r.found) {
         char f[256];
         if (xg_structure_reduced_formula(s, f, sizeof f))

@@ -3,11 +3,14 @@
  * Why: compositional validity is one of the field's headline metrics (CDVAE, DiffCSP,
  * MatterGen report it), and the energy models need a plausible charge per site (Ewald sums).
  *
- * Compositional validity, exactly as CDVAE's smact_validity computes it, with the oxidation
- * states of crystal/xg_elements.h (pymatgen's common states; SMACT's own list is longer, so a
- * few exotic formulas SMACT accepts are rejected here):
+ * Compositional validity, exactly as CDVAE's smact_validity computes it, with SMACT's own data
+ * (its default oxidation-state list, smact/data/oxidation_states.txt, and its list of metals,
+ * both embedded in xg_oxidation.c; they are longer than pymatgen's common states in
+ * crystal/xg_elements.h, e.g. Au +1, Ni +3, which real crystals need: with the common states
+ * only about 64% of MP-20 validation formulas would pass) and the Pauling electronegativities
+ * of crystal/xg_elements.h:
  *  - the elements are taken in increasing Z, counts divided by their gcd;
- *  - one element only: valid; every element a metal (an alloy): valid;
+ *  - one element only: valid; every element a metal in SMACT's list (an alloy): valid;
  *  - otherwise valid when some choice of ONE oxidation state per element (all sites of an
  *    element share it) makes sum(state * count) exactly zero and passes the Pauling test: for
  *    every pair of elements, a cation (state > 0) is less electronegative than an anion
@@ -34,13 +37,15 @@ int xg_oxidation_valid_structure(const xg_structure *s, int *valid, xg_error *er
 /* The most plausible charge-balanced assignment, one oxidation state per element, written to
  * oxi_per_site[natoms] (caller-owned) for Ewald-type energies.
  *  - Single elements and alloys (all metals): every site gets 0 (metallic, no ionic charges).
- *  - Otherwise every combination of common states that sums to zero is a candidate. Candidates
+ *  - Otherwise every combination of the element table's common states (crystal/xg_elements.h)
+ *    that sums to zero is a candidate; only when none exists are SMACT's longer lists used
+ *    (Au2S -> Au+1). Candidates
  *    passing the Pauling test above are preferred; among them (or among all neutral ones if
  *    none passes) the one with the smallest total |charge|, sum(count * |state|), wins:
  *    low-magnitude states are the more common ones (Fe2O3 -> Fe+3 O-2, NaClO3 -> Na+1 Cl+5
  *    O-2 because chloride would leave the formula charged). Remaining ties go to the
  *    combination met first when states are tried in the element table's order, elements by Z.
- *  - No neutral combination (e.g. Fe3O4, which needs mixed valence): XG_EINVAL naming the
+ *  - No neutral combination even then (Fe3O4 needs two valences of Fe): XG_EINVAL naming the
  *    formula; oxi_per_site is then all zeros.
  * XG_EINVAL also for an empty structure or an unknown element. */
 int xg_oxidation_assign(const xg_structure *s, int *oxi_per_site, xg_error *err);

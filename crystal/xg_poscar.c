@@ -303,6 +303,13 @@ int xg_poscar_read_buffer(const char *text, size_t len, const char *name, const 
                           pc_name(&r), r.line, fl->f[0]);
         goto done;
     }
+    /* Each position line takes at least 6 bytes ("0 0 0\n"): refuse a huge count in a short
+     * file before allocating for it. */
+    if ((r.len - r.pos) / 6 + 1 < (size_t)natoms) {
+        rc = xg_error_set(err, XG_EPARSE, "%s:%d: file ends before the atom positions (%ld atoms "
+                          "declared)", pc_name(&r), r.line + 1, natoms);
+        goto done;
+    }
     s = xg_structure_alloc((int)natoms);
     if (!s) {
         rc = xg_error_set(err, XG_ENOMEM, "%s: out of memory for %ld atoms", pc_name(&r), natoms);

@@ -4,6 +4,7 @@
 #include "diffusion/xg_denoiser.h"
 #include "diffusion/xg_nn.h"
 
+#include <limits.h>
 #include <math.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -26,17 +27,17 @@ typedef struct {
 
 /* Activations of one layer that backward needs. */
 typedef struct {
-    float *h_in;        /* A x H, the layer's input h (h^l) */
-    float *u;           /* A x H, LayerNorm(h) */
-    float *mean, *rstd; /* A */
-    float *c;           /* A x 2H, [u, mean_j m_ij] */
-    float *z3, *a3;     /* A x H */
-    float *z1, *a1, *z2;/* E x H */
+    float *h_in;         /* A x H, the layer's input h (h^l) */
+    float *u;            /* A x H, LayerNorm(h) */
+    float *mean, *rstd;  /* A */
+    float *c;            /* A x 2H, [u, mean_j m_ij] */
+    float *z3, *a3;      /* A x H */
+    float *z1, *a1, *z2; /* E x H */
 } layer_acts;
 
 struct xg_denoiser {
     xg_denoiser_config cfg;
-    int nt;              /* number of parameter tensors */
+    int nt; /* number of parameter tensors */
     param_entry *table;
     size_t nparams;
     float *params, *grads;
@@ -122,8 +123,8 @@ xg_denoiser *xg_denoiser_alloc(const xg_denoiser_config *cfg, xg_error *err)
     for (int l = 0; l < L; l++) {
         char nm[XG_NAME_LEN];
         layer_params *p = &d->lp[l];
-#define XG_LAYER_PARAM(field, r, c)                                                               \
-    snprintf(nm, sizeof nm, "layer%d." #field, l);                                                \
+#define XG_LAYER_PARAM(field, r, c)                                                                \
+    snprintf(nm, sizeof nm, "layer%d." #field, l);                                                 \
     add_param(d, nm, r, c, &p->field)
         XG_LAYER_PARAM(ln_g, 1, H);
         XG_LAYER_PARAM(ln_b, 1, H);
@@ -261,12 +262,12 @@ static size_t carve(xg_denoiser *d, int S, int A, long E, int assign)
     const size_t H = (size_t)d->cfg.hidden;
     const int L = d->cfg.layers;
     size_t used = 0;
-#define TAKE(ptr, n)                                                                              \
-    do {                                                                                          \
-        size_t n_ = ((size_t)(n) + 15) & ~(size_t)15;                                             \
-        if (assign)                                                                               \
-            (ptr) = d->arena + used;                                                              \
-        used += n_;                                                                               \
+#define TAKE(ptr, n)                                                                               \
+    do {                                                                                           \
+        size_t n_ = ((size_t)(n) + 15) & ~(size_t)15;                                              \
+        if (assign)                                                                                \
+            (ptr) = d->arena + used;                                                               \
+        used += n_;                                                                                \
     } while (0)
     TAKE(d->tfeat, (size_t)S * d->cfg.time_dim);
     TAKE(d->temb, S * H);
@@ -323,7 +324,7 @@ int xg_denoiser_reserve(xg_denoiser *d, int max_structs, int max_atoms, long max
     if (max_structs < 0 || max_atoms < 0 || max_pairs < 0)
         return xg_error_set(err, XG_EINVAL, "xg_denoiser_reserve: negative size (%d, %d, %ld)",
                             max_structs, max_atoms, max_pairs);
-    if (max_pairs > (long)1 << 31)
+    if (max_pairs > INT_MAX) /* GEMM dimensions are ints */
         return xg_error_set(err, XG_EINVAL,
                             "xg_denoiser_reserve: %ld pairs in one batch is more than supported",
                             max_pairs);
@@ -367,18 +368,21 @@ static int check_batch(const xg_denoiser *d, const xg_batch *b, long *npairs, xg
     long e = 0;
     for (int s = 0; s < b->nstructs; s++) {
         long n = (long)b->offsets[s + 1] - b->offsets[s];
-        if (n < 1)
-            return xg_error_set(err, XG_EINVAL, "xg_denoiser: crystal %d of the batch has %ld atoms",
-                                s, n);
+        if (n < 1 || n > b->natoms) /* offsets must be increasing */
+            return xg_error_set(err, XG_EINVAL,
+                                "xg_denoiser: crystal %d of the batch has %ld atoms", s, n);
         e += n * n;
+        if (e > INT_MAX) /* checked as it grows: the sum itself must not overflow */
+            return xg_error_set(err, XG_EINVAL,
+                                "xg_denoiser: more than %d atom pairs in one batch", INT_MAX);
         if (!(b->t[s] > 0.0f && b->t[s] <= 1.0f))
             return xg_error_set(err, XG_EINVAL,
                                 "xg_denoiser: crystal %d has diffusion time %g outside (0, 1]", s,
                                 (double)b->t[s]);
         for (int k = 0; k < 9; k++)
             if (!isfinite(b->lattice[s * 9 + k]))
-                return xg_error_set(err, XG_EINVAL, "xg_denoiser: crystal %d has a non-finite lattice",
-                                    s);
+                return xg_error_set(err, XG_EINVAL,
+                                    "xg_denoiser: crystal %d has a non-finite lattice", s);
         if (d->cfg.cond_dim > 0 && b->cond_on && b->cond_on[s]) {
             if (!b->cond)
                 return xg_error_set(err, XG_EINVAL,
@@ -391,9 +395,8 @@ static int check_batch(const xg_denoiser *d, const xg_batch *b, long *npairs, xg
     }
     for (int i = 0; i < b->natoms; i++) {
         if (b->tokens[i] < 0 || b->tokens[i] >= XG_NUM_TOKENS)
-            return xg_error_set(err, XG_EINVAL,
-                                "xg_denoiser: atom %d has token %d outside 0..%d", i, b->tokens[i],
-                                XG_NUM_TOKENS - 1);
+            return xg_error_set(err, XG_EINVAL, "xg_denoiser: atom %d has token %d outside 0..%d",
+                                i, b->tokens[i], XG_NUM_TOKENS - 1);
         for (int k = 0; k < 3; k++)
             if (!isfinite(b->frac[i * 3 + k]))
                 return xg_error_set(err, XG_EINVAL,
@@ -478,8 +481,8 @@ int xg_denoiser_forward(xg_denoiser *d, const xg_batch *b, xg_denoiser_out *out,
         xg_nn_pair_gather_forward(a->z1, d->P, d->Q, d->gG, &d->pl, H);
         xg_nn_silu_forward(a->a1, a->z1, EH);
         xg_nn_linear_forward(a->z2, a->a1, w + p->W2, w + p->b2, (int)E, H, H, 0);
-        xg_nn_silu_forward(d->e1, a->z2, EH); /* m_ij, only its mean is kept */
-        xg_nn_pair_mean_forward(d->mbar, d->e1, &d->pl, H);
+        /* m_ij = SiLU(z2) is only needed through its mean over j: fused */
+        xg_nn_pair_mean_silu_forward(d->mbar, a->z2, &d->pl, H);
         /* node update h += W4 SiLU(W3 [u, mean_j m] + b3) + b4 */
         xg_nn_concat_forward(a->c, a->u, d->mbar, A, H, H);
         xg_nn_linear_forward(a->z3, a->c, w + p->W3, w + p->b3, A, 2 * H, H, 0);
@@ -521,7 +524,8 @@ int xg_denoiser_backward(xg_denoiser *d, const xg_batch *b, const float *d_coord
                          const float *d_logits, const float *d_lattice, xg_error *err)
 {
     if (!d->have_fwd)
-        return xg_error_set(err, XG_EINVAL, "xg_denoiser_backward: no forward pass to go back through");
+        return xg_error_set(err, XG_EINVAL,
+                            "xg_denoiser_backward: no forward pass to go back through");
     if (!b || b->nstructs != d->S || b->natoms != d->A || b->offsets != d->fwd_offsets)
         return xg_error_set(err, XG_EINVAL,
                             "xg_denoiser_backward: the batch is not the one of the last forward");
@@ -568,19 +572,15 @@ int xg_denoiser_backward(xg_denoiser *d, const xg_batch *b, const float *d_coord
         zero(d->dz3, (size_t)A * H);
         xg_nn_silu_backward(d->dz3, d->da3, a->z3, (size_t)A * H);
         zero(d->dc, (size_t)A * 2 * H);
-        xg_nn_linear_backward(d->dc, gw + p->W3, gw + p->b3, d->dz3, a->c, w + p->W3, A, 2 * H,
-                              H);
+        xg_nn_linear_backward(d->dc, gw + p->W3, gw + p->b3, d->dz3, a->c, w + p->W3, A, 2 * H, H);
         zero(d->du, (size_t)A * H);
         zero(d->dmbar, (size_t)A * H);
         xg_nn_concat_backward(d->du, d->dmbar, d->dc, A, H, H);
-        /* messages: dm_ij = dmbar_i / n, dz2 = dm * silu'(z2) */
-        zero(d->e1, EH);
-        xg_nn_pair_mean_backward(d->e1, d->dmbar, &d->pl, H);
+        /* messages: dz2_ij = silu'(z2_ij) dmbar_i / n */
         zero(d->e2, EH);
-        xg_nn_silu_backward(d->e2, d->e1, a->z2, EH);
+        xg_nn_pair_mean_silu_backward(d->e2, d->dmbar, a->z2, &d->pl, H);
         zero(d->e1, EH);
-        xg_nn_linear_backward(d->e1, gw + p->W2, gw + p->b2, d->e2, a->a1, w + p->W2, (int)E, H,
-                              H);
+        xg_nn_linear_backward(d->e1, gw + p->W2, gw + p->b2, d->e2, a->a1, w + p->W2, (int)E, H, H);
         zero(d->e2, EH);
         xg_nn_silu_backward(d->e2, d->e1, a->z1, EH); /* e2 = dz1 */
         /* split first edge layer */
@@ -640,16 +640,16 @@ double xg_denoiser_flops(const xg_denoiser *d, const xg_batch *b, int backward)
         double f;
         int din;
     } g[] = {
-        {2 * S * TD * H, 0},               /* time_w */
-        {2 * ncond * CD * H, 0},           /* cond_w */
-        {2 * A * H * H * 2, 1},            /* A and B */
-        {2 * S * 6 * H, 0},                /* G */
-        {2 * E * K * H, 0},                /* F */
-        {2 * E * H * H, 1},                /* W2 */
-        {2 * A * 2 * H * H, 1},            /* W3 */
-        {2 * A * H * H, 1},                /* W4 */
+        {2 * S * TD * H, 0},                 /* time_w */
+        {2 * ncond * CD * H, 0},             /* cond_w */
+        {2 * A * H * H * 2, 1},              /* A and B */
+        {2 * S * 6 * H, 0},                  /* G */
+        {2 * E * K * H, 0},                  /* F */
+        {2 * E * H * H, 1},                  /* W2 */
+        {2 * A * 2 * H * H, 1},              /* W3 */
+        {2 * A * H * H, 1},                  /* W4 */
         {2 * A * H * (3 + XG_NUM_TYPES), 1}, /* coord and type heads */
-        {2 * S * H * 9 + 2 * S * 27, 1},   /* lattice head and M L */
+        {2 * S * H * 9 + 2 * S * 27, 1},     /* lattice head and M L */
     };
     const int nterms = (int)(sizeof g / sizeof g[0]);
     double total = 0.0;

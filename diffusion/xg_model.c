@@ -518,6 +518,7 @@ static int write_state(hid_t file, const xg_denoiser *net, const xg_train_state 
     rc = rc ? rc : put_i64(g, "horizon", s->horizon, ctx, err);
     rc = rc ? rc : put_i64(g, "threads", s->threads, ctx, err);
     rc = rc ? rc : put_f64(g, "elapsed", s->elapsed, ctx, err);
+    rc = rc ? rc : put_u64(g, "data_hash", s->data_hash, ctx, err);
     hsize_t four = 4, np = (hsize_t)s->nperm, ns = XG_SUMS;
     hsize_t hd[2] = {(hsize_t)s->nhist, XG_HIST_COLS};
     rc = rc ? rc : put_ds(g, "rng_state", H5T_STD_U64LE, H5T_NATIVE_UINT64, 1, &four, s->rng, ctx, err);
@@ -771,6 +772,7 @@ static int read_state(hid_t file, const xg_denoiser *net, xg_train_state **out, 
     rc = rc ? rc : get_i64(g, "/train", "horizon", &s->horizon, ctx, err);
     rc = rc ? rc : get_i64(g, "/train", "threads", &s->threads, ctx, err);
     rc = rc ? rc : get_f64(g, "/train", "elapsed", &s->elapsed, ctx, err);
+    rc = rc ? rc : get_attr(g, "/train", "data_hash", H5T_NATIVE_UINT64, &s->data_hash, ctx, err);
     hsize_t four = 4, ns = XG_SUMS;
     rc = rc ? rc : get_ds(g, "rng_state", H5T_NATIVE_UINT64, 1, &four, s->rng, ctx, err);
     rc = rc ? rc : get_ds(g, "perm", H5T_NATIVE_INT64, 1, dims, s->perm, ctx, err);

@@ -24,7 +24,8 @@
  *                per dataset property, over the crystals where it is known (absent when k = 0)
  *   checkpoints only:
  *   /optimizer   attribute step (int64); m/<param name>, v/<param name> (rows, cols) float32
- *   /train       attributes epoch, step_in_epoch, horizon, threads (int64), elapsed (double);
+ *   /train       attributes epoch, step_in_epoch, horizon, threads (int64), elapsed (double),
+ *                data_hash (uint64, FNV-1a of the prepared training set);
  *                rng_state (4,) uint64 (the trainer's xoshiro state at the next step),
  *                perm (n,) int64 (data order of the current epoch),
  *                epoch_sums (XG_SUMS,) float64 (the current epoch's running loss sums),
@@ -110,6 +111,7 @@ typedef struct {
     int64_t nperm;
     int64_t *perm;            /* data order of the current epoch */
     double elapsed;           /* training seconds over all invocations */
+    uint64_t data_hash;       /* fingerprint of the training set: resume refuses another one */
     double sums[XG_SUMS];
     int64_t nhist;
     double *hist;             /* nhist * XG_HIST_COLS */

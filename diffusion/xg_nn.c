@@ -65,39 +65,41 @@ void xg_nn_linear_forward(float *out, const float *in, const float *W, const flo
     }
 }
 
-void xg_nn_linear_backward(float *din, float *dW, float *dbias, const float *dout,
-                           const float *in, const float *W, int N, int nin, int nout)
+void xg_nn_linear_backward(float *din, float *dW, float *dbias, const float *dout, const float *in,
+                           const float *W, int N, int nin, int nout)
 {
     if (N <= 0 || nout <= 0)
         return;
     if (din && nin > 0)
-        cblas_sgemm(CblasRowMajor, CblasNoTrans, CblasNoTrans, N, nin, nout, 1.0f, dout, nout, W, nin, 1.0f,
-                    din, nin);
+        cblas_sgemm(CblasRowMajor, CblasNoTrans, CblasNoTrans, N, nin, nout, 1.0f, dout, nout, W,
+                    nin, 1.0f, din, nin);
     if (dW && nin > 0)
-        cblas_sgemm(CblasRowMajor, CblasTrans, CblasNoTrans, nout, nin, N, 1.0f, dout, nout, in, nin, 1.0f,
-                    dW, nin);
+        cblas_sgemm(CblasRowMajor, CblasTrans, CblasNoTrans, nout, nin, N, 1.0f, dout, nout, in,
+                    nin, 1.0f, dW, nin);
     if (dbias)
         colsum_add(dbias, dout, N, nout);
 }
 
 /* ---------------------------------------------------------------- SiLU */
 
-/* exp(x) for float, branch-free so the compiler vectorises the SiLU loops (libm's expf is a
- * scalar call, and SiLU over every pair of every layer is a third of the network's time).
- * Cody-Waite range reduction x = n ln2 + r, |r| <= ln2/2, then Cephes' degree-5 minimax
- * polynomial for exp(r): relative error ~2 float ulps over the clamped range [-87, 88]. */
-/* The clamps are float compares; under GCC's default -ftrapping-math they count as possibly
- * trapping and block if-conversion, hence vectorisation. They cannot trap here (no signalling
- * NaNs), so these few functions are compiled without trapping-math. Results are the same. */
+/* The clamp below is a float compare; under GCC's default -ftrapping-math it counts as
+ * possibly trapping and blocks if-conversion, hence vectorisation. It cannot trap here (no
+ * signalling NaNs), so these few functions are compiled without trapping-math; the results are
+ * the same. */
 #if defined(__GNUC__) && !defined(__clang__)
 #define XG_NN_VECTOR_MATH __attribute__((optimize("no-trapping-math")))
 #else
 #define XG_NN_VECTOR_MATH
 #endif
 
-XG_NN_VECTOR_MATH static inline float fast_expf(float x)
+/* exp(x) for x <= 0, branch-free so the SiLU loops vectorise (libm's expf is a scalar call, and
+ * SiLU over every pair of every layer costs as much as a GEMM). Cody-Waite range reduction
+ * x = n ln2 + r, |r| <= ln2/2, then Cephes' degree-5 minimax polynomial for exp(r): ~2 float
+ * ulps. Clamped at -80 so that 2^n and the result stay normal floats: denormals cost a
+ * microcode assist of ~100 cycles each and would make the loop 10x slower. */
+XG_NN_VECTOR_MATH static inline float expf_nonpos(float x)
 {
-    x = x < -87.0f ? -87.0f : (x > 88.0f ? 88.0f : x);
+    x = x < -80.0f ? -80.0f : x;
     /* round-to-nearest of x log2(e) by the 1.5 * 2^23 trick (exact for |v| < 2^22) */
     float n = (x * 1.44269504088896341f + 12582912.0f) - 12582912.0f;
     float r = x - n * 0.693359375f; /* ln2 split in a short high part ... */
@@ -113,8 +115,16 @@ XG_NN_VECTOR_MATH static inline float fast_expf(float x)
         int32_t i;
         float f;
     } scale;
-    scale.i = ((int32_t)n + 127) << 23; /* 2^n; n in [-126, 127] after the clamp */
+    scale.i = ((int32_t)n + 127) << 23; /* 2^n, n in [-116, 0] */
     return p * scale.f;
+}
+
+/* sigmoid(x) through exp(-|x|) in (0, 1]: no overflow, no denormals on either side. */
+XG_NN_VECTOR_MATH static inline float sigmoid_fast(float x)
+{
+    float e = expf_nonpos(-fabsf(x));
+    float r = 1.0f / (1.0f + e);
+    return x >= 0.0f ? r : e * r;
 }
 
 XG_NN_VECTOR_MATH void xg_nn_silu_forward(float *out, const float *in, size_t n)
@@ -122,7 +132,7 @@ XG_NN_VECTOR_MATH void xg_nn_silu_forward(float *out, const float *in, size_t n)
 #pragma omp parallel for schedule(static) if ((long)n > XG_NN_PAR_MIN)
     for (size_t k = 0; k < n; k++) {
         float x = in[k];
-        out[k] = x / (1.0f + fast_expf(-x));
+        out[k] = x * sigmoid_fast(x);
     }
 }
 
@@ -131,15 +141,15 @@ XG_NN_VECTOR_MATH void xg_nn_silu_backward(float *din, const float *dout, const 
 #pragma omp parallel for schedule(static) if ((long)n > XG_NN_PAR_MIN)
     for (size_t k = 0; k < n; k++) {
         float x = in[k];
-        float s = 1.0f / (1.0f + fast_expf(-x));
+        float s = sigmoid_fast(x);
         din[k] += dout[k] * s * (1.0f + x * (1.0f - s));
     }
 }
 
 /* ---------------------------------------------------------------- layer norm */
 
-void xg_nn_layernorm_forward(float *out, float *mean, float *rstd, const float *in,
-                             const float *g, const float *b, int N, int C)
+void xg_nn_layernorm_forward(float *out, float *mean, float *rstd, const float *in, const float *g,
+                             const float *b, int N, int C)
 {
 #pragma omp parallel for schedule(static) if ((long)N * C > XG_NN_PAR_MIN)
     for (int r = 0; r < N; r++) {
@@ -161,9 +171,8 @@ void xg_nn_layernorm_forward(float *out, float *mean, float *rstd, const float *
     }
 }
 
-void xg_nn_layernorm_backward(float *din, float *dg, float *db, const float *dout,
-                              const float *in, const float *mean, const float *rstd,
-                              const float *g, int N, int C)
+void xg_nn_layernorm_backward(float *din, float *dg, float *db, const float *dout, const float *in,
+                              const float *mean, const float *rstd, const float *g, int N, int C)
 {
     if (din) {
 #pragma omp parallel for schedule(static) if ((long)N * C > XG_NN_PAR_MIN)
@@ -407,6 +416,50 @@ void xg_nn_pair_mean_backward(float *din, const float *dout, const xg_nn_pairs *
     }
 }
 
+XG_NN_VECTOR_MATH void xg_nn_pair_mean_silu_forward(float *out, const float *in,
+                                                    const xg_nn_pairs *pl, int C)
+{
+#pragma omp parallel for schedule(dynamic, 1) if (pl->npairs * C > XG_NN_PAR_MIN)
+    for (int b = 0; b < pl->nstructs; b++) {
+        int o = pl->atom_offsets[b], n = pl->atom_offsets[b + 1] - o;
+        float inv = n > 0 ? 1.0f / (float)n : 0.0f;
+        for (int i = 0; i < n; i++) {
+            float *y = out + (size_t)(o + i) * C;
+            memset(y, 0, (size_t)C * sizeof *y);
+            const float *seg = in + (size_t)(pl->pair_offsets[b] + (long)i * n) * C;
+            for (int j = 0; j < n; j++) {
+                const float *z = seg + (size_t)j * C;
+                for (int c = 0; c < C; c++)
+                    y[c] += z[c] * sigmoid_fast(z[c]);
+            }
+            for (int c = 0; c < C; c++)
+                y[c] *= inv;
+        }
+    }
+}
+
+XG_NN_VECTOR_MATH void xg_nn_pair_mean_silu_backward(float *din, const float *dout, const float *in,
+                                                     const xg_nn_pairs *pl, int C)
+{
+#pragma omp parallel for schedule(dynamic, 1) if (pl->npairs * C > XG_NN_PAR_MIN)
+    for (int b = 0; b < pl->nstructs; b++) {
+        int o = pl->atom_offsets[b], n = pl->atom_offsets[b + 1] - o;
+        float inv = n > 0 ? 1.0f / (float)n : 0.0f;
+        for (int i = 0; i < n; i++) {
+            const float *g = dout + (size_t)(o + i) * C;
+            size_t row0 = (size_t)(pl->pair_offsets[b] + (long)i * n) * C;
+            for (int j = 0; j < n; j++) {
+                const float *z = in + row0 + (size_t)j * C;
+                float *dz = din + row0 + (size_t)j * C;
+                for (int c = 0; c < C; c++) {
+                    float x = z[c], sg = sigmoid_fast(x);
+                    dz[c] += g[c] * inv * sg * (1.0f + x * (1.0f - sg));
+                }
+            }
+        }
+    }
+}
+
 /* ---------------------------------------------------------------- segments */
 
 void xg_nn_segment_mean_forward(float *out, const float *in, const int *offsets, int nseg, int C)
@@ -423,8 +476,7 @@ void xg_nn_segment_mean_forward(float *out, const float *in, const int *offsets,
     }
 }
 
-void xg_nn_segment_mean_backward(float *din, const float *dout, const int *offsets, int nseg,
-                                 int C)
+void xg_nn_segment_mean_backward(float *din, const float *dout, const int *offsets, int nseg, int C)
 {
     for (int s = 0; s < nseg; s++) {
         int r0 = offsets[s], r1 = offsets[s + 1];
@@ -446,8 +498,8 @@ void xg_nn_segment_broadcast_forward(float *out, const float *in, const int *off
                 out[(size_t)r * C + c] += in[(size_t)s * C + c];
 }
 
-void xg_nn_segment_broadcast_backward(float *din, const float *dout, const int *offsets,
-                                      int nseg, int C)
+void xg_nn_segment_broadcast_backward(float *din, const float *dout, const int *offsets, int nseg,
+                                      int C)
 {
     for (int s = 0; s < nseg; s++)
         for (int r = offsets[s]; r < offsets[s + 1]; r++)
@@ -530,8 +582,7 @@ double xg_nn_mse_forward(const float *pred, const float *target, size_t n)
     return s / (double)n;
 }
 
-void xg_nn_mse_backward(float *dpred, const float *pred, const float *target, size_t n,
-                        float dloss)
+void xg_nn_mse_backward(float *dpred, const float *pred, const float *target, size_t n, float dloss)
 {
     if (n == 0)
         return;

@@ -42,14 +42,15 @@ typedef struct {
  * number of pairs, sum of n_b^2. */
 long xg_nn_pairs_layout(long *pair_offsets, const int *atom_offsets, int nstructs);
 
-/* ---- linear: out[N x nout] = in[N x nin] W^T + bias, W is nout x nin, bias (nout) may be NULL ---- */
+/* ---- linear: out[N x nout] = in[N x nin] W^T + bias ----
+ * W is nout x nin, bias (nout) may be NULL. */
 /* accumulate = 0: out is overwritten; accumulate = 1: out += in W^T + bias (residual adds). */
 void xg_nn_linear_forward(float *out, const float *in, const float *W, const float *bias, int N,
                           int nin, int nout, int accumulate);
-/* din[N x nin] += dout W (din optional), dW[nout x nin] += dout^T in (dW optional), dbias += column
- * sums of dout (dbias optional). */
-void xg_nn_linear_backward(float *din, float *dW, float *dbias, const float *dout,
-                           const float *in, const float *W, int N, int nin, int nout);
+/* din[N x nin] += dout W (din optional), dW[nout x nin] += dout^T in (dW optional),
+ * dbias += column sums of dout (dbias optional). */
+void xg_nn_linear_backward(float *din, float *dW, float *dbias, const float *dout, const float *in,
+                           const float *W, int N, int nin, int nout);
 
 /* ---- SiLU: out = x sigmoid(x) elementwise; out may alias in ---- */
 void xg_nn_silu_forward(float *out, const float *in, size_t n);
@@ -58,12 +59,11 @@ void xg_nn_silu_backward(float *din, const float *dout, const float *in, size_t 
 
 /* ---- layer norm over the C entries of each row, with gain g and bias b (C each) ----
  * Saves mean and rstd (N each) for backward. eps = 1e-5. */
-void xg_nn_layernorm_forward(float *out, float *mean, float *rstd, const float *in,
-                             const float *g, const float *b, int N, int C);
+void xg_nn_layernorm_forward(float *out, float *mean, float *rstd, const float *in, const float *g,
+                             const float *b, int N, int C);
 /* din += d/din, dg += sum_rows dout*xhat, db += sum_rows dout. din, dg, db optional. */
-void xg_nn_layernorm_backward(float *din, float *dg, float *db, const float *dout,
-                              const float *in, const float *mean, const float *rstd,
-                              const float *g, int N, int C);
+void xg_nn_layernorm_backward(float *din, float *dg, float *db, const float *dout, const float *in,
+                              const float *mean, const float *rstd, const float *g, int N, int C);
 
 /* ---- embedding lookup: out[r] = table[tokens[r]] (tokens must be in 0..ntokens-1) ---- */
 void xg_nn_embedding_forward(float *out, const int *tokens, const float *table, int N, int C);
@@ -102,6 +102,14 @@ void xg_nn_pair_mean_forward(float *out, const float *in, const xg_nn_pairs *pl,
 /* din[row(i,j)] += dout[i] / n_b. */
 void xg_nn_pair_mean_backward(float *din, const float *dout, const xg_nn_pairs *pl, int C);
 
+/* ---- SiLU then pair mean, fused: out[i] = (1/n_b) sum_j SiLU(in[row(i,j)]) ----
+ * The messages m_ij = SiLU(z_ij) are only ever used through their mean, so fusing saves
+ * writing and re-reading an E x C array in forward and two more in backward. */
+void xg_nn_pair_mean_silu_forward(float *out, const float *in, const xg_nn_pairs *pl, int C);
+/* din[row(i,j)] += SiLU'(in[row(i,j)]) * dout[i] / n_b. */
+void xg_nn_pair_mean_silu_backward(float *din, const float *dout, const float *in,
+                                   const xg_nn_pairs *pl, int C);
+
 /* ---- segment mean: out[s] = mean of in rows offsets[s] .. offsets[s+1]-1 (0 if empty) ----
  * Used for the per-crystal mean of node rows (offsets = atom offsets). */
 void xg_nn_segment_mean_forward(float *out, const float *in, const int *offsets, int nseg, int C);
@@ -113,8 +121,8 @@ void xg_nn_segment_mean_backward(float *din, const float *dout, const int *offse
 void xg_nn_segment_broadcast_forward(float *out, const float *in, const int *offsets, int nseg,
                                      int C);
 /* din[s] += sum of dout rows of segment s. */
-void xg_nn_segment_broadcast_backward(float *din, const float *dout, const int *offsets,
-                                      int nseg, int C);
+void xg_nn_segment_broadcast_backward(float *din, const float *dout, const int *offsets, int nseg,
+                                      int C);
 
 /* ---- concat: out[N x (C1 + C2)] = [a (N x C1), b (N x C2)] ---- */
 void xg_nn_concat_forward(float *out, const float *a, const float *b, int N, int C1, int C2);

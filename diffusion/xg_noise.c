@@ -13,12 +13,22 @@
 
 /* Below this width the image sum converges in a few terms; above it the Fourier series does. */
 #define XG_WN_SWITCH 0.3
-/* Below this width the wrapped normal is a plain normal to double precision (tails beyond
- * |d| = 0.5 are 10 sigma away), so lambda = 1. */
-#define XG_WN_FLAT 0.05
-/* Quadrature points of lambda: the periodic trapezoid rule on a Gaussian of width sigma with
- * spacing h errs by ~exp(-2 pi^2 sigma^2 / h^2) = e^-800 at sigma = 0.05, h = 1/256. */
-#define XG_WN_QUAD 256
+/* Below this width lambda = 1 to 1e-10: the wrapped part of the density, near |d| = 1/2,
+ * weighs ~15 exp(-1/(8 sigma^2)) < 1.3e-10 at sigma = 0.07. */
+#define XG_WN_FLAT 0.07
+/* Quadrature points of lambda. In the Fourier regime the integrand's harmonics decay like
+ * exp(-pi^2 sigma^2 n^2): 32 points alias at e^-200 or less. In the image regime the integrand
+ * is a Gaussian of width sigma (the trapezoid rule errs by exp(-2 pi^2 sigma^2 / h^2)) plus, at
+ * d = +-1/2 where the nearest image changes, a step of width ~sigma^2 whose weight
+ * exp(-1/(8 sigma^2)) matters only above sigma ~ 0.08: h ~ sigma^2 / 3 resolves it to ~1e-10
+ * relative. Capped so lambda stays cheap (tens of microseconds). */
+static int quad_points(double sigma)
+{
+    if (sigma >= XG_WN_SWITCH)
+        return 32;
+    double n = ceil(3.0 / (sigma * sigma));
+    return n < 32 ? 32 : n > 400 ? 400 : (int)n;
+}
 
 void xg_noise_params_default(xg_noise_params *p)
 {
@@ -143,8 +153,9 @@ double xg_noise_coord_norm(double sigma)
 {
     if (sigma < XG_WN_FLAT)
         return 1.0;
-    double acc = 0, h = 1.0 / XG_WN_QUAD;
-    for (int j = 0; j < XG_WN_QUAD; j++) {
+    int nq = quad_points(sigma);
+    double acc = 0, h = 1.0 / nq;
+    for (int j = 0; j < nq; j++) {
         double d = -0.5 + j * h, s, l;
         if (sigma < XG_WN_SWITCH)
             images(d, sigma, &s, &l);
@@ -155,9 +166,14 @@ double xg_noise_coord_norm(double sigma)
     return acc * h;
 }
 
+double xg_noise_coord_score_scale(double sigma)
+{
+    return sqrt(xg_noise_coord_norm(sigma)) / sigma;
+}
+
 double xg_noise_coord_score_from_output(double c, double sigma)
 {
-    return c * sqrt(xg_noise_coord_norm(sigma)) / sigma;
+    return c * xg_noise_coord_score_scale(sigma);
 }
 
 /* ---------------------------------------------------------------- lattice */

@@ -70,9 +70,12 @@ double xg_noise_wrapped_score(double d, double sigma);
 /* log of the wrapped normal density (normalised on [0,1)), same branches. */
 double xg_noise_wrapped_logpdf(double d, double sigma);
 /* lambda(sigma) = E[(sigma score)^2] per dimension, by periodic trapezoid quadrature
- * (spectrally accurate); exactly 1 below sigma = 0.05. */
+ * (spectrally accurate, 32..400 points, ~1e-10 relative); 1 below sigma = 0.07. */
 double xg_noise_coord_norm(double sigma);
-/* score of one coordinate from the network output c at this sigma (for samplers). */
+/* score of one coordinate from the network output c at this sigma (for samplers):
+ * c * xg_noise_coord_score_scale(sigma). The scale costs a quadrature: a sampler should
+ * compute it once per crystal and step, not per coordinate. */
+double xg_noise_coord_score_scale(double sigma);
 double xg_noise_coord_score_from_output(double c, double sigma);
 
 /* ---- lattice ---- */

@@ -124,6 +124,28 @@ static int pset_build(const xg_dataset *ds, int64_t limit, pset *p, const char *
     return XG_OK;
 }
 
+/* FNV-1a over the prepared set: atom counts, classes, coordinates and lattices, bit for bit. */
+static uint64_t fnv(uint64_t h, const void *p, size_t n)
+{
+    const unsigned char *c = p;
+    for (size_t i = 0; i < n; i++) {
+        h ^= c[i];
+        h *= 0x100000001b3ULL;
+    }
+    return h;
+}
+
+static uint64_t pset_hash(const pset *p)
+{
+    uint64_t h = 0xcbf29ce484222325ULL;
+    h = fnv(h, &p->n, sizeof p->n);
+    h = fnv(h, p->off, (size_t)(p->n + 1) * sizeof(int64_t));
+    h = fnv(h, p->cls, (size_t)p->m * sizeof(int));
+    h = fnv(h, p->frac, (size_t)p->m * 3 * sizeof(double));
+    h = fnv(h, p->S, (size_t)p->n * 9 * sizeof(double));
+    return h;
+}
+
 static int stats_from_pset(const pset *p, const xg_dataset *ds, xg_model_stats *st, xg_error *err)
 {
     memset(st, 0, sizeof *st);
@@ -679,6 +701,7 @@ static int setup_fresh(trainer *T, const xg_dataset *train, xg_error *err)
     if (!T->st)
         return err ? err->code : XG_ENOMEM;
     T->st->threads = T->hp.threads;
+    T->st->data_hash = pset_hash(&T->tr);
     xg_rng_seed(&T->rng, T->hp.seed, XG_TRAIN_STREAM);
     return XG_OK;
 }
@@ -753,11 +776,12 @@ int xg_train_run(const xg_train_config *cfg, const xg_dataset *train, const xg_d
         goto done;
     }
     if (cfg->resume) {
-        if (T.st->nperm != T.tr.n) {
+        if (T.st->nperm != T.tr.n || T.st->data_hash != pset_hash(&T.tr)) {
             rc = xg_error_set(err, XG_EINVAL,
-                              "resuming %s: the checkpoint was made on %lld training crystals, this "
-                              "training set has %lld (a different --data or --max-structures?)",
-                              cfg->ckpt_path, (long long)T.st->nperm, (long long)T.tr.n);
+                              "resuming %s: the checkpoint was made on another training set (%lld "
+                              "crystals; this one has %lld%s); resume with the same --data",
+                              cfg->ckpt_path, (long long)T.st->nperm, (long long)T.tr.n,
+                              T.st->nperm == T.tr.n ? " but different contents" : "");
             goto done;
         }
     } else {

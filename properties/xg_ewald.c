@@ -139,8 +139,9 @@ static int real_space(const xg_structure *s, const cell_info *c, const double (*
         terms *= 2.0 * t + 1.0;
         if (terms > XG_EWALD_MAX_TERMS)
             return xg_error_set(err, XG_EUNSUPPORTED,
-                                "%s:%d: ewald: cell of '%s' too thin for a real-space sum to %.1f A",
-                                __FILE__, __LINE__, s->id, rmax);
+                                "%s:%d: ewald: real-space sum of '%s' (%d atoms, cutoff %.1f A) "
+                                "too large for the direct method; use PME (xg_ewald_pme)",
+                                __FILE__, __LINE__, s->id, n, rmax);
         nm[k] = (int)t;
     }
     int ntr = (2 * nm[0] + 1) * (2 * nm[1] + 1) * (2 * nm[2] + 1);

@@ -33,7 +33,7 @@ typedef struct {
     int number, hall, nops, natoms;
     char symbol[16], pointgroup[8], formula[128];
     char *wyckoffs; /* per atom, json only */
-    char error[256];
+    char error[XG_ERROR_MSG_LEN];
 } result;
 
 static void csv_field(FILE *f, const char *s)

@@ -122,7 +122,7 @@ static int on_progress(const xg_train_progress *p, void *user)
         }
         fmt_dur(p->eta, eta, sizeof eta);
         snprintf(u->bar.extra, sizeof u->bar.extra,
-                 "loss %.4f (x %.3f l %.3f a %.3f) lr %.2e %.1f cr/s ETA %s", p->avg_total,
+                 "loss %.4f (x %.3f l %.3f a %.3f) lr %.2e %.1f cr/s run ETA %s", p->avg_total,
                  p->avg_coord, p->avg_lattice, p->avg_type, p->lr, p->crystals_per_s, eta);
         xg_progress_update(&u->bar, (long)p->step_in_epoch);
         break;

@@ -54,29 +54,30 @@ step "usage errors"
 "$BIN" train --data "$TMP/train.h5" -o "$TMP/x.h5" --resume >/dev/null 2>&1; [ $? -eq 1 ] || fail "resume without checkpoint should exit 1"
 "$BIN" help train | grep -q -- "--checkpoint-every" || fail "help text"
 
-COMMON=(--data "$TMP/train.h5" --val "$TMP/val.h5" --hidden 48 --layers 2 --batch 8 --epochs 4
+COMMON=(--data "$TMP/train.h5" --val "$TMP/val.h5" --hidden 64 --layers 2 --batch 8 --epochs 8
         --threads 1 --seed 5 --lr 2e-3 --warmup 5 --quiet)
 
 step "reference run"
 mkdir -p "$TMP/ref" "$TMP/kill" "$TMP/int"
 "$BIN" train "${COMMON[@]}" -o "$TMP/ref/m.h5" 2> "$TMP/ref/err.txt" || { cat "$TMP/ref/err.txt"; fail "reference run"; }
 [ -s "$TMP/ref/m.h5" ] && [ -s "$TMP/ref/m.ckpt.h5" ] && [ -s "$TMP/ref/m.log.csv" ] || fail "reference outputs missing"
-[ "$(wc -l < "$TMP/ref/m.log.csv")" -eq 5 ] || fail "log should have a header and 4 epochs"
-grep -q "epoch 4: train" "$TMP/ref/err.txt" || fail "per-epoch line missing"
+[ "$(wc -l < "$TMP/ref/m.log.csv")" -eq 9 ] || fail "log should have a header and 8 epochs"
+grep -q "epoch 8: train" "$TMP/ref/err.txt" || fail "per-epoch line missing"
 # the validation loss (column 8) falls from the first epoch to the last
 awk -F, 'NR == 2 { f = $8 } END { exit !($8 < f) }' "$TMP/ref/m.log.csv" || fail "validation loss did not fall"
 
 step "SIGKILL mid-run, then resume"
 "$BIN" train "${COMMON[@]}" -o "$TMP/kill/m.h5" --checkpoint-every 0.002 2> "$TMP/kill/err1.txt" &
 PID=$!
-for _ in $(seq 1 400); do [ -s "$TMP/kill/m.ckpt.h5" ] && break; sleep 0.05; done
-sleep 0.3
+for _ in $(seq 1 1000); do [ -s "$TMP/kill/m.ckpt.h5" ] && break; sleep 0.02; done
+sleep 0.1
 kill -9 "$PID" 2>/dev/null
 wait "$PID" 2>/dev/null
 [ -s "$TMP/kill/m.ckpt.h5" ] || fail "no checkpoint before the kill"
 if [ -e "$TMP/kill/m.h5" ]; then echo "note: the run finished before the kill (fast machine)"; fi
 "$BIN" train "${COMMON[@]}" -o "$TMP/kill/m.h5" --resume 2> "$TMP/kill/err2.txt" || { cat "$TMP/kill/err2.txt"; fail "resume"; }
 grep -q "resuming" "$TMP/kill/err2.txt" || fail "resume message"
+grep -o "starting at epoch [0-9]* step [0-9]*" "$TMP/kill/err2.txt"
 [ -s "$TMP/kill/m.h5" ] || fail "model missing after resume"
 # Same per-epoch losses (train and validation, every digit): the resumed trajectory equals the
 # uninterrupted one. Columns 1-11: epoch, step, lr, 4 train and 4 val losses.

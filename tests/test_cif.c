@@ -309,7 +309,8 @@ static void test_uncertainties_and_unknowns(void)
         "_cell_angle_alpha 90.0(1)\n_cell_angle_beta 90\n_cell_angle_gamma 90.00\n"
         "loop_\n_atom_site_label\n_atom_site_type_symbol\n_atom_site_fract_x\n"
         "_atom_site_fract_y\n_atom_site_fract_z\n_atom_site_occupancy\n"
-        "Si1 ? 0.125(3) 0.125 0.125 ?\nSi2 Si 0.875 0.875 0.875 .\n";
+        "Si1 ? 0.125(3) 0.125 0.125 ?\nSi2 Si 0.875 0.875 0.875 .\n"
+        "CL1 ? 0.5 0.5 0.5 1\nNa2 Na1+ 0 0 0 1\n"; /* SHELX upper case: Cl, not C */
     xg_structure **v;
     int n;
     xg_error e;
@@ -317,6 +318,8 @@ static void test_uncertainties_and_unknowns(void)
     XG_ASSERT_NEAR(v[0]->lattice[0][0], 5.431, 1e-12);
     XG_ASSERT_NEAR(v[0]->frac[0][0], 0.125, 1e-12);
     CU_ASSERT_EQUAL(count_z(v[0], 14), 2);
+    CU_ASSERT_EQUAL(count_z(v[0], 17), 1);
+    CU_ASSERT_EQUAL(count_z(v[0], 11), 1);
     xg_cif_structures_free(v, n);
 
     const char *unk = "data_u\n_cell_length_a ?\n_cell_length_b 5\n_cell_length_c 5\n"
@@ -481,6 +484,7 @@ static void test_hostile_messages(void)
     expect_error("data_x\n" CELL SITES "Na inf 0 0\n", "h.cif:13:");
     expect_error("data_x\n" CELL SITES "Na 1e30 0 0\n", "absurd");
     expect_error("data_x\n" CELL SITES "Xx 0 0 0\n", "no element");
+    expect_error("data_x\n" CELL SITES "Fex 0 0 0\n", "h.cif:13: site #1: no element in 'Fex'");
     expect_error("data_x\n" CELL "loop_\n_atom_site_fract_x\n_atom_site_fract_y\n"
                  "_atom_site_fract_z\n0 0 0\n", "_atom_site_label");
     expect_error("data_x\n" CELL "_cell_length_a 5\n", "duplicate tag");
@@ -569,6 +573,36 @@ static void test_garbage_and_size(void)
     xg_cif_structures_free(v, n);
     printf("\n  1e6 tags parsed in %.2f s\n", secs);
     CU_ASSERT(secs < 5.0);
+    free(buf);
+}
+
+/* 27,000 distinct sites packed 0.6 A apart in one corner of a 1000 A cell: none may merge,
+ * and the merge search must not go quadratic because they cluster. */
+static void test_many_clustered_sites(void)
+{
+    size_t cap = 27000u * 48u + 1024u, pos = 0;
+    char *buf = malloc(cap);
+    pos += (size_t)snprintf(buf + pos, cap - pos,
+                            "data_cluster\n_cell_length_a 1000\n_cell_length_b 1000\n"
+                            "_cell_length_c 1000\n_cell_angle_alpha 90\n_cell_angle_beta 90\n"
+                            "_cell_angle_gamma 90\nloop_\n_atom_site_type_symbol\n"
+                            "_atom_site_fract_x\n_atom_site_fract_y\n_atom_site_fract_z\n");
+    for (int i = 0; i < 30; i++)
+        for (int j = 0; j < 30; j++)
+            for (int k = 0; k < 30; k++)
+                pos += (size_t)snprintf(buf + pos, cap - pos, "C %.7f %.7f %.7f\n",
+                                        0.1 + 6e-4 * i, 0.1 + 6e-4 * j, 0.1 + 6e-4 * k);
+    clock_t t0 = clock();
+    xg_structure **v;
+    int n;
+    xg_error e;
+    int rc = xg_cif_read_buffer(buf, pos, "cluster.cif", &v, &n, &e);
+    double secs = (double)(clock() - t0) / CLOCKS_PER_SEC;
+    CU_ASSERT_EQUAL_FATAL(rc, XG_OK);
+    CU_ASSERT_EQUAL(v[0]->natoms, 27000);
+    printf("\n  27000 clustered sites in %.3f s\n", secs);
+    CU_ASSERT(secs < 2.0);
+    xg_cif_structures_free(v, n);
     free(buf);
 }
 
@@ -850,6 +884,7 @@ int main(void)
         {"hostile input: messages", test_hostile_messages},
         {"hostile input: every truncation", test_truncated_prefixes},
         {"hostile input: garbage, 1e6 tags", test_garbage_and_size},
+        {"many clustered sites", test_many_clustered_sites},
         {"files", test_files},
         {"round trip CIF -> structure -> CIF", test_round_trip_triclinic},
         {"symmetrized raw writer", test_symmetrized_raw},

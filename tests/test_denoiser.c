@@ -54,8 +54,15 @@ static void make_batch(test_batch *tb, const int *sizes, int nstructs, uint64_t 
 
 static xg_batch as_batch(const test_batch *tb, int cond_dim)
 {
-    xg_batch b = {tb->nstructs, tb->natoms, tb->offsets, tb->tokens, tb->frac, tb->lattice,
-                  tb->t,        cond_dim ? tb->cond : NULL, cond_dim ? tb->cond_on : NULL};
+    xg_batch b = {tb->nstructs,
+                  tb->natoms,
+                  tb->offsets,
+                  tb->tokens,
+                  tb->frac,
+                  tb->lattice,
+                  tb->t,
+                  cond_dim ? tb->cond : NULL,
+                  cond_dim ? tb->cond_on : NULL};
     return b;
 }
 
@@ -160,7 +167,8 @@ static void ref_forward(const ref_net *rn, const double *w, const test_batch *tb
         }
         for (int i = o; i < o + n; i++)
             for (int c = 0; c < H; c++)
-                h[(size_t)i * H + c] = w[off(rn, "type_embed") + (size_t)tb->tokens[i] * H + c] + te[c];
+                h[(size_t)i * H + c] =
+                    w[off(rn, "type_embed") + (size_t)tb->tokens[i] * H + c] + te[c];
     }
     for (int l = 0; l < L; l++) {
         for (int i = 0; i < A; i++)
@@ -172,7 +180,8 @@ static void ref_forward(const ref_net *rn, const double *w, const test_batch *tb
             double G[3][3], g6[6], n23 = pow(n, 2.0 / 3.0);
             for (int r = 0; r < 3; r++)
                 for (int c = 0; c < 3; c++)
-                    G[r][c] = (double)Lb[r * 3] * Lb[c * 3] + (double)Lb[r * 3 + 1] * Lb[c * 3 + 1] +
+                    G[r][c] = (double)Lb[r * 3] * Lb[c * 3] +
+                              (double)Lb[r * 3 + 1] * Lb[c * 3 + 1] +
                               (double)Lb[r * 3 + 2] * Lb[c * 3 + 2];
             g6[0] = G[0][0] / n23, g6[1] = G[1][1] / n23, g6[2] = G[2][2] / n23;
             g6[3] = G[0][1] / n23, g6[4] = G[0][2] / n23, g6[5] = G[1][2] / n23;
@@ -187,7 +196,8 @@ static void ref_forward(const ref_net *rn, const double *w, const test_batch *tb
                             phi[a * 2 * nf + 2 * (k - 1) + 1] = cos(2 * M_PI * k * dd);
                         }
                     }
-                    ref_matvec(tmp, w + loff(rn, l, "A"), u + (size_t)i * H, w + loff(rn, l, "b1"), H, H, 0);
+                    ref_matvec(tmp, w + loff(rn, l, "A"), u + (size_t)i * H, w + loff(rn, l, "b1"),
+                               H, H, 0);
                     ref_matvec(tmp, w + loff(rn, l, "B"), u + (size_t)j * H, NULL, H, H, 1);
                     ref_matvec(tmp, w + loff(rn, l, "F"), phi, NULL, H, 6 * nf, 1);
                     ref_matvec(tmp, w + loff(rn, l, "G"), g6, NULL, H, 6, 1);
@@ -207,7 +217,8 @@ static void ref_forward(const ref_net *rn, const double *w, const test_batch *tb
             ref_matvec(tmp, w + loff(rn, l, "W3"), cvec, w + loff(rn, l, "b3"), H, 2 * H, 0);
             for (int c = 0; c < H; c++)
                 tmp[c] = silu(tmp[c]);
-            ref_matvec(h + (size_t)i * H, w + loff(rn, l, "W4"), tmp, w + loff(rn, l, "b4"), H, H, 1);
+            ref_matvec(h + (size_t)i * H, w + loff(rn, l, "W4"), tmp, w + loff(rn, l, "b4"), H, H,
+                       1);
         }
     }
     for (int i = 0; i < A; i++) {
@@ -241,7 +252,8 @@ static double ref_loss(const ref_net *rn, const double *w, const test_batch *tb,
                        const float *wl, const float *wt)
 {
     int A = tb->natoms, S = tb->nstructs;
-    double *coord = malloc(sizeof(double) * A * 3), *logits = malloc(sizeof(double) * A * XG_NUM_TYPES);
+    double *coord = malloc(sizeof(double) * A * 3),
+           *logits = malloc(sizeof(double) * A * XG_NUM_TYPES);
     double lat[MAXS * 9];
     ref_forward(rn, w, tb, coord, logits, lat);
     double s = 0;
@@ -274,7 +286,8 @@ static void test_forward_matches_reference(void)
     for (size_t k = 0; k < np; k++)
         w[k] = xg_denoiser_params(d)[k];
     int A = tb.natoms;
-    double *coord = malloc(sizeof(double) * A * 3), *logits = malloc(sizeof(double) * A * XG_NUM_TYPES);
+    double *coord = malloc(sizeof(double) * A * 3),
+           *logits = malloc(sizeof(double) * A * XG_NUM_TYPES);
     double lat[MAXS * 9];
     ref_forward(&rn, w, &tb, coord, logits, lat);
     double worst = 0;
@@ -447,17 +460,17 @@ static void test_translation_and_image_shift(void)
                 tp.frac[i * 3 + k] = x - floorf(x);
             }
     CU_ASSERT_EQUAL_FATAL(run(d, &tp, 0, o2.coord, o2.logits, o2.lat), 0);
-    double w1 = fmax(maxdiff(o2.coord, o1.coord, tb.natoms * 3),
-                     fmax(maxdiff(o2.logits, o1.logits, tb.natoms * XG_NUM_TYPES),
-                          maxdiff(o2.lat, o1.lat, 18)));
+    double w1 = fmax(
+        maxdiff(o2.coord, o1.coord, tb.natoms * 3),
+        fmax(maxdiff(o2.logits, o1.logits, tb.natoms * XG_NUM_TYPES), maxdiff(o2.lat, o1.lat, 18)));
     /* x -> x + 1 on one atom, x -> x - 1 on another */
     tp = tb;
     tp.frac[2 * 3 + 0] += 1.0f;
     tp.frac[6 * 3 + 2] -= 1.0f;
     CU_ASSERT_EQUAL_FATAL(run(d, &tp, 0, o2.coord, o2.logits, o2.lat), 0);
-    double w2 = fmax(maxdiff(o2.coord, o1.coord, tb.natoms * 3),
-                     fmax(maxdiff(o2.logits, o1.logits, tb.natoms * XG_NUM_TYPES),
-                          maxdiff(o2.lat, o1.lat, 18)));
+    double w2 = fmax(
+        maxdiff(o2.coord, o1.coord, tb.natoms * 3),
+        fmax(maxdiff(o2.logits, o1.logits, tb.natoms * XG_NUM_TYPES), maxdiff(o2.lat, o1.lat, 18)));
     printf("\n    translation: %.2e, image shift: %.2e\n", w1, w2);
     CU_ASSERT(w1 < 1e-5);
     CU_ASSERT(w2 < 1e-5);
@@ -677,6 +690,8 @@ static void test_bad_input(void)
     CU_ASSERT_EQUAL(xg_denoiser_forward(d, &b, &out, &err), XG_EINVAL);
     tb.frac[4] = 0.5f;
     tb.offsets[1] = 0; /* an empty crystal */
+    CU_ASSERT_EQUAL(xg_denoiser_forward(d, &b, &out, &err), XG_EINVAL);
+    tb.offsets[1] = -2000000000; /* wild offsets must not overflow the pair count */
     CU_ASSERT_EQUAL(xg_denoiser_forward(d, &b, &out, &err), XG_EINVAL);
     tb.offsets[1] = 3;
     b.cond = NULL; /* conditioned crystal without a condition */

@@ -156,7 +156,9 @@ static void test_hostile(void)
     expect_error("1\n" LAT "\nNa 0 0\n", XG_EPARSE, "in.extxyz:3: atom line has 3 columns");
     expect_error("1\n" LAT "\nXx 0 0 0\n", XG_EPARSE, "'Xx' is not an element");
     expect_error("1\n" LAT "\nNa 0 inf 0\n", XG_EPARSE, "not a finite number");
-    expect_error("2\n" LAT "\nNa 0 0 0\n", XG_EPARSE, "file ends after 1 of 2 atoms");
+    expect_error("2\n" LAT "\nNa 0 0 0\n", XG_EPARSE, "in.extxyz:4: file ends after 1 of 2 atoms");
+    expect_error("3\n" LAT "\nNa 0 0 0\nNa 0 0 0\n", XG_EPARSE, "file ends after 2 of 3 atoms");
+    expect_error("999999\n" LAT "\nNa 0 0 0\n", XG_EPARSE, "in.extxyz:3: file ends before");
     expect_error("1\n" LAT "\nNa 0 0 0\njunk\n", XG_EPARSE, "in.extxyz:4:");
 
     /* every prefix of a valid two-frame file parses or fails cleanly */

@@ -403,6 +403,10 @@ static void test_niggli_bad_input(void)
     double inf[3][3] = {{INFINITY, 0, 0}, {0, 1, 0}, {0, 0, 1}};
     CU_ASSERT_EQUAL(xg_lattice_niggli(CL(inf), 0, R, T, &err), XG_ENUMERIC);
     CU_ASSERT_EQUAL(xg_lattice_lll(CL(sing), 0, R, T, &err), XG_ENUMERIC);
+    /* Without an error struct the code must still come back (a bug once returned XG_OK). */
+    CU_ASSERT_EQUAL(xg_lattice_niggli(CL(sing), 0, R, T, NULL), XG_ENUMERIC);
+    CU_ASSERT_EQUAL(xg_lattice_lll(CL(sing), 0, R, T, NULL), XG_ENUMERIC);
+    CU_ASSERT_EQUAL(xg_lattice_niggli(CL(nan), 0, NULL, NULL, NULL), XG_ENUMERIC);
     /* Absurdly skewed (a needle of a cell): either reduced correctly or refused, never a hang. */
     double needle[3][3] = {{1, 0, 0}, {1e9, 1, 0}, {0, 0, 1}};
     int rc = xg_lattice_niggli(CL(needle), 0, R, T, &err);

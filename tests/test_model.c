@@ -77,6 +77,7 @@ static void fixture_make(fixture *f, int cond_dim)
     int64_t perm[7] = {3, 0, 6, 1, 5, 2, 4};
     memcpy(f->st->perm, perm, sizeof perm);
     f->st->elapsed = 123.5;
+    f->st->data_hash = 0x8000000000000001ULL;
     for (int k = 0; k < XG_SUMS; k++)
         f->st->sums[k] = k * 1.25;
     double row[XG_HIST_COLS];
@@ -160,6 +161,7 @@ static void test_checkpoint_round_trip(void)
     CU_ASSERT_EQUAL_FATAL(s->nperm, 7);
     CU_ASSERT(memcmp(s->perm, f.st->perm, 7 * sizeof(int64_t)) == 0);
     CU_ASSERT_EQUAL(s->elapsed, 123.5);
+    CU_ASSERT_EQUAL(s->data_hash, 0x8000000000000001ULL);
     CU_ASSERT(memcmp(s->sums, f.st->sums, sizeof s->sums) == 0);
     CU_ASSERT_EQUAL_FATAL(s->nhist, 3);
     CU_ASSERT(memcmp(s->hist, f.st->hist, 3 * XG_HIST_COLS * sizeof(double)) == 0);

@@ -107,6 +107,18 @@ static void test_norm_vs_monte_carlo(void)
         CU_ASSERT(lam < prev);
         prev = lam;
     }
+    /* against a fine quadrature (4096 points) across both regimes and the switch */
+    for (double sg = 0.05; sg < 2.5; sg *= 1.13) {
+        double fine = 0;
+        for (int j = 0; j < 4096; j++) {
+            double d = -0.5 + j / 4096.0, v = sg * xg_noise_wrapped_score(d, sg);
+            fine += exp(xg_noise_wrapped_logpdf(d, sg)) * v * v / 4096.0;
+        }
+        double got = xg_noise_coord_norm(sg);
+        if (fabs(got - fine) > 1e-10 * fine)
+            printf("\n  sigma %g: lambda %.15g fine quadrature %.15g\n", sg, got, fine);
+        CU_ASSERT(fabs(got - fine) <= 1e-10 * fine);
+    }
     /* the uniform-regime asymptote 8 pi^2 sigma^2 a^2 */
     double s = 1.5, a = exp(-2 * M_PI * M_PI * s * s);
     double asym = 8 * M_PI * M_PI * s * s * a * a;

@@ -172,7 +172,8 @@ static void test_hostile(void)
     expect_error(HEAD "Na\n99999999999\nD\n", "whole number");
     expect_error(HEAD "Xq\n1\nD\n0 0 0\n", "'Xq' is not an element");
     expect_error(HEAD "Na\n1\nD\n", "POSCAR:9: file ends before the atom positions");
-    expect_error(HEAD "Na\n2\nD\n0 0 0\n", "POSCAR:10:");
+    expect_error(HEAD "Na\n2\nD\n0 0 0\n", "file ends before the atom positions");
+    expect_error(HEAD "Na\n2\nD\n0 0 0\n0 0\n", "POSCAR:10: atom position needs 3 numbers");
     expect_error(HEAD "Na\n1\nD\n0 0\n", "POSCAR:9: atom position needs 3 numbers");
     expect_error(HEAD "Na\n1\nD\n0 inf 0\n", "not a finite number");
     expect_error(HEAD "Na\n1\nD\n0 1e300 0\n", "absurd");
@@ -281,7 +282,9 @@ static void test_round_trip(void)
     CU_ASSERT_EQUAL_FATAL(xg_poscar_read_buffer(buf, len, "cart", NULL, 0, &g, &e), XG_OK);
     CU_ASSERT(same_structure(s, g, 1e-12, 1e-9));
     free(buf);
-    CU_ASSERT_EQUAL(xg_poscar_read_file("/nonexistent/POSCAR", NULL, 0, &g, &e), XG_EIO);
+    xg_structure *none;
+    CU_ASSERT_EQUAL(xg_poscar_read_file("/nonexistent/POSCAR", NULL, 0, &none, &e), XG_EIO);
+    CU_ASSERT_PTR_NULL(none);
     snprintf(path, sizeof path, "%s/missing/POSCAR", dir);
     CU_ASSERT_EQUAL(xg_poscar_write_file(path, s, &e), XG_EIO);
     xg_structure_free(b);

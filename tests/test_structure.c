@@ -301,6 +301,14 @@ static void test_min_distance_simple(void)
     t->frac[0][1] = NAN;
     CU_ASSERT(isnan(xg_structure_min_distance(t)));
     xg_structure_free(t);
+    /* A needle cell: b = 1e6 a + (0, 1, 0). The lattice is simple cubic with a = 1. */
+    xg_structure *nd = xg_structure_alloc(1);
+    CU_ASSERT_PTR_NOT_NULL_FATAL(nd);
+    nd->types[0] = 26;
+    double needle[3][3] = {{1, 0, 0}, {1e6, 1, 0}, {0, 0, 1}};
+    memcpy(nd->lattice, needle, sizeof needle);
+    XG_ASSERT_NEAR(xg_structure_min_distance(nd), 1.0, 1e-6);
+    xg_structure_free(nd);
     xg_structure *e = xg_structure_alloc(0);
     CU_ASSERT(isinf(xg_structure_min_distance(e)));
     xg_structure_free(e);

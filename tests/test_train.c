@@ -272,6 +272,11 @@ static void test_kill_and_resume(void)
     b.stop_at_step = 14;
     CU_ASSERT_EQUAL(xg_train_run(&b, other, va, NULL, NULL, &res, &err), XG_EINVAL);
     CU_ASSERT_PTR_NOT_NULL(strstr(err.msg, "160"));
+    /* ... also when it has the same size but other crystals */
+    xg_dataset *same_size = synthetic(160, 99, 0);
+    CU_ASSERT_EQUAL(xg_train_run(&b, same_size, va, NULL, NULL, &res, &err), XG_EINVAL);
+    CU_ASSERT_PTR_NOT_NULL(strstr(err.msg, "different contents"));
+    xg_dataset_free(same_size);
     /* resuming without a checkpoint is an error, not a fresh start */
     xg_train_config e;
     small_config(&e, xg_test_tmpdir());

@@ -1,0 +1,261 @@
+/* cmd_convert.c: `xtalgen convert`: crystals from any input to CIF, POSCAR or extxyz, optionally
+ * symmetrized with spglib, the way they leave for DFT codes and for pymatgen/ASE. */
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <strings.h>
+#include <sys/stat.h>
+
+#include "crystal/xg_cif.h"
+#include "crystal/xg_extxyz.h"
+#include "crystal/xg_input.h"
+#include "crystal/xg_poscar.h"
+#include "crystal/xg_symmetry.h"
+#include "src/cli.h"
+#include "src/commands.h"
+
+#define CMD "convert"
+
+static const char usage[] =
+    "usage: xtalgen convert INPUT -o OUTPUT [--format cif|poscar|extxyz] [--symmetrize]\n"
+    "                       [--symprec S] [--quiet]\n"
+    "\n"
+    "Writes the crystals of INPUT (CIF, POSCAR, extxyz, an xtalgen .h5 dataset, a CDVAE .csv or\n"
+    "a folder) as CIF, POSCAR (VASP 5) or extended XYZ. The format comes from --format, else from\n"
+    "OUTPUT: .cif, .vasp/.poscar or a file named POSCAR*/CONTCAR*, .extxyz/.xyz.\n"
+    "One crystal: OUTPUT is a file. Several: OUTPUT is a folder with one file per crystal named\n"
+    "by its id (<id>.cif, <id>.vasp, <id>.extxyz), or, for extxyz, a single .extxyz/.xyz file\n"
+    "holding every frame. Files are written atomically (temp file, then rename).\n"
+    "\n"
+    "  --format F     cif, poscar or extxyz\n"
+    "  --symmetrize   CIF: a symmetrized CIF (space group, symmetry operations, asymmetric unit)\n"
+    "                 in the standard conventional setting; POSCAR/extxyz: the refined standard\n"
+    "                 conventional cell. Both from spglib.\n"
+    "  --symprec S    spglib tolerance in Angstrom for --symmetrize (default 0.1)\n"
+    "  --quiet        no progress display\n";
+
+typedef enum { FMT_NONE, FMT_CIF, FMT_POSCAR, FMT_EXTXYZ } out_format;
+
+static const char *format_ext[] = {"", "cif", "vasp", "extxyz"};
+
+static out_format format_from_name(const char *path)
+{
+    const char *b = strrchr(path, '/');
+    b = b ? b + 1 : path;
+    const char *dot = strrchr(b, '.');
+    const char *ext = (dot && dot != b) ? dot + 1 : "";
+    if (!strcasecmp(ext, "cif"))
+        return FMT_CIF;
+    if (!strcasecmp(ext, "vasp") || !strcasecmp(ext, "poscar") || !strncmp(b, "POSCAR", 6) ||
+        !strncmp(b, "CONTCAR", 7))
+        return FMT_POSCAR;
+    if (!strcasecmp(ext, "extxyz") || !strcasecmp(ext, "xyz"))
+        return FMT_EXTXYZ;
+    return FMT_NONE;
+}
+
+/* Writes one structure in the format to an open stream. */
+static int write_one(FILE *f, const xg_structure *s, out_format fmt, int symmetrize,
+                     double symprec, xg_error *err)
+{
+    if (fmt == FMT_CIF)
+        return symmetrize ? xg_symmetry_write_cif(f, s, symprec, err) : xg_cif_write(f, s, err);
+    const xg_structure *w = s;
+    xg_structure *refined = NULL;
+    if (symmetrize) {
+        int rc = xg_symmetry_refine(s, symprec, &refined, err);
+        if (rc)
+            return rc;
+        w = refined;
+    }
+    int rc = fmt == FMT_POSCAR ? xg_poscar_write(f, w, err) : xg_extxyz_write(f, w, err);
+    xg_structure_free(refined);
+    return rc;
+}
+
+/* A file name from an id: path separators and shell-hostile characters become '_'. */
+static void safe_name(const char *id, char *out, size_t n)
+{
+    size_t k = 0;
+    for (const char *p = id; *p && k + 1 < n; p++) {
+        char c = *p;
+        int ok = (c >= 'a' && c <= 'z') || (c >= 'A' && c <= 'Z') || (c >= '0' && c <= '9') ||
+                 c == '-' || c == '_' || c == '.' || c == '+' || c == '=';
+        out[k++] = ok ? c : '_';
+    }
+    if (k == 0 || out[0] == '.')
+        k = (size_t)snprintf(out, n, "structure");
+    out[k] = '\0';
+}
+
+/* qsort has no context argument; the names being sorted are passed through this pointer,
+ * which is set right before the one qsort call (the command is single-threaded here). */
+static char (*sort_names)[XG_ID_LEN];
+
+static int cmp_order(const void *a, const void *b)
+{
+    int64_t x = *(const int64_t *)a, y = *(const int64_t *)b;
+    int c = strcmp(sort_names[x], sort_names[y]);
+    return c ? c : (x < y ? -1 : x > y);
+}
+
+static int run(int argc, char **argv)
+{
+    const char *input = NULL, *output = NULL, *fmt_name = NULL;
+    int symmetrize = 0, quiet = 0;
+    double symprec = 0.1;
+    for (int i = 1; i < argc; i++) {
+        const char *a = argv[i];
+        if (!strcmp(a, "-o") || xg_cli_is(a, "--output")) {
+            if (!(output = xg_cli_value(CMD, argc, argv, &i)))
+                return XG_EXIT_USAGE;
+        } else if (xg_cli_is(a, "--format")) {
+            if (!(fmt_name = xg_cli_value(CMD, argc, argv, &i)))
+                return XG_EXIT_USAGE;
+        } else if (xg_cli_is(a, "--symprec")) {
+            const char *v = xg_cli_value(CMD, argc, argv, &i);
+            if (!v || xg_cli_parse_double(CMD, "--symprec", v, 1e-8, 10.0, &symprec))
+                return XG_EXIT_USAGE;
+        } else if (!strcmp(a, "--symmetrize")) {
+            symmetrize = 1;
+        } else if (!strcmp(a, "--quiet") || !strcmp(a, "-q")) {
+            quiet = 1;
+        } else if (a[0] == '-' && a[1]) {
+            xg_cli_errorf(CMD, "unknown option '%s' (see `xtalgen help convert`)", a);
+            return XG_EXIT_USAGE;
+        } else if (!input) {
+            input = a;
+        } else {
+            xg_cli_errorf(CMD, "one INPUT only (got '%s' and '%s')", input, a);
+            return XG_EXIT_USAGE;
+        }
+    }
+    if (!input || !output) {
+        xg_cli_errorf(CMD, "needs INPUT and -o OUTPUT\n%s", usage);
+        return XG_EXIT_USAGE;
+    }
+    out_format fmt = FMT_NONE;
+    if (fmt_name) {
+        if (!strcasecmp(fmt_name, "cif"))
+            fmt = FMT_CIF;
+        else if (!strcasecmp(fmt_name, "poscar") || !strcasecmp(fmt_name, "vasp"))
+            fmt = FMT_POSCAR;
+        else if (!strcasecmp(fmt_name, "extxyz"))
+            fmt = FMT_EXTXYZ;
+        else {
+            xg_cli_errorf(CMD, "--format expects cif, poscar or extxyz, got '%s'", fmt_name);
+            return XG_EXIT_USAGE;
+        }
+    }
+    out_format by_name = format_from_name(output);
+    if (fmt == FMT_NONE)
+        fmt = by_name;
+
+    xg_error err = {0};
+    xg_dataset *ds = NULL;
+    if (xg_input_read(input, &ds, &err)) {
+        xg_cli_errorf(CMD, "%s", err.msg);
+        return XG_EXIT_FAIL;
+    }
+    struct stat st;
+    int out_is_dir = stat(output, &st) == 0 && S_ISDIR(st.st_mode);
+    /* One file holds everything when there is one crystal, or many frames of an extxyz file. */
+    int single_file = !out_is_dir && (ds->n == 1 || (fmt == FMT_EXTXYZ && by_name == FMT_EXTXYZ));
+    if (fmt == FMT_NONE) {
+        xg_cli_errorf(CMD,
+                      "cannot tell the output format from '%s': use a .cif, .vasp or .extxyz "
+                      "name, or --format",
+                      output);
+        xg_dataset_free(ds);
+        return XG_EXIT_USAGE;
+    }
+    int status = XG_EXIT_OK;
+    if (single_file) {
+        xg_atomic_file af;
+        int rc = xg_atomic_open(&af, output, &err);
+        for (int64_t i = 0; rc == XG_OK && i < ds->n; i++) {
+            xg_structure *s = xg_dataset_get(ds, i, &err);
+            rc = s ? write_one(af.f, s, fmt, symmetrize, symprec, &err) : err.code;
+            xg_structure_free(s);
+        }
+        if (rc == XG_OK)
+            rc = xg_atomic_commit(&af, &err);
+        else
+            xg_atomic_abort(&af);
+        if (rc) {
+            xg_cli_errorf(CMD, "%s", err.msg);
+            status = XG_EXIT_FAIL;
+        }
+    } else {
+        if (xg_mkdir_p(output, &err)) {
+            xg_cli_errorf(CMD, "%s", err.msg);
+            xg_dataset_free(ds);
+            return XG_EXIT_FAIL;
+        }
+        /* File names: two structures with the same id must not overwrite each other, so the
+         * second and later get _2, _3, ... (found by sorting the names once). */
+        char(*names)[XG_ID_LEN] = malloc((size_t)ds->n * sizeof *names);
+        int64_t *order = malloc((size_t)ds->n * sizeof *order);
+        int *dup = calloc((size_t)ds->n, sizeof *dup);
+        if (!names || !order || !dup) {
+            free(names);
+            free(order);
+            free(dup);
+            xg_dataset_free(ds);
+            xg_cli_errorf(CMD, "out of memory");
+            return XG_EXIT_FAIL;
+        }
+        for (int64_t i = 0; i < ds->n; i++) {
+            safe_name(ds->ids[i], names[i], sizeof names[i]);
+            order[i] = i;
+        }
+        sort_names = names;
+        qsort(order, (size_t)ds->n, sizeof *order, cmp_order);
+        for (int64_t k = 1; k < ds->n; k++)
+            if (!strcmp(names[order[k]], names[order[k - 1]]))
+                dup[order[k]] = dup[order[k - 1]] + 1;
+        xg_progress bar;
+        xg_progress_start(&bar, "convert", (long)ds->n, quiet);
+        long failed = 0;
+        for (int64_t i = 0; i < ds->n; i++) {
+            char path[4096 + XG_ID_LEN + 32];
+            if (dup[i])
+                snprintf(path, sizeof path, "%s/%s_%d.%s", output, names[i], dup[i] + 1,
+                         format_ext[fmt]);
+            else
+                snprintf(path, sizeof path, "%s/%s.%s", output, names[i], format_ext[fmt]);
+            xg_atomic_file af;
+            xg_structure *s = xg_dataset_get(ds, i, &err);
+            int rc = s ? xg_atomic_open(&af, path, &err) : err.code;
+            if (rc == XG_OK) {
+                rc = write_one(af.f, s, fmt, symmetrize, symprec, &err);
+                if (rc == XG_OK)
+                    rc = xg_atomic_commit(&af, &err);
+                else
+                    xg_atomic_abort(&af);
+            }
+            xg_structure_free(s);
+            if (rc) {
+                xg_cli_errorf(CMD, "%s: %s", ds->ids[i], err.msg);
+                failed++;
+            }
+            xg_progress_update(&bar, (long)i + 1);
+        }
+        xg_progress_finish(&bar);
+        free(names);
+        free(order);
+        free(dup);
+        if (failed) {
+            xg_cli_errorf(CMD, "%ld of %lld structures could not be written", failed,
+                          (long long)ds->n);
+            status = XG_EXIT_FAIL;
+        }
+    }
+    xg_dataset_free(ds);
+    return status;
+}
+
+const xg_command xg_command_convert = {"convert", run,
+                                       "convert crystals between CIF, POSCAR, extxyz (optionally "
+                                       "symmetrized)",
+                                       usage};
