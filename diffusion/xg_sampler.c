@@ -170,8 +170,9 @@ static void corrector(const xg_noise_params *noise, const xg_sampler_opts *o, sa
         xg_rng *r = &w->rng[b];
         double sig = xg_noise_coord_sigma(noise, t, n);
         double step = o->coord_lr * sig * sig;
+        double scale = xg_noise_coord_score_scale(sig); /* a quadrature: once per crystal */
         for (int k = 3 * a0; k < 3 * a1; k++) {
-            double score = xg_noise_coord_score_from_output(w->coord[k], sig);
+            double score = scale * w->coord[k];
             double x = w->x[k] + step * score + sqrt(2.0 * step) * xg_rng_normal(r);
             w->x[k] = x - floor(x);
         }
@@ -241,8 +242,9 @@ static void predictor(const xg_noise_params *noise, sampler_ws *w, int B, double
         double st = xg_noise_coord_sigma(noise, t, n), ss = xg_noise_coord_sigma(noise, s, n);
         double dvar = st * st - ss * ss;
         double nstd = last ? 0.0 : sqrt(ss * ss * dvar / (st * st));
+        double scale = xg_noise_coord_score_scale(st);
         for (int k = 3 * a0; k < 3 * a1; k++) {
-            double score = xg_noise_coord_score_from_output(w->coord[k], st);
+            double score = scale * w->coord[k];
             double z = last ? 0.0 : xg_rng_normal(r);
             double x = w->x[k] + dvar * score + nstd * z;
             w->x[k] = x - floor(x);
