@@ -229,10 +229,7 @@ static void reveal_types(const xg_sampler_opts *o, sampler_ws *w, int B, double 
 static void predictor(const xg_noise_params *noise, sampler_ws *w, int B, double t, double s)
 {
     double abar_t = xg_noise_abar(noise, t), abar_s = xg_noise_abar(noise, s);
-    /* DDPM keeps beta_t <= 0.999 so the first step from the pure prior stays finite. */
     double alpha = abar_s > 0 ? abar_t / abar_s : 0;
-    if (alpha < 1e-3)
-        alpha = 1e-3;
     double beta = 1.0 - alpha;
     double post_var = (1.0 - abar_t) > 1e-12 ? beta * (1.0 - abar_s) / (1.0 - abar_t) : 0;
     int last = s <= 0;
@@ -254,11 +251,21 @@ static void predictor(const xg_noise_params *noise, sampler_ws *w, int B, double
         eps_hat(w, b, e);
         if (!last)
             draw_sym(r, z);
-        double c_eps = beta / sqrt(fmax(1.0 - abar_t, 1e-12));
+        /* The x0 form of the DDPM step: predict the clean lattice, clip it to the range the
+         * data occupies, then take the posterior mean. The equivalent eps form divides by
+         * sqrt(alpha) ~ 0.03 on the first steps, so any error of the network is amplified
+         * thirtyfold and compounds; the clip keeps an imperfect network from inflating cells
+         * to millions of cubic Angstrom. The prior's width s(N) was fitted to the data's
+         * spread, so 6 s(N) bounds every training lattice. */
+        double at = fmax(abar_t, 1e-8);
+        double c0 = sqrt(abar_s) * beta / fmax(1.0 - abar_t, 1e-12);
+        double ct = sqrt(alpha) * (1.0 - abar_s) / fmax(1.0 - abar_t, 1e-12);
+        double lim = 6.0 * sd;
         for (int k = 0; k < 9; k++) {
-            double y = (w->Y[9 * b + k] - c_eps * sd * e[k]) / sqrt(alpha);
-            if (!last)
-                y += sqrt(post_var) * sd * z[k];
+            double yt = w->Y[9 * b + k];
+            double y0 = (yt - sqrt(1.0 - at) * sd * e[k]) / sqrt(at);
+            y0 = y0 > lim ? lim : (y0 < -lim ? -lim : y0);
+            double y = last ? y0 : c0 * y0 + ct * yt + sqrt(post_var) * sd * z[k];
             w->Y[9 * b + k] = y;
         }
     }
