@@ -587,7 +587,7 @@ static int primitive_step(const xg_structure *s, double tol, xg_structure **out,
                                 if (!valid)
                                     break;
                                 /* Merge each clique into one site at the running average. */
-                                memset(added, 0, (size_t)gn);
+                                memset(added, 0, (size_t)(gn > 0 ? gn : 0));
                                 for (int x = 0; x < gn; x++)
                                     for (int k = 0; k < 3; k++)
                                         all[x][k] = mod1(all[x][k]);
@@ -992,6 +992,8 @@ int xg_matcher_fit_reduced(const xg_structure *r1, const xg_structure *r2,
             anchor = i;
 
     /* Lattice vectors of s1 whose lengths fit each of s2's. */
+    double best_rms = INFINITY, best_max = NAN;
+    int fit_ok = 0;
     vec_list cand[3] = {{0}};
     scratch w;
     if (scratch_alloc(&w, n))
@@ -1031,8 +1033,6 @@ int xg_matcher_fit_reduced(const xg_structure *r1, const xg_structure *r2,
 
     for (int i = 0; i < n; i++)
         memcpy(w.f2[i], r2->frac[i], sizeof w.f2[i]);
-    double best_rms = INFINITY, best_max = NAN;
-    int fit_ok = 0;
     for (int ia = 0; ia < cand[0].count; ia++) {
         const lat_vec *va = &cand[0].v[ia];
         for (int ib = 0; ib < cand[1].count; ib++) {

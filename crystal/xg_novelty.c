@@ -375,8 +375,8 @@ int xg_novelty_check(xg_novelty_index *ix, xg_structure *const *cands, int64_t n
 #pragma omp parallel for schedule(dynamic, 4)
     for (int64_t t = 0; t < ntodo; t++) {
         int64_t r = todo[t];
-        int d;
-        int64_t l;
+        int d = 0;
+        int64_t l = 0;
         locate(ix, r, &d, &l);
         xg_error e = {0};
         xg_structure *s = xg_dataset_get(ix->ds[d], l, &e), *red = NULL;

@@ -49,6 +49,21 @@ static int check_input(const xg_structure *s, double symprec, xg_error *err)
                  L[0][2] * (L[1][0] * L[2][1] - L[1][1] * L[2][0]);
     if (!(fabs(det) > 1e-8))
         return xg_error_set(err, XG_EINVAL, "%s: lattice is singular (volume %g)", s->id, det);
+    /* spglib 2.0 crashes (not fails: crashes) on cells thinner than a fraction of symprec, so
+     * such cells are refused here. A cell that thin is no crystal: every atom would sit on
+     * its own periodic image within the tolerance. */
+    for (int i = 0; i < 3; i++) {
+        const double *u = L[(i + 1) % 3], *v = L[(i + 2) % 3];
+        double c[3] = {u[1] * v[2] - u[2] * v[1], u[2] * v[0] - u[0] * v[2],
+                       u[0] * v[1] - u[1] * v[0]};
+        double height = fabs(det) / sqrt(c[0] * c[0] + c[1] * c[1] + c[2] * c[2]);
+        double need = symprec > 0.1 ? symprec : 0.1;
+        if (!(height >= need))
+            return xg_error_set(err, XG_EINVAL,
+                                "%s: the cell is only %.3g A thick along lattice vector %d (needs "
+                                "at least %g A, and symprec): not a crystal to analyse",
+                                s->id[0] ? s->id : "structure", height, i + 1, need);
+    }
     for (int a = 0; a < s->natoms; a++) {
         for (int d = 0; d < 3; d++)
             if (!isfinite(s->frac[a][d]))
@@ -505,7 +520,7 @@ static xg_structure *from_spglib(const double lat[3][3], const double (*pos)[3],
 }
 
 static int standardize(const xg_structure *s, double symprec, int to_primitive,
-                       xg_structure **out, xg_error *err)
+                       int no_idealize, xg_structure **out, xg_error *err)
 {
     *out = NULL;
     int rc = check_input(s, symprec, err);
@@ -525,7 +540,7 @@ static int standardize(const xg_structure *s, double symprec, int to_primitive,
     lattice_convention_swap(s->lattice, lat);
     memcpy(pos, s->frac, (size_t)s->natoms * sizeof *pos);
     memcpy(types, s->types, (size_t)s->natoms * sizeof *types);
-    int n = spgat_standardize_cell(lat, pos, types, s->natoms, to_primitive, 0, symprec,
+    int n = spgat_standardize_cell(lat, pos, types, s->natoms, to_primitive, no_idealize, symprec,
                                    XG_SYMMETRY_ANGLE_TOLERANCE);
     if (n <= 0 || n > cap) {
         rc = spglib_failure(err, to_primitive ? "primitive-cell search" : "standardization", s,
@@ -543,18 +558,18 @@ static int standardize(const xg_structure *s, double symprec, int to_primitive,
 int xg_symmetry_primitive(const xg_structure *s, double symprec, xg_structure **out,
                           xg_error *err)
 {
-    return standardize(s, symprec, 1, out, err);
+    return standardize(s, symprec, 1, 0, out, err);
 }
 
 int xg_symmetry_conventional(const xg_structure *s, double symprec, xg_structure **out,
                              xg_error *err)
 {
-    return standardize(s, symprec, 0, out, err);
+    return standardize(s, symprec, 0, 0, out, err);
 }
 
 int xg_symmetry_refine(const xg_structure *s, double symprec, xg_structure **out, xg_error *err)
 {
-    return standardize(s, symprec, 0, out, err);
+    return standardize(s, symprec, 0, 0, out, err);
 }
 
 /* ----------------------------------------------------------- symmetrized CIF -------- */
@@ -583,6 +598,33 @@ int xg_symmetry_write_cif(FILE *f, const xg_structure *s, double symprec, xg_err
     if (!d) {
         xg_structure_free(std);
         return err ? err->code : XG_ELIB;
+    }
+    /* Idealizing the lattice can carry a crystal that sits just outside a higher symmetry
+     * (a near-rhombohedral C2/m, say) inside it, and the CIF would then claim a group the input
+     * does not have. Then keep spglib's symmetrized positions but the input's own lattice in
+     * the same standard setting (no_idealize), if that keeps the input's group. */
+    int g0 = 0;
+    if (xg_symmetry_spacegroup(s, symprec, &g0, NULL, NULL) == XG_OK &&
+        d->spacegroup_number != g0) {
+        xg_structure *raw = NULL;
+        if (standardize(s, symprec, 0, 1, &raw, NULL) == XG_OK) {
+            xg_structure *alt = xg_structure_copy(std);
+            if (alt) {
+                memcpy(alt->lattice, raw->lattice, sizeof alt->lattice);
+                SpglibDataset *d2 = get_dataset(alt, symprec, NULL);
+                if (d2 && d2->spacegroup_number == g0 && d2->n_atoms == std->natoms) {
+                    spg_free_dataset(d);
+                    d = d2;
+                    xg_structure_free(std);
+                    std = alt;
+                    alt = NULL;
+                } else if (d2) {
+                    spg_free_dataset(d2);
+                }
+                xg_structure_free(alt);
+            }
+            xg_structure_free(raw);
+        }
     }
     int n = d->n_atoms, nsites = 0;
     int *types = malloc((size_t)n * sizeof *types);

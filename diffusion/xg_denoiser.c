@@ -520,8 +520,11 @@ int xg_denoiser_forward(xg_denoiser *d, const xg_batch *b, xg_denoiser_out *out,
 
 static void zero(float *p, size_t n) { memset(p, 0, n * sizeof *p); }
 
-int xg_denoiser_backward(xg_denoiser *d, const xg_batch *b, const float *d_coord,
-                         const float *d_logits, const float *d_lattice, xg_error *err)
+/* The backward pass of both public entry points: d_u (optional) is a gradient with respect to
+ * the final node states u = LayerNorm(h), added to what the three heads send back there. */
+static int backward_impl(xg_denoiser *d, const xg_batch *b, const float *d_coord,
+                         const float *d_logits, const float *d_lattice, const float *d_u,
+                         xg_error *err)
 {
     if (!d->have_fwd)
         return xg_error_set(err, XG_EINVAL,
@@ -538,6 +541,9 @@ int xg_denoiser_backward(xg_denoiser *d, const xg_batch *b, const float *d_coord
 
     /* heads -> duo, the gradient at the final layer norm's output */
     zero(d->duo, (size_t)A * H);
+    if (d_u)
+        for (size_t k = 0; k < (size_t)A * H; k++)
+            d->duo[k] = d_u[k];
     if (d_coord)
         xg_nn_linear_backward(d->duo, gw + d->coord_w, NULL, d_coord, d->uo, w + d->coord_w, A, H,
                               3);
@@ -614,6 +620,26 @@ int xg_denoiser_backward(xg_denoiser *d, const xg_batch *b, const float *d_coord
         }
     }
     return XG_OK;
+}
+
+int xg_denoiser_backward(xg_denoiser *d, const xg_batch *b, const float *d_coord,
+                         const float *d_logits, const float *d_lattice, xg_error *err)
+{
+    return backward_impl(d, b, d_coord, d_logits, d_lattice, NULL, err);
+}
+
+/* ------------------------------------------------------------------ node states (xg_nn.h) */
+
+const float *xg_denoiser_node_states(const xg_denoiser *d)
+{
+    return d && d->have_fwd ? d->uo : NULL;
+}
+
+int xg_denoiser_backward_nodes(xg_denoiser *d, const xg_batch *b, const float *d_coord,
+                               const float *d_logits, const float *d_lattice, const float *d_u,
+                               xg_error *err)
+{
+    return backward_impl(d, b, d_coord, d_logits, d_lattice, d_u, err);
 }
 
 /* ------------------------------------------------------------------ FLOPs */

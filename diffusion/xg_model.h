@@ -22,6 +22,16 @@
  *                natoms_hist (hist_len,) int64: training crystals with N = 0..hist_len-1 atoms
  *                scaler_names (k,) strings, scaler_mean (k,), scaler_std (k,) float64:
  *                per dataset property, over the crystals where it is known (absent when k = 0)
+ *   /condition   optional (version 1 files without it are unconditional models); written only
+ *                when the model has conditions (xg_condition.h), so an unconditional file is
+ *                exactly what it was before conditioning existed:
+ *                attributes count, dim (int64; dim == /config cond_dim), drop (double, the
+ *                training drop-to-unconditional probability), base (string, the model file
+ *                fine-tuned from, "" if none);
+ *                datasets, one entry per condition in vector order: names (count,) fixed-length
+ *                strings (XG_PROP_NAME_LEN bytes, NUL padded), kind (count,) int64 (1 scalar,
+ *                2 chemsys), offset, dim, n_freq (count,) int64, mean, std, freq0,
+ *                freq_ratio (count,) float64
  *   checkpoints only:
  *   /optimizer   attribute step (int64); m/<param name>, v/<param name> (rows, cols) float32
  *   /train       attributes epoch, step_in_epoch, horizon, threads (int64), elapsed (double),
@@ -43,6 +53,7 @@
 #include "crystal/xg_dataset.h"
 #include "crystal/xg_error.h"
 #include "crystal/xg_rng.h"
+#include "diffusion/xg_condition.h"
 #include "diffusion/xg_denoiser.h"
 #include "diffusion/xg_noise.h"
 
@@ -131,6 +142,8 @@ typedef struct {
     xg_denoiser *net;         /* ready to run: holds the EMA or the raw weights, as loaded */
     float *weights, *ema;     /* num_params each */
     xg_train_state *state;    /* checkpoints loaded with XG_MODEL_LOAD_STATE, else NULL */
+    xg_cond_spec cond;        /* the conditions (cond.n == 0: none; also when a file has
+                                 cond_dim > 0 but no /condition group, which samplers refuse) */
 } xg_model;
 
 /* Writes a model (state == NULL) or a checkpoint. weights and ema hold
@@ -138,6 +151,13 @@ typedef struct {
 int xg_model_write(const char *path, const xg_denoiser *net, const float *weights,
                    const float *ema, const xg_noise_params *noise, const xg_hparams *hp,
                    const xg_model_stats *stats, const xg_train_state *state, xg_error *err);
+
+/* The same, for a model with conditions: cond (may be NULL or have n == 0 = none) is written
+ * to /condition; its dim must equal the network's cond_dim. */
+int xg_model_write_cond(const char *path, const xg_denoiser *net, const float *weights,
+                        const float *ema, const xg_noise_params *noise, const xg_hparams *hp,
+                        const xg_model_stats *stats, const xg_cond_spec *cond,
+                        const xg_train_state *state, xg_error *err);
 
 #define XG_MODEL_LOAD_EMA 1   /* net gets the EMA weights (what samplers should use) */
 #define XG_MODEL_LOAD_STATE 2 /* the file must be a checkpoint; its state is loaded too */

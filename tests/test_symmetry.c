@@ -6,6 +6,7 @@
 #include <string.h>
 
 #include "crystal/xg_cif.h"
+#include "crystal/xg_csv.h"
 #include "crystal/xg_symmetry.h"
 #include "xg_test.h"
 
@@ -319,10 +320,23 @@ static void test_errors(void)
     CU_ASSERT_PTR_NULL(sym);
     CU_ASSERT(strstr(err.msg, "symprec") != NULL);
     CU_ASSERT_EQUAL(xg_symmetry_analyze(s, NAN, &sym, &err), XG_EINVAL);
-    /* a cell far thinner than symprec: spglib's search fails, we report its reason */
-    for (int d = 0; d < 3; d++)
-        s->lattice[2][d] = 1e-3 * (d == 2);
+    /* a cell far thinner than symprec: spglib 2.0 would crash on it; refused beforehand */
+    double keep[3][3];
+    memcpy(keep, s->lattice, sizeof keep);
+    s->lattice[1][0] = 4.99;
+    s->lattice[1][1] = 0.01;
     int rc = xg_symmetry_analyze(s, 0.1, &sym, &err);
+    CU_ASSERT_EQUAL(rc, XG_EINVAL);
+    CU_ASSERT(strstr(err.msg, "thick") != NULL);
+    CU_ASSERT(strstr(err.msg, "NaCl") != NULL);
+    CU_ASSERT_PTR_NULL(sym);
+    int sg = 0;
+    CU_ASSERT_EQUAL(xg_symmetry_spacegroup(s, 0.1, &sg, NULL, &err), XG_EINVAL);
+    /* two Na atoms on one spot: spglib refuses ("too close") and its reason is reported */
+    memcpy(s->lattice, keep, sizeof keep);
+    memcpy(s->frac[1], s->frac[0], sizeof s->frac[0]);
+    s->frac[1][2] += 1e-5;
+    rc = xg_symmetry_analyze(s, 0.1, &sym, &err);
     CU_ASSERT_EQUAL(rc, XG_ELIB);
     CU_ASSERT(strstr(err.msg, "spglib") != NULL);
     CU_ASSERT(strstr(err.msg, "NaCl") != NULL);
@@ -379,6 +393,71 @@ static void test_symmetrized_cif(void)
     check_symcif(perovskite(), 221, 5, 3);
 }
 
+/* xg_symmetry_spacegroup finds the operations itself and asks spglib only for the type; it
+ * must agree with spglib's full dataset (including when it falls back to it: non-primitive
+ * cells, borderline tolerances). */
+static void agree(xg_structure *s, double symprec)
+{
+    xg_error err = {0};
+    xg_symmetry *sym = NULL;
+    int sg = -1;
+    char symbol[16];
+    CU_ASSERT_EQUAL_FATAL(xg_symmetry_analyze(s, symprec, &sym, &err), XG_OK);
+    CU_ASSERT_EQUAL_FATAL(xg_symmetry_spacegroup(s, symprec, &sg, symbol, &err), XG_OK);
+    CU_ASSERT_EQUAL(sg, sym->spacegroup_number);
+    CU_ASSERT_STRING_EQUAL(symbol, sym->international);
+    if (sg != sym->spacegroup_number)
+        fprintf(stderr, "\n    %s at %g: fast %d, dataset %d\n", s->id, symprec, sg,
+                sym->spacegroup_number);
+    xg_symmetry_free(sym);
+}
+
+static void test_fast_path_agrees(void)
+{
+    xg_structure *(*builders[5])(void) = {rocksalt, perovskite, wurtzite, rutile, diamond};
+    xg_error err = {0};
+    for (int b = 0; b < 5; b++) {
+        for (int variant = 0; variant < 4; variant++) {
+            xg_structure *s = builders[b]();
+            if (variant & 1)
+                rotate(s);
+            if (variant & 2) /* displacements of ~0.01-0.03 A */
+                for (int i = 0; i < s->natoms; i++)
+                    for (int d = 0; d < 3; d++)
+                        s->frac[i][d] += 0.004 * sin(2.0 + 5.0 * i + 3.0 * d);
+            agree(s, 1e-3);
+            agree(s, 0.1);
+            /* the primitive cell takes the fast path (the conventional ones fall back) */
+            xg_structure *p = NULL;
+            CU_ASSERT_EQUAL_FATAL(xg_symmetry_primitive(s, 0.1, &p, &err), XG_OK);
+            agree(p, 0.1);
+            agree(p, 1e-4);
+            xg_structure_free(p);
+            xg_structure_free(s);
+        }
+    }
+    /* the first 300 MP-20 validation crystals, when the shared data is here */
+    const char *path = XG_SHARED_DATA "/mp_20/val.csv";
+    if (!xg_test_exists(path)) {
+        printf("\n    (MP-20 part skipped: %s not present)\n", path);
+        return;
+    }
+    xg_dataset *ds = NULL;
+    CU_ASSERT_EQUAL_FATAL(xg_csv_read_cdvae(path, &ds, NULL, NULL, &err), XG_OK);
+    int k = xg_dataset_find_property(ds, "spacegroup.number");
+    CU_ASSERT_FATAL(k >= 0);
+    for (int64_t i = 0; i < 300 && i < ds->n; i++) {
+        xg_structure *s = xg_dataset_get(ds, i, &err);
+        int sg = 0;
+        CU_ASSERT_EQUAL(xg_symmetry_spacegroup(s, 0.1, &sg, NULL, &err), XG_OK);
+        CU_ASSERT_EQUAL(sg, (int)ds->props[i * ds->nprops + k]);
+        if (i < 100)
+            agree(s, 0.1);
+        xg_structure_free(s);
+    }
+    xg_dataset_free(ds);
+}
+
 int main(void)
 {
     CU_TestInfo tests[] = {
@@ -394,6 +473,7 @@ int main(void)
         {"Wyckoff letters, orbits, operations", test_wyckoff_and_orbits},
         {"errors: symprec, spglib failure, singular cell", test_errors},
         {"symmetrized CIF round trip", test_symmetrized_cif},
+        {"fast space-group path agrees with spglib's dataset", test_fast_path_agrees},
         CU_TEST_INFO_NULL,
     };
     return xg_test_run("symmetry", tests);
