@@ -478,9 +478,11 @@ int xg_cif_parse_symop(const char *text, size_t len, int rot[3][3], double trans
             return xg_error_set(err, XG_EPARSE, "symmetry operation '%.*s' has more than 3 "
                                 "components", (int)(len > 60 ? 60 : len), text);
         int rc = symop_component(text + start, i - start, rot[comp], &trans[comp], err);
-        if (rc)
-            return xg_error_prefix(err, "symmetry operation '%.*s' component %d",
-                                   (int)(len > 60 ? 60 : len), text, comp + 1);
+        if (rc) {
+            xg_error_prefix(err, "symmetry operation '%.*s' component %d",
+                            (int)(len > 60 ? 60 : len), text, comp + 1);
+            return rc; /* not the prefix's value: that is XG_OK when err is NULL */
+        }
         comp++;
         start = i + 1;
     }
@@ -1400,7 +1402,9 @@ int xg_cif_write_file(const char *path, const xg_structure *s, xg_error *err)
                           strerror(errno));
     if (rc) {
         remove(tmp);
-        return rc == XG_EIO ? rc : xg_error_prefix(err, "%s", path);
+        if (rc != XG_EIO)
+            xg_error_prefix(err, "%s", path);
+        return rc;
     }
     return XG_OK;
 }

@@ -463,7 +463,9 @@ int xg_poscar_write_file(const char *path, const xg_structure *s, xg_error *err)
                           strerror(errno));
     if (rc) {
         remove(tmp);
-        return rc == XG_EIO ? rc : xg_error_prefix(err, "%s", path);
+        if (rc != XG_EIO)
+            xg_error_prefix(err, "%s", path);
+        return rc;
     }
     return XG_OK;
 }

@@ -180,6 +180,24 @@ static void test_symop_parse(void)
     CU_ASSERT_EQUAL(xg_cif_parse_symop(buf, strlen(buf), r2, t2, &e), XG_OK);
     XG_ASSERT_NEAR(t2[1], -1.0 / 3, 1e-15);
 
+    /* a NULL err still yields the failure code (xg_error_prefix returns XG_OK for NULL) */
+    CU_ASSERT_EQUAL(xg_cif_parse_symop("x,y,q", 5, r, t, NULL), XG_EPARSE);
+    CU_ASSERT_EQUAL(xg_cif_parse_symop("x,y", 3, r, t, NULL), XG_EPARSE);
+    xg_structure **nv;
+    int nn;
+    CU_ASSERT_EQUAL(xg_cif_read_buffer("data_x\n_cell_length_a 4\n", 24, "n", &nv, &nn, NULL),
+                    XG_EPARSE);
+    const char *badop = "data_x\n_cell_length_a 4\n_cell_length_b 4\n_cell_length_c 4\n"
+                        "_cell_angle_alpha 90\n_cell_angle_beta 90\n_cell_angle_gamma 90\n"
+                        "loop_\n_symmetry_equiv_pos_as_xyz\n'x,y,z'\n'x,y,q'\n"
+                        "loop_\n_atom_site_type_symbol\n_atom_site_fract_x\n"
+                        "_atom_site_fract_y\n_atom_site_fract_z\nNa 0.1 0.2 0.3\n";
+    CU_ASSERT_EQUAL(xg_cif_read_buffer(badop, strlen(badop), "n", &nv, &nn, NULL), XG_EPARSE);
+    xg_structure *empty = xg_structure_alloc(0);
+    CU_ASSERT_EQUAL(xg_cif_write_file("/tmp/xg_never_written.cif", empty, NULL), XG_EINVAL);
+    CU_ASSERT_FALSE(xg_test_exists("/tmp/xg_never_written.cif"));
+    xg_structure_free(empty);
+
     const char *bad[] = {"x,y", "x,y,z,x", "x,y,q", "x,x,z", "x+,y,z", "3x,y,z", "x,y,1/0",
                          "", ",,", "x y,y,z", "x,y,z*"};
     for (size_t i = 0; i < sizeof bad / sizeof *bad; i++) {

@@ -287,6 +287,13 @@ static void test_round_trip(void)
     CU_ASSERT_PTR_NULL(none);
     snprintf(path, sizeof path, "%s/missing/POSCAR", dir);
     CU_ASSERT_EQUAL(xg_poscar_write_file(path, s, &e), XG_EIO);
+    /* a NULL err still yields the failure code */
+    xg_structure *empty = xg_structure_alloc(0);
+    snprintf(path, sizeof path, "%s/EMPTY", dir);
+    CU_ASSERT_EQUAL(xg_poscar_write_file(path, empty, NULL), XG_EINVAL);
+    CU_ASSERT_FALSE(xg_test_exists(path));
+    xg_structure_free(empty);
+    CU_ASSERT_EQUAL(xg_poscar_read_buffer("x\n1\n", 5, "n", NULL, 0, &none, NULL), XG_EPARSE);
     xg_structure_free(b);
     xg_structure_free(c);
     xg_structure_free(d);
