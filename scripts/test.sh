@@ -16,8 +16,11 @@ cmake --build build-asan -j"$jobs" >/dev/null
 ASAN_OPTIONS=detect_leaks=1:abort_on_error=1 UBSAN_OPTIONS=print_stacktrace=1:halt_on_error=1 \
   XG_SANITIZED=1 ctest --test-dir build-asan --output-on-failure -j"$jobs"
 
-if [ -x tests/fuzz/run.sh ] && command -v clang >/dev/null 2>&1; then
-  echo "== fuzzing the CIF and POSCAR readers (short run)"
-  tests/fuzz/run.sh 30
+if command -v clang >/dev/null 2>&1; then
+  echo "== fuzzing the CIF, POSCAR and extxyz readers (short run)"
+  rc=0
+  tests/fuzz/run.sh 20 || rc=$?
+  # 77: this clang has no libFuzzer runtime; anything else non-zero is a crash found.
+  [ "$rc" -eq 0 ] || [ "$rc" -eq 77 ] || exit "$rc"
 fi
 echo "== all tests passed"

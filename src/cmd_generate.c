@@ -48,8 +48,11 @@ static const char usage[] =
     "  --exclude-elements L   these never appear: symbols and sets rare-earths, noble-gases,\n"
     "                         radioactive, lanthanides, actinides, alkali, alkaline-earths,\n"
     "                         halogens, transition-metals\n"
-    "  --condition NAME=VAL   steer toward a property (needs a conditioned model); repeatable\n"
-    "  --guidance G           classifier-free guidance strength (default 1 = conditional)\n"
+    "  --condition NAME=VAL   steer toward a property the model was fine-tuned on, e.g.\n"
+    "                         dft_mag_density=0.15 or chemsys=Li-Fe-P-O; repeatable; conditions\n"
+    "                         of the model not given stay unspecified\n"
+    "  --guidance G           classifier-free guidance strength gamma: u + gamma (c - u)\n"
+    "                         (default 1 = plain conditional, 0 = unconditional)\n"
     "  --symprec S            tolerance of the space group in summary.csv (default 0.1)\n"
     "  --quiet                no progress bar\n";
 
@@ -59,8 +62,7 @@ typedef struct {
     double guidance, symprec;
     int quiet;
     int ncond;
-    const char *cond_name[MAX_CONDITIONS];
-    double cond_value[MAX_CONDITIONS];
+    const char *cond_arg[MAX_CONDITIONS]; /* "NAME=VALUE", encoded with the model's spec */
 } gen_args;
 
 static int parse_args(int argc, char **argv, gen_args *a)
@@ -126,11 +128,11 @@ static int parse_args(int argc, char **argv, gen_args *a)
                 xg_cli_errorf(CMD, "at most %d conditions", MAX_CONDITIONS);
                 return -1;
             }
-            a->cond_name[a->ncond] = v;
-            if (xg_cli_parse_double(CMD, "--condition", eq + 1, -1e9, 1e9,
-                                    &a->cond_value[a->ncond]))
+            if (!eq[1]) {
+                xg_cli_errorf(CMD, "--condition '%s' has no value", v);
                 return -1;
-            a->ncond++;
+            }
+            a->cond_arg[a->ncond++] = v;
         } else if (!strcmp(arg, "--trajectories")) {
             xg_cli_errorf(CMD, "--trajectories is not available in this version");
             return -1;
@@ -216,17 +218,17 @@ static int run(int argc, char **argv)
     if (a.threads > 0)
         omp_set_num_threads((int)a.threads);
 #endif
+    unsigned char allowed[XG_MAX_Z + 1];
+    if (build_allowed(&a, allowed, &err)) {
+        xg_cli_errorf(CMD, "%s", err.msg);
+        return XG_EXIT_USAGE;
+    }
     char model_path[4096];
     if (a.model) {
         snprintf(model_path, sizeof model_path, "%s", a.model);
     } else if (xg_default_model_path("xtalgen-mp20.h5", model_path, sizeof model_path, &err)) {
         xg_cli_errorf(CMD, "%s", err.msg);
         return XG_EXIT_FAIL;
-    }
-    unsigned char allowed[XG_MAX_Z + 1];
-    if (build_allowed(&a, allowed, &err)) {
-        xg_cli_errorf(CMD, "%s", err.msg);
-        return XG_EXIT_USAGE;
     }
     xg_model *m = NULL;
     if (xg_model_load(model_path, XG_MODEL_LOAD_EMA, &m, &err)) {
@@ -247,11 +249,31 @@ static int run(int argc, char **argv)
         rc = XG_EXIT_USAGE;
         goto done;
     }
-    if (a.ncond > 0) {
-        xg_cli_errorf(CMD, "conditioned sampling needs a conditioned model format this build "
-                           "does not read yet");
-        rc = XG_EXIT_USAGE;
+    if (a.ncond == 0 && a.guidance != 1.0 && !a.quiet)
+        fprintf(stderr, "xtalgen generate: note: --guidance has no effect without --condition\n");
+    if (a.ncond > 0 && m->cond.n == 0) {
+        xg_cli_errorf(CMD, "%s has cond_dim %d but no /condition group describing its conditions; "
+                           "it cannot encode --condition",
+                      model_path, m->cfg.cond_dim);
         goto done;
+    }
+    if (a.ncond > 0) {
+        cond = calloc((size_t)m->cfg.cond_dim, sizeof *cond);
+        if (!cond) {
+            xg_cli_errorf(CMD, "out of memory");
+            goto done;
+        }
+        if (xg_cond_encode_request(&m->cond, a.ncond, a.cond_arg, cond, &err)) {
+            xg_cli_errorf(CMD, "%s: %s", model_path, err.msg);
+            rc = XG_EXIT_USAGE;
+            goto done;
+        }
+        if (!a.quiet) {
+            fprintf(stderr, "xtalgen generate: conditioning on");
+            for (int k = 0; k < a.ncond; k++)
+                fprintf(stderr, " %s", a.cond_arg[k]);
+            fprintf(stderr, " with guidance %g\n", a.guidance);
+        }
     }
     if (m->stats.hist_len <= 1 && a.natoms == 0) {
         xg_cli_errorf(CMD, "%s has no number-of-atoms histogram; pass --num-atoms", model_path);

@@ -9,7 +9,7 @@ static int exists(const char *p) { return access(p, R_OK) == 0; }
 
 int xg_default_model_path(const char *name, char *out, size_t n, xg_error *err)
 {
-    char tried[3][4096];
+    char tried[4][4096];
     int nt = 0;
     const char *env = getenv("XTALGEN_MODEL_DIR");
     if (env && *env) {
@@ -34,8 +34,15 @@ int xg_default_model_path(const char *name, char *out, size_t n, xg_error *err)
             goto found;
         nt++;
     }
+#ifdef XTALGEN_SOURCE_DIR
+    /* A build folder outside the source tree still finds the models it was built with. */
+    snprintf(tried[nt], sizeof tried[nt], "%.3000s/data/models/%.500s", XTALGEN_SOURCE_DIR, name);
+    if (exists(tried[nt]))
+        goto found;
+    nt++;
+#endif
     {
-        char msg[3 * 4100] = "";
+        char msg[4 * 4100] = "";
         for (int i = 0; i < nt; i++) {
             strcat(msg, i ? ", " : "");
             strncat(msg, tried[i], sizeof msg - strlen(msg) - 3);

@@ -7,7 +7,8 @@
 
 /* Finds data/models/NAME for the running binary, trying in order: $XTALGEN_MODEL_DIR/NAME,
  * <dir of the binary>/../data/models/NAME (a build tree inside the source tree),
- * <dir of the binary>/../share/xtalgen/models/NAME (an installed tree). XG_EIO naming every
+ * <dir of the binary>/../share/xtalgen/models/NAME (an installed tree), and the source tree the
+ * binary was built from (a build folder elsewhere). XG_EIO naming every
  * place tried when none exists. */
 int xg_default_model_path(const char *name, char *out, size_t n, xg_error *err);
 
