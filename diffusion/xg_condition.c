@@ -56,7 +56,7 @@ static int add_item(xg_cond_spec *s, const char *name, int kind, int dim, xg_err
 int xg_cond_spec_add_scalar(xg_cond_spec *s, const char *name, double mean, double std,
                             xg_error *err)
 {
-    if (name && !strcmp(name, XG_COND_CHEMSYS))
+    if (name && !strcmp(name, XG_COND_CHEMSYS_NAME))
         return xg_error_set(err, XG_EINVAL, "condition '%s' is the chemical system, not a scalar", name);
     if (!isfinite(mean) || !(std > 0) || !isfinite(std))
         return xg_error_set(err, XG_EINVAL,
@@ -77,7 +77,7 @@ int xg_cond_spec_add_scalar(xg_cond_spec *s, const char *name, double mean, doub
 
 int xg_cond_spec_add_chemsys(xg_cond_spec *s, xg_error *err)
 {
-    return add_item(s, XG_COND_CHEMSYS, XG_COND_CHEMSYS, 1 + XG_COND_NUM_Z, err);
+    return add_item(s, XG_COND_CHEMSYS_NAME, XG_COND_CHEMSYS, 1 + XG_COND_NUM_Z, err);
 }
 
 int xg_cond_spec_find(const xg_cond_spec *s, const char *name)
@@ -122,12 +122,12 @@ int xg_cond_spec_check(const xg_cond_spec *s, xg_error *err)
                 return xg_error_set(err, XG_EINVAL, "condition '%s': unusable scaler (mean %g, std %g) "
                                     "or frequencies (%g, ratio %g)",
                                     it->name, it->mean, it->std, it->freq0, it->freq_ratio);
-            if (!strcmp(it->name, XG_COND_CHEMSYS))
+            if (!strcmp(it->name, XG_COND_CHEMSYS_NAME))
                 return xg_error_set(err, XG_EINVAL, "condition '%s' must be of kind chemsys", it->name);
         } else if (it->kind == XG_COND_CHEMSYS) {
-            if (it->dim != 1 + XG_COND_NUM_Z || strcmp(it->name, XG_COND_CHEMSYS) != 0)
+            if (it->dim != 1 + XG_COND_NUM_Z || strcmp(it->name, XG_COND_CHEMSYS_NAME) != 0)
                 return xg_error_set(err, XG_EINVAL, "condition '%s': a chemsys block is named '%s' "
-                                    "and has %d entries", it->name, XG_COND_CHEMSYS, 1 + XG_COND_NUM_Z);
+                                    "and has %d entries", it->name, XG_COND_CHEMSYS_NAME, 1 + XG_COND_NUM_Z);
         } else {
             return xg_error_set(err, XG_EINVAL, "condition '%s': unknown kind %d", it->name, it->kind);
         }

@@ -30,7 +30,7 @@
 #define XG_COND_SCALAR_FREQS 8   /* default frequencies of a scalar: 16 features + flag */
 #define XG_COND_FREQ0 0.25       /* default lowest frequency (rad per std) */
 #define XG_COND_FREQ_RATIO 2.0   /* default ratio of consecutive frequencies */
-#define XG_COND_CHEMSYS "chemsys"
+#define XG_COND_CHEMSYS_NAME "chemsys"
 
 typedef enum { XG_COND_SCALAR = 1, XG_COND_CHEMSYS = 2 } xg_cond_kind;
 

@@ -541,12 +541,82 @@ static int write_state(hid_t file, const xg_denoiser *net, const xg_train_state 
     return rc;
 }
 
+/* /condition (layout in xg_model.h). */
+static int write_condition(hid_t file, const xg_cond_spec *cs, const char *ctx, xg_error *err)
+{
+    hid_t g = make_group(file, "condition");
+    if (g < 0)
+        return h5_fail(err, ctx, "create group", "condition");
+    int k = cs->n;
+    int64_t kind[XG_COND_MAX], off[XG_COND_MAX], dim[XG_COND_MAX], nf[XG_COND_MAX];
+    double mean[XG_COND_MAX], sd[XG_COND_MAX], f0[XG_COND_MAX], fr[XG_COND_MAX];
+    char names[XG_COND_MAX][XG_PROP_NAME_LEN];
+    memset(names, 0, sizeof names);
+    for (int i = 0; i < k; i++) {
+        const xg_cond_item *it = &cs->item[i];
+        snprintf(names[i], XG_PROP_NAME_LEN, "%s", it->name);
+        kind[i] = it->kind;
+        off[i] = it->offset;
+        dim[i] = it->dim;
+        nf[i] = it->n_freq;
+        mean[i] = it->mean;
+        sd[i] = it->std;
+        f0[i] = it->freq0;
+        fr[i] = it->freq_ratio;
+    }
+    int rc = put_i64(g, "count", k, ctx, err);
+    rc = rc ? rc : put_i64(g, "dim", cs->dim, ctx, err);
+    rc = rc ? rc : put_f64(g, "drop", cs->drop, ctx, err);
+    rc = rc ? rc : put_str(g, "base", cs->base, ctx, err);
+    hsize_t n = (hsize_t)k;
+    if (!rc) {
+        hid_t t = H5Tcopy(H5T_C_S1);
+        H5Tset_size(t, XG_PROP_NAME_LEN);
+        H5Tset_strpad(t, H5T_STR_NULLPAD);
+        hid_t sp = H5Screate_simple(1, &n, NULL);
+        hid_t d = H5Dcreate2(g, "names", t, sp, H5P_DEFAULT, H5P_DEFAULT, H5P_DEFAULT);
+        if (d < 0 || H5Dwrite(d, t, H5S_ALL, H5S_ALL, H5P_DEFAULT, names) < 0)
+            rc = h5_fail(err, ctx, "write dataset", "condition/names");
+        if (d >= 0)
+            H5Dclose(d);
+        H5Sclose(sp);
+        H5Tclose(t);
+    }
+    rc = rc ? rc : put_ds(g, "kind", H5T_STD_I64LE, H5T_NATIVE_INT64, 1, &n, kind, ctx, err);
+    rc = rc ? rc : put_ds(g, "offset", H5T_STD_I64LE, H5T_NATIVE_INT64, 1, &n, off, ctx, err);
+    rc = rc ? rc : put_ds(g, "dim", H5T_STD_I64LE, H5T_NATIVE_INT64, 1, &n, dim, ctx, err);
+    rc = rc ? rc : put_ds(g, "n_freq", H5T_STD_I64LE, H5T_NATIVE_INT64, 1, &n, nf, ctx, err);
+    rc = rc ? rc : put_ds(g, "mean", H5T_IEEE_F64LE, H5T_NATIVE_DOUBLE, 1, &n, mean, ctx, err);
+    rc = rc ? rc : put_ds(g, "std", H5T_IEEE_F64LE, H5T_NATIVE_DOUBLE, 1, &n, sd, ctx, err);
+    rc = rc ? rc : put_ds(g, "freq0", H5T_IEEE_F64LE, H5T_NATIVE_DOUBLE, 1, &n, f0, ctx, err);
+    rc = rc ? rc : put_ds(g, "freq_ratio", H5T_IEEE_F64LE, H5T_NATIVE_DOUBLE, 1, &n, fr, ctx, err);
+    H5Gclose(g);
+    return rc;
+}
+
 int xg_model_write(const char *path, const xg_denoiser *net, const float *weights,
                    const float *ema, const xg_noise_params *noise, const xg_hparams *hp,
                    const xg_model_stats *stats, const xg_train_state *state, xg_error *err)
 {
+    return xg_model_write_cond(path, net, weights, ema, noise, hp, stats, NULL, state, err);
+}
+
+int xg_model_write_cond(const char *path, const xg_denoiser *net, const float *weights,
+                        const float *ema, const xg_noise_params *noise, const xg_hparams *hp,
+                        const xg_model_stats *stats, const xg_cond_spec *cond,
+                        const xg_train_state *state, xg_error *err)
+{
     if (!path || !net || !weights || !ema || !noise || !hp || !stats)
         return xg_error_set(err, XG_EINVAL, "model write: missing argument");
+    if (cond && cond->n > 0) {
+        int rc = xg_cond_spec_check(cond, err);
+        if (rc)
+            return xg_error_prefix(err, "model write %s", path);
+        if (cond->dim != xg_denoiser_get_config(net)->cond_dim)
+            return xg_error_set(err, XG_EINVAL, "model write %s: conditions span %d entries, the "
+                                "network's cond_dim is %d", path, cond->dim,
+                                xg_denoiser_get_config(net)->cond_dim);
+    }
     if (state && state->nparams != xg_denoiser_num_params(net))
         return xg_error_set(err, XG_EINVAL, "model write: optimizer state has %zu parameters, the network %zu",
                             state->nparams, xg_denoiser_num_params(net));
@@ -569,6 +639,8 @@ int xg_model_write(const char *path, const xg_denoiser *net, const float *weight
             rc = rc ? rc : write_params(f, "weights", net, weights, path, err);
             rc = rc ? rc : write_params(f, "ema", net, ema, path, err);
             rc = rc ? rc : write_stats(f, stats, path, err);
+            if (!rc && cond && cond->n > 0)
+                rc = write_condition(f, cond, path, err);
             if (!rc && state)
                 rc = write_state(f, net, state, path, err);
             if (H5Fclose(f) < 0 && !rc)
@@ -741,6 +813,96 @@ static int read_stats(hid_t file, xg_model_stats *st, const char *ctx, xg_error 
     return rc;
 }
 
+static int read_condition(hid_t file, xg_cond_spec *cs, int cond_dim, const char *ctx, xg_error *err)
+{
+    xg_cond_spec_init(cs);
+    if (H5Lexists(file, "condition", H5P_DEFAULT) <= 0)
+        return XG_OK; /* an unconditional model (or one from before conditions existed) */
+    hid_t g = H5Gopen2(file, "condition", H5P_DEFAULT);
+    if (g < 0)
+        return xg_error_set(err, XG_EPARSE, "%s: /condition is not a group", ctx);
+    const char *G = "/condition";
+    int64_t count = 0, dim = 0;
+    int rc = get_i64(g, G, "count", &count, ctx, err);
+    rc = rc ? rc : get_i64(g, G, "dim", &dim, ctx, err);
+    rc = rc ? rc : get_f64(g, G, "drop", &cs->drop, ctx, err);
+    if (!rc && (count < 1 || count > XG_COND_MAX || dim != cond_dim))
+        rc = xg_error_set(err, XG_EPARSE, "%s: /condition has %lld conditions over %lld entries; "
+                          "expected 1..%d over /config cond_dim = %d", ctx, (long long)count,
+                          (long long)dim, XG_COND_MAX, cond_dim);
+    if (!rc && H5Aexists(g, "base") > 0 && get_str(g, "base", cs->base, sizeof cs->base, ctx, err))
+        rc = xg_error_set(err, XG_EPARSE, "%s: /condition attribute 'base' is not a string", ctx);
+    hsize_t n = (hsize_t)count;
+    int64_t kind[XG_COND_MAX], off[XG_COND_MAX], dm[XG_COND_MAX], nf[XG_COND_MAX];
+    double mean[XG_COND_MAX], sd[XG_COND_MAX], f0[XG_COND_MAX], fr[XG_COND_MAX];
+    char names[XG_COND_MAX][XG_PROP_NAME_LEN];
+    memset(names, 0, sizeof names);
+    if (!rc) {
+        hsize_t nd = 0;
+        rc = ds_shape(g, "names", 1, &nd, ctx, err);
+        if (!rc && nd != n)
+            rc = xg_error_set(err, XG_EPARSE, "%s: /condition/names has %llu entries, count is %lld", ctx,
+                              (unsigned long long)nd, (long long)count);
+    }
+    if (!rc) {
+        hid_t d = H5Dopen2(g, "names", H5P_DEFAULT);
+        hid_t ft = d < 0 ? -1 : H5Dget_type(d);
+        if (ft < 0 || H5Tget_class(ft) != H5T_STRING || H5Tis_variable_str(ft) > 0) {
+            rc = xg_error_set(err, XG_EPARSE, "%s: /condition/names is not fixed-length strings", ctx);
+        } else {
+            hid_t mt = H5Tcopy(H5T_C_S1);
+            H5Tset_size(mt, XG_PROP_NAME_LEN);
+            H5Tset_strpad(mt, H5T_STR_NULLPAD);
+            if (H5Dread(d, mt, H5S_ALL, H5S_ALL, H5P_DEFAULT, names) < 0)
+                rc = xg_error_set(err, XG_EPARSE, "%s: /condition/names unreadable", ctx);
+            H5Tclose(mt);
+        }
+        if (ft >= 0)
+            H5Tclose(ft);
+        if (d >= 0)
+            H5Dclose(d);
+    }
+    rc = rc ? rc : get_ds(g, "kind", H5T_NATIVE_INT64, 1, &n, kind, ctx, err);
+    rc = rc ? rc : get_ds(g, "offset", H5T_NATIVE_INT64, 1, &n, off, ctx, err);
+    rc = rc ? rc : get_ds(g, "dim", H5T_NATIVE_INT64, 1, &n, dm, ctx, err);
+    rc = rc ? rc : get_ds(g, "n_freq", H5T_NATIVE_INT64, 1, &n, nf, ctx, err);
+    rc = rc ? rc : get_ds(g, "mean", H5T_NATIVE_DOUBLE, 1, &n, mean, ctx, err);
+    rc = rc ? rc : get_ds(g, "std", H5T_NATIVE_DOUBLE, 1, &n, sd, ctx, err);
+    rc = rc ? rc : get_ds(g, "freq0", H5T_NATIVE_DOUBLE, 1, &n, f0, ctx, err);
+    rc = rc ? rc : get_ds(g, "freq_ratio", H5T_NATIVE_DOUBLE, 1, &n, fr, ctx, err);
+    H5Gclose(g);
+    if (rc)
+        return rc;
+    cs->n = (int)count;
+    cs->dim = (int)dim;
+    for (int i = 0; i < cs->n; i++) {
+        xg_cond_item *it = &cs->item[i];
+        memcpy(it->name, names[i], XG_PROP_NAME_LEN);
+        it->name[XG_PROP_NAME_LEN - 1] = '\0';
+        /* Range-check before narrowing: the check below then sees exact values. */
+        if (kind[i] < 0 || kind[i] > 16 || off[i] < 0 || off[i] > 65536 || dm[i] < 0 ||
+            dm[i] > 65536 || nf[i] < 0 || nf[i] > 65536)
+            return xg_error_set(err, XG_EPARSE, "%s: /condition entry %d is out of range", ctx, i);
+        it->kind = (int)kind[i];
+        it->offset = (int)off[i];
+        it->dim = (int)dm[i];
+        it->n_freq = (int)nf[i];
+        it->mean = mean[i];
+        it->std = sd[i];
+        it->freq0 = f0[i];
+        it->freq_ratio = fr[i];
+    }
+    rc = xg_cond_spec_check(cs, err);
+    if (rc) {
+        xg_cond_spec_init(cs);
+        xg_error_prefix(err, "%s: /condition", ctx);
+        if (err)
+            err->code = XG_EPARSE; /* a bad file, whatever the check called it */
+        return XG_EPARSE;
+    }
+    return XG_OK;
+}
+
 static int read_state(hid_t file, const xg_denoiser *net, xg_train_state **out, const char *ctx,
                       xg_error *err)
 {
@@ -845,6 +1007,7 @@ static int load_impl(hid_t f, const char *path, int flags, xg_model *m, xg_error
     rc = read_params(f, "weights", m->net, m->weights, path, err);
     rc = rc ? rc : read_params(f, "ema", m->net, m->ema, path, err);
     rc = rc ? rc : read_stats(f, &m->stats, path, err);
+    rc = rc ? rc : read_condition(f, &m->cond, m->cfg.cond_dim, path, err);
     if (rc)
         return rc;
     if (flags & XG_MODEL_LOAD_STATE) {

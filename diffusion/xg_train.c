@@ -34,6 +34,7 @@ void xg_train_config_default(xg_train_config *c)
     xg_denoiser_default_config(&c->net);
     xg_noise_params_default(&c->noise);
     xg_hparams_default(&c->hp);
+    c->cond_drop = 0.2;
 }
 
 double xg_train_lr(const xg_hparams *hp, int64_t step, int64_t horizon)
@@ -61,6 +62,10 @@ typedef struct {
     int64_t *src;  /* n: index in the source dataset */
     int maxn;
     int64_t skipped;
+    int cdim;              /* condition width, 0 = no conditions */
+    float *cond;           /* n * cdim: encoded labels (xg_condition.h) */
+    unsigned char *cond_ok;/* n: 1 when the crystal has at least one label */
+    int64_t nlabelled;
 } pset;
 
 static void pset_free(pset *p)
@@ -70,6 +75,8 @@ static void pset_free(pset *p)
     free(p->frac);
     free(p->S);
     free(p->src);
+    free(p->cond);
+    free(p->cond_ok);
     memset(p, 0, sizeof *p);
 }
 
@@ -124,6 +131,42 @@ static int pset_build(const xg_dataset *ds, int64_t limit, pset *p, const char *
     return XG_OK;
 }
 
+/* Encodes every prepared crystal's labels for the conditions of cs (nothing when cs has none). */
+static int pset_conditions(pset *p, const xg_dataset *ds, const xg_cond_spec *cs, const char *what,
+                           xg_error *err)
+{
+    if (!ds || !cs || cs->n == 0)
+        return XG_OK;
+    int cols[XG_COND_MAX];
+    int rc = xg_cond_dataset_columns(cs, ds, cols, err);
+    if (rc) {
+        xg_error_prefix(err, "%s set", what);
+        return rc;
+    }
+    size_t n = (size_t)(p->n > 0 ? p->n : 1);
+    p->cdim = cs->dim;
+    p->cond = calloc(n * (size_t)cs->dim, sizeof(float));
+    p->cond_ok = calloc(n, 1);
+    xg_cond_value *vals = malloc(sizeof *vals * (size_t)cs->n);
+    if (!p->cond || !p->cond_ok || !vals) {
+        free(vals);
+        return xg_error_set(err, XG_ENOMEM, "%s set: out of memory for the condition vectors", what);
+    }
+    p->nlabelled = 0;
+    for (int64_t b = 0; b < p->n && !rc; b++) {
+        int any = 0;
+        xg_cond_dataset_values(cs, ds, cols, p->src[b], vals);
+        rc = xg_cond_encode(cs, vals, p->cond + (size_t)b * cs->dim, &any, err);
+        if (rc)
+            xg_error_prefix(err, "%s set, crystal %lld (%s)", what, (long long)p->src[b],
+                            ds->ids ? ds->ids[p->src[b]] : "");
+        p->cond_ok[b] = (unsigned char)any;
+        p->nlabelled += any;
+    }
+    free(vals);
+    return rc;
+}
+
 /* FNV-1a over the prepared set: atom counts, classes, coordinates and lattices, bit for bit. */
 static uint64_t fnv(uint64_t h, const void *p, size_t n)
 {
@@ -143,6 +186,11 @@ static uint64_t pset_hash(const pset *p)
     h = fnv(h, p->cls, (size_t)p->m * sizeof(int));
     h = fnv(h, p->frac, (size_t)p->m * 3 * sizeof(double));
     h = fnv(h, p->S, (size_t)p->n * 9 * sizeof(double));
+    /* Labels only when conditioned, so unconditional checkpoints keep their fingerprint. */
+    if (p->cdim > 0) {
+        h = fnv(h, p->cond, (size_t)p->n * (size_t)p->cdim * sizeof(float));
+        h = fnv(h, p->cond_ok, (size_t)p->n);
+    }
     return h;
 }
 
@@ -202,7 +250,9 @@ static int stats_from_pset(const pset *p, const xg_dataset *ds, xg_model_stats *
 /* ================================================================ batch workspace */
 
 typedef struct {
-    int cap_structs, cap_atoms;
+    int cap_structs, cap_atoms, cdim;
+    float *cond;             /* cap_structs * cdim */
+    unsigned char *cond_on;  /* cap_structs */
     int *offsets, *tokens, *classes;
     float *frac, *lat, *t, *coord_tgt, *lat_tgt, *d_coord, *d_logits, *d_lat;
     int64_t *idx;
@@ -225,10 +275,12 @@ static void bws_free(bws *w)
     free(w->idx);
     free(w->seeds);
     free(w->streams);
+    free(w->cond);
+    free(w->cond_on);
     memset(w, 0, sizeof *w);
 }
 
-static int bws_alloc(bws *w, int structs, int atoms, xg_error *err)
+static int bws_alloc(bws *w, int structs, int atoms, int cdim, xg_error *err)
 {
     memset(w, 0, sizeof *w);
     size_t S = (size_t)(structs > 0 ? structs : 1), A = (size_t)(atoms > 0 ? atoms : 1);
@@ -248,8 +300,11 @@ static int bws_alloc(bws *w, int structs, int atoms, xg_error *err)
     w->idx = malloc(S * sizeof(int64_t));
     w->seeds = malloc(S * sizeof(uint64_t));
     w->streams = malloc(S * sizeof(uint64_t));
-    if (!w->offsets || !w->tokens || !w->classes || !w->frac || !w->lat || !w->t || !w->coord_tgt ||
-        !w->lat_tgt || !w->d_coord || !w->d_logits || !w->d_lat || !w->idx || !w->seeds || !w->streams) {
+    w->cdim = cdim;
+    w->cond = malloc(S * (size_t)(cdim > 0 ? cdim : 1) * sizeof(float));
+    w->cond_on = malloc(S);
+    if (!w->cond || !w->cond_on || !w->offsets || !w->tokens || !w->classes || !w->frac || !w->lat ||
+        !w->t || !w->coord_tgt || !w->lat_tgt || !w->d_coord || !w->d_logits || !w->d_lat || !w->idx || !w->seeds || !w->streams) {
         bws_free(w);
         return xg_error_set(err, XG_ENOMEM, "training batch buffers: out of memory (%d crystals, %d atoms)",
                             structs, atoms);
@@ -258,8 +313,11 @@ static int bws_alloc(bws *w, int structs, int atoms, xg_error *err)
 }
 
 /* Packs crystals w->idx[0..B-1] of ps and draws their noise: crystal k from its own stream
- * (seeds[k], streams[k]), so the result does not depend on the thread count. */
-static void fill_batch(const pset *ps, int B, const xg_noise_params *np, bws *w, xg_batch *b)
+ * (seeds[k], streams[k]), so the result does not depend on the thread count. With conditions
+ * (ps->cdim > 0) and use_cond, a labelled crystal is conditioned unless a draw from its stream,
+ * taken after its noise so that the noise is the unconditional run's, falls below drop. */
+static void fill_batch(const pset *ps, int B, const xg_noise_params *np, bws *w, xg_batch *b,
+                       int use_cond, double drop)
 {
     w->offsets[0] = 0;
     for (int k = 0; k < B; k++) {
@@ -279,6 +337,14 @@ static void fill_batch(const pset *ps, int B, const xg_noise_params *np, bws *w,
         xg_noise_draw(np, (double)tf, n, ps->cls + ps->off[i], ps->frac + 3 * ps->off[i],
                       ps->S + 9 * i, &r, w->tokens + a0, w->frac + 3 * (size_t)a0, w->lat + 9 * k,
                       w->coord_tgt + 3 * (size_t)a0, w->lat_tgt + 9 * k, NULL);
+        if (ps->cdim > 0) {
+            int on = use_cond && ps->cond_ok[i];
+            if (drop > 0 && xg_rng_uniform(&r) < drop)
+                on = 0;
+            w->cond_on[k] = (unsigned char)on;
+            memcpy(w->cond + (size_t)k * ps->cdim, ps->cond + (size_t)i * ps->cdim,
+                   (size_t)ps->cdim * sizeof(float));
+        }
     }
     memset(b, 0, sizeof *b);
     b->nstructs = B;
@@ -288,13 +354,13 @@ static void fill_batch(const pset *ps, int B, const xg_noise_params *np, bws *w,
     b->frac = w->frac;
     b->lattice = w->lat;
     b->t = w->t;
-    b->cond = NULL;
-    b->cond_on = NULL;
+    b->cond = ps->cdim > 0 ? w->cond : NULL;
+    b->cond_on = ps->cdim > 0 ? w->cond_on : NULL;
 }
 
 /* Dataset-level means over a prepared set with a fixed noise draw. */
 static int eval_pset(xg_denoiser *net, const xg_noise_params *np, const pset *ps, int batch,
-                     uint64_t seed, bws *w, xg_noise_loss *out, xg_error *err)
+                     uint64_t seed, int use_cond, bws *w, xg_noise_loss *out, xg_error *err)
 {
     memset(out, 0, sizeof *out);
     double sc = 0, sl = 0, sa = 0;
@@ -307,7 +373,7 @@ static int eval_pset(xg_denoiser *net, const xg_noise_params *np, const pset *ps
             w->streams[k] = (uint64_t)(s0 + k);
         }
         xg_batch b;
-        fill_batch(ps, B, np, w, &b);
+        fill_batch(ps, B, np, w, &b, use_cond, 0.0);
         xg_denoiser_out o;
         int rc = xg_denoiser_forward(net, &b, &o, err);
         xg_noise_loss l;
@@ -336,22 +402,38 @@ static int eval_pset(xg_denoiser *net, const xg_noise_params *np, const pset *ps
 int xg_train_evaluate(xg_denoiser *net, const xg_noise_params *noise, const xg_dataset *ds,
                       int batch, uint64_t seed, xg_noise_loss *out, xg_error *err)
 {
+    return xg_train_evaluate_cond(net, noise, NULL, 0, ds, batch, seed, out, err);
+}
+
+int xg_train_evaluate_cond(xg_denoiser *net, const xg_noise_params *noise, const xg_cond_spec *cond,
+                           int use_cond, const xg_dataset *ds, int batch, uint64_t seed,
+                           xg_noise_loss *out, xg_error *err)
+{
     memset(out, 0, sizeof *out);
     if (!net || !noise || !ds || batch < 1)
         return xg_error_set(err, XG_EINVAL, "evaluate: missing network, noise, dataset or batch < 1");
+    if (use_cond && (!cond || cond->n == 0))
+        return xg_error_set(err, XG_EINVAL, "evaluate: use_cond needs a condition spec");
+    if (cond && cond->n > 0 && cond->dim != xg_denoiser_get_config(net)->cond_dim)
+        return xg_error_set(err, XG_EINVAL, "evaluate: conditions span %d entries, the network's "
+                            "cond_dim is %d", cond->dim, xg_denoiser_get_config(net)->cond_dim);
     pset ps;
     int rc = pset_build(ds, 0, &ps, "evaluation", err);
-    if (rc)
+    if (!rc && use_cond)
+        rc = pset_conditions(&ps, ds, cond, "evaluation", err);
+    if (rc) {
+        pset_free(&ps);
         return rc;
+    }
     if (ps.n == 0) {
         pset_free(&ps);
         return xg_error_set(err, XG_EINVAL, "evaluate: no usable crystals in the dataset");
     }
     int B = batch < ps.n ? batch : (int)ps.n;
     bws w;
-    rc = bws_alloc(&w, B, B * ps.maxn, err);
+    rc = bws_alloc(&w, B, B * ps.maxn, ps.cdim, err);
     if (!rc)
-        rc = eval_pset(net, noise, &ps, B, seed, &w, out, err);
+        rc = eval_pset(net, noise, &ps, B, seed, use_cond, &w, out, err);
     bws_free(&w);
     pset_free(&ps);
     return rc;
@@ -430,6 +512,7 @@ typedef struct {
     xg_hparams hp;
     xg_noise_params noise;
     xg_model_stats stats;
+    xg_cond_spec spec;  /* conditions (n == 0: an unconditional run) */
     xg_denoiser *net;
     float *ema, *backup;
     xg_train_state *st;
@@ -448,8 +531,8 @@ static int save_checkpoint(trainer *T, xg_error *err)
 {
     T->st->elapsed = T->elapsed0 + (now_s() - T->t0);
     memcpy(T->st->rng, T->rng.s, sizeof T->st->rng);
-    int rc = xg_model_write(T->cfg->ckpt_path, T->net, xg_denoiser_params(T->net), T->ema,
-                            &T->noise, &T->hp, &T->stats, T->st, err);
+    int rc = xg_model_write_cond(T->cfg->ckpt_path, T->net, xg_denoiser_params(T->net), T->ema,
+                                 &T->noise, &T->hp, &T->stats, &T->spec, T->st, err);
     if (rc)
         return rc;
     T->ckpt_step = T->st->step;
@@ -475,6 +558,8 @@ static void fill_progress(const trainer *T, xg_train_progress *p, int event)
     p->ntrain = T->tr.n;
     p->nval = T->va.n;
     p->skipped = T->tr.skipped;
+    p->nlabelled = T->tr.nlabelled;
+    p->cond = &T->spec;
     p->nparams = xg_denoiser_num_params(T->net);
     p->epoch = T->st->epoch;
     p->epochs = T->hp.epochs;
@@ -519,7 +604,7 @@ static int train_step(trainer *T, xg_noise_loss *loss, xg_error *err)
         T->w.streams[k] = 0;
     }
     xg_batch b;
-    fill_batch(&T->tr, B, &T->noise, &T->w, &b);
+    fill_batch(&T->tr, B, &T->noise, &T->w, &b, 1, T->spec.drop);
     xg_denoiser_zero_grad(T->net);
     xg_denoiser_out o;
     int rc = xg_denoiser_forward(T->net, &b, &o, err);
@@ -592,7 +677,8 @@ static int end_epoch(trainer *T, xg_train_result *res, xg_error *err)
         float *p = xg_denoiser_params(T->net);
         memcpy(T->backup, p, np * sizeof(float));
         memcpy(p, T->ema, np * sizeof(float));
-        int rc = eval_pset(T->net, &T->noise, &T->va, T->B, T->hp.seed ^ XG_VAL_SEED_XOR, &T->w, &vl, err);
+        int rc = eval_pset(T->net, &T->noise, &T->va, T->B, T->hp.seed ^ XG_VAL_SEED_XOR, 1, &T->w,
+                           &vl, err);
         memcpy(p, T->backup, np * sizeof(float));
         if (rc)
             return rc;
@@ -672,26 +758,151 @@ static void trainer_free(trainer *T)
     bws_free(&T->w);
 }
 
-/* Fresh run: fit the noise to the data, initialise the network. */
-static int setup_fresh(trainer *T, const xg_dataset *train, xg_error *err)
+/* The conditions of a new run: a scalar takes the training set's scaler of its property
+ * (mean and std over the labelled crystals only). */
+static int build_spec(trainer *T, xg_error *err)
+{
+    const xg_train_config *cfg = T->cfg;
+    xg_cond_spec_init(&T->spec);
+    if (cfg->ncond < 0 || cfg->ncond > XG_COND_MAX)
+        return xg_error_set(err, XG_EINVAL, "train: %d conditions (at most %d)", cfg->ncond, XG_COND_MAX);
+    for (int i = 0; i < cfg->ncond; i++) {
+        const char *name = cfg->cond_names[i];
+        if (!name)
+            return xg_error_set(err, XG_EINVAL, "train: condition %d has no name", i);
+        int rc;
+        if (!strcmp(name, XG_COND_CHEMSYS_NAME)) {
+            rc = xg_cond_spec_add_chemsys(&T->spec, err);
+        } else {
+            int k = -1;
+            char alt[XG_PROP_NAME_LEN + 8];
+            snprintf(alt, sizeof alt, "dft_%s", name); /* mag_density -> dft_mag_density */
+            for (int c = 0; c < T->stats.nscalers && k < 0; c++)
+                if (!strcmp(T->stats.scaler_names[c], name))
+                    k = c;
+            for (int c = 0; c < T->stats.nscalers && k < 0; c++)
+                if (!strcmp(T->stats.scaler_names[c], alt))
+                    k = c;
+            if (k < 0) {
+                char have[1024] = "";
+                size_t used = 0;
+                for (int c = 0; c < T->stats.nscalers && used + 1 < sizeof have; c++) {
+                    int w = snprintf(have + used, sizeof have - used, "%s%s", c ? ", " : "",
+                                     T->stats.scaler_names[c]);
+                    if (w < 0)
+                        break;
+                    used += (size_t)w;
+                }
+                return xg_error_set(err, XG_EINVAL,
+                                    "train: condition '%s': the training set has no such property "
+                                    "(it has: %s; or use '%s')",
+                                    name, T->stats.nscalers ? have : "none", XG_COND_CHEMSYS_NAME);
+            }
+            rc = xg_cond_spec_add_scalar(&T->spec, T->stats.scaler_names[k], T->stats.scaler_mean[k],
+                                         T->stats.scaler_std[k], err);
+        }
+        if (rc) {
+            xg_error_prefix(err, "train");
+            return rc;
+        }
+    }
+    if (T->spec.n > 0) {
+        if (!(cfg->cond_drop >= 0 && cfg->cond_drop < 1))
+            return xg_error_set(err, XG_EINVAL, "train: --cond-drop %g not in [0, 1)", cfg->cond_drop);
+        T->spec.drop = cfg->cond_drop;
+        if (cfg->finetune_path)
+            snprintf(T->spec.base, sizeof T->spec.base, "%s", cfg->finetune_path);
+    }
+    return XG_OK;
+}
+
+static int is_condition_tensor(const char *name)
+{
+    return !strcmp(name, "cond_w") || !strcmp(name, "uncond");
+}
+
+/* Copies the base model's EMA weights into net by parameter name. Condition tensors are never
+ * copied (the new conditions start from zero, i.e. from the base network); every other tensor
+ * must exist in the base with the same shape. */
+static int copy_by_name(xg_denoiser *net, const xg_model *base, const char *path, xg_error *err)
+{
+    float *dst = xg_denoiser_params(net);
+    int n = xg_denoiser_param_count(net), nb = xg_denoiser_param_count(base->net);
+    for (int i = 0; i < n; i++) {
+        size_t off, boff;
+        int rows, cols, brows, bcols;
+        const char *name = xg_denoiser_param_info(net, i, &off, &rows, &cols);
+        if (!name || is_condition_tensor(name))
+            continue;
+        int found = 0;
+        for (int j = 0; j < nb && !found; j++) {
+            const char *bn = xg_denoiser_param_info(base->net, j, &boff, &brows, &bcols);
+            if (!bn || strcmp(bn, name) != 0)
+                continue;
+            if (brows != rows || bcols != cols)
+                return xg_error_set(err, XG_EINVAL, "fine-tuning from %s: parameter '%s' is %dx%d "
+                                    "there and %dx%d here", path, name, brows, bcols, rows, cols);
+            memcpy(dst + off, base->ema + boff, (size_t)rows * (size_t)cols * sizeof(float));
+            found = 1;
+        }
+        if (!found)
+            return xg_error_set(err, XG_EINVAL, "fine-tuning from %s: the base model has no parameter "
+                                "'%s'", path, name);
+    }
+    return XG_OK;
+}
+
+/* Fresh run: statistics and conditions from the data; the noise fitted to the data and a new
+ * network, or both taken from the base model when fine-tuning. */
+static int setup_fresh(trainer *T, const xg_dataset *train, const xg_dataset *val, xg_error *err)
 {
     const xg_train_config *cfg = T->cfg;
     int rc = stats_from_pset(&T->tr, train, &T->stats, err);
+    rc = rc ? rc : build_spec(T, err);
+    rc = rc ? rc : pset_conditions(&T->tr, train, &T->spec, "training", err);
+    rc = rc ? rc : pset_conditions(&T->va, val, &T->spec, "validation", err);
     if (rc)
         return rc;
-    int *nat = malloc((size_t)T->tr.n * sizeof(int));
-    if (!nat)
-        return xg_error_set(err, XG_ENOMEM, "train: out of memory");
-    for (int64_t b = 0; b < T->tr.n; b++)
-        nat[b] = (int)(T->tr.off[b + 1] - T->tr.off[b]);
-    rc = xg_noise_fit(&T->noise, T->tr.n, T->tr.S, nat, err);
-    free(nat);
-    if (rc)
-        return rc;
-    T->net = xg_denoiser_alloc(&cfg->net, err);
-    if (!T->net)
+    if (T->spec.n > 0 && T->tr.nlabelled == 0) {
+        char names[XG_COND_MAX * (XG_PROP_NAME_LEN + 2) + 8];
+        xg_cond_spec_names(&T->spec, names, sizeof names);
+        return xg_error_set(err, XG_EINVAL, "train: no training crystal has a label for %s", names);
+    }
+    xg_denoiser_config nc = cfg->net;
+    xg_model *base = NULL;
+    if (cfg->finetune_path) {
+        rc = xg_model_load(cfg->finetune_path, XG_MODEL_LOAD_EMA, &base, err);
+        if (rc) {
+            xg_error_prefix(err, "fine-tuning");
+            return rc;
+        }
+        /* The base network was trained on these noise processes: keep them exactly. */
+        T->noise = base->noise;
+        nc = base->cfg;
+    } else {
+        int *nat = malloc((size_t)T->tr.n * sizeof(int));
+        if (!nat)
+            return xg_error_set(err, XG_ENOMEM, "train: out of memory");
+        for (int64_t b = 0; b < T->tr.n; b++)
+            nat[b] = (int)(T->tr.off[b + 1] - T->tr.off[b]);
+        rc = xg_noise_fit(&T->noise, T->tr.n, T->tr.S, nat, err);
+        free(nat);
+        if (rc)
+            return rc;
+    }
+    nc.cond_dim = T->spec.dim;
+    T->net = xg_denoiser_alloc(&nc, err);
+    if (!T->net) {
+        xg_model_free(base);
         return err ? err->code : XG_EINVAL;
+    }
     xg_denoiser_init_params(T->net, T->hp.seed);
+    if (base) {
+        rc = copy_by_name(T->net, base, cfg->finetune_path, err);
+        xg_model_free(base);
+        if (rc)
+            return rc;
+    }
     size_t np = xg_denoiser_num_params(T->net);
     T->ema = malloc((np ? np : 1) * sizeof(float));
     if (!T->ema)
@@ -754,9 +965,26 @@ int xg_train_run(const xg_train_config *cfg, const xg_dataset *train, const xg_d
         ck->ema = NULL;
         T.st = ck->state;
         ck->state = NULL;
+        T.spec = ck->cond;
+        int ckdim = ck->cfg.cond_dim;
         memcpy(T.rng.s, T.st->rng, sizeof T.rng.s);
         T.elapsed0 = T.st->elapsed;
         xg_model_free(ck);
+        if (ckdim > 0 && T.spec.n == 0) {
+            rc = xg_error_set(err, XG_EPARSE, "resuming %s: the network has cond_dim %d but the file "
+                              "has no /condition group", cfg->ckpt_path, ckdim);
+            goto done;
+        }
+        int same = cfg->ncond == 0 || cfg->ncond == T.spec.n;
+        for (int i = 0; i < cfg->ncond && same; i++)
+            same = cfg->cond_names[i] && xg_cond_spec_find(&T.spec, cfg->cond_names[i]) == i;
+        if (!same) {
+            char names[XG_COND_MAX * (XG_PROP_NAME_LEN + 2) + 8];
+            xg_cond_spec_names(&T.spec, names, sizeof names);
+            rc = xg_error_set(err, XG_EINVAL, "resuming %s: the checkpoint is conditioned on %s; "
+                              "resume with the same conditions (or none)", cfg->ckpt_path, names);
+            goto done;
+        }
     }
     rc = check_hparams(&T.hp, err);
     rc = rc ? rc : xg_noise_params_check(&T.noise, err);
@@ -776,6 +1004,10 @@ int xg_train_run(const xg_train_config *cfg, const xg_dataset *train, const xg_d
         goto done;
     }
     if (cfg->resume) {
+        rc = pset_conditions(&T.tr, train, &T.spec, "training", err);
+        rc = rc ? rc : pset_conditions(&T.va, val, &T.spec, "validation", err);
+        if (rc)
+            goto done;
         if (T.st->nperm != T.tr.n || T.st->data_hash != pset_hash(&T.tr)) {
             rc = xg_error_set(err, XG_EINVAL,
                               "resuming %s: the checkpoint was made on another training set (%lld "
@@ -785,7 +1017,7 @@ int xg_train_run(const xg_train_config *cfg, const xg_dataset *train, const xg_d
             goto done;
         }
     } else {
-        rc = setup_fresh(&T, train, err);
+        rc = setup_fresh(&T, train, val, err);
         if (rc)
             goto done;
     }
@@ -814,7 +1046,7 @@ int xg_train_run(const xg_train_config *cfg, const xg_dataset *train, const xg_d
             rc = xg_error_set(err, XG_EINVAL, "train: a batch of %d crystals would hold %ld atoms", T.B, atoms);
             goto done;
         }
-        rc = bws_alloc(&T.w, T.B, (int)atoms, err);
+        rc = bws_alloc(&T.w, T.B, (int)atoms, T.spec.dim, err);
         rc = rc ? rc : xg_denoiser_reserve(T.net, T.B, (int)atoms, pairs, err);
         size_t np = xg_denoiser_num_params(T.net);
         T.backup = rc ? NULL : malloc((np ? np : 1) * sizeof(float));
@@ -886,8 +1118,8 @@ int xg_train_run(const xg_train_config *cfg, const xg_dataset *train, const xg_d
         if (rc)
             goto done;
     }
-    rc = xg_model_write(cfg->out_path, T.net, xg_denoiser_params(T.net), T.ema, &T.noise, &T.hp,
-                        &T.stats, NULL, err);
+    rc = xg_model_write_cond(cfg->out_path, T.net, xg_denoiser_params(T.net), T.ema, &T.noise,
+                             &T.hp, &T.stats, &T.spec, NULL, err);
     if (rc)
         goto done;
     res->steps = T.st->step;

@@ -19,12 +19,14 @@
 
 #include "crystal/xg_dataset.h"
 #include "crystal/xg_error.h"
+#include "diffusion/xg_condition.h"
 #include "diffusion/xg_denoiser.h"
 #include "diffusion/xg_model.h"
 #include "diffusion/xg_noise.h"
 
 typedef struct {
-    xg_denoiser_config net;   /* ignored on resume (the checkpoint's is used) */
+    xg_denoiser_config net;   /* ignored on resume (the checkpoint's is used) and when
+                                 fine-tuning (the base's); cond_dim always follows the conditions */
     xg_noise_params noise;    /* avg_density and lattice_c are fitted from the training set */
     xg_hparams hp;            /* on resume the checkpoint's, except epochs (if > 0), hours,
                                  checkpoint_minutes, which this invocation may change */
@@ -33,6 +35,18 @@ typedef struct {
     const char *log_path;     /* loss log CSV, rewritten each epoch from the history; NULL = none */
     int resume;               /* continue from ckpt_path */
     int64_t stop_at_step;     /* stop (checkpoint + model) once this many steps are done; 0 = no */
+    /* Conditioning (DESIGN.md 3.4; xg_condition.h). On resume all of this comes from the
+     * checkpoint; names given here must then match the checkpoint's conditions. */
+    const char *finetune_path;/* start from this model's (or checkpoint's) configuration, noise
+                                 processes and EMA weights, copied by parameter name; the new
+                                 condition tensors start at zero, so step 0 is the base network.
+                                 net is ignored (except that cond_dim follows the conditions).
+                                 NULL = a fresh network from net */
+    int ncond;                /* conditions: dataset property names or "chemsys" */
+    const char *cond_names[XG_COND_MAX];
+    double cond_drop;         /* probability that a labelled crystal trains unconditionally
+                                 (classifier-free guidance; default 0.2). Crystals without any
+                                 label always train unconditionally. */
 } xg_train_config;
 
 /* MP-20-sized defaults: hidden 128, 4 layers, 8 frequencies, batch 64. */
@@ -50,6 +64,8 @@ typedef struct {
     int event;
     int resumed;
     int64_t ntrain, nval, skipped; /* skipped: crystals left out (Z > 100, no atoms, singular) */
+    int64_t nlabelled;         /* training crystals with a condition label (0 when unconditional) */
+    const xg_cond_spec *cond;  /* EV_START: the run's conditions (n == 0: none) */
     size_t nparams;
     int64_t ckpt_threads;      /* threads of the run that wrote the checkpoint (resume) */
     int64_t epoch;             /* current epoch, 0-based (number completed at EV_EPOCH) */
@@ -86,6 +102,14 @@ int xg_train_run(const xg_train_config *cfg, const xg_dataset *train, const xg_d
  * `seed`), in batches of `batch`, as dataset-level means. Used for validation and tests. */
 int xg_train_evaluate(xg_denoiser *net, const xg_noise_params *noise, const xg_dataset *ds,
                       int batch, uint64_t seed, xg_noise_loss *out, xg_error *err);
+
+/* The same with conditions: use_cond = 1 feeds every crystal's labels from ds (crystals with no
+ * label use the unconditional vector), use_cond = 0 runs everything unconditionally. The noise
+ * draw equals xg_train_evaluate's for the same seed, so the two losses compare the condition's
+ * effect alone. cond may be NULL or empty only with use_cond = 0. */
+int xg_train_evaluate_cond(xg_denoiser *net, const xg_noise_params *noise, const xg_cond_spec *cond,
+                           int use_cond, const xg_dataset *ds, int batch, uint64_t seed,
+                           xg_noise_loss *out, xg_error *err);
 
 /* The learning rate at a 0-based step (exposed for tests and the progress display). */
 double xg_train_lr(const xg_hparams *hp, int64_t step, int64_t horizon);

@@ -20,6 +20,8 @@ static const char *const CMD = "train";
 
 static const char USAGE[] =
     "usage: xtalgen train --data TRAIN.h5 [--val VAL.h5] -o MODEL.h5 [options]\n"
+    "       xtalgen train --finetune BASE.h5 --condition NAME [--condition NAME2] --data TRAIN.h5\n"
+    "                     [--val VAL.h5] -o MODEL.h5 [options]\n"
     "\n"
     "Trains the crystal denoiser on a dataset made by `xtalgen dataset import`. Writes the\n"
     "final model (config, weights, EMA weights, dataset statistics) to MODEL.h5, a checkpoint\n"
@@ -53,7 +55,20 @@ static const char USAGE[] =
     "                         stop: --epochs, --hours, --checkpoint-every, --threads)\n"
     "  --max-structures K     use only the first K crystals of each set (quick runs)\n"
     "  --stop-at-step N       stop cleanly after N optimizer steps in total (testing)\n"
-    "  --quiet                no progress bar, only the per-epoch lines\n";
+    "  --quiet                no progress bar, only the per-epoch lines\n"
+    "\n"
+    "conditioning (classifier-free guidance, DESIGN.md 3.4):\n"
+    "  --finetune BASE.h5     start from a trained model or checkpoint: its network shape, noise\n"
+    "                         processes and EMA weights (--hidden, --layers, --n-freq ignored);\n"
+    "                         the condition weights start at zero, so training starts from\n"
+    "                         exactly the base network\n"
+    "  --condition NAME       condition on a property of the dataset (e.g. dft_mag_density,\n"
+    "                         band_gap, formation_energy_per_atom; normalised by its mean and std\n"
+    "                         over the labelled training crystals) or on 'chemsys' (the set of\n"
+    "                         elements); repeatable (at most 8). Crystals without a label train\n"
+    "                         with the unconditional vector: missing is never taken as zero\n"
+    "  --cond-drop P          probability that a labelled crystal trains unconditionally\n"
+    "                         (default 0.2)\n";
 
 /* The only static state: set by the signal handler, read by the progress callback. */
 static volatile sig_atomic_t g_stop_requested;
@@ -97,6 +112,15 @@ static int on_progress(const xg_train_progress *p, void *user)
                 p->resumed ? "resuming" : "starting", (long long)p->ntrain, (long long)p->skipped,
                 (long long)p->nval, p->nparams, (long long)p->steps_per_epoch,
                 (long long)p->epoch + 1, (long long)p->step);
+        if (p->cond && p->cond->n > 0) {
+            char names[1024];
+            xg_cond_spec_names(p->cond, names, sizeof names);
+            fprintf(stderr,
+                    "xtalgen train: conditions %s (%d features): %lld of %lld training crystals "
+                    "labelled, dropped to unconditional with probability %.2f%s%s\n",
+                    names, p->cond->dim, (long long)p->nlabelled, (long long)p->ntrain,
+                    p->cond->drop, p->cond->base[0] ? "; fine-tuned from " : "", p->cond->base);
+        }
         if (p->resumed && p->ckpt_threads > 0) {
 #ifdef _OPENMP
             int nt = omp_get_max_threads();
@@ -171,6 +195,7 @@ static int run(int argc, char **argv)
     xg_train_config cfg;
     xg_train_config_default(&cfg);
     const char *data = NULL, *valp = NULL, *out = NULL, *ckpt = NULL;
+    int drop_given = 0;
     int quiet = 0, epochs_given = 0;
     long v;
     double x;
@@ -245,6 +270,32 @@ static int run(int argc, char **argv)
                 return XG_EXIT_USAGE;
             }
             cfg.hp.seed = (uint64_t)s;
+        } else if (xg_cli_is(a, "--finetune")) {
+            VALUE();
+            cfg.finetune_path = val;
+        } else if (xg_cli_is(a, "--condition")) {
+            VALUE();
+            if (cfg.ncond == XG_COND_MAX) {
+                xg_cli_errorf(CMD, "at most %d --condition options", XG_COND_MAX);
+                return XG_EXIT_USAGE;
+            }
+            if (!*val || strchr(val, '=')) {
+                xg_cli_errorf(CMD, "--condition takes a property name (e.g. dft_mag_density or "
+                                   "chemsys), not '%s'; values are given to `xtalgen generate`", val);
+                return XG_EXIT_USAGE;
+            }
+            for (int k = 0; k < cfg.ncond; k++)
+                if (!strcmp(cfg.cond_names[k], val)) {
+                    xg_cli_errorf(CMD, "--condition %s given twice", val);
+                    return XG_EXIT_USAGE;
+                }
+            cfg.cond_names[cfg.ncond++] = val;
+        } else if (xg_cli_is(a, "--cond-drop")) {
+            VALUE();
+            if (xg_cli_parse_double(CMD, "--cond-drop", val, 0, 0.99, &x))
+                return XG_EXIT_USAGE;
+            cfg.cond_drop = x;
+            drop_given = 1;
         } else if (!strcmp(a, "--resume")) {
             cfg.resume = 1;
         } else if (!strcmp(a, "--quiet")) {
@@ -259,6 +310,14 @@ static int run(int argc, char **argv)
     }
     if (!data || !out) {
         xg_cli_errorf(CMD, "--data and -o are required (see `xtalgen help train`)");
+        return XG_EXIT_USAGE;
+    }
+    if (cfg.finetune_path && cfg.ncond == 0) {
+        xg_cli_errorf(CMD, "--finetune needs at least one --condition NAME");
+        return XG_EXIT_USAGE;
+    }
+    if (drop_given && cfg.ncond == 0) {
+        xg_cli_errorf(CMD, "--cond-drop needs --condition");
         return XG_EXIT_USAGE;
     }
     if (cfg.hp.hours > 0 && !epochs_given)
