@@ -6,6 +6,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <unistd.h>
 #include <strings.h>
 #include <sys/stat.h>
 
@@ -340,6 +341,16 @@ int xg_input_read_progress(const char *path, xg_input_progress_fn progress, void
     int rc = xg_input_detect(path, &fmt, err);
     if (rc)
         return rc;
+    /* The output folder of `xtalgen generate` holds every crystal three times (cif/, the extxyz,
+     * the dataset); its dataset is the one copy with the original ids. */
+    char gen[4200];
+    if (fmt == XG_INPUT_DIR && strlen(path) < 4000) {
+        snprintf(gen, sizeof gen, "%s/generated.h5", path);
+        if (access(gen, R_OK) == 0) {
+            path = gen;
+            fmt = XG_INPUT_H5;
+        }
+    }
     xg_dataset *ds = NULL;
     if (fmt == XG_INPUT_H5) {
         rc = xg_dataset_read_h5(path, &ds, err);

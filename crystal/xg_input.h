@@ -8,7 +8,8 @@
  *   .extxyz, .xyz                 extended XYZ frames with Lattice="..." (all frames)
  *   .h5, .hdf5                    an xtalgen dataset (crystal/xg_dataset.h)
  *   .csv                          a CDVAE/MatterGen table (crystal/xg_csv.h)
- *   a directory                   every CIF/POSCAR/extxyz file in it, sorted by name
+ *   a directory                   every CIF/POSCAR/extxyz file in it, sorted by name; a
+ *                                 `generate` output folder (it holds generated.h5): that dataset
  * Ids: a dataset or CSV keeps its own ids (material_id); a file holding one crystal gets the
  * file name without its extension ("NaCl.cif" -> "NaCl", "POSCAR" -> "POSCAR"); a file holding
  * several gets "<stem>_<name>" from the names they carry (CIF block names, extxyz id keys) when

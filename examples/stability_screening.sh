@@ -1,0 +1,20 @@
+#!/usr/bin/env bash
+# Stability screening: generate candidates, then judge them the way the field does (CDVAE,
+# DiffCSP, MatterGen): structural and compositional validity, uniqueness, novelty against the
+# MP-20 training set, and the distribution distances against the MP-20 test set.
+#   examples/stability_screening.sh [N] [OUTDIR]
+set -euo pipefail
+cd "$(dirname "$0")/.."
+N=${1:-64}
+OUT=${2:-runs/stability}
+SHARED=${XG_SHARED_DATA:-../shared/data}/mp_20
+CACHE=${XG_DATA_CACHE:-.cache}
+mkdir -p "$CACHE"
+for split in train test; do
+  [ -f "$CACHE/$split.h5" ] || build/xtalgen dataset import --quiet "$SHARED/$split.csv" \
+    --props "$SHARED/properties_$split.csv" -o "$CACHE/$split.h5"
+done
+build/xtalgen generate -n "$N" -o "$OUT"
+build/xtalgen screen "$OUT" --reference "$CACHE/train.h5" \
+  --distribution-reference "$CACHE/test.h5" -o "$OUT/screen"
+echo "per-crystal verdicts: $OUT/screen/screen.csv; rates: $OUT/screen/summary.json"
