@@ -339,6 +339,11 @@ static int fast_spacegroup(const xg_structure *s, double symprec, int *number, c
         }
     }
     int ok = 1;
+    /* atoms closer than symprec: spglib refuses such cells ("too close"); let it say so */
+    for (int a = 0; a < n && ok; a++)
+        for (int b = a + 1; b < n && ok; b++)
+            if (wrapped_dist2(x[a], x[b], (const double(*)[3])Ar) < tol2)
+                ok = 0;
     /* a non-primitive cell (pure translations) goes to spglib's full treatment */
     static const int I3[3][3] = {{1, 0, 0}, {0, 1, 0}, {0, 0, 1}};
     for (int b = 0; b < n && ok; b++) {
@@ -586,67 +591,162 @@ static int gcd_int(int a, int b)
     return a;
 }
 
-int xg_symmetry_write_cif(FILE *f, const xg_structure *s, double symprec, xg_error *err)
+/* Space group of a cell at symprec through the full dataset (the refined cells below are in the
+ * standard setting, where the fast path's answer would be the same but no faster). */
+static int dataset_number(const xg_structure *s, double symprec)
 {
-    xg_structure *std = NULL;
-    int rc = xg_symmetry_refine(s, symprec, &std, err);
-    if (rc)
-        return rc;
-    /* Re-analyse the refined cell: its operations and orbits are then expressed in exactly the
-     * cell the CIF lists, so expanding the asymmetric unit with them rebuilds that cell. */
-    SpglibDataset *d = get_dataset(std, symprec, err);
-    if (!d) {
-        xg_structure_free(std);
-        return err ? err->code : XG_ELIB;
-    }
-    /* Idealizing the lattice can carry a crystal that sits just outside a higher symmetry
-     * (a near-rhombohedral C2/m, say) inside it, and the CIF would then claim a group the input
-     * does not have. Then keep spglib's symmetrized positions but the input's own lattice in
-     * the same standard setting (no_idealize), if that keeps the input's group. */
-    int g0 = 0;
-    if (xg_symmetry_spacegroup(s, symprec, &g0, NULL, NULL) == XG_OK &&
-        d->spacegroup_number != g0) {
-        xg_structure *raw = NULL;
-        if (standardize(s, symprec, 0, 1, &raw, NULL) == XG_OK) {
-            xg_structure *alt = xg_structure_copy(std);
-            if (alt) {
-                memcpy(alt->lattice, raw->lattice, sizeof alt->lattice);
-                SpglibDataset *d2 = get_dataset(alt, symprec, NULL);
-                if (d2 && d2->spacegroup_number == g0 && d2->n_atoms == std->natoms) {
-                    spg_free_dataset(d);
-                    d = d2;
-                    xg_structure_free(std);
-                    std = alt;
-                    alt = NULL;
-                } else if (d2) {
-                    spg_free_dataset(d2);
-                }
-                xg_structure_free(alt);
-            }
-            xg_structure_free(raw);
+    SpglibDataset *d = get_dataset(s, symprec, NULL);
+    int n = d ? d->spacegroup_number : 0;
+    if (d)
+        spg_free_dataset(d);
+    return n;
+}
+
+/* Orbits of the atoms of cell c under the operations: rep[i] is the first atom of i's orbit.
+ * Returns 0 when some image lands on no atom within tol (Angstrom). */
+static int orbits(const xg_structure *c, int nops, const int (*rot)[3][3],
+                  const double (*trans)[3], double tol, int *rep)
+{
+    double A[3][3];
+    lattice_convention_swap(c->lattice, A);
+    for (int i = 0; i < c->natoms; i++)
+        rep[i] = -1;
+    for (int i = 0; i < c->natoms; i++) {
+        if (rep[i] >= 0)
+            continue;
+        rep[i] = i;
+        for (int k = 0; k < nops; k++) {
+            double y[3];
+            for (int r = 0; r < 3; r++)
+                y[r] = rot[k][r][0] * c->frac[i][0] + rot[k][r][1] * c->frac[i][1] +
+                       rot[k][r][2] * c->frac[i][2] + trans[k][r];
+            int found = -1;
+            for (int j = 0; j < c->natoms && found < 0; j++)
+                if (c->types[j] == c->types[i] &&
+                    wrapped_dist2(y, c->frac[j], (const double(*)[3])A) < tol * tol)
+                    found = j;
+            if (found < 0)
+                return 0;
+            if (rep[found] < 0)
+                rep[found] = i;
         }
     }
-    int n = d->n_atoms, nsites = 0;
-    int *types = malloc((size_t)n * sizeof *types);
-    int *mult = calloc((size_t)n, sizeof *mult);
-    double (*frac)[3] = malloc((size_t)n * sizeof *frac);
-    if (!types || !mult || !frac) {
+    return 1;
+}
+
+int xg_symmetry_write_cif(FILE *f, const xg_structure *s, double symprec, xg_error *err)
+{
+    /* The group of the input, and its operations in the standard setting (from spglib's
+     * database): the refined cell is exactly symmetric under them, so expanding the asymmetric
+     * unit with them rebuilds that cell exactly. */
+    SpglibDataset *d = get_dataset(s, symprec, err);
+    if (!d)
+        return err ? err->code : XG_ELIB;
+    int g0 = d->spacegroup_number, hall = d->hall_number;
+    char hm[16];
+    snprintf(hm, sizeof hm, "%s", d->international_symbol);
+    spg_free_dataset(d);
+    int(*rot)[3][3] = malloc(192 * sizeof *rot);
+    double(*trans)[3] = malloc(192 * sizeof *trans);
+    xg_structure *std = NULL;
+    int *rep = NULL, *types = NULL, *mult = NULL;
+    double(*frac)[3] = NULL;
+    int rc = XG_OK;
+    if (!rot || !trans) {
         rc = xg_error_set(err, XG_ENOMEM, "%s: out of memory", s->id);
         goto done;
     }
+    int nops = spg_get_symmetry_from_database(rot, trans, hall);
+    if (nops <= 0) {
+        rc = xg_error_set(err, XG_ELIB, "%s: spglib has no operations for Hall number %d", s->id,
+                          hall);
+        goto done;
+    }
+    /* Refinement moves atoms by up to symprec; for a crystal just outside a higher symmetry
+     * that can carry it inside, and pymatgen would then read a group the input does not have.
+     * So: the idealized cell first; else the input's own lattice in the same standard setting
+     * (no_idealize) with the symmetrized positions; else the same at a tighter refinement
+     * tolerance that still finds the input's group. The first cell whose group at symprec is
+     * the input's wins; if none, the idealized cell at symprec is written. */
+    for (int attempt = 0; attempt < 4 && !std; attempt++) {
+        double tol = symprec / (double)(1 << attempt);
+        int gt = 0;
+        if (attempt > 0 && (xg_symmetry_spacegroup(s, tol, &gt, NULL, NULL) != XG_OK || gt != g0))
+            break;
+        xg_structure *ideal = NULL, *raw = NULL;
+        if (xg_symmetry_refine(s, tol, &ideal, attempt ? NULL : err) != XG_OK) {
+            if (attempt == 0) {
+                rc = err ? err->code : XG_ELIB;
+                goto done;
+            }
+            break;
+        }
+        if (dataset_number(ideal, symprec) == g0) {
+            std = ideal;
+            break;
+        }
+        if (standardize(s, tol, 0, 1, &raw, NULL) == XG_OK && raw->natoms == ideal->natoms) {
+            xg_structure *alt = xg_structure_copy(ideal);
+            if (alt) {
+                memcpy(alt->lattice, raw->lattice, sizeof alt->lattice);
+                if (dataset_number(alt, symprec) == g0) {
+                    std = alt;
+                    alt = NULL;
+                }
+                xg_structure_free(alt);
+            }
+        }
+        xg_structure_free(raw);
+        xg_structure_free(ideal);
+    }
+    if (!std && (rc = xg_symmetry_refine(s, symprec, &std, err)))
+        goto done;
+    int n = std->natoms, nsites = 0;
+    rep = malloc((size_t)n * sizeof *rep);
+    types = malloc((size_t)n * sizeof *types);
+    mult = calloc((size_t)n, sizeof *mult);
+    frac = malloc((size_t)n * sizeof *frac);
+    if (!rep || !types || !mult || !frac) {
+        rc = xg_error_set(err, XG_ENOMEM, "%s: out of memory", s->id);
+        goto done;
+    }
+    /* Refined positions are exact to rounding, so the orbits must close at a tight tolerance.
+     * If they do not, the refined cell is in another origin choice than the database setting;
+     * then its own operations (spglib on the refined cell, tight tolerance) are used. */
+    if (!orbits(std, nops, (const int(*)[3][3])rot, (const double(*)[3])trans, 1e-3, rep)) {
+        SpglibDataset *e = get_dataset(std, 1e-3, NULL);
+        int ok = e && e->spacegroup_number == g0 && e->n_operations <= 192 &&
+                 e->n_atoms == std->natoms;
+        if (ok) {
+            nops = e->n_operations;
+            memcpy(rot, e->rotations, (size_t)nops * sizeof *rot);
+            memcpy(trans, e->translations, (size_t)nops * sizeof *trans);
+            ok = orbits(std, nops, (const int(*)[3][3])rot, (const double(*)[3])trans, 1e-3,
+                        rep);
+        }
+        if (e)
+            spg_free_dataset(e);
+        if (!ok) {
+            rc = xg_error_set(err, XG_ELIB,
+                              "%s: the refined cell is not exactly symmetric under the "
+                              "operations of %s; no symmetrized CIF written",
+                              s->id, hm);
+            goto done;
+        }
+    }
     /* the asymmetric unit: one representative per orbit, with its orbit's size */
     for (int i = 0; i < n; i++) {
-        if (d->equivalent_atoms[i] != i)
+        if (rep[i] != i)
             continue;
         for (int j = 0; j < n; j++)
-            mult[nsites] += d->equivalent_atoms[j] == i;
+            mult[nsites] += rep[j] == i;
         types[nsites] = std->types[i];
         memcpy(frac[nsites], std->frac[i], sizeof frac[nsites]);
         nsites++;
     }
     int g = 0;
     int counts[XG_MAX_Z + 1] = {0};
-    for (int i = 0; i < std->natoms; i++)
+    for (int i = 0; i < n; i++)
         if (std->types[i] >= 1 && std->types[i] <= XG_MAX_Z)
             counts[std->types[i]]++;
     for (int z = 1; z <= XG_MAX_Z; z++)
@@ -661,11 +761,11 @@ int xg_symmetry_write_cif(FILE *f, const xg_structure *s, double symprec, xg_err
     xg_cif_sym_block b = {0};
     b.block_name = reduced;
     memcpy(b.lattice, std->lattice, sizeof b.lattice);
-    b.hm_symbol = d->international_symbol;
-    b.sg_number = d->spacegroup_number;
-    b.nops = d->n_operations;
-    b.rot = (const int(*)[3][3])d->rotations;
-    b.trans = (const double(*)[3])d->translations;
+    b.hm_symbol = hm;
+    b.sg_number = g0;
+    b.nops = nops;
+    b.rot = (const int(*)[3][3])rot;
+    b.trans = (const double(*)[3])trans;
     b.nsites = nsites;
     b.types = types;
     b.frac = (const double(*)[3])frac;
@@ -675,10 +775,12 @@ int xg_symmetry_write_cif(FILE *f, const xg_structure *s, double symprec, xg_err
     b.formula_units_z = g > 0 ? g : 1;
     rc = xg_cif_write_symmetrized_raw(f, &b, err);
 done:
+    free(rot);
+    free(trans);
+    free(rep);
     free(types);
     free(mult);
     free(frac);
-    spg_free_dataset(d);
     xg_structure_free(std);
     return rc;
 }

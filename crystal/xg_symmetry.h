@@ -10,6 +10,8 @@
  * symprec is spglib's distance tolerance in Angstrom (0.01 is strict, 0.1 is what the
  * Materials Project and MP-20's spacegroup.number use). When spglib fails (atoms too close,
  * no space group found at this tolerance) the call returns XG_ELIB with spglib's reason.
+ * Cells thinner than max(symprec, 0.1 A) along some direction are refused with XG_EINVAL before
+ * spglib sees them: spglib 2.0 crashes on such cells instead of failing.
  *
  * Lattice angles are compared with an angle tolerance of XG_SYMMETRY_ANGLE_TOLERANCE degrees,
  * the default of pymatgen's SpacegroupAnalyzer: with it, spglib at symprec 0.1 reproduces the
@@ -54,7 +56,12 @@ typedef struct {
 int xg_symmetry_analyze(const xg_structure *s, double symprec, xg_symmetry **out, xg_error *err);
 void xg_symmetry_free(xg_symmetry *sym);
 
-/* Space group number and short symbol only (symbol may be NULL; 16 bytes otherwise). */
+/* Space group number and short symbol only (symbol may be NULL; 16 bytes otherwise). About ten
+ * times faster than xg_symmetry_analyze: the operations are searched here and spglib only
+ * names the type (spg_get_spacegroup_type_from_symmetry), skipping spglib's Wyckoff
+ * assignment, the costly part of a dataset. Non-primitive cells and operations near the edge
+ * of the tolerance fall back to the full dataset, so the answer is spglib's (checked against
+ * spg_get_dataset on all 9,047 MP-20 validation and 4,000 training crystals). */
 int xg_symmetry_spacegroup(const xg_structure *s, double symprec, int *number, char *symbol,
                            xg_error *err);
 

@@ -10,8 +10,8 @@ own CIF text:
   - sites matched one to one (same element, periodic distance below 1e-3 A; pymatgen's
     StructureMatcher as a fallback for a permuted or re-wrapped cell),
   - the symmetrized CIF (read by pymatgen, which applies its symmetry operations) gives the same
-    space group under SpacegroupAnalyzer(symprec=0.1) as the table's spacegroup.number, and the
-    same reduced composition and volume per atom.
+    space group under SpacegroupAnalyzer(symprec=0.1) as the table's spacegroup.number, the same
+    reduced composition, and the volume per atom within 2% (refinement idealizes the lattice).
 pymatgen and ASE are test tools only (Debian python3-pymatgen, python3-ase), never runtime
 dependencies of xtalgen. Run with the Python that has them, e.g.
     /usr/bin/python3 scripts/interop_check.py --binary build/xtalgen -n 1000
@@ -125,6 +125,8 @@ def check_one(job):
             fails.append("%s/ase: cannot read: %s" % (kind, e))
 
     path = os.path.join(dirs["sym"], mid + ".cif")
+    if not os.path.exists(path):
+        return mid, fails + ["symmetrized cif: not written (see convert's message)"]
     try:
         sym = CifParser(path).get_structures(primitive=False)[0]
         sg = SpacegroupAnalyzer(sym, symprec=0.1).get_space_group_number()
@@ -133,17 +135,23 @@ def check_one(job):
         if sym.composition.reduced_formula != ref.composition.reduced_formula:
             fails.append("symmetrized cif: formula %s != %s" % (sym.composition.reduced_formula,
                                                                 ref.composition.reduced_formula))
+        # spglib's refinement idealizes the lattice to the exact metric of the group, which
+        # moves the volume by up to about 1% on MP-20; a larger change means a broken file.
         vpa_ref, vpa = ref.volume / len(ref), sym.volume / len(sym)
-        if abs(vpa - vpa_ref) > 1e-3 * vpa_ref:
+        if abs(vpa - vpa_ref) > 2e-2 * vpa_ref:
             fails.append("symmetrized cif: volume per atom %.5f != %.5f" % (vpa, vpa_ref))
     except Exception as e:
         fails.append("symmetrized cif: cannot read/analyse: %s" % e)
     return mid, fails
 
 
-def run(cmd):
+def run(cmd, partial_ok=False):
+    """Runs xtalgen; exit 1 is accepted when partial_ok (some crystals not written: their
+    missing files are counted as failures by the checks)."""
     r = subprocess.run(cmd, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
-    if r.returncode != 0:
+    if r.returncode == 1 and partial_ok:
+        sys.stderr.write(r.stderr)
+    elif r.returncode != 0:
         sys.stderr.write("command failed (%d): %s\n%s" % (r.returncode, " ".join(cmd), r.stderr))
         sys.exit(1)
 
@@ -165,7 +173,8 @@ def main():
         ap.error("binary %s is not executable" % a.binary)
     t0 = time.time()
     rows, fields = load_rows(a.csv, a.n)
-    work = a.keep or tempfile.mkdtemp(prefix="xg_interop_")
+    tmp = None if a.keep else tempfile.TemporaryDirectory(prefix="xg_interop_")
+    work = a.keep or tmp.name
     os.makedirs(work, exist_ok=True)
     sub = os.path.join(work, "subset.csv")
     with open(sub, "w", newline="") as f:
@@ -176,7 +185,7 @@ def main():
     run([a.binary, "convert", "--quiet", sub, "-o", dirs["cif"], "--format", "cif"])
     run([a.binary, "convert", "--quiet", sub, "-o", dirs["poscar"], "--format", "poscar"])
     run([a.binary, "convert", "--quiet", "--symmetrize", "--symprec", "0.1", sub, "-o",
-         dirs["sym"], "--format", "cif"])
+         dirs["sym"], "--format", "cif"], partial_ok=True)
     t_conv = time.time() - t0
     jobs = []
     for r in rows:
@@ -201,6 +210,8 @@ def main():
         print("  %-24s %d (e.g. %s)" % (k, len(ids), ", ".join(ids[:5])))
     for mid in list(bad)[:20]:
         print("  %s: %s" % (mid, "; ".join(bad[mid])))
+    if tmp:
+        tmp.cleanup()
     return 1 if bad else 0
 
 

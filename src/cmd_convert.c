@@ -216,30 +216,37 @@ static int run(int argc, char **argv)
                 dup[order[k]] = dup[order[k - 1]] + 1;
         xg_progress bar;
         xg_progress_start(&bar, "convert", (long)ds->n, quiet);
-        long failed = 0;
-        for (int64_t i = 0; i < ds->n; i++) {
+        long failed = 0, done = 0;
+        int64_t i;
+        /* one file per structure, so structures can be converted in parallel */
+#pragma omp parallel for schedule(dynamic, 8)
+        for (i = 0; i < ds->n; i++) {
             char path[4096 + XG_ID_LEN + 32];
             if (dup[i])
                 snprintf(path, sizeof path, "%s/%s_%d.%s", output, names[i], dup[i] + 1,
                          format_ext[fmt]);
             else
                 snprintf(path, sizeof path, "%s/%s.%s", output, names[i], format_ext[fmt]);
+            xg_error e = {0};
             xg_atomic_file af;
-            xg_structure *s = xg_dataset_get(ds, i, &err);
-            int rc = s ? xg_atomic_open(&af, path, &err) : err.code;
+            xg_structure *s = xg_dataset_get(ds, i, &e);
+            int rc = s ? xg_atomic_open(&af, path, &e) : e.code;
             if (rc == XG_OK) {
-                rc = write_one(af.f, s, fmt, symmetrize, symprec, &err);
+                rc = write_one(af.f, s, fmt, symmetrize, symprec, &e);
                 if (rc == XG_OK)
-                    rc = xg_atomic_commit(&af, &err);
+                    rc = xg_atomic_commit(&af, &e);
                 else
                     xg_atomic_abort(&af);
             }
             xg_structure_free(s);
-            if (rc) {
-                xg_cli_errorf(CMD, "%s: %s", ds->ids[i], err.msg);
-                failed++;
+#pragma omp critical(convert_report)
+            {
+                if (rc) {
+                    xg_cli_errorf(CMD, "%s: %s", ds->ids[i], e.msg);
+                    failed++;
+                }
+                xg_progress_update(&bar, ++done);
             }
-            xg_progress_update(&bar, (long)i + 1);
         }
         xg_progress_finish(&bar);
         free(names);

@@ -337,6 +337,7 @@ static void test_errors(void)
     memcpy(s->frac[1], s->frac[0], sizeof s->frac[0]);
     s->frac[1][2] += 1e-5;
     rc = xg_symmetry_analyze(s, 0.1, &sym, &err);
+    CU_ASSERT_EQUAL(xg_symmetry_spacegroup(s, 0.1, &sg, NULL, &err), XG_ELIB);
     CU_ASSERT_EQUAL(rc, XG_ELIB);
     CU_ASSERT(strstr(err.msg, "spglib") != NULL);
     CU_ASSERT(strstr(err.msg, "NaCl") != NULL);
