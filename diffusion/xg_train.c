@@ -358,14 +358,38 @@ static void fill_batch(const pset *ps, int B, const xg_noise_params *np, bws *w,
     b->cond_on = ps->cdim > 0 ? w->cond_on : NULL;
 }
 
-/* Dataset-level means over a prepared set with a fixed noise draw. */
+/* 1 when training is split over several processes. */
+static int dist_on(const xg_train_dist *d)
+{
+    return d && d->size > 1 && d->sum_f32 && d->sum_f64;
+}
+
+/* Sums n doubles over the processes (nothing to do for one). */
+static int dist_sum(const xg_train_dist *d, double *v, size_t n, xg_error *err)
+{
+    if (!dist_on(d))
+        return XG_OK;
+    int rc = d->sum_f64(d->ctx, v, n, err);
+    if (rc)
+        xg_error_prefix(err, "train: summing over %d processes", d->size);
+    return rc;
+}
+
+/* Dataset-level means over a prepared set with a fixed noise draw. With several processes
+ * (d may be NULL), process r evaluates batches r, r + R, ... (the same batches as one process
+ * forms) and the sums are added up: every process gets the means. */
 static int eval_pset(xg_denoiser *net, const xg_noise_params *np, const pset *ps, int batch,
-                     uint64_t seed, int use_cond, bws *w, xg_noise_loss *out, xg_error *err)
+                     uint64_t seed, int use_cond, bws *w, const xg_train_dist *d,
+                     xg_noise_loss *out, xg_error *err)
 {
     memset(out, 0, sizeof *out);
     double sc = 0, sl = 0, sa = 0;
     int64_t atoms = 0, masked = 0;
-    for (int64_t s0 = 0; s0 < ps->n; s0 += batch) {
+    int R = dist_on(d) ? d->size : 1, rank = dist_on(d) ? d->rank : 0;
+    int failed = 0;
+    for (int64_t s0 = 0, j = 0; s0 < ps->n; s0 += batch, j++) {
+        if (j % R != rank)
+            continue;
         int B = (int)(ps->n - s0 < batch ? ps->n - s0 : batch);
         for (int k = 0; k < B; k++) {
             w->idx[k] = s0 + k;
@@ -381,13 +405,29 @@ static int eval_pset(xg_denoiser *net, const xg_noise_params *np, const pset *ps
                                           NULL, NULL, NULL, err);
         if (rc) {
             xg_error_prefix(err, "validation batch at crystal %lld", (long long)s0);
-            return rc;
+            if (R == 1)
+                return rc;
+            failed = rc; /* the others are waiting for the sums: fail together below */
+            break;
         }
         sc += l.coord * b.natoms;
         atoms += b.natoms;
         sl += l.lattice * B;
         sa += l.type * (double)l.masked;
         masked += l.masked;
+    }
+    if (R > 1) {
+        /* Counts are integers far below 2^53: their double sums are exact. */
+        double v[6] = {sc, (double)atoms, sl, sa, (double)masked, failed ? 1.0 : 0.0};
+        int rc = dist_sum(d, v, 6, err);
+        if (rc)
+            return rc;
+        if (failed)
+            return failed;
+        if (v[5] > 0)
+            return xg_error_set(err, XG_EINVAL, "validation: another process failed (see its "
+                                                "message)");
+        sc = v[0], atoms = (int64_t)v[1], sl = v[2], sa = v[3], masked = (int64_t)v[4];
     }
     if (ps->n == 0)
         return XG_OK;
@@ -433,7 +473,7 @@ int xg_train_evaluate_cond(xg_denoiser *net, const xg_noise_params *noise, const
     bws w;
     rc = bws_alloc(&w, B, B * ps.maxn, ps.cdim, err);
     if (!rc)
-        rc = eval_pset(net, noise, &ps, B, seed, use_cond, &w, out, err);
+        rc = eval_pset(net, noise, &ps, B, seed, use_cond, &w, NULL, out, err);
     bws_free(&w);
     pset_free(&ps);
     return rc;
@@ -527,8 +567,19 @@ typedef struct {
     void *user;
 } trainer;
 
+/* 1 on the process that writes files: the only one, or rank 0 of several. */
+static int writer(const trainer *T)
+{
+    return !dist_on(&T->cfg->dist) || T->cfg->dist.rank == 0;
+}
+
 static int save_checkpoint(trainer *T, xg_error *err)
 {
+    if (!writer(T)) { /* rank 0 writes it; the others only keep the books the same */
+        T->ckpt_step = T->st->step;
+        T->last_ckpt = now_s();
+        return XG_OK;
+    }
     T->st->elapsed = T->elapsed0 + (now_s() - T->t0);
     memcpy(T->st->rng, T->rng.s, sizeof T->st->rng);
     int rc = xg_model_write_cond(T->cfg->ckpt_path, T->net, xg_denoiser_params(T->net), T->ema,
@@ -591,26 +642,106 @@ static void fill_progress(const trainer *T, xg_train_progress *p, int event)
     }
 }
 
+/* One process's share of a data-parallel step (xg_train.h): its slice of the global batch,
+ * output gradients rescaled to the global normalisations, then the parameter gradients summed
+ * over the processes. Afterwards g holds the gradient a single process would have computed on
+ * the whole batch (up to the order of the sums) and *loss the whole batch's loss. A process
+ * that fails still takes part in both sums (a NaN gradient, a failure flag), so the others stop
+ * with it instead of waiting forever. */
+static int dist_step_grads(trainer *T, xg_noise_loss *loss, xg_error *err)
+{
+    const xg_train_dist *d = &T->cfg->dist;
+    xg_train_state *st = T->st;
+    int B = T->B, R = d->size;
+    int lo = (int)((int64_t)B * d->rank / R), hi = (int)((int64_t)B * (d->rank + 1) / R);
+    int64_t base = st->step_in_epoch * B, A = 0;
+    /* Every process draws every seed, so the trainer's generator stays the serial run's. */
+    for (int k = 0; k < B; k++) {
+        int64_t i = st->perm[base + k];
+        uint64_t seed = xg_rng_u64(&T->rng);
+        A += T->tr.off[i + 1] - T->tr.off[i];
+        if (k >= lo && k < hi) {
+            T->w.idx[k - lo] = i;
+            T->w.seeds[k - lo] = seed;
+            T->w.streams[k - lo] = 0;
+        }
+    }
+    int Bl = hi - lo;
+    xg_batch b;
+    fill_batch(&T->tr, Bl, &T->noise, &T->w, &b, 1, T->spec.drop);
+    xg_denoiser_zero_grad(T->net);
+    xg_denoiser_out o;
+    xg_noise_loss l;
+    memset(&l, 0, sizeof l);
+    int rc = xg_denoiser_forward(T->net, &b, &o, err);
+    rc = rc ? rc : xg_noise_loss_eval(&T->noise, &b, &o, T->w.classes, T->w.coord_tgt, T->w.lat_tgt,
+                                      &l, T->w.d_coord, T->w.d_logits, T->w.d_lat, err);
+    /* The local means times their local counts are the sums the global means are made of. */
+    double v[5] = {l.coord * b.natoms, l.lattice * Bl, l.type * (double)l.masked, (double)l.masked,
+                   rc ? 1.0 : 0.0};
+    if (rc)
+        v[0] = v[1] = v[2] = v[3] = 0;
+    int src = dist_sum(d, v, 5, err);
+    if (rc || src)
+        return rc ? rc : src;
+    if (v[4] > 0)
+        return xg_error_set(err, XG_EINVAL, "another process failed (see its message)");
+    const xg_noise_params *np_ = &T->noise;
+    int64_t nm = (int64_t)v[3];
+    loss->coord = v[0] / (double)A; /* v[0]: the sum over atoms of their 3-dim means */
+    loss->lattice = v[1] / (double)B;
+    loss->type = nm > 0 ? v[2] / (double)nm : 0.0;
+    loss->masked = (long)nm;
+    loss->total = np_->w_coord * loss->coord + np_->w_lattice * loss->lattice +
+                  np_->w_type * loss->type;
+    /* Local gradients were normalised by the local atoms, crystals and masked sites. */
+    double fc = (double)b.natoms / (double)A, fl = (double)Bl / (double)B;
+    double ft = nm > 0 ? (double)l.masked / (double)nm : 0.0;
+    for (size_t i = 0; i < 3 * (size_t)b.natoms; i++)
+        T->w.d_coord[i] = (float)(T->w.d_coord[i] * fc);
+    for (size_t i = 0; i < 9 * (size_t)Bl; i++)
+        T->w.d_lat[i] = (float)(T->w.d_lat[i] * fl);
+    for (size_t i = 0; i < (size_t)b.natoms * XG_NUM_TYPES; i++)
+        T->w.d_logits[i] = (float)(T->w.d_logits[i] * ft);
+    rc = xg_denoiser_backward(T->net, &b, T->w.d_coord, T->w.d_logits, T->w.d_lat, err);
+    size_t np = xg_denoiser_num_params(T->net);
+    float *g = xg_denoiser_grads(T->net);
+    if (rc) /* a NaN gradient makes every process stop at the norm check */
+        for (size_t i = 0; i < np; i++)
+            g[i] = NAN;
+    src = d->sum_f32(d->ctx, g, np, err);
+    if (src && !rc)
+        xg_error_prefix(err, "train: summing the gradients over %d processes", R);
+    return rc ? rc : src;
+}
+
 static int train_step(trainer *T, xg_noise_loss *loss, xg_error *err)
 {
     double ts = now_s();
     xg_train_state *st = T->st;
     const xg_hparams *hp = &T->hp;
     int B = T->B;
-    int64_t base = st->step_in_epoch * B;
-    for (int k = 0; k < B; k++) {
-        T->w.idx[k] = st->perm[base + k];
-        T->w.seeds[k] = xg_rng_u64(&T->rng);
-        T->w.streams[k] = 0;
+    int rc;
+    if (dist_on(&T->cfg->dist)) {
+        rc = dist_step_grads(T, loss, err);
+    } else {
+        int64_t base = st->step_in_epoch * B;
+        for (int k = 0; k < B; k++) {
+            T->w.idx[k] = st->perm[base + k];
+            T->w.seeds[k] = xg_rng_u64(&T->rng);
+            T->w.streams[k] = 0;
+        }
+        xg_batch b;
+        fill_batch(&T->tr, B, &T->noise, &T->w, &b, 1, T->spec.drop);
+        xg_denoiser_zero_grad(T->net);
+        xg_denoiser_out o;
+        rc = xg_denoiser_forward(T->net, &b, &o, err);
+        rc = rc ? rc : xg_noise_loss_eval(&T->noise, &b, &o, T->w.classes, T->w.coord_tgt,
+                                          T->w.lat_tgt, loss, T->w.d_coord, T->w.d_logits,
+                                          T->w.d_lat, err);
+        rc = rc ? rc : xg_denoiser_backward(T->net, &b, T->w.d_coord, T->w.d_logits, T->w.d_lat,
+                                            err);
     }
-    xg_batch b;
-    fill_batch(&T->tr, B, &T->noise, &T->w, &b, 1, T->spec.drop);
-    xg_denoiser_zero_grad(T->net);
-    xg_denoiser_out o;
-    int rc = xg_denoiser_forward(T->net, &b, &o, err);
-    rc = rc ? rc : xg_noise_loss_eval(&T->noise, &b, &o, T->w.classes, T->w.coord_tgt, T->w.lat_tgt,
-                                      loss, T->w.d_coord, T->w.d_logits, T->w.d_lat, err);
-    rc = rc ? rc : xg_denoiser_backward(T->net, &b, T->w.d_coord, T->w.d_logits, T->w.d_lat, err);
     if (rc) {
         xg_error_prefix(err, "training step %lld", (long long)st->step);
         return rc;
@@ -663,6 +794,41 @@ static int train_step(trainer *T, xg_noise_loss *loss, xg_error *err)
     return XG_OK;
 }
 
+/* Data-parallel runs: checks that every process holds the same weights, EMA, data and
+ * position (a fingerprint summed over the processes must be R times each one's own). A
+ * difference would mean the processes diverged; it is an error on all of them. */
+static int dist_check_same(trainer *T, const char *when, xg_error *err)
+{
+    const xg_train_dist *d = &T->cfg->dist;
+    if (!dist_on(d))
+        return XG_OK;
+    size_t np = xg_denoiser_num_params(T->net);
+    uint64_t h = 0xcbf29ce484222325ULL;
+    h = fnv(h, xg_denoiser_params(T->net), np * sizeof(float));
+    h = fnv(h, T->ema, np * sizeof(float));
+    h = fnv(h, &T->st->data_hash, sizeof T->st->data_hash);
+    h = fnv(h, &T->st->step, sizeof T->st->step);
+    h = fnv(h, T->rng.s, sizeof T->rng.s);
+    /* 16-bit pieces: sums over up to 2^37 processes stay exact in double. */
+    double mine[4], v[4];
+    for (int k = 0; k < 4; k++)
+        mine[k] = v[k] = (double)((h >> (16 * k)) & 0xffff);
+    int rc = dist_sum(d, v, 4, err);
+    if (rc)
+        return rc;
+    double bad = 0;
+    for (int k = 0; k < 4; k++)
+        bad += v[k] != mine[k] * d->size;
+    rc = dist_sum(d, &bad, 1, err); /* so that every process agrees on the verdict */
+    if (rc)
+        return rc;
+    if (bad > 0)
+        return xg_error_set(err, XG_EINVAL, "train: the %d processes hold different weights, "
+                            "data or positions %s (step %lld): check that every rank reads the "
+                            "same files", d->size, when, (long long)T->st->step);
+    return XG_OK;
+}
+
 static int end_epoch(trainer *T, xg_train_result *res, xg_error *err)
 {
     xg_train_state *st = T->st;
@@ -678,7 +844,7 @@ static int end_epoch(trainer *T, xg_train_result *res, xg_error *err)
         memcpy(T->backup, p, np * sizeof(float));
         memcpy(p, T->ema, np * sizeof(float));
         int rc = eval_pset(T->net, &T->noise, &T->va, T->B, T->hp.seed ^ XG_VAL_SEED_XOR, 1, &T->w,
-                           &vl, err);
+                           &T->cfg->dist, &vl, err);
         memcpy(p, T->backup, np * sizeof(float));
         if (rc)
             return rc;
@@ -705,7 +871,16 @@ static int end_epoch(trainer *T, xg_train_result *res, xg_error *err)
         return rc;
     /* A time-limited run fixes its learning-rate horizon from its first epoch's duration. */
     if (st->horizon == 0 && T->hp.epochs <= 0 && T->hp.hours > 0 && s[XG_SUM_SECONDS] > 0) {
-        double per_epoch = row[XG_HIST_ELAPSED] / (double)(st->epoch + 1);
+        double el = row[XG_HIST_ELAPSED];
+        if (dist_on(&T->cfg->dist)) {
+            /* The horizon sets the learning rate: every process takes rank 0's clock. */
+            double v = T->cfg->dist.rank == 0 ? el : 0.0;
+            int rc2 = dist_sum(&T->cfg->dist, &v, 1, err);
+            if (rc2)
+                return rc2;
+            el = v;
+        }
+        double per_epoch = el / (double)(st->epoch + 1);
         int64_t e = (int64_t)floor(T->hp.hours * 3600 / per_epoch);
         st->horizon = (e > 1 ? e : 1) * T->spe;
     }
@@ -714,8 +889,9 @@ static int end_epoch(trainer *T, xg_train_result *res, xg_error *err)
     st->epoch++;
     st->step_in_epoch = 0;
     memset(st->sums, 0, sizeof st->sums);
-    rc = save_checkpoint(T, err);
-    if (!rc && T->cfg->log_path)
+    rc = dist_check_same(T, "after an epoch", err);
+    rc = rc ? rc : save_checkpoint(T, err);
+    if (!rc && T->cfg->log_path && writer(T))
         rc = write_log(T->cfg->log_path, st, err);
     if (rc)
         return rc;
@@ -1008,10 +1184,16 @@ int xg_train_run(const xg_train_config *cfg, const xg_dataset *train, const xg_d
         rc = rc ? rc : pset_conditions(&T.va, val, &T.spec, "validation", err);
         if (rc)
             goto done;
+        /* A re-imported copy of the same crystals can differ in the last bits (a newer
+         * reader); allow_new_data continues on it, giving up bit-exact reproduction, as long
+         * as the saved data order still indexes it. The new fingerprint is kept from here on. */
+        if (cfg->allow_new_data && T.st->nperm == T.tr.n)
+            T.st->data_hash = pset_hash(&T.tr);
         if (T.st->nperm != T.tr.n || T.st->data_hash != pset_hash(&T.tr)) {
             rc = xg_error_set(err, XG_EINVAL,
                               "resuming %s: the checkpoint was made on another training set (%lld "
-                              "crystals; this one has %lld%s); resume with the same --data",
+                              "crystals; this one has %lld%s); resume with the same --data "
+                              "(or --allow-new-data for a re-import of the same crystals)",
                               cfg->ckpt_path, (long long)T.st->nperm, (long long)T.tr.n,
                               T.st->nperm == T.tr.n ? " but different contents" : "");
             goto done;
@@ -1022,6 +1204,14 @@ int xg_train_run(const xg_train_config *cfg, const xg_dataset *train, const xg_d
             goto done;
     }
     T.B = T.hp.batch < T.tr.n ? T.hp.batch : (int)T.tr.n;
+    if (dist_on(&cfg->dist) && T.B < cfg->dist.size) {
+        rc = xg_error_set(err, XG_EINVAL, "train: a batch of %d crystals cannot be split over %d "
+                          "processes; use --batch %d or more", T.B, cfg->dist.size, cfg->dist.size);
+        goto done;
+    }
+    rc = dist_check_same(&T, "at the start", err);
+    if (rc)
+        goto done;
     T.spe = T.tr.n / T.B; /* the remainder of each shuffled epoch is dropped: equal batches */
     if (!cfg->resume && T.hp.epochs > 0)
         T.st->horizon = (int64_t)T.hp.epochs * T.spe;
@@ -1104,6 +1294,14 @@ int xg_train_run(const xg_train_config *cfg, const xg_dataset *train, const xg_d
             stop = 1;
         if (T.hp.hours > 0 && now_s() - T.t0 >= T.hp.hours * 3600)
             stop = 1;
+        if (dist_on(&cfg->dist)) {
+            /* Clocks and signals differ between processes: stop when any of them says so. */
+            double v = stop;
+            rc = dist_sum(&cfg->dist, &v, 1, err);
+            if (rc)
+                goto done;
+            stop = v > 0;
+        }
         if (stop)
             break;
         if (T.hp.checkpoint_minutes > 0 && now_s() - T.last_ckpt >= T.hp.checkpoint_minutes * 60) {
@@ -1118,8 +1316,9 @@ int xg_train_run(const xg_train_config *cfg, const xg_dataset *train, const xg_d
         if (rc)
             goto done;
     }
-    rc = xg_model_write_cond(cfg->out_path, T.net, xg_denoiser_params(T.net), T.ema, &T.noise,
-                             &T.hp, &T.stats, &T.spec, NULL, err);
+    if (writer(&T))
+        rc = xg_model_write_cond(cfg->out_path, T.net, xg_denoiser_params(T.net), T.ema, &T.noise,
+                                 &T.hp, &T.stats, &T.spec, NULL, err);
     if (rc)
         goto done;
     res->steps = T.st->step;

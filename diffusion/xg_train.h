@@ -11,10 +11,24 @@
  * reproduces the uninterrupted run's parameters exactly; a run killed with SIGKILL resumes from
  * its last checkpoint and then does the same.
  *
+ * Data parallelism (xg_train_dist, issue 7): with size R > 1 processes every process holds the
+ * whole network and data, draws the same shuffles and per-crystal seeds, and evaluates a
+ * contiguous slice of each global batch of hp.batch crystals (crystals k*B/R .. (k+1)*B/R - 1
+ * of the batch on rank k). Its output gradients are rescaled to the GLOBAL normalisations (atoms
+ * of the batch, crystals of the batch, masked sites of the batch: the last is summed over the
+ * processes first), the parameter gradients are summed over the processes, and every process
+ * then takes the same optimizer step. The loss trajectory equals the single-process run's up to
+ * the order of floating-point sums. Validation is split by batch the same way. Only rank 0
+ * writes the checkpoint, the log and the model; stopping (--hours, callback, stop_at_step) is
+ * agreed on by all processes after each step. A checkpoint resumes with any number of
+ * processes. The network weights are compared across processes at the start and after every
+ * epoch: a divergence is an error, never silent.
+ *
  * Nothing here prints: progress goes to a callback, which the command renders. */
 #ifndef XG_TRAIN_H
 #define XG_TRAIN_H
 
+#include <stddef.h>
 #include <stdint.h>
 
 #include "crystal/xg_dataset.h"
@@ -23,6 +37,17 @@
 #include "diffusion/xg_denoiser.h"
 #include "diffusion/xg_model.h"
 #include "diffusion/xg_noise.h"
+
+/* The data-parallel hook: diffusion/ never includes MPI; src/xg_mpi.h fills this. size <= 1
+ * (the default, all zero) is a single process, exactly the serial trainer. */
+typedef struct {
+    int rank, size;  /* this process, number of processes */
+    /* Sum n values elementwise over all processes, in place; every process must receive the
+     * same result bit for bit (MPI_Allreduce does). Return an xg_status. */
+    int (*sum_f32)(void *ctx, float *buf, size_t n, xg_error *err);
+    int (*sum_f64)(void *ctx, double *buf, size_t n, xg_error *err);
+    void *ctx;
+} xg_train_dist;
 
 typedef struct {
     xg_denoiser_config net;   /* ignored on resume (the checkpoint's is used) and when
@@ -34,6 +59,9 @@ typedef struct {
     const char *ckpt_path;    /* checkpoint file (everything) */
     const char *log_path;     /* loss log CSV, rewritten each epoch from the history; NULL = none */
     int resume;               /* continue from ckpt_path */
+    int allow_new_data;       /* resume on a training set whose fingerprint differs from the
+                                 checkpoint's (same number of crystals): continues, but no
+                                 longer reproduces the uninterrupted run bit for bit */
     int64_t stop_at_step;     /* stop (checkpoint + model) once this many steps are done; 0 = no */
     /* Conditioning (DESIGN.md 3.4; xg_condition.h). On resume all of this comes from the
      * checkpoint; names given here must then match the checkpoint's conditions. */
@@ -47,6 +75,7 @@ typedef struct {
     double cond_drop;         /* probability that a labelled crystal trains unconditionally
                                  (classifier-free guidance; default 0.2). Crystals without any
                                  label always train unconditionally. */
+    xg_train_dist dist;       /* data-parallel processes (see the top); zero = one process */
 } xg_train_config;
 
 /* MP-20-sized defaults: hidden 128, 4 layers, 8 frequencies, batch 64. */

@@ -1,6 +1,15 @@
 /* cmd_generate.c: `xtalgen generate`: sample new crystals from a trained model and write them
  * as they are finished (CIF files, one extxyz, one HDF5 dataset, a summary CSV), so a killed
- * run keeps every crystal it completed. */
+ * run keeps every crystal it completed.
+ *
+ * Under `mpirun -n R` (a build with XTALGEN_MPI) the batches are dealt out round-robin: batch b
+ * (crystals b*B .. b*B+B-1, formed exactly as one process forms them) goes to rank b mod R,
+ * which writes it into DIR/.rank<r>/ in the same formats; at the end rank 0 merges the parts in
+ * crystal order into the outputs one process writes and removes them. Crystal k draws from its
+ * own stream (seed, k) and its number of atoms from one sequence every rank replays, so with the
+ * same --seed, --batch and threads per rank the crystals (ids, CIFs, extxyz, summary.csv,
+ * generated.h5 contents) are identical, bit for bit, to a single process's, for any R. */
+#include <dirent.h>
 #include <errno.h>
 #include <limits.h>
 #include <math.h>
@@ -21,6 +30,7 @@
 #include "src/cli.h"
 #include "src/commands.h"
 #include "src/model_path.h"
+#include "src/xg_mpi.h"
 
 #define CMD "generate"
 #define MAX_CONDITIONS 8
@@ -54,7 +64,14 @@ static const char usage[] =
     "  --guidance G           classifier-free guidance strength gamma: u + gamma (c - u)\n"
     "                         (default 1 = plain conditional, 0 = unconditional)\n"
     "  --symprec S            tolerance of the space group in summary.csv (default 0.1)\n"
-    "  --quiet                no progress bar\n";
+    "  --quiet                no progress bar\n"
+    "\n"
+    "With MPI (-DXTALGEN_MPI=ON): mpirun -n R xtalgen generate ... deals the batches to the R\n"
+    "ranks round-robin (set OMP_NUM_THREADS or --threads per rank); each writes DIR/.rank<r>/,\n"
+    "rank 0 merges into the outputs above and removes the parts. DIR must be on a filesystem\n"
+    "every rank sees. The crystals equal a single process's with the same --seed, --batch and\n"
+    "threads per rank; use --batch at most N/R so that every rank gets work. A killed MPI run\n"
+    "leaves its finished crystals in the DIR/.rank<r>/ parts.\n";
 
 typedef struct {
     const char *model, *outdir, *elements, *exclude;
@@ -208,6 +225,198 @@ static int write_summary_header(FILE *f)
     return fprintf(f, "id,formula,natoms,spacegroup_number,spacegroup_symbol,volume,density\n") < 0;
 }
 
+/* ---------------------------------------------------------------- merging MPI parts ---- */
+
+/* Copies one line (with its newline) from in to out; -1 at end of file. */
+static int copy_line(FILE *in, FILE *out, char **line, size_t *cap)
+{
+    ssize_t n = getline(line, cap, in);
+    if (n < 0)
+        return -1;
+    return fwrite(*line, 1, (size_t)n, out) == (size_t)n ? 0 : -1;
+}
+
+/* Copies one extxyz frame (a count line, a comment line, count atom lines). */
+static int copy_frame(FILE *in, FILE *out, char **line, size_t *cap)
+{
+    ssize_t n = getline(line, cap, in);
+    if (n < 0)
+        return -1;
+    char *end = NULL;
+    long natoms = strtol(*line, &end, 10);
+    if (end == *line || natoms < 1 || fwrite(*line, 1, (size_t)n, out) != (size_t)n)
+        return -1;
+    for (long k = 0; k < natoms + 1; k++)
+        if (copy_line(in, out, line, cap))
+            return -1;
+    return 0;
+}
+
+/* Removes a rank's part folder: its three files and its (now emptied) cif/ folder. Leftover
+ * CIFs of an earlier killed run are removed too. */
+static void remove_part(const char *part)
+{
+    char path[4400];
+    const char *files[] = {"summary.csv", "generated.extxyz", "generated.h5"};
+    for (int k = 0; k < 3; k++) {
+        snprintf(path, sizeof path, "%s/%s", part, files[k]);
+        remove(path);
+    }
+    snprintf(path, sizeof path, "%s/cif", part);
+    DIR *d = opendir(path);
+    if (d) {
+        struct dirent *e;
+        char f[4700];
+        while ((e = readdir(d)))
+            if (strcmp(e->d_name, ".") && strcmp(e->d_name, "..")) {
+                snprintf(f, sizeof f, "%s/%s", path, e->d_name);
+                remove(f);
+            }
+        closedir(d);
+    }
+    rmdir(path);
+    rmdir(part);
+}
+
+static void part_dir(const char *outdir, int rank, int size, char *buf, size_t n)
+{
+    if (size > 1)
+        snprintf(buf, n, "%s/.rank%d", outdir, rank);
+    else
+        snprintf(buf, n, "%s", outdir);
+}
+
+/* Rank 0: merges the parts of `size` ranks (batch b of `batch` crystals came from rank
+ * b mod size) into DIR's outputs, in crystal order, and removes the parts. */
+static int merge_parts(const char *outdir, long n, long batch, int size, xg_error *err)
+{
+    int rc = XG_EIO;
+    char path[4400], part[4200];
+    FILE **csv = calloc((size_t)size, sizeof *csv), **xyz = calloc((size_t)size, sizeof *xyz);
+    xg_dataset **pds = calloc((size_t)size, sizeof *pds);
+    int64_t *cur = calloc((size_t)size, sizeof *cur);
+    FILE *ocsv = NULL, *oxyz = NULL;
+    xg_dataset *ds = xg_dataset_alloc();
+    char *line = NULL;
+    size_t cap = 0;
+    if (!csv || !xyz || !pds || !cur || !ds) {
+        rc = xg_error_set(err, XG_ENOMEM, "merging the ranks' parts: out of memory");
+        goto out;
+    }
+    for (int r = 0; r < size; r++) {
+        part_dir(outdir, r, size, part, sizeof part);
+        snprintf(path, sizeof path, "%s/summary.csv", part);
+        csv[r] = fopen(path, "r");
+        snprintf(path, sizeof path, "%s/generated.extxyz", part);
+        xyz[r] = fopen(path, "r");
+        if (!csv[r] || !xyz[r]) {
+            rc = xg_error_set(err, XG_EIO, "%s: the part of rank %d is missing (%s); the output "
+                              "folder must be on a filesystem every rank sees", part, r,
+                              strerror(errno));
+            goto out;
+        }
+        if (getline(&line, &cap, csv[r]) < 0) { /* its header */
+            rc = xg_error_set(err, XG_EIO, "%s/summary.csv: empty", part);
+            goto out;
+        }
+        snprintf(path, sizeof path, "%s/generated.h5", part);
+        if (access(path, F_OK) == 0) { /* a rank without a batch wrote none */
+            rc = xg_dataset_read_h5(path, &pds[r], err);
+            if (rc)
+                goto out;
+        }
+    }
+    snprintf(path, sizeof path, "%s/summary.csv", outdir);
+    ocsv = fopen(path, "w");
+    snprintf(path, sizeof path, "%s/generated.extxyz", outdir);
+    oxyz = fopen(path, "w");
+    if (!ocsv || !oxyz) {
+        rc = xg_error_set(err, XG_EIO, "cannot create outputs in %s: %s", outdir, strerror(errno));
+        goto out;
+    }
+    write_summary_header(ocsv);
+    for (long b0 = 0, bi = 0; b0 < n; b0 += batch, bi++) {
+        int r = (int)(bi % size);
+        long nb = n - b0 < batch ? n - b0 : batch;
+        part_dir(outdir, r, size, part, sizeof part);
+        for (long k = b0; k < b0 + nb; k++) {
+            char id[XG_ID_LEN];
+            snprintf(id, sizeof id, "gen-%07ld", k);
+            if (copy_line(csv[r], ocsv, &line, &cap) || strncmp(line, id, strlen(id)) != 0 ||
+                line[strlen(id)] != ',') {
+                rc = xg_error_set(err, XG_EIO, "%s/summary.csv: expected the row of %s", part, id);
+                goto out;
+            }
+            if (copy_frame(xyz[r], oxyz, &line, &cap)) {
+                rc = xg_error_set(err, XG_EIO, "%s/generated.extxyz: frame of %s missing or "
+                                  "malformed", part, id);
+                goto out;
+            }
+            xg_structure *s = pds[r] && cur[r] < pds[r]->n ? xg_dataset_get(pds[r], cur[r], err)
+                                                             : NULL;
+            if (!s || strcmp(s->id, id) != 0) {
+                xg_structure_free(s);
+                rc = xg_error_set(err, XG_EIO, "%s/generated.h5: expected %s as structure %lld",
+                                  part, id, (long long)cur[r]);
+                goto out;
+            }
+            cur[r]++;
+            rc = xg_dataset_append(ds, s, NULL, err);
+            xg_structure_free(s);
+            if (rc)
+                goto out;
+            char from[4600], to[4600];
+            snprintf(from, sizeof from, "%s/cif/%s.cif", part, id);
+            snprintf(to, sizeof to, "%s/cif/%s.cif", outdir, id);
+            if (rename(from, to) != 0) {
+                rc = xg_error_set(err, XG_EIO, "%s: cannot move to %s: %s", from, to,
+                                  strerror(errno));
+                goto out;
+            }
+        }
+    }
+    if (fclose(ocsv) != 0 || fclose(oxyz) != 0) {
+        ocsv = oxyz = NULL;
+        rc = xg_error_set(err, XG_EIO, "writing the merged outputs in %s failed", outdir);
+        goto out;
+    }
+    ocsv = oxyz = NULL;
+    snprintf(path, sizeof path, "%s/generated.h5", outdir);
+    rc = xg_dataset_write_h5(ds, path, err);
+    if (rc)
+        goto out;
+    for (int r = 0; r < size; r++) {
+        fclose(csv[r]);
+        fclose(xyz[r]);
+        csv[r] = xyz[r] = NULL;
+        part_dir(outdir, r, size, part, sizeof part);
+        remove_part(part);
+    }
+    rc = XG_OK;
+out:
+    for (int r = 0; r < size; r++) {
+        if (csv && csv[r])
+            fclose(csv[r]);
+        if (xyz && xyz[r])
+            fclose(xyz[r]);
+        if (pds)
+            xg_dataset_free(pds[r]);
+    }
+    if (ocsv)
+        fclose(ocsv);
+    if (oxyz)
+        fclose(oxyz);
+    free(line);
+    free(csv);
+    free(xyz);
+    free(pds);
+    free(cur);
+    xg_dataset_free(ds);
+    return rc;
+}
+
+/* ---------------------------------------------------------------- the command ---- */
+
 static int run(int argc, char **argv)
 {
     gen_args a;
@@ -223,17 +432,25 @@ static int run(int argc, char **argv)
         xg_cli_errorf(CMD, "%s", err.msg);
         return XG_EXIT_USAGE;
     }
+    /* Joined after the command line was checked: usage errors exit alike on every rank. */
+    xg_mpi mpi;
+    if (xg_mpi_init(&mpi, &err)) {
+        xg_cli_errorf(CMD, "%s", err.msg);
+        return XG_EXIT_FAIL;
+    }
+    if (mpi.rank != 0)
+        a.quiet = 1; /* rank 0 speaks for the job */
     char model_path[4096];
     if (a.model) {
         snprintf(model_path, sizeof model_path, "%s", a.model);
     } else if (xg_default_model_path("xtalgen-mp20.h5", model_path, sizeof model_path, &err)) {
         xg_cli_errorf(CMD, "%s", err.msg);
-        return XG_EXIT_FAIL;
+        return xg_mpi_finalize(&mpi, XG_EXIT_FAIL);
     }
     xg_model *m = NULL;
     if (xg_model_load(model_path, XG_MODEL_LOAD_EMA, &m, &err)) {
         xg_cli_errorf(CMD, "%s", err.msg);
-        return XG_EXIT_FAIL;
+        return xg_mpi_finalize(&mpi, XG_EXIT_FAIL);
     }
     int rc = XG_EXIT_FAIL;
     float *cond = NULL;
@@ -280,22 +497,29 @@ static int run(int argc, char **argv)
         goto done;
     }
 
-    char path[4200];
+    /* This rank's outputs: DIR itself for one process, DIR/.rank<r> for several. */
+    char part[4200], path[4400];
+    part_dir(a.outdir, mpi.rank, mpi.size, part, sizeof part);
     if (xg_mkdir_p(a.outdir, &err)) {
         xg_cli_errorf(CMD, "%s", err.msg);
         goto done;
     }
     snprintf(path, sizeof path, "%s/cif", a.outdir);
+    if (xg_mkdir_p(path, &err) || xg_mkdir_p(part, &err)) {
+        xg_cli_errorf(CMD, "%s", err.msg);
+        goto done;
+    }
+    snprintf(path, sizeof path, "%s/cif", part);
     if (xg_mkdir_p(path, &err)) {
         xg_cli_errorf(CMD, "%s", err.msg);
         goto done;
     }
-    snprintf(path, sizeof path, "%s/generated.extxyz", a.outdir);
+    snprintf(path, sizeof path, "%s/generated.extxyz", part);
     xyz = fopen(path, "w");
-    snprintf(path, sizeof path, "%s/summary.csv", a.outdir);
+    snprintf(path, sizeof path, "%s/summary.csv", part);
     csv = fopen(path, "w");
     if (!xyz || !csv) {
-        xg_cli_errorf(CMD, "cannot create outputs in %s: %s", a.outdir, strerror(errno));
+        xg_cli_errorf(CMD, "cannot create outputs in %s: %s", part, strerror(errno));
         goto done;
     }
     write_summary_header(csv);
@@ -317,18 +541,35 @@ static int run(int argc, char **argv)
     so.cond = cond;
     so.cond_dim = m->cfg.cond_dim;
 
+    /* Batch b is rank (b mod R)'s: count this rank's crystals for its progress bar. */
+    long nbatches = (a.n + a.batch - 1) / a.batch, mine = 0;
+    for (long bi = mpi.rank; bi < nbatches; bi += mpi.size)
+        mine += (bi + 1) * a.batch <= a.n ? a.batch : a.n - bi * a.batch;
+    if (mpi.size > 1 && !a.quiet) {
+        fprintf(stderr, "xtalgen generate: %d ranks share %ld batches of up to %ld crystals\n",
+                mpi.size, nbatches, a.batch);
+        if (nbatches < mpi.size)
+            fprintf(stderr, "xtalgen generate: note: only %ld of the %d ranks get a batch; use "
+                            "--batch %ld or less to keep every rank busy\n",
+                    nbatches, mpi.size, (a.n + mpi.size - 1) / mpi.size);
+    }
     xg_progress bar;
-    xg_progress_start(&bar, "generate", a.n, a.quiet);
+    xg_progress_start(&bar, "generate", mine, a.quiet);
     /* Numbers of atoms come from their own stream, so changing --num-atoms on one run does
-     * not reshuffle the other random choices. */
+     * not reshuffle the other random choices. Every rank replays the whole sequence. */
     xg_rng nrng;
     xg_rng_seed(&nrng, (uint64_t)a.seed, UINT64_C(1) << 62);
-    snprintf(path, sizeof path, "%s/generated.h5", a.outdir);
-    for (long done = 0; done < a.n;) {
+    snprintf(path, sizeof path, "%s/generated.h5", part);
+    long done_mine = 0;
+    for (long done = 0, bi = 0; done < a.n; bi++) {
         int nb = (int)((a.n - done) < a.batch ? (a.n - done) : a.batch);
         for (int k = 0; k < nb; k++)
             natoms[k] = a.natoms > 0 ? (int)a.natoms : xg_model_sample_natoms(&m->stats, &nrng);
-        step_ctx sc = {&bar, done, nb};
+        if (bi % mpi.size != mpi.rank) {
+            done += nb;
+            continue;
+        }
+        step_ctx sc = {&bar, done_mine, nb};
         if (xg_sampler_run(&m->noise, xg_sampler_eval_denoiser, m->net, &so, nb, natoms,
                            (uint64_t)a.seed, (uint64_t)done, batch, on_step, &sc, &err)) {
             xg_cli_errorf(CMD, "%s", err.msg);
@@ -343,8 +584,8 @@ static int run(int argc, char **argv)
             xg_error serr = {0};
             if (xg_symmetry_spacegroup(s, a.symprec, &sg, sym, &serr))
                 sg = 0; /* an unphysical sample can defeat spglib; screen will flag it */
-            char cif[4200];
-            snprintf(cif, sizeof cif, "%s/cif/%s.cif", a.outdir, s->id);
+            char cif[4600];
+            snprintf(cif, sizeof cif, "%s/cif/%s.cif", part, s->id);
             if (xg_cif_write_file(cif, s, &err) || xg_extxyz_write(xyz, s, &err) ||
                 xg_dataset_append(ds, s, NULL, &err)) {
                 xg_cli_errorf(CMD, "%s", err.msg);
@@ -363,15 +604,27 @@ static int run(int argc, char **argv)
             goto done;
         }
         done += nb;
-        xg_progress_update(&bar, done);
+        done_mine += nb;
+        xg_progress_update(&bar, done_mine);
     }
     xg_progress_finish(&bar);
     if (fclose(xyz) != 0 || fclose(csv) != 0) {
         xyz = csv = NULL;
-        xg_cli_errorf(CMD, "writing outputs in %s failed", a.outdir);
+        xg_cli_errorf(CMD, "writing outputs in %s failed", part);
         goto done;
     }
     xyz = csv = NULL;
+    if (mpi.size > 1) {
+        /* Every part is complete once all ranks get here (a failed rank aborts the job). */
+        if (xg_mpi_barrier(&mpi, &err)) {
+            xg_cli_errorf(CMD, "%s", err.msg);
+            goto done;
+        }
+        if (mpi.rank == 0 && merge_parts(a.outdir, a.n, a.batch, mpi.size, &err)) {
+            xg_cli_errorf(CMD, "merging the ranks' outputs: %s", err.msg);
+            goto done;
+        }
+    }
     if (!a.quiet)
         fprintf(stderr, "xtalgen generate: %ld crystals in %s\n", a.n, a.outdir);
     rc = XG_EXIT_OK;
@@ -389,7 +642,7 @@ done:
     free(cond);
     xg_dataset_free(ds);
     xg_model_free(m);
-    return rc;
+    return xg_mpi_finalize(&mpi, rc);
 }
 
 const xg_command xg_command_generate = {"generate", run, "sample new crystals from a trained model",

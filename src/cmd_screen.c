@@ -18,6 +18,7 @@
 #include "crystal/xg_validity.h"
 #include "src/cli.h"
 #include "src/commands.h"
+#include "src/xg_mpi.h"
 
 #define CMD "screen"
 #define MAX_PATHS 64
@@ -46,7 +47,12 @@ static const char usage[] =
     "0/1; novel and matched_reference are empty without --reference; duplicate_of is the id of\n"
     "the first crystal of a duplicate group) and DIR/summary.json (counts, rates, distances),\n"
     "both written atomically, and prints the summary.\n"
-    "Exit status 1 when an input cannot be read or an output cannot be written.\n";
+    "Exit status 1 when an input cannot be read or an output cannot be written.\n"
+    "\n"
+    "With MPI (-DXTALGEN_MPI=ON): mpirun -n R xtalgen screen ... splits the crystals over the\n"
+    "ranks (validity, symmetry, reduction, novelty; each rank reads the references once), and\n"
+    "rank 0 collects the results, finds the duplicates and writes the same files as one\n"
+    "process.\n";
 
 /* What is known about one crystal after screening. */
 typedef struct {
@@ -451,6 +457,111 @@ static void analyse_one(const xg_dataset *ds, int64_t i, double symprec,
     xg_structure_free(s);
 }
 
+/* ---------------------------------------------------------------- several ranks ---- */
+
+/* One record per crystal of a rank: its index, its row, and its reduced cell when it has one.
+ * Raw bytes: every rank runs the same binary. */
+typedef struct {
+    int64_t index;
+    row r;
+    int32_t has_cell, natoms;
+    double lattice[9];
+    char id[XG_ID_LEN];
+} cell_head;
+
+static size_t record_size(const xg_structure *c)
+{
+    return sizeof(cell_head) + (c ? (size_t)c->natoms * (sizeof(int32_t) + 3 * sizeof(double)) : 0);
+}
+
+/* Ranks other than 0 send the rows and reduced cells of their crystals (i = rank mod R) to
+ * rank 0, which puts them in place: afterwards rank 0 holds what one process would have. */
+static int gather_results(xg_mpi *mpi, const xg_dataset *ds, row *rows, xg_structure **red,
+                          xg_error *err)
+{
+    size_t bytes = 0;
+    for (int64_t i = mpi->rank; i < ds->n; i += mpi->size)
+        bytes += mpi->rank ? record_size(red[i]) : 0;
+    unsigned char *buf = malloc(bytes ? bytes : 1), *p = buf;
+    if (!buf)
+        return xg_error_set(err, XG_ENOMEM, "out of memory (%zu bytes)", bytes);
+    for (int64_t i = mpi->rank; mpi->rank && i < ds->n; i += mpi->size) {
+        cell_head h;
+        memset(&h, 0, sizeof h);
+        h.index = i;
+        h.r = rows[i];
+        const xg_structure *c = red[i];
+        if (c) {
+            h.has_cell = 1;
+            h.natoms = c->natoms;
+            memcpy(h.lattice, c->lattice, sizeof h.lattice);
+            memcpy(h.id, c->id, sizeof h.id);
+        }
+        memcpy(p, &h, sizeof h);
+        p += sizeof h;
+        for (int a = 0; c && a < c->natoms; a++) {
+            int32_t z = c->types[a];
+            memcpy(p, &z, sizeof z);
+            p += sizeof z;
+        }
+        if (c) {
+            memcpy(p, c->frac, (size_t)c->natoms * 3 * sizeof(double));
+            p += (size_t)c->natoms * 3 * sizeof(double);
+        }
+    }
+    void *all = NULL;
+    size_t *counts = calloc((size_t)mpi->size, sizeof *counts);
+    int rc = counts ? xg_mpi_gather_bytes(mpi, buf, bytes, &all, counts, err)
+                    : xg_error_set(err, XG_ENOMEM, "out of memory");
+    free(buf);
+    if (rc || mpi->rank != 0) {
+        free(counts);
+        free(all);
+        return rc;
+    }
+    size_t total = 0;
+    for (int r = 0; r < mpi->size; r++)
+        total += counts[r];
+    free(counts);
+    const unsigned char *q = all, *end = q + total;
+    while (q < end && !rc) {
+        cell_head h;
+        if ((size_t)(end - q) < sizeof h) {
+            rc = xg_error_set(err, XG_EINVAL, "a truncated record from another rank");
+            break;
+        }
+        memcpy(&h, q, sizeof h);
+        q += sizeof h;
+        size_t need = h.has_cell ? (size_t)h.natoms * (sizeof(int32_t) + 3 * sizeof(double)) : 0;
+        if (h.index < 0 || h.index >= ds->n || h.natoms < 0 || (size_t)(end - q) < need) {
+            rc = xg_error_set(err, XG_EINVAL, "a malformed record from another rank");
+            break;
+        }
+        rows[h.index] = h.r;
+        if (!h.has_cell)
+            continue;
+        xg_structure *c = xg_structure_alloc(h.natoms);
+        if (!c) {
+            rc = xg_error_set(err, XG_ENOMEM, "out of memory for a reduced cell");
+            break;
+        }
+        memcpy(c->lattice, h.lattice, sizeof h.lattice);
+        memcpy(c->id, h.id, sizeof c->id);
+        for (int a = 0; a < h.natoms; a++) {
+            int32_t z;
+            memcpy(&z, q, sizeof z);
+            q += sizeof z;
+            c->types[a] = z;
+        }
+        memcpy(c->frac, q, (size_t)h.natoms * 3 * sizeof(double));
+        q += (size_t)h.natoms * 3 * sizeof(double);
+        xg_structure_free(red[h.index]);
+        red[h.index] = c;
+    }
+    free(all);
+    return rc;
+}
+
 static int run(int argc, char **argv)
 {
     const char *inputs[MAX_PATHS], *refs[MAX_PATHS], *dist_ref = NULL, *outdir = "screen_out";
@@ -510,17 +621,29 @@ static int run(int argc, char **argv)
     xg_structure **red = NULL;
     row *rows = NULL;
     double *dens = NULL, *nel = NULL, *rd = NULL, *rn = NULL;
+    /* Joined after the command line was checked: usage errors exit alike on every rank. */
+    xg_mpi mpi;
+    if (xg_mpi_init(&mpi, &err)) {
+        xg_cli_errorf(CMD, "%s", err.msg);
+        return XG_EXIT_FAIL;
+    }
+    const int R = mpi.size, me = mpi.rank;
+    if (me != 0)
+        quiet = 1; /* rank 0 speaks for the job */
     if (read_inputs(inputs, ninputs, &ds))
         goto out;
     double t_read = xg_now() - t0, t_phase = xg_now();
     int64_t n = ds->n;
+    /* This rank's crystals: me, me + R, me + 2R, ... (all of them for one process). */
+    int64_t nl = me < n ? (n - me + R - 1) / R : 0;
     rows = calloc((size_t)n, sizeof *rows);
     red = calloc((size_t)n, sizeof *red);
     int64_t *dup = malloc((size_t)n * sizeof *dup);
-    int *novel = malloc((size_t)n * sizeof *novel);
-    int64_t *matched = malloc((size_t)n * sizeof *matched);
-    if (!rows || !red || !dup || !novel || !matched) {
-        free(dup), free(novel), free(matched);
+    int *novel = malloc((size_t)(nl ? nl : 1) * sizeof *novel);
+    int64_t *matched = malloc((size_t)(nl ? nl : 1) * sizeof *matched);
+    xg_structure **mine = malloc((size_t)(nl ? nl : 1) * sizeof *mine);
+    if (!rows || !red || !dup || !novel || !matched || !mine) {
+        free(dup), free(novel), free(matched), free(mine);
         xg_cli_errorf(CMD, "out of memory for %lld crystals", (long long)n);
         goto out;
     }
@@ -529,22 +652,82 @@ static int run(int argc, char **argv)
 
     /* 1. Per-crystal checks and reduced cells, in parallel chunks (progress between chunks). */
     xg_progress pg;
-    xg_progress_start(&pg, "screen: checking", (long)n, quiet);
-    for (int64_t c0 = 0; c0 < n; c0 += CHUNK) {
-        int64_t c1 = c0 + CHUNK < n ? c0 + CHUNK : n;
+    xg_progress_start(&pg, "screen: checking", (long)nl, quiet);
+    for (int64_t c0 = 0; c0 < nl; c0 += CHUNK) {
+        int64_t c1 = c0 + CHUNK < nl ? c0 + CHUNK : nl;
 #pragma omp parallel for schedule(dynamic, 1)
-        for (int64_t i = c0; i < c1; i++)
+        for (int64_t k = c0; k < c1; k++) {
+            int64_t i = me + k * R;
             analyse_one(ds, i, symprec, &mp, &rows[i], &red[i]);
+        }
         xg_progress_update(&pg, (long)c1);
     }
     xg_progress_finish(&pg);
+    for (int64_t k = 0; k < nl; k++)
+        mine[k] = red[me + k * R];
     double t_checks = xg_now() - t_phase;
     t_phase = xg_now();
 
-    /* 2. Uniqueness within the inputs. */
+    /* 2. Novelty of this rank's crystals against the references (each rank reads them once;
+     * reading included). A candidate's verdict depends on nothing but itself and the references,
+     * so splitting the candidates changes no result. */
+    summary sm = {inputs, ninputs, refs, nrefs, dist_ref, NAN, NAN, 0, 0, 0, 0, 0, 0, 0, 0,
+                  t_read, t_checks, 0, 0};
+    if (nrefs) {
+        if (xg_novelty_index_create(&mp, &ix, &err)) {
+            xg_cli_errorf(CMD, "%s", err.msg);
+            free(dup), free(novel), free(matched), free(mine);
+            goto out;
+        }
+        for (int k = 0; k < nrefs; k++) {
+            if (xg_input_read(refs[k], &refds[k], &err) ||
+                xg_novelty_index_add(ix, refds[k], &err)) {
+                xg_cli_errorf(CMD, "reference %s: %s", refs[k], err.msg);
+                free(dup), free(novel), free(matched), free(mine);
+                goto out;
+            }
+        }
+        sm.refs_total = (long)xg_novelty_index_size(ix);
+        xg_progress_start(&pg, "screen: novelty", (long)nl, quiet);
+        for (int64_t c0 = 0; c0 < nl; c0 += 4 * CHUNK) {
+            int64_t c1 = c0 + 4 * CHUNK < nl ? c0 + 4 * CHUNK : nl;
+            if (xg_novelty_check(ix, mine + c0, c1 - c0, novel + c0, matched + c0, &err)) {
+                xg_cli_errorf(CMD, "novelty: %s", err.msg);
+                free(dup), free(novel), free(matched), free(mine);
+                goto out;
+            }
+            xg_progress_update(&pg, (long)c1);
+        }
+        xg_progress_finish(&pg);
+        for (int64_t k = 0; k < nl; k++) {
+            int64_t i = me + k * R;
+            rows[i].novel = red[i] ? novel[k] : -1;
+            rows[i].matched = matched[k];
+        }
+    }
+    free(novel), free(matched), free(mine);
+    sm.t_novelty = xg_now() - t_phase;
+    t_phase = xg_now();
+
+    /* 3. Several ranks: rank 0 collects every row and reduced cell; the others are done. */
+    if (R > 1) {
+        int grc = gather_results(&mpi, ds, rows, red, &err);
+        if (grc) {
+            xg_cli_errorf(CMD, "collecting the ranks' results: %s", err.msg);
+            free(dup);
+            goto out;
+        }
+        if (me != 0) {
+            free(dup);
+            status = XG_EXIT_OK;
+            goto out;
+        }
+    }
+
+    /* 4. Uniqueness within the inputs: needs every candidate, so one process does it. */
     if (xg_novelty_unique(red, n, &mp, dup, &err)) {
         xg_cli_errorf(CMD, "uniqueness: %s", err.msg);
-        free(dup), free(novel), free(matched);
+        free(dup);
         goto out;
     }
     for (int64_t i = 0; i < n; i++) {
@@ -552,47 +735,9 @@ static int run(int argc, char **argv)
         rows[i].unique = red[i] ? dup[i] < 0 : -1;
     }
     free(dup);
-    double t_unique = xg_now() - t_phase;
-    t_phase = xg_now();
+    sm.t_unique = xg_now() - t_phase;
 
-    /* 3. Novelty against the references (reading them included). */
-    summary sm = {inputs, ninputs, refs, nrefs, dist_ref, NAN, NAN, 0, 0, 0, 0, 0, 0, 0, 0,
-                  t_read, t_checks, t_unique, 0};
-    if (nrefs) {
-        if (xg_novelty_index_create(&mp, &ix, &err)) {
-            xg_cli_errorf(CMD, "%s", err.msg);
-            free(novel), free(matched);
-            goto out;
-        }
-        for (int k = 0; k < nrefs; k++) {
-            if (xg_input_read(refs[k], &refds[k], &err) ||
-                xg_novelty_index_add(ix, refds[k], &err)) {
-                xg_cli_errorf(CMD, "reference %s: %s", refs[k], err.msg);
-                free(novel), free(matched);
-                goto out;
-            }
-        }
-        sm.refs_total = (long)xg_novelty_index_size(ix);
-        xg_progress_start(&pg, "screen: novelty", (long)n, quiet);
-        for (int64_t c0 = 0; c0 < n; c0 += 4 * CHUNK) {
-            int64_t c1 = c0 + 4 * CHUNK < n ? c0 + 4 * CHUNK : n;
-            if (xg_novelty_check(ix, red + c0, c1 - c0, novel + c0, matched + c0, &err)) {
-                xg_cli_errorf(CMD, "novelty: %s", err.msg);
-                free(novel), free(matched);
-                goto out;
-            }
-            xg_progress_update(&pg, (long)c1);
-        }
-        xg_progress_finish(&pg);
-        for (int64_t i = 0; i < n; i++) {
-            rows[i].novel = red[i] ? novel[i] : -1;
-            rows[i].matched = matched[i];
-        }
-    }
-    free(novel), free(matched);
-    sm.t_novelty = xg_now() - t_phase;
-
-    /* 4. Distribution metrics over the crystals valid in both senses, as CDVAE computes them. */
+    /* 5. Distribution metrics over the crystals valid in both senses, as CDVAE computes them. */
     if (dist_ref) {
         if (xg_input_read(dist_ref, &dref, &err)) {
             xg_cli_errorf(CMD, "distribution reference %s: %s", dist_ref, err.msg);
@@ -632,7 +777,7 @@ static int run(int argc, char **argv)
         }
     }
 
-    /* 5. Outputs. */
+    /* 6. Outputs. */
     screen_run run_ = {ds, rows, ix, nrefs > 0};
     for (int64_t i = 0; i < n; i++) {
         int valid = rows[i].valid_structure == 1 && rows[i].valid_composition == 1;
@@ -674,7 +819,7 @@ out:
         xg_dataset_free(refds[k]);
     xg_dataset_free(dref);
     xg_dataset_free(ds);
-    return status;
+    return xg_mpi_finalize(&mpi, status);
 }
 
 const xg_command xg_command_screen = {

@@ -1,0 +1,379 @@
+/* cmd_train_property.c: `xtalgen train-property`: fits a property model (properties/
+ * xg_propmodel.h) to one dataset property, with a progress bar, the validation MAE each epoch,
+ * checkpoints, clean stops on SIGINT/SIGTERM or at the end of a --hours budget, and the test
+ * MAE measured and stored in the model file. */
+#include <cblas.h>
+#include <math.h>
+#include <signal.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#ifdef _OPENMP
+#include <omp.h>
+#endif
+
+#include "crystal/xg_dataset.h"
+#include "properties/xg_propmodel.h"
+#include "src/cli.h"
+#include "src/commands.h"
+
+static const char *const CMD = "train-property";
+
+static const char USAGE[] =
+    "usage: xtalgen train-property --target NAME --data TRAIN.h5 --val VAL.h5 [--test TEST.h5]\n"
+    "                              -o MODEL.h5 [options]\n"
+    "\n"
+    "Trains a property model: the denoiser's network run on clean crystals, mean-pooled and\n"
+    "read out by a small MLP, on dataset property NAME (e.g. formation_energy_per_atom,\n"
+    "band_gap, dft_mag_density). Crystals without a label (NaN) are skipped, never counted as\n"
+    "zero. Each epoch reports the validation MAE of the EMA weights; the model file keeps the\n"
+    "weights of the best validation epoch, its validation MAE and the test MAE. A checkpoint\n"
+    "(MODEL.ckpt.h5) is written at each epoch end, every --checkpoint-every minutes and on stop,\n"
+    "with the per-epoch log in MODEL.log.csv. Ctrl-C or SIGTERM checkpoints and exits 0.\n"
+    "\n"
+    "  --target NAME          dataset property to learn\n"
+    "  --data PATH            training set (HDF5 dataset from `xtalgen dataset import`)\n"
+    "  --val PATH             validation set (chooses the weights; required)\n"
+    "  --test PATH            test set: its MAE is reported and stored in the model\n"
+    "  -o, --output PATH      model file\n"
+    "  --hidden H             hidden width (default 128)\n"
+    "  --layers L             message-passing layers (default 3)\n"
+    "  --n-freq F             Fourier frequencies per dimension (default 8)\n"
+    "  --loss l1|mse          training loss on the normalised target (default l1)\n"
+    "  --epochs E             epochs (default 100 unless --hours is given)\n"
+    "  --hours T              stop cleanly after T hours of wall time (this invocation)\n"
+    "  --batch B              crystals per step (default 64)\n"
+    "  --lr X                 peak learning rate (default 1e-3), cosine decay to --lr-min\n"
+    "  --lr-min X             floor of the decay (default 1e-5)\n"
+    "  --warmup N             warm-up steps (default 300)\n"
+    "  --weight-decay X       AdamW weight decay (default 0)\n"
+    "  --clip X               gradient-norm clip (default 1; 0 = off)\n"
+    "  --ema X                EMA decay of the weights (default 0.999)\n"
+    "  --seed S               seed of the initialisation and data order (default 1)\n"
+    "  --threads N            OpenMP and OpenBLAS threads (default 1)\n"
+    "  --checkpoint PATH      checkpoint file (default MODEL.ckpt.h5)\n"
+    "  --checkpoint-every M   minutes between checkpoints (default 10)\n"
+    "  --log PATH             per-epoch CSV log (default MODEL.log.csv)\n"
+    "  --resume               continue from the checkpoint (its settings win, except when to\n"
+    "                         stop: --epochs, --hours, --checkpoint-every, --threads)\n"
+    "  --max-structures K     use only the first K labelled crystals of each set (quick runs)\n"
+    "  --stop-at-step N       stop cleanly after N optimizer steps in total (testing)\n"
+    "  --quiet                no progress bar, only the per-epoch lines\n";
+
+/* The only static state: set by the signal handler, read by the progress callback. */
+static volatile sig_atomic_t g_stop_requested;
+
+static void on_signal(int sig)
+{
+    (void)sig;
+    g_stop_requested = 1;
+}
+
+typedef struct {
+    xg_progress bar;
+    int bar_on, quiet;
+    int64_t epochs;
+    char label[64];
+    const char *target;
+} ui;
+
+static void fmt_dur(double s, char *buf, size_t n)
+{
+    if (!(s >= 0) || !isfinite(s)) {
+        snprintf(buf, n, "?");
+        return;
+    }
+    long t = (long)(s + 0.5);
+    if (t >= 3600)
+        snprintf(buf, n, "%ldh%02ldm", t / 3600, (t / 60) % 60);
+    else
+        snprintf(buf, n, "%ldm%02lds", t / 60, t % 60);
+}
+
+static int on_progress(const xg_propmodel_progress *p, void *user)
+{
+    ui *u = user;
+    char dur[32];
+    switch (p->event) {
+    case XG_PROP_EV_START:
+        fprintf(stderr,
+                "xtalgen train-property: %s '%s': %lld training crystals (%lld without a label "
+                "skipped, %lld unusable), %lld validation (%lld unlabelled), %lld test (%lld "
+                "unlabelled), %zu parameters, %lld steps per epoch, from epoch %lld step %lld\n",
+                p->resumed ? "resuming" : "starting", u->target, (long long)p->ntrain,
+                (long long)p->nolabel[0], (long long)p->unusable[0], (long long)p->nval,
+                (long long)p->nolabel[1], (long long)p->ntest, (long long)p->nolabel[2],
+                p->nparams, (long long)p->steps_per_epoch, (long long)p->epoch + 1,
+                (long long)p->step);
+        u->epochs = p->epochs;
+        break;
+    case XG_PROP_EV_STEP:
+        if (!u->bar_on) {
+            if (u->epochs > 0)
+                snprintf(u->label, sizeof u->label, "epoch %lld/%lld", (long long)p->epoch + 1,
+                         (long long)u->epochs);
+            else
+                snprintf(u->label, sizeof u->label, "epoch %lld", (long long)p->epoch + 1);
+            xg_progress_start(&u->bar, u->label, (long)p->steps_per_epoch, u->quiet);
+            u->bar_on = 1;
+        }
+        fmt_dur(p->eta, dur, sizeof dur);
+        snprintf(u->bar.extra, sizeof u->bar.extra, "loss %.4f lr %.2e %.1f cr/s run ETA %s",
+                 p->avg_loss, p->lr, p->crystals_per_s, dur);
+        xg_progress_update(&u->bar, (long)p->step_in_epoch);
+        break;
+    case XG_PROP_EV_EPOCH:
+        if (u->bar_on) {
+            xg_progress_finish(&u->bar);
+            u->bar_on = 0;
+        }
+        fmt_dur(p->elapsed, dur, sizeof dur);
+        fprintf(stderr,
+                "xtalgen train-property: epoch %lld: train loss %.4f  val MAE %.4f  (best %.4f at "
+                "epoch %lld)  %.1f crystals/s  elapsed %s\n",
+                (long long)p->epoch, p->avg_loss, p->val_mae, p->best_val_mae,
+                (long long)p->best_epoch, p->crystals_per_s, dur);
+        break;
+    case XG_PROP_EV_DONE:
+        if (u->bar_on) {
+            xg_progress_finish(&u->bar);
+            u->bar_on = 0;
+        }
+        break;
+    }
+    return g_stop_requested ? 1 : 0;
+}
+
+/* MODEL.h5 -> MODEL.<suffix>; anything else gets .<suffix> appended. */
+static char *derived_path(const char *out, const char *suffix)
+{
+    size_t n = strlen(out);
+    char *p = malloc(n + strlen(suffix) + 2);
+    if (!p)
+        return NULL;
+    if (n > 3 && strcmp(out + n - 3, ".h5") == 0)
+        n -= 3;
+    memcpy(p, out, n);
+    p[n] = '.';
+    strcpy(p + n + 1, suffix);
+    return p;
+}
+
+/* Units of the targets MP-20 carries, for the summary line. */
+static const char *units_of(const char *target)
+{
+    if (strstr(target, "per_atom") || strstr(target, "e_above_hull"))
+        return " eV/atom";
+    if (strcmp(target, "band_gap") == 0)
+        return " eV";
+    if (strcmp(target, "dft_mag_density") == 0)
+        return " muB/A^3";
+    return "";
+}
+
+static int run(int argc, char **argv)
+{
+    xg_propmodel_train_config cfg;
+    xg_propmodel_train_config_default(&cfg);
+    cfg.hp.threads = 1;
+    const char *data = NULL, *valp = NULL, *testp = NULL, *out = NULL, *ckpt = NULL, *logp = NULL;
+    int quiet = 0, epochs_given = 0;
+    long v;
+    double x;
+    for (int i = 1; i < argc; i++) {
+        const char *a = argv[i], *val = NULL;
+        if (!strcmp(a, "--help") || !strcmp(a, "-h")) {
+            fputs(USAGE, stdout);
+            return XG_EXIT_OK;
+        }
+#define VALUE()                                                                                   \
+    do {                                                                                          \
+        if (!(val = xg_cli_value(CMD, argc, argv, &i)))                                           \
+            return XG_EXIT_USAGE;                                                                 \
+    } while (0)
+#define INT_OPT(name, lo, hi, dst)                                                                \
+    else if (xg_cli_is(a, name))                                                                  \
+    {                                                                                             \
+        VALUE();                                                                                  \
+        if (xg_cli_parse_int(CMD, name, val, lo, hi, &v))                                         \
+            return XG_EXIT_USAGE;                                                                 \
+        dst = v;                                                                                  \
+    }
+#define DBL_OPT(name, lo, hi, dst)                                                                \
+    else if (xg_cli_is(a, name))                                                                  \
+    {                                                                                             \
+        VALUE();                                                                                  \
+        if (xg_cli_parse_double(CMD, name, val, lo, hi, &x))                                      \
+            return XG_EXIT_USAGE;                                                                 \
+        dst = x;                                                                                  \
+    }
+        if (xg_cli_is(a, "--target")) {
+            VALUE();
+            cfg.target = val;
+        } else if (xg_cli_is(a, "--data")) {
+            VALUE();
+            data = val;
+        } else if (xg_cli_is(a, "--val")) {
+            VALUE();
+            valp = val;
+        } else if (xg_cli_is(a, "--test")) {
+            VALUE();
+            testp = val;
+        } else if (!strcmp(a, "-o") || xg_cli_is(a, "--output")) {
+            VALUE();
+            out = val;
+        } else if (xg_cli_is(a, "--checkpoint-every")) {
+            VALUE();
+            if (xg_cli_parse_double(CMD, "--checkpoint-every", val, 0, 1e6, &x))
+                return XG_EXIT_USAGE;
+            cfg.hp.checkpoint_minutes = x;
+        } else if (xg_cli_is(a, "--checkpoint")) {
+            VALUE();
+            ckpt = val;
+        } else if (xg_cli_is(a, "--log")) {
+            VALUE();
+            logp = val;
+        } else if (xg_cli_is(a, "--loss")) {
+            VALUE();
+            if (!strcmp(val, "l1"))
+                cfg.loss = XG_PROPLOSS_L1;
+            else if (!strcmp(val, "mse"))
+                cfg.loss = XG_PROPLOSS_MSE;
+            else {
+                xg_cli_errorf(CMD, "--loss expects l1 or mse, got '%s'", val);
+                return XG_EXIT_USAGE;
+            }
+        } else if (xg_cli_is(a, "--epochs")) {
+            VALUE();
+            if (xg_cli_parse_int(CMD, "--epochs", val, 1, 1000000, &v))
+                return XG_EXIT_USAGE;
+            cfg.hp.epochs = (int)v;
+            epochs_given = 1;
+        }
+        INT_OPT("--hidden", 1, 4096, cfg.trunk.hidden)
+        INT_OPT("--layers", 0, 64, cfg.trunk.layers)
+        INT_OPT("--n-freq", 1, 64, cfg.trunk.n_freq)
+        INT_OPT("--batch", 1, 100000, cfg.hp.batch)
+        INT_OPT("--warmup", 0, 100000000, cfg.hp.warmup_steps)
+        INT_OPT("--threads", 1, 1024, cfg.hp.threads)
+        INT_OPT("--max-structures", 1, 1000000000, cfg.hp.max_structures)
+        INT_OPT("--stop-at-step", 1, 1000000000000L, cfg.stop_at_step)
+        DBL_OPT("--hours", 1e-6, 1e5, cfg.hp.hours)
+        DBL_OPT("--lr", 1e-9, 1, cfg.hp.lr)
+        DBL_OPT("--lr-min", 0, 1, cfg.hp.lr_min)
+        DBL_OPT("--weight-decay", 0, 10, cfg.hp.weight_decay)
+        DBL_OPT("--clip", 0, 1e6, cfg.hp.clip_norm)
+        DBL_OPT("--ema", 0, 0.999999, cfg.hp.ema_decay)
+        else if (xg_cli_is(a, "--seed")) {
+            VALUE();
+            char *end = NULL;
+            unsigned long long s = strtoull(val, &end, 10);
+            if (!*val || *end || val[0] == '-') {
+                xg_cli_errorf(CMD, "--seed expects a non-negative integer, got '%s'", val);
+                return XG_EXIT_USAGE;
+            }
+            cfg.hp.seed = (uint64_t)s;
+        } else if (!strcmp(a, "--resume")) {
+            cfg.resume = 1;
+        } else if (!strcmp(a, "--quiet")) {
+            quiet = 1;
+        } else {
+            xg_cli_errorf(CMD, "unknown option '%s' (see `xtalgen help train-property`)", a);
+            return XG_EXIT_USAGE;
+        }
+#undef VALUE
+#undef INT_OPT
+#undef DBL_OPT
+    }
+    if (!cfg.target || !data || !valp || !out) {
+        xg_cli_errorf(CMD, "--target, --data, --val and -o are required (see `xtalgen help "
+                           "train-property`)");
+        return XG_EXIT_USAGE;
+    }
+    if (cfg.hp.hours > 0 && !epochs_given)
+        cfg.hp.epochs = 0; /* run until the time budget is spent */
+    if (cfg.resume && !epochs_given)
+        cfg.hp.epochs = 0; /* keep the checkpoint's */
+    if (!cfg.resume && cfg.hp.lr_min > cfg.hp.lr) {
+        xg_cli_errorf(CMD, "--lr-min %g is above --lr %g", cfg.hp.lr_min, cfg.hp.lr);
+        return XG_EXIT_USAGE;
+    }
+
+    char *ckpt_own = ckpt ? NULL : derived_path(out, "ckpt.h5");
+    char *log_own = logp ? NULL : derived_path(out, "log.csv");
+    if ((!ckpt && !ckpt_own) || (!logp && !log_own)) {
+        xg_cli_errorf(CMD, "out of memory");
+        free(ckpt_own);
+        free(log_own);
+        return XG_EXIT_FAIL;
+    }
+    cfg.out_path = out;
+    cfg.ckpt_path = ckpt ? ckpt : ckpt_own;
+    cfg.log_path = logp ? logp : log_own;
+#ifdef _OPENMP
+    omp_set_num_threads(cfg.hp.threads);
+#endif
+    openblas_set_num_threads(cfg.hp.threads);
+
+    int code = XG_EXIT_OK;
+    xg_error err;
+    xg_error_clear(&err);
+    xg_dataset *tr = NULL, *va = NULL, *te = NULL;
+    if (xg_dataset_read_h5(data, &tr, &err) != XG_OK || xg_dataset_read_h5(valp, &va, &err) != XG_OK ||
+        (testp && xg_dataset_read_h5(testp, &te, &err) != XG_OK)) {
+        xg_cli_errorf(CMD, "%s", err.msg);
+        code = XG_EXIT_FAIL;
+        goto out;
+    }
+
+    struct sigaction sa;
+    memset(&sa, 0, sizeof sa);
+    sa.sa_handler = on_signal;
+    sigemptyset(&sa.sa_mask);
+    sa.sa_flags = SA_RESETHAND; /* a second Ctrl-C kills at once */
+    sigaction(SIGINT, &sa, NULL);
+    sigaction(SIGTERM, &sa, NULL);
+
+    ui u;
+    memset(&u, 0, sizeof u);
+    u.quiet = quiet;
+    u.target = cfg.target;
+    xg_propmodel_train_result res;
+    int rc = xg_propmodel_train(&cfg, tr, va, te, on_progress, &u, &res, &err);
+    if (u.bar_on)
+        xg_progress_finish(&u.bar);
+    signal(SIGINT, SIG_DFL);
+    signal(SIGTERM, SIG_DFL);
+    if (rc) {
+        xg_cli_errorf(CMD, "%s", err.msg);
+        code = XG_EXIT_FAIL;
+        goto out;
+    }
+    const char *un = units_of(cfg.target);
+    fprintf(stderr,
+            "xtalgen train-property: %s after %lld steps (%lld epochs); weights of epoch %lld\n"
+            "xtalgen train-property: val MAE %.4f%s on %lld crystals (predicting the training mean: "
+            "%.4f)\n",
+            res.stopped_early ? "stopped" : "done", (long long)res.steps, (long long)res.epochs,
+            (long long)res.best_epoch, res.val_mae, un, (long long)res.nval, res.baseline_val_mae);
+    if (te)
+        fprintf(stderr,
+                "xtalgen train-property: test MAE %.4f%s on %lld crystals (predicting the training "
+                "mean: %.4f; %lld without a label skipped)\n",
+                res.test_mae, un, (long long)res.ntest, res.baseline_test_mae,
+                (long long)res.nolabel[2]);
+    fprintf(stderr, "xtalgen train-property: model %s, checkpoint %s, log %s\n", cfg.out_path,
+            cfg.ckpt_path, cfg.log_path);
+out:
+    xg_dataset_free(tr);
+    xg_dataset_free(va);
+    xg_dataset_free(te);
+    free(ckpt_own);
+    free(log_own);
+    return code;
+}
+
+const xg_command xg_command_train_property = {"train-property", run,
+                                              "train a property model (formation energy, band gap, "
+                                              "magnetic density) on a dataset",
+                                              USAGE};
