@@ -1,6 +1,9 @@
 /* main.c: the xtalgen program: dispatches to one command per src/cmd_<name>.c. */
+#include <cblas.h>
 #include <stdio.h>
+#include <stdlib.h>
 #include <string.h>
+#include <unistd.h>
 
 #include "src/cli.h"
 #include "src/commands.h"
@@ -49,8 +52,35 @@ static void print_help(FILE *out)
                  "1 failure, 2 usage error.\n");
 }
 
+/* OpenBLAS 0.3.21 (Debian 12) does not recognise recent Xeons and falls back to its generic
+ * SSE3 ("Prescott") kernels, which run the denoiser 3-5x slower than its AVX-512 kernels on the
+ * same CPU (`xtalgen bench denoiser` measures both). The kernel is chosen when the library
+ * loads, before main, so the only remedy is to restart once with OPENBLAS_CORETYPE set. This
+ * happens only when the user set nothing, the CPU has the AVX-512 subsets those kernels use,
+ * and OpenBLAS did pick the generic kernels; XTALGEN_KEEP_BLAS=1 turns it off. */
+static void maybe_reexec_for_blas(char **argv)
+{
+#if defined(__x86_64__) && defined(__GNUC__)
+    if (getenv("OPENBLAS_CORETYPE") || getenv("XTALGEN_KEEP_BLAS"))
+        return;
+    if (strcmp(openblas_get_corename(), "Prescott") != 0)
+        return;
+    __builtin_cpu_init();
+    if (!__builtin_cpu_supports("avx512f") || !__builtin_cpu_supports("avx512bw") ||
+        !__builtin_cpu_supports("avx512dq") || !__builtin_cpu_supports("avx512vl"))
+        return;
+    setenv("OPENBLAS_CORETYPE", "SkylakeX", 1);
+    execv("/proc/self/exe", argv);
+    /* exec failed: carry on with the slow kernels */
+    unsetenv("OPENBLAS_CORETYPE");
+#else
+    (void)argv;
+#endif
+}
+
 int main(int argc, char **argv)
 {
+    maybe_reexec_for_blas(argv);
     if (argc < 2) {
         print_help(stderr);
         return XG_EXIT_USAGE;
