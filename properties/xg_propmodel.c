@@ -1,0 +1,1893 @@
+/* xg_propmodel.c: property models (xg_propmodel.h): the denoiser trunk, mean pooling of its
+ * final node states, an H -> H -> 1 head; prediction, model files, and the training loop
+ * (Adam, warm-up + cosine, gradient clipping, EMA, validation-chosen weights, resumable
+ * checkpoints). */
+#include "properties/xg_propmodel.h"
+
+#include <errno.h>
+#include <fcntl.h>
+#include <math.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <time.h>
+#include <unistd.h>
+
+#include <hdf5.h>
+#ifdef _OPENMP
+#include <omp.h>
+#endif
+
+#include "crystal/xg_rng.h"
+#include "diffusion/xg_nn.h"
+#include "diffusion/xg_train.h"
+
+#define XG_PROPMODEL_FORMAT "xtalgen-propmodel"
+#define XG_PROP_STREAM 0x70726f70ULL /* "prop": the trainer's shuffling stream */
+#define XG_PROP_HIST_COLS 6
+#define XG_PROP_CHUNK_STRUCTS 64
+#define XG_PROP_CHUNK_PAIRS 32768L
+#define XG_PROP_STR_(x) #x
+#define XG_PROP_STR(x) XG_PROP_STR_(x)
+
+static const char *const hist_columns = "epoch,step,lr,train_loss,val_mae,elapsed_s";
+
+struct xg_propmodel {
+    xg_denoiser *net;
+    int H;
+    float *head, *head_g;
+    size_t nhead, w1, b1, w2, b2;
+    xg_propmodel_info info;
+    /* head activations and gradients, sized for cap_s crystals / cap_a atoms */
+    int cap_s, cap_a;
+    float *tbuf, *pooled, *z1, *a1, *dpooled, *dz1, *da1, *du;
+    int have_fwd, fwd_S, fwd_A;
+    const int *fwd_offsets;
+    /* packing buffers (predict and training) */
+    int pcap_s, pcap_a;
+    int *p_off, *p_tok;
+    float *p_frac, *p_lat;
+};
+
+static double now_s(void)
+{
+    struct timespec ts;
+    clock_gettime(CLOCK_MONOTONIC, &ts);
+    return ts.tv_sec + 1e-9 * ts.tv_nsec;
+}
+
+/* The denoiser's coordinate, type and lattice heads play no part in a regressor. */
+static int trunk_tensor_used(const char *name)
+{
+    if (strncmp(name, "out.", 4) != 0)
+        return 1;
+    return strcmp(name, "out.ln_g") == 0 || strcmp(name, "out.ln_b") == 0;
+}
+
+/* ================================================================ model */
+
+xg_propmodel *xg_propmodel_alloc(const xg_denoiser_config *trunk, const char *target,
+                                 xg_error *err)
+{
+    if (!trunk || !target) {
+        xg_error_set(err, XG_EINVAL, "xg_propmodel_alloc: missing configuration or target name");
+        return NULL;
+    }
+    if (trunk->cond_dim != 0) {
+        xg_error_set(err, XG_EINVAL, "xg_propmodel_alloc: a property model's trunk is "
+                                     "unconditioned (cond_dim %d, expected 0)", trunk->cond_dim);
+        return NULL;
+    }
+    if (!target[0] || strlen(target) >= XG_PROP_NAME_LEN) {
+        xg_error_set(err, XG_EINVAL, "xg_propmodel_alloc: target name must have 1..%d characters",
+                     XG_PROP_NAME_LEN - 1);
+        return NULL;
+    }
+    xg_propmodel *m = calloc(1, sizeof *m);
+    if (!m) {
+        xg_error_set(err, XG_ENOMEM, "xg_propmodel_alloc: out of memory");
+        return NULL;
+    }
+    m->net = xg_denoiser_alloc(trunk, err);
+    if (!m->net) {
+        free(m);
+        return NULL;
+    }
+    const int H = trunk->hidden;
+    m->H = H;
+    m->w1 = 0;
+    m->b1 = (size_t)H * H;
+    m->w2 = m->b1 + H;
+    m->b2 = m->w2 + H;
+    m->nhead = m->b2 + 1;
+    m->head = calloc(m->nhead, sizeof(float));
+    m->head_g = calloc(m->nhead, sizeof(float));
+    if (!m->head || !m->head_g) {
+        xg_propmodel_free(m);
+        xg_error_set(err, XG_ENOMEM, "xg_propmodel_alloc: out of memory");
+        return NULL;
+    }
+    snprintf(m->info.target, sizeof m->info.target, "%s", target);
+    m->info.loss = XG_PROPLOSS_L1;
+    m->info.mean = 0.0;
+    m->info.std = 1.0;
+    m->info.val_mae = NAN;
+    m->info.test_mae = NAN;
+    xg_hparams_default(&m->info.hp);
+    xg_propmodel_init_params(m, 0);
+    return m;
+}
+
+static void free_work(xg_propmodel *m)
+{
+    free(m->tbuf);
+    free(m->pooled);
+    free(m->z1);
+    free(m->a1);
+    free(m->dpooled);
+    free(m->dz1);
+    free(m->da1);
+    free(m->du);
+    m->tbuf = m->pooled = m->z1 = m->a1 = m->dpooled = m->dz1 = m->da1 = m->du = NULL;
+    m->cap_s = m->cap_a = 0;
+}
+
+void xg_propmodel_free(xg_propmodel *m)
+{
+    if (!m)
+        return;
+    xg_denoiser_free(m->net);
+    free(m->head);
+    free(m->head_g);
+    free_work(m);
+    free(m->p_off);
+    free(m->p_tok);
+    free(m->p_frac);
+    free(m->p_lat);
+    free(m);
+}
+
+void xg_propmodel_init_params(xg_propmodel *m, uint64_t seed)
+{
+    xg_denoiser_init_params(m->net, seed);
+    float *w = xg_denoiser_params(m->net);
+    for (int i = 0; i < xg_denoiser_param_count(m->net); i++) {
+        size_t off;
+        int rows, cols;
+        const char *name = xg_denoiser_param_info(m->net, i, &off, &rows, &cols);
+        if (!trunk_tensor_used(name))
+            memset(w + off, 0, (size_t)rows * cols * sizeof(float));
+    }
+    xg_rng r;
+    xg_rng_seed(&r, seed, 0x68656164); /* "head": apart from the trunk's stream */
+    const int H = m->H;
+    for (size_t k = 0; k < (size_t)H * H; k++)
+        m->head[m->w1 + k] = (float)(xg_rng_normal(&r) / sqrt((double)H));
+    /* The output layer starts small: the first predictions sit near the training mean. */
+    for (int k = 0; k < H; k++) {
+        m->head[m->b1 + k] = 0.0f;
+        m->head[m->w2 + k] = (float)(0.1 * xg_rng_normal(&r) / sqrt((double)H));
+    }
+    m->head[m->b2] = 0.0f;
+}
+
+const xg_propmodel_info *xg_propmodel_get_info(const xg_propmodel *m) { return &m->info; }
+
+int xg_propmodel_set_scaler(xg_propmodel *m, double mean, double std, xg_error *err)
+{
+    if (!isfinite(mean) || !(std > 0) || !isfinite(std))
+        return xg_error_set(err, XG_EINVAL,
+                            "xg_propmodel_set_scaler: need a finite mean and std > 0 (got %g, %g)",
+                            mean, std);
+    m->info.mean = mean;
+    m->info.std = std;
+    return XG_OK;
+}
+
+xg_denoiser *xg_propmodel_trunk(xg_propmodel *m) { return m->net; }
+
+float *xg_propmodel_head_params(xg_propmodel *m, size_t *n)
+{
+    if (n)
+        *n = m->nhead;
+    return m->head;
+}
+
+float *xg_propmodel_head_grads(xg_propmodel *m, size_t *n)
+{
+    if (n)
+        *n = m->nhead;
+    return m->head_g;
+}
+
+void xg_propmodel_zero_grad(xg_propmodel *m)
+{
+    xg_denoiser_zero_grad(m->net);
+    memset(m->head_g, 0, m->nhead * sizeof(float));
+}
+
+/* ================================================================ forward / backward */
+
+static int ensure_work(xg_propmodel *m, int S, int A, xg_error *err)
+{
+    if (S <= m->cap_s && A <= m->cap_a)
+        return XG_OK;
+    int cs = S > m->cap_s ? S : m->cap_s, ca = A > m->cap_a ? A : m->cap_a;
+    free_work(m);
+    size_t SH = (size_t)cs * m->H;
+    m->tbuf = malloc((size_t)cs * sizeof(float));
+    m->pooled = malloc(SH * sizeof(float));
+    m->z1 = malloc(SH * sizeof(float));
+    m->a1 = malloc(SH * sizeof(float));
+    m->dpooled = malloc(SH * sizeof(float));
+    m->dz1 = malloc(SH * sizeof(float));
+    m->da1 = malloc(SH * sizeof(float));
+    m->du = malloc((size_t)ca * m->H * sizeof(float));
+    m->have_fwd = 0;
+    if (!m->tbuf || !m->pooled || !m->z1 || !m->a1 || !m->dpooled || !m->dz1 || !m->da1 || !m->du) {
+        free_work(m);
+        return xg_error_set(err, XG_ENOMEM, "property model: out of memory for %d crystals", S);
+    }
+    m->cap_s = cs;
+    m->cap_a = ca;
+    return XG_OK;
+}
+
+/* The batch the trunk sees: the caller's crystals at the fixed time, unconditioned. */
+static xg_batch trunk_batch(const xg_propmodel *m, const xg_batch *b)
+{
+    xg_batch c = *b;
+    c.t = m->tbuf;
+    c.cond = NULL;
+    c.cond_on = NULL;
+    return c;
+}
+
+int xg_propmodel_forward(xg_propmodel *m, const xg_batch *b, float *y, xg_error *err)
+{
+    if (!m || !b || !y || !b->offsets || !b->tokens)
+        return xg_error_set(err, XG_EINVAL, "property model forward: missing argument");
+    if (b->nstructs < 1 || b->natoms < 1)
+        return xg_error_set(err, XG_EINVAL, "property model forward: empty batch");
+    for (int i = 0; i < b->natoms; i++)
+        if (b->tokens[i] < 0 || b->tokens[i] >= XG_NUM_TYPES)
+            return xg_error_set(err, XG_EINVAL,
+                                "property model forward: atom %d has class %d outside 0..%d "
+                                "(clean crystals only)",
+                                i, b->tokens[i], XG_NUM_TYPES - 1);
+    const int S = b->nstructs, A = b->natoms, H = m->H;
+    m->have_fwd = 0;
+    int rc = ensure_work(m, S, A, err);
+    if (rc)
+        return rc;
+    for (int s = 0; s < S; s++)
+        m->tbuf[s] = XG_PROPMODEL_TIME;
+    xg_batch c = trunk_batch(m, b);
+    rc = xg_denoiser_forward(m->net, &c, NULL, err);
+    if (rc)
+        return rc;
+    const float *u = xg_denoiser_node_states(m->net);
+    xg_nn_segment_mean_forward(m->pooled, u, b->offsets, S, H);
+    xg_nn_linear_forward(m->z1, m->pooled, m->head + m->w1, m->head + m->b1, S, H, H, 0);
+    xg_nn_silu_forward(m->a1, m->z1, (size_t)S * H);
+    xg_nn_linear_forward(y, m->a1, m->head + m->w2, m->head + m->b2, S, H, 1, 0);
+    m->have_fwd = 1;
+    m->fwd_S = S;
+    m->fwd_A = A;
+    m->fwd_offsets = b->offsets;
+    return XG_OK;
+}
+
+int xg_propmodel_backward(xg_propmodel *m, const xg_batch *b, const float *dy, xg_error *err)
+{
+    if (!m || !b || !dy)
+        return xg_error_set(err, XG_EINVAL, "property model backward: missing argument");
+    if (!m->have_fwd || b->nstructs != m->fwd_S || b->natoms != m->fwd_A ||
+        b->offsets != m->fwd_offsets)
+        return xg_error_set(err, XG_EINVAL,
+                            "property model backward: not the batch of the last forward pass");
+    const int S = b->nstructs, A = b->natoms, H = m->H;
+    memset(m->da1, 0, (size_t)S * H * sizeof(float));
+    memset(m->dz1, 0, (size_t)S * H * sizeof(float));
+    memset(m->dpooled, 0, (size_t)S * H * sizeof(float));
+    memset(m->du, 0, (size_t)A * H * sizeof(float));
+    xg_nn_linear_backward(m->da1, m->head_g + m->w2, m->head_g + m->b2, dy, m->a1, m->head + m->w2,
+                          S, H, 1);
+    xg_nn_silu_backward(m->dz1, m->da1, m->z1, (size_t)S * H);
+    xg_nn_linear_backward(m->dpooled, m->head_g + m->w1, m->head_g + m->b1, m->dz1, m->pooled,
+                          m->head + m->w1, S, H, H);
+    xg_nn_segment_mean_backward(m->du, m->dpooled, b->offsets, S, H);
+    xg_batch c = trunk_batch(m, b);
+    return xg_denoiser_backward_nodes(m->net, &c, NULL, NULL, NULL, m->du, err);
+}
+
+/* ================================================================ packing and prediction */
+
+/* One crystal as plain arrays (a structure or a dataset row). */
+typedef struct {
+    int n;
+    const int *z;
+    const double *frac;    /* n * 3 */
+    const double *lattice; /* 9, rows are vectors */
+} xview;
+
+/* Why a crystal cannot be taken, or NULL when it can. */
+static const char *xview_problem(const xview *x)
+{
+    if (x->n < 1)
+        return "it has no atoms";
+    if (x->n > XG_PROPMODEL_MAX_ATOMS)
+        return "it has more atoms than the model takes (" XG_PROP_STR(XG_PROPMODEL_MAX_ATOMS) ")";
+    for (int i = 0; i < x->n; i++) {
+        if (x->z[i] < 1 || x->z[i] > XG_NUM_TYPES)
+            return "an atomic number is outside 1..100";
+        for (int k = 0; k < 3; k++)
+            if (!isfinite(x->frac[3 * i + k]))
+                return "a fractional coordinate is not finite";
+    }
+    const double *L = x->lattice;
+    for (int k = 0; k < 9; k++)
+        if (!isfinite(L[k]))
+            return "its lattice is not finite";
+    double det = L[0] * (L[4] * L[8] - L[5] * L[7]) - L[1] * (L[3] * L[8] - L[5] * L[6]) +
+                 L[2] * (L[3] * L[7] - L[4] * L[6]);
+    if (!(fabs(det) > 1e-6))
+        return "its cell has no volume";
+    return NULL;
+}
+
+static int ensure_pack(xg_propmodel *m, int S, int A, xg_error *err)
+{
+    if (S <= m->pcap_s && A <= m->pcap_a)
+        return XG_OK;
+    int cs = S > m->pcap_s ? S : m->pcap_s, ca = A > m->pcap_a ? A : m->pcap_a;
+    int *off = realloc(m->p_off, (size_t)(cs + 1) * sizeof(int));
+    if (off)
+        m->p_off = off;
+    int *tok = realloc(m->p_tok, (size_t)ca * sizeof(int));
+    if (tok)
+        m->p_tok = tok;
+    float *fr = realloc(m->p_frac, (size_t)ca * 3 * sizeof(float));
+    if (fr)
+        m->p_frac = fr;
+    float *lat = realloc(m->p_lat, (size_t)cs * 9 * sizeof(float));
+    if (lat)
+        m->p_lat = lat;
+    if (!off || !tok || !fr || !lat)
+        return xg_error_set(err, XG_ENOMEM, "property model: out of memory packing a batch");
+    m->pcap_s = cs;
+    m->pcap_a = ca;
+    return XG_OK;
+}
+
+/* Appends crystal x as entry s of the packing buffers (capacity already ensured). */
+static void pack_one(xg_propmodel *m, int s, const xview *x)
+{
+    if (s == 0)
+        m->p_off[0] = 0;
+    int a0 = m->p_off[s];
+    for (int i = 0; i < x->n; i++) {
+        m->p_tok[a0 + i] = x->z[i] - 1;
+        for (int k = 0; k < 3; k++) {
+            double f = x->frac[3 * i + k];
+            m->p_frac[3 * (a0 + i) + k] = (float)(f - floor(f));
+        }
+    }
+    for (int k = 0; k < 9; k++)
+        m->p_lat[9 * s + k] = (float)x->lattice[k];
+    m->p_off[s + 1] = a0 + x->n;
+}
+
+static xg_batch packed_batch(const xg_propmodel *m, int S)
+{
+    xg_batch b;
+    memset(&b, 0, sizeof b);
+    b.nstructs = S;
+    b.natoms = m->p_off[S];
+    b.offsets = m->p_off;
+    b.tokens = m->p_tok;
+    b.frac = m->p_frac;
+    b.lattice = m->p_lat;
+    return b;
+}
+
+/* Runs crystals views[0..n-1] (all usable) in chunks and writes values in target units. */
+static int predict_views(xg_propmodel *m, const xview *views, int n, double *values, xg_error *err)
+{
+    float y[XG_PROP_CHUNK_STRUCTS];
+    int i = 0;
+    while (i < n) {
+        int S = 0, A = 0;
+        long E = 0;
+        while (i + S < n && S < XG_PROP_CHUNK_STRUCTS) {
+            long nn = views[i + S].n;
+            if (S > 0 && E + nn * nn > XG_PROP_CHUNK_PAIRS)
+                break;
+            E += nn * nn;
+            A += (int)nn;
+            S++;
+        }
+        int rc = ensure_pack(m, S, A, err);
+        if (rc)
+            return rc;
+        for (int s = 0; s < S; s++)
+            pack_one(m, s, &views[i + s]);
+        xg_batch b = packed_batch(m, S);
+        rc = xg_propmodel_forward(m, &b, y, err);
+        if (rc)
+            return rc;
+        for (int s = 0; s < S; s++)
+            values[i + s] = m->info.mean + m->info.std * (double)y[s];
+        i += S;
+    }
+    return XG_OK;
+}
+
+static xview view_structure(const xg_structure *s)
+{
+    xview x = {s->natoms, s->types, s->natoms > 0 ? &s->frac[0][0] : NULL, &s->lattice[0][0]};
+    return x;
+}
+
+int xg_propmodel_predict(xg_propmodel *m, const xg_structure *const *s, int n, double *values,
+                         xg_error *err)
+{
+    if (!m || (n > 0 && (!s || !values)) || n < 0)
+        return xg_error_set(err, XG_EINVAL, "property model predict: missing argument");
+    if (n == 0)
+        return XG_OK;
+    xview *v = malloc((size_t)n * sizeof *v);
+    if (!v)
+        return xg_error_set(err, XG_ENOMEM, "property model predict: out of memory");
+    for (int i = 0; i < n; i++) {
+        if (!s[i]) {
+            free(v);
+            return xg_error_set(err, XG_EINVAL, "property model predict: crystal %d is NULL", i);
+        }
+        v[i] = view_structure(s[i]);
+        const char *why = xview_problem(&v[i]);
+        if (why) {
+            free(v);
+            return xg_error_set(err, XG_EINVAL, "property model %s: cannot predict crystal %d%s%s%s: %s",
+                                m->info.target, i, s[i]->id[0] ? " (" : "", s[i]->id,
+                                s[i]->id[0] ? ")" : "", why);
+        }
+    }
+    int rc = predict_views(m, v, n, values, err);
+    free(v);
+    return rc;
+}
+
+int xg_propmodel_predict_structure(xg_propmodel *m, const xg_structure *s, double *value,
+                                   xg_error *err)
+{
+    if (!value)
+        return xg_error_set(err, XG_EINVAL, "property model predict: no output given");
+    const xg_structure *one[1] = {s};
+    return xg_propmodel_predict(m, one, 1, value, err);
+}
+
+static xview view_dataset(const xg_dataset *ds, int64_t i)
+{
+    int64_t a0 = ds->offsets[i], a1 = ds->offsets[i + 1];
+    xview x = {(int)(a1 - a0), (const int *)ds->types + a0, ds->frac + 3 * a0, ds->lattices + 9 * i};
+    return x;
+}
+
+static int dataset_row_ok(const xg_dataset *ds, int64_t i)
+{
+    int64_t a0 = ds->offsets[i], a1 = ds->offsets[i + 1];
+    return a0 >= 0 && a1 >= a0 && a1 <= ds->m && a1 - a0 <= XG_PROPMODEL_MAX_ATOMS;
+}
+
+int xg_propmodel_predict_dataset(xg_propmodel *m, const xg_dataset *ds, double *values,
+                                 int64_t *nskipped, xg_error *err)
+{
+    if (nskipped)
+        *nskipped = 0;
+    if (!m || !ds || (ds->n > 0 && !values))
+        return xg_error_set(err, XG_EINVAL, "property model predict: missing argument");
+    if (ds->n > 2000000000LL)
+        return xg_error_set(err, XG_EINVAL, "property model predict: dataset too large");
+    xview *v = calloc((size_t)(ds->n > 0 ? ds->n : 1), sizeof *v);
+    int64_t *where = malloc((size_t)(ds->n > 0 ? ds->n : 1) * sizeof *where);
+    double *vals = malloc((size_t)(ds->n > 0 ? ds->n : 1) * sizeof *vals);
+    if (!v || !where || !vals) {
+        free(v);
+        free(where);
+        free(vals);
+        return xg_error_set(err, XG_ENOMEM, "property model predict: out of memory");
+    }
+    int k = 0;
+    for (int64_t i = 0; i < ds->n; i++) {
+        values[i] = NAN;
+        if (dataset_row_ok(ds, i)) {
+            xview x = view_dataset(ds, i);
+            if (!xview_problem(&x)) {
+                v[k] = x;
+                where[k++] = i;
+                continue;
+            }
+        }
+        if (nskipped)
+            (*nskipped)++;
+    }
+    int rc = predict_views(m, v, k, vals, err);
+    if (!rc)
+        for (int j = 0; j < k; j++)
+            values[where[j]] = vals[j];
+    free(v);
+    free(where);
+    free(vals);
+    return rc;
+}
+
+/* ================================================================ HDF5 helpers */
+
+static int h5_fail(xg_error *err, const char *ctx, const char *what, const char *name)
+{
+    return xg_error_set(err, XG_ELIB, "%s: HDF5 could not %s '%s'", ctx, what, name);
+}
+
+static int put_scalar(hid_t loc, const char *name, hid_t ftype, hid_t mtype, const void *v,
+                      const char *ctx, xg_error *err)
+{
+    hid_t sp = H5Screate(H5S_SCALAR);
+    hid_t a = sp < 0 ? -1 : H5Acreate2(loc, name, ftype, sp, H5P_DEFAULT, H5P_DEFAULT);
+    herr_t rc = a < 0 ? -1 : H5Awrite(a, mtype, v);
+    if (a >= 0)
+        H5Aclose(a);
+    if (sp >= 0)
+        H5Sclose(sp);
+    return rc < 0 ? h5_fail(err, ctx, "write attribute", name) : XG_OK;
+}
+
+static int put_i64(hid_t loc, const char *name, int64_t v, const char *ctx, xg_error *err)
+{
+    return put_scalar(loc, name, H5T_STD_I64LE, H5T_NATIVE_INT64, &v, ctx, err);
+}
+
+static int put_u64(hid_t loc, const char *name, uint64_t v, const char *ctx, xg_error *err)
+{
+    return put_scalar(loc, name, H5T_STD_U64LE, H5T_NATIVE_UINT64, &v, ctx, err);
+}
+
+static int put_f64(hid_t loc, const char *name, double v, const char *ctx, xg_error *err)
+{
+    return put_scalar(loc, name, H5T_IEEE_F64LE, H5T_NATIVE_DOUBLE, &v, ctx, err);
+}
+
+static int put_str(hid_t loc, const char *name, const char *v, const char *ctx, xg_error *err)
+{
+    hid_t t = H5Tcopy(H5T_C_S1);
+    int rc;
+    if (t < 0 || H5Tset_size(t, strlen(v) + 1) < 0 || H5Tset_strpad(t, H5T_STR_NULLTERM) < 0)
+        rc = h5_fail(err, ctx, "make a string type for", name);
+    else
+        rc = put_scalar(loc, name, t, t, v, ctx, err);
+    if (t >= 0)
+        H5Tclose(t);
+    return rc;
+}
+
+static int get_num(hid_t loc, const char *name, hid_t mtype, void *v, const char *ctx,
+                   xg_error *err)
+{
+    if (H5Aexists(loc, name) <= 0)
+        return xg_error_set(err, XG_EPARSE, "%s: missing attribute '%s'", ctx, name);
+    hid_t a = H5Aopen(loc, name, H5P_DEFAULT);
+    if (a < 0)
+        return h5_fail(err, ctx, "open attribute", name);
+    hid_t sp = H5Aget_space(a), ft = H5Aget_type(a);
+    H5T_class_t cls = ft < 0 ? H5T_NO_CLASS : H5Tget_class(ft);
+    int rc = XG_OK;
+    if (sp < 0 || H5Sget_simple_extent_npoints(sp) != 1 || (cls != H5T_INTEGER && cls != H5T_FLOAT))
+        rc = xg_error_set(err, XG_EPARSE, "%s: attribute '%s' is not a single number", ctx, name);
+    else if (H5Aread(a, mtype, v) < 0)
+        rc = xg_error_set(err, XG_EPARSE, "%s: attribute '%s' could not be read", ctx, name);
+    if (ft >= 0)
+        H5Tclose(ft);
+    if (sp >= 0)
+        H5Sclose(sp);
+    H5Aclose(a);
+    return rc;
+}
+
+static int get_i64(hid_t loc, const char *name, int64_t *v, const char *ctx, xg_error *err)
+{
+    return get_num(loc, name, H5T_NATIVE_INT64, v, ctx, err);
+}
+
+static int get_f64(hid_t loc, const char *name, double *v, const char *ctx, xg_error *err)
+{
+    return get_num(loc, name, H5T_NATIVE_DOUBLE, v, ctx, err);
+}
+
+static int get_int(hid_t loc, const char *name, int lo, int hi, int *v, const char *ctx,
+                   xg_error *err)
+{
+    int64_t x = 0;
+    int rc = get_i64(loc, name, &x, ctx, err);
+    if (rc)
+        return rc;
+    if (x < lo || x > hi)
+        return xg_error_set(err, XG_EPARSE, "%s: attribute '%s' = %lld outside %d..%d", ctx, name,
+                            (long long)x, lo, hi);
+    *v = (int)x;
+    return XG_OK;
+}
+
+static int get_str(hid_t loc, const char *name, char *buf, size_t n, const char *ctx,
+                   xg_error *err)
+{
+    buf[0] = '\0';
+    if (H5Aexists(loc, name) <= 0)
+        return xg_error_set(err, XG_EPARSE, "%s: missing attribute '%s'", ctx, name);
+    hid_t a = H5Aopen(loc, name, H5P_DEFAULT);
+    if (a < 0)
+        return h5_fail(err, ctx, "open attribute", name);
+    hid_t ft = H5Aget_type(a);
+    int rc = XG_OK;
+    if (ft < 0 || H5Tget_class(ft) != H5T_STRING) {
+        rc = xg_error_set(err, XG_EPARSE, "%s: attribute '%s' is not a string", ctx, name);
+    } else if (H5Tis_variable_str(ft) > 0) {
+        char *s = NULL;
+        hid_t mt = H5Tcopy(H5T_C_S1);
+        H5Tset_size(mt, H5T_VARIABLE);
+        if (H5Aread(a, mt, &s) < 0 || !s)
+            rc = xg_error_set(err, XG_EPARSE, "%s: attribute '%s' unreadable", ctx, name);
+        else
+            snprintf(buf, n, "%s", s);
+        if (s)
+            H5free_memory(s);
+        H5Tclose(mt);
+    } else {
+        size_t sz = H5Tget_size(ft);
+        char *tmp = calloc(sz + 1, 1);
+        hid_t mt = H5Tcopy(H5T_C_S1);
+        H5Tset_size(mt, sz);
+        if (!tmp)
+            rc = xg_error_set(err, XG_ENOMEM, "%s: out of memory", ctx);
+        else if (H5Aread(a, mt, tmp) < 0)
+            rc = xg_error_set(err, XG_EPARSE, "%s: attribute '%s' unreadable", ctx, name);
+        else
+            snprintf(buf, n, "%s", tmp);
+        free(tmp);
+        H5Tclose(mt);
+    }
+    if (ft >= 0)
+        H5Tclose(ft);
+    H5Aclose(a);
+    return rc;
+}
+
+static int put_ds(hid_t loc, const char *name, hid_t ftype, hid_t mtype, int rank,
+                  const hsize_t *dims, const void *data, const char *ctx, xg_error *err)
+{
+    hid_t sp = H5Screate_simple(rank, dims, NULL);
+    hid_t d = sp < 0 ? -1 : H5Dcreate2(loc, name, ftype, sp, H5P_DEFAULT, H5P_DEFAULT, H5P_DEFAULT);
+    hsize_t total = 1;
+    for (int i = 0; i < rank; i++)
+        total *= dims[i];
+    herr_t rc = d < 0 ? -1 : (total ? H5Dwrite(d, mtype, H5S_ALL, H5S_ALL, H5P_DEFAULT, data) : 0);
+    if (d >= 0)
+        H5Dclose(d);
+    if (sp >= 0)
+        H5Sclose(sp);
+    return rc < 0 ? h5_fail(err, ctx, "write dataset", name) : XG_OK;
+}
+
+/* Reads dataset `path` whose shape must be exactly want[0..rank-1]. With want[0] == 0 on a
+ * rank-1 read, the length is returned in *len instead (buf must then be NULL: query only). */
+static int get_ds(hid_t loc, const char *path, hid_t mtype, int rank, const hsize_t *want,
+                  void *buf, const char *ctx, xg_error *err)
+{
+    if (H5Lexists(loc, path, H5P_DEFAULT) <= 0)
+        return xg_error_set(err, XG_EPARSE, "%s: missing dataset '%s'", ctx, path);
+    hid_t d = H5Dopen2(loc, path, H5P_DEFAULT);
+    if (d < 0)
+        return xg_error_set(err, XG_EPARSE, "%s: '%s' is not a dataset", ctx, path);
+    hid_t sp = H5Dget_space(d), ft = H5Dget_type(d);
+    int rc = XG_OK;
+    hsize_t dims[4] = {0};
+    int r = sp < 0 ? -1 : H5Sget_simple_extent_ndims(sp);
+    H5T_class_t cls = ft < 0 ? H5T_NO_CLASS : H5Tget_class(ft);
+    if (r != rank || rank > 4) {
+        rc = xg_error_set(err, XG_EPARSE, "%s: dataset '%s' has rank %d, expected %d", ctx, path, r,
+                          rank);
+    } else if (cls != H5T_INTEGER && cls != H5T_FLOAT) {
+        rc = xg_error_set(err, XG_EPARSE, "%s: dataset '%s' is not numeric", ctx, path);
+    } else {
+        H5Sget_simple_extent_dims(sp, dims, NULL);
+        hsize_t total = 1;
+        for (int i = 0; i < rank && !rc; i++) {
+            if (dims[i] != want[i])
+                rc = xg_error_set(err, XG_EPARSE,
+                                  "%s: dataset '%s' dimension %d is %llu, expected %llu (a model "
+                                  "of another configuration?)",
+                                  ctx, path, i, (unsigned long long)dims[i],
+                                  (unsigned long long)want[i]);
+            total *= dims[i];
+        }
+        if (!rc && total && H5Dread(d, mtype, H5S_ALL, H5S_ALL, H5P_DEFAULT, buf) < 0)
+            rc = xg_error_set(err, XG_EPARSE, "%s: dataset '%s' could not be read", ctx, path);
+    }
+    if (ft >= 0)
+        H5Tclose(ft);
+    if (sp >= 0)
+        H5Sclose(sp);
+    H5Dclose(d);
+    return rc;
+}
+
+/* Length of a rank-1 dataset. */
+static int ds_len(hid_t loc, const char *path, hsize_t *len, const char *ctx, xg_error *err)
+{
+    if (H5Lexists(loc, path, H5P_DEFAULT) <= 0)
+        return xg_error_set(err, XG_EPARSE, "%s: missing dataset '%s'", ctx, path);
+    hid_t d = H5Dopen2(loc, path, H5P_DEFAULT);
+    hid_t sp = d < 0 ? -1 : H5Dget_space(d);
+    int rc = XG_OK;
+    if (sp < 0 || H5Sget_simple_extent_ndims(sp) != 1)
+        rc = xg_error_set(err, XG_EPARSE, "%s: '%s' is not a rank-1 dataset", ctx, path);
+    else
+        H5Sget_simple_extent_dims(sp, len, NULL);
+    if (sp >= 0)
+        H5Sclose(sp);
+    if (d >= 0)
+        H5Dclose(d);
+    return rc;
+}
+
+/* ================================================================ parameter groups */
+
+/* Writes group `grp` holding every used trunk tensor (from trunk, laid out like the trunk's
+ * flat array) and the head tensors (from head, laid out like the head array). */
+static int write_tensors(hid_t f, const char *grp, const xg_propmodel *m, const float *trunk,
+                         const float *head, const char *ctx, xg_error *err)
+{
+    hid_t g = H5Gcreate2(f, grp, H5P_DEFAULT, H5P_DEFAULT, H5P_DEFAULT);
+    if (g < 0)
+        return h5_fail(err, ctx, "create group", grp);
+    int rc = XG_OK;
+    for (int i = 0; i < xg_denoiser_param_count(m->net) && !rc; i++) {
+        size_t off;
+        int rows, cols;
+        const char *name = xg_denoiser_param_info(m->net, i, &off, &rows, &cols);
+        if (!trunk_tensor_used(name))
+            continue;
+        hsize_t dims[2] = {(hsize_t)rows, (hsize_t)cols};
+        rc = put_ds(g, name, H5T_IEEE_F32LE, H5T_NATIVE_FLOAT, 2, dims, trunk + off, ctx, err);
+    }
+    const hsize_t H = (hsize_t)m->H;
+    hsize_t d_w1[2] = {H, H}, d_b1[2] = {1, H}, d_w2[2] = {1, H}, d_b2[2] = {1, 1};
+    rc = rc ? rc : put_ds(g, "head.w1", H5T_IEEE_F32LE, H5T_NATIVE_FLOAT, 2, d_w1, head + m->w1, ctx, err);
+    rc = rc ? rc : put_ds(g, "head.b1", H5T_IEEE_F32LE, H5T_NATIVE_FLOAT, 2, d_b1, head + m->b1, ctx, err);
+    rc = rc ? rc : put_ds(g, "head.w2", H5T_IEEE_F32LE, H5T_NATIVE_FLOAT, 2, d_w2, head + m->w2, ctx, err);
+    rc = rc ? rc : put_ds(g, "head.b2", H5T_IEEE_F32LE, H5T_NATIVE_FLOAT, 2, d_b2, head + m->b2, ctx, err);
+    H5Gclose(g);
+    return rc;
+}
+
+static int read_tensors(hid_t f, const char *grp, const xg_propmodel *m, float *trunk, float *head,
+                        const char *ctx, xg_error *err)
+{
+    char path[256];
+    for (int i = 0; i < xg_denoiser_param_count(m->net); i++) {
+        size_t off;
+        int rows, cols;
+        const char *name = xg_denoiser_param_info(m->net, i, &off, &rows, &cols);
+        if (!trunk_tensor_used(name)) {
+            memset(trunk + off, 0, (size_t)rows * cols * sizeof(float));
+            continue;
+        }
+        snprintf(path, sizeof path, "%s/%s", grp, name);
+        hsize_t want[2] = {(hsize_t)rows, (hsize_t)cols};
+        int rc = get_ds(f, path, H5T_NATIVE_FLOAT, 2, want, trunk + off, ctx, err);
+        if (rc)
+            return rc;
+    }
+    const hsize_t H = (hsize_t)m->H;
+    hsize_t d_w1[2] = {H, H}, d_b1[2] = {1, H}, d_w2[2] = {1, H}, d_b2[2] = {1, 1};
+    const struct {
+        const char *name;
+        const hsize_t *dims;
+        size_t off;
+    } hs[4] = {{"head.w1", d_w1, m->w1}, {"head.b1", d_b1, m->b1}, {"head.w2", d_w2, m->w2},
+               {"head.b2", d_b2, m->b2}};
+    for (int k = 0; k < 4; k++) {
+        snprintf(path, sizeof path, "%s/%s", grp, hs[k].name);
+        int rc = get_ds(f, path, H5T_NATIVE_FLOAT, 2, hs[k].dims, head + hs[k].off, ctx, err);
+        if (rc)
+            return rc;
+    }
+    size_t nt = xg_denoiser_num_params(m->net);
+    for (size_t k = 0; k < nt; k++)
+        if (!isfinite(trunk[k]))
+            return xg_error_set(err, XG_ENUMERIC, "%s: /%s holds non-finite weights", ctx, grp);
+    for (size_t k = 0; k < m->nhead; k++)
+        if (!isfinite(head[k]))
+            return xg_error_set(err, XG_ENUMERIC, "%s: /%s holds non-finite weights", ctx, grp);
+    return XG_OK;
+}
+
+/* ================================================================ the trainer's state */
+
+/* A dataset reduced to the labelled crystals the model can take. */
+typedef struct {
+    int64_t n;
+    int64_t *off;   /* n + 1 */
+    int *cls;       /* classes Z - 1 */
+    float *frac;
+    float *lat;     /* n * 9 */
+    double *label;  /* n, target units */
+    int maxn;
+    int64_t nolabel, unusable;
+} pset;
+
+static void pset_free(pset *p)
+{
+    free(p->off);
+    free(p->cls);
+    free(p->frac);
+    free(p->lat);
+    free(p->label);
+    memset(p, 0, sizeof *p);
+}
+
+static int pset_build(const xg_dataset *ds, const char *target, int64_t limit, pset *p,
+                      const char *what, xg_error *err)
+{
+    memset(p, 0, sizeof *p);
+    if (!ds)
+        return XG_OK;
+    int col = xg_dataset_find_property(ds, target);
+    if (col < 0) {
+        char names[512] = "";
+        for (int k = 0; k < ds->nprops; k++) {
+            if (strlen(names) + strlen(ds->prop_names[k]) + 3 >= sizeof names)
+                break;
+            if (k)
+                strcat(names, ", ");
+            strcat(names, ds->prop_names[k]);
+        }
+        return xg_error_set(err, XG_EINVAL, "%s set has no property '%s' (it has: %s)", what,
+                            target, names[0] ? names : "none");
+    }
+    int64_t n = ds->n, m = ds->m;
+    p->off = malloc((size_t)(n + 1) * sizeof(int64_t));
+    p->cls = malloc((size_t)(m > 0 ? m : 1) * sizeof(int));
+    p->frac = malloc((size_t)(m > 0 ? m : 1) * 3 * sizeof(float));
+    p->lat = malloc((size_t)(n > 0 ? n : 1) * 9 * sizeof(float));
+    p->label = malloc((size_t)(n > 0 ? n : 1) * sizeof(double));
+    if (!p->off || !p->cls || !p->frac || !p->lat || !p->label) {
+        pset_free(p);
+        return xg_error_set(err, XG_ENOMEM, "%s set: out of memory (%lld crystals)", what,
+                            (long long)n);
+    }
+    p->off[0] = 0;
+    for (int64_t i = 0; i < n && (limit <= 0 || p->n < limit); i++) {
+        double y = ds->props[i * ds->nprops + col];
+        if (isnan(y)) { /* missing is not zero: skipped */
+            p->nolabel++;
+            continue;
+        }
+        xview x;
+        if (!isfinite(y) || !dataset_row_ok(ds, i) || (x = view_dataset(ds, i), xview_problem(&x))) {
+            p->unusable++;
+            continue;
+        }
+        int64_t b = p->n, o = p->off[b];
+        for (int a = 0; a < x.n; a++) {
+            p->cls[o + a] = x.z[a] - 1;
+            for (int k = 0; k < 3; k++) {
+                double f = x.frac[3 * a + k];
+                p->frac[3 * (o + a) + k] = (float)(f - floor(f));
+            }
+        }
+        for (int k = 0; k < 9; k++)
+            p->lat[9 * b + k] = (float)x.lattice[k];
+        p->label[b] = y;
+        p->off[b + 1] = o + x.n;
+        if (x.n > p->maxn)
+            p->maxn = x.n;
+        p->n++;
+    }
+    return XG_OK;
+}
+
+static uint64_t fnv(uint64_t h, const void *p, size_t n)
+{
+    const unsigned char *c = p;
+    for (size_t i = 0; i < n; i++) {
+        h ^= c[i];
+        h *= 0x100000001b3ULL;
+    }
+    return h;
+}
+
+static uint64_t pset_hash(const pset *p)
+{
+    uint64_t h = 0xcbf29ce484222325ULL;
+    int64_t m = p->off[p->n];
+    h = fnv(h, &p->n, sizeof p->n);
+    h = fnv(h, p->off, (size_t)(p->n + 1) * sizeof(int64_t));
+    h = fnv(h, p->cls, (size_t)m * sizeof(int));
+    h = fnv(h, p->frac, (size_t)m * 3 * sizeof(float));
+    h = fnv(h, p->lat, (size_t)p->n * 9 * sizeof(float));
+    h = fnv(h, p->label, (size_t)p->n * sizeof(double));
+    return h;
+}
+
+/* Packs crystals idx[0..B-1] of p into the model's packing buffers. */
+static int pack_pset(xg_propmodel *m, const pset *p, const int64_t *idx, int B, xg_batch *b,
+                     xg_error *err)
+{
+    int A = 0;
+    for (int k = 0; k < B; k++)
+        A += (int)(p->off[idx[k] + 1] - p->off[idx[k]]);
+    int rc = ensure_pack(m, B, A, err);
+    if (rc)
+        return rc;
+    m->p_off[0] = 0;
+    for (int k = 0; k < B; k++) {
+        int64_t i = idx[k], o = p->off[i];
+        int n = (int)(p->off[i + 1] - o), a0 = m->p_off[k];
+        memcpy(m->p_tok + a0, p->cls + o, (size_t)n * sizeof(int));
+        memcpy(m->p_frac + 3 * (size_t)a0, p->frac + 3 * o, (size_t)n * 3 * sizeof(float));
+        memcpy(m->p_lat + 9 * (size_t)k, p->lat + 9 * i, 9 * sizeof(float));
+        m->p_off[k + 1] = a0 + n;
+    }
+    *b = packed_batch(m, B);
+    return XG_OK;
+}
+
+/* Mean absolute error (target units) of the model's current weights over p. */
+static int eval_mae(xg_propmodel *m, const pset *p, int B, double *mae, xg_error *err)
+{
+    *mae = NAN;
+    if (p->n == 0)
+        return XG_OK;
+    int64_t idx[XG_PROP_CHUNK_STRUCTS];
+    float y[XG_PROP_CHUNK_STRUCTS];
+    if (B > XG_PROP_CHUNK_STRUCTS)
+        B = XG_PROP_CHUNK_STRUCTS;
+    double sum = 0;
+    for (int64_t s0 = 0; s0 < p->n; s0 += B) {
+        int nb = (int)(p->n - s0 < B ? p->n - s0 : B);
+        for (int k = 0; k < nb; k++)
+            idx[k] = s0 + k;
+        xg_batch b;
+        int rc = pack_pset(m, p, idx, nb, &b, err);
+        rc = rc ? rc : xg_propmodel_forward(m, &b, y, err);
+        if (rc)
+            return rc;
+        for (int k = 0; k < nb; k++)
+            sum += fabs(m->info.mean + m->info.std * (double)y[k] - p->label[s0 + k]);
+    }
+    *mae = sum / (double)p->n;
+    return XG_OK;
+}
+
+static double baseline_mae(const pset *p, double mean)
+{
+    if (p->n == 0)
+        return NAN;
+    double s = 0;
+    for (int64_t i = 0; i < p->n; i++)
+        s += fabs(p->label[i] - mean);
+    return s / (double)p->n;
+}
+
+typedef struct {
+    const xg_propmodel_train_config *cfg;
+    xg_propmodel *m;
+    xg_hparams hp;
+    pset set[3]; /* train, val, test */
+    size_t ntrunk, np;
+    float *adam_m, *adam_v, *ema, *best, *backup; /* np each, trunk then head */
+    float *y, *dy;
+    int64_t *idx, *perm;
+    xg_rng rng;
+    int64_t step, epoch, step_in_epoch, horizon, best_epoch;
+    int64_t epoch0; /* epoch at the start of this invocation (resumed runs start later) */
+    double best_val, elapsed0, t0, last_ckpt;
+    double sums[3]; /* loss sum, steps, seconds of this epoch */
+    double *hist;
+    int64_t nhist;
+    uint64_t data_hash;
+    int B;
+    int64_t spe, ckpt_step;
+} ptrainer;
+
+static void get_flat(xg_propmodel *m, float *dst)
+{
+    size_t nt = xg_denoiser_num_params(m->net);
+    memcpy(dst, xg_denoiser_params(m->net), nt * sizeof(float));
+    memcpy(dst + nt, m->head, m->nhead * sizeof(float));
+}
+
+static void set_flat(xg_propmodel *m, const float *src)
+{
+    size_t nt = xg_denoiser_num_params(m->net);
+    memcpy(xg_denoiser_params(m->net), src, nt * sizeof(float));
+    memcpy(m->head, src + nt, m->nhead * sizeof(float));
+}
+
+/* ================================================================ files */
+
+static int write_config(hid_t f, const xg_propmodel *m, const char *ctx, xg_error *err)
+{
+    hid_t g = H5Gcreate2(f, "config", H5P_DEFAULT, H5P_DEFAULT, H5P_DEFAULT);
+    if (g < 0)
+        return h5_fail(err, ctx, "create group", "config");
+    const xg_denoiser_config *c = xg_denoiser_get_config(m->net);
+    const xg_hparams *h = &m->info.hp;
+    int rc = put_i64(g, "hidden", c->hidden, ctx, err);
+    rc = rc ? rc : put_i64(g, "layers", c->layers, ctx, err);
+    rc = rc ? rc : put_i64(g, "n_freq", c->n_freq, ctx, err);
+    rc = rc ? rc : put_i64(g, "time_dim", c->time_dim, ctx, err);
+    rc = rc ? rc : put_i64(g, "head_hidden", m->H, ctx, err);
+    rc = rc ? rc : put_i64(g, "train_batch", h->batch, ctx, err);
+    rc = rc ? rc : put_i64(g, "train_warmup_steps", h->warmup_steps, ctx, err);
+    rc = rc ? rc : put_i64(g, "train_threads", h->threads, ctx, err);
+    rc = rc ? rc : put_u64(g, "train_seed", h->seed, ctx, err);
+    rc = rc ? rc : put_f64(g, "train_lr", h->lr, ctx, err);
+    rc = rc ? rc : put_f64(g, "train_lr_min", h->lr_min, ctx, err);
+    rc = rc ? rc : put_f64(g, "train_weight_decay", h->weight_decay, ctx, err);
+    rc = rc ? rc : put_f64(g, "train_clip_norm", h->clip_norm, ctx, err);
+    rc = rc ? rc : put_f64(g, "train_ema_decay", h->ema_decay, ctx, err);
+    H5Gclose(g);
+    return rc;
+}
+
+static int write_state(hid_t f, const ptrainer *T, const char *ctx, xg_error *err)
+{
+    const xg_propmodel *m = T->m;
+    size_t nt = T->ntrunk;
+    int rc = write_tensors(f, "ema", m, T->ema, T->ema + nt, ctx, err);
+    rc = rc ? rc : write_tensors(f, "best", m, T->best, T->best + nt, ctx, err);
+    if (rc)
+        return rc;
+    hid_t g = H5Gcreate2(f, "optimizer", H5P_DEFAULT, H5P_DEFAULT, H5P_DEFAULT);
+    if (g < 0)
+        return h5_fail(err, ctx, "create group", "optimizer");
+    H5Gclose(g);
+    rc = write_tensors(f, "optimizer/m", m, T->adam_m, T->adam_m + nt, ctx, err);
+    rc = rc ? rc : write_tensors(f, "optimizer/v", m, T->adam_v, T->adam_v + nt, ctx, err);
+    if (rc)
+        return rc;
+    g = H5Gcreate2(f, "train", H5P_DEFAULT, H5P_DEFAULT, H5P_DEFAULT);
+    if (g < 0)
+        return h5_fail(err, ctx, "create group", "train");
+    double elapsed = T->elapsed0 + (now_s() - T->t0);
+    rc = put_i64(g, "step", T->step, ctx, err);
+    rc = rc ? rc : put_i64(g, "epoch", T->epoch, ctx, err);
+    rc = rc ? rc : put_i64(g, "step_in_epoch", T->step_in_epoch, ctx, err);
+    rc = rc ? rc : put_i64(g, "horizon", T->horizon, ctx, err);
+    rc = rc ? rc : put_i64(g, "best_epoch", T->best_epoch, ctx, err);
+    rc = rc ? rc : put_f64(g, "elapsed", elapsed, ctx, err);
+    rc = rc ? rc : put_f64(g, "best_val", T->best_val, ctx, err);
+    rc = rc ? rc : put_u64(g, "data_hash", T->data_hash, ctx, err);
+    hsize_t four = 4, np = (hsize_t)T->set[0].n, three = 3;
+    hsize_t hd[2] = {(hsize_t)T->nhist, XG_PROP_HIST_COLS};
+    rc = rc ? rc : put_ds(g, "rng_state", H5T_STD_U64LE, H5T_NATIVE_UINT64, 1, &four, T->rng.s, ctx, err);
+    rc = rc ? rc : put_ds(g, "perm", H5T_STD_I64LE, H5T_NATIVE_INT64, 1, &np, T->perm, ctx, err);
+    rc = rc ? rc : put_ds(g, "epoch_sums", H5T_IEEE_F64LE, H5T_NATIVE_DOUBLE, 1, &three, T->sums, ctx, err);
+    rc = rc ? rc : put_ds(g, "history", H5T_IEEE_F64LE, H5T_NATIVE_DOUBLE, 2, hd, T->hist, ctx, err);
+    if (!rc) {
+        hid_t d = H5Dopen2(g, "history", H5P_DEFAULT);
+        rc = d < 0 ? h5_fail(err, ctx, "open", "train/history") : put_str(d, "columns", hist_columns, ctx, err);
+        if (d >= 0)
+            H5Dclose(d);
+    }
+    H5Gclose(g);
+    return rc;
+}
+
+/* Writes m (its current weights) and, with T, the trainer's state: a checkpoint. */
+static int write_file(const xg_propmodel *m, const char *path, const ptrainer *T, xg_error *err)
+{
+    if (!m || !path)
+        return xg_error_set(err, XG_EINVAL, "property model write: missing argument");
+    size_t n = strlen(path);
+    char *tmp = malloc(n + 8);
+    if (!tmp)
+        return xg_error_set(err, XG_ENOMEM, "property model write: out of memory");
+    snprintf(tmp, n + 8, "%s.tmp", path);
+    const xg_propmodel_info *in = &m->info;
+    int rc = XG_OK;
+    H5E_BEGIN_TRY
+    {
+        hid_t f = H5Fcreate(tmp, H5F_ACC_TRUNC, H5P_DEFAULT, H5P_DEFAULT);
+        if (f < 0) {
+            rc = xg_error_set(err, XG_EIO, "%s: cannot create (%s)", tmp, strerror(errno));
+        } else {
+            rc = put_str(f, "format", XG_PROPMODEL_FORMAT, path, err);
+            rc = rc ? rc : put_i64(f, "version", XG_PROPMODEL_VERSION, path, err);
+            rc = rc ? rc : put_str(f, "kind", T ? "checkpoint" : "model", path, err);
+            rc = rc ? rc : put_str(f, "target", in->target, path, err);
+            rc = rc ? rc : put_str(f, "loss", in->loss == XG_PROPLOSS_MSE ? "mse" : "l1", path, err);
+            rc = rc ? rc : put_f64(f, "time", XG_PROPMODEL_TIME, path, err);
+            rc = rc ? rc : put_f64(f, "target_mean", in->mean, path, err);
+            rc = rc ? rc : put_f64(f, "target_std", in->std, path, err);
+            rc = rc ? rc : put_f64(f, "val_mae", in->val_mae, path, err);
+            rc = rc ? rc : put_f64(f, "test_mae", in->test_mae, path, err);
+            rc = rc ? rc : put_i64(f, "n_train", in->n_train, path, err);
+            rc = rc ? rc : put_i64(f, "n_val", in->n_val, path, err);
+            rc = rc ? rc : put_i64(f, "n_test", in->n_test, path, err);
+            rc = rc ? rc : put_i64(f, "epochs", in->epochs, path, err);
+            rc = rc ? rc : write_config(f, m, path, err);
+            rc = rc ? rc : write_tensors(f, "weights", m, xg_denoiser_params(m->net), m->head, path, err);
+            if (!rc && T)
+                rc = write_state(f, T, path, err);
+            if (H5Fclose(f) < 0 && !rc)
+                rc = xg_error_set(err, XG_EIO, "%s: closing the HDF5 file failed (disk full?)", tmp);
+        }
+    }
+    H5E_END_TRY;
+    if (!rc) {
+        int fd = open(tmp, O_RDONLY); /* on disk before the new name is visible */
+        if (fd >= 0) {
+            fsync(fd);
+            close(fd);
+        }
+        if (rename(tmp, path) != 0)
+            rc = xg_error_set(err, XG_EIO, "%s: cannot rename %s onto it (%s)", path, tmp,
+                              strerror(errno));
+    }
+    if (rc)
+        unlink(tmp);
+    free(tmp);
+    return rc;
+}
+
+int xg_propmodel_write(const xg_propmodel *m, const char *path, xg_error *err)
+{
+    return write_file(m, path, NULL, err);
+}
+
+static int load_impl(hid_t f, const char *path, xg_propmodel **out, int *is_ckpt, xg_error *err)
+{
+    char fmt[64], kind[32], target[XG_PROP_NAME_LEN], loss[16];
+    if (get_str(f, "format", fmt, sizeof fmt, path, NULL) != XG_OK)
+        return xg_error_set(err, XG_EPARSE, "%s: not an xtalgen property model (no 'format' "
+                                            "attribute)", path);
+    if (strcmp(fmt, XG_PROPMODEL_FORMAT) != 0)
+        return xg_error_set(err, XG_EPARSE,
+                            "%s: not an xtalgen property model (format '%s', expected '%s')%s",
+                            path, fmt, XG_PROPMODEL_FORMAT,
+                            strcmp(fmt, "xtalgen-model") == 0 ? "; this is a generative model" : "");
+    int64_t version = 0;
+    int rc = get_i64(f, "version", &version, path, err);
+    if (rc)
+        return rc;
+    if (version != XG_PROPMODEL_VERSION)
+        return xg_error_set(err, XG_EVERSION,
+                            "%s: property model layout version %lld; this build of xtalgen reads "
+                            "version %d%s",
+                            path, (long long)version, XG_PROPMODEL_VERSION,
+                            version > XG_PROPMODEL_VERSION ? " (a newer xtalgen wrote it; upgrade)" : "");
+    rc = get_str(f, "kind", kind, sizeof kind, path, err);
+    rc = rc ? rc : get_str(f, "target", target, sizeof target, path, err);
+    rc = rc ? rc : get_str(f, "loss", loss, sizeof loss, path, err);
+    if (rc)
+        return rc;
+    if (H5Lexists(f, "config", H5P_DEFAULT) <= 0)
+        return xg_error_set(err, XG_EPARSE, "%s: missing group /config", path);
+    hid_t g = H5Gopen2(f, "config", H5P_DEFAULT);
+    if (g < 0)
+        return xg_error_set(err, XG_EPARSE, "%s: /config is not a group", path);
+    xg_denoiser_config c = {0, 0, 0, 0, 0};
+    int head_hidden = 0;
+    xg_hparams hp;
+    xg_hparams_default(&hp);
+    int64_t i64 = 0;
+    rc = get_int(g, "hidden", 1, 4096, &c.hidden, path, err);
+    rc = rc ? rc : get_int(g, "layers", 0, 64, &c.layers, path, err);
+    rc = rc ? rc : get_int(g, "n_freq", 1, 64, &c.n_freq, path, err);
+    rc = rc ? rc : get_int(g, "time_dim", 2, 4096, &c.time_dim, path, err);
+    rc = rc ? rc : get_int(g, "head_hidden", 1, 4096, &head_hidden, path, err);
+    rc = rc ? rc : get_int(g, "train_batch", 1, 100000000, &hp.batch, path, err);
+    rc = rc ? rc : get_i64(g, "train_warmup_steps", &i64, path, err);
+    hp.warmup_steps = (long)i64;
+    rc = rc ? rc : get_int(g, "train_threads", 0, 1 << 20, &hp.threads, path, err);
+    rc = rc ? rc : get_num(g, "train_seed", H5T_NATIVE_UINT64, &hp.seed, path, err);
+    rc = rc ? rc : get_f64(g, "train_lr", &hp.lr, path, err);
+    rc = rc ? rc : get_f64(g, "train_lr_min", &hp.lr_min, path, err);
+    rc = rc ? rc : get_f64(g, "train_weight_decay", &hp.weight_decay, path, err);
+    rc = rc ? rc : get_f64(g, "train_clip_norm", &hp.clip_norm, path, err);
+    rc = rc ? rc : get_f64(g, "train_ema_decay", &hp.ema_decay, path, err);
+    H5Gclose(g);
+    if (rc)
+        return rc;
+    if (head_hidden != c.hidden)
+        return xg_error_set(err, XG_EPARSE, "%s: head_hidden %d differs from hidden %d", path,
+                            head_hidden, c.hidden);
+    xg_propmodel *m = xg_propmodel_alloc(&c, target, err);
+    if (!m) {
+        xg_error_prefix(err, "%s: building the network from /config", path);
+        return err ? err->code : XG_EINVAL;
+    }
+    xg_propmodel_info *in = &m->info;
+    in->hp = hp;
+    in->loss = strcmp(loss, "mse") == 0 ? XG_PROPLOSS_MSE : XG_PROPLOSS_L1;
+    double t = 0;
+    rc = get_f64(f, "time", &t, path, err);
+    if (!rc && fabs(t - (double)XG_PROPMODEL_TIME) > 1e-9)
+        rc = xg_error_set(err, XG_EPARSE, "%s: trained at trunk time %g; this build uses %g", path,
+                          t, (double)XG_PROPMODEL_TIME);
+    rc = rc ? rc : get_f64(f, "target_mean", &in->mean, path, err);
+    rc = rc ? rc : get_f64(f, "target_std", &in->std, path, err);
+    rc = rc ? rc : get_f64(f, "val_mae", &in->val_mae, path, err);
+    rc = rc ? rc : get_f64(f, "test_mae", &in->test_mae, path, err);
+    rc = rc ? rc : get_i64(f, "n_train", &in->n_train, path, err);
+    rc = rc ? rc : get_i64(f, "n_val", &in->n_val, path, err);
+    rc = rc ? rc : get_i64(f, "n_test", &in->n_test, path, err);
+    rc = rc ? rc : get_i64(f, "epochs", &in->epochs, path, err);
+    if (!rc && (!isfinite(in->mean) || !(in->std > 0) || !isfinite(in->std)))
+        rc = xg_error_set(err, XG_EPARSE, "%s: invalid target scaler (mean %g, std %g)", path,
+                          in->mean, in->std);
+    rc = rc ? rc : read_tensors(f, "weights", m, xg_denoiser_params(m->net), m->head, path, err);
+    if (rc) {
+        xg_propmodel_free(m);
+        return rc;
+    }
+    if (is_ckpt)
+        *is_ckpt = strcmp(kind, "checkpoint") == 0;
+    *out = m;
+    return XG_OK;
+}
+
+int xg_propmodel_load(const char *path, xg_propmodel **out, xg_error *err)
+{
+    if (!out)
+        return xg_error_set(err, XG_EINVAL, "property model load: no output given");
+    *out = NULL;
+    if (!path)
+        return xg_error_set(err, XG_EINVAL, "property model load: no path");
+    if (access(path, R_OK) != 0)
+        return xg_error_set(err, XG_EIO, "%s: cannot read (%s)", path, strerror(errno));
+    int rc = XG_OK;
+    H5E_BEGIN_TRY
+    {
+        hid_t f = H5Fopen(path, H5F_ACC_RDONLY, H5P_DEFAULT);
+        if (f < 0) {
+            rc = xg_error_set(err, XG_EIO, "%s: not a readable HDF5 file", path);
+        } else {
+            rc = load_impl(f, path, out, NULL, err);
+            H5Fclose(f);
+        }
+    }
+    H5E_END_TRY;
+    return rc;
+}
+
+/* Reads a checkpoint's state into T (whose model, arrays and sets are already set up). */
+static int read_state(hid_t f, ptrainer *T, const char *ctx, xg_error *err)
+{
+    size_t nt = T->ntrunk;
+    xg_propmodel *m = T->m;
+    int rc = read_tensors(f, "ema", m, T->ema, T->ema + nt, ctx, err);
+    rc = rc ? rc : read_tensors(f, "best", m, T->best, T->best + nt, ctx, err);
+    rc = rc ? rc : read_tensors(f, "optimizer/m", m, T->adam_m, T->adam_m + nt, ctx, err);
+    rc = rc ? rc : read_tensors(f, "optimizer/v", m, T->adam_v, T->adam_v + nt, ctx, err);
+    if (rc)
+        return rc;
+    if (H5Lexists(f, "train", H5P_DEFAULT) <= 0)
+        return xg_error_set(err, XG_EPARSE, "%s: missing group /train", ctx);
+    hid_t g = H5Gopen2(f, "train", H5P_DEFAULT);
+    if (g < 0)
+        return xg_error_set(err, XG_EPARSE, "%s: /train is not a group", ctx);
+    rc = get_i64(g, "step", &T->step, ctx, err);
+    rc = rc ? rc : get_i64(g, "epoch", &T->epoch, ctx, err);
+    rc = rc ? rc : get_i64(g, "step_in_epoch", &T->step_in_epoch, ctx, err);
+    rc = rc ? rc : get_i64(g, "horizon", &T->horizon, ctx, err);
+    rc = rc ? rc : get_i64(g, "best_epoch", &T->best_epoch, ctx, err);
+    rc = rc ? rc : get_f64(g, "elapsed", &T->elapsed0, ctx, err);
+    rc = rc ? rc : get_f64(g, "best_val", &T->best_val, ctx, err);
+    rc = rc ? rc : get_num(g, "data_hash", H5T_NATIVE_UINT64, &T->data_hash, ctx, err);
+    hsize_t four = 4, three = 3, np = 0, hd[2] = {0, XG_PROP_HIST_COLS};
+    rc = rc ? rc : get_ds(g, "rng_state", H5T_NATIVE_UINT64, 1, &four, T->rng.s, ctx, err);
+    rc = rc ? rc : ds_len(g, "perm", &np, ctx, err);
+    if (!rc && np != (hsize_t)T->set[0].n)
+        rc = xg_error_set(err, XG_EINVAL,
+                          "resuming %s: the checkpoint was made on %llu labelled training crystals, "
+                          "this training set has %lld; resume with the same --data and --target",
+                          ctx, (unsigned long long)np, (long long)T->set[0].n);
+    rc = rc ? rc : get_ds(g, "perm", H5T_NATIVE_INT64, 1, &np, T->perm, ctx, err);
+    rc = rc ? rc : get_ds(g, "epoch_sums", H5T_NATIVE_DOUBLE, 1, &three, T->sums, ctx, err);
+    if (!rc && H5Lexists(g, "history", H5P_DEFAULT) > 0) {
+        hid_t d = H5Dopen2(g, "history", H5P_DEFAULT);
+        hid_t sp = d < 0 ? -1 : H5Dget_space(d);
+        if (sp < 0 || H5Sget_simple_extent_ndims(sp) != 2)
+            rc = xg_error_set(err, XG_EPARSE, "%s: /train/history is not a table", ctx);
+        else
+            H5Sget_simple_extent_dims(sp, hd, NULL);
+        if (sp >= 0)
+            H5Sclose(sp);
+        if (d >= 0)
+            H5Dclose(d);
+        if (!rc && (hd[1] != XG_PROP_HIST_COLS || hd[0] > 10000000))
+            rc = xg_error_set(err, XG_EPARSE, "%s: /train/history has an unexpected shape", ctx);
+        if (!rc && hd[0] > 0) {
+            T->hist = malloc(hd[0] * XG_PROP_HIST_COLS * sizeof(double));
+            rc = T->hist ? get_ds(g, "history", H5T_NATIVE_DOUBLE, 2, hd, T->hist, ctx, err)
+                         : xg_error_set(err, XG_ENOMEM, "%s: out of memory", ctx);
+            T->nhist = rc ? 0 : (int64_t)hd[0];
+        }
+    }
+    H5Gclose(g);
+    if (rc)
+        return rc;
+    int bad = T->step < 0 || T->epoch < 0 || T->step_in_epoch < 0 || T->horizon < 0;
+    for (int64_t i = 0; i < T->set[0].n && !bad; i++)
+        bad = T->perm[i] < 0 || T->perm[i] >= T->set[0].n;
+    if (bad)
+        return xg_error_set(err, XG_EPARSE, "%s: /train holds an inconsistent state", ctx);
+    return XG_OK;
+}
+
+/* ================================================================ training */
+
+void xg_propmodel_train_config_default(xg_propmodel_train_config *c)
+{
+    memset(c, 0, sizeof *c);
+    c->trunk.hidden = 128;
+    c->trunk.layers = 3;
+    c->trunk.n_freq = 8;
+    c->trunk.time_dim = 32;
+    c->trunk.cond_dim = 0;
+    c->loss = XG_PROPLOSS_L1;
+    xg_hparams_default(&c->hp);
+    c->hp.warmup_steps = 300;
+    c->hp.epochs = 100;
+    c->hp.checkpoint_minutes = 10;
+}
+
+static int check_hp(const xg_hparams *h, xg_error *err)
+{
+    if (h->batch < 1 || h->batch > 100000)
+        return xg_error_set(err, XG_EINVAL, "train-property: batch %d out of range", h->batch);
+    if (h->epochs < 0 || (h->epochs == 0 && !(h->hours > 0)))
+        return xg_error_set(err, XG_EINVAL,
+                            "train-property: give a number of epochs or a time budget in hours");
+    if (!(h->lr > 0 && h->lr < 10) || !(h->lr_min >= 0 && h->lr_min <= h->lr))
+        return xg_error_set(err, XG_EINVAL,
+                            "train-property: need 0 < lr < 10 and 0 <= lr_min <= lr (got %g, %g)",
+                            h->lr, h->lr_min);
+    if (h->warmup_steps < 0 || !(h->weight_decay >= 0) || !(h->clip_norm >= 0) ||
+        !(h->ema_decay >= 0 && h->ema_decay < 1) || !(h->beta1 >= 0 && h->beta1 < 1) ||
+        !(h->beta2 >= 0 && h->beta2 < 1) || !(h->adam_eps > 0) || !(h->hours >= 0) ||
+        !(h->checkpoint_minutes >= 0) || h->max_structures < 0)
+        return xg_error_set(err, XG_EINVAL, "train-property: an optimizer setting is out of range");
+    return XG_OK;
+}
+
+static void trainer_free(ptrainer *T)
+{
+    for (int k = 0; k < 3; k++)
+        pset_free(&T->set[k]);
+    free(T->adam_m);
+    free(T->adam_v);
+    free(T->ema);
+    free(T->best);
+    free(T->backup);
+    free(T->y);
+    free(T->dy);
+    free(T->idx);
+    free(T->perm);
+    free(T->hist);
+    xg_propmodel_free(T->m);
+}
+
+static void fill_progress(const ptrainer *T, xg_propmodel_progress *p, int event)
+{
+    memset(p, 0, sizeof *p);
+    p->event = event;
+    p->ntrain = T->set[0].n;
+    p->nval = T->set[1].n;
+    p->ntest = T->set[2].n;
+    for (int k = 0; k < 3; k++) {
+        p->nolabel[k] = T->set[k].nolabel;
+        p->unusable[k] = T->set[k].unusable;
+    }
+    p->nparams = T->np;
+    p->epoch = T->epoch;
+    p->epochs = T->hp.epochs;
+    p->step_in_epoch = T->step_in_epoch;
+    p->steps_per_epoch = T->spe;
+    p->step = T->step;
+    p->lr = xg_train_lr(&T->hp, T->step > 0 ? T->step - 1 : 0, T->horizon);
+    p->avg_loss = T->sums[1] > 0 ? T->sums[0] / T->sums[1] : NAN;
+    p->val_mae = NAN;
+    p->best_val_mae = T->best_epoch > 0 ? T->best_val : NAN;
+    p->best_epoch = T->best_epoch;
+    p->crystals_per_s = T->sums[2] > 0 ? T->sums[1] * T->B / T->sums[2] : 0;
+    p->elapsed = now_s() - T->t0;
+    p->eta = -1;
+    double spb = T->sums[1] > 0 ? T->sums[2] / T->sums[1] : 0;
+    if (T->hp.epochs > 0 && spb > 0) {
+        int64_t left = (int64_t)T->hp.epochs * T->spe - T->step;
+        p->eta = left > 0 ? left * spb : 0;
+    }
+    if (T->hp.hours > 0) {
+        double left = T->hp.hours * 3600 - p->elapsed;
+        if (left < 0)
+            left = 0;
+        if (p->eta < 0 || left < p->eta)
+            p->eta = left;
+    }
+}
+
+static int save_checkpoint(ptrainer *T, xg_error *err)
+{
+    int rc = write_file(T->m, T->cfg->ckpt_path, T, err);
+    if (rc)
+        return rc;
+    T->ckpt_step = T->step;
+    T->last_ckpt = now_s();
+    return XG_OK;
+}
+
+static int write_log(const ptrainer *T, xg_error *err)
+{
+    const char *path = T->cfg->log_path;
+    size_t n = strlen(path);
+    char *tmp = malloc(n + 8);
+    if (!tmp)
+        return xg_error_set(err, XG_ENOMEM, "loss log: out of memory");
+    snprintf(tmp, n + 8, "%s.tmp", path);
+    FILE *f = fopen(tmp, "w");
+    if (!f) {
+        int e = errno;
+        free(tmp);
+        return xg_error_set(err, XG_EIO, "%s: cannot write the training log (%s)", path, strerror(e));
+    }
+    fprintf(f, "%s\n", hist_columns);
+    for (int64_t r = 0; r < T->nhist; r++) {
+        const double *h = T->hist + r * XG_PROP_HIST_COLS;
+        fprintf(f, "%lld,%lld,%.6g,%.6g,%.6g,%.1f\n", (long long)h[0], (long long)h[1], h[2], h[3],
+                h[4], h[5]);
+    }
+    int bad = ferror(f);
+    bad |= fclose(f) != 0;
+    int rc = XG_OK;
+    if (bad)
+        rc = xg_error_set(err, XG_EIO, "%s: writing the training log failed", tmp);
+    else if (rename(tmp, path) != 0)
+        rc = xg_error_set(err, XG_EIO, "%s: cannot rename the training log into place (%s)", path,
+                          strerror(errno));
+    if (rc)
+        remove(tmp);
+    free(tmp);
+    return rc;
+}
+
+static int train_step(ptrainer *T, double *loss_out, xg_error *err)
+{
+    double ts = now_s();
+    xg_propmodel *m = T->m;
+    const xg_hparams *hp = &T->hp;
+    const pset *tr = &T->set[0];
+    const int B = T->B;
+    const int64_t base = T->step_in_epoch * B;
+    for (int k = 0; k < B; k++)
+        T->idx[k] = T->perm[base + k];
+    xg_batch b;
+    int rc = pack_pset(m, tr, T->idx, B, &b, err);
+    xg_propmodel_zero_grad(m);
+    rc = rc ? rc : xg_propmodel_forward(m, &b, T->y, err);
+    if (rc)
+        goto fail;
+    /* Loss on the normalised target, mean over the batch. */
+    double loss = 0;
+    const double mu = m->info.mean, sd = m->info.std;
+    for (int k = 0; k < B; k++) {
+        double r = (double)T->y[k] - (tr->label[T->idx[k]] - mu) / sd;
+        if (m->info.loss == XG_PROPLOSS_MSE) {
+            loss += r * r;
+            T->dy[k] = (float)(2.0 * r / B);
+        } else {
+            loss += fabs(r);
+            T->dy[k] = (float)((r > 0) - (r < 0)) / (float)B;
+        }
+    }
+    loss /= B;
+    rc = xg_propmodel_backward(m, &b, T->dy, err);
+    if (rc)
+        goto fail;
+    float *P[2] = {xg_denoiser_params(m->net), m->head};
+    float *G[2] = {xg_denoiser_grads(m->net), m->head_g};
+    size_t N[2] = {T->ntrunk, m->nhead}, O[2] = {0, T->ntrunk};
+    double nrm = 0; /* serial, fixed order: the same for any thread count */
+    for (int s = 0; s < 2; s++)
+        for (size_t i = 0; i < N[s]; i++)
+            nrm += (double)G[s][i] * G[s][i];
+    nrm = sqrt(nrm);
+    if (!isfinite(nrm) || !isfinite(loss))
+        return xg_error_set(err, XG_ENUMERIC,
+                            "training step %lld: the loss or gradient is not finite (loss %g); "
+                            "resume from the last checkpoint with a lower --lr",
+                            (long long)T->step, loss);
+    double scale = (hp->clip_norm > 0 && nrm > hp->clip_norm) ? hp->clip_norm / nrm : 1.0;
+    double lr = xg_train_lr(hp, T->step, T->horizon);
+    double t = (double)(T->step + 1);
+    double b1 = hp->beta1, b2 = hp->beta2, eps = hp->adam_eps, wd = hp->weight_decay;
+    double bc1 = 1 - pow(b1, t), bc2 = 1 - pow(b2, t);
+    double ed = hp->ema_decay, ew = (1 + t) / (10 + t); /* warm-started EMA */
+    if (ew < ed)
+        ed = ew;
+    for (int s = 0; s < 2; s++) {
+        float *p = P[s], *g = G[s];
+        float *mm = T->adam_m + O[s], *vv = T->adam_v + O[s], *ema = T->ema + O[s];
+        long nn = (long)N[s];
+#pragma omp parallel for schedule(static)
+        for (long i = 0; i < nn; i++) {
+            double gi = g[i] * scale;
+            double mi = b1 * mm[i] + (1 - b1) * gi;
+            double vi = b2 * vv[i] + (1 - b2) * gi * gi;
+            mm[i] = (float)mi;
+            vv[i] = (float)vi;
+            double pi = p[i];
+            pi -= lr * ((mi / bc1) / (sqrt(vi / bc2) + eps) + wd * pi);
+            p[i] = (float)pi;
+            ema[i] = (float)(ed * ema[i] + (1 - ed) * pi);
+        }
+    }
+    T->step++;
+    T->step_in_epoch++;
+    T->sums[0] += loss;
+    T->sums[1] += 1;
+    T->sums[2] += now_s() - ts;
+    *loss_out = loss;
+    return XG_OK;
+fail:
+    xg_error_prefix(err, "training step %lld", (long long)T->step);
+    return rc;
+}
+
+/* Evaluates the EMA weights on the validation set; keeps them as the best when they are. */
+static int end_epoch(ptrainer *T, xg_propmodel_progress_fn fn, void *user, xg_error *err)
+{
+    xg_propmodel *m = T->m;
+    double val = NAN;
+    if (T->set[1].n > 0) {
+        get_flat(m, T->backup);
+        set_flat(m, T->ema);
+        int rc = eval_mae(m, &T->set[1], T->B, &val, err);
+        set_flat(m, T->backup);
+        if (rc)
+            return rc;
+        if (T->best_epoch == 0 || val < T->best_val) {
+            T->best_val = val;
+            T->best_epoch = T->epoch + 1;
+            memcpy(T->best, T->ema, T->np * sizeof(float));
+        }
+    }
+    double steps = T->sums[1] > 0 ? T->sums[1] : 1;
+    double row[XG_PROP_HIST_COLS] = {(double)(T->epoch + 1), (double)T->step,
+                                     xg_train_lr(&T->hp, T->step - 1, T->horizon),
+                                     T->sums[0] / steps, val,
+                                     T->elapsed0 + (now_s() - T->t0)};
+    double *h = realloc(T->hist, (size_t)(T->nhist + 1) * XG_PROP_HIST_COLS * sizeof(double));
+    if (!h)
+        return xg_error_set(err, XG_ENOMEM, "train-property: out of memory for the history");
+    T->hist = h;
+    memcpy(h + T->nhist * XG_PROP_HIST_COLS, row, sizeof row);
+    T->nhist++;
+    /* A time-limited run re-estimates its learning-rate horizon at every epoch end from the
+     * mean epoch time of this invocation, so the cosine reaches its floor near the end of the
+     * budget even when the machine's load changes during the run. */
+    if (T->hp.epochs <= 0 && T->hp.hours > 0) {
+        double spent = now_s() - T->t0;
+        double per_epoch = spent / (double)(T->epoch + 1 - T->epoch0);
+        int64_t more = per_epoch > 0 ? (int64_t)floor((T->hp.hours * 3600 - spent) / per_epoch) : 0;
+        T->horizon = (T->epoch + 1 + (more > 0 ? more : 0)) * T->spe;
+    }
+    xg_propmodel_progress p;
+    fill_progress(T, &p, XG_PROP_EV_EPOCH);
+    p.val_mae = val;
+    T->epoch++;
+    p.epoch = T->epoch;
+    T->step_in_epoch = 0;
+    memset(T->sums, 0, sizeof T->sums);
+    int rc = save_checkpoint(T, err);
+    if (!rc && T->cfg->log_path)
+        rc = write_log(T, err);
+    if (rc)
+        return rc;
+    if (fn)
+        fn(&p, user);
+    return XG_OK;
+}
+
+static int setup_arrays(ptrainer *T, xg_error *err)
+{
+    T->ntrunk = xg_denoiser_num_params(T->m->net);
+    T->np = T->ntrunk + T->m->nhead;
+    size_t np = T->np;
+    int64_t n = T->set[0].n;
+    T->adam_m = calloc(np, sizeof(float));
+    T->adam_v = calloc(np, sizeof(float));
+    T->ema = malloc(np * sizeof(float));
+    T->best = malloc(np * sizeof(float));
+    T->backup = malloc(np * sizeof(float));
+    T->y = malloc((size_t)T->B * sizeof(float));
+    T->dy = malloc((size_t)T->B * sizeof(float));
+    T->idx = malloc((size_t)T->B * sizeof(int64_t));
+    T->perm = malloc((size_t)(n > 0 ? n : 1) * sizeof(int64_t));
+    if (!T->adam_m || !T->adam_v || !T->ema || !T->best || !T->backup || !T->y || !T->dy ||
+        !T->idx || !T->perm)
+        return xg_error_set(err, XG_ENOMEM, "train-property: out of memory (%zu parameters)", np);
+    get_flat(T->m, T->ema);
+    get_flat(T->m, T->best);
+    for (int64_t i = 0; i < n; i++)
+        T->perm[i] = i;
+    return XG_OK;
+}
+
+static int cmp_desc(const void *a, const void *b)
+{
+    int64_t x = *(const int64_t *)a, y = *(const int64_t *)b;
+    return (x < y) - (x > y);
+}
+
+/* Grows the trunk's arena once for the largest batch any set can produce. */
+static int reserve_trunk(ptrainer *T, xg_error *err)
+{
+    long atoms = 0, pairs = 0;
+    for (int k = 0; k < 3; k++) {
+        const pset *p = &T->set[k];
+        if (p->n == 0)
+            continue;
+        int64_t *n = malloc((size_t)p->n * sizeof(int64_t));
+        if (!n)
+            return xg_error_set(err, XG_ENOMEM, "train-property: out of memory");
+        for (int64_t b = 0; b < p->n; b++)
+            n[b] = p->off[b + 1] - p->off[b];
+        qsort(n, (size_t)p->n, sizeof(int64_t), cmp_desc);
+        long a = 0, e = 0;
+        for (int64_t b = 0; b < p->n && b < T->B; b++) {
+            a += (long)n[b];
+            e += (long)(n[b] * n[b]);
+        }
+        free(n);
+        if (a > atoms)
+            atoms = a;
+        if (e > pairs)
+            pairs = e;
+    }
+    int rc = xg_denoiser_reserve(T->m->net, T->B, (int)atoms, pairs, err);
+    rc = rc ? rc : ensure_work(T->m, T->B, (int)atoms, err);
+    return rc ? rc : ensure_pack(T->m, T->B, (int)atoms, err);
+}
+
+int xg_propmodel_train(const xg_propmodel_train_config *cfg, const xg_dataset *train,
+                       const xg_dataset *val, const xg_dataset *test, xg_propmodel_progress_fn fn,
+                       void *user, xg_propmodel_train_result *res, xg_error *err)
+{
+    xg_propmodel_train_result dummy;
+    if (!res)
+        res = &dummy;
+    memset(res, 0, sizeof *res);
+    res->train_loss = res->val_mae = res->test_mae = NAN;
+    res->baseline_val_mae = res->baseline_test_mae = NAN;
+    if (!cfg || !train || !cfg->target || !cfg->out_path || !cfg->ckpt_path)
+        return xg_error_set(err, XG_EINVAL, "train-property: need a configuration, a target, a "
+                                            "training set, and output and checkpoint paths");
+    ptrainer T;
+    memset(&T, 0, sizeof T);
+    T.cfg = cfg;
+    T.t0 = now_s();
+    T.ckpt_step = -1;
+    T.hp = cfg->hp;
+    int rc = XG_OK;
+    hid_t ck = -1;
+
+    if (cfg->resume) {
+        H5E_BEGIN_TRY
+        {
+            int is_ckpt = 0;
+            if (access(cfg->ckpt_path, R_OK) != 0)
+                rc = xg_error_set(err, XG_EIO, "resuming: %s: cannot read (%s)", cfg->ckpt_path,
+                                  strerror(errno));
+            else if ((ck = H5Fopen(cfg->ckpt_path, H5F_ACC_RDONLY, H5P_DEFAULT)) < 0)
+                rc = xg_error_set(err, XG_EIO, "resuming: %s: not a readable HDF5 file",
+                                  cfg->ckpt_path);
+            else
+                rc = load_impl(ck, cfg->ckpt_path, &T.m, &is_ckpt, err);
+            if (!rc && !is_ckpt)
+                rc = xg_error_set(err, XG_EINVAL, "resuming: %s is a final model, not a checkpoint",
+                                  cfg->ckpt_path);
+            if (!rc && strcmp(T.m->info.target, cfg->target) != 0)
+                rc = xg_error_set(err, XG_EINVAL,
+                                  "resuming: %s was trained on '%s', not '%s'", cfg->ckpt_path,
+                                  T.m->info.target, cfg->target);
+        }
+        H5E_END_TRY;
+        if (rc)
+            goto done;
+        /* The run's identity is the checkpoint's; this invocation only says when to stop. */
+        T.hp = T.m->info.hp;
+        if (cfg->hp.epochs > 0)
+            T.hp.epochs = cfg->hp.epochs;
+        T.hp.hours = cfg->hp.hours;
+        T.hp.checkpoint_minutes = cfg->hp.checkpoint_minutes;
+        T.hp.threads = cfg->hp.threads;
+        T.hp.max_structures = cfg->hp.max_structures;
+    }
+    rc = check_hp(&T.hp, err);
+    if (rc)
+        goto done;
+#ifdef _OPENMP
+    if (T.hp.threads > 0)
+        omp_set_num_threads(T.hp.threads);
+#endif
+    const char *names[3] = {"training", "validation", "test"};
+    const xg_dataset *sets[3] = {train, val, test};
+    for (int k = 0; k < 3 && !rc; k++)
+        rc = pset_build(sets[k], cfg->target, T.hp.max_structures, &T.set[k], names[k], err);
+    if (rc)
+        goto done;
+    if (T.set[0].n < 2) {
+        rc = xg_error_set(err, XG_EINVAL,
+                          "train-property: %lld labelled, usable training crystals for '%s' (%lld "
+                          "without a label, %lld unusable); need at least 2",
+                          (long long)T.set[0].n, cfg->target, (long long)T.set[0].nolabel,
+                          (long long)T.set[0].unusable);
+        goto done;
+    }
+    T.B = T.hp.batch < T.set[0].n ? T.hp.batch : (int)T.set[0].n;
+    T.spe = T.set[0].n / T.B; /* the remainder of each shuffled epoch is dropped */
+    if (!cfg->resume) {
+        T.m = xg_propmodel_alloc(&cfg->trunk, cfg->target, err);
+        if (!T.m) {
+            rc = err ? err->code : XG_EINVAL;
+            goto done;
+        }
+        xg_propmodel_init_params(T.m, T.hp.seed);
+        T.m->info.loss = cfg->loss;
+        T.m->info.hp = T.hp;
+        /* The scaler: mean and sample std of the labelled training crystals. */
+        const pset *tr = &T.set[0];
+        double s = 0, s2 = 0;
+        for (int64_t i = 0; i < tr->n; i++)
+            s += tr->label[i];
+        double mean = s / (double)tr->n;
+        for (int64_t i = 0; i < tr->n; i++)
+            s2 += (tr->label[i] - mean) * (tr->label[i] - mean);
+        double sd = sqrt(s2 / (double)(tr->n - 1));
+        if (!(sd > 0))
+            sd = 1.0;
+        T.m->info.mean = mean;
+        T.m->info.std = sd;
+    }
+    rc = setup_arrays(&T, err);
+    if (rc)
+        goto done;
+    if (cfg->resume) {
+        H5E_BEGIN_TRY { rc = read_state(ck, &T, cfg->ckpt_path, err); }
+        H5E_END_TRY;
+        H5Fclose(ck);
+        ck = -1;
+        if (!rc && T.data_hash != pset_hash(&T.set[0]))
+            rc = xg_error_set(err, XG_EINVAL, "resuming %s: the checkpoint was made on a different "
+                              "training set; resume with the same --data", cfg->ckpt_path);
+        if (!rc && T.step_in_epoch > T.spe)
+            rc = xg_error_set(err, XG_EINVAL, "resuming %s: position %lld in an epoch of %lld steps "
+                              "(another --batch?)", cfg->ckpt_path, (long long)T.step_in_epoch,
+                              (long long)T.spe);
+        if (rc)
+            goto done;
+    } else {
+        T.data_hash = pset_hash(&T.set[0]);
+        xg_rng_seed(&T.rng, T.hp.seed, XG_PROP_STREAM);
+        if (T.hp.epochs > 0)
+            T.horizon = (int64_t)T.hp.epochs * T.spe;
+    }
+    T.epoch0 = T.epoch;
+    rc = reserve_trunk(&T, err);
+    if (rc)
+        goto done;
+    res->baseline_val_mae = baseline_mae(&T.set[1], T.m->info.mean);
+    res->baseline_test_mae = baseline_mae(&T.set[2], T.m->info.mean);
+    T.last_ckpt = now_s();
+    if (fn) {
+        xg_propmodel_progress p;
+        fill_progress(&T, &p, XG_PROP_EV_START);
+        p.resumed = cfg->resume;
+        fn(&p, user);
+    }
+
+    int stop = 0;
+    while (!(T.hp.epochs > 0 && T.epoch >= T.hp.epochs)) {
+        if (cfg->stop_at_step > 0 && T.step >= cfg->stop_at_step) {
+            stop = 1;
+            break;
+        }
+        if (T.step_in_epoch == 0) {
+            /* A fresh shuffle from the identity each epoch, from the saved generator. */
+            int64_t n = T.set[0].n;
+            for (int64_t i = 0; i < n; i++)
+                T.perm[i] = i;
+            for (int64_t i = n - 1; i > 0; i--) {
+                int64_t j = (int64_t)xg_rng_below(&T.rng, (uint64_t)(i + 1));
+                int64_t t = T.perm[i];
+                T.perm[i] = T.perm[j];
+                T.perm[j] = t;
+            }
+        }
+        double loss = 0;
+        rc = train_step(&T, &loss, err);
+        if (rc)
+            goto done;
+        if (fn) {
+            xg_propmodel_progress p;
+            fill_progress(&T, &p, XG_PROP_EV_STEP);
+            if (fn(&p, user))
+                stop = 1;
+        }
+        if (T.step_in_epoch >= T.spe) {
+            rc = end_epoch(&T, fn, user, err);
+            if (rc)
+                goto done;
+        }
+        if (cfg->stop_at_step > 0 && T.step >= cfg->stop_at_step)
+            stop = 1;
+        if (T.hp.hours > 0 && now_s() - T.t0 >= T.hp.hours * 3600)
+            stop = 1;
+        if (stop)
+            break;
+        if (T.hp.checkpoint_minutes > 0 && now_s() - T.last_ckpt >= T.hp.checkpoint_minutes * 60) {
+            rc = save_checkpoint(&T, err);
+            if (rc)
+                goto done;
+        }
+    }
+    res->stopped_early = stop;
+    if (T.ckpt_step != T.step) {
+        rc = save_checkpoint(&T, err);
+        if (rc)
+            goto done;
+    }
+    /* The model: the best epoch's EMA weights by validation MAE, else the current EMA. */
+    set_flat(T.m, T.best_epoch > 0 ? T.best : T.ema);
+    rc = eval_mae(T.m, &T.set[1], T.B, &res->val_mae, err);
+    rc = rc ? rc : eval_mae(T.m, &T.set[2], T.B, &res->test_mae, err);
+    if (rc)
+        goto done;
+    T.m->info.hp = T.hp;
+    T.m->info.val_mae = res->val_mae;
+    T.m->info.test_mae = res->test_mae;
+    T.m->info.n_train = T.set[0].n;
+    T.m->info.n_val = T.set[1].n;
+    T.m->info.n_test = T.set[2].n;
+    T.m->info.epochs = T.epoch;
+    rc = write_file(T.m, cfg->out_path, NULL, err);
+    if (rc)
+        goto done;
+    res->steps = T.step;
+    res->epochs = T.epoch;
+    res->best_epoch = T.best_epoch;
+    res->train_loss = T.nhist > 0 ? T.hist[(T.nhist - 1) * XG_PROP_HIST_COLS + 3] : NAN;
+    res->ntrain = T.set[0].n;
+    res->nval = T.set[1].n;
+    res->ntest = T.set[2].n;
+    for (int k = 0; k < 3; k++) {
+        res->nolabel[k] = T.set[k].nolabel;
+        res->unusable[k] = T.set[k].unusable;
+    }
+    if (fn) {
+        xg_propmodel_progress p;
+        fill_progress(&T, &p, XG_PROP_EV_DONE);
+        p.val_mae = res->val_mae;
+        p.path = cfg->out_path;
+        fn(&p, user);
+    }
+done:
+    if (ck >= 0)
+        H5Fclose(ck);
+    trainer_free(&T);
+    return rc;
+}
