@@ -1,6 +1,8 @@
 /* cmd_screen.c: `xtalgen screen`: the judge every candidate passes before DFT: validity,
- * symmetry, uniqueness within the set, novelty against reference sets, and the distribution
- * metrics, written as DIR/screen.csv (one row per crystal) and DIR/summary.json.
+ * symmetry, uniqueness within the set, novelty against reference sets, the distribution
+ * metrics, and (issue 6) what a candidate is worth: predicted properties, predicted energy above
+ * the hull, S.U.N., supply risk (HHI) and Madelung energy (src/screen_props.h), written as
+ * DIR/screen.csv (one row per crystal) and DIR/summary.json.
  *
  * screen.csv is built from a table of column providers (name + formatter); later stages
  * (property predictions, hull energies, S.U.N.) add a row to that table and, for a 0/1 flag,
@@ -18,6 +20,7 @@
 #include "crystal/xg_validity.h"
 #include "src/cli.h"
 #include "src/commands.h"
+#include "src/screen_props.h"
 #include "src/xg_mpi.h"
 
 #define CMD "screen"
@@ -26,6 +29,7 @@
 
 static const char usage[] =
     "usage: xtalgen screen INPUT... [--reference REF]... [--distribution-reference REF]\n"
+    "                      [--property-model M]... [--hull H] [--ehull-max E]\n"
     "                      [-o DIR] [--symprec S] [--quiet]\n"
     "\n"
     "Judges every crystal of the inputs: structural validity (all distances >= 0.5 A, volume\n"
@@ -39,20 +43,41 @@ static const char usage[] =
     "                                distances of density and number of elements, over the\n"
     "                                inputs valid in both senses (as CDVAE reports them)\n"
     "  -o DIR                        output folder (default screen_out)\n"
+    "  --property-model M            a property model (xtalgen train-property) of\n"
+    "                                formation_energy_per_atom, dft_mag_density or band_gap\n"
+    "                                (repeatable, one per target)\n"
+    "  --hull H                      hull table (xtalgen hull build) for e_hull_pred (default\n"
+    "                                the shipped data/hull-mp20.h5)\n"
+    "  --ehull-max E                 stable: e_hull_pred < E eV/atom (default 0.1)\n"
     "  --symprec S                   spglib tolerance in Angstrom (default 0.1)\n"
     "  --quiet                       no progress display and no summary table\n"
     "\n"
     "Writes DIR/screen.csv with the columns id,formula,natoms,spacegroup_number,\n"
     "valid_structure,valid_composition,unique,duplicate_of,novel,matched_reference (flags are\n"
     "0/1; novel and matched_reference are empty without --reference; duplicate_of is the id of\n"
-    "the first crystal of a duplicate group) and DIR/summary.json (counts, rates, distances),\n"
-    "both written atomically, and prints the summary.\n"
-    "Exit status 1 when an input cannot be read or an output cannot be written.\n"
+    "the first crystal of a duplicate group), then, each only when its inputs are given:\n"
+    "  e_form_pred       predicted formation energy, eV/atom (formation_energy_per_atom model)\n"
+    "  e_hull_pred       e_form_pred minus the hull energy of the composition, eV/atom, signed\n"
+    "  stable            e_hull_pred < --ehull-max\n"
+    "  sun               stable, unique and novel (needs --reference)\n"
+    "  mag_density_pred  predicted magnetic density, muB/A^3 (dft_mag_density model)\n"
+    "  band_gap_pred     predicted band gap, eV (band_gap model)\n"
+    "and always:\n"
+    "  hhi               production HHI, weight-fraction average (Gaultois et al. 2013);\n"
+    "                    empty when an element has no data\n"
+    "  ewald_per_atom    Madelung energy of the most plausible charge-balanced oxidation\n"
+    "                    states, eV/atom; empty when there is none (or no ionic charges)\n"
+    "Predicted values are model outputs, not DFT: the summary names each model with its\n"
+    "measured test MAE. DIR/summary.json holds counts, rates (stable and sun among them),\n"
+    "distances and the means of the property columns; both files are written atomically, and\n"
+    "the summary is printed.\n"
+    "Exit status 1 when an input, a property model or the hull cannot be read or an output\n"
+    "cannot be written.\n"
     "\n"
     "With MPI (-DXTALGEN_MPI=ON): mpirun -n R xtalgen screen ... splits the crystals over the\n"
-    "ranks (validity, symmetry, reduction, novelty; each rank reads the references once), and\n"
-    "rank 0 collects the results, finds the duplicates and writes the same files as one\n"
-    "process.\n";
+    "ranks (validity, symmetry, reduction, novelty, property predictions; each rank reads the\n"
+    "references and the property models once), and rank 0 collects the results, finds the\n"
+    "duplicates and writes the same files as one process.\n";
 
 /* What is known about one crystal after screening. */
 typedef struct {
@@ -66,6 +91,7 @@ typedef struct {
     int novel;           /* -1 when not assessed */
     int64_t matched;     /* reference number or -1 */
     double density, nelements;
+    xg_screen_values pv; /* properties; NaN = missing */
 } row;
 
 typedef struct {
@@ -73,6 +99,8 @@ typedef struct {
     row *rows;
     const xg_novelty_index *ix;
     int have_refs;
+    const xg_screen_props_info *pi; /* NULL without --property-model */
+    double ehull_max;               /* stable: e_hull_pred < ehull_max */
 } screen_run;
 
 /* ---------------------------------------------------------------- column providers ---- */
@@ -84,6 +112,7 @@ typedef struct {
     column_fn format;    /* writes the cell of row i (unquoted; the writer quotes) */
     const char *flag;    /* for 0/1 columns: the key counted in summary.json, else NULL */
     int (*value)(const screen_run *r, int64_t i); /* flag value: 1, 0, or -1 (not assessed) */
+    int (*present)(const screen_run *r); /* whether the run has the column's inputs; NULL: always */
 } screen_column;
 
 static void flag_cell(int v, char *buf, size_t n)
@@ -147,20 +176,133 @@ static void col_matched(const screen_run *r, int64_t i, char *b, size_t n)
     snprintf(b, n, "%s", r->have_refs && m >= 0 ? xg_novelty_index_id(r->ix, m) : "");
 }
 
-/* The first ten columns are fixed by the interface (issue 3); append new ones below. */
+/* Property columns (issue 6): each present only when the run has its inputs. */
+static int has_model(const screen_run *r, int k) { return r->pi && r->pi->have[k]; }
+static int has_eform(const screen_run *r) { return has_model(r, XG_SCREEN_EFORM); }
+static int has_mag(const screen_run *r) { return has_model(r, XG_SCREEN_MAG); }
+static int has_gap(const screen_run *r) { return has_model(r, XG_SCREEN_GAP); }
+static int has_hull(const screen_run *r) { return r->pi && r->pi->have_hull; }
+static int has_sun(const screen_run *r) { return has_hull(r) && r->have_refs; }
+
+static void number_cell(double x, const char *fmt, char *buf, size_t n)
+{
+    if (isfinite(x))
+        snprintf(buf, n, fmt, x);
+    else
+        buf[0] = '\0';
+}
+static int val_stable(const screen_run *r, int64_t i)
+{
+    double e = r->rows[i].pv.e_hull;
+    return isfinite(e) ? e < r->ehull_max : -1;
+}
+/* Stable and unique and novel: 0 as soon as one is known to fail, 1 when all hold. */
+static int val_sun(const screen_run *r, int64_t i)
+{
+    int f[3] = {val_stable(r, i), val_unique(r, i), val_novel(r, i)};
+    if (f[0] == 0 || f[1] == 0 || f[2] == 0)
+        return 0;
+    return f[0] == 1 && f[1] == 1 && f[2] == 1 ? 1 : -1;
+}
+static void col_eform(const screen_run *r, int64_t i, char *b, size_t n)
+{
+    number_cell(r->rows[i].pv.pred[XG_SCREEN_EFORM], "%.4f", b, n);
+}
+static void col_ehull(const screen_run *r, int64_t i, char *b, size_t n)
+{
+    number_cell(r->rows[i].pv.e_hull, "%.4f", b, n);
+}
+static void col_stable(const screen_run *r, int64_t i, char *b, size_t n)
+{
+    flag_cell(val_stable(r, i), b, n);
+}
+static void col_sun(const screen_run *r, int64_t i, char *b, size_t n)
+{
+    flag_cell(val_sun(r, i), b, n);
+}
+static void col_mag(const screen_run *r, int64_t i, char *b, size_t n)
+{
+    number_cell(r->rows[i].pv.pred[XG_SCREEN_MAG], "%.5f", b, n);
+}
+static void col_gap(const screen_run *r, int64_t i, char *b, size_t n)
+{
+    number_cell(r->rows[i].pv.pred[XG_SCREEN_GAP], "%.4f", b, n);
+}
+static void col_hhi(const screen_run *r, int64_t i, char *b, size_t n)
+{
+    number_cell(r->rows[i].pv.hhi, "%.1f", b, n);
+}
+static void col_ewald(const screen_run *r, int64_t i, char *b, size_t n)
+{
+    number_cell(r->rows[i].pv.ewald, "%.4f", b, n);
+}
+
+/* The first ten columns are fixed by the interface (issue 3); the property columns follow in
+ * the order of issue 6. Append new ones below. */
 static const screen_column columns[] = {
-    {"id", col_id, NULL, NULL},
-    {"formula", col_formula, NULL, NULL},
-    {"natoms", col_natoms, NULL, NULL},
-    {"spacegroup_number", col_sg, NULL, NULL},
-    {"valid_structure", col_vs, "valid_structure", val_vs},
-    {"valid_composition", col_vc, "valid_composition", val_vc},
-    {"unique", col_unique, "unique", val_unique},
-    {"duplicate_of", col_dup, NULL, NULL},
-    {"novel", col_novel, "novel", val_novel},
-    {"matched_reference", col_matched, NULL, NULL},
+    {"id", col_id, NULL, NULL, NULL},
+    {"formula", col_formula, NULL, NULL, NULL},
+    {"natoms", col_natoms, NULL, NULL, NULL},
+    {"spacegroup_number", col_sg, NULL, NULL, NULL},
+    {"valid_structure", col_vs, "valid_structure", val_vs, NULL},
+    {"valid_composition", col_vc, "valid_composition", val_vc, NULL},
+    {"unique", col_unique, "unique", val_unique, NULL},
+    {"duplicate_of", col_dup, NULL, NULL, NULL},
+    {"novel", col_novel, "novel", val_novel, NULL},
+    {"matched_reference", col_matched, NULL, NULL, NULL},
+    {"e_form_pred", col_eform, NULL, NULL, has_eform},
+    {"e_hull_pred", col_ehull, NULL, NULL, has_hull},
+    {"stable", col_stable, "stable", val_stable, has_hull},
+    {"sun", col_sun, "sun", val_sun, has_sun},
+    {"mag_density_pred", col_mag, NULL, NULL, has_mag},
+    {"band_gap_pred", col_gap, NULL, NULL, has_gap},
+    {"hhi", col_hhi, NULL, NULL, NULL},
+    {"ewald_per_atom", col_ewald, NULL, NULL, NULL},
 };
 #define NCOLUMNS ((int)(sizeof columns / sizeof columns[0]))
+
+static int col_on(const screen_run *r, int c)
+{
+    return !columns[c].present || columns[c].present(r);
+}
+/* A flag column of this run (counted in the summary). */
+static int flag_on(const screen_run *r, int c) { return columns[c].flag && col_on(r, c); }
+
+/* Means of the numeric property columns, for the summary. */
+typedef struct {
+    const char *name, *unit;
+    int on;
+    double mean;
+    long n;
+} prop_mean;
+
+enum { NMEANS = 6 };
+
+static void property_means(const screen_run *r, prop_mean *pm)
+{
+    const char *names[NMEANS] = {"e_form_pred",   "e_hull_pred", "mag_density_pred",
+                                 "band_gap_pred", "hhi",         "ewald_per_atom"};
+    const char *units[NMEANS] = {"eV/atom", "eV/atom", "muB/A^3", "eV", "", "eV/atom"};
+    int on[NMEANS] = {has_eform(r), has_hull(r), has_mag(r), has_gap(r), 1, 1};
+    for (int k = 0; k < NMEANS; k++) {
+        double sum = 0;
+        long cnt = 0;
+        for (int64_t i = 0; on[k] && i < r->ds->n; i++) {
+            const xg_screen_values *v = &r->rows[i].pv;
+            double x = k == 0   ? v->pred[XG_SCREEN_EFORM]
+                       : k == 1 ? v->e_hull
+                       : k == 2 ? v->pred[XG_SCREEN_MAG]
+                       : k == 3 ? v->pred[XG_SCREEN_GAP]
+                       : k == 4 ? v->hhi
+                                : v->ewald;
+            if (isfinite(x)) {
+                sum += x;
+                cnt++;
+            }
+        }
+        pm[k] = (prop_mean){names[k], units[k], on[k], cnt ? sum / (double)cnt : NAN, cnt};
+    }
+}
 
 /* ---------------------------------------------------------------- output ---- */
 
@@ -209,11 +351,14 @@ static int write_csv(const char *path, const screen_run *r, xg_error *err)
     if (rc)
         return rc;
     for (int c = 0; c < NCOLUMNS; c++)
-        fprintf(a.f, "%s%s", c ? "," : "", columns[c].name);
+        if (col_on(r, c))
+            fprintf(a.f, "%s%s", c ? "," : "", columns[c].name);
     fputc('\n', a.f);
     char cell[512];
     for (int64_t i = 0; i < r->ds->n; i++) {
         for (int c = 0; c < NCOLUMNS; c++) {
+            if (!col_on(r, c))
+                continue;
             if (c)
                 fputc(',', a.f);
             columns[c].format(r, i, cell, sizeof cell);
@@ -239,14 +384,14 @@ typedef struct {
     long valid_both, unique_valid, novel_unique_valid; /* combined rates */
     long reduce_failed, refs_total;
     double seconds;
-    double t_read, t_checks, t_unique, t_novelty; /* phase times, seconds */
+    double t_read, t_checks, t_unique, t_novelty, t_props; /* phase times, seconds */
 } summary;
 
 static void flag_stats(const screen_run *r, flag_stat *st)
 {
     for (int c = 0; c < NCOLUMNS; c++) {
         st[c].count = st[c].assessed = 0;
-        if (!columns[c].flag)
+        if (!flag_on(r, c))
             continue;
         for (int64_t i = 0; i < r->ds->n; i++) {
             int v = columns[c].value(r, i);
@@ -256,6 +401,51 @@ static void flag_stats(const screen_run *r, flag_stat *st)
             }
         }
     }
+}
+
+/* The property block: which models and hull made the predictions, with the models' measured
+ * errors (predictions are never DFT values), and the means of the property columns. */
+static void write_json_properties(FILE *f, const screen_run *r)
+{
+    const xg_screen_props_info *pi = r->pi;
+    fputs("  \"properties\": {\n    \"note\": \"*_pred columns and e_hull_pred are model "
+          "predictions (errors: the models' test MAE), not DFT values\",\n    \"ehull_max\": ",
+          f);
+    json_number(f, r->ehull_max);
+    fputs(",\n    \"hull\": ", f);
+    if (has_hull(r)) {
+        json_string(f, pi->hull_path);
+        fprintf(f, ",\n    \"hull_entries\": %lld", (long long)pi->hull_entries);
+    } else {
+        fputs("null", f);
+    }
+    fputs(",\n    \"models\": {", f);
+    int first = 1;
+    for (int k = 0; k < XG_SCREEN_NTARGETS; k++) {
+        if (!has_model(r, k))
+            continue;
+        fprintf(f, "%s\n      \"%s\": {\"path\": ", first ? "" : ",", xg_screen_props_target(k));
+        json_string(f, pi->model_path[k]);
+        fputs(", \"test_mae\": ", f);
+        json_number(f, pi->test_mae[k]);
+        fprintf(f, ", \"n_test\": %lld, \"val_mae\": ", (long long)pi->n_test[k]);
+        json_number(f, pi->val_mae[k]);
+        fputs("}", f);
+        first = 0;
+    }
+    fputs(first ? "},\n    \"means\": {" : "\n    },\n    \"means\": {", f);
+    prop_mean pm[NMEANS];
+    property_means(r, pm);
+    first = 1;
+    for (int k = 0; k < NMEANS; k++) {
+        if (!pm[k].on)
+            continue;
+        fprintf(f, "%s\n      \"%s\": {\"mean\": ", first ? "" : ",", pm[k].name);
+        json_number(f, pm[k].mean);
+        fprintf(f, ", \"n\": %ld}", pm[k].n);
+        first = 0;
+    }
+    fputs("\n    }\n  }", f);
 }
 
 static int write_json(const char *path, const screen_run *r, const flag_stat *st,
@@ -281,7 +471,7 @@ static int write_json(const char *path, const screen_run *r, const flag_stat *st
     fputs("  \"counts\": {", f);
     int first = 1;
     for (int c = 0; c < NCOLUMNS; c++) {
-        if (!columns[c].flag)
+        if (!flag_on(r, c))
             continue;
         fprintf(f, "%s\n    \"%s\": ", first ? "" : ",", columns[c].flag);
         if (st[c].assessed)
@@ -297,7 +487,7 @@ static int write_json(const char *path, const screen_run *r, const flag_stat *st
     fputs("\n  },\n  \"rates\": {", f);
     first = 1;
     for (int c = 0; c < NCOLUMNS; c++) {
-        if (!columns[c].flag)
+        if (!flag_on(r, c))
             continue;
         fprintf(f, "%s\n    \"%s\": ", first ? "" : ",", columns[c].flag);
         json_number(f, st[c].assessed ? (double)st[c].count / (double)st[c].assessed : NAN);
@@ -314,13 +504,15 @@ static int write_json(const char *path, const screen_run *r, const flag_stat *st
     fputs("\n  },\n  \"not_assessed\": {", f);
     first = 1;
     for (int c = 0; c < NCOLUMNS; c++) {
-        if (!columns[c].flag)
+        if (!flag_on(r, c))
             continue;
         fprintf(f, "%s\n    \"%s\": %ld", first ? "" : ",", columns[c].flag,
                 st[c].assessed ? n - st[c].assessed : n);
         first = 0;
     }
-    fputs("\n  },\n  \"wasserstein\": ", f);
+    fputs("\n  },\n", f);
+    write_json_properties(f, r);
+    fputs(",\n  \"wasserstein\": ", f);
     if (sm->dist_ref) {
         fputs("{\n    \"reference\": ", f);
         json_string(f, sm->dist_ref);
@@ -338,9 +530,54 @@ static int write_json(const char *path, const screen_run *r, const flag_stat *st
           f);
     fprintf(f,
             "  \"seconds\": %.3f,\n  \"phase_seconds\": {\"read\": %.3f, \"checks\": %.3f, "
-            "\"unique\": %.3f, \"novelty\": %.3f}\n}\n",
-            sm->seconds, sm->t_read, sm->t_checks, sm->t_unique, sm->t_novelty);
+            "\"unique\": %.3f, \"novelty\": %.3f, \"properties\": %.3f}\n}\n",
+            sm->seconds, sm->t_read, sm->t_checks, sm->t_unique, sm->t_novelty, sm->t_props);
     return xg_atomic_commit(&a, err);
+}
+
+/* " (test MAE 0.051 eV/atom on 9046 crystals)" or " (test MAE not measured)". */
+static void mae_text(const screen_run *r, int k, const char *unit, char *buf, size_t n)
+{
+    double mae = r->pi->test_mae[k];
+    if (isfinite(mae))
+        snprintf(buf, n, "test MAE %.3g %s on %lld crystals", mae, unit,
+                 (long long)r->pi->n_test[k]);
+    else
+        snprintf(buf, n, "test MAE not measured");
+}
+
+static void print_properties(const screen_run *r)
+{
+    prop_mean pm[NMEANS];
+    property_means(r, pm);
+    printf("  %-22s %10s %6s\n", "property (mean)", "mean", "n");
+    for (int k = 0; k < NMEANS; k++) {
+        if (!pm[k].on)
+            continue;
+        if (pm[k].n)
+            printf("  %-22s %10.4g %6ld%s%s\n", pm[k].name, pm[k].mean, pm[k].n,
+                   pm[k].unit[0] ? " " : "", pm[k].unit);
+        else
+            printf("  %-22s %10s %6ld\n", pm[k].name, "-", 0L);
+    }
+    if (!r->pi)
+        return;
+    char mae[160];
+    static const char *const units[XG_SCREEN_NTARGETS] = {"eV/atom", "muB/A^3", "eV"};
+    for (int k = 0; k < XG_SCREEN_NTARGETS; k++) {
+        if (!has_model(r, k))
+            continue;
+        mae_text(r, k, units[k], mae, sizeof mae);
+        printf("  %s: predicted by %s (%s)\n", xg_screen_props_target(k), r->pi->model_path[k],
+               mae);
+    }
+    if (has_hull(r)) {
+        mae_text(r, XG_SCREEN_EFORM, "eV/atom", mae, sizeof mae);
+        printf("  e_hull_pred is a PREDICTION, not DFT: predicted E_form minus the hull of %s\n"
+               "    (%lld entries); it carries the formation-energy model's error (%s).\n"
+               "    stable: e_hull_pred < %g eV/atom\n",
+               r->pi->hull_path, (long long)r->pi->hull_entries, mae, r->ehull_max);
+    }
 }
 
 static void print_table(const screen_run *r, const flag_stat *st, const summary *sm)
@@ -352,7 +589,7 @@ static void print_table(const screen_run *r, const flag_stat *st, const summary 
     printf(" (%.2f s)\n", sm->seconds);
     printf("  %-22s %8s %8s\n", "flag", "count", "rate");
     for (int c = 0; c < NCOLUMNS; c++) {
-        if (!columns[c].flag)
+        if (!flag_on(r, c))
             continue;
         if (!st[c].assessed) {
             printf("  %-22s %8s %8s\n", columns[c].flag, "-", "-");
@@ -374,6 +611,7 @@ static void print_table(const screen_run *r, const flag_stat *st, const summary 
         printf("    density            %.4f g/cm^3\n", sm->w_density);
         printf("    number of elements %.4f\n", sm->w_nelements);
     }
+    print_properties(r);
     if (sm->reduce_failed)
         printf("  %ld crystals could not be reduced for matching (unique/novel left empty)\n",
                sm->reduce_failed);
@@ -429,6 +667,9 @@ static void analyse_one(const xg_dataset *ds, int64_t i, double symprec,
     r->valid_structure = r->valid_composition = r->unique = r->novel = -1;
     r->dup_of = r->matched = -1;
     r->density = r->nelements = NAN;
+    for (int k = 0; k < XG_SCREEN_NTARGETS; k++)
+        r->pv.pred[k] = NAN;
+    r->pv.e_hull = r->pv.hhi = r->pv.ewald = NAN;
     *reduced = NULL;
     xg_structure *s = xg_dataset_get(ds, i, &err);
     if (!s) {
@@ -450,6 +691,7 @@ static void analyse_one(const xg_dataset *ds, int64_t i, double symprec,
         r->spacegroup = 0;
     r->density = xg_structure_density(s);
     r->nelements = xg_structure_nelements(s);
+    xg_screen_props_intrinsic(s, &r->pv);
     if (s->natoms > 0 && xg_matcher_reduce(s, mp, reduced, &err) != XG_OK) {
         *reduced = NULL;
         xg_cli_errorf(CMD, "%s: not compared with other crystals: %s", ds->ids[i], err.msg);
@@ -565,11 +807,27 @@ static int gather_results(xg_mpi *mpi, const xg_dataset *ds, row *rows, xg_struc
 static int run(int argc, char **argv)
 {
     const char *inputs[MAX_PATHS], *refs[MAX_PATHS], *dist_ref = NULL, *outdir = "screen_out";
-    int ninputs = 0, nrefs = 0, quiet = 0;
-    double symprec = 0.1;
+    const char *models[XG_SCREEN_MAX_MODELS], *hull_path = NULL;
+    int ninputs = 0, nrefs = 0, nmodels = 0, quiet = 0;
+    double symprec = 0.1, ehull_max = 0.1;
     for (int i = 1; i < argc; i++) {
         const char *a = argv[i], *v;
-        if (xg_cli_is(a, "--reference")) {
+        if (xg_cli_is(a, "--property-model")) {
+            if (!(v = xg_cli_value(CMD, argc, argv, &i)))
+                return XG_EXIT_USAGE;
+            if (nmodels == XG_SCREEN_MAX_MODELS) {
+                xg_cli_errorf(CMD, "at most %d property models", XG_SCREEN_MAX_MODELS);
+                return XG_EXIT_USAGE;
+            }
+            models[nmodels++] = v;
+        } else if (xg_cli_is(a, "--hull")) {
+            if (!(hull_path = xg_cli_value(CMD, argc, argv, &i)))
+                return XG_EXIT_USAGE;
+        } else if (xg_cli_is(a, "--ehull-max")) {
+            if (!(v = xg_cli_value(CMD, argc, argv, &i)) ||
+                xg_cli_parse_double(CMD, "--ehull-max", v, 0, 10, &ehull_max))
+                return XG_EXIT_USAGE;
+        } else if (xg_cli_is(a, "--reference")) {
             if (!(v = xg_cli_value(CMD, argc, argv, &i)))
                 return XG_EXIT_USAGE;
             if (nrefs == MAX_PATHS) {
@@ -619,6 +877,9 @@ static int run(int argc, char **argv)
     xg_dataset *refds[MAX_PATHS] = {0};
     xg_novelty_index *ix = NULL;
     xg_structure **red = NULL;
+    xg_screen_props *props = NULL;
+    xg_screen_values *pvals = NULL;
+    int64_t *pidx = NULL;
     row *rows = NULL;
     double *dens = NULL, *nel = NULL, *rd = NULL, *rn = NULL;
     /* Joined after the command line was checked: usage errors exit alike on every rank. */
@@ -630,6 +891,20 @@ static int run(int argc, char **argv)
     const int R = mpi.size, me = mpi.rank;
     if (me != 0)
         quiet = 1; /* rank 0 speaks for the job */
+    /* Property models and the hull first: a bad file fails before the long work. Every rank
+     * loads them (each predicts its own crystals). */
+    if (nmodels) {
+        char note[1200];
+        if (xg_screen_props_load(models, nmodels, hull_path, &props, note, sizeof note, &err)) {
+            xg_cli_errorf(CMD, "%s", err.msg);
+            goto out;
+        }
+        if (note[0] && me == 0)
+            xg_cli_errorf(CMD, "%s", note);
+    }
+    if (me == 0 && hull_path && !(props && xg_screen_props_get_info(props)->have[XG_SCREEN_EFORM]))
+        xg_cli_errorf(CMD, "--hull is used only with a formation_energy_per_atom "
+                           "--property-model; ignored");
     if (read_inputs(inputs, ninputs, &ds))
         goto out;
     double t_read = xg_now() - t0, t_phase = xg_now();
@@ -668,11 +943,43 @@ static int run(int argc, char **argv)
     double t_checks = xg_now() - t_phase;
     t_phase = xg_now();
 
+    /* 1b. Property predictions and hull energies of this rank's crystals (batched and parallel
+     * inside the models; a crystal's values depend on nothing else, so sharding changes none).
+     * They travel to rank 0 inside the rows. */
+    double t_props = 0;
+    if (props) {
+        pidx = malloc((size_t)(nl ? nl : 1) * sizeof *pidx);
+        pvals = malloc((size_t)(nl ? nl : 1) * sizeof *pvals);
+        if (!pidx || !pvals) {
+            xg_cli_errorf(CMD, "out of memory for %lld predictions", (long long)nl);
+            free(dup), free(novel), free(matched), free(mine);
+            goto out;
+        }
+        for (int64_t k = 0; k < nl; k++)
+            pidx[k] = me + k * R;
+        if (!quiet)
+            fprintf(stderr, "xtalgen screen: predicting properties of %lld crystals\n",
+                    (long long)nl);
+        if (xg_screen_props_predict(props, ds, pidx, nl, pvals, &err)) {
+            xg_cli_errorf(CMD, "property predictions: %s", err.msg);
+            free(dup), free(novel), free(matched), free(mine);
+            goto out;
+        }
+        for (int64_t k = 0; k < nl; k++) {
+            row *rw = &rows[pidx[k]];
+            for (int t = 0; t < XG_SCREEN_NTARGETS; t++)
+                rw->pv.pred[t] = pvals[k].pred[t];
+            rw->pv.e_hull = pvals[k].e_hull;
+        }
+        t_props = xg_now() - t_phase;
+        t_phase = xg_now();
+    }
+
     /* 2. Novelty of this rank's crystals against the references (each rank reads them once;
      * reading included). A candidate's verdict depends on nothing but itself and the references,
      * so splitting the candidates changes no result. */
     summary sm = {inputs, ninputs, refs, nrefs, dist_ref, NAN, NAN, 0, 0, 0, 0, 0, 0, 0, 0,
-                  t_read, t_checks, 0, 0};
+                  t_read, t_checks, 0, 0, t_props};
     if (nrefs) {
         if (xg_novelty_index_create(&mp, &ix, &err)) {
             xg_cli_errorf(CMD, "%s", err.msg);
@@ -778,7 +1085,7 @@ static int run(int argc, char **argv)
     }
 
     /* 6. Outputs. */
-    screen_run run_ = {ds, rows, ix, nrefs > 0};
+    screen_run run_ = {ds, rows, ix, nrefs > 0, xg_screen_props_get_info(props), ehull_max};
     for (int64_t i = 0; i < n; i++) {
         int valid = rows[i].valid_structure == 1 && rows[i].valid_composition == 1;
         sm.valid_both += valid;
@@ -813,6 +1120,9 @@ out:
             xg_structure_free(red[i]);
     free(red);
     free(rows);
+    free(pidx);
+    free(pvals);
+    xg_screen_props_free(props);
     free(dens), free(nel), free(rd), free(rn);
     xg_novelty_index_free(ix);
     for (int k = 0; k < nrefs; k++)

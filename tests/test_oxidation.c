@@ -1,6 +1,7 @@
 /* test_oxidation.c: SMACT-style compositional validity and oxidation-state assignment. */
 #include <stdio.h>
 #include <string.h>
+#include <time.h>
 
 #include "crystal/xg_oxidation.h"
 #include "xg_test.h"
@@ -94,11 +95,30 @@ static void test_assign(void)
     xg_structure_free(e);
 }
 
+/* A 19-element composition, as an untrained generator produces: the product of the state lists
+ * is ~1e11 assignments; the pruned search must answer at once. It is charge-balanceable
+ * (alkali/alkaline-earth cations against O, F, S, Cl...), so the verdict is valid. */
+static void test_many_elements_fast(void)
+{
+    int z[19] = {3, 11, 19, 37, 55, 4, 12, 20, 38, 56, 13, 31, 49, 8, 9, 16, 17, 34, 35};
+    int count[19];
+    for (int i = 0; i < 19; i++)
+        count[i] = 1 + i % 3;
+    int valid = -1;
+    xg_error err = {0};
+    clock_t t0 = clock();
+    CU_ASSERT_EQUAL(xg_oxidation_valid_composition(z, count, 19, &valid, &err), XG_OK);
+    double sec = (double)(clock() - t0) / CLOCKS_PER_SEC;
+    CU_ASSERT(valid == 0 || valid == 1);
+    CU_ASSERT(sec < 2.0);
+}
+
 int main(void)
 {
     CU_TestInfo tests[] = {
         {"textbook formulas", test_textbook},
         {"oxidation-state assignment", test_assign},
+        {"19 elements decided fast", test_many_elements_fast},
         CU_TEST_INFO_NULL,
     };
     return xg_test_run("oxidation", tests);
