@@ -1,5 +1,6 @@
 /* xg_poscar.c: VASP POSCAR reader and writer (see xg_poscar.h). */
 #include "crystal/xg_poscar.h"
+#include "crystal/xg_fileio.h"
 
 #include <ctype.h>
 #include <errno.h>
@@ -448,24 +449,5 @@ int xg_poscar_write(FILE *f, const xg_structure *s, xg_error *err)
 
 int xg_poscar_write_file(const char *path, const xg_structure *s, xg_error *err)
 {
-    if (!path)
-        return xg_error_set(err, XG_EINVAL, "xg_poscar_write_file: NULL path");
-    char tmp[4200];
-    snprintf(tmp, sizeof tmp, "%s.tmp.%ld", path, (long)getpid());
-    FILE *f = fopen(tmp, "w");
-    if (!f)
-        return xg_error_set(err, XG_EIO, "%s: cannot create: %s", tmp, strerror(errno));
-    int rc = xg_poscar_write(f, s, err);
-    if (fclose(f) != 0 && !rc)
-        rc = xg_error_set(err, XG_EIO, "%s: write failed: %s", tmp, strerror(errno));
-    if (!rc && rename(tmp, path) != 0)
-        rc = xg_error_set(err, XG_EIO, "%s: cannot rename into place: %s", path,
-                          strerror(errno));
-    if (rc) {
-        remove(tmp);
-        if (rc != XG_EIO)
-            xg_error_prefix(err, "%s", path);
-        return rc;
-    }
-    return XG_OK;
+    return xg_file_write_atomic(path, xg_poscar_write, s, err);
 }

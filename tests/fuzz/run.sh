@@ -25,7 +25,7 @@ if ! echo 'int LLVMFuzzerTestOneInput(const char*d,unsigned long n){return 0;}' 
 fi
 rm -f "$out/.probe"
 
-common=(crystal/xg_error.c crystal/xg_elements.c crystal/xg_lattice.c crystal/xg_structure.c)
+common=(crystal/xg_error.c crystal/xg_elements.c crystal/xg_lattice.c crystal/xg_structure.c crystal/xg_fileio.c)
 flags=(-std=c11 -D_DEFAULT_SOURCE -g -O1 -fno-omit-frame-pointer
        -fsanitize=fuzzer,address,undefined -fno-sanitize-recover=undefined -I"$root")
 

@@ -1,0 +1,16 @@
+/* xg_fileio.h: writing a structure file so that a reader never sees half of it. */
+#ifndef XG_FILEIO_H
+#define XG_FILEIO_H
+
+#include <stdio.h>
+#include "crystal/xg_error.h"
+#include "crystal/xg_structure.h"
+
+typedef int (*xg_structure_writer)(FILE *f, const xg_structure *s, xg_error *err);
+
+/* Writes s with `write` into PATH.tmp.PID and renames it onto PATH; on failure the temporary
+ * file is removed and a format error is prefixed with PATH. */
+int xg_file_write_atomic(const char *path, xg_structure_writer write, const xg_structure *s,
+                         xg_error *err);
+
+#endif
