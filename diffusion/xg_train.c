@@ -1213,8 +1213,15 @@ int xg_train_run(const xg_train_config *cfg, const xg_dataset *train, const xg_d
     if (rc)
         goto done;
     T.spe = T.tr.n / T.B; /* the remainder of each shuffled epoch is dropped: equal batches */
-    if (!cfg->resume && T.hp.epochs > 0)
+    if (T.hp.epochs > 0 && (!cfg->resume || cfg->reschedule)) {
+        if (cfg->resume && (int64_t)T.hp.epochs * T.spe <= T.st->step) {
+            rc = xg_error_set(err, XG_EINVAL, "resuming %s: cannot reschedule to end at epoch %d, "
+                              "the run is already at step %lld (epoch %lld)", cfg->ckpt_path,
+                              T.hp.epochs, (long long)T.st->step, (long long)T.st->epoch);
+            goto done;
+        }
         T.st->horizon = (int64_t)T.hp.epochs * T.spe;
+    }
     if (T.st->step_in_epoch > T.spe) {
         rc = xg_error_set(err, XG_EINVAL, "resuming %s: position %lld in an epoch of %lld steps",
                           cfg->ckpt_path, (long long)T.st->step_in_epoch, (long long)T.spe);

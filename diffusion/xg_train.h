@@ -62,6 +62,9 @@ typedef struct {
     int allow_new_data;       /* resume on a training set whose fingerprint differs from the
                                  checkpoint's (same number of crystals): continues, but no
                                  longer reproduces the uninterrupted run bit for bit */
+    int reschedule;           /* resume with hp.epochs > 0: end the learning-rate schedule at
+                                 that epoch instead of the one the run started with (the rate
+                                 moves to the cosine value at the new fraction of the run) */
     int64_t stop_at_step;     /* stop (checkpoint + model) once this many steps are done; 0 = no */
     /* Conditioning (DESIGN.md 3.4; xg_condition.h). On resume all of this comes from the
      * checkpoint; names given here must then match the checkpoint's conditions. */

@@ -1,6 +1,8 @@
 #!/usr/bin/env bash
 # Trains (or resumes) the shipped MP-20 model: the exact command behind data/models/xtalgen-mp20.h5.
-#   scripts/train_mp20.sh [HOURS]     (default 2; run it again to continue: it resumes)
+#   scripts/train_mp20.sh [HOURS [EPOCHS]]   (default 2 h, 200 epochs; run it again to continue:
+#                                            it resumes; EPOCHS given on a resume refits the
+#                                            cosine learning-rate decay to end at that epoch)
 # Imports MP-20 from ../shared/data/mp_20 into $XG_DATA_CACHE (default checkpoints/data/, beside
 # the checkpoint, so a resume sees the very bits the run started on) once, keeps the resumable
 # checkpoint in checkpoints/ (ignored by git), and exports the model (weights and EMA weights, no
@@ -8,6 +10,7 @@
 set -euo pipefail
 cd "$(dirname "$0")/.."
 HOURS=${1:-2}
+EPOCHS=${2:-}
 SHARED=${XG_SHARED_DATA:-../shared/data}/mp_20
 CACHE=${XG_DATA_CACHE:-checkpoints/data}
 BIN=build/xtalgen
@@ -30,9 +33,10 @@ fi
 
 ARGS=(--data "$CACHE/train.h5" --val "$CACHE/val.h5" -o checkpoints/xtalgen-mp20.h5
       --checkpoint checkpoints/xtalgen-mp20.ckpt.h5 --hidden 192 --layers 4 --batch 64
-      --epochs 200 --lr 1e-3 --seed 1 --threads 1 --checkpoint-every 10 --hours "$HOURS")
+      --epochs "${EPOCHS:-200}" --lr 1e-3 --seed 1 --threads 1 --checkpoint-every 10 --hours "$HOURS")
 if [ -f checkpoints/xtalgen-mp20.ckpt.h5 ]; then
   ARGS+=(--resume)
+  if [ -n "$EPOCHS" ]; then ARGS+=(--reschedule); fi
   # A checkpoint whose data was imported by an older reader (same crystals, other last bits):
   # continue on the fresh import rather than refuse; the run stops being bit-reproducible.
   if ! "$BIN" train "${ARGS[@]}" --stop-at-step 1 --quiet >/dev/null 2>"$CACHE/resume-check.txt" &&

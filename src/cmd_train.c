@@ -57,6 +57,8 @@ static const char USAGE[] =
     "  --allow-new-data       with --resume: accept a training set whose contents differ from\n"
     "                         the checkpoint's in the last bits (a re-import of the same\n"
     "                         crystals); training continues but is no longer bit-reproducible\n"
+    "  --reschedule           with --resume --epochs E: refit the cosine learning-rate decay\n"
+    "                         to end at epoch E (shorten or lengthen a run under way)\n"
     "  --max-structures K     use only the first K crystals of each set (quick runs)\n"
     "  --stop-at-step N       stop cleanly after N optimizer steps in total (testing)\n"
     "  --quiet                no progress bar, only the per-epoch lines\n"
@@ -316,6 +318,8 @@ static int run(int argc, char **argv)
             cfg.resume = 1;
         } else if (!strcmp(a, "--allow-new-data")) {
             cfg.allow_new_data = 1;
+        } else if (!strcmp(a, "--reschedule")) {
+            cfg.reschedule = 1;
         } else if (!strcmp(a, "--quiet")) {
             quiet = 1;
         } else {
@@ -332,6 +336,10 @@ static int run(int argc, char **argv)
     }
     if (cfg.finetune_path && cfg.ncond == 0) {
         xg_cli_errorf(CMD, "--finetune needs at least one --condition NAME");
+        return XG_EXIT_USAGE;
+    }
+    if (cfg.reschedule && (!cfg.resume || !epochs_given)) {
+        xg_cli_errorf(CMD, "--reschedule needs --resume and --epochs E (the epoch the schedule ends at)");
         return XG_EXIT_USAGE;
     }
     if (drop_given && cfg.ncond == 0) {
