@@ -876,7 +876,7 @@ static int build_structure(const char *text, const cif_toks *tv, const cif_block
         S.head[h] = -1;
 
     for (size_t row = 0; row < nrows; row++) {
-        size_t ti;
+        size_t ti = 0;
         col_tok(ctype, row, &ti);
         const cif_tok *tk = &tv->v[ti];
         int from_type = ctype == &b->col[T_TYPE];
@@ -903,7 +903,7 @@ static int build_structure(const char *text, const cif_toks *tv, const cif_block
             if (rc)
                 goto done;
             if (fabs(x[k]) > 1e6) {
-                size_t tj;
+                size_t tj = 0;
                 col_tok(&b->col[t0 + k], row, &tj);
                 rc = xg_error_set(err, XG_EPARSE, "%s:%d: site %s: coordinate %g is absurd", nm,
                                   tv->v[tj].line, sname, x[k]);
@@ -934,6 +934,13 @@ static int build_structure(const char *text, const cif_toks *tv, const cif_block
                 g[k] = wrap01(rot[o][k][0] * f[0] + rot[o][k][1] * f[1] + rot[o][k][2] * f[2] +
                               tr[o][k]);
             int a = sites_find(&S, g);
+            /* Without symmetry operations every listed row is an atom the author (or a
+             * generator) put there: two full sites on one position are two atoms too close
+             * together, which validity checks must see, not one atom and a wrong formula.
+             * With operations, a row landing on another row's image is a repeated listing. */
+            if (a >= 0 && nops == 1 && S.a[a].last_row != (int)row && occ > 1.0 - 1e-3 &&
+                S.a[a].occ > 1.0 - 1e-3)
+                a = -1;
             if (a < 0) {
                 if (S.n >= XG_CIF_MAX_ATOMS) {
                     rc = xg_error_set(err, XG_EPARSE, "%s:%d: more than %d atoms", nm, bline,

@@ -436,11 +436,28 @@ static void test_occupancy(void)
     CU_ASSERT_EQUAL_FATAL(read_str(buf, "occ.cif", &v, &n, &e), XG_OK);
     CU_ASSERT_EQUAL(v[0]->natoms, 2);
     xg_cif_structures_free(v, n);
-    /* a duplicate full site is one atom */
+    /* Without symmetry operations, two full sites on one position are two atoms (of the same
+     * or of different elements): a generator's collapsed pair must reach the validity check
+     * with its true formula, not be merged away. */
     snprintf(buf, sizeof buf, "%sFe1 Fe 0 0 0 1\nFe2 Fe 0.0001 0 0 1\n", head);
     CU_ASSERT_EQUAL_FATAL(read_str(buf, "occ.cif", &v, &n, &e), XG_OK);
-    CU_ASSERT_EQUAL(v[0]->natoms, 1);
+    CU_ASSERT_EQUAL(v[0]->natoms, 2);
     xg_cif_structures_free(v, n);
+    snprintf(buf, sizeof buf, "%sFe1 Fe 0 0 0 1\nCo1 Co 0 0 0.00001 1\n", head);
+    CU_ASSERT_EQUAL_FATAL(read_str(buf, "occ.cif", &v, &n, &e), XG_OK);
+    CU_ASSERT_EQUAL(v[0]->natoms, 2);
+    xg_cif_structures_free(v, n);
+    /* With symmetry operations, a row that repeats another row's image is a repeated
+     * listing: -x,-y,-z maps Fe1 at 0.1 onto Fe2 at 0.9, one pair of atoms in all. */
+    {
+        const char *ops = "loop_\n_symmetry_equiv_pos_as_xyz\n'x, y, z'\n'-x, -y, -z'\n";
+        const char *rest = head + strlen("data_occ\n"); /* the ops go after the block header */
+        snprintf(buf, sizeof buf, "data_occ\n%s%sFe1 Fe 0.1 0.1 0.1 1\nFe2 Fe 0.9 0.9 0.9 1\n",
+                 ops, rest);
+        CU_ASSERT_EQUAL_FATAL(read_str(buf, "occ.cif", &v, &n, &e), XG_OK);
+        CU_ASSERT_EQUAL(v[0]->natoms, 2);
+        xg_cif_structures_free(v, n);
+    }
     /* occupancy above one */
     snprintf(buf, sizeof buf, "%sFe1 Fe 0 0 0 1.5\n", head);
     CU_ASSERT_EQUAL(read_str(buf, "occ.cif", &v, &n, &e), XG_EPARSE);
