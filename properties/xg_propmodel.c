@@ -20,6 +20,7 @@
 #include "crystal/xg_rng.h"
 #include "diffusion/xg_h5util.h"
 #include "diffusion/xg_nn.h"
+#include "diffusion/xg_optim.h"
 #include "diffusion/xg_train.h"
 
 #define XG_PROPMODEL_FORMAT "xtalgen-propmodel"
@@ -1103,25 +1104,6 @@ void xg_propmodel_train_config_default(xg_propmodel_train_config *c)
     c->hp.checkpoint_minutes = 10;
 }
 
-static int check_hp(const xg_hparams *h, xg_error *err)
-{
-    if (h->batch < 1 || h->batch > 100000)
-        return xg_error_set(err, XG_EINVAL, "train-property: batch %d out of range", h->batch);
-    if (h->epochs < 0 || (h->epochs == 0 && !(h->hours > 0)))
-        return xg_error_set(err, XG_EINVAL,
-                            "train-property: give a number of epochs or a time budget in hours");
-    if (!(h->lr > 0 && h->lr < 10) || !(h->lr_min >= 0 && h->lr_min <= h->lr))
-        return xg_error_set(err, XG_EINVAL,
-                            "train-property: need 0 < lr < 10 and 0 <= lr_min <= lr (got %g, %g)",
-                            h->lr, h->lr_min);
-    if (h->warmup_steps < 0 || !(h->weight_decay >= 0) || !(h->clip_norm >= 0) ||
-        !(h->ema_decay >= 0 && h->ema_decay < 1) || !(h->beta1 >= 0 && h->beta1 < 1) ||
-        !(h->beta2 >= 0 && h->beta2 < 1) || !(h->adam_eps > 0) || !(h->hours >= 0) ||
-        !(h->checkpoint_minutes >= 0) || h->max_structures < 0)
-        return xg_error_set(err, XG_EINVAL, "train-property: an optimizer setting is out of range");
-    return XG_OK;
-}
-
 static void trainer_free(ptrainer *T)
 {
     for (int k = 0; k < 3; k++)
@@ -1260,39 +1242,17 @@ static int train_step(ptrainer *T, double *loss_out, xg_error *err)
     size_t N[2] = {T->ntrunk, m->nhead}, O[2] = {0, T->ntrunk};
     double nrm = 0; /* serial, fixed order: the same for any thread count */
     for (int s = 0; s < 2; s++)
-        for (size_t i = 0; i < N[s]; i++)
-            nrm += (double)G[s][i] * G[s][i];
+        nrm = xg_optim_sumsq(nrm, G[s], N[s]);
     nrm = sqrt(nrm);
     if (!isfinite(nrm) || !isfinite(loss))
         return xg_error_set(err, XG_ENUMERIC,
                             "training step %lld: the loss or gradient is not finite (loss %g); "
                             "resume from the last checkpoint with a lower --lr",
                             (long long)T->step, loss);
-    double scale = (hp->clip_norm > 0 && nrm > hp->clip_norm) ? hp->clip_norm / nrm : 1.0;
-    double lr = xg_train_lr(hp, T->step, T->horizon);
-    double t = (double)(T->step + 1);
-    double b1 = hp->beta1, b2 = hp->beta2, eps = hp->adam_eps, wd = hp->weight_decay;
-    double bc1 = 1 - pow(b1, t), bc2 = 1 - pow(b2, t);
-    double ed = hp->ema_decay, ew = (1 + t) / (10 + t); /* warm-started EMA */
-    if (ew < ed)
-        ed = ew;
-    for (int s = 0; s < 2; s++) {
-        float *p = P[s], *g = G[s];
-        float *mm = T->adam_m + O[s], *vv = T->adam_v + O[s], *ema = T->ema + O[s];
-        long nn = (long)N[s];
-#pragma omp parallel for schedule(static)
-        for (long i = 0; i < nn; i++) {
-            double gi = g[i] * scale;
-            double mi = b1 * mm[i] + (1 - b1) * gi;
-            double vi = b2 * vv[i] + (1 - b2) * gi * gi;
-            mm[i] = (float)mi;
-            vv[i] = (float)vi;
-            double pi = p[i];
-            pi -= lr * ((mi / bc1) / (sqrt(vi / bc2) + eps) + wd * pi);
-            p[i] = (float)pi;
-            ema[i] = (float)(ed * ema[i] + (1 - ed) * pi);
-        }
-    }
+    xg_optim_step os;
+    xg_optim_step_init(&os, hp, T->step, T->horizon, nrm);
+    for (int s = 0; s < 2; s++)
+        xg_optim_adamw_ema(&os, P[s], G[s], T->adam_m + O[s], T->adam_v + O[s], T->ema + O[s], N[s]);
     T->step++;
     T->step_in_epoch++;
     T->sums[0] += loss;
@@ -1475,7 +1435,7 @@ int xg_propmodel_train(const xg_propmodel_train_config *cfg, const xg_dataset *t
         T.hp.threads = cfg->hp.threads;
         T.hp.max_structures = cfg->hp.max_structures;
     }
-    rc = check_hp(&T.hp, err);
+    rc = xg_optim_check_hparams(&T.hp, 100000, "train-property", err);
     if (rc)
         goto done;
 #ifdef _OPENMP
@@ -1566,15 +1526,7 @@ int xg_propmodel_train(const xg_propmodel_train_config *cfg, const xg_dataset *t
         }
         if (T.step_in_epoch == 0) {
             /* A fresh shuffle from the identity each epoch, from the saved generator. */
-            int64_t n = T.set[0].n;
-            for (int64_t i = 0; i < n; i++)
-                T.perm[i] = i;
-            for (int64_t i = n - 1; i > 0; i--) {
-                int64_t j = (int64_t)xg_rng_below(&T.rng, (uint64_t)(i + 1));
-                int64_t t = T.perm[i];
-                T.perm[i] = T.perm[j];
-                T.perm[j] = t;
-            }
+            xg_optim_shuffle(T.perm, T.set[0].n, &T.rng);
         }
         double loss = 0;
         rc = train_step(&T, &loss, err);
