@@ -2,7 +2,7 @@
 #include "diffusion/xg_model.h"
 
 #include <errno.h>
-#include <fcntl.h>
+#include <limits.h>
 #include <math.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -10,6 +10,8 @@
 #include <unistd.h>
 
 #include <hdf5.h>
+
+#include "diffusion/xg_h5util.h"
 
 #define XG_MODEL_FORMAT "xtalgen-model"
 
@@ -179,226 +181,6 @@ int xg_train_state_push_history(xg_train_state *s, const double *row, xg_error *
     return XG_OK;
 }
 
-/* ================================================================ HDF5 helpers */
-
-/* Every helper returns XG_OK or an error naming the object; ctx is the file path. */
-
-static int h5_fail(xg_error *err, const char *ctx, const char *what, const char *name)
-{
-    return xg_error_set(err, XG_ELIB, "%s: HDF5 could not %s '%s'", ctx, what, name);
-}
-
-static int put_attr(hid_t loc, const char *name, hid_t ftype, hid_t mtype, const void *v,
-                    const char *ctx, xg_error *err)
-{
-    hid_t sp = H5Screate(H5S_SCALAR);
-    hid_t a = sp < 0 ? -1 : H5Acreate2(loc, name, ftype, sp, H5P_DEFAULT, H5P_DEFAULT);
-    herr_t rc = a < 0 ? -1 : H5Awrite(a, mtype, v);
-    if (a >= 0)
-        H5Aclose(a);
-    if (sp >= 0)
-        H5Sclose(sp);
-    return rc < 0 ? h5_fail(err, ctx, "write attribute", name) : XG_OK;
-}
-
-static int put_i64(hid_t loc, const char *name, int64_t v, const char *ctx, xg_error *err)
-{
-    return put_attr(loc, name, H5T_STD_I64LE, H5T_NATIVE_INT64, &v, ctx, err);
-}
-
-static int put_u64(hid_t loc, const char *name, uint64_t v, const char *ctx, xg_error *err)
-{
-    return put_attr(loc, name, H5T_STD_U64LE, H5T_NATIVE_UINT64, &v, ctx, err);
-}
-
-static int put_f64(hid_t loc, const char *name, double v, const char *ctx, xg_error *err)
-{
-    return put_attr(loc, name, H5T_IEEE_F64LE, H5T_NATIVE_DOUBLE, &v, ctx, err);
-}
-
-static int put_str(hid_t loc, const char *name, const char *v, const char *ctx, xg_error *err)
-{
-    hid_t t = H5Tcopy(H5T_C_S1);
-    if (t < 0 || H5Tset_size(t, strlen(v) + 1) < 0 || H5Tset_strpad(t, H5T_STR_NULLTERM) < 0) {
-        if (t >= 0)
-            H5Tclose(t);
-        return h5_fail(err, ctx, "make a string type for", name);
-    }
-    int rc = put_attr(loc, name, t, t, v, ctx, err);
-    H5Tclose(t);
-    return rc;
-}
-
-/* Reads a scalar numeric attribute, converting to the requested native type. */
-static int get_attr(hid_t loc, const char *grp, const char *name, hid_t mtype, void *v,
-                    const char *ctx, xg_error *err)
-{
-    if (H5Aexists(loc, name) <= 0)
-        return xg_error_set(err, XG_EPARSE, "%s: %s lacks attribute '%s'", ctx, grp, name);
-    hid_t a = H5Aopen(loc, name, H5P_DEFAULT);
-    if (a < 0)
-        return h5_fail(err, ctx, "open attribute", name);
-    hid_t sp = H5Aget_space(a), ft = H5Aget_type(a);
-    hssize_t npts = sp < 0 ? -1 : H5Sget_simple_extent_npoints(sp);
-    H5T_class_t cls = ft < 0 ? H5T_NO_CLASS : H5Tget_class(ft);
-    int rc = XG_OK;
-    if (npts != 1 || (cls != H5T_INTEGER && cls != H5T_FLOAT))
-        rc = xg_error_set(err, XG_EPARSE, "%s: attribute %s/%s is not a single number", ctx, grp, name);
-    else if (H5Aread(a, mtype, v) < 0)
-        rc = xg_error_set(err, XG_EPARSE, "%s: attribute %s/%s could not be read as a number", ctx, grp, name);
-    if (ft >= 0)
-        H5Tclose(ft);
-    if (sp >= 0)
-        H5Sclose(sp);
-    H5Aclose(a);
-    return rc;
-}
-
-static int get_i64(hid_t loc, const char *grp, const char *name, int64_t *v, const char *ctx,
-                   xg_error *err)
-{
-    return get_attr(loc, grp, name, H5T_NATIVE_INT64, v, ctx, err);
-}
-
-static int get_f64(hid_t loc, const char *grp, const char *name, double *v, const char *ctx,
-                   xg_error *err)
-{
-    return get_attr(loc, grp, name, H5T_NATIVE_DOUBLE, v, ctx, err);
-}
-
-static int get_int(hid_t loc, const char *grp, const char *name, int *v, const char *ctx,
-                   xg_error *err)
-{
-    int64_t x = 0;
-    int rc = get_i64(loc, grp, name, &x, ctx, err);
-    if (rc)
-        return rc;
-    if (x < -2147483647LL || x > 2147483647LL)
-        return xg_error_set(err, XG_EPARSE, "%s: attribute %s/%s = %lld out of range", ctx, grp,
-                            name, (long long)x);
-    *v = (int)x;
-    return XG_OK;
-}
-
-/* Reads a string attribute (fixed or variable length) into buf. */
-static int get_str(hid_t loc, const char *name, char *buf, size_t n, const char *ctx,
-                   xg_error *err)
-{
-    buf[0] = '\0';
-    if (H5Aexists(loc, name) <= 0)
-        return xg_error_set(err, XG_EPARSE, "%s: lacks root attribute '%s'", ctx, name);
-    hid_t a = H5Aopen(loc, name, H5P_DEFAULT);
-    if (a < 0)
-        return h5_fail(err, ctx, "open attribute", name);
-    hid_t ft = H5Aget_type(a), sp = H5Aget_space(a);
-    int rc = XG_OK;
-    if (ft < 0 || H5Tget_class(ft) != H5T_STRING || sp < 0 || H5Sget_simple_extent_npoints(sp) != 1) {
-        rc = xg_error_set(err, XG_EPARSE, "%s: attribute '%s' is not a string", ctx, name);
-    } else if (H5Tis_variable_str(ft) > 0) {
-        char *s = NULL;
-        hid_t mt = H5Tcopy(H5T_C_S1);
-        H5Tset_size(mt, H5T_VARIABLE);
-        if (H5Aread(a, mt, &s) < 0 || !s)
-            rc = xg_error_set(err, XG_EPARSE, "%s: attribute '%s' unreadable", ctx, name);
-        else
-            snprintf(buf, n, "%s", s);
-        if (s)
-            H5free_memory(s);
-        H5Tclose(mt);
-    } else {
-        size_t sz = H5Tget_size(ft);
-        char *tmp = calloc(sz + 1, 1);
-        hid_t mt = H5Tcopy(H5T_C_S1);
-        H5Tset_size(mt, sz);
-        if (!tmp)
-            rc = xg_error_set(err, XG_ENOMEM, "%s: out of memory", ctx);
-        else if (H5Aread(a, mt, tmp) < 0)
-            rc = xg_error_set(err, XG_EPARSE, "%s: attribute '%s' unreadable", ctx, name);
-        else
-            snprintf(buf, n, "%s", tmp);
-        free(tmp);
-        H5Tclose(mt);
-    }
-    if (sp >= 0)
-        H5Sclose(sp);
-    if (ft >= 0)
-        H5Tclose(ft);
-    H5Aclose(a);
-    return rc;
-}
-
-static int put_ds(hid_t loc, const char *name, hid_t ftype, hid_t mtype, int rank,
-                  const hsize_t *dims, const void *data, const char *ctx, xg_error *err)
-{
-    hid_t sp = H5Screate_simple(rank, dims, NULL);
-    hid_t d = sp < 0 ? -1 : H5Dcreate2(loc, name, ftype, sp, H5P_DEFAULT, H5P_DEFAULT, H5P_DEFAULT);
-    hsize_t total = 1;
-    for (int i = 0; i < rank; i++)
-        total *= dims[i];
-    herr_t rc = d < 0 ? -1 : (total ? H5Dwrite(d, mtype, H5S_ALL, H5S_ALL, H5P_DEFAULT, data) : 0);
-    if (d >= 0)
-        H5Dclose(d);
-    if (sp >= 0)
-        H5Sclose(sp);
-    return rc < 0 ? h5_fail(err, ctx, "write dataset", name) : XG_OK;
-}
-
-/* Shape of a dataset: rank must equal `rank`; dims filled. */
-static int ds_shape(hid_t loc, const char *path, int rank, hsize_t *dims, const char *ctx,
-                    xg_error *err)
-{
-    if (H5Lexists(loc, path, H5P_DEFAULT) <= 0)
-        return xg_error_set(err, XG_EPARSE, "%s: missing dataset %s", ctx, path);
-    hid_t d = H5Dopen2(loc, path, H5P_DEFAULT);
-    if (d < 0)
-        return xg_error_set(err, XG_EPARSE, "%s: %s is not a dataset", ctx, path);
-    hid_t sp = H5Dget_space(d);
-    int r = sp < 0 ? -1 : H5Sget_simple_extent_ndims(sp);
-    int rc = XG_OK;
-    if (r != rank)
-        rc = xg_error_set(err, XG_EPARSE, "%s: dataset %s has rank %d, expected %d", ctx, path, r, rank);
-    else
-        H5Sget_simple_extent_dims(sp, dims, NULL);
-    if (sp >= 0)
-        H5Sclose(sp);
-    H5Dclose(d);
-    return rc;
-}
-
-/* Reads a whole dataset whose shape must be exactly dims (converted to mtype). */
-static int get_ds(hid_t loc, const char *path, hid_t mtype, int rank, const hsize_t *want,
-                  void *buf, const char *ctx, xg_error *err)
-{
-    hsize_t dims[4] = {0};
-    int rc = ds_shape(loc, path, rank, dims, ctx, err);
-    if (rc)
-        return rc;
-    hsize_t total = 1;
-    for (int i = 0; i < rank; i++) {
-        if (dims[i] != want[i])
-            return xg_error_set(err, XG_EPARSE,
-                                "%s: dataset %s has dimension %d of size %llu, expected %llu "
-                                "(a model of another configuration?)",
-                                ctx, path, i, (unsigned long long)dims[i], (unsigned long long)want[i]);
-        total *= dims[i];
-    }
-    if (!total)
-        return XG_OK;
-    hid_t d = H5Dopen2(loc, path, H5P_DEFAULT);
-    hid_t ft = d < 0 ? -1 : H5Dget_type(d);
-    H5T_class_t cls = ft < 0 ? H5T_NO_CLASS : H5Tget_class(ft);
-    herr_t r = -1;
-    if (cls == H5T_INTEGER || cls == H5T_FLOAT)
-        r = H5Dread(d, mtype, H5S_ALL, H5S_ALL, H5P_DEFAULT, buf);
-    if (ft >= 0)
-        H5Tclose(ft);
-    if (d >= 0)
-        H5Dclose(d);
-    if (r < 0)
-        return xg_error_set(err, XG_EPARSE, "%s: dataset %s could not be read as numbers", ctx, path);
-    return XG_OK;
-}
-
 static hid_t make_group(hid_t loc, const char *name)
 {
     return H5Gcreate2(loc, name, H5P_DEFAULT, H5P_DEFAULT, H5P_DEFAULT);
@@ -411,7 +193,7 @@ static int write_params(hid_t file, const char *grp, const xg_denoiser *net, con
 {
     hid_t g = make_group(file, grp);
     if (g < 0)
-        return h5_fail(err, ctx, "create group", grp);
+        return xg_h5_fail(err, ctx, "create group", grp);
     int rc = XG_OK, n = xg_denoiser_param_count(net);
     for (int i = 0; i < n && !rc; i++) {
         size_t off;
@@ -422,7 +204,7 @@ static int write_params(hid_t file, const char *grp, const xg_denoiser *net, con
             break;
         }
         hsize_t dims[2] = {(hsize_t)rows, (hsize_t)cols};
-        rc = put_ds(g, name, H5T_IEEE_F32LE, H5T_NATIVE_FLOAT, 2, dims, v + off, ctx, err);
+        rc = xg_h5_put_ds(g, name, H5T_IEEE_F32LE, H5T_NATIVE_FLOAT, 2, dims, v + off, ctx, err);
     }
     H5Gclose(g);
     return rc;
@@ -433,38 +215,38 @@ static int write_config(hid_t file, const xg_denoiser_config *c, const xg_noise_
 {
     hid_t g = make_group(file, "config");
     if (g < 0)
-        return h5_fail(err, ctx, "create group", "config");
+        return xg_h5_fail(err, ctx, "create group", "config");
     int rc = 0;
-    rc = rc ? rc : put_i64(g, "hidden", c->hidden, ctx, err);
-    rc = rc ? rc : put_i64(g, "layers", c->layers, ctx, err);
-    rc = rc ? rc : put_i64(g, "n_freq", c->n_freq, ctx, err);
-    rc = rc ? rc : put_i64(g, "time_dim", c->time_dim, ctx, err);
-    rc = rc ? rc : put_i64(g, "cond_dim", c->cond_dim, ctx, err);
-    rc = rc ? rc : put_f64(g, "noise_sigma_min", np->sigma_min, ctx, err);
-    rc = rc ? rc : put_f64(g, "noise_sigma_max", np->sigma_max, ctx, err);
-    rc = rc ? rc : put_f64(g, "noise_avg_density", np->avg_density, ctx, err);
-    rc = rc ? rc : put_f64(g, "noise_lattice_c", np->lattice_c, ctx, err);
-    rc = rc ? rc : put_f64(g, "noise_cos_s", np->cos_s, ctx, err);
-    rc = rc ? rc : put_f64(g, "noise_t_min", np->t_min, ctx, err);
-    rc = rc ? rc : put_f64(g, "noise_w_coord", np->w_coord, ctx, err);
-    rc = rc ? rc : put_f64(g, "noise_w_lattice", np->w_lattice, ctx, err);
-    rc = rc ? rc : put_f64(g, "noise_w_type", np->w_type, ctx, err);
-    rc = rc ? rc : put_i64(g, "train_batch", h->batch, ctx, err);
-    rc = rc ? rc : put_i64(g, "train_epochs", h->epochs, ctx, err);
-    rc = rc ? rc : put_i64(g, "train_warmup_steps", h->warmup_steps, ctx, err);
-    rc = rc ? rc : put_i64(g, "train_threads", h->threads, ctx, err);
-    rc = rc ? rc : put_i64(g, "train_max_structures", h->max_structures, ctx, err);
-    rc = rc ? rc : put_u64(g, "train_seed", h->seed, ctx, err);
-    rc = rc ? rc : put_f64(g, "train_hours", h->hours, ctx, err);
-    rc = rc ? rc : put_f64(g, "train_lr", h->lr, ctx, err);
-    rc = rc ? rc : put_f64(g, "train_lr_min", h->lr_min, ctx, err);
-    rc = rc ? rc : put_f64(g, "train_weight_decay", h->weight_decay, ctx, err);
-    rc = rc ? rc : put_f64(g, "train_clip_norm", h->clip_norm, ctx, err);
-    rc = rc ? rc : put_f64(g, "train_ema_decay", h->ema_decay, ctx, err);
-    rc = rc ? rc : put_f64(g, "train_beta1", h->beta1, ctx, err);
-    rc = rc ? rc : put_f64(g, "train_beta2", h->beta2, ctx, err);
-    rc = rc ? rc : put_f64(g, "train_adam_eps", h->adam_eps, ctx, err);
-    rc = rc ? rc : put_f64(g, "train_checkpoint_minutes", h->checkpoint_minutes, ctx, err);
+    rc = rc ? rc : xg_h5_put_i64(g, "hidden", c->hidden, ctx, err);
+    rc = rc ? rc : xg_h5_put_i64(g, "layers", c->layers, ctx, err);
+    rc = rc ? rc : xg_h5_put_i64(g, "n_freq", c->n_freq, ctx, err);
+    rc = rc ? rc : xg_h5_put_i64(g, "time_dim", c->time_dim, ctx, err);
+    rc = rc ? rc : xg_h5_put_i64(g, "cond_dim", c->cond_dim, ctx, err);
+    rc = rc ? rc : xg_h5_put_f64(g, "noise_sigma_min", np->sigma_min, ctx, err);
+    rc = rc ? rc : xg_h5_put_f64(g, "noise_sigma_max", np->sigma_max, ctx, err);
+    rc = rc ? rc : xg_h5_put_f64(g, "noise_avg_density", np->avg_density, ctx, err);
+    rc = rc ? rc : xg_h5_put_f64(g, "noise_lattice_c", np->lattice_c, ctx, err);
+    rc = rc ? rc : xg_h5_put_f64(g, "noise_cos_s", np->cos_s, ctx, err);
+    rc = rc ? rc : xg_h5_put_f64(g, "noise_t_min", np->t_min, ctx, err);
+    rc = rc ? rc : xg_h5_put_f64(g, "noise_w_coord", np->w_coord, ctx, err);
+    rc = rc ? rc : xg_h5_put_f64(g, "noise_w_lattice", np->w_lattice, ctx, err);
+    rc = rc ? rc : xg_h5_put_f64(g, "noise_w_type", np->w_type, ctx, err);
+    rc = rc ? rc : xg_h5_put_i64(g, "train_batch", h->batch, ctx, err);
+    rc = rc ? rc : xg_h5_put_i64(g, "train_epochs", h->epochs, ctx, err);
+    rc = rc ? rc : xg_h5_put_i64(g, "train_warmup_steps", h->warmup_steps, ctx, err);
+    rc = rc ? rc : xg_h5_put_i64(g, "train_threads", h->threads, ctx, err);
+    rc = rc ? rc : xg_h5_put_i64(g, "train_max_structures", h->max_structures, ctx, err);
+    rc = rc ? rc : xg_h5_put_u64(g, "train_seed", h->seed, ctx, err);
+    rc = rc ? rc : xg_h5_put_f64(g, "train_hours", h->hours, ctx, err);
+    rc = rc ? rc : xg_h5_put_f64(g, "train_lr", h->lr, ctx, err);
+    rc = rc ? rc : xg_h5_put_f64(g, "train_lr_min", h->lr_min, ctx, err);
+    rc = rc ? rc : xg_h5_put_f64(g, "train_weight_decay", h->weight_decay, ctx, err);
+    rc = rc ? rc : xg_h5_put_f64(g, "train_clip_norm", h->clip_norm, ctx, err);
+    rc = rc ? rc : xg_h5_put_f64(g, "train_ema_decay", h->ema_decay, ctx, err);
+    rc = rc ? rc : xg_h5_put_f64(g, "train_beta1", h->beta1, ctx, err);
+    rc = rc ? rc : xg_h5_put_f64(g, "train_beta2", h->beta2, ctx, err);
+    rc = rc ? rc : xg_h5_put_f64(g, "train_adam_eps", h->adam_eps, ctx, err);
+    rc = rc ? rc : xg_h5_put_f64(g, "train_checkpoint_minutes", h->checkpoint_minutes, ctx, err);
     H5Gclose(g);
     return rc;
 }
@@ -473,26 +255,17 @@ static int write_stats(hid_t file, const xg_model_stats *st, const char *ctx, xg
 {
     hid_t g = make_group(file, "stats");
     if (g < 0)
-        return h5_fail(err, ctx, "create group", "stats");
-    int rc = put_f64(g, "avg_density", st->avg_density, ctx, err);
-    rc = rc ? rc : put_i64(g, "nstructs", st->nstructs, ctx, err);
+        return xg_h5_fail(err, ctx, "create group", "stats");
+    int rc = xg_h5_put_f64(g, "avg_density", st->avg_density, ctx, err);
+    rc = rc ? rc : xg_h5_put_i64(g, "nstructs", st->nstructs, ctx, err);
     hsize_t n = (hsize_t)(st->hist_len > 0 ? st->hist_len : 0);
-    rc = rc ? rc : put_ds(g, "natoms_hist", H5T_STD_I64LE, H5T_NATIVE_INT64, 1, &n, st->natoms_hist, ctx, err);
+    rc = rc ? rc : xg_h5_put_ds(g, "natoms_hist", H5T_STD_I64LE, H5T_NATIVE_INT64, 1, &n, st->natoms_hist, ctx, err);
     if (!rc && st->nscalers > 0) {
         hsize_t k = (hsize_t)st->nscalers;
-        hid_t t = H5Tcopy(H5T_C_S1);
-        H5Tset_size(t, XG_PROP_NAME_LEN);
-        H5Tset_strpad(t, H5T_STR_NULLPAD);
-        hid_t sp = H5Screate_simple(1, &k, NULL);
-        hid_t d = H5Dcreate2(g, "scaler_names", t, sp, H5P_DEFAULT, H5P_DEFAULT, H5P_DEFAULT);
-        if (d < 0 || H5Dwrite(d, t, H5S_ALL, H5S_ALL, H5P_DEFAULT, st->scaler_names) < 0)
-            rc = h5_fail(err, ctx, "write dataset", "stats/scaler_names");
-        if (d >= 0)
-            H5Dclose(d);
-        H5Sclose(sp);
-        H5Tclose(t);
-        rc = rc ? rc : put_ds(g, "scaler_mean", H5T_IEEE_F64LE, H5T_NATIVE_DOUBLE, 1, &k, st->scaler_mean, ctx, err);
-        rc = rc ? rc : put_ds(g, "scaler_std", H5T_IEEE_F64LE, H5T_NATIVE_DOUBLE, 1, &k, st->scaler_std, ctx, err);
+        rc = xg_h5_put_names(g, "scaler_names", st->scaler_names, k, XG_PROP_NAME_LEN,
+                             "stats/scaler_names", ctx, err);
+        rc = rc ? rc : xg_h5_put_ds(g, "scaler_mean", H5T_IEEE_F64LE, H5T_NATIVE_DOUBLE, 1, &k, st->scaler_mean, ctx, err);
+        rc = rc ? rc : xg_h5_put_ds(g, "scaler_std", H5T_IEEE_F64LE, H5T_NATIVE_DOUBLE, 1, &k, st->scaler_std, ctx, err);
     }
     H5Gclose(g);
     return rc;
@@ -503,8 +276,8 @@ static int write_state(hid_t file, const xg_denoiser *net, const xg_train_state 
 {
     hid_t g = make_group(file, "optimizer");
     if (g < 0)
-        return h5_fail(err, ctx, "create group", "optimizer");
-    int rc = put_i64(g, "step", s->step, ctx, err);
+        return xg_h5_fail(err, ctx, "create group", "optimizer");
+    int rc = xg_h5_put_i64(g, "step", s->step, ctx, err);
     H5Gclose(g);
     rc = rc ? rc : write_params(file, "optimizer/m", net, s->adam_m, ctx, err);
     rc = rc ? rc : write_params(file, "optimizer/v", net, s->adam_v, ctx, err);
@@ -512,19 +285,19 @@ static int write_state(hid_t file, const xg_denoiser *net, const xg_train_state 
         return rc;
     g = make_group(file, "train");
     if (g < 0)
-        return h5_fail(err, ctx, "create group", "train");
-    rc = put_i64(g, "epoch", s->epoch, ctx, err);
-    rc = rc ? rc : put_i64(g, "step_in_epoch", s->step_in_epoch, ctx, err);
-    rc = rc ? rc : put_i64(g, "horizon", s->horizon, ctx, err);
-    rc = rc ? rc : put_i64(g, "threads", s->threads, ctx, err);
-    rc = rc ? rc : put_f64(g, "elapsed", s->elapsed, ctx, err);
-    rc = rc ? rc : put_u64(g, "data_hash", s->data_hash, ctx, err);
+        return xg_h5_fail(err, ctx, "create group", "train");
+    rc = xg_h5_put_i64(g, "epoch", s->epoch, ctx, err);
+    rc = rc ? rc : xg_h5_put_i64(g, "step_in_epoch", s->step_in_epoch, ctx, err);
+    rc = rc ? rc : xg_h5_put_i64(g, "horizon", s->horizon, ctx, err);
+    rc = rc ? rc : xg_h5_put_i64(g, "threads", s->threads, ctx, err);
+    rc = rc ? rc : xg_h5_put_f64(g, "elapsed", s->elapsed, ctx, err);
+    rc = rc ? rc : xg_h5_put_u64(g, "data_hash", s->data_hash, ctx, err);
     hsize_t four = 4, np = (hsize_t)s->nperm, ns = XG_SUMS;
     hsize_t hd[2] = {(hsize_t)s->nhist, XG_HIST_COLS};
-    rc = rc ? rc : put_ds(g, "rng_state", H5T_STD_U64LE, H5T_NATIVE_UINT64, 1, &four, s->rng, ctx, err);
-    rc = rc ? rc : put_ds(g, "perm", H5T_STD_I64LE, H5T_NATIVE_INT64, 1, &np, s->perm, ctx, err);
-    rc = rc ? rc : put_ds(g, "epoch_sums", H5T_IEEE_F64LE, H5T_NATIVE_DOUBLE, 1, &ns, s->sums, ctx, err);
-    rc = rc ? rc : put_ds(g, "history", H5T_IEEE_F64LE, H5T_NATIVE_DOUBLE, 2, hd, s->hist, ctx, err);
+    rc = rc ? rc : xg_h5_put_ds(g, "rng_state", H5T_STD_U64LE, H5T_NATIVE_UINT64, 1, &four, s->rng, ctx, err);
+    rc = rc ? rc : xg_h5_put_ds(g, "perm", H5T_STD_I64LE, H5T_NATIVE_INT64, 1, &np, s->perm, ctx, err);
+    rc = rc ? rc : xg_h5_put_ds(g, "epoch_sums", H5T_IEEE_F64LE, H5T_NATIVE_DOUBLE, 1, &ns, s->sums, ctx, err);
+    rc = rc ? rc : xg_h5_put_ds(g, "history", H5T_IEEE_F64LE, H5T_NATIVE_DOUBLE, 2, hd, s->hist, ctx, err);
     if (!rc) {
         char cols[512] = "";
         for (int i = 0; i < XG_HIST_COLS; i++) {
@@ -533,7 +306,7 @@ static int write_state(hid_t file, const xg_denoiser *net, const xg_train_state 
                 strcat(cols, ",");
         }
         hid_t d = H5Dopen2(g, "history", H5P_DEFAULT);
-        rc = d < 0 ? h5_fail(err, ctx, "open", "train/history") : put_str(d, "columns", cols, ctx, err);
+        rc = d < 0 ? xg_h5_fail(err, ctx, "open", "train/history") : xg_h5_put_str(d, "columns", cols, ctx, err);
         if (d >= 0)
             H5Dclose(d);
     }
@@ -546,7 +319,7 @@ static int write_condition(hid_t file, const xg_cond_spec *cs, const char *ctx, 
 {
     hid_t g = make_group(file, "condition");
     if (g < 0)
-        return h5_fail(err, ctx, "create group", "condition");
+        return xg_h5_fail(err, ctx, "create group", "condition");
     int k = cs->n;
     int64_t kind[XG_COND_MAX], off[XG_COND_MAX], dim[XG_COND_MAX], nf[XG_COND_MAX];
     double mean[XG_COND_MAX], sd[XG_COND_MAX], f0[XG_COND_MAX], fr[XG_COND_MAX];
@@ -564,33 +337,49 @@ static int write_condition(hid_t file, const xg_cond_spec *cs, const char *ctx, 
         f0[i] = it->freq0;
         fr[i] = it->freq_ratio;
     }
-    int rc = put_i64(g, "count", k, ctx, err);
-    rc = rc ? rc : put_i64(g, "dim", cs->dim, ctx, err);
-    rc = rc ? rc : put_f64(g, "drop", cs->drop, ctx, err);
-    rc = rc ? rc : put_str(g, "base", cs->base, ctx, err);
+    int rc = xg_h5_put_i64(g, "count", k, ctx, err);
+    rc = rc ? rc : xg_h5_put_i64(g, "dim", cs->dim, ctx, err);
+    rc = rc ? rc : xg_h5_put_f64(g, "drop", cs->drop, ctx, err);
+    rc = rc ? rc : xg_h5_put_str(g, "base", cs->base, ctx, err);
     hsize_t n = (hsize_t)k;
-    if (!rc) {
-        hid_t t = H5Tcopy(H5T_C_S1);
-        H5Tset_size(t, XG_PROP_NAME_LEN);
-        H5Tset_strpad(t, H5T_STR_NULLPAD);
-        hid_t sp = H5Screate_simple(1, &n, NULL);
-        hid_t d = H5Dcreate2(g, "names", t, sp, H5P_DEFAULT, H5P_DEFAULT, H5P_DEFAULT);
-        if (d < 0 || H5Dwrite(d, t, H5S_ALL, H5S_ALL, H5P_DEFAULT, names) < 0)
-            rc = h5_fail(err, ctx, "write dataset", "condition/names");
-        if (d >= 0)
-            H5Dclose(d);
-        H5Sclose(sp);
-        H5Tclose(t);
-    }
-    rc = rc ? rc : put_ds(g, "kind", H5T_STD_I64LE, H5T_NATIVE_INT64, 1, &n, kind, ctx, err);
-    rc = rc ? rc : put_ds(g, "offset", H5T_STD_I64LE, H5T_NATIVE_INT64, 1, &n, off, ctx, err);
-    rc = rc ? rc : put_ds(g, "dim", H5T_STD_I64LE, H5T_NATIVE_INT64, 1, &n, dim, ctx, err);
-    rc = rc ? rc : put_ds(g, "n_freq", H5T_STD_I64LE, H5T_NATIVE_INT64, 1, &n, nf, ctx, err);
-    rc = rc ? rc : put_ds(g, "mean", H5T_IEEE_F64LE, H5T_NATIVE_DOUBLE, 1, &n, mean, ctx, err);
-    rc = rc ? rc : put_ds(g, "std", H5T_IEEE_F64LE, H5T_NATIVE_DOUBLE, 1, &n, sd, ctx, err);
-    rc = rc ? rc : put_ds(g, "freq0", H5T_IEEE_F64LE, H5T_NATIVE_DOUBLE, 1, &n, f0, ctx, err);
-    rc = rc ? rc : put_ds(g, "freq_ratio", H5T_IEEE_F64LE, H5T_NATIVE_DOUBLE, 1, &n, fr, ctx, err);
+    rc = rc ? rc : xg_h5_put_names(g, "names", names, n, XG_PROP_NAME_LEN, "condition/names", ctx, err);
+    rc = rc ? rc : xg_h5_put_ds(g, "kind", H5T_STD_I64LE, H5T_NATIVE_INT64, 1, &n, kind, ctx, err);
+    rc = rc ? rc : xg_h5_put_ds(g, "offset", H5T_STD_I64LE, H5T_NATIVE_INT64, 1, &n, off, ctx, err);
+    rc = rc ? rc : xg_h5_put_ds(g, "dim", H5T_STD_I64LE, H5T_NATIVE_INT64, 1, &n, dim, ctx, err);
+    rc = rc ? rc : xg_h5_put_ds(g, "n_freq", H5T_STD_I64LE, H5T_NATIVE_INT64, 1, &n, nf, ctx, err);
+    rc = rc ? rc : xg_h5_put_ds(g, "mean", H5T_IEEE_F64LE, H5T_NATIVE_DOUBLE, 1, &n, mean, ctx, err);
+    rc = rc ? rc : xg_h5_put_ds(g, "std", H5T_IEEE_F64LE, H5T_NATIVE_DOUBLE, 1, &n, sd, ctx, err);
+    rc = rc ? rc : xg_h5_put_ds(g, "freq0", H5T_IEEE_F64LE, H5T_NATIVE_DOUBLE, 1, &n, f0, ctx, err);
+    rc = rc ? rc : xg_h5_put_ds(g, "freq_ratio", H5T_IEEE_F64LE, H5T_NATIVE_DOUBLE, 1, &n, fr, ctx, err);
     H5Gclose(g);
+    return rc;
+}
+
+/* What one model or checkpoint file holds, for fill_model. */
+struct model_file {
+    const xg_denoiser *net;
+    const float *weights, *ema;
+    const xg_noise_params *noise;
+    const xg_hparams *hp;
+    const xg_model_stats *stats;
+    const xg_cond_spec *cond;
+    const xg_train_state *state;
+};
+
+static int fill_model(hid_t f, const void *user, const char *path, xg_error *err)
+{
+    const struct model_file *m = user;
+    int rc = xg_h5_put_str(f, "format", XG_MODEL_FORMAT, path, err);
+    rc = rc ? rc : xg_h5_put_i64(f, "version", XG_MODEL_VERSION, path, err);
+    rc = rc ? rc : xg_h5_put_str(f, "kind", m->state ? "checkpoint" : "model", path, err);
+    rc = rc ? rc : write_config(f, xg_denoiser_get_config(m->net), m->noise, m->hp, path, err);
+    rc = rc ? rc : write_params(f, "weights", m->net, m->weights, path, err);
+    rc = rc ? rc : write_params(f, "ema", m->net, m->ema, path, err);
+    rc = rc ? rc : write_stats(f, m->stats, path, err);
+    if (!rc && m->cond && m->cond->n > 0)
+        rc = write_condition(f, m->cond, path, err);
+    if (!rc && m->state)
+        rc = write_state(f, m->net, m->state, path, err);
     return rc;
 }
 
@@ -620,48 +409,8 @@ int xg_model_write_cond(const char *path, const xg_denoiser *net, const float *w
     if (state && state->nparams != xg_denoiser_num_params(net))
         return xg_error_set(err, XG_EINVAL, "model write: optimizer state has %zu parameters, the network %zu",
                             state->nparams, xg_denoiser_num_params(net));
-    size_t n = strlen(path);
-    char *tmp = malloc(n + 8);
-    if (!tmp)
-        return xg_error_set(err, XG_ENOMEM, "model write: out of memory");
-    snprintf(tmp, n + 8, "%s.tmp", path);
-    int rc = XG_OK;
-    H5E_BEGIN_TRY
-    {
-        hid_t f = H5Fcreate(tmp, H5F_ACC_TRUNC, H5P_DEFAULT, H5P_DEFAULT);
-        if (f < 0) {
-            rc = xg_error_set(err, XG_EIO, "%s: cannot create (%s)", tmp, strerror(errno));
-        } else {
-            rc = put_str(f, "format", XG_MODEL_FORMAT, path, err);
-            rc = rc ? rc : put_i64(f, "version", XG_MODEL_VERSION, path, err);
-            rc = rc ? rc : put_str(f, "kind", state ? "checkpoint" : "model", path, err);
-            rc = rc ? rc : write_config(f, xg_denoiser_get_config(net), noise, hp, path, err);
-            rc = rc ? rc : write_params(f, "weights", net, weights, path, err);
-            rc = rc ? rc : write_params(f, "ema", net, ema, path, err);
-            rc = rc ? rc : write_stats(f, stats, path, err);
-            if (!rc && cond && cond->n > 0)
-                rc = write_condition(f, cond, path, err);
-            if (!rc && state)
-                rc = write_state(f, net, state, path, err);
-            if (H5Fclose(f) < 0 && !rc)
-                rc = xg_error_set(err, XG_EIO, "%s: closing the HDF5 file failed (disk full?)", tmp);
-        }
-    }
-    H5E_END_TRY;
-    if (!rc) {
-        /* Data on disk before the rename makes the new name visible. */
-        int fd = open(tmp, O_RDONLY);
-        if (fd >= 0) {
-            fsync(fd);
-            close(fd);
-        }
-        if (rename(tmp, path) != 0)
-            rc = xg_error_set(err, XG_EIO, "%s: cannot rename %s onto it (%s)", path, tmp, strerror(errno));
-    }
-    if (rc)
-        unlink(tmp);
-    free(tmp);
-    return rc;
+    struct model_file mf = {net, weights, ema, noise, hp, stats, cond, state};
+    return xg_h5_write_atomic(path, fill_model, &mf, "model write", err);
 }
 
 /* ================================================================ reading */
@@ -677,7 +426,7 @@ static int read_params(hid_t file, const char *grp, const xg_denoiser *net, floa
         const char *name = xg_denoiser_param_info(net, i, &off, &rows, &cols);
         snprintf(path, sizeof path, "%s/%s", grp, name ? name : "?");
         hsize_t want[2] = {(hsize_t)rows, (hsize_t)cols};
-        int rc = get_ds(file, path, H5T_NATIVE_FLOAT, 2, want, v + off, ctx, err);
+        int rc = xg_h5_get_ds(file, path, H5T_NATIVE_FLOAT, 2, want, v + off, ctx, err);
         if (rc)
             return rc;
     }
@@ -702,38 +451,38 @@ static int read_config(hid_t file, xg_model *m, const char *ctx, xg_error *err)
     xg_hparams_default(h);
     int64_t i64 = 0;
     int rc = 0;
-    rc = rc ? rc : get_int(g, G, "hidden", &c->hidden, ctx, err);
-    rc = rc ? rc : get_int(g, G, "layers", &c->layers, ctx, err);
-    rc = rc ? rc : get_int(g, G, "n_freq", &c->n_freq, ctx, err);
-    rc = rc ? rc : get_int(g, G, "time_dim", &c->time_dim, ctx, err);
-    rc = rc ? rc : get_int(g, G, "cond_dim", &c->cond_dim, ctx, err);
-    rc = rc ? rc : get_f64(g, G, "noise_sigma_min", &np->sigma_min, ctx, err);
-    rc = rc ? rc : get_f64(g, G, "noise_sigma_max", &np->sigma_max, ctx, err);
-    rc = rc ? rc : get_f64(g, G, "noise_avg_density", &np->avg_density, ctx, err);
-    rc = rc ? rc : get_f64(g, G, "noise_lattice_c", &np->lattice_c, ctx, err);
-    rc = rc ? rc : get_f64(g, G, "noise_cos_s", &np->cos_s, ctx, err);
-    rc = rc ? rc : get_f64(g, G, "noise_t_min", &np->t_min, ctx, err);
-    rc = rc ? rc : get_f64(g, G, "noise_w_coord", &np->w_coord, ctx, err);
-    rc = rc ? rc : get_f64(g, G, "noise_w_lattice", &np->w_lattice, ctx, err);
-    rc = rc ? rc : get_f64(g, G, "noise_w_type", &np->w_type, ctx, err);
-    rc = rc ? rc : get_int(g, G, "train_batch", &h->batch, ctx, err);
-    rc = rc ? rc : get_int(g, G, "train_epochs", &h->epochs, ctx, err);
-    rc = rc ? rc : get_i64(g, G, "train_warmup_steps", &i64, ctx, err);
+    rc = rc ? rc : xg_h5_get_int(g, G, "hidden", -INT_MAX, INT_MAX, &c->hidden, ctx, err);
+    rc = rc ? rc : xg_h5_get_int(g, G, "layers", -INT_MAX, INT_MAX, &c->layers, ctx, err);
+    rc = rc ? rc : xg_h5_get_int(g, G, "n_freq", -INT_MAX, INT_MAX, &c->n_freq, ctx, err);
+    rc = rc ? rc : xg_h5_get_int(g, G, "time_dim", -INT_MAX, INT_MAX, &c->time_dim, ctx, err);
+    rc = rc ? rc : xg_h5_get_int(g, G, "cond_dim", -INT_MAX, INT_MAX, &c->cond_dim, ctx, err);
+    rc = rc ? rc : xg_h5_get_f64(g, G, "noise_sigma_min", &np->sigma_min, ctx, err);
+    rc = rc ? rc : xg_h5_get_f64(g, G, "noise_sigma_max", &np->sigma_max, ctx, err);
+    rc = rc ? rc : xg_h5_get_f64(g, G, "noise_avg_density", &np->avg_density, ctx, err);
+    rc = rc ? rc : xg_h5_get_f64(g, G, "noise_lattice_c", &np->lattice_c, ctx, err);
+    rc = rc ? rc : xg_h5_get_f64(g, G, "noise_cos_s", &np->cos_s, ctx, err);
+    rc = rc ? rc : xg_h5_get_f64(g, G, "noise_t_min", &np->t_min, ctx, err);
+    rc = rc ? rc : xg_h5_get_f64(g, G, "noise_w_coord", &np->w_coord, ctx, err);
+    rc = rc ? rc : xg_h5_get_f64(g, G, "noise_w_lattice", &np->w_lattice, ctx, err);
+    rc = rc ? rc : xg_h5_get_f64(g, G, "noise_w_type", &np->w_type, ctx, err);
+    rc = rc ? rc : xg_h5_get_int(g, G, "train_batch", -INT_MAX, INT_MAX, &h->batch, ctx, err);
+    rc = rc ? rc : xg_h5_get_int(g, G, "train_epochs", -INT_MAX, INT_MAX, &h->epochs, ctx, err);
+    rc = rc ? rc : xg_h5_get_i64(g, G, "train_warmup_steps", &i64, ctx, err);
     h->warmup_steps = (long)i64;
-    rc = rc ? rc : get_int(g, G, "train_threads", &h->threads, ctx, err);
-    rc = rc ? rc : get_i64(g, G, "train_max_structures", &i64, ctx, err);
+    rc = rc ? rc : xg_h5_get_int(g, G, "train_threads", -INT_MAX, INT_MAX, &h->threads, ctx, err);
+    rc = rc ? rc : xg_h5_get_i64(g, G, "train_max_structures", &i64, ctx, err);
     h->max_structures = (long)i64;
-    rc = rc ? rc : get_attr(g, G, "train_seed", H5T_NATIVE_UINT64, &h->seed, ctx, err);
-    rc = rc ? rc : get_f64(g, G, "train_hours", &h->hours, ctx, err);
-    rc = rc ? rc : get_f64(g, G, "train_lr", &h->lr, ctx, err);
-    rc = rc ? rc : get_f64(g, G, "train_lr_min", &h->lr_min, ctx, err);
-    rc = rc ? rc : get_f64(g, G, "train_weight_decay", &h->weight_decay, ctx, err);
-    rc = rc ? rc : get_f64(g, G, "train_clip_norm", &h->clip_norm, ctx, err);
-    rc = rc ? rc : get_f64(g, G, "train_ema_decay", &h->ema_decay, ctx, err);
-    rc = rc ? rc : get_f64(g, G, "train_beta1", &h->beta1, ctx, err);
-    rc = rc ? rc : get_f64(g, G, "train_beta2", &h->beta2, ctx, err);
-    rc = rc ? rc : get_f64(g, G, "train_adam_eps", &h->adam_eps, ctx, err);
-    rc = rc ? rc : get_f64(g, G, "train_checkpoint_minutes", &h->checkpoint_minutes, ctx, err);
+    rc = rc ? rc : xg_h5_get_attr(g, G, "train_seed", H5T_NATIVE_UINT64, &h->seed, ctx, err);
+    rc = rc ? rc : xg_h5_get_f64(g, G, "train_hours", &h->hours, ctx, err);
+    rc = rc ? rc : xg_h5_get_f64(g, G, "train_lr", &h->lr, ctx, err);
+    rc = rc ? rc : xg_h5_get_f64(g, G, "train_lr_min", &h->lr_min, ctx, err);
+    rc = rc ? rc : xg_h5_get_f64(g, G, "train_weight_decay", &h->weight_decay, ctx, err);
+    rc = rc ? rc : xg_h5_get_f64(g, G, "train_clip_norm", &h->clip_norm, ctx, err);
+    rc = rc ? rc : xg_h5_get_f64(g, G, "train_ema_decay", &h->ema_decay, ctx, err);
+    rc = rc ? rc : xg_h5_get_f64(g, G, "train_beta1", &h->beta1, ctx, err);
+    rc = rc ? rc : xg_h5_get_f64(g, G, "train_beta2", &h->beta2, ctx, err);
+    rc = rc ? rc : xg_h5_get_f64(g, G, "train_adam_eps", &h->adam_eps, ctx, err);
+    rc = rc ? rc : xg_h5_get_f64(g, G, "train_checkpoint_minutes", &h->checkpoint_minutes, ctx, err);
     H5Gclose(g);
     if (rc)
         return rc;
@@ -758,16 +507,16 @@ static int read_stats(hid_t file, xg_model_stats *st, const char *ctx, xg_error 
     hid_t g = H5Gopen2(file, "stats", H5P_DEFAULT);
     if (g < 0)
         return xg_error_set(err, XG_EPARSE, "%s: /stats is not a group", ctx);
-    int rc = get_f64(g, "/stats", "avg_density", &st->avg_density, ctx, err);
-    rc = rc ? rc : get_i64(g, "/stats", "nstructs", &st->nstructs, ctx, err);
+    int rc = xg_h5_get_f64(g, "/stats", "avg_density", &st->avg_density, ctx, err);
+    rc = rc ? rc : xg_h5_get_i64(g, "/stats", "nstructs", &st->nstructs, ctx, err);
     hsize_t dims[2] = {0};
-    rc = rc ? rc : ds_shape(g, "natoms_hist", 1, dims, ctx, err);
+    rc = rc ? rc : xg_h5_ds_shape(g, "natoms_hist", 1, dims, ctx, err);
     if (!rc && dims[0] > 1000000)
         rc = xg_error_set(err, XG_EPARSE, "%s: /stats/natoms_hist is implausibly long", ctx);
     if (!rc) {
         st->hist_len = (int)dims[0];
         st->natoms_hist = calloc(dims[0] ? dims[0] : 1, sizeof(int64_t));
-        rc = st->natoms_hist ? get_ds(g, "natoms_hist", H5T_NATIVE_INT64, 1, dims, st->natoms_hist, ctx, err)
+        rc = st->natoms_hist ? xg_h5_get_ds(g, "natoms_hist", H5T_NATIVE_INT64, 1, dims, st->natoms_hist, ctx, err)
                              : xg_error_set(err, XG_ENOMEM, "%s: out of memory", ctx);
     }
     if (!rc)
@@ -775,7 +524,7 @@ static int read_stats(hid_t file, xg_model_stats *st, const char *ctx, xg_error 
             if (st->natoms_hist[i] < 0)
                 rc = xg_error_set(err, XG_EPARSE, "%s: /stats/natoms_hist has a negative count", ctx);
     if (!rc && H5Lexists(g, "scaler_names", H5P_DEFAULT) > 0) {
-        rc = ds_shape(g, "scaler_names", 1, dims, ctx, err);
+        rc = xg_h5_ds_shape(g, "scaler_names", 1, dims, ctx, err);
         if (!rc && dims[0] > 100000)
             rc = xg_error_set(err, XG_EPARSE, "%s: too many property scalers", ctx);
         if (!rc) {
@@ -786,27 +535,11 @@ static int read_stats(hid_t file, xg_model_stats *st, const char *ctx, xg_error 
             st->scaler_std = calloc(k ? k : 1, sizeof(double));
             if (!st->scaler_names || !st->scaler_mean || !st->scaler_std)
                 rc = xg_error_set(err, XG_ENOMEM, "%s: out of memory", ctx);
-            hid_t d = rc ? -1 : H5Dopen2(g, "scaler_names", H5P_DEFAULT);
-            hid_t ft = d < 0 ? -1 : H5Dget_type(d);
-            if (!rc && (ft < 0 || H5Tget_class(ft) != H5T_STRING || H5Tis_variable_str(ft) > 0))
-                rc = xg_error_set(err, XG_EPARSE, "%s: /stats/scaler_names is not fixed-length strings", ctx);
-            if (!rc && k) {
-                hid_t mt = H5Tcopy(H5T_C_S1);
-                H5Tset_size(mt, XG_PROP_NAME_LEN);
-                H5Tset_strpad(mt, H5T_STR_NULLPAD);
-                if (H5Dread(d, mt, H5S_ALL, H5S_ALL, H5P_DEFAULT, st->scaler_names) < 0)
-                    rc = xg_error_set(err, XG_EPARSE, "%s: /stats/scaler_names unreadable", ctx);
-                H5Tclose(mt);
-                for (size_t i = 0; i < k; i++)
-                    st->scaler_names[i][XG_PROP_NAME_LEN - 1] = '\0';
-            }
-            if (ft >= 0)
-                H5Tclose(ft);
-            if (d >= 0)
-                H5Dclose(d);
+            rc = rc ? rc : xg_h5_get_names(g, "scaler_names", st->scaler_names, k, XG_PROP_NAME_LEN,
+                                           "/stats/scaler_names", ctx, err);
             hsize_t kd = k;
-            rc = rc ? rc : get_ds(g, "scaler_mean", H5T_NATIVE_DOUBLE, 1, &kd, st->scaler_mean, ctx, err);
-            rc = rc ? rc : get_ds(g, "scaler_std", H5T_NATIVE_DOUBLE, 1, &kd, st->scaler_std, ctx, err);
+            rc = rc ? rc : xg_h5_get_ds(g, "scaler_mean", H5T_NATIVE_DOUBLE, 1, &kd, st->scaler_mean, ctx, err);
+            rc = rc ? rc : xg_h5_get_ds(g, "scaler_std", H5T_NATIVE_DOUBLE, 1, &kd, st->scaler_std, ctx, err);
         }
     }
     H5Gclose(g);
@@ -823,14 +556,14 @@ static int read_condition(hid_t file, xg_cond_spec *cs, int cond_dim, const char
         return xg_error_set(err, XG_EPARSE, "%s: /condition is not a group", ctx);
     const char *G = "/condition";
     int64_t count = 0, dim = 0;
-    int rc = get_i64(g, G, "count", &count, ctx, err);
-    rc = rc ? rc : get_i64(g, G, "dim", &dim, ctx, err);
-    rc = rc ? rc : get_f64(g, G, "drop", &cs->drop, ctx, err);
+    int rc = xg_h5_get_i64(g, G, "count", &count, ctx, err);
+    rc = rc ? rc : xg_h5_get_i64(g, G, "dim", &dim, ctx, err);
+    rc = rc ? rc : xg_h5_get_f64(g, G, "drop", &cs->drop, ctx, err);
     if (!rc && (count < 1 || count > XG_COND_MAX || dim != cond_dim))
         rc = xg_error_set(err, XG_EPARSE, "%s: /condition has %lld conditions over %lld entries; "
                           "expected 1..%d over /config cond_dim = %d", ctx, (long long)count,
                           (long long)dim, XG_COND_MAX, cond_dim);
-    if (!rc && H5Aexists(g, "base") > 0 && get_str(g, "base", cs->base, sizeof cs->base, ctx, err))
+    if (!rc && H5Aexists(g, "base") > 0 && xg_h5_get_str(g, G, "base", cs->base, sizeof cs->base, ctx, err))
         rc = xg_error_set(err, XG_EPARSE, "%s: /condition attribute 'base' is not a string", ctx);
     hsize_t n = (hsize_t)count;
     int64_t kind[XG_COND_MAX], off[XG_COND_MAX], dm[XG_COND_MAX], nf[XG_COND_MAX];
@@ -839,37 +572,20 @@ static int read_condition(hid_t file, xg_cond_spec *cs, int cond_dim, const char
     memset(names, 0, sizeof names);
     if (!rc) {
         hsize_t nd = 0;
-        rc = ds_shape(g, "names", 1, &nd, ctx, err);
+        rc = xg_h5_ds_shape(g, "names", 1, &nd, ctx, err);
         if (!rc && nd != n)
             rc = xg_error_set(err, XG_EPARSE, "%s: /condition/names has %llu entries, count is %lld", ctx,
                               (unsigned long long)nd, (long long)count);
     }
-    if (!rc) {
-        hid_t d = H5Dopen2(g, "names", H5P_DEFAULT);
-        hid_t ft = d < 0 ? -1 : H5Dget_type(d);
-        if (ft < 0 || H5Tget_class(ft) != H5T_STRING || H5Tis_variable_str(ft) > 0) {
-            rc = xg_error_set(err, XG_EPARSE, "%s: /condition/names is not fixed-length strings", ctx);
-        } else {
-            hid_t mt = H5Tcopy(H5T_C_S1);
-            H5Tset_size(mt, XG_PROP_NAME_LEN);
-            H5Tset_strpad(mt, H5T_STR_NULLPAD);
-            if (H5Dread(d, mt, H5S_ALL, H5S_ALL, H5P_DEFAULT, names) < 0)
-                rc = xg_error_set(err, XG_EPARSE, "%s: /condition/names unreadable", ctx);
-            H5Tclose(mt);
-        }
-        if (ft >= 0)
-            H5Tclose(ft);
-        if (d >= 0)
-            H5Dclose(d);
-    }
-    rc = rc ? rc : get_ds(g, "kind", H5T_NATIVE_INT64, 1, &n, kind, ctx, err);
-    rc = rc ? rc : get_ds(g, "offset", H5T_NATIVE_INT64, 1, &n, off, ctx, err);
-    rc = rc ? rc : get_ds(g, "dim", H5T_NATIVE_INT64, 1, &n, dm, ctx, err);
-    rc = rc ? rc : get_ds(g, "n_freq", H5T_NATIVE_INT64, 1, &n, nf, ctx, err);
-    rc = rc ? rc : get_ds(g, "mean", H5T_NATIVE_DOUBLE, 1, &n, mean, ctx, err);
-    rc = rc ? rc : get_ds(g, "std", H5T_NATIVE_DOUBLE, 1, &n, sd, ctx, err);
-    rc = rc ? rc : get_ds(g, "freq0", H5T_NATIVE_DOUBLE, 1, &n, f0, ctx, err);
-    rc = rc ? rc : get_ds(g, "freq_ratio", H5T_NATIVE_DOUBLE, 1, &n, fr, ctx, err);
+    rc = rc ? rc : xg_h5_get_names(g, "names", names, n, XG_PROP_NAME_LEN, "/condition/names", ctx, err);
+    rc = rc ? rc : xg_h5_get_ds(g, "kind", H5T_NATIVE_INT64, 1, &n, kind, ctx, err);
+    rc = rc ? rc : xg_h5_get_ds(g, "offset", H5T_NATIVE_INT64, 1, &n, off, ctx, err);
+    rc = rc ? rc : xg_h5_get_ds(g, "dim", H5T_NATIVE_INT64, 1, &n, dm, ctx, err);
+    rc = rc ? rc : xg_h5_get_ds(g, "n_freq", H5T_NATIVE_INT64, 1, &n, nf, ctx, err);
+    rc = rc ? rc : xg_h5_get_ds(g, "mean", H5T_NATIVE_DOUBLE, 1, &n, mean, ctx, err);
+    rc = rc ? rc : xg_h5_get_ds(g, "std", H5T_NATIVE_DOUBLE, 1, &n, sd, ctx, err);
+    rc = rc ? rc : xg_h5_get_ds(g, "freq0", H5T_NATIVE_DOUBLE, 1, &n, f0, ctx, err);
+    rc = rc ? rc : xg_h5_get_ds(g, "freq_ratio", H5T_NATIVE_DOUBLE, 1, &n, fr, ctx, err);
     H5Gclose(g);
     if (rc)
         return rc;
@@ -912,7 +628,7 @@ static int read_state(hid_t file, const xg_denoiser *net, xg_train_state **out, 
                             "file cannot be resumed",
                             ctx);
     hsize_t dims[2] = {0};
-    int rc = ds_shape(file, "train/perm", 1, dims, ctx, err);
+    int rc = xg_h5_ds_shape(file, "train/perm", 1, dims, ctx, err);
     if (rc)
         return rc;
     xg_train_state *s = xg_train_state_alloc(xg_denoiser_num_params(net), (int64_t)dims[0], err);
@@ -921,7 +637,7 @@ static int read_state(hid_t file, const xg_denoiser *net, xg_train_state **out, 
     s->threads = 0;
     hid_t g = H5Gopen2(file, "optimizer", H5P_DEFAULT);
     rc = g < 0 ? xg_error_set(err, XG_EPARSE, "%s: /optimizer is not a group", ctx)
-               : get_i64(g, "/optimizer", "step", &s->step, ctx, err);
+               : xg_h5_get_i64(g, "/optimizer", "step", &s->step, ctx, err);
     if (g >= 0)
         H5Gclose(g);
     rc = rc ? rc : read_params(file, "optimizer/m", net, s->adam_m, ctx, err);
@@ -929,24 +645,24 @@ static int read_state(hid_t file, const xg_denoiser *net, xg_train_state **out, 
     g = rc ? -1 : H5Gopen2(file, "train", H5P_DEFAULT);
     if (!rc && g < 0)
         rc = xg_error_set(err, XG_EPARSE, "%s: /train is not a group", ctx);
-    rc = rc ? rc : get_i64(g, "/train", "epoch", &s->epoch, ctx, err);
-    rc = rc ? rc : get_i64(g, "/train", "step_in_epoch", &s->step_in_epoch, ctx, err);
-    rc = rc ? rc : get_i64(g, "/train", "horizon", &s->horizon, ctx, err);
-    rc = rc ? rc : get_i64(g, "/train", "threads", &s->threads, ctx, err);
-    rc = rc ? rc : get_f64(g, "/train", "elapsed", &s->elapsed, ctx, err);
-    rc = rc ? rc : get_attr(g, "/train", "data_hash", H5T_NATIVE_UINT64, &s->data_hash, ctx, err);
+    rc = rc ? rc : xg_h5_get_i64(g, "/train", "epoch", &s->epoch, ctx, err);
+    rc = rc ? rc : xg_h5_get_i64(g, "/train", "step_in_epoch", &s->step_in_epoch, ctx, err);
+    rc = rc ? rc : xg_h5_get_i64(g, "/train", "horizon", &s->horizon, ctx, err);
+    rc = rc ? rc : xg_h5_get_i64(g, "/train", "threads", &s->threads, ctx, err);
+    rc = rc ? rc : xg_h5_get_f64(g, "/train", "elapsed", &s->elapsed, ctx, err);
+    rc = rc ? rc : xg_h5_get_attr(g, "/train", "data_hash", H5T_NATIVE_UINT64, &s->data_hash, ctx, err);
     hsize_t four = 4, ns = XG_SUMS;
-    rc = rc ? rc : get_ds(g, "rng_state", H5T_NATIVE_UINT64, 1, &four, s->rng, ctx, err);
-    rc = rc ? rc : get_ds(g, "perm", H5T_NATIVE_INT64, 1, dims, s->perm, ctx, err);
-    rc = rc ? rc : get_ds(g, "epoch_sums", H5T_NATIVE_DOUBLE, 1, &ns, s->sums, ctx, err);
+    rc = rc ? rc : xg_h5_get_ds(g, "rng_state", H5T_NATIVE_UINT64, 1, &four, s->rng, ctx, err);
+    rc = rc ? rc : xg_h5_get_ds(g, "perm", H5T_NATIVE_INT64, 1, dims, s->perm, ctx, err);
+    rc = rc ? rc : xg_h5_get_ds(g, "epoch_sums", H5T_NATIVE_DOUBLE, 1, &ns, s->sums, ctx, err);
     hsize_t hd[2] = {0};
-    rc = rc ? rc : ds_shape(g, "history", 2, hd, ctx, err);
+    rc = rc ? rc : xg_h5_ds_shape(g, "history", 2, hd, ctx, err);
     if (!rc && (hd[1] != XG_HIST_COLS || hd[0] > 10000000))
         rc = xg_error_set(err, XG_EPARSE, "%s: /train/history has shape (%llu, %llu), expected (epochs, %d)",
                           ctx, (unsigned long long)hd[0], (unsigned long long)hd[1], XG_HIST_COLS);
     if (!rc && hd[0] > 0) {
         s->hist = malloc(hd[0] * XG_HIST_COLS * sizeof(double));
-        rc = s->hist ? get_ds(g, "history", H5T_NATIVE_DOUBLE, 2, hd, s->hist, ctx, err)
+        rc = s->hist ? xg_h5_get_ds(g, "history", H5T_NATIVE_DOUBLE, 2, hd, s->hist, ctx, err)
                      : xg_error_set(err, XG_ENOMEM, "%s: out of memory", ctx);
         s->nhist = rc ? 0 : (int64_t)hd[0];
     }
@@ -972,14 +688,14 @@ static int read_state(hid_t file, const xg_denoiser *net, xg_train_state **out, 
 static int load_impl(hid_t f, const char *path, int flags, xg_model *m, xg_error *err)
 {
     char fmt[64], kind[32];
-    int rc = get_str(f, "format", fmt, sizeof fmt, path, err);
+    int rc = xg_h5_get_str(f, "/", "format", fmt, sizeof fmt, path, err);
     if (rc)
         return xg_error_set(err, XG_EPARSE, "%s: not an xtalgen model file (no 'format' attribute)", path);
     if (strcmp(fmt, XG_MODEL_FORMAT) != 0)
         return xg_error_set(err, XG_EPARSE, "%s: not an xtalgen model file (format '%s', expected '%s')",
                             path, fmt, XG_MODEL_FORMAT);
     int64_t version = 0;
-    rc = get_i64(f, "/", "version", &version, path, err);
+    rc = xg_h5_get_i64(f, "/", "version", &version, path, err);
     if (rc)
         return rc;
     if (version != XG_MODEL_VERSION)
@@ -987,7 +703,7 @@ static int load_impl(hid_t f, const char *path, int flags, xg_model *m, xg_error
                             "%s: model file layout version %lld; this build of xtalgen reads version %d%s",
                             path, (long long)version, XG_MODEL_VERSION,
                             version > XG_MODEL_VERSION ? " (a newer xtalgen wrote it; upgrade)" : "");
-    rc = get_str(f, "kind", kind, sizeof kind, path, err);
+    rc = xg_h5_get_str(f, "/", "kind", kind, sizeof kind, path, err);
     if (rc)
         return rc;
     rc = read_config(f, m, path, err);

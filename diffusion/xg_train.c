@@ -1,6 +1,7 @@
 /* xg_train.c: the training loop (see xg_train.h for what it guarantees). */
 #include "diffusion/xg_train.h"
 #include "diffusion/xg_nn.h"
+#include "diffusion/xg_optim.h"
 
 #include <errno.h>
 #include <math.h>
@@ -11,10 +12,6 @@
 
 #ifdef _OPENMP
 #include <omp.h>
-#endif
-
-#ifndef M_PI
-#define M_PI 3.14159265358979323846
 #endif
 
 /* Stream constants: the trainer's generator and the validation draws never share a stream. */
@@ -39,14 +36,7 @@ void xg_train_config_default(xg_train_config *c)
 
 double xg_train_lr(const xg_hparams *hp, int64_t step, int64_t horizon)
 {
-    if (hp->warmup_steps > 0 && step < hp->warmup_steps)
-        return hp->lr * (double)(step + 1) / (double)hp->warmup_steps;
-    if (horizon <= 0 || horizon <= hp->warmup_steps)
-        return hp->lr; /* horizon not known yet (time-limited run before its first epoch) */
-    double p = (double)(step - hp->warmup_steps) / (double)(horizon - hp->warmup_steps);
-    if (p > 1)
-        p = 1;
-    return hp->lr_min + 0.5 * (hp->lr - hp->lr_min) * (1 + cos(M_PI * p));
+    return xg_optim_lr(hp, step, horizon);
 }
 
 /* ================================================================ prepared data */
@@ -749,38 +739,15 @@ static int train_step(trainer *T, xg_noise_loss *loss, xg_error *err)
     size_t np = xg_denoiser_num_params(T->net);
     float *p = xg_denoiser_params(T->net), *g = xg_denoiser_grads(T->net);
     /* Serial, fixed-order reduction: the same norm for any thread count. */
-    double nrm = 0;
-    for (size_t i = 0; i < np; i++)
-        nrm += (double)g[i] * g[i];
-    nrm = sqrt(nrm);
+    double nrm = sqrt(xg_optim_sumsq(0, g, np));
     if (!isfinite(nrm))
         return xg_error_set(err, XG_ENUMERIC,
                             "training step %lld: the gradient is not finite (loss %g); resume from "
                             "the last checkpoint with a lower --lr",
                             (long long)st->step, loss->total);
-    double scale = (hp->clip_norm > 0 && nrm > hp->clip_norm) ? hp->clip_norm / nrm : 1.0;
-    double lr = xg_train_lr(hp, st->step, st->horizon);
-    double t = (double)(st->step + 1);
-    double b1 = hp->beta1, b2 = hp->beta2, eps = hp->adam_eps, wd = hp->weight_decay;
-    double bc1 = 1 - pow(b1, t), bc2 = 1 - pow(b2, t);
-    /* Warm-started EMA: early on the average follows the weights instead of the random init. */
-    double ed = hp->ema_decay, ew = (1 + t) / (10 + t);
-    if (ew < ed)
-        ed = ew;
-    float *m = st->adam_m, *v = st->adam_v, *ema = T->ema;
-    long nn = (long)np;
-#pragma omp parallel for schedule(static)
-    for (long i = 0; i < nn; i++) {
-        double gi = g[i] * scale;
-        double mi = b1 * m[i] + (1 - b1) * gi;
-        double vi = b2 * v[i] + (1 - b2) * gi * gi;
-        m[i] = (float)mi;
-        v[i] = (float)vi;
-        double pi = p[i];
-        pi -= lr * ((mi / bc1) / (sqrt(vi / bc2) + eps) + wd * pi);
-        p[i] = (float)pi;
-        ema[i] = (float)(ed * ema[i] + (1 - ed) * pi);
-    }
+    xg_optim_step os;
+    xg_optim_step_init(&os, hp, st->step, st->horizon, nrm);
+    xg_optim_adamw_ema(&os, p, g, st->adam_m, st->adam_v, T->ema, np);
     st->step++;
     st->step_in_epoch++;
     double dt = now_s() - ts;
@@ -902,23 +869,6 @@ static int end_epoch(trainer *T, xg_train_result *res, xg_error *err)
     p.val_type = T->va.n > 0 ? vl.type : NAN;
     if (T->fn)
         T->fn(&p, T->user);
-    return XG_OK;
-}
-
-static int check_hparams(const xg_hparams *h, xg_error *err)
-{
-    if (h->batch < 1 || h->batch > 1000000)
-        return xg_error_set(err, XG_EINVAL, "train: batch %d out of range", h->batch);
-    if (h->epochs < 0 || (h->epochs == 0 && !(h->hours > 0)))
-        return xg_error_set(err, XG_EINVAL, "train: give a number of epochs or a time budget in hours");
-    if (!(h->lr > 0 && h->lr < 10) || !(h->lr_min >= 0 && h->lr_min <= h->lr))
-        return xg_error_set(err, XG_EINVAL, "train: need 0 < lr < 10 and 0 <= lr_min <= lr (got %g, %g)",
-                            h->lr, h->lr_min);
-    if (h->warmup_steps < 0 || !(h->weight_decay >= 0) || !(h->clip_norm >= 0) ||
-        !(h->ema_decay >= 0 && h->ema_decay < 1) || !(h->beta1 >= 0 && h->beta1 < 1) ||
-        !(h->beta2 >= 0 && h->beta2 < 1) || !(h->adam_eps > 0) || !(h->hours >= 0) ||
-        !(h->checkpoint_minutes >= 0) || h->max_structures < 0)
-        return xg_error_set(err, XG_EINVAL, "train: an optimizer setting is out of range");
     return XG_OK;
 }
 
@@ -1162,7 +1112,7 @@ int xg_train_run(const xg_train_config *cfg, const xg_dataset *train, const xg_d
             goto done;
         }
     }
-    rc = check_hparams(&T.hp, err);
+    rc = xg_optim_check_hparams(&T.hp, 1000000, "train", err);
     rc = rc ? rc : xg_noise_params_check(&T.noise, err);
     if (rc)
         goto done;
@@ -1270,15 +1220,7 @@ int xg_train_run(const xg_train_config *cfg, const xg_dataset *train, const xg_d
         }
         if (T.st->step_in_epoch == 0) {
             /* A fresh shuffle from the identity each epoch, drawn from the saved generator. */
-            int64_t n = T.tr.n;
-            for (int64_t i = 0; i < n; i++)
-                T.st->perm[i] = i;
-            for (int64_t i = n - 1; i > 0; i--) {
-                int64_t j = (int64_t)xg_rng_below(&T.rng, (uint64_t)(i + 1));
-                int64_t tmp = T.st->perm[i];
-                T.st->perm[i] = T.st->perm[j];
-                T.st->perm[j] = tmp;
-            }
+            xg_optim_shuffle(T.st->perm, T.tr.n, &T.rng);
         }
         xg_noise_loss loss;
         rc = train_step(&T, &loss, err);

@@ -5,7 +5,6 @@
 #include "properties/xg_propmodel.h"
 
 #include <errno.h>
-#include <fcntl.h>
 #include <math.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -19,7 +18,9 @@
 #endif
 
 #include "crystal/xg_rng.h"
+#include "diffusion/xg_h5util.h"
 #include "diffusion/xg_nn.h"
+#include "diffusion/xg_optim.h"
 #include "diffusion/xg_train.h"
 
 #define XG_PROPMODEL_FORMAT "xtalgen-propmodel"
@@ -522,223 +523,6 @@ int xg_propmodel_predict_dataset(xg_propmodel *m, const xg_dataset *ds, double *
     return rc;
 }
 
-/* ================================================================ HDF5 helpers */
-
-static int h5_fail(xg_error *err, const char *ctx, const char *what, const char *name)
-{
-    return xg_error_set(err, XG_ELIB, "%s: HDF5 could not %s '%s'", ctx, what, name);
-}
-
-static int put_scalar(hid_t loc, const char *name, hid_t ftype, hid_t mtype, const void *v,
-                      const char *ctx, xg_error *err)
-{
-    hid_t sp = H5Screate(H5S_SCALAR);
-    hid_t a = sp < 0 ? -1 : H5Acreate2(loc, name, ftype, sp, H5P_DEFAULT, H5P_DEFAULT);
-    herr_t rc = a < 0 ? -1 : H5Awrite(a, mtype, v);
-    if (a >= 0)
-        H5Aclose(a);
-    if (sp >= 0)
-        H5Sclose(sp);
-    return rc < 0 ? h5_fail(err, ctx, "write attribute", name) : XG_OK;
-}
-
-static int put_i64(hid_t loc, const char *name, int64_t v, const char *ctx, xg_error *err)
-{
-    return put_scalar(loc, name, H5T_STD_I64LE, H5T_NATIVE_INT64, &v, ctx, err);
-}
-
-static int put_u64(hid_t loc, const char *name, uint64_t v, const char *ctx, xg_error *err)
-{
-    return put_scalar(loc, name, H5T_STD_U64LE, H5T_NATIVE_UINT64, &v, ctx, err);
-}
-
-static int put_f64(hid_t loc, const char *name, double v, const char *ctx, xg_error *err)
-{
-    return put_scalar(loc, name, H5T_IEEE_F64LE, H5T_NATIVE_DOUBLE, &v, ctx, err);
-}
-
-static int put_str(hid_t loc, const char *name, const char *v, const char *ctx, xg_error *err)
-{
-    hid_t t = H5Tcopy(H5T_C_S1);
-    int rc;
-    if (t < 0 || H5Tset_size(t, strlen(v) + 1) < 0 || H5Tset_strpad(t, H5T_STR_NULLTERM) < 0)
-        rc = h5_fail(err, ctx, "make a string type for", name);
-    else
-        rc = put_scalar(loc, name, t, t, v, ctx, err);
-    if (t >= 0)
-        H5Tclose(t);
-    return rc;
-}
-
-static int get_num(hid_t loc, const char *name, hid_t mtype, void *v, const char *ctx,
-                   xg_error *err)
-{
-    if (H5Aexists(loc, name) <= 0)
-        return xg_error_set(err, XG_EPARSE, "%s: missing attribute '%s'", ctx, name);
-    hid_t a = H5Aopen(loc, name, H5P_DEFAULT);
-    if (a < 0)
-        return h5_fail(err, ctx, "open attribute", name);
-    hid_t sp = H5Aget_space(a), ft = H5Aget_type(a);
-    H5T_class_t cls = ft < 0 ? H5T_NO_CLASS : H5Tget_class(ft);
-    int rc = XG_OK;
-    if (sp < 0 || H5Sget_simple_extent_npoints(sp) != 1 || (cls != H5T_INTEGER && cls != H5T_FLOAT))
-        rc = xg_error_set(err, XG_EPARSE, "%s: attribute '%s' is not a single number", ctx, name);
-    else if (H5Aread(a, mtype, v) < 0)
-        rc = xg_error_set(err, XG_EPARSE, "%s: attribute '%s' could not be read", ctx, name);
-    if (ft >= 0)
-        H5Tclose(ft);
-    if (sp >= 0)
-        H5Sclose(sp);
-    H5Aclose(a);
-    return rc;
-}
-
-static int get_i64(hid_t loc, const char *name, int64_t *v, const char *ctx, xg_error *err)
-{
-    return get_num(loc, name, H5T_NATIVE_INT64, v, ctx, err);
-}
-
-static int get_f64(hid_t loc, const char *name, double *v, const char *ctx, xg_error *err)
-{
-    return get_num(loc, name, H5T_NATIVE_DOUBLE, v, ctx, err);
-}
-
-static int get_int(hid_t loc, const char *name, int lo, int hi, int *v, const char *ctx,
-                   xg_error *err)
-{
-    int64_t x = 0;
-    int rc = get_i64(loc, name, &x, ctx, err);
-    if (rc)
-        return rc;
-    if (x < lo || x > hi)
-        return xg_error_set(err, XG_EPARSE, "%s: attribute '%s' = %lld outside %d..%d", ctx, name,
-                            (long long)x, lo, hi);
-    *v = (int)x;
-    return XG_OK;
-}
-
-static int get_str(hid_t loc, const char *name, char *buf, size_t n, const char *ctx,
-                   xg_error *err)
-{
-    buf[0] = '\0';
-    if (H5Aexists(loc, name) <= 0)
-        return xg_error_set(err, XG_EPARSE, "%s: missing attribute '%s'", ctx, name);
-    hid_t a = H5Aopen(loc, name, H5P_DEFAULT);
-    if (a < 0)
-        return h5_fail(err, ctx, "open attribute", name);
-    hid_t ft = H5Aget_type(a);
-    int rc = XG_OK;
-    if (ft < 0 || H5Tget_class(ft) != H5T_STRING) {
-        rc = xg_error_set(err, XG_EPARSE, "%s: attribute '%s' is not a string", ctx, name);
-    } else if (H5Tis_variable_str(ft) > 0) {
-        char *s = NULL;
-        hid_t mt = H5Tcopy(H5T_C_S1);
-        H5Tset_size(mt, H5T_VARIABLE);
-        if (H5Aread(a, mt, &s) < 0 || !s)
-            rc = xg_error_set(err, XG_EPARSE, "%s: attribute '%s' unreadable", ctx, name);
-        else
-            snprintf(buf, n, "%s", s);
-        if (s)
-            H5free_memory(s);
-        H5Tclose(mt);
-    } else {
-        size_t sz = H5Tget_size(ft);
-        char *tmp = calloc(sz + 1, 1);
-        hid_t mt = H5Tcopy(H5T_C_S1);
-        H5Tset_size(mt, sz);
-        if (!tmp)
-            rc = xg_error_set(err, XG_ENOMEM, "%s: out of memory", ctx);
-        else if (H5Aread(a, mt, tmp) < 0)
-            rc = xg_error_set(err, XG_EPARSE, "%s: attribute '%s' unreadable", ctx, name);
-        else
-            snprintf(buf, n, "%s", tmp);
-        free(tmp);
-        H5Tclose(mt);
-    }
-    if (ft >= 0)
-        H5Tclose(ft);
-    H5Aclose(a);
-    return rc;
-}
-
-static int put_ds(hid_t loc, const char *name, hid_t ftype, hid_t mtype, int rank,
-                  const hsize_t *dims, const void *data, const char *ctx, xg_error *err)
-{
-    hid_t sp = H5Screate_simple(rank, dims, NULL);
-    hid_t d = sp < 0 ? -1 : H5Dcreate2(loc, name, ftype, sp, H5P_DEFAULT, H5P_DEFAULT, H5P_DEFAULT);
-    hsize_t total = 1;
-    for (int i = 0; i < rank; i++)
-        total *= dims[i];
-    herr_t rc = d < 0 ? -1 : (total ? H5Dwrite(d, mtype, H5S_ALL, H5S_ALL, H5P_DEFAULT, data) : 0);
-    if (d >= 0)
-        H5Dclose(d);
-    if (sp >= 0)
-        H5Sclose(sp);
-    return rc < 0 ? h5_fail(err, ctx, "write dataset", name) : XG_OK;
-}
-
-/* Reads dataset `path` whose shape must be exactly want[0..rank-1]. With want[0] == 0 on a
- * rank-1 read, the length is returned in *len instead (buf must then be NULL: query only). */
-static int get_ds(hid_t loc, const char *path, hid_t mtype, int rank, const hsize_t *want,
-                  void *buf, const char *ctx, xg_error *err)
-{
-    if (H5Lexists(loc, path, H5P_DEFAULT) <= 0)
-        return xg_error_set(err, XG_EPARSE, "%s: missing dataset '%s'", ctx, path);
-    hid_t d = H5Dopen2(loc, path, H5P_DEFAULT);
-    if (d < 0)
-        return xg_error_set(err, XG_EPARSE, "%s: '%s' is not a dataset", ctx, path);
-    hid_t sp = H5Dget_space(d), ft = H5Dget_type(d);
-    int rc = XG_OK;
-    hsize_t dims[4] = {0};
-    int r = sp < 0 ? -1 : H5Sget_simple_extent_ndims(sp);
-    H5T_class_t cls = ft < 0 ? H5T_NO_CLASS : H5Tget_class(ft);
-    if (r != rank || rank > 4) {
-        rc = xg_error_set(err, XG_EPARSE, "%s: dataset '%s' has rank %d, expected %d", ctx, path, r,
-                          rank);
-    } else if (cls != H5T_INTEGER && cls != H5T_FLOAT) {
-        rc = xg_error_set(err, XG_EPARSE, "%s: dataset '%s' is not numeric", ctx, path);
-    } else {
-        H5Sget_simple_extent_dims(sp, dims, NULL);
-        hsize_t total = 1;
-        for (int i = 0; i < rank && !rc; i++) {
-            if (dims[i] != want[i])
-                rc = xg_error_set(err, XG_EPARSE,
-                                  "%s: dataset '%s' dimension %d is %llu, expected %llu (a model "
-                                  "of another configuration?)",
-                                  ctx, path, i, (unsigned long long)dims[i],
-                                  (unsigned long long)want[i]);
-            total *= dims[i];
-        }
-        if (!rc && total && H5Dread(d, mtype, H5S_ALL, H5S_ALL, H5P_DEFAULT, buf) < 0)
-            rc = xg_error_set(err, XG_EPARSE, "%s: dataset '%s' could not be read", ctx, path);
-    }
-    if (ft >= 0)
-        H5Tclose(ft);
-    if (sp >= 0)
-        H5Sclose(sp);
-    H5Dclose(d);
-    return rc;
-}
-
-/* Length of a rank-1 dataset. */
-static int ds_len(hid_t loc, const char *path, hsize_t *len, const char *ctx, xg_error *err)
-{
-    if (H5Lexists(loc, path, H5P_DEFAULT) <= 0)
-        return xg_error_set(err, XG_EPARSE, "%s: missing dataset '%s'", ctx, path);
-    hid_t d = H5Dopen2(loc, path, H5P_DEFAULT);
-    hid_t sp = d < 0 ? -1 : H5Dget_space(d);
-    int rc = XG_OK;
-    if (sp < 0 || H5Sget_simple_extent_ndims(sp) != 1)
-        rc = xg_error_set(err, XG_EPARSE, "%s: '%s' is not a rank-1 dataset", ctx, path);
-    else
-        H5Sget_simple_extent_dims(sp, len, NULL);
-    if (sp >= 0)
-        H5Sclose(sp);
-    if (d >= 0)
-        H5Dclose(d);
-    return rc;
-}
-
 /* ================================================================ parameter groups */
 
 /* Writes group `grp` holding every used trunk tensor (from trunk, laid out like the trunk's
@@ -748,7 +532,7 @@ static int write_tensors(hid_t f, const char *grp, const xg_propmodel *m, const 
 {
     hid_t g = H5Gcreate2(f, grp, H5P_DEFAULT, H5P_DEFAULT, H5P_DEFAULT);
     if (g < 0)
-        return h5_fail(err, ctx, "create group", grp);
+        return xg_h5_fail(err, ctx, "create group", grp);
     int rc = XG_OK;
     for (int i = 0; i < xg_denoiser_param_count(m->net) && !rc; i++) {
         size_t off;
@@ -757,14 +541,14 @@ static int write_tensors(hid_t f, const char *grp, const xg_propmodel *m, const 
         if (!trunk_tensor_used(name))
             continue;
         hsize_t dims[2] = {(hsize_t)rows, (hsize_t)cols};
-        rc = put_ds(g, name, H5T_IEEE_F32LE, H5T_NATIVE_FLOAT, 2, dims, trunk + off, ctx, err);
+        rc = xg_h5_put_ds(g, name, H5T_IEEE_F32LE, H5T_NATIVE_FLOAT, 2, dims, trunk + off, ctx, err);
     }
     const hsize_t H = (hsize_t)m->H;
     hsize_t d_w1[2] = {H, H}, d_b1[2] = {1, H}, d_w2[2] = {1, H}, d_b2[2] = {1, 1};
-    rc = rc ? rc : put_ds(g, "head.w1", H5T_IEEE_F32LE, H5T_NATIVE_FLOAT, 2, d_w1, head + m->w1, ctx, err);
-    rc = rc ? rc : put_ds(g, "head.b1", H5T_IEEE_F32LE, H5T_NATIVE_FLOAT, 2, d_b1, head + m->b1, ctx, err);
-    rc = rc ? rc : put_ds(g, "head.w2", H5T_IEEE_F32LE, H5T_NATIVE_FLOAT, 2, d_w2, head + m->w2, ctx, err);
-    rc = rc ? rc : put_ds(g, "head.b2", H5T_IEEE_F32LE, H5T_NATIVE_FLOAT, 2, d_b2, head + m->b2, ctx, err);
+    rc = rc ? rc : xg_h5_put_ds(g, "head.w1", H5T_IEEE_F32LE, H5T_NATIVE_FLOAT, 2, d_w1, head + m->w1, ctx, err);
+    rc = rc ? rc : xg_h5_put_ds(g, "head.b1", H5T_IEEE_F32LE, H5T_NATIVE_FLOAT, 2, d_b1, head + m->b1, ctx, err);
+    rc = rc ? rc : xg_h5_put_ds(g, "head.w2", H5T_IEEE_F32LE, H5T_NATIVE_FLOAT, 2, d_w2, head + m->w2, ctx, err);
+    rc = rc ? rc : xg_h5_put_ds(g, "head.b2", H5T_IEEE_F32LE, H5T_NATIVE_FLOAT, 2, d_b2, head + m->b2, ctx, err);
     H5Gclose(g);
     return rc;
 }
@@ -783,7 +567,7 @@ static int read_tensors(hid_t f, const char *grp, const xg_propmodel *m, float *
         }
         snprintf(path, sizeof path, "%s/%s", grp, name);
         hsize_t want[2] = {(hsize_t)rows, (hsize_t)cols};
-        int rc = get_ds(f, path, H5T_NATIVE_FLOAT, 2, want, trunk + off, ctx, err);
+        int rc = xg_h5_get_ds(f, path, H5T_NATIVE_FLOAT, 2, want, trunk + off, ctx, err);
         if (rc)
             return rc;
     }
@@ -797,7 +581,7 @@ static int read_tensors(hid_t f, const char *grp, const xg_propmodel *m, float *
                {"head.b2", d_b2, m->b2}};
     for (int k = 0; k < 4; k++) {
         snprintf(path, sizeof path, "%s/%s", grp, hs[k].name);
-        int rc = get_ds(f, path, H5T_NATIVE_FLOAT, 2, hs[k].dims, head + hs[k].off, ctx, err);
+        int rc = xg_h5_get_ds(f, path, H5T_NATIVE_FLOAT, 2, hs[k].dims, head + hs[k].off, ctx, err);
         if (rc)
             return rc;
     }
@@ -1020,23 +804,23 @@ static int write_config(hid_t f, const xg_propmodel *m, const char *ctx, xg_erro
 {
     hid_t g = H5Gcreate2(f, "config", H5P_DEFAULT, H5P_DEFAULT, H5P_DEFAULT);
     if (g < 0)
-        return h5_fail(err, ctx, "create group", "config");
+        return xg_h5_fail(err, ctx, "create group", "config");
     const xg_denoiser_config *c = xg_denoiser_get_config(m->net);
     const xg_hparams *h = &m->info.hp;
-    int rc = put_i64(g, "hidden", c->hidden, ctx, err);
-    rc = rc ? rc : put_i64(g, "layers", c->layers, ctx, err);
-    rc = rc ? rc : put_i64(g, "n_freq", c->n_freq, ctx, err);
-    rc = rc ? rc : put_i64(g, "time_dim", c->time_dim, ctx, err);
-    rc = rc ? rc : put_i64(g, "head_hidden", m->H, ctx, err);
-    rc = rc ? rc : put_i64(g, "train_batch", h->batch, ctx, err);
-    rc = rc ? rc : put_i64(g, "train_warmup_steps", h->warmup_steps, ctx, err);
-    rc = rc ? rc : put_i64(g, "train_threads", h->threads, ctx, err);
-    rc = rc ? rc : put_u64(g, "train_seed", h->seed, ctx, err);
-    rc = rc ? rc : put_f64(g, "train_lr", h->lr, ctx, err);
-    rc = rc ? rc : put_f64(g, "train_lr_min", h->lr_min, ctx, err);
-    rc = rc ? rc : put_f64(g, "train_weight_decay", h->weight_decay, ctx, err);
-    rc = rc ? rc : put_f64(g, "train_clip_norm", h->clip_norm, ctx, err);
-    rc = rc ? rc : put_f64(g, "train_ema_decay", h->ema_decay, ctx, err);
+    int rc = xg_h5_put_i64(g, "hidden", c->hidden, ctx, err);
+    rc = rc ? rc : xg_h5_put_i64(g, "layers", c->layers, ctx, err);
+    rc = rc ? rc : xg_h5_put_i64(g, "n_freq", c->n_freq, ctx, err);
+    rc = rc ? rc : xg_h5_put_i64(g, "time_dim", c->time_dim, ctx, err);
+    rc = rc ? rc : xg_h5_put_i64(g, "head_hidden", m->H, ctx, err);
+    rc = rc ? rc : xg_h5_put_i64(g, "train_batch", h->batch, ctx, err);
+    rc = rc ? rc : xg_h5_put_i64(g, "train_warmup_steps", h->warmup_steps, ctx, err);
+    rc = rc ? rc : xg_h5_put_i64(g, "train_threads", h->threads, ctx, err);
+    rc = rc ? rc : xg_h5_put_u64(g, "train_seed", h->seed, ctx, err);
+    rc = rc ? rc : xg_h5_put_f64(g, "train_lr", h->lr, ctx, err);
+    rc = rc ? rc : xg_h5_put_f64(g, "train_lr_min", h->lr_min, ctx, err);
+    rc = rc ? rc : xg_h5_put_f64(g, "train_weight_decay", h->weight_decay, ctx, err);
+    rc = rc ? rc : xg_h5_put_f64(g, "train_clip_norm", h->clip_norm, ctx, err);
+    rc = rc ? rc : xg_h5_put_f64(g, "train_ema_decay", h->ema_decay, ctx, err);
     H5Gclose(g);
     return rc;
 }
@@ -1051,7 +835,7 @@ static int write_state(hid_t f, const ptrainer *T, const char *ctx, xg_error *er
         return rc;
     hid_t g = H5Gcreate2(f, "optimizer", H5P_DEFAULT, H5P_DEFAULT, H5P_DEFAULT);
     if (g < 0)
-        return h5_fail(err, ctx, "create group", "optimizer");
+        return xg_h5_fail(err, ctx, "create group", "optimizer");
     H5Gclose(g);
     rc = write_tensors(f, "optimizer/m", m, T->adam_m, T->adam_m + nt, ctx, err);
     rc = rc ? rc : write_tensors(f, "optimizer/v", m, T->adam_v, T->adam_v + nt, ctx, err);
@@ -1059,29 +843,61 @@ static int write_state(hid_t f, const ptrainer *T, const char *ctx, xg_error *er
         return rc;
     g = H5Gcreate2(f, "train", H5P_DEFAULT, H5P_DEFAULT, H5P_DEFAULT);
     if (g < 0)
-        return h5_fail(err, ctx, "create group", "train");
+        return xg_h5_fail(err, ctx, "create group", "train");
     double elapsed = T->elapsed0 + (now_s() - T->t0);
-    rc = put_i64(g, "step", T->step, ctx, err);
-    rc = rc ? rc : put_i64(g, "epoch", T->epoch, ctx, err);
-    rc = rc ? rc : put_i64(g, "step_in_epoch", T->step_in_epoch, ctx, err);
-    rc = rc ? rc : put_i64(g, "horizon", T->horizon, ctx, err);
-    rc = rc ? rc : put_i64(g, "best_epoch", T->best_epoch, ctx, err);
-    rc = rc ? rc : put_f64(g, "elapsed", elapsed, ctx, err);
-    rc = rc ? rc : put_f64(g, "best_val", T->best_val, ctx, err);
-    rc = rc ? rc : put_u64(g, "data_hash", T->data_hash, ctx, err);
+    rc = xg_h5_put_i64(g, "step", T->step, ctx, err);
+    rc = rc ? rc : xg_h5_put_i64(g, "epoch", T->epoch, ctx, err);
+    rc = rc ? rc : xg_h5_put_i64(g, "step_in_epoch", T->step_in_epoch, ctx, err);
+    rc = rc ? rc : xg_h5_put_i64(g, "horizon", T->horizon, ctx, err);
+    rc = rc ? rc : xg_h5_put_i64(g, "best_epoch", T->best_epoch, ctx, err);
+    rc = rc ? rc : xg_h5_put_f64(g, "elapsed", elapsed, ctx, err);
+    rc = rc ? rc : xg_h5_put_f64(g, "best_val", T->best_val, ctx, err);
+    rc = rc ? rc : xg_h5_put_u64(g, "data_hash", T->data_hash, ctx, err);
     hsize_t four = 4, np = (hsize_t)T->set[0].n, three = 3;
     hsize_t hd[2] = {(hsize_t)T->nhist, XG_PROP_HIST_COLS};
-    rc = rc ? rc : put_ds(g, "rng_state", H5T_STD_U64LE, H5T_NATIVE_UINT64, 1, &four, T->rng.s, ctx, err);
-    rc = rc ? rc : put_ds(g, "perm", H5T_STD_I64LE, H5T_NATIVE_INT64, 1, &np, T->perm, ctx, err);
-    rc = rc ? rc : put_ds(g, "epoch_sums", H5T_IEEE_F64LE, H5T_NATIVE_DOUBLE, 1, &three, T->sums, ctx, err);
-    rc = rc ? rc : put_ds(g, "history", H5T_IEEE_F64LE, H5T_NATIVE_DOUBLE, 2, hd, T->hist, ctx, err);
+    rc = rc ? rc : xg_h5_put_ds(g, "rng_state", H5T_STD_U64LE, H5T_NATIVE_UINT64, 1, &four, T->rng.s, ctx, err);
+    rc = rc ? rc : xg_h5_put_ds(g, "perm", H5T_STD_I64LE, H5T_NATIVE_INT64, 1, &np, T->perm, ctx, err);
+    rc = rc ? rc : xg_h5_put_ds(g, "epoch_sums", H5T_IEEE_F64LE, H5T_NATIVE_DOUBLE, 1, &three, T->sums, ctx, err);
+    rc = rc ? rc : xg_h5_put_ds(g, "history", H5T_IEEE_F64LE, H5T_NATIVE_DOUBLE, 2, hd, T->hist, ctx, err);
     if (!rc) {
         hid_t d = H5Dopen2(g, "history", H5P_DEFAULT);
-        rc = d < 0 ? h5_fail(err, ctx, "open", "train/history") : put_str(d, "columns", hist_columns, ctx, err);
+        rc = d < 0 ? xg_h5_fail(err, ctx, "open", "train/history") : xg_h5_put_str(d, "columns", hist_columns, ctx, err);
         if (d >= 0)
             H5Dclose(d);
     }
     H5Gclose(g);
+    return rc;
+}
+
+/* What one file holds: the model and, for a checkpoint, the trainer's state. */
+struct prop_file {
+    const xg_propmodel *m;
+    const ptrainer *T;
+};
+
+static int fill_file(hid_t f, const void *user, const char *path, xg_error *err)
+{
+    const xg_propmodel *m = ((const struct prop_file *)user)->m;
+    const ptrainer *T = ((const struct prop_file *)user)->T;
+    const xg_propmodel_info *in = &m->info;
+    int rc = xg_h5_put_str(f, "format", XG_PROPMODEL_FORMAT, path, err);
+    rc = rc ? rc : xg_h5_put_i64(f, "version", XG_PROPMODEL_VERSION, path, err);
+    rc = rc ? rc : xg_h5_put_str(f, "kind", T ? "checkpoint" : "model", path, err);
+    rc = rc ? rc : xg_h5_put_str(f, "target", in->target, path, err);
+    rc = rc ? rc : xg_h5_put_str(f, "loss", in->loss == XG_PROPLOSS_MSE ? "mse" : "l1", path, err);
+    rc = rc ? rc : xg_h5_put_f64(f, "time", XG_PROPMODEL_TIME, path, err);
+    rc = rc ? rc : xg_h5_put_f64(f, "target_mean", in->mean, path, err);
+    rc = rc ? rc : xg_h5_put_f64(f, "target_std", in->std, path, err);
+    rc = rc ? rc : xg_h5_put_f64(f, "val_mae", in->val_mae, path, err);
+    rc = rc ? rc : xg_h5_put_f64(f, "test_mae", in->test_mae, path, err);
+    rc = rc ? rc : xg_h5_put_i64(f, "n_train", in->n_train, path, err);
+    rc = rc ? rc : xg_h5_put_i64(f, "n_val", in->n_val, path, err);
+    rc = rc ? rc : xg_h5_put_i64(f, "n_test", in->n_test, path, err);
+    rc = rc ? rc : xg_h5_put_i64(f, "epochs", in->epochs, path, err);
+    rc = rc ? rc : write_config(f, m, path, err);
+    rc = rc ? rc : write_tensors(f, "weights", m, xg_denoiser_params(m->net), m->head, path, err);
+    if (!rc && T)
+        rc = write_state(f, T, path, err);
     return rc;
 }
 
@@ -1090,56 +906,8 @@ static int write_file(const xg_propmodel *m, const char *path, const ptrainer *T
 {
     if (!m || !path)
         return xg_error_set(err, XG_EINVAL, "property model write: missing argument");
-    size_t n = strlen(path);
-    char *tmp = malloc(n + 8);
-    if (!tmp)
-        return xg_error_set(err, XG_ENOMEM, "property model write: out of memory");
-    snprintf(tmp, n + 8, "%s.tmp", path);
-    const xg_propmodel_info *in = &m->info;
-    int rc = XG_OK;
-    H5E_BEGIN_TRY
-    {
-        hid_t f = H5Fcreate(tmp, H5F_ACC_TRUNC, H5P_DEFAULT, H5P_DEFAULT);
-        if (f < 0) {
-            rc = xg_error_set(err, XG_EIO, "%s: cannot create (%s)", tmp, strerror(errno));
-        } else {
-            rc = put_str(f, "format", XG_PROPMODEL_FORMAT, path, err);
-            rc = rc ? rc : put_i64(f, "version", XG_PROPMODEL_VERSION, path, err);
-            rc = rc ? rc : put_str(f, "kind", T ? "checkpoint" : "model", path, err);
-            rc = rc ? rc : put_str(f, "target", in->target, path, err);
-            rc = rc ? rc : put_str(f, "loss", in->loss == XG_PROPLOSS_MSE ? "mse" : "l1", path, err);
-            rc = rc ? rc : put_f64(f, "time", XG_PROPMODEL_TIME, path, err);
-            rc = rc ? rc : put_f64(f, "target_mean", in->mean, path, err);
-            rc = rc ? rc : put_f64(f, "target_std", in->std, path, err);
-            rc = rc ? rc : put_f64(f, "val_mae", in->val_mae, path, err);
-            rc = rc ? rc : put_f64(f, "test_mae", in->test_mae, path, err);
-            rc = rc ? rc : put_i64(f, "n_train", in->n_train, path, err);
-            rc = rc ? rc : put_i64(f, "n_val", in->n_val, path, err);
-            rc = rc ? rc : put_i64(f, "n_test", in->n_test, path, err);
-            rc = rc ? rc : put_i64(f, "epochs", in->epochs, path, err);
-            rc = rc ? rc : write_config(f, m, path, err);
-            rc = rc ? rc : write_tensors(f, "weights", m, xg_denoiser_params(m->net), m->head, path, err);
-            if (!rc && T)
-                rc = write_state(f, T, path, err);
-            if (H5Fclose(f) < 0 && !rc)
-                rc = xg_error_set(err, XG_EIO, "%s: closing the HDF5 file failed (disk full?)", tmp);
-        }
-    }
-    H5E_END_TRY;
-    if (!rc) {
-        int fd = open(tmp, O_RDONLY); /* on disk before the new name is visible */
-        if (fd >= 0) {
-            fsync(fd);
-            close(fd);
-        }
-        if (rename(tmp, path) != 0)
-            rc = xg_error_set(err, XG_EIO, "%s: cannot rename %s onto it (%s)", path, tmp,
-                              strerror(errno));
-    }
-    if (rc)
-        unlink(tmp);
-    free(tmp);
-    return rc;
+    struct prop_file pf = {m, T};
+    return xg_h5_write_atomic(path, fill_file, &pf, "property model write", err);
 }
 
 int xg_propmodel_write(const xg_propmodel *m, const char *path, xg_error *err)
@@ -1150,7 +918,7 @@ int xg_propmodel_write(const xg_propmodel *m, const char *path, xg_error *err)
 static int load_impl(hid_t f, const char *path, xg_propmodel **out, int *is_ckpt, xg_error *err)
 {
     char fmt[64], kind[32], target[XG_PROP_NAME_LEN], loss[16];
-    if (get_str(f, "format", fmt, sizeof fmt, path, NULL) != XG_OK)
+    if (xg_h5_get_str(f, "/", "format", fmt, sizeof fmt, path, NULL) != XG_OK)
         return xg_error_set(err, XG_EPARSE, "%s: not an xtalgen property model (no 'format' "
                                             "attribute)", path);
     if (strcmp(fmt, XG_PROPMODEL_FORMAT) != 0)
@@ -1159,7 +927,7 @@ static int load_impl(hid_t f, const char *path, xg_propmodel **out, int *is_ckpt
                             path, fmt, XG_PROPMODEL_FORMAT,
                             strcmp(fmt, "xtalgen-model") == 0 ? "; this is a generative model" : "");
     int64_t version = 0;
-    int rc = get_i64(f, "version", &version, path, err);
+    int rc = xg_h5_get_i64(f, "/", "version", &version, path, err);
     if (rc)
         return rc;
     if (version != XG_PROPMODEL_VERSION)
@@ -1168,9 +936,9 @@ static int load_impl(hid_t f, const char *path, xg_propmodel **out, int *is_ckpt
                             "version %d%s",
                             path, (long long)version, XG_PROPMODEL_VERSION,
                             version > XG_PROPMODEL_VERSION ? " (a newer xtalgen wrote it; upgrade)" : "");
-    rc = get_str(f, "kind", kind, sizeof kind, path, err);
-    rc = rc ? rc : get_str(f, "target", target, sizeof target, path, err);
-    rc = rc ? rc : get_str(f, "loss", loss, sizeof loss, path, err);
+    rc = xg_h5_get_str(f, "/", "kind", kind, sizeof kind, path, err);
+    rc = rc ? rc : xg_h5_get_str(f, "/", "target", target, sizeof target, path, err);
+    rc = rc ? rc : xg_h5_get_str(f, "/", "loss", loss, sizeof loss, path, err);
     if (rc)
         return rc;
     if (H5Lexists(f, "config", H5P_DEFAULT) <= 0)
@@ -1183,21 +951,21 @@ static int load_impl(hid_t f, const char *path, xg_propmodel **out, int *is_ckpt
     xg_hparams hp;
     xg_hparams_default(&hp);
     int64_t i64 = 0;
-    rc = get_int(g, "hidden", 1, 4096, &c.hidden, path, err);
-    rc = rc ? rc : get_int(g, "layers", 0, 64, &c.layers, path, err);
-    rc = rc ? rc : get_int(g, "n_freq", 1, 64, &c.n_freq, path, err);
-    rc = rc ? rc : get_int(g, "time_dim", 2, 4096, &c.time_dim, path, err);
-    rc = rc ? rc : get_int(g, "head_hidden", 1, 4096, &head_hidden, path, err);
-    rc = rc ? rc : get_int(g, "train_batch", 1, 100000000, &hp.batch, path, err);
-    rc = rc ? rc : get_i64(g, "train_warmup_steps", &i64, path, err);
+    rc = xg_h5_get_int(g, "/config", "hidden", 1, 4096, &c.hidden, path, err);
+    rc = rc ? rc : xg_h5_get_int(g, "/config", "layers", 0, 64, &c.layers, path, err);
+    rc = rc ? rc : xg_h5_get_int(g, "/config", "n_freq", 1, 64, &c.n_freq, path, err);
+    rc = rc ? rc : xg_h5_get_int(g, "/config", "time_dim", 2, 4096, &c.time_dim, path, err);
+    rc = rc ? rc : xg_h5_get_int(g, "/config", "head_hidden", 1, 4096, &head_hidden, path, err);
+    rc = rc ? rc : xg_h5_get_int(g, "/config", "train_batch", 1, 100000000, &hp.batch, path, err);
+    rc = rc ? rc : xg_h5_get_i64(g, "/config", "train_warmup_steps", &i64, path, err);
     hp.warmup_steps = (long)i64;
-    rc = rc ? rc : get_int(g, "train_threads", 0, 1 << 20, &hp.threads, path, err);
-    rc = rc ? rc : get_num(g, "train_seed", H5T_NATIVE_UINT64, &hp.seed, path, err);
-    rc = rc ? rc : get_f64(g, "train_lr", &hp.lr, path, err);
-    rc = rc ? rc : get_f64(g, "train_lr_min", &hp.lr_min, path, err);
-    rc = rc ? rc : get_f64(g, "train_weight_decay", &hp.weight_decay, path, err);
-    rc = rc ? rc : get_f64(g, "train_clip_norm", &hp.clip_norm, path, err);
-    rc = rc ? rc : get_f64(g, "train_ema_decay", &hp.ema_decay, path, err);
+    rc = rc ? rc : xg_h5_get_int(g, "/config", "train_threads", 0, 1 << 20, &hp.threads, path, err);
+    rc = rc ? rc : xg_h5_get_attr(g, "/config", "train_seed", H5T_NATIVE_UINT64, &hp.seed, path, err);
+    rc = rc ? rc : xg_h5_get_f64(g, "/config", "train_lr", &hp.lr, path, err);
+    rc = rc ? rc : xg_h5_get_f64(g, "/config", "train_lr_min", &hp.lr_min, path, err);
+    rc = rc ? rc : xg_h5_get_f64(g, "/config", "train_weight_decay", &hp.weight_decay, path, err);
+    rc = rc ? rc : xg_h5_get_f64(g, "/config", "train_clip_norm", &hp.clip_norm, path, err);
+    rc = rc ? rc : xg_h5_get_f64(g, "/config", "train_ema_decay", &hp.ema_decay, path, err);
     H5Gclose(g);
     if (rc)
         return rc;
@@ -1213,18 +981,18 @@ static int load_impl(hid_t f, const char *path, xg_propmodel **out, int *is_ckpt
     in->hp = hp;
     in->loss = strcmp(loss, "mse") == 0 ? XG_PROPLOSS_MSE : XG_PROPLOSS_L1;
     double t = 0;
-    rc = get_f64(f, "time", &t, path, err);
+    rc = xg_h5_get_f64(f, "/", "time", &t, path, err);
     if (!rc && fabs(t - (double)XG_PROPMODEL_TIME) > 1e-9)
         rc = xg_error_set(err, XG_EPARSE, "%s: trained at trunk time %g; this build uses %g", path,
                           t, (double)XG_PROPMODEL_TIME);
-    rc = rc ? rc : get_f64(f, "target_mean", &in->mean, path, err);
-    rc = rc ? rc : get_f64(f, "target_std", &in->std, path, err);
-    rc = rc ? rc : get_f64(f, "val_mae", &in->val_mae, path, err);
-    rc = rc ? rc : get_f64(f, "test_mae", &in->test_mae, path, err);
-    rc = rc ? rc : get_i64(f, "n_train", &in->n_train, path, err);
-    rc = rc ? rc : get_i64(f, "n_val", &in->n_val, path, err);
-    rc = rc ? rc : get_i64(f, "n_test", &in->n_test, path, err);
-    rc = rc ? rc : get_i64(f, "epochs", &in->epochs, path, err);
+    rc = rc ? rc : xg_h5_get_f64(f, "/", "target_mean", &in->mean, path, err);
+    rc = rc ? rc : xg_h5_get_f64(f, "/", "target_std", &in->std, path, err);
+    rc = rc ? rc : xg_h5_get_f64(f, "/", "val_mae", &in->val_mae, path, err);
+    rc = rc ? rc : xg_h5_get_f64(f, "/", "test_mae", &in->test_mae, path, err);
+    rc = rc ? rc : xg_h5_get_i64(f, "/", "n_train", &in->n_train, path, err);
+    rc = rc ? rc : xg_h5_get_i64(f, "/", "n_val", &in->n_val, path, err);
+    rc = rc ? rc : xg_h5_get_i64(f, "/", "n_test", &in->n_test, path, err);
+    rc = rc ? rc : xg_h5_get_i64(f, "/", "epochs", &in->epochs, path, err);
     if (!rc && (!isfinite(in->mean) || !(in->std > 0) || !isfinite(in->std)))
         rc = xg_error_set(err, XG_EPARSE, "%s: invalid target scaler (mean %g, std %g)", path,
                           in->mean, in->std);
@@ -1279,40 +1047,31 @@ static int read_state(hid_t f, ptrainer *T, const char *ctx, xg_error *err)
     hid_t g = H5Gopen2(f, "train", H5P_DEFAULT);
     if (g < 0)
         return xg_error_set(err, XG_EPARSE, "%s: /train is not a group", ctx);
-    rc = get_i64(g, "step", &T->step, ctx, err);
-    rc = rc ? rc : get_i64(g, "epoch", &T->epoch, ctx, err);
-    rc = rc ? rc : get_i64(g, "step_in_epoch", &T->step_in_epoch, ctx, err);
-    rc = rc ? rc : get_i64(g, "horizon", &T->horizon, ctx, err);
-    rc = rc ? rc : get_i64(g, "best_epoch", &T->best_epoch, ctx, err);
-    rc = rc ? rc : get_f64(g, "elapsed", &T->elapsed0, ctx, err);
-    rc = rc ? rc : get_f64(g, "best_val", &T->best_val, ctx, err);
-    rc = rc ? rc : get_num(g, "data_hash", H5T_NATIVE_UINT64, &T->data_hash, ctx, err);
+    rc = xg_h5_get_i64(g, "/train", "step", &T->step, ctx, err);
+    rc = rc ? rc : xg_h5_get_i64(g, "/train", "epoch", &T->epoch, ctx, err);
+    rc = rc ? rc : xg_h5_get_i64(g, "/train", "step_in_epoch", &T->step_in_epoch, ctx, err);
+    rc = rc ? rc : xg_h5_get_i64(g, "/train", "horizon", &T->horizon, ctx, err);
+    rc = rc ? rc : xg_h5_get_i64(g, "/train", "best_epoch", &T->best_epoch, ctx, err);
+    rc = rc ? rc : xg_h5_get_f64(g, "/train", "elapsed", &T->elapsed0, ctx, err);
+    rc = rc ? rc : xg_h5_get_f64(g, "/train", "best_val", &T->best_val, ctx, err);
+    rc = rc ? rc : xg_h5_get_attr(g, "/train", "data_hash", H5T_NATIVE_UINT64, &T->data_hash, ctx, err);
     hsize_t four = 4, three = 3, np = 0, hd[2] = {0, XG_PROP_HIST_COLS};
-    rc = rc ? rc : get_ds(g, "rng_state", H5T_NATIVE_UINT64, 1, &four, T->rng.s, ctx, err);
-    rc = rc ? rc : ds_len(g, "perm", &np, ctx, err);
+    rc = rc ? rc : xg_h5_get_ds(g, "rng_state", H5T_NATIVE_UINT64, 1, &four, T->rng.s, ctx, err);
+    rc = rc ? rc : xg_h5_ds_shape(g, "perm", 1, &np, ctx, err);
     if (!rc && np != (hsize_t)T->set[0].n)
         rc = xg_error_set(err, XG_EINVAL,
                           "resuming %s: the checkpoint was made on %llu labelled training crystals, "
                           "this training set has %lld; resume with the same --data and --target",
                           ctx, (unsigned long long)np, (long long)T->set[0].n);
-    rc = rc ? rc : get_ds(g, "perm", H5T_NATIVE_INT64, 1, &np, T->perm, ctx, err);
-    rc = rc ? rc : get_ds(g, "epoch_sums", H5T_NATIVE_DOUBLE, 1, &three, T->sums, ctx, err);
+    rc = rc ? rc : xg_h5_get_ds(g, "perm", H5T_NATIVE_INT64, 1, &np, T->perm, ctx, err);
+    rc = rc ? rc : xg_h5_get_ds(g, "epoch_sums", H5T_NATIVE_DOUBLE, 1, &three, T->sums, ctx, err);
     if (!rc && H5Lexists(g, "history", H5P_DEFAULT) > 0) {
-        hid_t d = H5Dopen2(g, "history", H5P_DEFAULT);
-        hid_t sp = d < 0 ? -1 : H5Dget_space(d);
-        if (sp < 0 || H5Sget_simple_extent_ndims(sp) != 2)
-            rc = xg_error_set(err, XG_EPARSE, "%s: /train/history is not a table", ctx);
-        else
-            H5Sget_simple_extent_dims(sp, hd, NULL);
-        if (sp >= 0)
-            H5Sclose(sp);
-        if (d >= 0)
-            H5Dclose(d);
+        rc = xg_h5_ds_shape(g, "history", 2, hd, ctx, err);
         if (!rc && (hd[1] != XG_PROP_HIST_COLS || hd[0] > 10000000))
             rc = xg_error_set(err, XG_EPARSE, "%s: /train/history has an unexpected shape", ctx);
         if (!rc && hd[0] > 0) {
             T->hist = malloc(hd[0] * XG_PROP_HIST_COLS * sizeof(double));
-            rc = T->hist ? get_ds(g, "history", H5T_NATIVE_DOUBLE, 2, hd, T->hist, ctx, err)
+            rc = T->hist ? xg_h5_get_ds(g, "history", H5T_NATIVE_DOUBLE, 2, hd, T->hist, ctx, err)
                          : xg_error_set(err, XG_ENOMEM, "%s: out of memory", ctx);
             T->nhist = rc ? 0 : (int64_t)hd[0];
         }
@@ -1343,25 +1102,6 @@ void xg_propmodel_train_config_default(xg_propmodel_train_config *c)
     c->hp.warmup_steps = 300;
     c->hp.epochs = 100;
     c->hp.checkpoint_minutes = 10;
-}
-
-static int check_hp(const xg_hparams *h, xg_error *err)
-{
-    if (h->batch < 1 || h->batch > 100000)
-        return xg_error_set(err, XG_EINVAL, "train-property: batch %d out of range", h->batch);
-    if (h->epochs < 0 || (h->epochs == 0 && !(h->hours > 0)))
-        return xg_error_set(err, XG_EINVAL,
-                            "train-property: give a number of epochs or a time budget in hours");
-    if (!(h->lr > 0 && h->lr < 10) || !(h->lr_min >= 0 && h->lr_min <= h->lr))
-        return xg_error_set(err, XG_EINVAL,
-                            "train-property: need 0 < lr < 10 and 0 <= lr_min <= lr (got %g, %g)",
-                            h->lr, h->lr_min);
-    if (h->warmup_steps < 0 || !(h->weight_decay >= 0) || !(h->clip_norm >= 0) ||
-        !(h->ema_decay >= 0 && h->ema_decay < 1) || !(h->beta1 >= 0 && h->beta1 < 1) ||
-        !(h->beta2 >= 0 && h->beta2 < 1) || !(h->adam_eps > 0) || !(h->hours >= 0) ||
-        !(h->checkpoint_minutes >= 0) || h->max_structures < 0)
-        return xg_error_set(err, XG_EINVAL, "train-property: an optimizer setting is out of range");
-    return XG_OK;
 }
 
 static void trainer_free(ptrainer *T)
@@ -1502,39 +1242,17 @@ static int train_step(ptrainer *T, double *loss_out, xg_error *err)
     size_t N[2] = {T->ntrunk, m->nhead}, O[2] = {0, T->ntrunk};
     double nrm = 0; /* serial, fixed order: the same for any thread count */
     for (int s = 0; s < 2; s++)
-        for (size_t i = 0; i < N[s]; i++)
-            nrm += (double)G[s][i] * G[s][i];
+        nrm = xg_optim_sumsq(nrm, G[s], N[s]);
     nrm = sqrt(nrm);
     if (!isfinite(nrm) || !isfinite(loss))
         return xg_error_set(err, XG_ENUMERIC,
                             "training step %lld: the loss or gradient is not finite (loss %g); "
                             "resume from the last checkpoint with a lower --lr",
                             (long long)T->step, loss);
-    double scale = (hp->clip_norm > 0 && nrm > hp->clip_norm) ? hp->clip_norm / nrm : 1.0;
-    double lr = xg_train_lr(hp, T->step, T->horizon);
-    double t = (double)(T->step + 1);
-    double b1 = hp->beta1, b2 = hp->beta2, eps = hp->adam_eps, wd = hp->weight_decay;
-    double bc1 = 1 - pow(b1, t), bc2 = 1 - pow(b2, t);
-    double ed = hp->ema_decay, ew = (1 + t) / (10 + t); /* warm-started EMA */
-    if (ew < ed)
-        ed = ew;
-    for (int s = 0; s < 2; s++) {
-        float *p = P[s], *g = G[s];
-        float *mm = T->adam_m + O[s], *vv = T->adam_v + O[s], *ema = T->ema + O[s];
-        long nn = (long)N[s];
-#pragma omp parallel for schedule(static)
-        for (long i = 0; i < nn; i++) {
-            double gi = g[i] * scale;
-            double mi = b1 * mm[i] + (1 - b1) * gi;
-            double vi = b2 * vv[i] + (1 - b2) * gi * gi;
-            mm[i] = (float)mi;
-            vv[i] = (float)vi;
-            double pi = p[i];
-            pi -= lr * ((mi / bc1) / (sqrt(vi / bc2) + eps) + wd * pi);
-            p[i] = (float)pi;
-            ema[i] = (float)(ed * ema[i] + (1 - ed) * pi);
-        }
-    }
+    xg_optim_step os;
+    xg_optim_step_init(&os, hp, T->step, T->horizon, nrm);
+    for (int s = 0; s < 2; s++)
+        xg_optim_adamw_ema(&os, P[s], G[s], T->adam_m + O[s], T->adam_v + O[s], T->ema + O[s], N[s]);
     T->step++;
     T->step_in_epoch++;
     T->sums[0] += loss;
@@ -1717,7 +1435,7 @@ int xg_propmodel_train(const xg_propmodel_train_config *cfg, const xg_dataset *t
         T.hp.threads = cfg->hp.threads;
         T.hp.max_structures = cfg->hp.max_structures;
     }
-    rc = check_hp(&T.hp, err);
+    rc = xg_optim_check_hparams(&T.hp, 100000, "train-property", err);
     if (rc)
         goto done;
 #ifdef _OPENMP
@@ -1808,15 +1526,7 @@ int xg_propmodel_train(const xg_propmodel_train_config *cfg, const xg_dataset *t
         }
         if (T.step_in_epoch == 0) {
             /* A fresh shuffle from the identity each epoch, from the saved generator. */
-            int64_t n = T.set[0].n;
-            for (int64_t i = 0; i < n; i++)
-                T.perm[i] = i;
-            for (int64_t i = n - 1; i > 0; i--) {
-                int64_t j = (int64_t)xg_rng_below(&T.rng, (uint64_t)(i + 1));
-                int64_t t = T.perm[i];
-                T.perm[i] = T.perm[j];
-                T.perm[j] = t;
-            }
+            xg_optim_shuffle(T.perm, T.set[0].n, &T.rng);
         }
         double loss = 0;
         rc = train_step(&T, &loss, err);

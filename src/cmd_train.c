@@ -15,6 +15,7 @@
 #include "diffusion/xg_train.h"
 #include "src/cli.h"
 #include "src/commands.h"
+#include "src/train_opts.h"
 #include "src/xg_mpi.h"
 
 static const char *const CMD = "train";
@@ -100,19 +101,6 @@ typedef struct {
     char label[64];
 } ui;
 
-static void fmt_dur(double s, char *buf, size_t n)
-{
-    if (!(s >= 0) || !isfinite(s)) {
-        snprintf(buf, n, "?");
-        return;
-    }
-    long t = (long)(s + 0.5);
-    if (t >= 3600)
-        snprintf(buf, n, "%ldh%02ldm", t / 3600, (t / 60) % 60);
-    else
-        snprintf(buf, n, "%ldm%02lds", t / 60, t % 60);
-}
-
 static int on_progress(const xg_train_progress *p, void *user)
 {
     ui *u = user;
@@ -162,7 +150,7 @@ static int on_progress(const xg_train_progress *p, void *user)
             xg_progress_start(&u->bar, u->label, (long)p->steps_per_epoch, u->quiet);
             u->bar_on = 1;
         }
-        fmt_dur(p->eta, eta, sizeof eta);
+        train_opts_fmt_dur(p->eta, eta, sizeof eta);
         snprintf(u->bar.extra, sizeof u->bar.extra,
                  "loss %.4f (x %.3f l %.3f a %.3f) lr %.2e %.1f cr/s run ETA %s", p->avg_total,
                  p->avg_coord, p->avg_lattice, p->avg_type, p->lr, p->crystals_per_s, eta);
@@ -173,7 +161,7 @@ static int on_progress(const xg_train_progress *p, void *user)
             xg_progress_finish(&u->bar);
             u->bar_on = 0;
         }
-        fmt_dur(p->elapsed, eta, sizeof eta);
+        train_opts_fmt_dur(p->elapsed, eta, sizeof eta);
         fprintf(stderr,
                 "xtalgen train: epoch %lld: train %.4f (x %.4f l %.4f a %.4f)  val %.4f (x %.4f "
                 "l %.4f a %.4f)  %.1f crystals/s  %.3f s/batch  elapsed %s\n",
@@ -193,54 +181,28 @@ static int on_progress(const xg_train_progress *p, void *user)
     return g_stop_requested ? 1 : 0;
 }
 
-/* MODEL.h5 -> MODEL.<suffix> ; anything else -> MODEL.<suffix>, appended. */
-static char *derived_path(const char *out, const char *suffix)
-{
-    size_t n = strlen(out);
-    char *p = malloc(n + strlen(suffix) + 2);
-    if (!p)
-        return NULL;
-    if (n > 3 && strcmp(out + n - 3, ".h5") == 0)
-        n -= 3;
-    memcpy(p, out, n);
-    p[n] = '.';
-    strcpy(p + n + 1, suffix);
-    return p;
-}
-
 static int run(int argc, char **argv)
 {
     xg_train_config cfg;
     xg_train_config_default(&cfg);
     const char *data = NULL, *valp = NULL, *out = NULL, *ckpt = NULL;
     int drop_given = 0;
-    int quiet = 0, epochs_given = 0;
-    long v;
+    int quiet = 0;
+    train_opts to = {&cfg.net, &cfg.hp, &cfg.stop_at_step, 0};
     double x;
     cfg.hp.threads = 1;
     for (int i = 1; i < argc; i++) {
         const char *a = argv[i], *val = NULL;
+        int shared = train_opts_parse(CMD, argc, argv, &i, &to);
+        if (shared < 0)
+            return XG_EXIT_USAGE;
+        if (shared > 0)
+            continue;
 #define VALUE()                                                                                   \
     do {                                                                                          \
         if (!(val = xg_cli_value(CMD, argc, argv, &i)))                                           \
             return XG_EXIT_USAGE;                                                                 \
     } while (0)
-#define INT_OPT(name, lo, hi, dst)                                                                \
-    else if (xg_cli_is(a, name))                                                                  \
-    {                                                                                             \
-        VALUE();                                                                                  \
-        if (xg_cli_parse_int(CMD, name, val, lo, hi, &v))                                         \
-            return XG_EXIT_USAGE;                                                                 \
-        dst = v;                                                                                  \
-    }
-#define DBL_OPT(name, lo, hi, dst)                                                                \
-    else if (xg_cli_is(a, name))                                                                  \
-    {                                                                                             \
-        VALUE();                                                                                  \
-        if (xg_cli_parse_double(CMD, name, val, lo, hi, &x))                                      \
-            return XG_EXIT_USAGE;                                                                 \
-        dst = x;                                                                                  \
-    }
         if (xg_cli_is(a, "--data")) {
             VALUE();
             data = val;
@@ -250,44 +212,9 @@ static int run(int argc, char **argv)
         } else if (!strcmp(a, "-o") || xg_cli_is(a, "--output")) {
             VALUE();
             out = val;
-        } else if (xg_cli_is(a, "--checkpoint-every")) {
-            VALUE();
-            if (xg_cli_parse_double(CMD, "--checkpoint-every", val, 0, 1e6, &x))
-                return XG_EXIT_USAGE;
-            cfg.hp.checkpoint_minutes = x;
         } else if (xg_cli_is(a, "--checkpoint")) {
             VALUE();
             ckpt = val;
-        } else if (xg_cli_is(a, "--epochs")) {
-            VALUE();
-            if (xg_cli_parse_int(CMD, "--epochs", val, 1, 1000000, &v))
-                return XG_EXIT_USAGE;
-            cfg.hp.epochs = (int)v;
-            epochs_given = 1;
-        }
-        INT_OPT("--hidden", 1, 4096, cfg.net.hidden)
-        INT_OPT("--layers", 0, 64, cfg.net.layers)
-        INT_OPT("--n-freq", 1, 64, cfg.net.n_freq)
-        INT_OPT("--batch", 1, 100000, cfg.hp.batch)
-        INT_OPT("--warmup", 0, 100000000, cfg.hp.warmup_steps)
-        INT_OPT("--threads", 1, 1024, cfg.hp.threads)
-        INT_OPT("--max-structures", 1, 1000000000, cfg.hp.max_structures)
-        INT_OPT("--stop-at-step", 1, 1000000000000L, cfg.stop_at_step)
-        DBL_OPT("--hours", 1e-6, 1e5, cfg.hp.hours)
-        DBL_OPT("--lr", 1e-9, 1, cfg.hp.lr)
-        DBL_OPT("--lr-min", 0, 1, cfg.hp.lr_min)
-        DBL_OPT("--weight-decay", 0, 10, cfg.hp.weight_decay)
-        DBL_OPT("--clip", 0, 1e6, cfg.hp.clip_norm)
-        DBL_OPT("--ema", 0, 0.999999, cfg.hp.ema_decay)
-        else if (xg_cli_is(a, "--seed")) {
-            VALUE();
-            char *end = NULL;
-            unsigned long long s = strtoull(val, &end, 10);
-            if (!*val || *end || val[0] == '-') {
-                xg_cli_errorf(CMD, "--seed expects a non-negative integer, got '%s'", val);
-                return XG_EXIT_USAGE;
-            }
-            cfg.hp.seed = (uint64_t)s;
         } else if (xg_cli_is(a, "--finetune")) {
             VALUE();
             cfg.finetune_path = val;
@@ -327,8 +254,6 @@ static int run(int argc, char **argv)
             return XG_EXIT_USAGE;
         }
 #undef VALUE
-#undef INT_OPT
-#undef DBL_OPT
     }
     if (!data || !out) {
         xg_cli_errorf(CMD, "--data and -o are required (see `xtalgen help train`)");
@@ -338,7 +263,7 @@ static int run(int argc, char **argv)
         xg_cli_errorf(CMD, "--finetune needs at least one --condition NAME");
         return XG_EXIT_USAGE;
     }
-    if (cfg.reschedule && (!cfg.resume || !epochs_given)) {
+    if (cfg.reschedule && (!cfg.resume || !to.epochs_given)) {
         xg_cli_errorf(CMD, "--reschedule needs --resume and --epochs E (the epoch the schedule ends at)");
         return XG_EXIT_USAGE;
     }
@@ -346,17 +271,11 @@ static int run(int argc, char **argv)
         xg_cli_errorf(CMD, "--cond-drop needs --condition");
         return XG_EXIT_USAGE;
     }
-    if (cfg.hp.hours > 0 && !epochs_given)
-        cfg.hp.epochs = 0; /* run until the time budget is spent */
-    if (!cfg.resume && cfg.hp.lr_min > cfg.hp.lr) {
-        xg_cli_errorf(CMD, "--lr-min %g is above --lr %g", cfg.hp.lr_min, cfg.hp.lr);
+    if (train_opts_finish(CMD, &to, cfg.resume))
         return XG_EXIT_USAGE;
-    }
-    if (cfg.resume && !epochs_given)
-        cfg.hp.epochs = 0; /* keep the checkpoint's */
 
-    char *ckpt_own = ckpt ? NULL : derived_path(out, "ckpt.h5");
-    char *log_own = derived_path(out, "log.csv");
+    char *ckpt_own = ckpt ? NULL : train_opts_derived_path(out, "ckpt.h5");
+    char *log_own = train_opts_derived_path(out, "log.csv");
     if ((!ckpt && !ckpt_own) || !log_own) {
         xg_cli_errorf(CMD, "out of memory");
         free(ckpt_own);

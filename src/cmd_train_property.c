@@ -16,6 +16,7 @@
 #include "properties/xg_propmodel.h"
 #include "src/cli.h"
 #include "src/commands.h"
+#include "src/train_opts.h"
 
 static const char *const CMD = "train-property";
 
@@ -77,19 +78,6 @@ typedef struct {
     const char *target;
 } ui;
 
-static void fmt_dur(double s, char *buf, size_t n)
-{
-    if (!(s >= 0) || !isfinite(s)) {
-        snprintf(buf, n, "?");
-        return;
-    }
-    long t = (long)(s + 0.5);
-    if (t >= 3600)
-        snprintf(buf, n, "%ldh%02ldm", t / 3600, (t / 60) % 60);
-    else
-        snprintf(buf, n, "%ldm%02lds", t / 60, t % 60);
-}
-
 static int on_progress(const xg_propmodel_progress *p, void *user)
 {
     ui *u = user;
@@ -117,7 +105,7 @@ static int on_progress(const xg_propmodel_progress *p, void *user)
             xg_progress_start(&u->bar, u->label, (long)p->steps_per_epoch, u->quiet);
             u->bar_on = 1;
         }
-        fmt_dur(p->eta, dur, sizeof dur);
+        train_opts_fmt_dur(p->eta, dur, sizeof dur);
         snprintf(u->bar.extra, sizeof u->bar.extra, "loss %.4f lr %.2e %.1f cr/s run ETA %s",
                  p->avg_loss, p->lr, p->crystals_per_s, dur);
         xg_progress_update(&u->bar, (long)p->step_in_epoch);
@@ -127,7 +115,7 @@ static int on_progress(const xg_propmodel_progress *p, void *user)
             xg_progress_finish(&u->bar);
             u->bar_on = 0;
         }
-        fmt_dur(p->elapsed, dur, sizeof dur);
+        train_opts_fmt_dur(p->elapsed, dur, sizeof dur);
         fprintf(stderr,
                 "xtalgen train-property: epoch %lld: train loss %.4f  val MAE %.4f  (best %.4f at "
                 "epoch %lld)  %.1f crystals/s  elapsed %s\n",
@@ -142,21 +130,6 @@ static int on_progress(const xg_propmodel_progress *p, void *user)
         break;
     }
     return g_stop_requested ? 1 : 0;
-}
-
-/* MODEL.h5 -> MODEL.<suffix>; anything else gets .<suffix> appended. */
-static char *derived_path(const char *out, const char *suffix)
-{
-    size_t n = strlen(out);
-    char *p = malloc(n + strlen(suffix) + 2);
-    if (!p)
-        return NULL;
-    if (n > 3 && strcmp(out + n - 3, ".h5") == 0)
-        n -= 3;
-    memcpy(p, out, n);
-    p[n] = '.';
-    strcpy(p + n + 1, suffix);
-    return p;
 }
 
 /* Units of the targets MP-20 carries, for the summary line. */
@@ -177,11 +150,15 @@ static int run(int argc, char **argv)
     xg_propmodel_train_config_default(&cfg);
     cfg.hp.threads = 1;
     const char *data = NULL, *valp = NULL, *testp = NULL, *out = NULL, *ckpt = NULL, *logp = NULL;
-    int quiet = 0, epochs_given = 0;
-    long v;
-    double x;
+    int quiet = 0;
+    train_opts to = {&cfg.trunk, &cfg.hp, &cfg.stop_at_step, 0};
     for (int i = 1; i < argc; i++) {
         const char *a = argv[i], *val = NULL;
+        int shared = train_opts_parse(CMD, argc, argv, &i, &to);
+        if (shared < 0)
+            return XG_EXIT_USAGE;
+        if (shared > 0)
+            continue;
         if (!strcmp(a, "--help") || !strcmp(a, "-h")) {
             fputs(USAGE, stdout);
             return XG_EXIT_OK;
@@ -191,22 +168,6 @@ static int run(int argc, char **argv)
         if (!(val = xg_cli_value(CMD, argc, argv, &i)))                                           \
             return XG_EXIT_USAGE;                                                                 \
     } while (0)
-#define INT_OPT(name, lo, hi, dst)                                                                \
-    else if (xg_cli_is(a, name))                                                                  \
-    {                                                                                             \
-        VALUE();                                                                                  \
-        if (xg_cli_parse_int(CMD, name, val, lo, hi, &v))                                         \
-            return XG_EXIT_USAGE;                                                                 \
-        dst = v;                                                                                  \
-    }
-#define DBL_OPT(name, lo, hi, dst)                                                                \
-    else if (xg_cli_is(a, name))                                                                  \
-    {                                                                                             \
-        VALUE();                                                                                  \
-        if (xg_cli_parse_double(CMD, name, val, lo, hi, &x))                                      \
-            return XG_EXIT_USAGE;                                                                 \
-        dst = x;                                                                                  \
-    }
         if (xg_cli_is(a, "--target")) {
             VALUE();
             cfg.target = val;
@@ -222,11 +183,6 @@ static int run(int argc, char **argv)
         } else if (!strcmp(a, "-o") || xg_cli_is(a, "--output")) {
             VALUE();
             out = val;
-        } else if (xg_cli_is(a, "--checkpoint-every")) {
-            VALUE();
-            if (xg_cli_parse_double(CMD, "--checkpoint-every", val, 0, 1e6, &x))
-                return XG_EXIT_USAGE;
-            cfg.hp.checkpoint_minutes = x;
         } else if (xg_cli_is(a, "--checkpoint")) {
             VALUE();
             ckpt = val;
@@ -243,36 +199,6 @@ static int run(int argc, char **argv)
                 xg_cli_errorf(CMD, "--loss expects l1 or mse, got '%s'", val);
                 return XG_EXIT_USAGE;
             }
-        } else if (xg_cli_is(a, "--epochs")) {
-            VALUE();
-            if (xg_cli_parse_int(CMD, "--epochs", val, 1, 1000000, &v))
-                return XG_EXIT_USAGE;
-            cfg.hp.epochs = (int)v;
-            epochs_given = 1;
-        }
-        INT_OPT("--hidden", 1, 4096, cfg.trunk.hidden)
-        INT_OPT("--layers", 0, 64, cfg.trunk.layers)
-        INT_OPT("--n-freq", 1, 64, cfg.trunk.n_freq)
-        INT_OPT("--batch", 1, 100000, cfg.hp.batch)
-        INT_OPT("--warmup", 0, 100000000, cfg.hp.warmup_steps)
-        INT_OPT("--threads", 1, 1024, cfg.hp.threads)
-        INT_OPT("--max-structures", 1, 1000000000, cfg.hp.max_structures)
-        INT_OPT("--stop-at-step", 1, 1000000000000L, cfg.stop_at_step)
-        DBL_OPT("--hours", 1e-6, 1e5, cfg.hp.hours)
-        DBL_OPT("--lr", 1e-9, 1, cfg.hp.lr)
-        DBL_OPT("--lr-min", 0, 1, cfg.hp.lr_min)
-        DBL_OPT("--weight-decay", 0, 10, cfg.hp.weight_decay)
-        DBL_OPT("--clip", 0, 1e6, cfg.hp.clip_norm)
-        DBL_OPT("--ema", 0, 0.999999, cfg.hp.ema_decay)
-        else if (xg_cli_is(a, "--seed")) {
-            VALUE();
-            char *end = NULL;
-            unsigned long long s = strtoull(val, &end, 10);
-            if (!*val || *end || val[0] == '-') {
-                xg_cli_errorf(CMD, "--seed expects a non-negative integer, got '%s'", val);
-                return XG_EXIT_USAGE;
-            }
-            cfg.hp.seed = (uint64_t)s;
         } else if (!strcmp(a, "--resume")) {
             cfg.resume = 1;
         } else if (!strcmp(a, "--quiet")) {
@@ -282,25 +208,17 @@ static int run(int argc, char **argv)
             return XG_EXIT_USAGE;
         }
 #undef VALUE
-#undef INT_OPT
-#undef DBL_OPT
     }
     if (!cfg.target || !data || !valp || !out) {
         xg_cli_errorf(CMD, "--target, --data, --val and -o are required (see `xtalgen help "
                            "train-property`)");
         return XG_EXIT_USAGE;
     }
-    if (cfg.hp.hours > 0 && !epochs_given)
-        cfg.hp.epochs = 0; /* run until the time budget is spent */
-    if (cfg.resume && !epochs_given)
-        cfg.hp.epochs = 0; /* keep the checkpoint's */
-    if (!cfg.resume && cfg.hp.lr_min > cfg.hp.lr) {
-        xg_cli_errorf(CMD, "--lr-min %g is above --lr %g", cfg.hp.lr_min, cfg.hp.lr);
+    if (train_opts_finish(CMD, &to, cfg.resume))
         return XG_EXIT_USAGE;
-    }
 
-    char *ckpt_own = ckpt ? NULL : derived_path(out, "ckpt.h5");
-    char *log_own = logp ? NULL : derived_path(out, "log.csv");
+    char *ckpt_own = ckpt ? NULL : train_opts_derived_path(out, "ckpt.h5");
+    char *log_own = logp ? NULL : train_opts_derived_path(out, "log.csv");
     if ((!ckpt && !ckpt_own) || (!logp && !log_own)) {
         xg_cli_errorf(CMD, "out of memory");
         free(ckpt_own);

@@ -1,0 +1,79 @@
+/* xg_h5util.h: the small HDF5 vocabulary shared by the model files of diffusion/ (xg_model.c)
+ * and properties/ (xg_propmodel.c): scalar attributes, whole numeric datasets, and writing a
+ * file to PATH.tmp and renaming it onto PATH.
+ *
+ * Why a module: both file formats were written with private copies of the same helpers, and a
+ * fix to one (a leaked handle, a missing shape check) had to be made twice. The on-disk types
+ * are fixed here (little-endian int64/uint64/float64 attributes, NUL-terminated strings), so
+ * every file written through these helpers keeps the layouts documented in xg_model.h and
+ * xg_propmodel.h.
+ *
+ * Conventions: every function returns XG_OK or an xg_status with a message naming `ctx` (the
+ * file path) and the object. `grp` names the group an attribute is read from, only for the
+ * message ("/config"). Callers wrap calls in H5E_BEGIN_TRY/H5E_END_TRY so that HDF5 prints
+ * nothing itself; the messages here say what went wrong. */
+#ifndef XG_H5UTIL_H
+#define XG_H5UTIL_H
+
+#include <stddef.h>
+#include <stdint.h>
+
+#include <hdf5.h>
+
+#include "crystal/xg_error.h"
+
+/* XG_ELIB "CTX: HDF5 could not WHAT 'NAME'". */
+int xg_h5_fail(xg_error *err, const char *ctx, const char *what, const char *name);
+
+/* ---- attributes (scalar) ---- */
+int xg_h5_put_attr(hid_t loc, const char *name, hid_t ftype, hid_t mtype, const void *v,
+                   const char *ctx, xg_error *err);
+int xg_h5_put_i64(hid_t loc, const char *name, int64_t v, const char *ctx, xg_error *err);
+int xg_h5_put_u64(hid_t loc, const char *name, uint64_t v, const char *ctx, xg_error *err);
+int xg_h5_put_f64(hid_t loc, const char *name, double v, const char *ctx, xg_error *err);
+int xg_h5_put_str(hid_t loc, const char *name, const char *v, const char *ctx, xg_error *err);
+
+/* Reads one integer or floating-point attribute, converted to the native type mtype. */
+int xg_h5_get_attr(hid_t loc, const char *grp, const char *name, hid_t mtype, void *v,
+                   const char *ctx, xg_error *err);
+int xg_h5_get_i64(hid_t loc, const char *grp, const char *name, int64_t *v, const char *ctx,
+                  xg_error *err);
+int xg_h5_get_f64(hid_t loc, const char *grp, const char *name, double *v, const char *ctx,
+                  xg_error *err);
+/* An integer attribute that must lie in lo..hi (the file sizes allocations with it). */
+int xg_h5_get_int(hid_t loc, const char *grp, const char *name, int lo, int hi, int *v,
+                  const char *ctx, xg_error *err);
+/* A scalar string attribute, fixed or variable length, into buf (n bytes, truncated). */
+int xg_h5_get_str(hid_t loc, const char *grp, const char *name, char *buf, size_t n,
+                  const char *ctx, xg_error *err);
+
+/* ---- datasets ---- */
+/* Writes `data` (dims[0] x ... x dims[rank-1] values of mtype) as a dataset of ftype. */
+int xg_h5_put_ds(hid_t loc, const char *name, hid_t ftype, hid_t mtype, int rank,
+                 const hsize_t *dims, const void *data, const char *ctx, xg_error *err);
+/* Writes n fixed-length strings of `len` bytes each (NUL padded) as a rank-1 dataset. */
+int xg_h5_put_names(hid_t loc, const char *name, const void *names, hsize_t n, size_t len,
+                    const char *path, const char *ctx, xg_error *err);
+/* Reads a rank-1 dataset of n fixed-length strings into names (n * len bytes), each cut to
+ * len - 1 characters; `path` names it in messages ("/stats/scaler_names"). */
+int xg_h5_get_names(hid_t loc, const char *name, void *names, hsize_t n, size_t len,
+                    const char *path, const char *ctx, xg_error *err);
+/* The shape of dataset `path`; its rank (at most 4) must equal `rank`. */
+int xg_h5_ds_shape(hid_t loc, const char *path, int rank, hsize_t *dims, const char *ctx,
+                   xg_error *err);
+/* Reads a whole numeric dataset whose shape must be exactly want[0..rank-1] (rank <= 4),
+ * converted to the native type mtype. */
+int xg_h5_get_ds(hid_t loc, const char *path, hid_t mtype, int rank, const hsize_t *want,
+                 void *buf, const char *ctx, xg_error *err);
+
+/* ---- files ---- */
+/* Fills a freshly created file; returns an xg_status. */
+typedef int (*xg_h5_filler)(hid_t file, const void *user, const char *path, xg_error *err);
+
+/* Creates PATH.tmp, lets fill write it, closes it, syncs it and renames it onto PATH, so a
+ * killed run never leaves a broken file at PATH; on any failure PATH.tmp is removed and PATH
+ * is untouched. `what` names the file kind in the out-of-memory message ("model write"). */
+int xg_h5_write_atomic(const char *path, xg_h5_filler fill, const void *user, const char *what,
+                       xg_error *err);
+
+#endif
