@@ -42,7 +42,10 @@ for m in data/models/prop-*.h5; do PROPS+=(--property-model "$m"); done
 
 T0=$(date +%s)
 for run in guided unconditional; do
-    rm -rf "$OUT/$run"
+    if [ -e "$OUT/$run" ]; then
+        say "$OUT/$run exists; give another OUT"
+        exit 1
+    fi
     if [ "$run" = guided ]; then
         say "generating $N crystals at dft_mag_density=$TARGET, guidance $GUIDANCE, $STEPS steps"
         "$X" generate "${GEN[@]}" --condition dft_mag_density="$TARGET" --guidance "$GUIDANCE" \

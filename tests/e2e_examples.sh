@@ -1,0 +1,55 @@
+#!/bin/bash
+# e2e_examples.sh BINARY SOURCE_DIR: the three examples/ scripts end to end on tiny settings
+# (4 crystals, 20 steps) with the shipped models, so a change that breaks a documented workflow
+# fails CI. Quality is not judged here (scripts/measure_*.sh do that); the plumbing is: every
+# output the examples promise exists, is readable, and honours the element exclusions.
+set -u
+X="$1"
+SRC="$2"
+SHARED="${XG_SHARED_DATA:-$SRC/../shared/data}"
+fail() { echo "FAIL: $*"; exit 1; }
+if [ ! -f "$SHARED/mp_20/train.csv" ]; then
+    echo "e2e_examples: no MP-20 data at $SHARED/mp_20: skipped"
+    exit 77
+fi
+[ -f "$SRC/data/models/xtalgen-mp20.h5" ] || fail "the shipped model is missing"
+T=$(mktemp -d /tmp/xg_e2e_examples.XXXXXX)
+trap 'rm -rf "$T"' EXIT
+export XTALGEN="$X" XG_SHARED_DATA="$SHARED" XG_DATA_CACHE="$T/cache" THREADS=1
+
+echo "== stability_screening.sh"
+STEPS=20 "$SRC/examples/stability_screening.sh" 4 "$T/stab" > "$T/stab.log" 2>&1 ||
+    { cat "$T/stab.log"; fail "stability_screening.sh"; }
+[ "$(ls "$T/stab/cif" | wc -l)" -eq 4 ] || fail "stability: 4 CIFs expected"
+grep -q '"n_structures": 4' "$T/stab/screen/summary.json" || fail "stability: summary.json"
+
+echo "== dft_export.sh"
+"$SRC/examples/dft_export.sh" "$T/stab" "$T/dft" > "$T/dft.log" 2>&1 ||
+    { cat "$T/dft.log"; fail "dft_export.sh"; }
+for c in "$T"/dft/*.cif; do
+    [ -e "$c" ] || break # none valid, unique and novel: allowed on 4 crystals
+    id=$(basename "$c" .cif)
+    [ -s "$T/dft/$id/POSCAR" ] || fail "dft_export: $id has no POSCAR"
+    "$X" symmetry "$c" > /dev/null || fail "dft_export: $c unreadable"
+    "$X" symmetry "$T/dft/$id/POSCAR" > /dev/null || fail "dft_export: $id/POSCAR unreadable"
+done
+
+echo "== rare_earth_free_magnets.sh"
+"$SRC/examples/rare_earth_free_magnets.sh" 4 20 "$T/mag" > "$T/mag.log" 2>&1 ||
+    { cat "$T/mag.log"; fail "rare_earth_free_magnets.sh"; }
+[ -s "$T/mag/report.txt" ] || fail "magnets: no report"
+grep -q "share with predicted density" "$T/mag/report.txt" || fail "magnets: report lacks the magnetic share"
+if [ -f "$SRC/data/models/xtalgen-mp20-magnetic.h5" ]; then
+    grep -q "guided: dft_mag_density=" "$T/mag/report.txt" || fail "magnets: the conditioned model was not used"
+fi
+[ -f "$T/mag/guided/to_dft/ranking.csv" ] || fail "magnets: no ranking.csv"
+# No rare earth (Sc, Y, La..Lu) and nothing radioactive in either run.
+for run in guided unguided; do
+    "$X" convert "$T/mag/$run/generated.h5" -o "$T/$run.extxyz" --format extxyz > /dev/null 2>&1 ||
+        fail "magnets: $run/generated.h5 unreadable"
+    if awk '{ print $1 }' "$T/$run.extxyz" |
+        grep -qxE 'Sc|Y|La|Ce|Pr|Nd|Pm|Sm|Eu|Gd|Tb|Dy|Ho|Er|Tm|Yb|Lu|Tc|Pm|Po|At|Rn|Fr|Ra|Ac|Th|Pa|U|Np|Pu|Am|Cm|Bk|Cf|Es|Fm|Md|No|Lr'; then
+        fail "magnets: an excluded element appears in $run"
+    fi
+done
+echo "e2e_examples: all passed"
