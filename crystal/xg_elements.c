@@ -222,14 +222,13 @@ static const struct {
     {"transition-metals", in_transition_metals},
 };
 
-int xg_element_set_parse(const char *spec, unsigned char mask[XG_MAX_Z + 1], xg_error *err)
+/* Parses spec into local (cleared first). Both public entry points go through here, so a bad
+ * spec never touches the caller's mask. */
+static int parse_set(const char *spec, unsigned char local[XG_MAX_Z + 1], xg_error *err)
 {
-    if (!spec || !mask)
+    if (!spec)
         return xg_error_set(err, XG_EINVAL, "element set: no specification given");
-    /* Build into a local mask and merge only on success, so a bad spec leaves mask untouched
-     * and several specs (repeated --exclude-elements) accumulate. */
-    unsigned char local[XG_MAX_Z + 1];
-    memset(local, 0, sizeof local);
+    memset(local, 0, XG_MAX_Z + 1);
     const char *p = spec;
     for (;;) {
         const char *comma = strchr(p, ',');
@@ -276,8 +275,30 @@ int xg_element_set_parse(const char *spec, unsigned char mask[XG_MAX_Z + 1], xg_
             break;
         p = comma + 1;
     }
+    return XG_OK;
+}
+
+int xg_element_set_parse(const char *spec, unsigned char mask[XG_MAX_Z + 1], xg_error *err)
+{
+    if (!mask)
+        return xg_error_set(err, XG_EINVAL, "element set: no mask given");
+    unsigned char local[XG_MAX_Z + 1];
+    int rc = parse_set(spec, local, err);
+    if (rc)
+        return rc;
+    memcpy(mask, local, sizeof local); /* every entry written: no stale caller bytes survive */
+    return XG_OK;
+}
+
+int xg_element_set_add(const char *spec, unsigned char mask[XG_MAX_Z + 1], xg_error *err)
+{
+    if (!mask)
+        return xg_error_set(err, XG_EINVAL, "element set: no mask given");
+    unsigned char local[XG_MAX_Z + 1];
+    int rc = parse_set(spec, local, err);
+    if (rc)
+        return rc;
     for (int zz = 1; zz <= XG_MAX_Z; zz++)
-        if (local[zz])
-            mask[zz] = 1;
+        mask[zz] |= local[zz];
     return XG_OK;
 }

@@ -32,8 +32,14 @@ int xg_element_parse_prefix(const char *s, const char **end);
 
 /* Element sets for constraints: spec is a comma-separated list of symbols and named sets
  * ("rare-earths", "noble-gases", "radioactive", "lanthanides", "actinides", "alkali",
- * "alkaline-earths", "halogens", "transition-metals"). Sets mask[z] = 1 for every member,
- * mask has XG_MAX_Z + 1 entries (index 0 unused). Unknown names give XG_EINVAL with the name. */
+ * "alkaline-earths", "halogens", "transition-metals"). On success it writes every entry of
+ * mask (XG_MAX_Z + 1 entries, index 0 unused): 1 for members, 0 for the rest, so the caller's
+ * buffer need not be initialised. Unknown names give XG_EINVAL with the name and leave mask
+ * untouched. */
 int xg_element_set_parse(const char *spec, unsigned char mask[XG_MAX_Z + 1], xg_error *err);
+
+/* Like xg_element_set_parse, but adds the members to a mask the caller has already written
+ * (mask[z] |= member), for several specs. Left untouched on error. */
+int xg_element_set_add(const char *spec, unsigned char mask[XG_MAX_Z + 1], xg_error *err);
 
 #endif

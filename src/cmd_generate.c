@@ -186,7 +186,7 @@ static int build_allowed(const gen_args *a, unsigned char allowed[XG_MAX_Z + 1],
             allowed[z] = 1;
     }
     if (a->exclude) {
-        unsigned char ex[XG_MAX_Z + 1];
+        unsigned char ex[XG_MAX_Z + 1]; /* written in full by the parser */
         int rc = xg_element_set_parse(a->exclude, ex, err);
         if (rc)
             return xg_error_prefix(err, "--exclude-elements");

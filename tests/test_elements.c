@@ -194,11 +194,11 @@ static void test_set_lists_and_errors(void)
     CU_ASSERT_EQUAL(xg_element_set_parse("Fe, O ,rare-earths", mask, &err), XG_OK);
     CU_ASSERT_EQUAL(count_mask(mask), 19);
     CU_ASSERT(mask[26] && mask[8] && mask[21]);
-    /* A second spec accumulates. */
-    CU_ASSERT_EQUAL(xg_element_set_parse("Co", mask, &err), XG_OK);
+    /* A second spec accumulates through _add. */
+    CU_ASSERT_EQUAL(xg_element_set_add("Co", mask, &err), XG_OK);
     CU_ASSERT_EQUAL(count_mask(mask), 20);
     /* Set names are case-insensitive, symbols are not. */
-    CU_ASSERT_EQUAL(xg_element_set_parse("Noble-Gases", mask, &err), XG_OK);
+    CU_ASSERT_EQUAL(xg_element_set_add("Noble-Gases", mask, &err), XG_OK);
     CU_ASSERT_EQUAL(count_mask(mask), 26);
 
     /* Unknown names fail, name the culprit, and leave the mask as it was. */
@@ -208,6 +208,8 @@ static void test_set_lists_and_errors(void)
     CU_ASSERT_EQUAL(xg_element_set_parse("Ni,unobtainium", mask, &err), XG_EINVAL);
     CU_ASSERT_EQUAL(err.code, XG_EINVAL);
     CU_ASSERT_PTR_NOT_NULL(strstr(err.msg, "unobtainium"));
+    CU_ASSERT_EQUAL(memcmp(before, mask, sizeof before), 0);
+    CU_ASSERT_EQUAL(xg_element_set_add("Ni,unobtainium", mask, &err), XG_EINVAL);
     CU_ASSERT_EQUAL(memcmp(before, mask, sizeof before), 0);
     CU_ASSERT_EQUAL(xg_element_set_parse("fe", mask, &err), XG_EINVAL);
     CU_ASSERT_EQUAL(xg_element_set_parse("Fe,,O", mask, &err), XG_EINVAL);
@@ -222,6 +224,21 @@ static void test_set_lists_and_errors(void)
     CU_ASSERT_EQUAL(memcmp(before, mask, sizeof before), 0);
 }
 
+/* Issue 12: parse must write every entry, whatever the caller's buffer held before (an
+ * uninitialised stack mask excluded random elements from generation). */
+static void test_set_parse_overwrites(void)
+{
+    unsigned char mask[XG_MAX_Z + 1];
+    memset(mask, 0xA5, sizeof mask);
+    xg_error err;
+    CU_ASSERT_EQUAL_FATAL(xg_element_set_parse("rare-earths", mask, &err), XG_OK);
+    CU_ASSERT_EQUAL(count_mask(mask), 17);
+    for (int z = 1; z <= XG_MAX_Z; z++)
+        CU_ASSERT(mask[z] == 0 || mask[z] == 1);
+    CU_ASSERT_EQUAL(mask[26], 0); /* Fe, the element the garbage once took away */
+    CU_ASSERT_EQUAL(mask[57], 1);
+}
+
 int main(void)
 {
     CU_TestInfo tests[] = {
@@ -232,6 +249,7 @@ int main(void)
         {"parse prefix", test_parse_prefix},
         {"named sets", test_named_sets},
         {"set lists and errors", test_set_lists_and_errors},
+        {"set parse overwrites the mask", test_set_parse_overwrites},
         CU_TEST_INFO_NULL,
     };
     return xg_test_run("elements", tests);
