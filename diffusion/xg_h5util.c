@@ -154,11 +154,29 @@ int xg_h5_get_str(hid_t loc, const char *grp, const char *name, char *buf, size_
 
 /* ================================================================ datasets */
 
+hid_t xg_h5_dcpl(void)
+{
+    hid_t p = H5Pcreate(H5P_DATASET_CREATE);
+    H5Pset_obj_track_times(p, 0);
+    return p;
+}
+
+hid_t xg_h5_group_create(hid_t loc, const char *name)
+{
+    hid_t p = H5Pcreate(H5P_GROUP_CREATE);
+    H5Pset_obj_track_times(p, 0);
+    hid_t g = H5Gcreate2(loc, name, H5P_DEFAULT, p, H5P_DEFAULT);
+    H5Pclose(p);
+    return g;
+}
+
 int xg_h5_put_ds(hid_t loc, const char *name, hid_t ftype, hid_t mtype, int rank,
                  const hsize_t *dims, const void *data, const char *ctx, xg_error *err)
 {
     hid_t sp = H5Screate_simple(rank, dims, NULL);
-    hid_t d = sp < 0 ? -1 : H5Dcreate2(loc, name, ftype, sp, H5P_DEFAULT, H5P_DEFAULT, H5P_DEFAULT);
+    hid_t dcpl = xg_h5_dcpl();
+    hid_t d = sp < 0 ? -1 : H5Dcreate2(loc, name, ftype, sp, H5P_DEFAULT, dcpl, H5P_DEFAULT);
+    H5Pclose(dcpl);
     hsize_t total = 1;
     for (int i = 0; i < rank; i++)
         total *= dims[i];
@@ -178,7 +196,9 @@ int xg_h5_put_names(hid_t loc, const char *name, const void *names, hsize_t n, s
     H5Tset_size(t, len);
     H5Tset_strpad(t, H5T_STR_NULLPAD);
     hid_t sp = H5Screate_simple(1, &n, NULL);
-    hid_t d = H5Dcreate2(loc, name, t, sp, H5P_DEFAULT, H5P_DEFAULT, H5P_DEFAULT);
+    hid_t dcpl = xg_h5_dcpl();
+    hid_t d = H5Dcreate2(loc, name, t, sp, H5P_DEFAULT, dcpl, H5P_DEFAULT);
+    H5Pclose(dcpl);
     if (d < 0 || H5Dwrite(d, t, H5S_ALL, H5S_ALL, H5P_DEFAULT, names) < 0)
         rc = xg_h5_fail(err, ctx, "write dataset", path);
     if (d >= 0)

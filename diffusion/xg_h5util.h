@@ -25,6 +25,12 @@
 /* XG_ELIB "CTX: HDF5 could not WHAT 'NAME'". */
 int xg_h5_fail(xg_error *err, const char *ctx, const char *what, const char *name);
 
+/* Creation property lists without modification times, so that writing the same content twice
+ * gives the same bytes: a dataset creation list (the caller closes it with H5Pclose) and a
+ * group created with one. */
+hid_t xg_h5_dcpl(void);
+hid_t xg_h5_group_create(hid_t loc, const char *name);
+
 /* ---- attributes (scalar) ---- */
 int xg_h5_put_attr(hid_t loc, const char *name, hid_t ftype, hid_t mtype, const void *v,
                    const char *ctx, xg_error *err);

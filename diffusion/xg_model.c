@@ -183,7 +183,7 @@ int xg_train_state_push_history(xg_train_state *s, const double *row, xg_error *
 
 static hid_t make_group(hid_t loc, const char *name)
 {
-    return H5Gcreate2(loc, name, H5P_DEFAULT, H5P_DEFAULT, H5P_DEFAULT);
+    return xg_h5_group_create(loc, name);
 }
 
 /* ================================================================ writing */

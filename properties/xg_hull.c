@@ -10,6 +10,7 @@
  * needed. Dantzig's rule picks the entering column, switching to Bland's rule after a run of
  * degenerate pivots so the method cannot cycle. */
 #include "properties/xg_hull.h"
+#include "diffusion/xg_h5util.h"
 
 #include <ctype.h>
 #include <errno.h>
@@ -1018,7 +1019,7 @@ static int h5_write_1d(hid_t f, const char *name, hid_t ftype, hid_t mtype, hsiz
 {
     hsize_t dims[1] = {n};
     hid_t sp = H5Screate_simple(1, dims, NULL);
-    hid_t dcpl = H5Pcreate(H5P_DATASET_CREATE);
+    hid_t dcpl = xg_h5_dcpl();
     if (n > 0 && H5Zfilter_avail(H5Z_FILTER_DEFLATE) > 0) {
         hsize_t chunk[1] = {n < 65536 ? n : 65536};
         H5Pset_chunk(dcpl, 1, chunk);

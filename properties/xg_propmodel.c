@@ -530,7 +530,7 @@ int xg_propmodel_predict_dataset(xg_propmodel *m, const xg_dataset *ds, double *
 static int write_tensors(hid_t f, const char *grp, const xg_propmodel *m, const float *trunk,
                          const float *head, const char *ctx, xg_error *err)
 {
-    hid_t g = H5Gcreate2(f, grp, H5P_DEFAULT, H5P_DEFAULT, H5P_DEFAULT);
+    hid_t g = xg_h5_group_create(f, grp);
     if (g < 0)
         return xg_h5_fail(err, ctx, "create group", grp);
     int rc = XG_OK;
@@ -802,7 +802,7 @@ static void set_flat(xg_propmodel *m, const float *src)
 
 static int write_config(hid_t f, const xg_propmodel *m, const char *ctx, xg_error *err)
 {
-    hid_t g = H5Gcreate2(f, "config", H5P_DEFAULT, H5P_DEFAULT, H5P_DEFAULT);
+    hid_t g = xg_h5_group_create(f, "config");
     if (g < 0)
         return xg_h5_fail(err, ctx, "create group", "config");
     const xg_denoiser_config *c = xg_denoiser_get_config(m->net);
@@ -833,7 +833,7 @@ static int write_state(hid_t f, const ptrainer *T, const char *ctx, xg_error *er
     rc = rc ? rc : write_tensors(f, "best", m, T->best, T->best + nt, ctx, err);
     if (rc)
         return rc;
-    hid_t g = H5Gcreate2(f, "optimizer", H5P_DEFAULT, H5P_DEFAULT, H5P_DEFAULT);
+    hid_t g = xg_h5_group_create(f, "optimizer");
     if (g < 0)
         return xg_h5_fail(err, ctx, "create group", "optimizer");
     H5Gclose(g);
@@ -841,7 +841,7 @@ static int write_state(hid_t f, const ptrainer *T, const char *ctx, xg_error *er
     rc = rc ? rc : write_tensors(f, "optimizer/v", m, T->adam_v, T->adam_v + nt, ctx, err);
     if (rc)
         return rc;
-    g = H5Gcreate2(f, "train", H5P_DEFAULT, H5P_DEFAULT, H5P_DEFAULT);
+    g = xg_h5_group_create(f, "train");
     if (g < 0)
         return xg_h5_fail(err, ctx, "create group", "train");
     double elapsed = T->elapsed0 + (now_s() - T->t0);

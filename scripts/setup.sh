@@ -5,7 +5,7 @@ set -euo pipefail
 cd "$(dirname "$0")/.."
 
 PKGS=(build-essential cmake pkg-config liblapacke-dev libopenblas-dev libfftw3-dev libsymspg-dev
-      libgsl-dev libhdf5-dev libcunit1-dev openmpi-bin libopenmpi-dev)
+      libgsl-dev libhdf5-dev libcunit1-dev openmpi-bin libopenmpi-dev valgrind)
 missing=()
 for p in "${PKGS[@]}"; do
   dpkg-query -W -f='${Status}' "$p" 2>/dev/null | grep -q "install ok installed" || missing+=("$p")

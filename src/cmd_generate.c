@@ -207,6 +207,27 @@ static int build_allowed(const gen_args *a, unsigned char allowed[XG_MAX_Z + 1],
     return XG_OK;
 }
 
+/* Says which elements the sampler may draw, so a user (and e2e_determinism.sh) can check that
+ * the constraints took effect exactly as asked: the members when they are few, else the
+ * model's elements left out. */
+static void print_element_set(const unsigned char allowed[XG_MAX_Z + 1])
+{
+    int n = 0;
+    for (int z = 1; z <= XG_NUM_TYPES; z++)
+        n += allowed[z] != 0;
+    if (n == XG_NUM_TYPES) {
+        fprintf(stderr, "xtalgen generate: elements: all %d of the model\n", n);
+        return;
+    }
+    int list_members = n <= XG_NUM_TYPES / 2;
+    fprintf(stderr, "xtalgen generate: elements: %d of the model's %d; %s:", n, XG_NUM_TYPES,
+            list_members ? "only" : "excluded");
+    for (int z = 1; z <= XG_NUM_TYPES; z++)
+        if ((allowed[z] != 0) == list_members)
+            fprintf(stderr, " %s", xg_element_get(z)->symbol);
+    fputc('\n', stderr);
+}
+
 typedef struct {
     xg_progress *bar;
     long done_before, batch_n;
@@ -492,6 +513,8 @@ static int run(int argc, char **argv)
             fprintf(stderr, " with guidance %g\n", a.guidance);
         }
     }
+    if (!a.quiet)
+        print_element_set(allowed);
     if (m->stats.hist_len <= 1 && a.natoms == 0) {
         xg_cli_errorf(CMD, "%s has no number-of-atoms histogram; pass --num-atoms", model_path);
         goto done;
