@@ -52,35 +52,47 @@ static void print_help(FILE *out)
                  "1 failure, 2 usage error.\n");
 }
 
-/* OpenBLAS 0.3.21 (Debian 12) does not recognise recent Xeons and falls back to its generic
- * SSE3 ("Prescott") kernels, which run the denoiser 3-5x slower than its AVX-512 kernels on the
- * same CPU (`xtalgen bench denoiser` measures both). The kernel is chosen when the library
- * loads, before main, so the only remedy is to restart once with OPENBLAS_CORETYPE set. This
- * happens only when the user set nothing, the CPU has the AVX-512 subsets those kernels use,
- * and OpenBLAS did pick the generic kernels; XTALGEN_KEEP_BLAS=1 turns it off. */
-static void maybe_reexec_for_blas(char **argv)
+/* Two settings are read when the libraries load, before main, so the only way to change them is
+ * to restart once with them in the environment (at most one exec, only when the user set
+ * neither; XTALGEN_KEEP_ENV=1 turns it off):
+ *  - OpenBLAS 0.3.21 (Debian 12) does not recognise recent Xeons/EPYCs and falls back to its
+ *    generic SSE3 ("Prescott") kernels, 3-5x slower on the denoiser than its AVX-512 kernels on
+ *    the same CPU (`xtalgen bench denoiser` measures both): OPENBLAS_CORETYPE=SkylakeX when the
+ *    CPU has the AVX-512 subsets those kernels use and OpenBLAS picked the generic ones.
+ *  - libgomp's default wait policy spins idle threads for a while between parallel regions.
+ *    With many small regions per sampler step, on a machine whose other core is busy, the
+ *    spinning thread steals the very core the working thread needs: 8 crystals took 33-45 s
+ *    with two threads against 2-4 s with one (issue 18). OMP_WAIT_POLICY=passive makes idle
+ *    threads sleep, so more threads never lose. */
+static void maybe_reexec_for_env(char **argv)
 {
+    if (getenv("XTALGEN_KEEP_ENV"))
+        return;
+    int again = 0;
+    if (!getenv("OMP_WAIT_POLICY")) {
+        setenv("OMP_WAIT_POLICY", "passive", 1);
+        again = 1;
+    }
 #if defined(__x86_64__) && defined(__GNUC__)
-    if (getenv("OPENBLAS_CORETYPE") || getenv("XTALGEN_KEEP_BLAS"))
-        return;
-    if (strcmp(openblas_get_corename(), "Prescott") != 0)
-        return;
-    __builtin_cpu_init();
-    if (!__builtin_cpu_supports("avx512f") || !__builtin_cpu_supports("avx512bw") ||
-        !__builtin_cpu_supports("avx512dq") || !__builtin_cpu_supports("avx512vl"))
-        return;
-    setenv("OPENBLAS_CORETYPE", "SkylakeX", 1);
-    execv("/proc/self/exe", argv);
-    /* exec failed: carry on with the slow kernels */
-    unsetenv("OPENBLAS_CORETYPE");
-#else
-    (void)argv;
+    if (!getenv("OPENBLAS_CORETYPE") && strcmp(openblas_get_corename(), "Prescott") == 0) {
+        __builtin_cpu_init();
+        if (__builtin_cpu_supports("avx512f") && __builtin_cpu_supports("avx512bw") &&
+            __builtin_cpu_supports("avx512dq") && __builtin_cpu_supports("avx512vl")) {
+            setenv("OPENBLAS_CORETYPE", "SkylakeX", 1);
+            again = 1;
+        }
+    }
 #endif
+    if (!again)
+        return;
+    setenv("XTALGEN_KEEP_ENV", "1", 1); /* never a second restart, whatever happens */
+    execv("/proc/self/exe", argv);
+    /* exec failed: carry on with what the libraries chose */
 }
 
 int main(int argc, char **argv)
 {
-    maybe_reexec_for_blas(argv);
+    maybe_reexec_for_env(argv);
     if (argc < 2) {
         print_help(stderr);
         return XG_EXIT_USAGE;
