@@ -9,6 +9,7 @@
 #include "crystal/xg_dataset.h"
 #include "crystal/xg_elements.h"
 #include "crystal/xg_input.h"
+#include "properties/xg_hhi.h"
 #include "src/cli.h"
 #include "src/commands.h"
 
@@ -16,7 +17,7 @@
 #define MAX_PROPS_FILES 32
 
 static const char usage[] =
-    "usage: xtalgen dataset import [--props FILE.csv]... [--quiet] INPUT -o OUT.h5\n"
+    "usage: xtalgen dataset import [--props FILE.csv]... [--derive hhi] [--quiet] INPUT -o OUT.h5\n"
     "       xtalgen dataset info FILE.h5\n"
     "\n"
     "import  reads crystals from INPUT (a CDVAE/MatterGen CSV such as mp_20/train.csv, a folder\n"
@@ -26,6 +27,10 @@ static const char usage[] =
     "        a property; blank cells are missing (NaN), not zero.\n"
     "  --props FILE.csv  merge the numeric columns of a table keyed by material_id (may be\n"
     "                    repeated); structures absent from it keep NaN\n"
+    "  --derive hhi      add the property hhi_production: the weight-fraction average of the\n"
+    "                    elements' production HHI (Gaultois et al. 2013, 0..10000), the supply-risk\n"
+    "                    score the joint magnet model is conditioned on; NaN when an element has\n"
+    "                    no HHI data (H, most noble gases, Tc, actinides...)\n"
     "  -o, --output OUT.h5  the dataset to write (atomically: OUT.h5.tmp, then rename)\n"
     "  --quiet           no progress bar or summary\n"
     "\n"
@@ -59,10 +64,37 @@ static int make_parent(const char *path, xg_error *err)
     return xg_mkdir_p(dir, err);
 }
 
+/* The hhi_production column: supply risk of each crystal's composition (properties/xg_hhi.h).
+ * Missing HHI data stays missing (NaN), so a conditioned model never learns it as a value. */
+static int add_hhi(xg_dataset *ds, int quiet, xg_error *err)
+{
+    int col = xg_dataset_add_property(ds, "hhi_production", err);
+    if (col < 0)
+        return err ? err->code : XG_EINVAL;
+    int64_t have = 0;
+    for (int64_t i = 0; i < ds->n; i++) {
+        xg_structure *s = xg_dataset_get(ds, i, err);
+        if (!s)
+            return err ? err->code : XG_ENOMEM;
+        double prod = NAN, res = NAN;
+        int missing = 0;
+        int rc = xg_hhi_structure(s, &prod, &res, &missing, err);
+        xg_structure_free(s);
+        if (rc)
+            return rc;
+        ds->props[i * ds->nprops + col] = prod;
+        have += !isnan(prod);
+    }
+    if (!quiet)
+        fprintf(stderr, "xtalgen dataset: hhi_production for %lld of %lld structures\n",
+                (long long)have, (long long)ds->n);
+    return XG_OK;
+}
+
 static int run_import(int argc, char **argv)
 {
     const char *props[MAX_PROPS_FILES];
-    int nprops = 0, quiet = 0;
+    int nprops = 0, quiet = 0, derive_hhi = 0;
     const char *input = NULL, *output = NULL;
     for (int i = 1; i < argc; i++) {
         const char *a = argv[i];
@@ -75,6 +107,15 @@ static int run_import(int argc, char **argv)
                 return XG_EXIT_USAGE;
             }
             props[nprops++] = v;
+        } else if (xg_cli_is(a, "--derive")) {
+            const char *v = xg_cli_value(CMD, argc, argv, &i);
+            if (!v)
+                return XG_EXIT_USAGE;
+            if (strcmp(v, "hhi") != 0) {
+                xg_cli_errorf(CMD, "import: --derive: unknown property '%s' (known: hhi)", v);
+                return XG_EXIT_USAGE;
+            }
+            derive_hhi = 1;
         } else if (!strcmp(a, "-o") || xg_cli_is(a, "--output")) {
             const char *v = xg_cli_value(CMD, argc, argv, &i);
             if (!v)
@@ -120,6 +161,11 @@ static int run_import(int argc, char **argv)
         if (!quiet)
             fprintf(stderr, "xtalgen dataset: %s: %ld rows matched %lld structures\n", props[k],
                     matched, (long long)ds->n);
+    }
+    if (derive_hhi && add_hhi(ds, quiet, &err)) {
+        xg_cli_errorf(CMD, "%s", err.msg);
+        xg_dataset_free(ds);
+        return XG_EXIT_FAIL;
     }
     if (make_parent(output, &err) || xg_dataset_write_h5(ds, output, &err)) {
         xg_cli_errorf(CMD, "%s", err.msg);
