@@ -10,8 +10,10 @@
 #     STEPS  reverse-diffusion steps (default 1000, the generate default)
 #     OUT    default runs/guidance: OUT/guided, OUT/unconditional, OUT/report.txt
 # Environment: XTALGEN (binary, default build/xtalgen), TARGET (0.15), GUIDANCE (2.0), THREADS
-# (1), SEED (1), EXCLUDE (elements excluded in both runs, default none), XG_SHARED_DATA,
-# XG_DATA_CACHE (imported train set for novelty, default .cache).
+# (1), SEED (1), EXCLUDE (elements excluded in both runs, default none), CONDS (the conditions
+# of the guided run, space-separated NAME=VALUE; default dft_mag_density=TARGET), REFERENCE
+# (dataset for novelty; default: the imported train set), XG_SHARED_DATA, XG_DATA_CACHE
+# (imported train set for novelty, default .cache).
 set -euo pipefail
 cd "$(dirname "$0")/.."
 MODEL=${1:-data/models/xtalgen-mp20-magnetic.h5}
@@ -31,10 +33,14 @@ say() { echo "measure_guidance: $*" >&2; }
 [ -f "$MODEL" ] || { say "no model $MODEL"; exit 1; }
 [ -f "$MAGPROP" ] || { say "no magnetic-density property model $MAGPROP"; exit 1; }
 mkdir -p "$CACHE" "$OUT"
-if [ ! -f "$CACHE/train.h5" ]; then
+REFERENCE=${REFERENCE:-$CACHE/train.h5}
+if [ ! -f "$REFERENCE" ]; then
     "$X" dataset import --quiet "$SHARED/train.csv" --props "$SHARED/properties_train.csv" \
         -o "$CACHE/train.h5"
 fi
+CONDS=${CONDS:-dft_mag_density=$TARGET}
+CARGS=()
+for c in $CONDS; do CARGS+=(--condition "$c"); done
 GEN=(--model "$MODEL" -n "$N" --steps "$STEPS" --threads "$THREADS" --seed "$SEED" --quiet)
 [ -n "${EXCLUDE:-}" ] && GEN+=(--exclude-elements "$EXCLUDE")
 PROPS=()
@@ -47,37 +53,39 @@ for run in guided unconditional; do
         exit 1
     fi
     if [ "$run" = guided ]; then
-        say "generating $N crystals at dft_mag_density=$TARGET, guidance $GUIDANCE, $STEPS steps"
-        "$X" generate "${GEN[@]}" --condition dft_mag_density="$TARGET" --guidance "$GUIDANCE" \
+        say "generating $N crystals at $CONDS, guidance $GUIDANCE, $STEPS steps"
+        "$X" generate "${GEN[@]}" "${CARGS[@]}" --guidance "$GUIDANCE" \
             -o "$OUT/$run"
     else
         say "generating $N unconditional crystals of the same model"
         "$X" generate "${GEN[@]}" -o "$OUT/$run"
     fi
-    "$X" screen "$OUT/$run" --reference "$CACHE/train.h5" "${PROPS[@]}" -o "$OUT/$run/screen" \
+    "$X" screen "$OUT/$run" --reference "$REFERENCE" "${PROPS[@]}" -o "$OUT/$run/screen" \
         --quiet >/dev/null
 done
 
-stats() { # n struct comp both mean_mag share>=0.1 (as fractions)
+stats() { # n struct comp both mean_mag share>=0.1 mean_hhi (as fractions)
     awk -F, 'NR == 1 { for (i = 1; i <= NF; i++) c[$i] = i; next }
         { n++; s += $(c["valid_structure"]); k += $(c["valid_composition"])
           b += ($(c["valid_structure"]) == 1 && $(c["valid_composition"]) == 1)
-          m = $(c["mag_density_pred"]); if (m != "") { nm++; sm += m; hi += (m >= 0.1) } }
-        END { printf "%d %.4f %.4f %.4f %.4f %.4f\n", n, s / n, k / n, b / n,
-              nm ? sm / nm : 0, nm ? hi / nm : 0 }' "$1/screen/screen.csv"
+          m = $(c["mag_density_pred"]); if (m != "") { nm++; sm += m; hi += (m >= 0.1) }
+          h = $(c["hhi"]); if (h != "" && h != "nan") { nh++; sh += h } }
+        END { printf "%d %.4f %.4f %.4f %.4f %.4f %.1f\n", n, s / n, k / n, b / n,
+              nm ? sm / nm : 0, nm ? hi / nm : 0, nh ? sh / nh : -1 }' "$1/screen/screen.csv"
 }
-read -r gn gs gc gb gm gh <<< "$(stats "$OUT/guided")"
-read -r un us uc ub um uh <<< "$(stats "$OUT/unconditional")"
+read -r gn gs gc gb gm gh ghh <<< "$(stats "$OUT/guided")"
+read -r un us uc ub um uh uhh <<< "$(stats "$OUT/unconditional")"
 {
     echo "guidance check: $MODEL, $N crystals per run, $STEPS steps, seed $SEED, excluded: ${EXCLUDE:-none}"
     printf "%-44s %12s %14s\n" "" "guided" "unconditional"
-    printf "%-44s %12s %14s\n" "condition" "mag=$TARGET g=$GUIDANCE" "none"
+    echo "condition: $CONDS, guidance $GUIDANCE (unconditional run: none)"
     printf "%-44s %12d %14d\n" "crystals" "$gn" "$un"
     printf "%-44s %12.3f %14.3f\n" "structurally valid" "$gs" "$us"
     printf "%-44s %12.3f %14.3f\n" "compositionally valid" "$gc" "$uc"
     printf "%-44s %12.3f %14.3f\n" "valid (both)" "$gb" "$ub"
     printf "%-44s %12.4f %14.4f\n" "mean predicted magnetic density (muB/A^3)" "$gm" "$um"
     printf "%-44s %12.3f %14.3f\n" "share with predicted density >= 0.1" "$gh" "$uh"
+    printf "%-44s %12.1f %14.1f\n" "mean HHI (production, weight-averaged)" "$ghh" "$uhh"
     awk -v g="$gh" -v u="$uh" 'BEGIN { if (u > 0) printf "ratio of shares: %.2f\n", g / u;
                                        else print "ratio of shares: unconditional share is 0" }'
     echo "took $(( $(date +%s) - T0 )) s"
