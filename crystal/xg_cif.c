@@ -480,9 +480,9 @@ int xg_cif_parse_symop(const char *text, size_t len, int rot[3][3], double trans
                                 "components", (int)(len > 60 ? 60 : len), text);
         int rc = symop_component(text + start, i - start, rot[comp], &trans[comp], err);
         if (rc) {
-            xg_error_prefix(err, "symmetry operation '%.*s' component %d",
+            xg_error_prefix(err, rc, "symmetry operation '%.*s' component %d",
                             (int)(len > 60 ? 60 : len), text, comp + 1);
-            return rc; /* not the prefix's value: that is XG_OK when err is NULL */
+            return rc;
         }
         comp++;
         start = i + 1;
@@ -838,7 +838,7 @@ static int build_structure(const char *text, const cif_toks *tv, const cif_block
             const cif_tok *k = &tv->v[cs->first + (size_t)o * cs->stride];
             rc = xg_cif_parse_symop(text + k->off, k->len, rot[o], tr[o], err);
             if (rc) {
-                xg_error_prefix(err, "%s:%d", nm, k->line);
+                xg_error_prefix(err, rc, "%s:%d", nm, k->line);
                 goto done;
             }
         }

@@ -67,7 +67,7 @@ int xg_extxyz_write_file(const char *path, xg_structure *const *list, int n, xg_
     int rc = XG_OK;
     for (int i = 0; i < n && !rc; i++)
         if ((rc = xg_extxyz_write(f, list[i], err)))
-            xg_error_prefix(err, "%s: frame %d", path, i + 1);
+            xg_error_prefix(err, rc, "%s: frame %d", path, i + 1);
     if (fclose(f) != 0 && !rc)
         rc = xg_error_set(err, XG_EIO, "%s: write failed: %s", tmp, strerror(errno));
     if (!rc && rename(tmp, path) != 0)

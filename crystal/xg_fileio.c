@@ -23,7 +23,7 @@ int xg_file_write_atomic(const char *path, xg_structure_writer write, const xg_s
     if (rc) {
         remove(tmp);
         if (rc != XG_EIO)
-            xg_error_prefix(err, "%s", path);
+            xg_error_prefix(err, rc, "%s", path);
         return rc;
     }
     return XG_OK;

@@ -1,0 +1,234 @@
+/* test_safety.c: issue 19's reproducers for the readers and the error plumbing. Every test here
+ * failed before its fix: failures reported as success through a NULL err, string attributes
+ * losing their last byte, garbage CSV cells, BOMs and NUL bytes, symmetry translations with huge
+ * integer parts, HDF5 files declaring more data than they hold, CIFs giving only a space-group
+ * symbol, and (in debug builds) every allocation failure on the reader paths. */
+#include <math.h>
+#include <stdint.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include <hdf5.h>
+
+#include "crystal/xg_dataset.h"
+#include "crystal/xg_error.h"
+#include "crystal/xg_rng.h"
+#include "diffusion/xg_model.h"
+#include "properties/xg_hull.h"
+#include "xg_test.h"
+
+/* ---- error plumbing: a NULL err must never turn a failure into success ---- */
+
+static void test_error_prefix_null(void)
+{
+    CU_ASSERT_EQUAL(xg_error_prefix(NULL, XG_EPARSE, "context"), XG_EPARSE);
+    xg_error e;
+    xg_error_set(&e, XG_EIO, "detail");
+    CU_ASSERT_EQUAL(xg_error_prefix(&e, XG_EIO, "ctx %d", 1), XG_EIO);
+    CU_ASSERT_STRING_EQUAL(e.msg, "ctx 1: detail");
+    CU_ASSERT_EQUAL(e.code, XG_EIO);
+
+    /* xg_hull_add with an invalid composition and no err reported XG_OK */
+    xg_hull *h = xg_hull_alloc();
+    xg_hull_comp bad = {2, {26, 8}, {1, 1}}; /* not ascending */
+    CU_ASSERT_EQUAL(xg_hull_add(h, &bad, -1, "x", NULL), XG_EINVAL);
+    xg_hull_free(h);
+
+    /* xg_model_write_cond with an invalid condition spec and no err reported XG_OK */
+    xg_denoiser_config cfg = {8, 1, 2, 4, 2};
+    xg_denoiser *net = xg_denoiser_alloc(&cfg, NULL);
+    CU_ASSERT_PTR_NOT_NULL_FATAL(net);
+    xg_cond_spec cs;
+    xg_cond_spec_init(&cs);
+    cs.n = 1;
+    cs.dim = 2;
+    cs.item[0].name[0] = '\0'; /* no name: invalid */
+    xg_noise_params np;
+    xg_noise_params_default(&np);
+    xg_hparams hp;
+    xg_hparams_default(&hp);
+    xg_model_stats st;
+    memset(&st, 0, sizeof st);
+    const float *w = xg_denoiser_params(net);
+    const char *dir = xg_test_tmpdir();
+    char path[512];
+    snprintf(path, sizeof path, "%s/m.h5", dir);
+    CU_ASSERT_NOT_EQUAL(xg_model_write_cond(path, net, w, w, &np, &hp, &st, &cs, NULL, NULL), XG_OK);
+    xg_denoiser_free(net);
+}
+
+
+/* ---- HDF5 readers ---- */
+
+/* A small valid model file at a fresh path. */
+static const char *write_small_model(void)
+{
+    static char path[512];
+    snprintf(path, sizeof path, "%s/model.h5", xg_test_tmpdir());
+    xg_denoiser_config cfg = {8, 1, 2, 4, 0};
+    xg_denoiser *net = xg_denoiser_alloc(&cfg, NULL);
+    CU_ASSERT_PTR_NOT_NULL_FATAL(net);
+    xg_noise_params np;
+    xg_noise_params_default(&np);
+    xg_hparams hp;
+    xg_hparams_default(&hp);
+    xg_model_stats st;
+    memset(&st, 0, sizeof st);
+    int64_t hist[4] = {0, 2, 0, 5};
+    st.hist_len = 4;
+    st.natoms_hist = hist;
+    st.avg_density = 0.06;
+    st.nstructs = 7;
+    const float *w = xg_denoiser_params(net);
+    xg_error err = {0};
+    CU_ASSERT_EQUAL_FATAL(xg_model_write(path, net, w, w, &np, &hp, &st, NULL, &err), XG_OK);
+    xg_denoiser_free(net);
+    return path;
+}
+
+/* Replaces attribute `name` of object `obj` in `path` by a fixed-length string of exactly
+ * strlen(v) bytes with the given padding (no room for a terminator). */
+static void put_fixed_str(const char *path, const char *obj, const char *name, const char *v,
+                          H5T_str_t pad)
+{
+    hid_t f = H5Fopen(path, H5F_ACC_RDWR, H5P_DEFAULT);
+    CU_ASSERT_FATAL(f >= 0);
+    hid_t o = H5Oopen(f, obj, H5P_DEFAULT);
+    if (H5Aexists(o, name) > 0)
+        H5Adelete(o, name);
+    hid_t t = H5Tcopy(H5T_C_S1);
+    H5Tset_size(t, strlen(v));
+    H5Tset_strpad(t, pad);
+    hid_t sp = H5Screate(H5S_SCALAR);
+    hid_t a = H5Acreate2(o, name, t, sp, H5P_DEFAULT, H5P_DEFAULT);
+    CU_ASSERT(H5Awrite(a, t, v) >= 0);
+    H5Aclose(a);
+    H5Sclose(sp);
+    H5Tclose(t);
+    H5Oclose(o);
+    H5Fclose(f);
+}
+
+static void test_h5_fixed_strings(void)
+{
+    const char *path = write_small_model();
+    xg_model *m = NULL;
+    xg_error err = {0};
+    H5T_str_t pads[2] = {H5T_STR_NULLPAD, H5T_STR_SPACEPAD};
+    for (int k = 0; k < 2; k++) {
+        put_fixed_str(path, "/", "format", "xtalgen-model", pads[k]);
+        CU_ASSERT_EQUAL(xg_model_load(path, 0, &m, &err), XG_OK); /* was refused */
+        xg_model_free(m);
+        m = NULL;
+        put_fixed_str(path, "/", "format", "xtalgen-modelX", pads[k]);
+        CU_ASSERT_EQUAL(xg_model_load(path, 0, &m, &err), XG_EPARSE); /* was accepted */
+        CU_ASSERT_PTR_NOT_NULL(strstr(err.msg, "xtalgen-modelX"));
+        xg_model_free(m);
+        m = NULL;
+    }
+}
+
+static void test_h5_model_config_vs_file_size(void)
+{
+    const char *path = write_small_model();
+    hid_t f = H5Fopen(path, H5F_ACC_RDWR, H5P_DEFAULT);
+    hid_t g = H5Gopen2(f, "config", H5P_DEFAULT);
+    int64_t big = 4096, layers = 64;
+    hid_t a = H5Aopen(g, "hidden", H5P_DEFAULT);
+    H5Awrite(a, H5T_NATIVE_INT64, &big);
+    H5Aclose(a);
+    a = H5Aopen(g, "layers", H5P_DEFAULT);
+    H5Awrite(a, H5T_NATIVE_INT64, &layers);
+    H5Aclose(a);
+    H5Gclose(g);
+    H5Fclose(f);
+    xg_model *m = NULL;
+    xg_error err = {0};
+    CU_ASSERT_EQUAL(xg_model_load(path, 0, &m, &err), XG_EPARSE);
+    CU_ASSERT_PTR_NOT_NULL(strstr(err.msg, "describes a network"));
+    CU_ASSERT_PTR_NULL(m);
+}
+
+static void test_h5_natoms_hist_overflow(void)
+{
+    const char *path = write_small_model();
+    hid_t f = H5Fopen(path, H5F_ACC_RDWR, H5P_DEFAULT);
+    hid_t d = H5Dopen2(f, "stats/natoms_hist", H5P_DEFAULT);
+    int64_t h[4] = {0, INT64_MAX / 2, INT64_MAX / 2, 5}; /* sums past INT64_MAX */
+    CU_ASSERT(H5Dwrite(d, H5T_NATIVE_INT64, H5S_ALL, H5S_ALL, H5P_DEFAULT, h) >= 0);
+    H5Dclose(d);
+    H5Fclose(f);
+    xg_model *m = NULL;
+    xg_error err = {0};
+    CU_ASSERT_EQUAL(xg_model_load(path, 0, &m, &err), XG_EPARSE);
+    CU_ASSERT_PTR_NOT_NULL(strstr(err.msg, "natoms_hist"));
+    /* and the sampler itself never overflows on such a histogram */
+    xg_model_stats st = {0};
+    st.hist_len = 4;
+    st.natoms_hist = h;
+    xg_rng r;
+    xg_rng_seed(&r, 1, 0);
+    CU_ASSERT_EQUAL(xg_model_sample_natoms(&st, &r), 0);
+}
+
+/* A dataset file whose datasets declare n structures but store nothing (late allocation). */
+static const char *write_hollow_dataset(hsize_t n)
+{
+    static char path[512];
+    snprintf(path, sizeof path, "%s/hollow.h5", xg_test_tmpdir());
+    hid_t f = H5Fcreate(path, H5F_ACC_TRUNC, H5P_DEFAULT, H5P_DEFAULT);
+    hid_t t = H5Tcopy(H5T_C_S1);
+    H5Tset_size(t, strlen("xtalgen-dataset") + 1);
+    hid_t sp = H5Screate(H5S_SCALAR);
+    hid_t a = H5Acreate2(f, "format", t, sp, H5P_DEFAULT, H5P_DEFAULT);
+    H5Awrite(a, t, "xtalgen-dataset");
+    H5Aclose(a);
+    int64_t one = 1;
+    a = H5Acreate2(f, "version", H5T_STD_I64LE, sp, H5P_DEFAULT, H5P_DEFAULT);
+    H5Awrite(a, H5T_NATIVE_INT64, &one);
+    H5Aclose(a);
+    H5Sclose(sp);
+    H5Tset_size(t, XG_ID_LEN);
+    hsize_t d1[1] = {n}, d1p[1] = {n + 1}, dx[2] = {n, 3}, dl[3] = {n, 3, 3};
+    struct { const char *name; hid_t type; int rank; hsize_t *dims; } ds[5] = {
+        {"ids", t, 1, d1}, {"offsets", H5T_STD_I64LE, 1, d1p}, {"atomic_numbers", H5T_STD_I32LE, 1, d1},
+        {"frac_coords", H5T_IEEE_F64LE, 2, dx}, {"lattices", H5T_IEEE_F64LE, 3, dl}};
+    for (int i = 0; i < 5; i++) {
+        sp = H5Screate_simple(ds[i].rank, ds[i].dims, NULL);
+        hid_t d = H5Dcreate2(f, ds[i].name, ds[i].type, sp, H5P_DEFAULT, H5P_DEFAULT, H5P_DEFAULT);
+        H5Dclose(d);
+        H5Sclose(sp);
+    }
+    H5Tclose(t);
+    H5Fclose(f);
+    return path;
+}
+
+static void test_h5_dataset_declared_sizes(void)
+{
+    const char *path = write_hollow_dataset(3000000);
+    FILE *fp = fopen(path, "rb");
+    fseek(fp, 0, SEEK_END);
+    long size = ftell(fp);
+    fclose(fp);
+    CU_ASSERT(size < 10000); /* a few kilobytes declaring 3 M structures */
+    xg_dataset *ds = NULL;
+    xg_error err = {0};
+    CU_ASSERT_EQUAL(xg_dataset_read_h5(path, &ds, &err), XG_EPARSE);
+    CU_ASSERT_PTR_NOT_NULL(strstr(err.msg, "declares"));
+    CU_ASSERT_PTR_NULL(ds);
+}
+
+int main(void)
+{
+    CU_TestInfo tests[] = {
+        {"xg_error_prefix keeps the failure code with a NULL err", test_error_prefix_null},
+        {"HDF5 fixed-length strings without a terminator", test_h5_fixed_strings},
+        {"model /config larger than the file", test_h5_model_config_vs_file_size},
+        {"model natoms histogram summing past INT64_MAX", test_h5_natoms_hist_overflow},
+        {"dataset declaring more than it stores", test_h5_dataset_declared_sizes},
+        CU_TEST_INFO_NULL,
+    };
+    return xg_test_run("safety", tests);
+}
