@@ -11,6 +11,7 @@
 
 #include <hdf5.h>
 
+#include "crystal/xg_csv.h"
 #include "crystal/xg_dataset.h"
 #include "crystal/xg_error.h"
 #include "crystal/xg_rng.h"
@@ -220,6 +221,78 @@ static void test_h5_dataset_declared_sizes(void)
     CU_ASSERT_PTR_NULL(ds);
 }
 
+/* ---- CSV property cells ---- */
+
+static char *slurp(const char *path)
+{
+    FILE *f = fopen(path, "rb");
+    CU_ASSERT_PTR_NOT_NULL_FATAL(f);
+    fseek(f, 0, SEEK_END);
+    long n = ftell(f);
+    fseek(f, 0, SEEK_SET);
+    char *b = malloc((size_t)n + 1);
+    CU_ASSERT_FATAL(b && fread(b, 1, (size_t)n, f) == (size_t)n);
+    b[n] = '\0';
+    fclose(f);
+    return b;
+}
+
+/* The CDVAE fixture with xg-1's formation energy cell replaced by `cell`. */
+static const char *cdvae_with_cell(const char *cell)
+{
+    char *t = slurp(XG_SOURCE_DIR "/tests/fixtures/cdvae_small.csv");
+    char *at = strstr(t, "xg-1,-2.1,");
+    CU_ASSERT_PTR_NOT_NULL_FATAL(at);
+    size_t head = (size_t)(at - t) + 5, tail = strlen(at + 9);
+    char *u = malloc(strlen(t) + strlen(cell) + 1);
+    memcpy(u, t, head);
+    strcpy(u + head, cell);
+    memcpy(u + head + strlen(cell), at + 9, tail + 1);
+    const char *path = xg_test_tmpfile(".csv", u);
+    free(t);
+    free(u);
+    return path;
+}
+
+static void test_csv_missing_and_garbage(void)
+{
+    const char *missing[] = {"", "NA", "na", "N/A", "NaN", " NA "};
+    for (size_t k = 0; k < sizeof missing / sizeof *missing; k++) {
+        xg_dataset *ds = NULL;
+        xg_error err = {0};
+        CU_ASSERT_EQUAL_FATAL(xg_csv_read_cdvae(cdvae_with_cell(missing[k]), &ds, NULL, NULL, &err), XG_OK);
+        int p = xg_dataset_find_property(ds, "formation_energy_per_atom");
+        CU_ASSERT(p >= 0); /* the column is kept, the cell is missing */
+        if (p >= 0) {
+            CU_ASSERT(isnan(ds->props[0 * ds->nprops + p]));
+            CU_ASSERT(!isnan(ds->props[1 * ds->nprops + p]));
+        }
+        xg_dataset_free(ds);
+    }
+    const char *bad[] = {"inf", "-inf", "abc", "1e999", "1.5x"};
+    for (size_t k = 0; k < sizeof bad / sizeof *bad; k++) {
+        xg_dataset *ds = NULL;
+        xg_error err = {0};
+        CU_ASSERT_EQUAL(xg_csv_read_cdvae(cdvae_with_cell(bad[k]), &ds, NULL, NULL, &err), XG_EPARSE);
+        CU_ASSERT_PTR_NULL(ds);
+        CU_ASSERT_PTR_NOT_NULL(strstr(err.msg, ":2: column 'formation_energy_per_atom'"));
+        CU_ASSERT_PTR_NOT_NULL(strstr(err.msg, bad[k]));
+    }
+    /* merging a property table: the same rules */
+    xg_dataset *ds = NULL;
+    xg_error err = {0};
+    CU_ASSERT_EQUAL_FATAL(xg_csv_read_cdvae(cdvae_with_cell("-2.1"), &ds, NULL, NULL, &err), XG_OK);
+    const char *ok = xg_test_tmpfile(".csv", "material_id,mag,note\nxg-1,NA,a\nxg-3,0.5,b\n");
+    CU_ASSERT_EQUAL(xg_csv_merge_properties(ds, ok, NULL, &err), XG_OK);
+    CU_ASSERT(xg_dataset_find_property(ds, "mag") >= 0);
+    CU_ASSERT(xg_dataset_find_property(ds, "note") < 0); /* text column */
+    const char *garbage = xg_test_tmpfile(".csv", "material_id,mag2\nxg-1,0.1\nxg-3,abc\n");
+    CU_ASSERT_EQUAL(xg_csv_merge_properties(ds, garbage, NULL, &err), XG_EPARSE);
+    CU_ASSERT_PTR_NOT_NULL(strstr(err.msg, ":3: column 'mag2': 'abc'"));
+    CU_ASSERT(xg_dataset_find_property(ds, "mag2") < 0);
+    xg_dataset_free(ds);
+}
+
 int main(void)
 {
     CU_TestInfo tests[] = {
@@ -228,6 +301,7 @@ int main(void)
         {"model /config larger than the file", test_h5_model_config_vs_file_size},
         {"model natoms histogram summing past INT64_MAX", test_h5_natoms_hist_overflow},
         {"dataset declaring more than it stores", test_h5_dataset_declared_sizes},
+        {"CSV cells: NA/blank missing, inf/abc an error", test_csv_missing_and_garbage},
         CU_TEST_INFO_NULL,
     };
     return xg_test_run("safety", tests);
