@@ -1046,6 +1046,12 @@ int xg_cif_read_buffer(const char *text, size_t len, const char *name, xg_struct
     if (!out || !nout || (!text && len > 0))
         return xg_error_set(err, XG_EINVAL, "xg_cif_read_buffer: NULL argument");
     const char *nm = cif_name(name);
+    size_t bom = 0;
+    int trc = xg_text_check(text, len, nm, &bom, err);
+    if (trc)
+        return trc;
+    text += bom;
+    len -= bom;
     cif_toks tv = {0};
     xg_structure **list = NULL;
     int n = 0, cap = 0;

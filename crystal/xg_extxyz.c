@@ -1,5 +1,6 @@
 /* xg_extxyz.c: extended XYZ reader and writer (see xg_extxyz.h). */
 #include "crystal/xg_extxyz.h"
+#include "crystal/xg_fileio.h"
 
 #include <ctype.h>
 #include <errno.h>
@@ -408,6 +409,12 @@ int xg_extxyz_read_buffer(const char *text, size_t len, const char *name, xg_str
         *nout = 0;
     if (!out || !nout || (!text && len > 0))
         return xg_error_set(err, XG_EINVAL, "xg_extxyz_read_buffer: NULL argument");
+    size_t bom = 0;
+    int trc = xg_text_check(text, len, name, &bom, err);
+    if (trc)
+        return trc;
+    text += bom;
+    len -= bom;
     xr r = {text, len, 0, 0, name};
     xg_structure **list = NULL;
     int n = 0, cap = 0, rc = XG_OK;

@@ -14,6 +14,7 @@
 #include "crystal/xg_csv.h"
 #include "crystal/xg_dataset.h"
 #include "crystal/xg_error.h"
+#include "crystal/xg_input.h"
 #include "crystal/xg_rng.h"
 #include "diffusion/xg_model.h"
 #include "properties/xg_hull.h"
@@ -293,6 +294,85 @@ static void test_csv_missing_and_garbage(void)
     xg_dataset_free(ds);
 }
 
+/* ---- text readers: byte order marks and NUL bytes ---- */
+
+static const char *CIF_NACL =
+    "data_NaCl\n_cell_length_a 4\n_cell_length_b 4\n_cell_length_c 4\n_cell_angle_alpha 90\n"
+    "_cell_angle_beta 90\n_cell_angle_gamma 90\nloop_\n_atom_site_type_symbol\n"
+    "_atom_site_fract_x\n_atom_site_fract_y\n_atom_site_fract_z\nNa 0 0 0\nCl 0.5 0.5 0.5\n";
+static const char *XYZ_NACL = "2\nLattice=\"4 0 0 0 4 0 0 0 4\" Properties=species:S:1:pos:R:3\n"
+                              "Na 0 0 0\nCl 2 2 2\n";
+static const char *POSCAR_NACL = "NaCl\n1.0\n4 0 0\n0 4 0\n0 0 4\nNa Cl\n1 1\nDirect\n0 0 0\n"
+                                 "0.5 0.5 0.5\n";
+
+/* Writes len bytes (NULs allowed) to a fresh file named `name` in a temporary folder. */
+static const char *write_bytes(const char *name, const char *b, size_t len)
+{
+    static char path[8][512];
+    static int slot;
+    char *p = path[slot++ % 8];
+    snprintf(p, 512, "%s/%s", xg_test_tmpdir(), name);
+    FILE *f = fopen(p, "wb");
+    CU_ASSERT_FATAL(f && fwrite(b, 1, len, f) == len);
+    fclose(f);
+    return p;
+}
+
+static const char *with_bom(const char *name, const char *text)
+{
+    char buf[2048];
+    int n = snprintf(buf, sizeof buf, "\xEF\xBB\xBF%s", text);
+    return write_bytes(name, buf, (size_t)n);
+}
+
+static void test_bom_accepted(void)
+{
+    const char *paths[4] = {with_bom("a.cif", CIF_NACL), with_bom("a.extxyz", XYZ_NACL),
+                            with_bom("POSCAR", POSCAR_NACL), with_bom("nameless", CIF_NACL)};
+    for (int k = 0; k < 4; k++) {
+        xg_dataset *ds = NULL;
+        xg_error err = {0};
+        int rc = xg_input_read(paths[k], &ds, &err);
+        CU_ASSERT_EQUAL(rc, XG_OK);
+        if (rc)
+            fprintf(stderr, "\n%s\n", err.msg);
+        else {
+            CU_ASSERT_EQUAL(ds->n, 1);
+            CU_ASSERT_EQUAL(ds->m, 2);
+            CU_ASSERT_EQUAL(ds->types[0], 11);
+        }
+        xg_dataset_free(ds);
+    }
+    /* UTF-16 is refused with a message that says so */
+    const char u16[] = "\xFF\xFE" "d\0a\0t\0a\0";
+    xg_dataset *ds = NULL;
+    xg_error err = {0};
+    CU_ASSERT_EQUAL(xg_input_read(write_bytes("u.cif", u16, sizeof u16 - 1), &ds, &err), XG_EPARSE);
+    CU_ASSERT_PTR_NOT_NULL(strstr(err.msg, "UTF-16"));
+}
+
+static void test_nul_in_symbol(void)
+{
+    const char xyz[] = "2\nLattice=\"4 0 0 0 4 0 0 0 4\" Properties=species:S:1:pos:R:3\n"
+                       "Na 0 0 0\nC\0l 2 2 2\n";
+    const char cif[] = "data_x\n_cell_length_a 4\n_cell_length_b 4\n_cell_length_c 4\n"
+                       "_cell_angle_alpha 90\n_cell_angle_beta 90\n_cell_angle_gamma 90\nloop_\n"
+                       "_atom_site_type_symbol\n_atom_site_fract_x\n_atom_site_fract_y\n"
+                       "_atom_site_fract_z\nNa 0 0 0\nC\0l 0.5 0.5 0.5\n";
+    const char pos[] = "x\n1.0\n4 0 0\n0 4 0\n0 0 4\nNa C\0l\n1 1\nDirect\n0 0 0\n0.5 0.5 0.5\n";
+    const char *paths[3] = {write_bytes("n.extxyz", xyz, sizeof xyz - 1),
+                            write_bytes("n.cif", cif, sizeof cif - 1),
+                            write_bytes("n.vasp", pos, sizeof pos - 1)};
+    const char *line[3] = {":4: NUL byte", ":14: NUL byte", ":6: NUL byte"};
+    for (int k = 0; k < 3; k++) {
+        xg_dataset *ds = NULL;
+        xg_error err = {0};
+        CU_ASSERT_EQUAL(xg_input_read(paths[k], &ds, &err), XG_EPARSE);
+        CU_ASSERT_PTR_NOT_NULL(strstr(err.msg, line[k]));
+        CU_ASSERT_PTR_NULL(ds);
+    }
+}
+
 int main(void)
 {
     CU_TestInfo tests[] = {
@@ -302,6 +382,8 @@ int main(void)
         {"model natoms histogram summing past INT64_MAX", test_h5_natoms_hist_overflow},
         {"dataset declaring more than it stores", test_h5_dataset_declared_sizes},
         {"CSV cells: NA/blank missing, inf/abc an error", test_csv_missing_and_garbage},
+        {"UTF-8 byte order mark in CIF, extxyz, POSCAR", test_bom_accepted},
+        {"NUL byte inside a type symbol", test_nul_in_symbol},
         CU_TEST_INFO_NULL,
     };
     return xg_test_run("safety", tests);
