@@ -389,6 +389,66 @@ static int scan_block(const char *text, const cif_toks *tv, size_t *pos, const c
 /* ------------------------------------------------------------------------------------------ */
 /* Symmetry operations                                                                          */
 
+/* The value of a translation term N or N/D (digit strings, N may carry one '.') split into an
+ * integer part and a fraction in [0, 1), exactly: "123456789012345678.5" is 0.5 past an
+ * integer, which a double holding the whole number (1.2345678901234568e17) cannot say.
+ * Integer parts up to 2^30 are kept (the reader's translations are not wrapped); larger ones
+ * are dropped, a whole lattice translation, since x + k is the same position for integer k. */
+#define XG_SYMOP_KEEP_INT 1073741824.0
+static int translation_term(const char *ns, size_t nl, const char *ds, size_t dl, double *v,
+                            xg_error *err)
+{
+    const char *dot = memchr(ns, '.', nl);
+    if (!ds) {
+        size_t il = dot ? (size_t)(dot - ns) : nl;
+        double q = 0;
+        for (size_t k = 0; k < il; k++)
+            q = q * 10 + (ns[k] - '0');
+        if (q > XG_SYMOP_KEEP_INT)
+            q = 0; /* reduced mod 1: only the fraction matters */
+        double f = 0;
+        if (dot) {
+            char buf[64] = "0.";
+            size_t fl = nl - il - 1;
+            if (fl > 40)
+                fl = 40; /* beyond double precision anyway */
+            memcpy(buf + 2, dot + 1, fl);
+            buf[2 + fl] = '\0';
+            if (memchr(buf + 2, '.', fl))
+                return xg_error_set(err, XG_EPARSE, "bad number '%.*s'", (int)nl, ns);
+            f = strtod(buf, NULL);
+        }
+        *v = q + f;
+        return XG_OK;
+    }
+    if (dot || memchr(ds, '.', dl)) { /* a decimal fraction ("0.5/2"): only when small */
+        double a, b;
+        if (nl > 15 || dl > 15 || !cif_number(ns, nl, &a) || !cif_number(ds, dl, &b) || b == 0)
+            return xg_error_set(err, XG_EPARSE, "translation '%.*s/%.*s' cannot be reduced "
+                                "exactly", (int)nl, ns, (int)dl, ds);
+        *v = a / b;
+        return XG_OK;
+    }
+    if (dl > 15)
+        return xg_error_set(err, XG_EPARSE, "denominator '%.*s' too large", (int)dl, ds);
+    uint64_t d = 0;
+    for (size_t k = 0; k < dl; k++)
+        d = d * 10 + (uint64_t)(ds[k] - '0');
+    if (d == 0)
+        return xg_error_set(err, XG_EPARSE, "bad fraction denominator");
+    uint64_t r = 0; /* N mod d, digit by digit: exact for any length of N */
+    double q = 0;
+    for (size_t k = 0; k < nl; k++) {
+        uint64_t x = r * 10 + (uint64_t)(ns[k] - '0'); /* < 1e16 * 10: fits in 64 bits */
+        q = q * 10 + (double)(x / d);
+        r = x % d;
+    }
+    if (q > XG_SYMOP_KEEP_INT)
+        q = 0;
+    *v = q + (double)r / (double)d;
+    return XG_OK;
+}
+
 static int symop_component(const char *s, size_t n, int row[3], double *t, xg_error *err)
 {
     size_t i = 0;
@@ -409,12 +469,14 @@ static int symop_component(const char *s, size_t n, int row[3], double *t, xg_er
         } else if (nterms > 0) {
             return xg_error_set(err, XG_EPARSE, "expected '+' or '-' between terms");
         }
-        double num = 1.0;
+        double num = 1.0, tv = 0.0;
         int have_num = 0;
         if (i < n && (isdigit((unsigned char)s[i]) || s[i] == '.')) {
             size_t j = i;
             while (j < n && (isdigit((unsigned char)s[j]) || s[j] == '.'))
                 j++;
+            const char *ns = s + i, *dstr = NULL;
+            size_t nl = j - i, dl = 0;
             if (!cif_number(s + i, j - i, &num))
                 return xg_error_set(err, XG_EPARSE, "bad number '%.*s'", (int)(j - i), s + i);
             i = j;
@@ -432,8 +494,13 @@ static int symop_component(const char *s, size_t n, int row[3], double *t, xg_er
                 if (j == i || !cif_number(s + i, j - i, &den) || den == 0.0)
                     return xg_error_set(err, XG_EPARSE, "bad fraction denominator");
                 num /= den;
+                dstr = s + i;
+                dl = j - i;
                 i = j;
             }
+            int rc = translation_term(ns, nl, dstr, dl, &tv, err);
+            if (rc)
+                return rc;
             while (i < n && (s[i] == ' ' || s[i] == '\t'))
                 i++;
             if (i < n && s[i] == '*') {
@@ -453,7 +520,7 @@ static int symop_component(const char *s, size_t n, int row[3], double *t, xg_er
             row[axis] += (int)coef;
             i++;
         } else if (have_num) {
-            *t += sign * num;
+            *t += sign * tv;
         } else if (i >= n) {
             return xg_error_set(err, XG_EPARSE, "sign without a term");
         } else {

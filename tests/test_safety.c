@@ -11,6 +11,7 @@
 
 #include <hdf5.h>
 
+#include "crystal/xg_cif.h"
 #include "crystal/xg_csv.h"
 #include "crystal/xg_dataset.h"
 #include "crystal/xg_error.h"
@@ -373,6 +374,28 @@ static void test_nul_in_symbol(void)
     }
 }
 
+/* ---- symmetry-operation translations ---- */
+
+static void test_symop_huge_translation(void)
+{
+    int r[3][3];
+    double t[3];
+    xg_error e = {0};
+    const char *op = "x+123456789012345678.5, y-98765432109876543210.25, z+123456789012345679/2";
+    CU_ASSERT_EQUAL_FATAL(xg_cif_parse_symop(op, strlen(op), r, t, &e), XG_OK);
+    CU_ASSERT_EQUAL(t[0], 0.5);   /* was 0: the double held 1.2345678901234568e17 */
+    CU_ASSERT_EQUAL(t[1], -0.25); /* mod 1, the sign kept as written */
+    CU_ASSERT_EQUAL(t[2], 0.5);   /* odd numerator over 2, exactly */
+    op = "-y+1/3, x+1, z+0.75";   /* ordinary translations keep their integer parts */
+    CU_ASSERT_EQUAL_FATAL(xg_cif_parse_symop(op, strlen(op), r, t, &e), XG_OK);
+    XG_ASSERT_NEAR(t[0], 1.0 / 3, 1e-15);
+    CU_ASSERT_EQUAL(t[1], 1.0);
+    CU_ASSERT_EQUAL(t[2], 0.75);
+    op = "x+0.1234567890123456789/3, y, z"; /* cannot be reduced exactly: refused */
+    CU_ASSERT_EQUAL(xg_cif_parse_symop(op, strlen(op), r, t, &e), XG_EPARSE);
+    CU_ASSERT_PTR_NOT_NULL(strstr(e.msg, "exactly"));
+}
+
 int main(void)
 {
     CU_TestInfo tests[] = {
@@ -384,6 +407,7 @@ int main(void)
         {"CSV cells: NA/blank missing, inf/abc an error", test_csv_missing_and_garbage},
         {"UTF-8 byte order mark in CIF, extxyz, POSCAR", test_bom_accepted},
         {"NUL byte inside a type symbol", test_nul_in_symbol},
+        {"symmetry-operation translations with huge integer parts", test_symop_huge_translation},
         CU_TEST_INFO_NULL,
     };
     return xg_test_run("safety", tests);
