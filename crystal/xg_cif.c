@@ -18,6 +18,7 @@
 
 #include "crystal/xg_elements.h"
 #include "crystal/xg_lattice.h"
+#include "crystal/xg_spacegroup.h"
 
 /* ------------------------------------------------------------------------------------------ */
 /* Tokenizer                                                                                    */
@@ -182,6 +183,7 @@ enum {
     T_CELL_A, T_CELL_B, T_CELL_C, T_CELL_ALPHA, T_CELL_BETA, T_CELL_GAMMA,
     T_SYMOP_OLD, T_SYMOP_NEW,
     T_TYPE, T_LABEL, T_FX, T_FY, T_FZ, T_CX, T_CY, T_CZ, T_OCC,
+    T_SG_HM, T_SG_HM_ALT, T_SG_HALL, T_SG_HALL_OLD, T_SG_NUM, T_SG_NUM_OLD,
     T_NTAGS
 };
 
@@ -193,6 +195,9 @@ static const char *const k_tags[T_NTAGS] = {
     "_atom_site_fract_x", "_atom_site_fract_y", "_atom_site_fract_z",
     "_atom_site_Cartn_x", "_atom_site_Cartn_y", "_atom_site_Cartn_z",
     "_atom_site_occupancy",
+    "_symmetry_space_group_name_H-M", "_space_group_name_H-M_alt",
+    "_space_group_name_Hall", "_symmetry_space_group_name_Hall",
+    "_space_group_IT_number", "_symmetry_Int_Tables_number",
 };
 
 /* Tag names are case-insensitive; DDL2 writes the category separator as '.'. */
@@ -814,6 +819,43 @@ static int block_number(const char *text, const cif_toks *tv, const cif_col *c, 
     return XG_OK;
 }
 
+/* The space group a block names without listing operations: its Hall number in *hall (0 when
+ * the block names none). Tried in pymatgen's order: Hermann-Mauguin symbols, Hall symbols,
+ * then the International Tables number. A group that is named but matches nothing is an error:
+ * reading the sites as P1 would silently give the asymmetric unit, not the crystal. */
+static int block_spacegroup(const char *text, const cif_toks *tv, const cif_block *b,
+                            const char *nm, int *hall, xg_error *err)
+{
+    static const int tags[] = {T_SG_HM, T_SG_HM_ALT, T_SG_HALL, T_SG_HALL_OLD, T_SG_NUM,
+                               T_SG_NUM_OLD};
+    *hall = 0;
+    const cif_tok *named = NULL;
+    for (size_t k = 0; k < sizeof tags / sizeof *tags && !*hall; k++) {
+        size_t ti;
+        if (!col_tok(&b->col[tags[k]], 0, &ti) || tok_missing(text, &tv->v[ti]))
+            continue;
+        const cif_tok *t = &tv->v[ti];
+        const char *v = text + t->off;
+        if (!named)
+            named = t;
+        if (tags[k] == T_SG_HM || tags[k] == T_SG_HM_ALT) {
+            *hall = xg_spacegroup_hall_from_hm(v, t->len);
+        } else if (tags[k] == T_SG_HALL || tags[k] == T_SG_HALL_OLD) {
+            *hall = xg_spacegroup_hall_from_hall_symbol(v, t->len);
+        } else {
+            double x;
+            if (cif_number(v, t->len, &x) && x == rint(x) && x >= 1 && x <= 230)
+                *hall = xg_spacegroup_hall_from_number((int)x);
+        }
+    }
+    if (named && !*hall)
+        return xg_error_set(err, XG_EUNSUPPORTED, "%s:%d: space group '%.*s' is not one xtalgen "
+                            "knows and the block lists no symmetry operations (add "
+                            "_space_group_symop_operation_xyz)", nm, named->line,
+                            (int)(named->len > 40 ? 40 : named->len), text + named->off);
+    return XG_OK;
+}
+
 static int build_structure(const char *text, const cif_toks *tv, const cif_block *b,
                            const char *name, xg_structure **out, xg_error *err)
 {
@@ -880,16 +922,29 @@ static int build_structure(const char *text, const cif_toks *tv, const cif_block
                                 c->line, k_tags[site_cols[k]], k_tags[t0]);
     }
 
-    /* Symmetry operations; none given means P1. */
+    /* Symmetry operations: listed, else those of the space group the block names (a symbol
+     * or a number, from spglib's database), else P1. */
     int nops = 1;
     int (*rot)[3][3] = NULL;
     double (*tr)[3] = NULL;
     const cif_col *cs = b->col[T_SYMOP_NEW].present ? &b->col[T_SYMOP_NEW] : &b->col[T_SYMOP_OLD];
+    int hall = 0;
+    int sg_rot[XG_SPACEGROUP_MAX_OPS][3][3];
+    double sg_tr[XG_SPACEGROUP_MAX_OPS][3];
     if (cs->present) {
         if (cs->count > XG_CIF_MAX_SYMOPS)
             return xg_error_set(err, XG_EPARSE, "%s:%d: %zu symmetry operations (more than %d)",
                                 nm, cs->line, cs->count, XG_CIF_MAX_SYMOPS);
         nops = (int)cs->count;
+    } else {
+        rc = block_spacegroup(text, tv, b, nm, &hall, err);
+        if (rc)
+            return rc;
+        if (hall)
+            nops = xg_spacegroup_operations(hall, sg_rot, sg_tr);
+        if (hall && nops < 1)
+            return xg_error_set(err, XG_ELIB, "%s:%d: spglib has no operations for Hall number %d",
+                                nm, bline, hall);
     }
     rot = malloc((size_t)nops * sizeof *rot);
     tr = malloc((size_t)nops * sizeof *tr);
@@ -900,7 +955,10 @@ static int build_structure(const char *text, const cif_toks *tv, const cif_block
         rc = xg_error_set(err, XG_ENOMEM, "%s: out of memory", nm);
         goto done;
     }
-    if (cs->present) {
+    if (hall) {
+        memcpy(rot, sg_rot, (size_t)nops * sizeof *rot);
+        memcpy(tr, sg_tr, (size_t)nops * sizeof *tr);
+    } else if (cs->present) {
         for (int o = 0; o < nops; o++) {
             const cif_tok *k = &tv->v[cs->first + (size_t)o * cs->stride];
             rc = xg_cif_parse_symop(text + k->off, k->len, rot[o], tr[o], err);
@@ -966,6 +1024,14 @@ static int build_structure(const char *text, const cif_toks *tv, const cif_block
         }
         double x[3], f[3];
         for (int k = 0; k < 3; k++) {
+            /* '.' (inapplicable) for a coordinate: ICSD exports write it for 0, and pymatgen
+             * reads it as 0. '?' (unknown) stays an error: no position can be guessed. */
+            size_t tc;
+            if (col_tok(&b->col[t0 + k], row, &tc) && !tv->v[tc].quoted && tv->v[tc].len == 1 &&
+                text[tv->v[tc].off] == '.') {
+                x[k] = 0.0;
+                continue;
+            }
             rc = block_number(text, tv, &b->col[t0 + k], row, k_tags[t0 + k], name, &x[k], err);
             if (rc)
                 goto done;
