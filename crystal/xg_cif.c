@@ -18,6 +18,7 @@
 
 #include "crystal/xg_elements.h"
 #include "crystal/xg_lattice.h"
+#include "crystal/xg_spacegroup.h"
 
 /* ------------------------------------------------------------------------------------------ */
 /* Tokenizer                                                                                    */
@@ -182,6 +183,7 @@ enum {
     T_CELL_A, T_CELL_B, T_CELL_C, T_CELL_ALPHA, T_CELL_BETA, T_CELL_GAMMA,
     T_SYMOP_OLD, T_SYMOP_NEW,
     T_TYPE, T_LABEL, T_FX, T_FY, T_FZ, T_CX, T_CY, T_CZ, T_OCC,
+    T_SG_HM, T_SG_HM_ALT, T_SG_HALL, T_SG_HALL_OLD, T_SG_NUM, T_SG_NUM_OLD,
     T_NTAGS
 };
 
@@ -193,6 +195,9 @@ static const char *const k_tags[T_NTAGS] = {
     "_atom_site_fract_x", "_atom_site_fract_y", "_atom_site_fract_z",
     "_atom_site_Cartn_x", "_atom_site_Cartn_y", "_atom_site_Cartn_z",
     "_atom_site_occupancy",
+    "_symmetry_space_group_name_H-M", "_space_group_name_H-M_alt",
+    "_space_group_name_Hall", "_symmetry_space_group_name_Hall",
+    "_space_group_IT_number", "_symmetry_Int_Tables_number",
 };
 
 /* Tag names are case-insensitive; DDL2 writes the category separator as '.'. */
@@ -389,6 +394,66 @@ static int scan_block(const char *text, const cif_toks *tv, size_t *pos, const c
 /* ------------------------------------------------------------------------------------------ */
 /* Symmetry operations                                                                          */
 
+/* The value of a translation term N or N/D (digit strings, N may carry one '.') split into an
+ * integer part and a fraction in [0, 1), exactly: "123456789012345678.5" is 0.5 past an
+ * integer, which a double holding the whole number (1.2345678901234568e17) cannot say.
+ * Integer parts up to 2^30 are kept (the reader's translations are not wrapped); larger ones
+ * are dropped, a whole lattice translation, since x + k is the same position for integer k. */
+#define XG_SYMOP_KEEP_INT 1073741824.0
+static int translation_term(const char *ns, size_t nl, const char *ds, size_t dl, double *v,
+                            xg_error *err)
+{
+    const char *dot = memchr(ns, '.', nl);
+    if (!ds) {
+        size_t il = dot ? (size_t)(dot - ns) : nl;
+        double q = 0;
+        for (size_t k = 0; k < il; k++)
+            q = q * 10 + (ns[k] - '0');
+        if (q > XG_SYMOP_KEEP_INT)
+            q = 0; /* reduced mod 1: only the fraction matters */
+        double f = 0;
+        if (dot) {
+            char buf[64] = "0.";
+            size_t fl = nl - il - 1;
+            if (fl > 40)
+                fl = 40; /* beyond double precision anyway */
+            memcpy(buf + 2, dot + 1, fl);
+            buf[2 + fl] = '\0';
+            if (memchr(buf + 2, '.', fl))
+                return xg_error_set(err, XG_EPARSE, "bad number '%.*s'", (int)nl, ns);
+            f = strtod(buf, NULL);
+        }
+        *v = q + f;
+        return XG_OK;
+    }
+    if (dot || memchr(ds, '.', dl)) { /* a decimal fraction ("0.5/2"): only when small */
+        double a, b;
+        if (nl > 15 || dl > 15 || !cif_number(ns, nl, &a) || !cif_number(ds, dl, &b) || b == 0)
+            return xg_error_set(err, XG_EPARSE, "translation '%.*s/%.*s' cannot be reduced "
+                                "exactly", (int)nl, ns, (int)dl, ds);
+        *v = a / b;
+        return XG_OK;
+    }
+    if (dl > 15)
+        return xg_error_set(err, XG_EPARSE, "denominator '%.*s' too large", (int)dl, ds);
+    uint64_t d = 0;
+    for (size_t k = 0; k < dl; k++)
+        d = d * 10 + (uint64_t)(ds[k] - '0');
+    if (d == 0)
+        return xg_error_set(err, XG_EPARSE, "bad fraction denominator");
+    uint64_t r = 0; /* N mod d, digit by digit: exact for any length of N */
+    double q = 0;
+    for (size_t k = 0; k < nl; k++) {
+        uint64_t x = r * 10 + (uint64_t)(ns[k] - '0'); /* < 1e16 * 10: fits in 64 bits */
+        q = q * 10 + (double)(x / d);
+        r = x % d;
+    }
+    if (q > XG_SYMOP_KEEP_INT)
+        q = 0;
+    *v = q + (double)r / (double)d;
+    return XG_OK;
+}
+
 static int symop_component(const char *s, size_t n, int row[3], double *t, xg_error *err)
 {
     size_t i = 0;
@@ -409,12 +474,14 @@ static int symop_component(const char *s, size_t n, int row[3], double *t, xg_er
         } else if (nterms > 0) {
             return xg_error_set(err, XG_EPARSE, "expected '+' or '-' between terms");
         }
-        double num = 1.0;
+        double num = 1.0, tv = 0.0;
         int have_num = 0;
         if (i < n && (isdigit((unsigned char)s[i]) || s[i] == '.')) {
             size_t j = i;
             while (j < n && (isdigit((unsigned char)s[j]) || s[j] == '.'))
                 j++;
+            const char *ns = s + i, *dstr = NULL;
+            size_t nl = j - i, dl = 0;
             if (!cif_number(s + i, j - i, &num))
                 return xg_error_set(err, XG_EPARSE, "bad number '%.*s'", (int)(j - i), s + i);
             i = j;
@@ -432,8 +499,13 @@ static int symop_component(const char *s, size_t n, int row[3], double *t, xg_er
                 if (j == i || !cif_number(s + i, j - i, &den) || den == 0.0)
                     return xg_error_set(err, XG_EPARSE, "bad fraction denominator");
                 num /= den;
+                dstr = s + i;
+                dl = j - i;
                 i = j;
             }
+            int rc = translation_term(ns, nl, dstr, dl, &tv, err);
+            if (rc)
+                return rc;
             while (i < n && (s[i] == ' ' || s[i] == '\t'))
                 i++;
             if (i < n && s[i] == '*') {
@@ -453,7 +525,7 @@ static int symop_component(const char *s, size_t n, int row[3], double *t, xg_er
             row[axis] += (int)coef;
             i++;
         } else if (have_num) {
-            *t += sign * num;
+            *t += sign * tv;
         } else if (i >= n) {
             return xg_error_set(err, XG_EPARSE, "sign without a term");
         } else {
@@ -480,9 +552,9 @@ int xg_cif_parse_symop(const char *text, size_t len, int rot[3][3], double trans
                                 "components", (int)(len > 60 ? 60 : len), text);
         int rc = symop_component(text + start, i - start, rot[comp], &trans[comp], err);
         if (rc) {
-            xg_error_prefix(err, "symmetry operation '%.*s' component %d",
+            xg_error_prefix(err, rc, "symmetry operation '%.*s' component %d",
                             (int)(len > 60 ? 60 : len), text, comp + 1);
-            return rc; /* not the prefix's value: that is XG_OK when err is NULL */
+            return rc;
         }
         comp++;
         start = i + 1;
@@ -747,6 +819,43 @@ static int block_number(const char *text, const cif_toks *tv, const cif_col *c, 
     return XG_OK;
 }
 
+/* The space group a block names without listing operations: its Hall number in *hall (0 when
+ * the block names none). Tried in pymatgen's order: Hermann-Mauguin symbols, Hall symbols,
+ * then the International Tables number. A group that is named but matches nothing is an error:
+ * reading the sites as P1 would silently give the asymmetric unit, not the crystal. */
+static int block_spacegroup(const char *text, const cif_toks *tv, const cif_block *b,
+                            const char *nm, int *hall, xg_error *err)
+{
+    static const int tags[] = {T_SG_HM, T_SG_HM_ALT, T_SG_HALL, T_SG_HALL_OLD, T_SG_NUM,
+                               T_SG_NUM_OLD};
+    *hall = 0;
+    const cif_tok *named = NULL;
+    for (size_t k = 0; k < sizeof tags / sizeof *tags && !*hall; k++) {
+        size_t ti;
+        if (!col_tok(&b->col[tags[k]], 0, &ti) || tok_missing(text, &tv->v[ti]))
+            continue;
+        const cif_tok *t = &tv->v[ti];
+        const char *v = text + t->off;
+        if (!named)
+            named = t;
+        if (tags[k] == T_SG_HM || tags[k] == T_SG_HM_ALT) {
+            *hall = xg_spacegroup_hall_from_hm(v, t->len);
+        } else if (tags[k] == T_SG_HALL || tags[k] == T_SG_HALL_OLD) {
+            *hall = xg_spacegroup_hall_from_hall_symbol(v, t->len);
+        } else {
+            double x;
+            if (cif_number(v, t->len, &x) && x == rint(x) && x >= 1 && x <= 230)
+                *hall = xg_spacegroup_hall_from_number((int)x);
+        }
+    }
+    if (named && !*hall)
+        return xg_error_set(err, XG_EUNSUPPORTED, "%s:%d: space group '%.*s' is not one xtalgen "
+                            "knows and the block lists no symmetry operations (add "
+                            "_space_group_symop_operation_xyz)", nm, named->line,
+                            (int)(named->len > 40 ? 40 : named->len), text + named->off);
+    return XG_OK;
+}
+
 static int build_structure(const char *text, const cif_toks *tv, const cif_block *b,
                            const char *name, xg_structure **out, xg_error *err)
 {
@@ -813,16 +922,29 @@ static int build_structure(const char *text, const cif_toks *tv, const cif_block
                                 c->line, k_tags[site_cols[k]], k_tags[t0]);
     }
 
-    /* Symmetry operations; none given means P1. */
+    /* Symmetry operations: listed, else those of the space group the block names (a symbol
+     * or a number, from spglib's database), else P1. */
     int nops = 1;
     int (*rot)[3][3] = NULL;
     double (*tr)[3] = NULL;
     const cif_col *cs = b->col[T_SYMOP_NEW].present ? &b->col[T_SYMOP_NEW] : &b->col[T_SYMOP_OLD];
+    int hall = 0;
+    int sg_rot[XG_SPACEGROUP_MAX_OPS][3][3];
+    double sg_tr[XG_SPACEGROUP_MAX_OPS][3];
     if (cs->present) {
         if (cs->count > XG_CIF_MAX_SYMOPS)
             return xg_error_set(err, XG_EPARSE, "%s:%d: %zu symmetry operations (more than %d)",
                                 nm, cs->line, cs->count, XG_CIF_MAX_SYMOPS);
         nops = (int)cs->count;
+    } else {
+        rc = block_spacegroup(text, tv, b, nm, &hall, err);
+        if (rc)
+            return rc;
+        if (hall)
+            nops = xg_spacegroup_operations(hall, sg_rot, sg_tr);
+        if (hall && nops < 1)
+            return xg_error_set(err, XG_ELIB, "%s:%d: spglib has no operations for Hall number %d",
+                                nm, bline, hall);
     }
     rot = malloc((size_t)nops * sizeof *rot);
     tr = malloc((size_t)nops * sizeof *tr);
@@ -833,12 +955,15 @@ static int build_structure(const char *text, const cif_toks *tv, const cif_block
         rc = xg_error_set(err, XG_ENOMEM, "%s: out of memory", nm);
         goto done;
     }
-    if (cs->present) {
+    if (hall) {
+        memcpy(rot, sg_rot, (size_t)nops * sizeof *rot);
+        memcpy(tr, sg_tr, (size_t)nops * sizeof *tr);
+    } else if (cs->present) {
         for (int o = 0; o < nops; o++) {
             const cif_tok *k = &tv->v[cs->first + (size_t)o * cs->stride];
             rc = xg_cif_parse_symop(text + k->off, k->len, rot[o], tr[o], err);
             if (rc) {
-                xg_error_prefix(err, "%s:%d", nm, k->line);
+                xg_error_prefix(err, rc, "%s:%d", nm, k->line);
                 goto done;
             }
         }
@@ -899,6 +1024,14 @@ static int build_structure(const char *text, const cif_toks *tv, const cif_block
         }
         double x[3], f[3];
         for (int k = 0; k < 3; k++) {
+            /* '.' (inapplicable) for a coordinate: ICSD exports write it for 0, and pymatgen
+             * reads it as 0. '?' (unknown) stays an error: no position can be guessed. */
+            size_t tc;
+            if (col_tok(&b->col[t0 + k], row, &tc) && !tv->v[tc].quoted && tv->v[tc].len == 1 &&
+                text[tv->v[tc].off] == '.') {
+                x[k] = 0.0;
+                continue;
+            }
             rc = block_number(text, tv, &b->col[t0 + k], row, k_tags[t0 + k], name, &x[k], err);
             if (rc)
                 goto done;
@@ -1046,6 +1179,12 @@ int xg_cif_read_buffer(const char *text, size_t len, const char *name, xg_struct
     if (!out || !nout || (!text && len > 0))
         return xg_error_set(err, XG_EINVAL, "xg_cif_read_buffer: NULL argument");
     const char *nm = cif_name(name);
+    size_t bom = 0;
+    int trc = xg_text_check(text, len, nm, &bom, err);
+    if (trc)
+        return trc;
+    text += bom;
+    len -= bom;
     cif_toks tv = {0};
     xg_structure **list = NULL;
     int n = 0, cap = 0;

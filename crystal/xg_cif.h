@@ -49,6 +49,10 @@ void xg_cif_structures_free(xg_structure **list, int n);
 
 /* Parses one symmetry operation in xyz form ("-x+1/2, y, z", "x-y,x,1/2+z", "-y+0.25,+x,z").
  * rot is the integer rotation part, trans the translation (not wrapped): x' = rot x + trans.
+ * Each number's fraction is read exactly whatever its integer part; integer parts above 2^30
+ * are dropped (a lattice translation), so "x+123456789012345678.5" gives 0.5, not 0. A term
+ * that cannot be reduced exactly (a decimal fraction of more than 15 digits, "0.1234567890123456/3")
+ * is XG_EPARSE.
  * The text is len bytes (need not be NUL-terminated). XG_EPARSE with the problem on failure
  * (message without a file/line prefix; the caller adds it). */
 int xg_cif_parse_symop(const char *text, size_t len, int rot[3][3], double trans[3],

@@ -8,6 +8,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <strings.h>
 #include <sys/stat.h>
 
 #include "crystal/xg_cif.h"
@@ -307,13 +308,18 @@ int xg_csv_parse_number(const char *s, double *out)
         *out = NAN;
         return 1;
     }
-    if ((p[0] == 'n' || p[0] == 'N') && (p[1] == 'a' || p[1] == 'A') &&
-        (p[2] == 'n' || p[2] == 'N')) {
-        p += 3;
-        while (*p == ' ' || *p == '\t')
-            p++;
-        if (*p)
-            return 0;
+    /* The markers of a missing value that tables in the field use: pandas writes "" or NaN,
+     * R writes NA, spreadsheets N/A, Python None, JSON-minded tools null. */
+    static const char *const missing[] = {"nan", "na", "n/a", "none", "null"};
+    for (size_t k = 0; k < sizeof missing / sizeof *missing; k++) {
+        size_t n = strlen(missing[k]);
+        if (strncasecmp(p, missing[k], n) != 0)
+            continue;
+        const char *q = p + n;
+        while (*q == ' ' || *q == '\t')
+            q++;
+        if (*q)
+            continue;
         *out = NAN;
         return 1;
     }
@@ -346,7 +352,10 @@ int xg_csv_parse_number(const char *s, double *out)
         p++;
     if (*p)
         return 0;
-    *out = strtod(s, NULL);
+    double x = strtod(s, NULL);
+    if (!isfinite(x)) /* "1e999": a number too large is not a value */
+        return 0;
+    *out = x;
     return 1;
 }
 
@@ -357,7 +366,42 @@ int xg_csv_parse_number(const char *s, double *out)
 typedef struct {
     int col;        /* index in the CSV header */
     int numeric;    /* still 1 while every cell seen so far was a number or blank */
+    long nnum;      /* cells that held a number */
+    long bad_line;  /* line of the first cell that is neither a number nor missing (0: none) */
+    char bad[40];   /* that cell, cut */
 } cand_col;
+
+/* Classifies one cell of a candidate column: a number, missing (blank, NA, NaN: *x = NaN) or
+ * neither (inf, abc: remembered, *x = NaN). A column mixing numbers with cells of the third
+ * kind is an error at the end of the read (cand_check): before, one such cell silently
+ * dropped the whole column, as if it were a text column. */
+static void cand_cell(cand_col *c, const char *cell, long line, double *x)
+{
+    *x = NAN;
+    if (xg_csv_parse_number(cell, x)) {
+        if (!isnan(*x))
+            c->nnum++;
+        return;
+    }
+    *x = NAN;
+    c->numeric = 0;
+    if (!c->bad_line) {
+        c->bad_line = line;
+        snprintf(c->bad, sizeof c->bad, "%s", cell);
+    }
+}
+
+/* A column with numbers and garbage is an error naming file, line and column; one without any
+ * number is text (pretty_formula) and is skipped. */
+static int cand_check(const cand_col *c, const xg_csv_reader *r, xg_error *err)
+{
+    if (c->numeric || c->nnum == 0)
+        return XG_OK;
+    return xg_error_set(err, XG_EPARSE,
+                        "%s:%ld: column '%s': '%s' is not a finite number (leave the cell "
+                        "blank or write NA for a missing value)",
+                        xg_csv_name(r), c->bad_line, xg_csv_column_name(r, c->col), c->bad);
+}
 
 typedef struct {
     char id[XG_ID_LEN];
@@ -462,7 +506,7 @@ int xg_csv_read_cdvae(const char *path, xg_dataset **out, xg_csv_progress_fn pro
     }
     for (int c = 0; c < xg_csv_ncolumns(r); c++)
         if (c != c_id && c != c_cif)
-            cand[nc++] = (cand_col){c, 1};
+            cand[nc++] = (cand_col){c, 1, 0, 0, ""};
 
     while (got) {
         if ((rc = xg_csv_next(r, &got, err)))
@@ -486,11 +530,8 @@ int xg_csv_read_cdvae(const char *path, xg_dataset **out, xg_csv_progress_fn pro
             memcpy(row->cif, xg_csv_field(r, c_cif), row->cif_len + 1);
             nrows++;
             for (int k = 0; k < nc; k++) {
-                double x = NAN;
-                if (cand[k].numeric && !xg_csv_parse_number(xg_csv_field(r, cand[k].col), &x)) {
-                    cand[k].numeric = 0;
-                    x = NAN;
-                }
+                double x;
+                cand_cell(&cand[k], xg_csv_field(r, cand[k].col), row->line, &x);
                 if (dvec_push(&vals, x)) {
                     rc = xg_error_set(err, XG_ENOMEM, "%s: out of memory", fname);
                     goto fail;
@@ -510,6 +551,9 @@ int xg_csv_read_cdvae(const char *path, xg_dataset **out, xg_csv_progress_fn pro
         }
     }
     /* Only now is it known which columns held numbers throughout. */
+    for (int k = 0; k < nc; k++)
+        if ((rc = cand_check(&cand[k], r, err)))
+            goto fail;
     for (int k = 0; k < nc; k++) {
         if (!cand[k].numeric)
             continue;
@@ -593,7 +637,7 @@ int xg_csv_merge_properties(xg_dataset *ds, const char *path, long *matched, xg_
     }
     for (int c = 0; c < xg_csv_ncolumns(r); c++)
         if (c != c_id)
-            cand[nc++] = (cand_col){c, 1};
+            cand[nc++] = (cand_col){c, 1, 0, 0, ""};
     int got = 1;
     while (got) {
         if ((rc = xg_csv_next(r, &got, err)))
@@ -606,9 +650,8 @@ int xg_csv_merge_properties(xg_dataset *ds, const char *path, long *matched, xg_
             h = (h + 1) & (hcap - 1);
         int64_t idx = table[h];
         for (int k = 0; k < nc; k++) {
-            double x = NAN;
-            if (cand[k].numeric && !xg_csv_parse_number(xg_csv_field(r, cand[k].col), &x))
-                cand[k].numeric = 0;
+            double x;
+            cand_cell(&cand[k], xg_csv_field(r, cand[k].col), xg_csv_line(r), &x);
             if (idx >= 0 && dvec_push(&vals, x)) {
                 rc = xg_error_set(err, XG_ENOMEM, "%s: out of memory", fname);
                 goto done;
@@ -627,6 +670,9 @@ int xg_csv_merge_properties(xg_dataset *ds, const char *path, long *matched, xg_
             which[nwhich++] = idx;
         }
     }
+    for (int k = 0; k < nc; k++)
+        if ((rc = cand_check(&cand[k], r, err)))
+            goto done;
     for (int k = 0; k < nc; k++) {
         if (!cand[k].numeric)
             continue;

@@ -9,8 +9,10 @@
  * ("train.csv:1234: row has 7 fields, header has 8").
  *
  * The CDVAE reader turns such a table (columns material_id and cif required) into an
- * xg_dataset: every other column whose values are all numbers (blank = missing = NaN) becomes
- * a property; text columns such as pretty_formula and elements are skipped. CIF texts are
+ * xg_dataset: every other column whose values are all numbers (blank or NA = missing = NaN)
+ * becomes a property; text columns (no number at all, such as pretty_formula and elements)
+ * are skipped; a column of numbers with a cell that is neither a number nor missing (inf,
+ * abc) is an error naming the file, line and column. CIF texts are
  * parsed in parallel (OpenMP) in chunks while records are read in order, so the dataset keeps
  * the file's row order. */
 #ifndef XG_CSV_H
@@ -48,9 +50,10 @@ int xg_csv_ncolumns(const xg_csv_reader *r);
 const char *xg_csv_column_name(const xg_csv_reader *r, int i);
 int xg_csv_column(const xg_csv_reader *r, const char *name); /* index, -1 if absent */
 
-/* Strict number parsing of a CSV cell: optional sign, digits, decimal point, exponent, or
- * "nan"/"NaN"; surrounding blanks allowed. An empty cell gives NaN (missing). Returns 1 on
- * success, 0 if the cell is not a number. */
+/* Strict number parsing of a CSV cell: optional sign, digits, decimal point, exponent;
+ * surrounding blanks allowed. An empty cell or a missing-value marker (NA, N/A, NaN, None,
+ * null, any case) gives NaN (missing). Returns 1 on success, 0 if the cell is not a finite
+ * number (inf, 1e999, abc). */
 int xg_csv_parse_number(const char *s, double *out);
 
 /* Progress callback for long reads: bytes done out of total bytes (total 0 if unknown). */

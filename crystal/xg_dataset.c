@@ -12,6 +12,7 @@
 #include <string.h>
 
 #include "crystal/xg_elements.h"
+#include "crystal/xg_h5util.h"
 
 #define XG_DATASET_FORMAT "xtalgen-dataset"
 /* Upper bounds that keep size arithmetic far from overflow and reject absurd headers early. */
@@ -371,6 +372,14 @@ static int open_array(hid_t loc, const char *name, int rank, hsize_t *dims, hid_
     }
     H5Sget_simple_extent_dims(sp, dims, NULL);
     H5Sclose(sp);
+    /* Shapes size the allocations: they must be backed by data in the file. */
+    char where[XG_PROP_NAME_LEN + 16];
+    snprintf(where, sizeof where, "/%s", name);
+    int rc = xg_h5_check_stored(d, where, path, err);
+    if (rc) {
+        H5Dclose(d);
+        return rc;
+    }
     *dset = d;
     return XG_OK;
 }
@@ -391,43 +400,17 @@ static int check_format(hid_t file, const char *path, xg_error *err)
     if (H5Aexists(file, "format") <= 0)
         return xg_error_set(err, XG_EPARSE,
                             "%s: not an xtalgen dataset (no 'format' attribute on /)", path);
-    hid_t a = H5Aopen(file, "format", H5P_DEFAULT);
-    hid_t t = a >= 0 ? H5Aget_type(a) : -1;
     char fmt[64] = {0};
-    int ok = 0;
-    if (t >= 0 && H5Tget_class(t) == H5T_STRING && !H5Tis_variable_str(t)) {
-        size_t sz = H5Tget_size(t);
-        if (sz > 0 && sz + 1 < sizeof fmt) {
-            /* one byte more than stored, NUL-terminated: HDF5 converts and terminates */
-            hid_t mt = H5Tcopy(H5T_C_S1);
-            H5Tset_size(mt, sz + 1);
-            H5Tset_strpad(mt, H5T_STR_NULLTERM);
-            ok = H5Aread(a, mt, fmt) >= 0;
-            H5Tclose(mt);
-        }
-    } else if (t >= 0 && H5Tget_class(t) == H5T_STRING) {
-        char *vs = NULL;
-        hid_t mt = H5Tcopy(H5T_C_S1);
-        H5Tset_size(mt, H5T_VARIABLE);
-        if (H5Aread(a, mt, &vs) >= 0 && vs) {
-            snprintf(fmt, sizeof fmt, "%s", vs);
-            H5free_memory(vs);
-            ok = 1;
-        }
-        H5Tclose(mt);
-    }
-    if (t >= 0)
-        H5Tclose(t);
-    if (a >= 0)
-        H5Aclose(a);
+    xg_error e2;
+    int ok = xg_h5_get_str(file, "/", "format", fmt, sizeof fmt, path, &e2) == XG_OK;
     if (!ok || strcmp(fmt, XG_DATASET_FORMAT) != 0)
         return xg_error_set(err, XG_EPARSE,
                             "%s: not an xtalgen dataset (format attribute is '%s', expected '%s')",
                             path, ok ? fmt : "?", XG_DATASET_FORMAT);
     if (H5Aexists(file, "version") <= 0)
         return xg_error_set(err, XG_EPARSE, "%s: dataset has no 'version' attribute", path);
-    a = H5Aopen(file, "version", H5P_DEFAULT);
-    t = a >= 0 ? H5Aget_type(a) : -1;
+    hid_t a = H5Aopen(file, "version", H5P_DEFAULT);
+    hid_t t = a >= 0 ? H5Aget_type(a) : -1;
     long long version = -1;
     ok = t >= 0 && H5Tget_class(t) == H5T_INTEGER && H5Aread(a, H5T_NATIVE_LLONG, &version) >= 0;
     if (t >= 0)

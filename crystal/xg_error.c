@@ -16,10 +16,10 @@ int xg_error_set(xg_error *err, int code, const char *fmt, ...)
     return code;
 }
 
-int xg_error_prefix(xg_error *err, const char *fmt, ...)
+int xg_error_prefix(xg_error *err, int code, const char *fmt, ...)
 {
     if (!err)
-        return XG_OK;
+        return code;
     char head[XG_ERROR_MSG_LEN], old[XG_ERROR_MSG_LEN];
     va_list ap;
     va_start(ap, fmt);
@@ -38,7 +38,8 @@ int xg_error_prefix(xg_error *err, const char *fmt, ...)
         m = room;
     memcpy(err->msg + n + 2, old, m);
     err->msg[n + 2 + m] = '\0';
-    return err->code;
+    err->code = code;
+    return code;
 }
 
 void xg_error_clear(xg_error *err)

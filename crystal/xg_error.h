@@ -29,10 +29,12 @@ typedef struct {
 int xg_error_set(xg_error *err, int code, const char *fmt, ...)
     __attribute__((format(printf, 3, 4)));
 
-/* Prefixes an existing message with more context ("reading foo.csv row 12: ...") and returns
- * err->code. With err == NULL there is no code to return and it returns XG_OK: callers that may
- * receive a NULL err keep the status themselves instead of returning this function's value. */
-int xg_error_prefix(xg_error *err, const char *fmt, ...) __attribute__((format(printf, 2, 3)));
+/* Prefixes the message of a failed call with more context ("reading foo.csv row 12: ...") and
+ * returns `code`, the failed call's status, so `return xg_error_prefix(err, rc, ...)` is right
+ * whether or not err is NULL (an earlier form returned err->code, and XG_OK for a NULL err,
+ * which turned failures into success). err->code is set to code. */
+int xg_error_prefix(xg_error *err, int code, const char *fmt, ...)
+    __attribute__((format(printf, 3, 4)));
 
 void xg_error_clear(xg_error *err);
 

@@ -1,5 +1,6 @@
 /* xg_extxyz.c: extended XYZ reader and writer (see xg_extxyz.h). */
 #include "crystal/xg_extxyz.h"
+#include "crystal/xg_fileio.h"
 
 #include <ctype.h>
 #include <errno.h>
@@ -67,7 +68,7 @@ int xg_extxyz_write_file(const char *path, xg_structure *const *list, int n, xg_
     int rc = XG_OK;
     for (int i = 0; i < n && !rc; i++)
         if ((rc = xg_extxyz_write(f, list[i], err)))
-            xg_error_prefix(err, "%s: frame %d", path, i + 1);
+            xg_error_prefix(err, rc, "%s: frame %d", path, i + 1);
     if (fclose(f) != 0 && !rc)
         rc = xg_error_set(err, XG_EIO, "%s: write failed: %s", tmp, strerror(errno));
     if (!rc && rename(tmp, path) != 0)
@@ -408,6 +409,12 @@ int xg_extxyz_read_buffer(const char *text, size_t len, const char *name, xg_str
         *nout = 0;
     if (!out || !nout || (!text && len > 0))
         return xg_error_set(err, XG_EINVAL, "xg_extxyz_read_buffer: NULL argument");
+    size_t bom = 0;
+    int trc = xg_text_check(text, len, name, &bom, err);
+    if (trc)
+        return trc;
+    text += bom;
+    len -= bom;
     xr r = {text, len, 0, 0, name};
     xg_structure **list = NULL;
     int n = 0, cap = 0, rc = XG_OK;

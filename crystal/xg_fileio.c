@@ -23,8 +23,29 @@ int xg_file_write_atomic(const char *path, xg_structure_writer write, const xg_s
     if (rc) {
         remove(tmp);
         if (rc != XG_EIO)
-            xg_error_prefix(err, "%s", path);
+            xg_error_prefix(err, rc, "%s", path);
         return rc;
+    }
+    return XG_OK;
+}
+
+int xg_text_check(const char *text, size_t len, const char *name, size_t *skip, xg_error *err)
+{
+    *skip = 0;
+    const unsigned char *u = (const unsigned char *)text;
+    const char *nm = name ? name : "(text)";
+    if (len >= 2 && ((u[0] == 0xFF && u[1] == 0xFE) || (u[0] == 0xFE && u[1] == 0xFF)))
+        return xg_error_set(err, XG_EPARSE, "%s: UTF-16 or UTF-32 text (byte order mark %02X %02X); "
+                            "save it as UTF-8 or ASCII", nm, u[0], u[1]);
+    if (len >= 3 && u[0] == 0xEF && u[1] == 0xBB && u[2] == 0xBF)
+        *skip = 3;
+    const char *nul = len > *skip ? memchr(text + *skip, '\0', len - *skip) : NULL;
+    if (nul) {
+        long line = 1;
+        for (const char *p = text; p < nul; p++)
+            line += *p == '\n';
+        return xg_error_set(err, XG_EPARSE, "%s:%ld: NUL byte in the text (a binary or damaged "
+                            "file?)", nm, line);
     }
     return XG_OK;
 }

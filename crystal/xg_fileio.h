@@ -1,4 +1,5 @@
-/* xg_fileio.h: writing a structure file so that a reader never sees half of it. */
+/* xg_fileio.h: writing a structure file so that a reader never sees half of it, and the checks
+ * every text reader makes on what it reads. */
 #ifndef XG_FILEIO_H
 #define XG_FILEIO_H
 
@@ -12,5 +13,12 @@ typedef int (*xg_structure_writer)(FILE *f, const xg_structure *s, xg_error *err
  * file is removed and a format error is prefixed with PATH. */
 int xg_file_write_atomic(const char *path, xg_structure_writer write, const xg_structure *s,
                          xg_error *err);
+
+/* Checks the text of a structure file (CIF, POSCAR, extxyz) before parsing: a UTF-8 byte
+ * order mark, which Windows editors write, is accepted and its length (3, else 0) returned in
+ * *skip so the parser starts after it; UTF-16/32 text and NUL bytes (which C string functions
+ * would silently cut at, reading a type 'C\0l' as C) are XG_EPARSE naming `name` (may be
+ * NULL) and the line. */
+int xg_text_check(const char *text, size_t len, const char *name, size_t *skip, xg_error *err);
 
 #endif

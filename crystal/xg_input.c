@@ -97,6 +97,8 @@ int xg_input_detect(const char *path, xg_input_format *fmt, xg_error *err)
         *fmt = XG_INPUT_H5;
         return XG_OK;
     }
+    if (n >= 3 && memcmp(head, "\xEF\xBB\xBF", 3) == 0) /* a UTF-8 byte order mark */
+        memmove(head, head + 3, n - 2);
     if (!strncmp(head, "data_", 5) || strstr(head, "\ndata_") || strstr(head, "_cell_length_a")) {
         *fmt = XG_INPUT_CIF;
         return XG_OK;

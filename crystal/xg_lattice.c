@@ -215,9 +215,8 @@ static int check_lattice(const double L[3][3], const char *what, xg_error *err)
                 return xg_error_set(err, XG_ENUMERIC, "%s: lattice has a non-finite entry", what);
     double inv[3][3];
     int rc = xg_lattice_inverse(L, inv, err);
-    /* xg_error_prefix returns XG_OK when err is NULL, so the code is returned from rc. */
     if (rc)
-        xg_error_prefix(err, "%s", what);
+        xg_error_prefix(err, rc, "%s", what);
     return rc;
 }
 
@@ -355,7 +354,7 @@ int xg_lattice_niggli(const double L[3][3], double eps_rel, double out[3][3], in
     tmat t = {{1, 0, 0}, {0, 1, 0}, {0, 0, 1}};
     rc = lll_core(L, 0.75, t, err);
     if (rc) {
-        xg_error_prefix(err, "Niggli reduction");
+        xg_error_prefix(err, rc, "Niggli reduction");
         return rc;
     }
     if (det_T(t) < 0)

@@ -84,7 +84,7 @@ int xg_novelty_reduce_dataset(const xg_dataset *ds, const xg_matcher_params *p,
                 if (!have_msg) {
                     have_msg = 1;
                     first = e;
-                    xg_error_prefix(&first, "structure %lld ('%s'): ", (long long)i, ds->ids[i]);
+                    xg_error_prefix(&first, first.code, "structure %lld ('%s'): ", (long long)i, ds->ids[i]);
                 }
             }
         }

@@ -397,7 +397,7 @@ static int structure_compo(const xg_structure *s, compo *c, xg_error *err)
     int rc = compo_build(s->types, ones, s->natoms, c, err);
     free(ones);
     if (rc)
-        xg_error_prefix(err, "structure '%s': ", s->id);
+        xg_error_prefix(err, rc, "structure '%s': ", s->id);
     return rc;
 }
 

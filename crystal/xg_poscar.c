@@ -137,6 +137,12 @@ int xg_poscar_read_buffer(const char *text, size_t len, const char *name, const 
     *out = NULL;
     if (!text && len > 0)
         return xg_error_set(err, XG_EINVAL, "xg_poscar_read_buffer: NULL text");
+    size_t bom = 0;
+    int trc = xg_text_check(text, len, name, &bom, err);
+    if (trc)
+        return trc;
+    text += bom;
+    len -= bom;
     pc_reader r = {text, len, 0, 0, name};
     pc_fields *fl = malloc(sizeof *fl);
     int *z = malloc(XG_POSCAR_MAX_SPECIES * sizeof *z);

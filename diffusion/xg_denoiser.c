@@ -86,6 +86,14 @@ void xg_denoiser_default_config(xg_denoiser_config *cfg)
     cfg->cond_dim = 0;
 }
 
+double xg_denoiser_params_lower_bound(const xg_denoiser_config *cfg)
+{
+    /* per layer A, B, W2, W4 (H x H) and W3 (H x 2H); type and time embeddings */
+    double H = cfg->hidden > 0 ? cfg->hidden : 0, L = cfg->layers > 0 ? cfg->layers : 0;
+    double T = cfg->time_dim > 0 ? cfg->time_dim : 0;
+    return L * 6.0 * H * H + (XG_NUM_TOKENS + T) * H;
+}
+
 xg_denoiser *xg_denoiser_alloc(const xg_denoiser_config *cfg, xg_error *err)
 {
     if (!cfg) {

@@ -62,6 +62,10 @@ typedef struct {
 typedef struct xg_denoiser xg_denoiser;
 
 xg_denoiser *xg_denoiser_alloc(const xg_denoiser_config *cfg, xg_error *err);
+/* A lower bound on the parameters cfg allocates (its H x H blocks and embeddings), computed
+ * without allocating: file readers compare it with the file's size before building a network
+ * from a file's /config, so a small file cannot make them allocate gigabytes. */
+double xg_denoiser_params_lower_bound(const xg_denoiser_config *cfg);
 void xg_denoiser_free(xg_denoiser *d);
 const xg_denoiser_config *xg_denoiser_get_config(const xg_denoiser *d);
 

@@ -7,11 +7,12 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/stat.h>
 #include <unistd.h>
 
 #include <hdf5.h>
 
-#include "diffusion/xg_h5util.h"
+#include "crystal/xg_h5util.h"
 
 #define XG_MODEL_FORMAT "xtalgen-model"
 
@@ -123,8 +124,11 @@ void xg_model_stats_free(xg_model_stats *st)
 int xg_model_sample_natoms(const xg_model_stats *st, xg_rng *rng)
 {
     int64_t total = 0;
-    for (int n = 1; n < st->hist_len; n++)
+    for (int n = 1; n < st->hist_len; n++) {
+        if (st->natoms_hist[n] < 0 || st->natoms_hist[n] > INT64_MAX - total)
+            return 0; /* not a histogram (loading refuses such files) */
         total += st->natoms_hist[n];
+    }
     if (total <= 0)
         return 0;
     int64_t r = (int64_t)xg_rng_below(rng, (uint64_t)total);
@@ -400,7 +404,7 @@ int xg_model_write_cond(const char *path, const xg_denoiser *net, const float *w
     if (cond && cond->n > 0) {
         int rc = xg_cond_spec_check(cond, err);
         if (rc)
-            return xg_error_prefix(err, "model write %s", path);
+            return xg_error_prefix(err, rc, "model write %s", path);
         if (cond->dim != xg_denoiser_get_config(net)->cond_dim)
             return xg_error_set(err, XG_EINVAL, "model write %s: conditions span %d entries, the "
                                 "network's cond_dim is %d", path, cond->dim,
@@ -496,7 +500,7 @@ static int read_config(hid_t file, xg_model *m, const char *ctx, xg_error *err)
                             ctx, c->hidden, c->layers, c->n_freq, c->time_dim, c->cond_dim);
     rc = xg_noise_params_check(np, err);
     if (rc)
-        xg_error_prefix(err, "%s: /config", ctx);
+        xg_error_prefix(err, rc, "%s: /config", ctx);
     return rc;
 }
 
@@ -519,10 +523,19 @@ static int read_stats(hid_t file, xg_model_stats *st, const char *ctx, xg_error 
         rc = st->natoms_hist ? xg_h5_get_ds(g, "natoms_hist", H5T_NATIVE_INT64, 1, dims, st->natoms_hist, ctx, err)
                              : xg_error_set(err, XG_ENOMEM, "%s: out of memory", ctx);
     }
-    if (!rc)
-        for (int i = 0; i < st->hist_len; i++)
+    if (!rc) {
+        /* xg_model_sample_natoms draws below the total: it must be a valid int64 */
+        int64_t total = 0;
+        for (int i = 0; i < st->hist_len && !rc; i++) {
             if (st->natoms_hist[i] < 0)
                 rc = xg_error_set(err, XG_EPARSE, "%s: /stats/natoms_hist has a negative count", ctx);
+            else if (i > 0 && st->natoms_hist[i] > INT64_MAX - total)
+                rc = xg_error_set(err, XG_EPARSE, "%s: /stats/natoms_hist counts sum past %lld",
+                                  ctx, (long long)INT64_MAX);
+            else if (i > 0)
+                total += st->natoms_hist[i];
+        }
+    }
     if (!rc && H5Lexists(g, "scaler_names", H5P_DEFAULT) > 0) {
         rc = xg_h5_ds_shape(g, "scaler_names", 1, dims, ctx, err);
         if (!rc && dims[0] > 100000)
@@ -611,10 +624,8 @@ static int read_condition(hid_t file, xg_cond_spec *cs, int cond_dim, const char
     rc = xg_cond_spec_check(cs, err);
     if (rc) {
         xg_cond_spec_init(cs);
-        xg_error_prefix(err, "%s: /condition", ctx);
-        if (err)
-            err->code = XG_EPARSE; /* a bad file, whatever the check called it */
-        return XG_EPARSE;
+        /* a bad file, whatever the check called it */
+        return xg_error_prefix(err, XG_EPARSE, "%s: /condition", ctx);
     }
     return XG_OK;
 }
@@ -709,10 +720,18 @@ static int load_impl(hid_t f, const char *path, int flags, xg_model *m, xg_error
     rc = read_config(f, m, path, err);
     if (rc)
         return rc;
+    /* weights and ema are stored as float32, uncompressed: a /config asking for more than the
+     * file holds is refused before the network is allocated from it */
+    struct stat sb;
+    double need = 2.0 * sizeof(float) * xg_denoiser_params_lower_bound(&m->cfg);
+    if (stat(path, &sb) == 0 && need > (double)sb.st_size)
+        return xg_error_set(err, XG_EPARSE, "%s: /config describes a network of at least %.0f "
+                            "bytes of weights, but the file has %lld bytes (truncated or crafted)",
+                            path, need, (long long)sb.st_size);
     m->net = xg_denoiser_alloc(&m->cfg, err);
     if (!m->net) {
         if (err)
-            xg_error_prefix(err, "%s: building the network from /config", path);
+            xg_error_prefix(err, err->code, "%s: building the network from /config", path);
         return err ? err->code : XG_EINVAL;
     }
     size_t np = xg_denoiser_num_params(m->net);

@@ -92,7 +92,8 @@ typedef struct {
 /* Fills stats from a dataset (allocates; release with xg_model_stats_free). */
 int xg_model_stats_from_dataset(xg_model_stats *st, const xg_dataset *ds, xg_error *err);
 void xg_model_stats_free(xg_model_stats *st);
-/* Draws a number of atoms from the histogram (N >= 1). Returns 0 when the histogram is empty. */
+/* Draws a number of atoms from the histogram (N >= 1). Returns 0 when the histogram is empty,
+ * or not a histogram (a negative count, or counts summing past INT64_MAX). */
 int xg_model_sample_natoms(const xg_model_stats *st, xg_rng *rng);
 
 /* Columns of one history row (one per finished epoch). */

@@ -266,7 +266,7 @@ int xg_noise_fit(xg_noise_params *p, int64_t n, const double *lattices, const in
         double S[9];
         int rc = xg_noise_lattice_canonical(lattices + 9 * b, S, err);
         if (rc) {
-            xg_error_prefix(err, "noise fit, structure %lld: ", (long long)b);
+            xg_error_prefix(err, rc, "noise fit, structure %lld: ", (long long)b);
             return rc;
         }
         double mu = xg_noise_lattice_mu(&q, natoms[b]), f = 0;

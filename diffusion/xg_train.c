@@ -130,7 +130,7 @@ static int pset_conditions(pset *p, const xg_dataset *ds, const xg_cond_spec *cs
     int cols[XG_COND_MAX];
     int rc = xg_cond_dataset_columns(cs, ds, cols, err);
     if (rc) {
-        xg_error_prefix(err, "%s set", what);
+        xg_error_prefix(err, rc, "%s set", what);
         return rc;
     }
     size_t n = (size_t)(p->n > 0 ? p->n : 1);
@@ -148,7 +148,7 @@ static int pset_conditions(pset *p, const xg_dataset *ds, const xg_cond_spec *cs
         xg_cond_dataset_values(cs, ds, cols, p->src[b], vals);
         rc = xg_cond_encode(cs, vals, p->cond + (size_t)b * cs->dim, &any, err);
         if (rc)
-            xg_error_prefix(err, "%s set, crystal %lld (%s)", what, (long long)p->src[b],
+            xg_error_prefix(err, rc, "%s set, crystal %lld (%s)", what, (long long)p->src[b],
                             ds->ids ? ds->ids[p->src[b]] : "");
         p->cond_ok[b] = (unsigned char)any;
         p->nlabelled += any;
@@ -361,7 +361,7 @@ static int dist_sum(const xg_train_dist *d, double *v, size_t n, xg_error *err)
         return XG_OK;
     int rc = d->sum_f64(d->ctx, v, n, err);
     if (rc)
-        xg_error_prefix(err, "train: summing over %d processes", d->size);
+        xg_error_prefix(err, rc, "train: summing over %d processes", d->size);
     return rc;
 }
 
@@ -394,7 +394,7 @@ static int eval_pset(xg_denoiser *net, const xg_noise_params *np, const pset *ps
         rc = rc ? rc : xg_noise_loss_eval(np, &b, &o, w->classes, w->coord_tgt, w->lat_tgt, &l,
                                           NULL, NULL, NULL, err);
         if (rc) {
-            xg_error_prefix(err, "validation batch at crystal %lld", (long long)s0);
+            xg_error_prefix(err, rc, "validation batch at crystal %lld", (long long)s0);
             if (R == 1)
                 return rc;
             failed = rc; /* the others are waiting for the sums: fail together below */
@@ -701,7 +701,7 @@ static int dist_step_grads(trainer *T, xg_noise_loss *loss, xg_error *err)
             g[i] = NAN;
     src = d->sum_f32(d->ctx, g, np, err);
     if (src && !rc)
-        xg_error_prefix(err, "train: summing the gradients over %d processes", R);
+        xg_error_prefix(err, src, "train: summing the gradients over %d processes", R);
     return rc ? rc : src;
 }
 
@@ -733,7 +733,7 @@ static int train_step(trainer *T, xg_noise_loss *loss, xg_error *err)
                                             err);
     }
     if (rc) {
-        xg_error_prefix(err, "training step %lld", (long long)st->step);
+        xg_error_prefix(err, rc, "training step %lld", (long long)st->step);
         return rc;
     }
     size_t np = xg_denoiser_num_params(T->net);
@@ -928,7 +928,7 @@ static int build_spec(trainer *T, xg_error *err)
                                          T->stats.scaler_std[k], err);
         }
         if (rc) {
-            xg_error_prefix(err, "train");
+            xg_error_prefix(err, rc, "train");
             return rc;
         }
     }
@@ -999,7 +999,7 @@ static int setup_fresh(trainer *T, const xg_dataset *train, const xg_dataset *va
     if (cfg->finetune_path) {
         rc = xg_model_load(cfg->finetune_path, XG_MODEL_LOAD_EMA, &base, err);
         if (rc) {
-            xg_error_prefix(err, "fine-tuning");
+            xg_error_prefix(err, rc, "fine-tuning");
             return rc;
         }
         /* The base network was trained on these noise processes: keep them exactly. */
@@ -1070,7 +1070,7 @@ int xg_train_run(const xg_train_config *cfg, const xg_dataset *train, const xg_d
         xg_model *ck = NULL;
         rc = xg_model_load(cfg->ckpt_path, XG_MODEL_LOAD_STATE, &ck, err);
         if (rc) {
-            xg_error_prefix(err, "resuming");
+            xg_error_prefix(err, rc, "resuming");
             return rc;
         }
         /* The run's identity comes from the checkpoint; this invocation may only change when

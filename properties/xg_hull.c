@@ -22,6 +22,7 @@
 #include <hdf5.h>
 
 #include "crystal/xg_elements.h"
+#include "crystal/xg_h5util.h"
 
 #define HULL_FORMAT "xtalgen-hull"
 #define HULL_VERSION 1
@@ -401,7 +402,7 @@ int xg_hull_add(xg_hull *h, const xg_hull_comp *c, double e_form, const char *id
         return xg_error_set(err, XG_EINVAL, "xg_hull_add: the hull is finalized (read-only)");
     int rc = comp_check(c, err);
     if (rc)
-        return xg_error_prefix(err, "entry %s: ", id ? id : "(no id)");
+        return xg_error_prefix(err, rc, "entry %s: ", id ? id : "(no id)");
     if (!isfinite(e_form))
         return xg_error_set(err, XG_EINVAL, "xg_hull_add: entry %s: formation energy is not finite",
                             id ? id : "(no id)");
@@ -1102,7 +1103,7 @@ int xg_hull_write_h5(const xg_hull *h, const char *path, xg_error *err)
         if (H5Fclose(f) < 0 && !rc)
             rc = xg_error_set(err, XG_EIO, "%s: error closing file", tmp);
         if (rc) {
-            xg_error_prefix(err, "%s: ", path);
+            xg_error_prefix(err, rc, "%s: ", path);
             remove(tmp);
         } else if (rename(tmp, path) != 0) {
             rc = xg_error_set(err, XG_EIO, "%s: cannot rename %s onto it: %s", path, tmp,
@@ -1140,6 +1141,12 @@ static int h5_read_1d(hid_t f, const char *path, const char *name, hid_t mtype, 
                               name, (unsigned long long)dims[0], (long long)want);
         else if (dims[0] > ((hsize_t)1 << 31))
             rc = xg_error_set(err, XG_EPARSE, "%s: /%s is too large", path, name);
+        else {
+            char where[96];
+            snprintf(where, sizeof where, "/%s", name);
+            H5E_BEGIN_TRY { rc = xg_h5_check_stored(d, where, path, err); }
+            H5E_END_TRY;
+        }
     }
     if (!rc) {
         *out = malloc((size_t)(dims[0] > 0 ? dims[0] : 1) * esize);
@@ -1164,47 +1171,6 @@ static int h5_read_1d(hid_t f, const char *path, const char *name, hid_t mtype, 
     return rc;
 }
 
-/* Reads the string attribute `format` (fixed or variable length) into buf. */
-static int h5_read_format(hid_t f, char *buf, size_t n)
-{
-    buf[0] = '\0';
-    hid_t a;
-    H5E_BEGIN_TRY { a = H5Aopen(f, "format", H5P_DEFAULT); }
-    H5E_END_TRY;
-    if (a < 0)
-        return -1;
-    hid_t t = H5Aget_type(a);
-    int rc = -1;
-    if (H5Tget_class(t) == H5T_STRING) {
-        if (H5Tis_variable_str(t) > 0) {
-            char *s = NULL;
-            hid_t mt = H5Tcopy(H5T_C_S1);
-            H5Tset_size(mt, H5T_VARIABLE);
-            if (H5Aread(a, mt, &s) >= 0 && s) {
-                snprintf(buf, n, "%s", s);
-                H5free_memory(s);
-                rc = 0;
-            }
-            H5Tclose(mt);
-        } else {
-            size_t sz = H5Tget_size(t);
-            if (sz > 0 && sz < n) {
-                hid_t mt = H5Tcopy(H5T_C_S1);
-                H5Tset_size(mt, sz + 1);
-                H5Tset_strpad(mt, H5T_STR_NULLTERM);
-                if (H5Aread(a, mt, buf) >= 0) {
-                    buf[sz] = '\0';
-                    rc = 0;
-                }
-                H5Tclose(mt);
-            }
-        }
-    }
-    H5Tclose(t);
-    H5Aclose(a);
-    return rc;
-}
-
 int xg_hull_read_h5(const char *path, xg_hull **out, xg_error *err)
 {
     if (!path || !out)
@@ -1217,7 +1183,11 @@ int xg_hull_read_h5(const char *path, xg_hull **out, xg_error *err)
         return xg_error_set(err, XG_EIO, "%s: cannot open as HDF5", path);
     char fmt[64];
     int rc = XG_OK;
-    if (h5_read_format(f, fmt, sizeof fmt) || strcmp(fmt, HULL_FORMAT) != 0) {
+    xg_error e2;
+    int bad;
+    H5E_BEGIN_TRY { bad = xg_h5_get_str(f, "/", "format", fmt, sizeof fmt, path, &e2); }
+    H5E_END_TRY;
+    if (bad || strcmp(fmt, HULL_FORMAT) != 0) {
         rc = xg_error_set(err, XG_EPARSE, "%s: not an xtalgen hull reference (format attribute "
                                           "'%s', expected '%s')",
                           path, fmt, HULL_FORMAT);
@@ -1286,7 +1256,7 @@ int xg_hull_read_h5(const char *path, xg_hull **out, xg_error *err)
         id[XG_HULL_ID_LEN] = '\0';
         rc = xg_hull_add(h, &c, ((const double *)e)[i], id, err);
         if (rc)
-            xg_error_prefix(err, "%s: entry %lld: ", path, (long long)i);
+            xg_error_prefix(err, rc, "%s: entry %lld: ", path, (long long)i);
     }
     if (!rc) {
         xg_hull_options opts = xg_hull_default_options();

@@ -9,6 +9,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/stat.h>
 #include <time.h>
 #include <unistd.h>
 
@@ -18,7 +19,7 @@
 #endif
 
 #include "crystal/xg_rng.h"
-#include "diffusion/xg_h5util.h"
+#include "crystal/xg_h5util.h"
 #include "diffusion/xg_nn.h"
 #include "diffusion/xg_optim.h"
 #include "diffusion/xg_train.h"
@@ -972,9 +973,16 @@ static int load_impl(hid_t f, const char *path, xg_propmodel **out, int *is_ckpt
     if (head_hidden != c.hidden)
         return xg_error_set(err, XG_EPARSE, "%s: head_hidden %d differs from hidden %d", path,
                             head_hidden, c.hidden);
+    /* the weights are stored as float32, uncompressed: refuse before allocating from /config */
+    struct stat sb;
+    double need = sizeof(float) * xg_denoiser_params_lower_bound(&c);
+    if (stat(path, &sb) == 0 && need > (double)sb.st_size)
+        return xg_error_set(err, XG_EPARSE, "%s: /config describes a network of at least %.0f "
+                            "bytes of weights, but the file has %lld bytes (truncated or crafted)",
+                            path, need, (long long)sb.st_size);
     xg_propmodel *m = xg_propmodel_alloc(&c, target, err);
     if (!m) {
-        xg_error_prefix(err, "%s: building the network from /config", path);
+        xg_error_prefix(err, err->code, "%s: building the network from /config", path);
         return err ? err->code : XG_EINVAL;
     }
     xg_propmodel_info *in = &m->info;
@@ -1261,7 +1269,7 @@ static int train_step(ptrainer *T, double *loss_out, xg_error *err)
     *loss_out = loss;
     return XG_OK;
 fail:
-    xg_error_prefix(err, "training step %lld", (long long)T->step);
+    xg_error_prefix(err, rc, "training step %lld", (long long)T->step);
     return rc;
 }
 

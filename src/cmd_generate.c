@@ -180,7 +180,7 @@ static int build_allowed(const gen_args *a, unsigned char allowed[XG_MAX_Z + 1],
     if (a->elements) {
         int rc = xg_element_set_parse(a->elements, allowed, err);
         if (rc)
-            return xg_error_prefix(err, "--elements");
+            return xg_error_prefix(err, rc, "--elements");
     } else {
         for (int z = 1; z <= XG_MAX_Z; z++)
             allowed[z] = 1;
@@ -189,7 +189,7 @@ static int build_allowed(const gen_args *a, unsigned char allowed[XG_MAX_Z + 1],
         unsigned char ex[XG_MAX_Z + 1]; /* written in full by the parser */
         int rc = xg_element_set_parse(a->exclude, ex, err);
         if (rc)
-            return xg_error_prefix(err, "--exclude-elements");
+            return xg_error_prefix(err, rc, "--exclude-elements");
         for (int z = 1; z <= XG_MAX_Z; z++)
             if (ex[z])
                 allowed[z] = 0;

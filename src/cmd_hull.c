@@ -155,7 +155,7 @@ static int read_csv_rows(const char *path, rows *rs, long *skipped, xg_error *er
         else
             rc = xg_error_set(err, XG_EPARSE, "no composition");
         if (rc) {
-            xg_error_prefix(err, "%s:%ld: %s: ", path, xg_csv_line(r), w.id);
+            xg_error_prefix(err, rc, "%s:%ld: %s: ", path, xg_csv_line(r), w.id);
             break;
         }
         if ((rc = rows_push(rs, &w, err)))
@@ -202,7 +202,7 @@ static int read_h5_rows(const char *path, rows *rs, long *skipped, xg_error *err
         rc = xg_hull_comp_from_types(types, (int)(b - a), &w.comp, err);
         free(types);
         if (rc)
-            xg_error_prefix(err, "%s: %s: ", path, w.id);
+            xg_error_prefix(err, rc, "%s: %s: ", path, w.id);
         else
             rc = rows_push(rs, &w, err);
     }
@@ -337,15 +337,16 @@ static int drop_inconsistent(const rows *rs, unsigned char *drop, double tol, in
                 const char *eid;
                 if (d.entry[k] < 0)
                     continue;
-                xg_hull_entry(h, d.entry[k], NULL, NULL, &eid, NULL);
+                if ((rc = xg_hull_entry(h, d.entry[k], NULL, NULL, &eid, err)))
+                    break;
                 if (bsearch(&eid, ids, (size_t)nid, sizeof *ids, id_cmp))
                     cand[ncand++] = k;
             }
             for (int c = 0; ncand > 1 && c < ncand && !rc; c++) {
                 const char *eid;
                 double hx;
-                xg_hull_entry(h, d.entry[cand[c]], NULL, NULL, &eid, NULL);
-                if ((rc = xg_hull_energy(h, &w->comp, eid, &hx, NULL, err)))
+                if ((rc = xg_hull_entry(h, d.entry[cand[c]], NULL, NULL, &eid, err)) ||
+                    (rc = xg_hull_energy(h, &w->comp, eid, &hx, NULL, err)))
                     break;
                 if (hx >= w->e_form - w->e_hull_mp - tol) {
                     clears[c] = 1;
@@ -357,7 +358,8 @@ static int drop_inconsistent(const rows *rs, unsigned char *drop, double tol, in
                 if (nclear > 0 && !clears[c])
                     continue;
                 const char *eid;
-                xg_hull_entry(h, d.entry[k], NULL, NULL, &eid, NULL);
+                if ((rc = xg_hull_entry(h, d.entry[k], NULL, NULL, &eid, err)))
+                    break;
                 blamed_now[d.entry[k]] = 1;
                 for (long j = 0; j < rs->n; j++) /* every row of that id (rare: linear is fine) */
                     if (!drop[j] && !strcmp(rs->r[j].id, eid)) {
@@ -519,7 +521,11 @@ static int do_query(int argc, char **argv)
             xg_hull_comp ec;
             double ee;
             const char *id;
-            xg_hull_entry(h, d.entry[i], &ec, &ee, &id, NULL);
+            if (xg_hull_entry(h, d.entry[i], &ec, &ee, &id, &err)) {
+                xg_cli_errorf(CMD, "%s", err.msg);
+                xg_hull_free(h);
+                return XG_EXIT_FAIL;
+            }
             format_comp(&ec, buf, sizeof buf);
             printf("  %.6f  %-16s %-14s %.6f\n", d.fraction[i], buf, id[0] ? id : "-", ee);
         }

@@ -104,7 +104,7 @@ int xg_screen_props_load(const char *const *paths, int nmodels, const char *hull
     for (int i = 0; i < nmodels && !rc; i++) {
         xg_propmodel *m = NULL;
         if ((rc = xg_propmodel_load(paths[i], &m, err))) {
-            xg_error_prefix(err, "property model");
+            xg_error_prefix(err, rc, "property model");
             break;
         }
         const xg_propmodel_info *mi = xg_propmodel_get_info(m);
@@ -151,7 +151,7 @@ int xg_screen_props_load(const char *const *paths, int nmodels, const char *hull
         }
         if (hp) {
             if ((rc = xg_hull_read_h5(hp, &p->hull, err))) {
-                xg_error_prefix(err, "hull table");
+                xg_error_prefix(err, rc, "hull table");
             } else if (strlen(hp) >= sizeof p->info.hull_path) {
                 rc = xg_error_set(err, XG_EINVAL, "hull path too long: %s", hp);
             } else {
@@ -242,7 +242,7 @@ int xg_screen_props_predict(xg_screen_props *p, const xg_dataset *ds, const int6
         if (!p->model[k])
             continue;
         if ((rc = xg_propmodel_predict_dataset(p->model[k], use, vals, NULL, err))) {
-            xg_error_prefix(err, "%s", p->info.model_path[k]);
+            xg_error_prefix(err, rc, "%s", p->info.model_path[k]);
             break;
         }
         for (int64_t j = 0; j < n; j++)

@@ -1,6 +1,8 @@
-/* xg_h5util.h: the small HDF5 vocabulary shared by the model files of diffusion/ (xg_model.c)
- * and properties/ (xg_propmodel.c): scalar attributes, whole numeric datasets, and writing a
- * file to PATH.tmp and renaming it onto PATH.
+/* xg_h5util.h: the small HDF5 vocabulary shared by the file formats: datasets (crystal/
+ * xg_dataset.c), model files (diffusion/xg_model.c, properties/xg_propmodel.c) and hull tables
+ * (properties/xg_hull.c): scalar attributes, whole numeric datasets, checks of declared sizes
+ * against stored bytes, and writing a file to PATH.tmp and renaming it onto PATH. It lives in
+ * crystal/, the lowest layer that reads HDF5, so every reader above can use it.
  *
  * Why a module: both file formats were written with private copies of the same helpers, and a
  * fix to one (a leaked handle, a missing shape check) had to be made twice. The on-disk types
@@ -49,7 +51,9 @@ int xg_h5_get_f64(hid_t loc, const char *grp, const char *name, double *v, const
 /* An integer attribute that must lie in lo..hi (the file sizes allocations with it). */
 int xg_h5_get_int(hid_t loc, const char *grp, const char *name, int lo, int hi, int *v,
                   const char *ctx, xg_error *err);
-/* A scalar string attribute, fixed or variable length, into buf (n bytes, truncated). */
+/* A scalar string attribute, fixed or variable length, into buf (n bytes, truncated). A
+ * fixed-length string that fills its type with no terminator (NULLPAD/SPACEPAD, as h5py and
+ * other writers make) keeps every byte. */
 int xg_h5_get_str(hid_t loc, const char *grp, const char *name, char *buf, size_t n,
                   const char *ctx, xg_error *err);
 
@@ -64,7 +68,16 @@ int xg_h5_put_names(hid_t loc, const char *name, const void *names, hsize_t n, s
  * len - 1 characters; `path` names it in messages ("/stats/scaler_names"). */
 int xg_h5_get_names(hid_t loc, const char *name, void *names, hsize_t n, size_t len,
                     const char *path, const char *ctx, xg_error *err);
-/* The shape of dataset `path`; its rank (at most 4) must equal `rank`. */
+/* Refuses dataset d (named `path` in messages) when its declared extent needs more bytes than
+ * the file stores for it: an unwritten or truncated dataset, or one declaring millions of
+ * elements in a file of a few kilobytes, which a reader would otherwise allocate for before
+ * finding out. Filtered (compressed) datasets may expand up to XG_H5_MAX_EXPANSION times.
+ * Call it before allocating from a dataset's shape. */
+#define XG_H5_MAX_EXPANSION 1100.0 /* deflate's best case is about 1032:1 */
+int xg_h5_check_stored(hid_t d, const char *path, const char *ctx, xg_error *err);
+
+/* The shape of dataset `path`; its rank (at most 4) must equal `rank`, and its declared size
+ * must be backed by stored bytes (xg_h5_check_stored). */
 int xg_h5_ds_shape(hid_t loc, const char *path, int rank, hsize_t *dims, const char *ctx,
                    xg_error *err);
 /* Reads a whole numeric dataset whose shape must be exactly want[0..rank-1] (rank <= 4),

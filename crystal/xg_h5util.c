@@ -1,8 +1,9 @@
 /* xg_h5util.c: HDF5 helpers shared by the model file formats (see xg_h5util.h). */
-#include "diffusion/xg_h5util.h"
+#include "crystal/xg_h5util.h"
 
 #include <errno.h>
 #include <fcntl.h>
+#include <stdint.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -131,10 +132,14 @@ int xg_h5_get_str(hid_t loc, const char *grp, const char *name, char *buf, size_
             H5free_memory(s);
         H5Tclose(mt);
     } else {
+        /* One byte more than stored, NUL-terminated: converting a NULLPAD or SPACEPAD string
+         * that fills all sz bytes into a NULLTERM type of the same size would drop its last
+         * byte to make room for the terminator ('xtalgen-model' read as 'xtalgen-mode'). */
         size_t sz = H5Tget_size(ft);
-        char *tmp = calloc(sz + 1, 1);
+        char *tmp = sz < SIZE_MAX - 1 ? calloc(sz + 1, 1) : NULL;
         hid_t mt = H5Tcopy(H5T_C_S1);
-        H5Tset_size(mt, sz);
+        H5Tset_size(mt, sz + 1);
+        H5Tset_strpad(mt, H5T_STR_NULLTERM);
         if (!tmp)
             rc = xg_error_set(err, XG_ENOMEM, "%s: out of memory", ctx);
         else if (H5Aread(a, mt, tmp) < 0)
@@ -214,8 +219,16 @@ int xg_h5_get_names(hid_t loc, const char *name, void *names, hsize_t n, size_t 
     int rc = XG_OK;
     hid_t d = H5Dopen2(loc, name, H5P_DEFAULT);
     hid_t ft = d < 0 ? -1 : H5Dget_type(d);
+    hid_t sp = d < 0 ? -1 : H5Dget_space(d);
+    hssize_t npts = sp < 0 ? -1 : H5Sget_simple_extent_npoints(sp);
+    if (sp >= 0)
+        H5Sclose(sp);
     if (ft < 0 || H5Tget_class(ft) != H5T_STRING || H5Tis_variable_str(ft) > 0) {
         rc = xg_error_set(err, XG_EPARSE, "%s: %s is not fixed-length strings", ctx, path);
+    } else if (npts < 0 || (hsize_t)npts != n) {
+        /* H5S_ALL reads the whole dataset: a longer one would overrun names */
+        rc = xg_error_set(err, XG_EPARSE, "%s: %s has %lld entries, expected %llu", ctx, path,
+                          (long long)npts, (unsigned long long)n);
     } else if (n > 0) {
         hid_t mt = H5Tcopy(H5T_C_S1);
         H5Tset_size(mt, len);
@@ -233,6 +246,36 @@ int xg_h5_get_names(hid_t loc, const char *name, void *names, hsize_t n, size_t 
     return rc;
 }
 
+int xg_h5_check_stored(hid_t d, const char *path, const char *ctx, xg_error *err)
+{
+    hid_t sp = H5Dget_space(d), ft = H5Dget_type(d), pl = H5Dget_create_plist(d);
+    hssize_t npts = sp < 0 ? -1 : H5Sget_simple_extent_npoints(sp);
+    size_t esz = ft < 0 ? 0 : H5Tget_size(ft);
+    int nfilt = pl < 0 ? -1 : H5Pget_nfilters(pl);
+    H5D_layout_t lay = pl < 0 ? H5D_LAYOUT_ERROR : H5Pget_layout(pl);
+    hsize_t stored = H5Dget_storage_size(d);
+    if (pl >= 0)
+        H5Pclose(pl);
+    if (ft >= 0)
+        H5Tclose(ft);
+    if (sp >= 0)
+        H5Sclose(sp);
+    if (npts < 0 || esz == 0 || nfilt < 0 || lay == H5D_LAYOUT_ERROR)
+        return xg_error_set(err, XG_EPARSE, "%s: dataset %s has an unreadable shape or type", ctx,
+                            path);
+    /* In doubles: the product of a crafted extent and element size may overflow 64 bits. */
+    double need = (double)npts * (double)esz;
+    if (need == 0 || lay == H5D_COMPACT) /* compact data lives in the header, at most 64 KiB */
+        return XG_OK;
+    double room = nfilt > 0 ? (double)stored * XG_H5_MAX_EXPANSION : (double)stored;
+    if (need > room)
+        return xg_error_set(err, XG_EPARSE,
+                            "%s: dataset %s declares %lld elements (%.0f bytes) but the file "
+                            "stores %llu bytes for it (truncated or crafted file)",
+                            ctx, path, (long long)npts, need, (unsigned long long)stored);
+    return XG_OK;
+}
+
 int xg_h5_ds_shape(hid_t loc, const char *path, int rank, hsize_t *dims, const char *ctx,
                    xg_error *err)
 {
@@ -246,7 +289,7 @@ int xg_h5_ds_shape(hid_t loc, const char *path, int rank, hsize_t *dims, const c
     int rc = XG_OK;
     if (r != rank || rank > 4)
         rc = xg_error_set(err, XG_EPARSE, "%s: dataset %s has rank %d, expected %d", ctx, path, r, rank);
-    else
+    else if (!(rc = xg_h5_check_stored(d, path, ctx, err)))
         H5Sget_simple_extent_dims(sp, dims, NULL);
     if (sp >= 0)
         H5Sclose(sp);
