@@ -234,8 +234,7 @@ static int write_array(hid_t loc, const char *name, hid_t memtype, hid_t filetyp
         return xg_error_set(err, XG_ELIB, "%s: HDF5 could not create the dataspace of %s", path,
                             name);
     /* No modification times in the object headers: the same crystals give the same bytes. */
-    hid_t dcpl = H5Pcreate(H5P_DATASET_CREATE);
-    H5Pset_obj_track_times(dcpl, 0);
+    hid_t dcpl = xg_h5_dcpl();
     hid_t dset = H5Dcreate2(loc, name, filetype, space, H5P_DEFAULT, dcpl, H5P_DEFAULT);
     H5Pclose(dcpl);
     int ok = dset >= 0;
@@ -299,10 +298,7 @@ static int write_h5_body(hid_t file, const xg_dataset *ds, const char *path, xg_
                           ds->lattices, path, err)))
         return rc;
 
-    hid_t gcpl = H5Pcreate(H5P_GROUP_CREATE);
-    H5Pset_obj_track_times(gcpl, 0);
-    hid_t g = H5Gcreate2(file, "properties", H5P_DEFAULT, gcpl, H5P_DEFAULT);
-    H5Pclose(gcpl);
+    hid_t g = xg_h5_group_create(file, "properties");
     if (g < 0)
         return xg_error_set(err, XG_EIO, "%s: could not create /properties", path);
     double *col = malloc((n ? n : 1) * sizeof *col);

@@ -10,7 +10,7 @@
  * needed. Dantzig's rule picks the entering column, switching to Bland's rule after a run of
  * degenerate pivots so the method cannot cycle. */
 #include "properties/xg_hull.h"
-#include "diffusion/xg_h5util.h"
+#include "crystal/xg_h5util.h"
 
 #include <ctype.h>
 #include <errno.h>
