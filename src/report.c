@@ -1149,7 +1149,7 @@ static void section_guided(xg_buf *b, page *pg)
     xg_svg_series s[2] = {{"guided run", XG_SVG_BLUE, fa, XG_SVG_FILLED},
                           {"compared run", XG_SVG_GREEN, fc, XG_SVG_STEP}};
     char title[160], mark[64];
-    snprintf(title, sizeof title, "Predicted %s", col);
+    snprintf(title, sizeof title, "Guided property: %s (predicted)", col);
     snprintf(mark, sizeof mark, "target %g", r->cond_value);
     xg_buf_puts(b, "<div class=\"grid\"><figure>");
     xg_svg_histogram(b, 620, 280, title, col, edges, nb, s, nc ? 2 : 1, r->cond_value, mark);
@@ -1380,7 +1380,7 @@ static const char css[] =
     ".note{color:#444;font-size:12.5px}"
     ".grid{display:flex;flex-wrap:wrap;gap:14px;align-items:flex-start}figure{margin:0}"
     "figcaption{font-size:12.5px;color:#333;margin-left:46px}"
-    "svg.plot text{font-family:system-ui,'DejaVu Sans',Arial,sans-serif;fill:#222}"
+    "svg.plot text{font-family:system-ui,'DejaVu Sans',Arial,sans-serif}"
     "svg .ptitle{font-size:13px;font-weight:700}svg .tick{font-size:11px}"
     "svg .label{font-size:12px}svg .legend{font-size:12px}"
     "svg .sym{font-size:13px;font-weight:700}svg .small{font-size:9.5px}"

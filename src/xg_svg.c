@@ -346,7 +346,7 @@ void xg_svg_bars(xg_buf *b, int w, int h, const char *title, int ncat,
         if (rotate) {
             xg_buf_printf(b,
                           "<text x=\"%.1f\" y=\"%.1f\" text-anchor=\"end\" class=\"tick\" "
-                          "transform=\"rotate(-45 %.1f %.1f)\">",
+                          "transform=\"rotate(-60 %.1f %.1f)\">",
                           x + 3, y - 4, x + 3, y - 4);
             xg_buf_escape(b, labels[k]);
             xg_buf_puts(b, "</text>\n");
@@ -495,14 +495,29 @@ const char *xg_svg_element_color(int z)
 
 typedef struct {
     double p[3]; /* screen x, screen y (down), depth (larger = nearer the viewer) */
+    double f[3]; /* fractional coordinates of this image */
     int z;
 } drawn_atom;
 
 typedef struct {
     double depth;
-    int kind; /* 0 bond, 1 atom */
+    int kind; /* 0 bond, 1 atom, 2 half bond toward an atom outside the drawn cell */
     int a, b;
+    double end[3]; /* kind 2: the bond's midpoint, in view coordinates */
 } paint_item;
+
+static int push_item(paint_item **items, int *n, int *cap, paint_item it)
+{
+    if (*n == *cap) {
+        paint_item *ni = realloc(*items, (size_t)(*cap * 2) * sizeof *ni);
+        if (!ni)
+            return -1;
+        *items = ni;
+        *cap *= 2;
+    }
+    (*items)[(*n)++] = it;
+    return 0;
+}
 
 static int by_depth(const void *pa, const void *pb)
 {
@@ -560,6 +575,7 @@ void xg_svg_cell(xg_buf *b, int size, const xg_structure *s)
             double c[3];
             cart(s, g, c);
             view(c, at[na].p);
+            memcpy(at[na].f, g, sizeof g);
             at[na].z = s->types[i];
             na++;
         }
@@ -615,12 +631,18 @@ void xg_svg_cell(xg_buf *b, int size, const xg_structure *s)
         return;
     }
     for (int i = 0; i < na; i++)
-        items[nitems++] = (paint_item){at[i].p[2], 1, i, 0};
-    for (int i = 0; i < na; i++) {
+        items[nitems++] = (paint_item){at[i].p[2], 1, i, 0, {0, 0, 0}};
+    int *nbond = calloc((size_t)na + 1, sizeof *nbond);
+    if (!nbond)
+        b->failed = 1;
+    for (int i = 0; i < na && !b->failed; i++) {
         const xg_element *ei = xg_element_get(at[i].z);
+        if (!ei)
+            continue;
+        /* bonds between drawn atoms */
         for (int j = i + 1; j < na; j++) {
             const xg_element *ej = xg_element_get(at[j].z);
-            if (!ei || !ej)
+            if (!ej)
                 continue;
             double d2 = 0;
             for (int k = 0; k < 3; k++)
@@ -628,24 +650,68 @@ void xg_svg_cell(xg_buf *b, int size, const xg_structure *s)
             double cut = 1.2 * (ei->covalent_radius + ej->covalent_radius);
             if (d2 > cut * cut || d2 < 0.01)
                 continue;
-            if (nitems == icap) {
-                icap *= 2;
-                paint_item *ni = realloc(items, (size_t)icap * sizeof *ni);
-                if (!ni) {
-                    free(items);
-                    free(at);
-                    b->failed = 1;
-                    return;
-                }
-                items = ni;
-            }
-            items[nitems++] = (paint_item){(at[i].p[2] + at[j].p[2]) / 2 - 1e-3, 0, i, j};
+            if (push_item(&items, &nitems, &icap,
+                          (paint_item){(at[i].p[2] + at[j].p[2]) / 2 - 1e-3, 0, i, j, {0, 0, 0}}))
+                b->failed = 1;
+            nbond[i]++;
+            nbond[j]++;
         }
+    }
+    for (int i = 0; i < na && !b->failed; i++) {
+        const xg_element *ei = xg_element_get(at[i].z);
+        /* an atom with no bond inside the drawing (an anion whose cations sit in the next
+         * cells) gets half bonds toward its neighbours there, so nothing floats; bonded atoms
+         * get none, which keeps metals readable */
+        if (!ei || nbond[i])
+            continue;
+        for (int j = 0; j < s->natoms; j++) {
+            const xg_element *ej = xg_element_get(s->types[j]);
+            if (!ej)
+                continue;
+            double cut = 1.2 * (ei->covalent_radius + ej->covalent_radius);
+            for (int m = 0; m < 27; m++) {
+                double g[3], c[3], q[3];
+                int inside = 1;
+                for (int k = 0; k < 3; k++) {
+                    int shift = (m / (k == 0 ? 1 : k == 1 ? 3 : 9)) % 3 - 1;
+                    g[k] = s->frac[j][k] - floor(s->frac[j][k]) + shift;
+                    inside &= g[k] >= -eps && g[k] <= 1 + eps;
+                }
+                if (inside)
+                    continue; /* drawn: handled above */
+                cart(s, g, c);
+                view(c, q);
+                double d2 = 0;
+                for (int k = 0; k < 3; k++)
+                    d2 += (at[i].p[k] - q[k]) * (at[i].p[k] - q[k]);
+                if (d2 > cut * cut || d2 < 0.01)
+                    continue;
+                paint_item it = {(at[i].p[2] + q[2]) / 2 - 1e-3, 2, i, 0, {0, 0, 0}};
+                for (int k = 0; k < 3; k++)
+                    it.end[k] = (at[i].p[k] + q[k]) / 2;
+                if (push_item(&items, &nitems, &icap, it))
+                    b->failed = 1;
+            }
+        }
+    }
+    free(nbond);
+    if (b->failed) {
+        free(items);
+        free(at);
+        return;
     }
     qsort(items, (size_t)nitems, sizeof *items, by_depth);
     for (int k = 0; k < nitems; k++) {
         const paint_item *it = &items[k];
-        if (it->kind == 0) {
+        if (it->kind == 2) {
+            const double *p = at[it->a].p, *q = it->end;
+            xg_buf_printf(b,
+                          "<line x1=\"%.1f\" y1=\"%.1f\" x2=\"%.1f\" y2=\"%.1f\" stroke=\"#444\" "
+                          "stroke-width=\"4\"/><line x1=\"%.1f\" y1=\"%.1f\" x2=\"%.1f\" "
+                          "y2=\"%.1f\" stroke=\"%s\" stroke-width=\"2\"/>\n",
+                          SX(p), SY(p), SX(q), SY(q), SX(p), SY(p), SX(q), SY(q),
+                          xg_svg_element_color(at[it->a].z));
+        } else if (it->kind == 0) {
             const double *p = at[it->a].p, *q = at[it->b].p;
             double mx = (SX(p) + SX(q)) / 2, my = (SY(p) + SY(q)) / 2;
             /* two halves in the colours of their atoms, over a dark casing for contrast */

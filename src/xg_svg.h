@@ -64,7 +64,7 @@ void xg_svg_histogram(xg_buf *b, int w, int h, const char *title, const char *xl
                       double marker, const char *marker_label);
 
 /* Grouped vertical bars: ncat categories with labels, one bar per series and category;
- * y is a fraction shown in percent. Labels are turned 45 degrees when there are many. */
+ * y is a fraction shown in percent. Labels are turned 60 degrees when they would overlap. */
 void xg_svg_bars(xg_buf *b, int w, int h, const char *title, int ncat,
                  const char *const *labels, const xg_svg_series *series, int nseries);
 
@@ -75,7 +75,9 @@ void xg_svg_ptable(xg_buf *b, int cell, const double *value, const char *title);
 
 /* Ball-and-stick drawing of the unit cell of s in an orthographic projection (a oblique view
  * with c up): cell edges, atoms in the cell plus their images on faces, edges and corners,
- * bonds between drawn atoms closer than 1.2 times the sum of their covalent radii, atoms in
+ * bonds between drawn atoms closer than 1.2 times the sum of their covalent radii (and half
+ * bonds toward the neighbours in the next cells of an atom that has no bond in the drawing),
+ * atoms in
  * Jmol colours with a legend of the elements below. size is the drawing's width in pixels. */
 void xg_svg_cell(xg_buf *b, int size, const xg_structure *s);
 
