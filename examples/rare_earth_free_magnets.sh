@@ -10,6 +10,7 @@
 #     STEPS   reverse-diffusion steps (default 100; the model was trained for 1000, fewer is
 #             faster at some cost in quality)
 #     OUTDIR  default runs/magnets: OUTDIR/guided, OUTDIR/unguided, OUTDIR/report.txt,
+#             OUTDIR/report.html (the run report: xtalgen help report),
 #             OUTDIR/guided/to_dft/ (<id>.cif, <id>/POSCAR, ranking.csv)
 # Environment: XTALGEN (the binary, default build/xtalgen), XG_SHARED_DATA (default
 # ../shared/data), XG_DATA_CACHE (imported datasets, default .cache), THREADS, MAG_MODEL (the
@@ -113,6 +114,11 @@ read -r un uv us uvs um uh uhhi <<< "$(stats "$OUT/unguided")"
     echo "stable: predicted E_hull < 0.1 eV/atom against the MP-20 hull. Predictions, not DFT:"
     grep -E "predicted by|PREDICTION|carries" "$OUT/guided/screen/table.txt" | sed 's/^ */  /' || true
 } > "$OUT/report.txt"
+
+# 4b. The run report page: the guided run against the unguided one, target marked.
+RARGS=(--compare "$OUT/unguided" -o "$OUT/report.html" --quiet)
+[ "$GUIDED" = 1 ] && RARGS+=(--target dft_mag_density=$TARGET)
+"$X" report "$OUT/guided" "${RARGS[@]}"
 
 # 5. Export for DFT: the valid S.U.N. crystals of the guided run (an invalid structure, atoms
 # closer than 0.5 A, is not worth a DFT calculation even when predicted stable), with a ranking

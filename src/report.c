@@ -394,8 +394,8 @@ static void find_screen_dir(const char *dir, const char *given, char *out, size_
         return;
     }
     snprintf(p, sizeof p, "%s/screen/screen.csv", dir);
-    if (file_exists(p))
-        snprintf(out, n, "%s/screen", dir);
+    if (file_exists(p) && strlen(dir) + 8 <= n)
+        snprintf(out, n, "%.*s/screen", (int)(n - 8), dir);
 }
 
 static int load_structures_from_inputs(run *r, xg_error *err)
@@ -437,8 +437,24 @@ static int run_load(run *r, const char *dir, const char *screen_given, int struc
                     xg_error *err)
 {
     memset(r, 0, sizeof *r);
-    char p[4200];
+    char p[4200], found[4096];
     int rc;
+    if (!dir && screen_given && !path_join(p, sizeof p, screen_given, "summary.json") &&
+        file_exists(p)) {
+        /* screen results alone: their one input, when it is a generate folder, is the run */
+        xg_json *j = NULL;
+        xg_error e2 = {0};
+        if (xg_json_read_file(p, &j, &e2) == XG_OK) {
+            const xg_json *in = xg_json_get(j, "inputs");
+            if (in && in->type == XG_JSON_ARRAY && in->n == 1 &&
+                in->items[0].type == XG_JSON_STRING &&
+                !path_join(p, sizeof p, in->items[0].text, "generated.h5") && file_exists(p)) {
+                snprintf(found, sizeof found, "%s", in->items[0].text);
+                dir = found;
+            }
+        }
+        xg_json_free(j);
+    }
     if (dir) {
         snprintf(r->dir, sizeof r->dir, "%s", dir);
         struct stat st;
@@ -469,6 +485,11 @@ static int run_load(run *r, const char *dir, const char *screen_given, int struc
             return xg_error_set(err, XG_EIO, "%s: no screen.csv", r->screen_dir);
     }
     if (dir && !path_join(p, sizeof p, dir, "generated.h5") && file_exists(p)) {
+        struct stat st;
+        char when[64];
+        if (stat(p, &st) == 0 && strftime(when, sizeof when, "%Y-%m-%d %H:%M UTC",
+                                          gmtime(&st.st_mtime)))
+            prov_add(r, "generated.h5 last written", when);
         read_h5_attrs(r, p);
         if (structures && (rc = xg_dataset_read_h5(p, &r->ds, err)))
             return rc;
@@ -1273,7 +1294,7 @@ static void section_candidates(xg_buf *b, page *pg, long *ndrawn)
     qsort(rk, (size_t)m, sizeof *rk, cmp_ranked);
     char t[600];
     snprintf(t, sizeof t, "%ld %s crystals, ranked by %s%s%s; the first %ld are shown.", m,
-             c_sun >= 0 ? "valid S.U.N." : r->valid[0] >= 0 ? "valid" : "", rank_col,
+             c_sun >= 0 ? "valid S.U.N." : r->n > 0 && r->valid[0] >= 0 ? "valid" : "", rank_col,
              by_target ? " (closeness to the target)" : desc ? " (descending)" : "",
              c_rank >= 0 ? "" : " (absent: file order)", m < pg->o->top ? m : (long)pg->o->top);
     note(b, t);
