@@ -809,7 +809,7 @@ static void section_rates(xg_buf *b, page *pg)
     const xg_json *cmp_rates = pg->cmp ? xg_json_get(pg->cmp->scr_json, "rates") : NULL;
     xg_buf_puts(b, "<table class=\"rates\"><thead><tr><th>flag</th><th>count</th><th>rate</th>");
     if (cmp_rates)
-        xg_buf_puts(b, "<th>compared run (--compare)</th>");
+        xg_buf_puts(b, "<th>compared run</th>");
     xg_buf_puts(b, "<th>definition and reference set</th></tr></thead><tbody>\n");
     {
         /* known keys in the order above, then the rest in file order */

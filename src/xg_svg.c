@@ -314,7 +314,10 @@ void xg_svg_bars(xg_buf *b, int w, int h, const char *title, int ncat,
         if (strlen(labels[k]) > longest)
             longest = strlen(labels[k]);
     int rotate = 6.5 * (double)longest > (w - 56.0) / (ncat > 0 ? ncat : 1);
-    frame f = {0, ncat > 0 ? ncat : 1, 0, 0, 46, 30, w - 56, h - (rotate ? 110 : 72)};
+    /* turned labels reach down by their length times sin 60: the drawing grows by that */
+    int extra = rotate ? (int)ceil(6.2 * (double)longest * 0.87) : 0;
+    frame f = {0, ncat > 0 ? ncat : 1, 0, 0, 46, 30, w - 56, h - 72};
+    h += extra;
     double ymax = 0;
     for (int s = 0; s < nseries; s++)
         for (int k = 0; k < ncat; k++)

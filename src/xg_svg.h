@@ -64,7 +64,8 @@ void xg_svg_histogram(xg_buf *b, int w, int h, const char *title, const char *xl
                       double marker, const char *marker_label);
 
 /* Grouped vertical bars: ncat categories with labels, one bar per series and category;
- * y is a fraction shown in percent. Labels are turned 60 degrees when they would overlap. */
+ * y is a fraction shown in percent. Labels are turned 60 degrees when they would overlap, and
+ * the drawing is then made taller than h by their reach. */
 void xg_svg_bars(xg_buf *b, int w, int h, const char *title, int ncat,
                  const char *const *labels, const xg_svg_series *series, int nseries);
 
