@@ -183,7 +183,17 @@ static void tick_label(double v, double step, char *buf, size_t n)
 typedef struct {
     double x0, x1, y0, y1;     /* data range */
     double left, top, pw, ph;  /* plot area in pixels */
+    double ystep;              /* tick step of y; y1 is a multiple of it */
 } frame;
+
+/* y from 0 to a multiple of a nice step above ymax, so the top gridline is a labelled tick */
+static void y_range(frame *f, double ymax)
+{
+    if (!(ymax > 0))
+        ymax = 1;
+    f->ystep = xg_svg_nice_step(ymax, 4);
+    f->y1 = f->ystep * ceil(ymax / f->ystep - 1e-9);
+}
 
 static double fx(const frame *f, double x) { return f->left + (x - f->x0) / (f->x1 - f->x0) * f->pw; }
 static double fy(const frame *f, double y) { return f->top + f->ph - (y - f->y0) / (f->y1 - f->y0) * f->ph; }
@@ -191,9 +201,10 @@ static double fy(const frame *f, double y) { return f->top + f->ph - (y - f->y0)
 /* y axis in percent with grid lines; the x axis line. */
 static void y_axis_percent(xg_buf *b, const frame *f)
 {
-    double step = xg_svg_nice_step(f->y1 - f->y0, 4);
+    double step = f->ystep;
     char lab[32];
-    for (double y = 0; y <= f->y1 + 1e-12; y += step) {
+    for (int k = 0; k * step <= f->y1 * (1 + 1e-9); k++) {
+        double y = k * step;
         double py = fy(f, y);
         xg_buf_printf(b, "<line x1=\"%.1f\" y1=\"%.1f\" x2=\"%.1f\" y2=\"%.1f\" class=\"grid\"/>\n",
                       f->left, py, f->left + f->pw, py);
@@ -232,14 +243,13 @@ void xg_svg_histogram(xg_buf *b, int w, int h, const char *title, const char *xl
                       const double *edges, int nbins, const xg_svg_series *series, int nseries,
                       double marker, const char *marker_label)
 {
-    frame f = {edges[0], edges[nbins], 0, 0, 46, 30, w - 60, h - 72};
+    frame f = {edges[0], edges[nbins], 0, 0, 46, 30, w - 60, h - 72, 1};
     double ymax = 0;
     for (int s = 0; s < nseries; s++)
         for (int k = 0; k < nbins; k++)
             if (isfinite(series[s].values[k]) && series[s].values[k] > ymax)
                 ymax = series[s].values[k];
-    double step = xg_svg_nice_step(ymax > 0 ? ymax : 1, 4);
-    f.y1 = step * ceil((ymax > 0 ? ymax : 1) / step);
+    y_range(&f, ymax);
     svg_open(b, w, h, title);
     text(b, w / 2.0, 16, "middle", "ptitle", title);
     y_axis_percent(b, &f);
@@ -316,15 +326,14 @@ void xg_svg_bars(xg_buf *b, int w, int h, const char *title, int ncat,
     int rotate = 6.5 * (double)longest > (w - 56.0) / (ncat > 0 ? ncat : 1);
     /* turned labels reach down by their length times sin 60: the drawing grows by that */
     int extra = rotate ? (int)ceil(6.2 * (double)longest * 0.87) : 0;
-    frame f = {0, ncat > 0 ? ncat : 1, 0, 0, 46, 30, w - 56, h - 72};
+    frame f = {0, ncat > 0 ? ncat : 1, 0, 0, 46, 30, w - 56, h - 72, 1};
     h += extra;
     double ymax = 0;
     for (int s = 0; s < nseries; s++)
         for (int k = 0; k < ncat; k++)
             if (isfinite(series[s].values[k]) && series[s].values[k] > ymax)
                 ymax = series[s].values[k];
-    double step = xg_svg_nice_step(ymax > 0 ? ymax : 1, 4);
-    f.y1 = step * ceil((ymax > 0 ? ymax : 1) / step);
+    y_range(&f, ymax);
     svg_open(b, w, h, title);
     text(b, w / 2.0, 16, "middle", "ptitle", title);
     y_axis_percent(b, &f);
