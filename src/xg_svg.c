@@ -243,7 +243,7 @@ void xg_svg_histogram(xg_buf *b, int w, int h, const char *title, const char *xl
                       const double *edges, int nbins, const xg_svg_series *series, int nseries,
                       double marker, const char *marker_label)
 {
-    frame f = {edges[0], edges[nbins], 0, 0, 46, 30, w - 60, h - 72, 1};
+    frame f = {edges[0], edges[nbins], 0, 0, 46, 30, w - 60, h - 88, 1};
     double ymax = 0;
     for (int s = 0; s < nseries; s++)
         for (int k = 0; k < nbins; k++)
@@ -297,7 +297,7 @@ void xg_svg_histogram(xg_buf *b, int w, int h, const char *title, const char *xl
         tick_label(x, xs, lab, sizeof lab);
         text(b, px, f.top + f.ph + 15, "middle", "tick", lab);
     }
-    text(b, f.left + f.pw / 2, f.top + f.ph + 30, "middle", "label", xlabel);
+    text(b, f.left + f.pw / 2, f.top + f.ph + 29, "middle", "label", xlabel);
     if (isfinite(marker)) {
         double m = marker < f.x0 ? f.x0 : marker > f.x1 ? f.x1 : marker;
         double px = fx(&f, m);
@@ -309,7 +309,7 @@ void xg_svg_histogram(xg_buf *b, int w, int h, const char *title, const char *xl
             text(b, px + (px > f.left + f.pw * 0.7 ? -4 : 4), f.top + 10,
                  px > f.left + f.pw * 0.7 ? "end" : "start", "tick", marker_label);
     }
-    legend(b, f.left, h - 8, series, nseries);
+    legend(b, f.left, h - 6, series, nseries);
     xg_buf_puts(b, "</svg>\n");
 }
 
