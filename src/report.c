@@ -318,19 +318,25 @@ static void json_flatten(run *r, const char *prefix, const xg_json *v)
         snprintf(val, sizeof val, "null");
         break;
     }
+    /* the same fact as a generated.h5 attribute of the same name is shown once */
+    for (int i = 0; i < r->nprov; i++)
+        if (!strncmp(r->prov[i].key, "generated.h5: ", 14) && !strcmp(r->prov[i].key + 14, prefix) &&
+            !strcmp(r->prov[i].value, val))
+            return;
     prov_add(r, prefix, val);
 }
 
-/* "name=value[,name=value]": the first pair with a number. */
+/* "name=value[;name=value]" (',' separates too): the first pair with a number. */
 static int parse_condition(const char *s, char *name, size_t n, double *value)
 {
     while (s && *s) {
-        const char *eq = strchr(s, '='), *comma = strchr(s, ',');
+        const char *eq = strchr(s, '='), *comma = strpbrk(s, ",;");
         if (!eq || (comma && comma < eq))
             return 0;
         char *end;
         double v = strtod(eq + 1, &end);
-        if (end != eq + 1 && (*end == '\0' || *end == ',' || *end == ' ') && isfinite(v)) {
+        if (end != eq + 1 && (*end == '\0' || *end == ',' || *end == ';' || *end == ' ') &&
+            isfinite(v)) {
             size_t k = (size_t)(eq - s);
             if (k >= n)
                 k = n - 1;
@@ -1308,7 +1314,7 @@ static void section_candidates(xg_buf *b, page *pg, long *ndrawn)
         const char *nm = S->names[c];
         size_t L = strlen(nm);
         if ((L > 5 && !strcmp(nm + L - 5, "_pred")) || !strncmp(nm, "e_hull", 6) ||
-            !strcmp(nm, "hhi"))
+            !strcmp(nm, "hhi") || !strcmp(nm, "min_bond_ratio"))
             show[ns++] = c;
     }
     int c_err = tcol(S, "error"), fc[NFLAGS];

@@ -10,6 +10,7 @@
 
 #include "crystal/xg_csv.h"
 #include "crystal/xg_json.h"
+#include "src/cli.h"
 #include "src/report.h"
 #include "src/report_ref.h"
 #include "src/xg_svg.h"
@@ -257,7 +258,7 @@ static char *slurp(const char *path)
 
 static void put(const char *dir, const char *name, const char *text)
 {
-    char p[4200];
+    char p[8500];
     snprintf(p, sizeof p, "%s/%s", dir, name);
     FILE *f = fopen(p, "w");
     CU_ASSERT_FATAL(f != NULL);
@@ -317,6 +318,30 @@ static void test_page_from_fixture(void)
     CU_ASSERT_EQUAL(check_page_numbers(page, sj), -1);
     free(page);
     xg_json_free(sj);
+
+    /* a generate summary.json recording the condition, the screen results in DIR/screen with
+     * the guided property: the target is found and marked without --target */
+    const char *g = xg_test_tmpdir();
+    char sdir[4200];
+    snprintf(sdir, sizeof sdir, "%s/screen", g);
+    CU_ASSERT_EQUAL_FATAL(xg_mkdir_p(sdir, &err), XG_OK);
+    put(g, "summary.csv", "id,formula,natoms,spacegroup_number,spacegroup_symbol,volume,density\n"
+                          "g-0,Fe,2,229,Im-3m,23.6,7.86\ng-1,Co,2,229,Im-3m,22.0,8.9\n");
+    put(g, "summary.json", "{\"model\": \"m.h5\", \"conditions\": {\"dft_mag_density\": 0.15}, "
+                           "\"guidance\": 2, \"seed\": 7, \"steps\": 100}\n");
+    put(sdir, "screen.csv", "id,formula,natoms,mag_density_pred\ng-0,Fe,2,0.19\ng-1,Co,2,0.14\n");
+    snprintf(out, sizeof out, "%s/g.html", g);
+    o.run_dir = g;
+    CU_ASSERT_EQUAL_FATAL(xg_report_write(&o, &st, &err), XG_OK);
+    CU_ASSERT(xml_wellformed(out));
+    page = slurp(out);
+    CU_ASSERT_FATAL(page != NULL);
+    CU_ASSERT(strstr(page, "target 0.15") != NULL);
+    CU_ASSERT(strstr(page, "dft_mag_density = 0.15") != NULL);
+    /* ranked by closeness to the target: Co (0.14) before Fe (0.19) */
+    char *co = strstr(page, "<b>Co</b>"), *fe = strstr(page, "<b>Fe</b>");
+    CU_ASSERT(co && fe && co < fe);
+    free(page);
 
     /* no screen results at all: still a page, with a note */
     const char *bare = xg_test_tmpdir();
