@@ -10,7 +10,6 @@
 #     STEPS   reverse-diffusion steps (default 100; the model was trained for 1000, fewer is
 #             faster at some cost in quality)
 #     OUTDIR  default runs/magnets: OUTDIR/guided, OUTDIR/unguided, OUTDIR/report.txt,
-#             OUTDIR/report.html (the run report: xtalgen help report),
 #             OUTDIR/guided/to_dft/ (<id>.cif, <id>/POSCAR, ranking.csv)
 # Environment: XTALGEN (the binary, default build/xtalgen), XG_SHARED_DATA (default
 # ../shared/data), XG_DATA_CACHE (imported datasets, default .cache), THREADS, MAG_MODEL (the
@@ -115,11 +114,6 @@ read -r un uv us uvs um uh uhhi <<< "$(stats "$OUT/unguided")"
     grep -E "predicted by|PREDICTION|carries" "$OUT/guided/screen/table.txt" | sed 's/^ */  /' || true
 } > "$OUT/report.txt"
 
-# 4b. The run report page: the guided run against the unguided one, target marked.
-RARGS=(--compare "$OUT/unguided" -o "$OUT/report.html" --quiet)
-[ "$GUIDED" = 1 ] && RARGS+=(--target dft_mag_density=$TARGET)
-"$X" report "$OUT/guided" "${RARGS[@]}"
-
 # 5. Export for DFT: the valid S.U.N. crystals of the guided run (an invalid structure, atoms
 # closer than 0.5 A, is not worth a DFT calculation even when predicted stable), with a ranking
 # by predicted magnetic density.
@@ -148,3 +142,10 @@ else
 fi
 echo "took $(( $(date +%s) - T0 )) s" >> "$OUT/report.txt"
 cat "$OUT/report.txt"
+
+# 6. The run report page (xtalgen help report): the guided run against the unguided one, the
+# target marked, the top candidates drawn with links to their CIFs: OUTDIR/report.html.
+RARGS=(--compare "$OUT/unguided" -o "$OUT/report.html" --quiet)
+[ "$GUIDED" = 1 ] && RARGS+=(--target dft_mag_density=$TARGET)
+"$X" report "$OUT/guided" "${RARGS[@]}"
+say "report page: $OUT/report.html"
