@@ -1227,7 +1227,14 @@ static void section_elements(xg_buf *b, page *pg)
         note(b, "No element information (neither structures nor formulas).");
         return;
     }
-    xg_svg_ptable(b, 44, frac, "Share of the run's crystals containing each element");
+    double ref[XG_MAX_Z + 1];
+    const xg_refdist *rd = pg->ref;
+    for (int z = 0; z <= XG_MAX_Z; z++)
+        ref[z] = rd && rd->n > 0 ? rd->element[z] / (double)rd->n : NAN;
+    xg_svg_ptable(b, 44, frac, rd ? ref : NULL, rd ? rd->name : NULL,
+                  "Share of the run's crystals containing each element");
+    if (rd)
+        note(b, "Hover over an element for its share in the reference as well.");
 }
 
 /* ------------------------------------------------------------------ candidates ---- */

@@ -423,7 +423,8 @@ void xg_svg_heat_color(double t, char buf[8], int *dark)
         *dark = t > 0.45;
 }
 
-void xg_svg_ptable(xg_buf *b, int cell, const double *value, const char *title)
+void xg_svg_ptable(xg_buf *b, int cell, const double *value, const double *ref,
+                   const char *ref_name, const char *title)
 {
     int w = 18 * cell + 20, h = (int)(9.4 * cell) + 70;
     double vmax = 0;
@@ -446,11 +447,15 @@ void xg_svg_ptable(xg_buf *b, int cell, const double *value, const char *title)
         /* square root: the common elements would otherwise wash out every rare one */
         if (v > 0)
             xg_svg_heat_color(vmax > 0 ? sqrt(v / vmax) : 0, fill, &dark);
+        xg_buf_printf(b, "<g><title>%s (%d): %.2f%% of crystals", e->symbol, z, 100 * v);
+        if (ref && isfinite(ref[z])) {
+            xg_buf_printf(b, "; %.2f%% in ", 100 * ref[z]);
+            xg_buf_escape(b, ref_name ? ref_name : "the reference");
+        }
         xg_buf_printf(b,
-                      "<g><title>%s (%d): %.2f%% of crystals</title><rect x=\"%.1f\" y=\"%.1f\" "
-                      "width=\"%d\" height=\"%d\" fill=\"%s\" stroke=\"%s\"/>",
-                      e->symbol, z, 100 * v, x + 1, y + 1, cell - 2, cell - 2, fill,
-                      v > 0 ? "#6b7b8c" : "#d0d0d0");
+                      "</title><rect x=\"%.1f\" y=\"%.1f\" width=\"%d\" height=\"%d\" "
+                      "fill=\"%s\" stroke=\"%s\"/>",
+                      x + 1, y + 1, cell - 2, cell - 2, fill, v > 0 ? "#6b7b8c" : "#d0d0d0");
         const char *tc = v > 0 ? (dark ? "#ffffff" : "#111111") : "#9a9a9a";
         xg_buf_printf(b,
                       "<text x=\"%.1f\" y=\"%.1f\" text-anchor=\"middle\" fill=\"%s\" "

@@ -71,8 +71,11 @@ void xg_svg_bars(xg_buf *b, int w, int h, const char *title, int ncat,
 
 /* Periodic table (Z = 1..103, lanthanides and actinides in their own rows) coloured by
  * value[z] in [0, 1] (value[0] unused; NaN or 0 = absent), each cell showing the symbol and
- * the value in percent; a colour scale below. cell is the side of one cell in pixels. */
-void xg_svg_ptable(xg_buf *b, int cell, const double *value, const char *title);
+ * the value in percent; a colour scale below. cell is the side of one cell in pixels. ref
+ * (may be NULL) gives a reference share per element, named ref_name, shown in each cell's
+ * tooltip. */
+void xg_svg_ptable(xg_buf *b, int cell, const double *value, const double *ref,
+                   const char *ref_name, const char *title);
 
 /* Ball-and-stick drawing of the unit cell of s in an orthographic projection (a oblique view
  * with c up): cell edges, atoms in the cell plus their images on faces, edges and corners,

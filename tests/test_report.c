@@ -132,7 +132,13 @@ static void test_svg_wellformed(void)
     val[8] = 0.6;
     val[26] = 0.2;
     val[92] = NAN;
-    xg_svg_ptable(&b, 30, val, "elements");
+    double rval[XG_MAX_Z + 1];
+    for (int z = 0; z <= XG_MAX_Z; z++)
+        rval[z] = z == 8 ? 0.5 : NAN;
+    size_t at = b.len;
+    xg_svg_ptable(&b, 30, val, rval, "MP-20 <test>", "elements");
+    CU_ASSERT(strstr(b.s + at, "O (8): 60.00% of crystals; 50.00% in MP-20 &lt;test&gt;") != NULL);
+    CU_ASSERT(strstr(b.s + at, "Fe (26): 20.00% of crystals</title>") != NULL);
     xg_structure *nacl = rocksalt();
     size_t before = b.len;
     xg_svg_cell(&b, 150, nacl);
