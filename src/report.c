@@ -1343,10 +1343,13 @@ static void section_candidates(xg_buf *b, page *pg, long *ndrawn)
                        : r->ds->ids[di];
         xg_buf_printf(b, "<tr><td class=\"num\">%ld</td><td class=\"cell\">", k + 1);
         if (di >= 0) {
+            /* drawing cost grows with the square of the atoms: big cells get a note instead */
             xg_structure *s = xg_dataset_get(r->ds, di, NULL);
-            if (s) {
+            if (s && s->natoms <= 400) {
                 xg_svg_cell(b, 150, s);
                 (*ndrawn)++;
+            } else if (s) {
+                xg_buf_printf(b, "<span class=\"note\">%d atoms: not drawn</span>", s->natoms);
             }
             xg_structure_free(s);
         }
