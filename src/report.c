@@ -740,8 +740,7 @@ static void section_provenance(xg_buf *b, page *pg)
                 snprintf(list + u, sizeof list - u, "%s%s", k ? ", " : "", refs->items[k].text);
             }
         double nref = xg_json_number(sj, "n_references");
-        KV("novelty reference", "%s%s", list[0] ? list : "none",
-           isfinite(nref) && nref > 0 ? "" : "");
+        KV("novelty reference", "%s", list[0] ? list : "none");
         if (isfinite(nref) && nref > 0)
             KV("reference crystals", "%.0f", nref);
         const char *hull = xg_json_string(sj, "properties.hull");
@@ -817,61 +816,59 @@ static void section_rates(xg_buf *b, page *pg)
     if (cmp_rates)
         xg_buf_puts(b, "<th>compared run</th>");
     xg_buf_puts(b, "<th>definition and reference set</th></tr></thead><tbody>\n");
-    {
-        /* known keys in the order above, then the rest in file order */
-        for (int j = 0; j < nknown + rates->n; j++) {
-            const char *key;
-            const rate_row *kr = NULL;
-            if (j < nknown) {
-                kr = &known[j];
-                key = kr->key;
-                if (!xg_json_get(rates, key))
-                    continue;
-            } else {
-                key = rates->keys[j - nknown];
-                int dup = 0;
-                for (int q = 0; q < nknown; q++)
-                    dup |= !strcmp(known[q].key, key);
-                if (dup)
-                    continue;
-            }
-            const xg_json *rv = xg_json_get(rates, key), *cv = xg_json_get(counts, key);
-            const char *meaning = kr && kr->meaning ? kr->meaning
-                                : !strcmp(key, "novel") ? novel_ref
-                                : !strcmp(key, "stable") ? stable_ref
-                                : !strcmp(key, "unique_valid") ? "valid and unique"
-                                : !strcmp(key, "novel_unique_valid") ? "valid, unique and novel"
-                                : "";
-            int head = !strcmp(key, "valid") || !strcmp(key, "unique") || !strcmp(key, "novel") ||
-                       !strcmp(key, "stable") || !strcmp(key, "sun");
-            xg_buf_printf(b, "<tr%s><td>", head ? " class=\"head\"" : "");
-            esc(b, kr ? kr->label : key);
-            xg_buf_puts(b, "</td>");
-            if (cv && cv->type == XG_JSON_NUMBER) {
-                xg_buf_puts(b, "<td class=\"num\" data-json=\"counts.");
-                esc(b, key);
-                xg_buf_printf(b, "\">%.0f</td>", cv->number);
-            } else {
-                xg_buf_puts(b, "<td class=\"num\">-</td>");
-            }
-            if (rv && rv->type == XG_JSON_NUMBER) {
-                xg_buf_puts(b, "<td class=\"num\" data-json=\"rates.");
-                esc(b, key);
-                xg_buf_printf(b, "\" data-scale=\"100\">%.1f%%</td>", 100 * rv->number);
-            } else {
-                xg_buf_puts(b, "<td class=\"num\">n/a</td>");
-            }
-            if (cmp_rates) {
-                const xg_json *x = xg_json_get(cmp_rates, key);
-                if (x && x->type == XG_JSON_NUMBER)
-                    xg_buf_printf(b, "<td class=\"num\">%.1f%%</td>", 100 * x->number);
-                else
-                    xg_buf_puts(b, "<td class=\"num\">n/a</td>");
-            }
-            xg_buf_puts(b, "<td>");
-            esc(b, meaning);
-            xg_buf_puts(b, "</td></tr>\n");
+    /* known keys in the order above, then the rest in file order */
+    for (int j = 0; j < nknown + rates->n; j++) {
+        const char *key;
+        const rate_row *kr = NULL;
+        if (j < nknown) {
+            kr = &known[j];
+            key = kr->key;
+            if (!xg_json_get(rates, key))
+                continue;
+        } else {
+            key = rates->keys[j - nknown];
+            int dup = 0;
+            for (int q = 0; q < nknown; q++)
+                dup |= !strcmp(known[q].key, key);
+            if (dup)
+                continue;
         }
+        const xg_json *rv = xg_json_get(rates, key), *cv = xg_json_get(counts, key);
+        const char *meaning = kr && kr->meaning ? kr->meaning
+                            : !strcmp(key, "novel") ? novel_ref
+                            : !strcmp(key, "stable") ? stable_ref
+                            : !strcmp(key, "unique_valid") ? "valid and unique"
+                            : !strcmp(key, "novel_unique_valid") ? "valid, unique and novel"
+                            : "";
+        int head = !strcmp(key, "valid") || !strcmp(key, "unique") || !strcmp(key, "novel") ||
+                   !strcmp(key, "stable") || !strcmp(key, "sun");
+        xg_buf_printf(b, "<tr%s><td>", head ? " class=\"head\"" : "");
+        esc(b, kr ? kr->label : key);
+        xg_buf_puts(b, "</td>");
+        if (cv && cv->type == XG_JSON_NUMBER) {
+            xg_buf_puts(b, "<td class=\"num\" data-json=\"counts.");
+            esc(b, key);
+            xg_buf_printf(b, "\">%.0f</td>", cv->number);
+        } else {
+            xg_buf_puts(b, "<td class=\"num\">-</td>");
+        }
+        if (rv && rv->type == XG_JSON_NUMBER) {
+            xg_buf_puts(b, "<td class=\"num\" data-json=\"rates.");
+            esc(b, key);
+            xg_buf_printf(b, "\" data-scale=\"100\">%.1f%%</td>", 100 * rv->number);
+        } else {
+            xg_buf_puts(b, "<td class=\"num\">n/a</td>");
+        }
+        if (cmp_rates) {
+            const xg_json *x = xg_json_get(cmp_rates, key);
+            if (x && x->type == XG_JSON_NUMBER)
+                xg_buf_printf(b, "<td class=\"num\">%.1f%%</td>", 100 * x->number);
+            else
+                xg_buf_puts(b, "<td class=\"num\">n/a</td>");
+        }
+        xg_buf_puts(b, "<td>");
+        esc(b, meaning);
+        xg_buf_puts(b, "</td></tr>\n");
     }
     xg_buf_puts(b, "</tbody></table>\n");
     char t[300];
