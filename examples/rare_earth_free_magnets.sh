@@ -142,3 +142,10 @@ else
 fi
 echo "took $(( $(date +%s) - T0 )) s" >> "$OUT/report.txt"
 cat "$OUT/report.txt"
+
+# 6. The run report page (xtalgen help report): the guided run against the unguided one, the
+# target marked, the top candidates drawn with links to their CIFs: OUTDIR/report.html.
+RARGS=(--compare "$OUT/unguided" -o "$OUT/report.html" --quiet)
+[ "$GUIDED" = 1 ] && RARGS+=(--target dft_mag_density=$TARGET)
+"$X" report "$OUT/guided" "${RARGS[@]}"
+say "report page: $OUT/report.html"

@@ -11,6 +11,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <unistd.h>
 
 #include "crystal/xg_input.h"
 #include "crystal/xg_matcher.h"
@@ -20,6 +21,7 @@
 #include "crystal/xg_validity.h"
 #include "src/cli.h"
 #include "src/commands.h"
+#include "src/report.h"
 #include "src/screen_props.h"
 #include "src/xg_mpi.h"
 
@@ -51,6 +53,7 @@ static const char usage[] =
     "  --ehull-max E                 stable: e_hull_pred < E eV/atom (default 0.1)\n"
     "  --symprec S                   spglib tolerance in Angstrom (default 0.1)\n"
     "  --quiet                       no progress display and no summary table\n"
+    "  --no-report                   do not write DIR/report.html (xtalgen help report)\n"
     "\n"
     "Writes DIR/screen.csv with the columns id,formula,natoms,spacegroup_number,\n"
     "valid_structure,valid_composition,unique,duplicate_of,novel,matched_reference (flags are\n"
@@ -804,11 +807,29 @@ static int gather_results(xg_mpi *mpi, const xg_dataset *ds, row *rows, xg_struc
     return rc;
 }
 
+/* The run report (src/report.h) next to the results: about the generate folder when the one
+ * input is one, else about the crystals of the inputs. A report that cannot be written is a
+ * warning: the screen's own results are already safe on disk. */
+static void write_report(const char *const *inputs, int ninputs, const char *outdir, int quiet)
+{
+    char page[4200], probe[4200];
+    snprintf(page, sizeof page, "%s/report.html", outdir);
+    snprintf(probe, sizeof probe, "%s/generated.h5", ninputs == 1 ? inputs[0] : "");
+    xg_report_options o = {.run_dir = ninputs == 1 && access(probe, R_OK) == 0 ? inputs[0] : NULL,
+                           .screen_dir = outdir, .output = page, .top = 20};
+    xg_report_stats st;
+    xg_error err = {0};
+    if (xg_report_write(&o, &st, &err))
+        xg_cli_errorf(CMD, "warning: report not written: %s", err.msg);
+    else if (!quiet)
+        printf("  report: %s (%.0f kB)\n", page, st.bytes / 1024.0);
+}
+
 static int run(int argc, char **argv)
 {
     const char *inputs[MAX_PATHS], *refs[MAX_PATHS], *dist_ref = NULL, *outdir = "screen_out";
     const char *models[XG_SCREEN_MAX_MODELS], *hull_path = NULL;
-    int ninputs = 0, nrefs = 0, nmodels = 0, quiet = 0;
+    int ninputs = 0, nrefs = 0, nmodels = 0, quiet = 0, report = 1;
     double symprec = 0.1, ehull_max = 0.1;
     for (int i = 1; i < argc; i++) {
         const char *a = argv[i], *v;
@@ -855,6 +876,8 @@ static int run(int argc, char **argv)
                 return XG_EXIT_USAGE;
         } else if (!strcmp(a, "--quiet") || !strcmp(a, "-q")) {
             quiet = 1;
+        } else if (!strcmp(a, "--no-report")) {
+            report = 0;
         } else if (a[0] == '-' && a[1] != '\0') {
             xg_cli_errorf(CMD, "unknown option '%s' (see xtalgen help screen)", a);
             return XG_EXIT_USAGE;
@@ -1113,6 +1136,8 @@ static int run(int argc, char **argv)
     }
     if (!quiet)
         print_table(&run_, st, &sm);
+    if (report)
+        write_report(inputs, ninputs, outdir, quiet);
     status = XG_EXIT_OK;
 out:
     if (red)

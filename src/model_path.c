@@ -7,13 +7,16 @@
 
 static int exists(const char *p) { return access(p, R_OK) == 0; }
 
-int xg_default_model_path(const char *name, char *out, size_t n, xg_error *err)
+/* The search both lookups share: $ENV/NAME, then SUB/NAME under <binary>/../data,
+ * <binary>/../share/xtalgen and <source tree>/data (SUB "" for data/ itself). */
+static int find_shipped(const char *env_name, const char *sub, const char *name, const char *what,
+                        const char *hint, char *out, size_t n, xg_error *err)
 {
     char tried[4][4096];
     int nt = 0;
-    const char *env = getenv("XTALGEN_MODEL_DIR");
+    const char *env = getenv(env_name);
     if (env && *env) {
-        snprintf(tried[nt], sizeof tried[nt], "%s/%s", env, name);
+        snprintf(tried[nt], sizeof tried[nt], "%.3000s/%.500s", env, name);
         if (exists(tried[nt]))
             goto found;
         nt++;
@@ -25,18 +28,18 @@ int xg_default_model_path(const char *name, char *out, size_t n, xg_error *err)
         char *slash = strrchr(exe, '/');
         if (slash)
             *slash = '\0';
-        snprintf(tried[nt], sizeof tried[nt], "%.3000s/../data/models/%.500s", exe, name);
+        snprintf(tried[nt], sizeof tried[nt], "%.3000s/../data/%s%.500s", exe, sub, name);
         if (exists(tried[nt]))
             goto found;
         nt++;
-        snprintf(tried[nt], sizeof tried[nt], "%.3000s/../share/xtalgen/models/%.500s", exe, name);
+        snprintf(tried[nt], sizeof tried[nt], "%.3000s/../share/xtalgen/%s%.500s", exe, sub, name);
         if (exists(tried[nt]))
             goto found;
         nt++;
     }
 #ifdef XTALGEN_SOURCE_DIR
-    /* A build folder outside the source tree still finds the models it was built with. */
-    snprintf(tried[nt], sizeof tried[nt], "%.3000s/data/models/%.500s", XTALGEN_SOURCE_DIR, name);
+    /* A build folder outside the source tree still finds the files it was built with. */
+    snprintf(tried[nt], sizeof tried[nt], "%.3000s/data/%s%.500s", XTALGEN_SOURCE_DIR, sub, name);
     if (exists(tried[nt]))
         goto found;
     nt++;
@@ -47,12 +50,22 @@ int xg_default_model_path(const char *name, char *out, size_t n, xg_error *err)
             strcat(msg, i ? ", " : "");
             strncat(msg, tried[i], sizeof msg - strlen(msg) - 3);
         }
-        return xg_error_set(err, XG_EIO, "no shipped model %s found (tried %s); pass --model", name,
-                            msg);
+        return xg_error_set(err, XG_EIO, "no shipped %s %s found (tried %s); %s", what, name, msg,
+                            hint);
     }
 found:
     if (strlen(tried[nt]) >= n)
-        return xg_error_set(err, XG_EINVAL, "model path too long");
+        return xg_error_set(err, XG_EINVAL, "%s path too long", what);
     snprintf(out, n, "%s", tried[nt]);
     return XG_OK;
+}
+
+int xg_default_model_path(const char *name, char *out, size_t n, xg_error *err)
+{
+    return find_shipped("XTALGEN_MODEL_DIR", "models/", name, "model", "pass --model", out, n, err);
+}
+
+int xg_default_data_path(const char *name, char *out, size_t n, xg_error *err)
+{
+    return find_shipped("XTALGEN_DATA_DIR", "", name, "data file", "pass its path", out, n, err);
 }

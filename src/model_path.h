@@ -1,4 +1,4 @@
-/* model_path.h: where the shipped model files are found. */
+/* model_path.h: where the shipped model and data files are found. */
 #ifndef XG_MODEL_PATH_H
 #define XG_MODEL_PATH_H
 
@@ -11,5 +11,9 @@
  * binary was built from (a build folder elsewhere). XG_EIO naming every
  * place tried when none exists. */
 int xg_default_model_path(const char *name, char *out, size_t n, xg_error *err);
+
+/* Same search for a shipped data file data/NAME ($XTALGEN_DATA_DIR/NAME first, then data/ and
+ * share/xtalgen/ next to the binary, then the source tree). */
+int xg_default_data_path(const char *name, char *out, size_t n, xg_error *err);
 
 #endif

@@ -43,6 +43,7 @@ if [ -f "$SRC/data/models/xtalgen-mp20-magnetic.h5" ]; then
     grep -q "guided: dft_mag_density=" "$T/mag/report.txt" || fail "magnets: the conditioned model was not used"
 fi
 [ -f "$T/mag/guided/to_dft/ranking.csv" ] || fail "magnets: no ranking.csv"
+grep -q "<h2 id=\"candidates\"" "$T/mag/report.html" || fail "magnets: no report page"
 # No rare earth (Sc, Y, La..Lu) and nothing radioactive in either run.
 for run in guided unguided; do
     "$X" convert "$T/mag/$run/generated.h5" -o "$T/$run.extxyz" --format extxyz > /dev/null 2>&1 ||
