@@ -1448,7 +1448,7 @@ int xg_report_write(const xg_report_options *o, xg_report_stats *stats, xg_error
     }
     if (o->compare_dir) {
         if ((rc = run_load(&cmp, o->compare_dir, NULL, 0, err))) {
-            xg_error_prefix(err, "--compare");
+            xg_error_prefix(err, rc, "--compare");
             goto done;
         }
         pg->cmp = &cmp;
