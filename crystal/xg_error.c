@@ -62,6 +62,8 @@ const char *xg_status_str(int code)
     case XG_EVERSION: return "unknown file version";
     case XG_ENUMERIC: return "numerical error";
     case XG_ELIB: return "library error";
+    case XG_EEXIST: return "output exists";
+    case XG_EBUSY: return "in use by another run";
     default: return "unknown error";
     }
 }

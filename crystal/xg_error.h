@@ -15,7 +15,9 @@ typedef enum {
     XG_EINVAL,       /* invalid argument or physically meaningless structure */
     XG_EVERSION,     /* file layout of an unknown version */
     XG_ENUMERIC,     /* a numerical routine failed (singular lattice, LAPACK error, NaN) */
-    XG_ELIB          /* an external library (spglib, HDF5) reported an error */
+    XG_ELIB,         /* an external library (spglib, HDF5) reported an error */
+    XG_EEXIST,       /* an output would replace something that must be kept */
+    XG_EBUSY         /* another run holds the resource (an output folder's lock) */
 } xg_status;
 
 #define XG_ERROR_MSG_LEN 1024
