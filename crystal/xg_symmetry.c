@@ -803,3 +803,109 @@ int xg_symmetry_cif_string(const xg_structure *s, double symprec, char **out, xg
     *out = buf;
     return XG_OK;
 }
+
+/* ------------------------------------------------------ space-group names -------- */
+
+/* Copies text without spaces and underscores into out (n bytes). */
+static void squeeze_symbol(const char *text, char *out, size_t n)
+{
+    size_t k = 0;
+    for (; *text && k + 1 < n; text++)
+        if (*text != ' ' && *text != '_')
+            out[k++] = *text;
+    out[k] = '\0';
+}
+
+static int strcaseeq(const char *a, const char *b)
+{
+    for (; *a && *b; a++, b++) {
+        char x = *a, y = *b;
+        if (x >= 'A' && x <= 'Z')
+            x = (char)(x - 'A' + 'a');
+        if (y >= 'A' && y <= 'Z')
+            y = (char)(y - 'A' + 'a');
+        if (x != y)
+            return 0;
+    }
+    return *a == *b;
+}
+
+int xg_symmetry_spacegroup_parse(const char *text, int *number, xg_error *err)
+{
+    *number = 0;
+    if (!text || !*text)
+        return xg_error_set(err, XG_EINVAL, "empty space group");
+    char *end = NULL;
+    long v = strtol(text, &end, 10);
+    if (end != text && *end == '\0') {
+        if (v < 1 || v > 230)
+            return xg_error_set(err, XG_EINVAL, "space group %ld: numbers run from 1 to 230", v);
+        *number = (int)v;
+        return XG_OK;
+    }
+    char want[64];
+    squeeze_symbol(text, want, sizeof want);
+    /* Every setting spglib knows (its 530 Hall numbers), short and full symbols; an exact
+     * match wins, otherwise a case-blind one that names a single group. */
+    int exact = 0, loose = 0, loose_other = 0;
+    for (int hall = 1; hall <= 530 && !exact; hall++) {
+        SpglibSpacegroupType t = spg_get_spacegroup_type(hall);
+        if (t.number <= 0)
+            continue;
+        const char *names[2] = {t.international_short, t.international_full};
+        for (int k = 0; k < 2; k++) {
+            char have[64];
+            squeeze_symbol(names[k], have, sizeof have);
+            if (!strcmp(have, want)) {
+                exact = t.number;
+                break;
+            }
+            if (strcaseeq(have, want)) {
+                if (!loose)
+                    loose = t.number;
+                else if (loose != t.number)
+                    loose_other = t.number;
+            }
+        }
+    }
+    if (exact)
+        *number = exact;
+    else if (loose && !loose_other)
+        *number = loose;
+    else if (loose)
+        return xg_error_set(err, XG_EINVAL,
+                            "space group '%s' is ambiguous without letter case (%d or %d)", text,
+                            loose, loose_other);
+    else
+        return xg_error_set(err, XG_EINVAL,
+                            "'%s' is neither a space-group number (1..230) nor a Hermann-Mauguin "
+                            "symbol spglib knows (e.g. Fm-3m, P2_1/c)", text);
+    return XG_OK;
+}
+
+void xg_symmetry_spacegroup_symbol(int number, char *symbol)
+{
+    symbol[0] = '\0';
+    if (number < 1 || number > 230)
+        return;
+    /* Hall numbers ascend with the space-group number; the first of each is the standard
+     * setting. */
+    for (int hall = 1; hall <= 530; hall++) {
+        SpglibSpacegroupType t = spg_get_spacegroup_type(hall);
+        if (t.number == number) {
+            snprintf(symbol, 16, "%s", t.international_short);
+            return;
+        }
+    }
+}
+
+int xg_symmetry_crystal_system(int number)
+{
+    static const int last[7] = {2, 15, 74, 142, 167, 194, 230};
+    if (number < 1 || number > 230)
+        return -1;
+    for (int k = 0; k < 7; k++)
+        if (number <= last[k])
+            return k;
+    return -1;
+}

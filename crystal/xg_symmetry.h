@@ -65,6 +65,18 @@ void xg_symmetry_free(xg_symmetry *sym);
 int xg_symmetry_spacegroup(const xg_structure *s, double symprec, int *number, char *symbol,
                            xg_error *err);
 
+/* The space group named by text: a number 1..230 or a Hermann-Mauguin symbol, short or full,
+ * in any setting spglib knows ("Fm-3m", "F m -3 m", "P2_1/c", "P21/c", "P 1 21/c 1"); spaces
+ * and underscores are ignored, letter case only when the symbol is otherwise ambiguous.
+ * XG_EINVAL with a message naming the text when nothing matches. */
+int xg_symmetry_spacegroup_parse(const char *text, int *number, xg_error *err);
+/* The short Hermann-Mauguin symbol of space group number (1..230) in its standard setting
+ * (symbol: 16 bytes; "" for a number out of range). */
+void xg_symmetry_spacegroup_symbol(int number, char *symbol);
+/* The crystal system of a space-group number: 0 triclinic, 1 monoclinic, 2 orthorhombic,
+ * 3 tetragonal, 4 trigonal, 5 hexagonal, 6 cubic; -1 out of range. */
+int xg_symmetry_crystal_system(int number);
+
 /* New structures (the input's id is copied); caller frees with xg_structure_free.
  * primitive: a primitive cell (spglib's standardized primitive, idealized).
  * conventional: the standard conventional cell, idealized to the exact symmetry.

@@ -86,7 +86,7 @@ typedef struct {
     float *coord, *logits, *latout;
     /* unconditional outputs while the conditional pass runs */
     float *coord_u, *logits_u, *latout_u;
-    double *prob;
+    double *prob, *avg;
 } sampler_ws;
 
 static void ws_free(sampler_ws *w)
@@ -108,6 +108,7 @@ static void ws_free(sampler_ws *w)
     free(w->logits_u);
     free(w->latout_u);
     free(w->prob);
+    free(w->avg);
 }
 
 /* One (possibly guided) evaluation; the mixed outputs land in w->coord, w->logits, w->latout. */
@@ -189,41 +190,97 @@ static void corrector(const xg_noise_params *noise, const xg_sampler_opts *o, sa
     }
 }
 
+/* Draws a class from the softmax of logits lg over the allowed classes (prob: scratch). */
+static int draw_class(const xg_sampler_opts *o, const double *lg, double *prob, xg_rng *r)
+{
+    double mx = -INFINITY;
+    for (int k = 0; k < XG_NUM_TYPES; k++)
+        if (!o->allowed || o->allowed[k + 1])
+            mx = fmax(mx, lg[k]);
+    double sum = 0;
+    for (int k = 0; k < XG_NUM_TYPES; k++) {
+        double p = (!o->allowed || o->allowed[k + 1]) ? exp(lg[k] - mx) : 0.0;
+        prob[k] = p;
+        sum += p;
+    }
+    double u = xg_rng_uniform(r) * sum, acc = 0;
+    int pick = -1;
+    for (int k = 0; k < XG_NUM_TYPES; k++) {
+        if (prob[k] <= 0)
+            continue;
+        acc += prob[k];
+        pick = k;
+        if (u < acc)
+            break;
+    }
+    return pick; /* >= 0: xg_sampler_check guaranteed an allowed class */
+}
+
+static const xg_template *template_of(const xg_sampler_opts *o, int b)
+{
+    return o->templates ? o->templates[b] : NULL;
+}
+
 static void reveal_types(const xg_sampler_opts *o, sampler_ws *w, int B, double t, double s)
 {
     /* alpha(t) = 1 - t: a site masked at t is revealed by s with probability (t - s) / t. */
     double p_reveal = s <= 0 ? 1.0 : (t - s) / t;
     for (int b = 0; b < B; b++) {
         xg_rng *r = &w->rng[b];
+        const xg_template *tp = template_of(o, b);
+        if (tp) {
+            /* One reveal and one draw per orbit, from the orbit's averaged logits. */
+            for (int q = 0; q < tp->norbits; q++) {
+                int a0 = w->offsets[b] + tp->orbit_start[q], a1 = w->offsets[b] + tp->orbit_start[q + 1];
+                if (w->tokens[a0] != XG_MASK_TOKEN)
+                    continue;
+                if (p_reveal < 1.0 && xg_rng_uniform(r) >= p_reveal)
+                    continue;
+                for (int k = 0; k < XG_NUM_TYPES; k++) {
+                    double acc = 0;
+                    for (int a = a0; a < a1; a++)
+                        acc += (double)w->logits[(size_t)a * XG_NUM_TYPES + k];
+                    w->avg[k] = acc / (a1 - a0);
+                }
+                int pick = draw_class(o, w->avg, w->prob, r);
+                for (int a = a0; a < a1; a++)
+                    w->tokens[a] = pick;
+            }
+            continue;
+        }
         for (int a = w->offsets[b]; a < w->offsets[b + 1]; a++) {
             if (w->tokens[a] != XG_MASK_TOKEN)
                 continue;
             if (p_reveal < 1.0 && xg_rng_uniform(r) >= p_reveal)
                 continue;
             const float *lg = w->logits + (size_t)a * XG_NUM_TYPES;
-            double mx = -INFINITY;
             for (int k = 0; k < XG_NUM_TYPES; k++)
-                if (!o->allowed || o->allowed[k + 1])
-                    mx = fmax(mx, (double)lg[k]);
-            double sum = 0;
-            for (int k = 0; k < XG_NUM_TYPES; k++) {
-                double p = (!o->allowed || o->allowed[k + 1]) ? exp((double)lg[k] - mx) : 0.0;
-                w->prob[k] = p;
-                sum += p;
-            }
-            double u = xg_rng_uniform(r) * sum, acc = 0;
-            int pick = -1;
-            for (int k = 0; k < XG_NUM_TYPES; k++) {
-                if (w->prob[k] <= 0)
-                    continue;
-                acc += w->prob[k];
-                pick = k;
-                if (u < acc)
-                    break;
-            }
-            w->tokens[a] = pick; /* pick >= 0: xg_sampler_check guaranteed an allowed class */
+                w->avg[k] = (double)lg[k];
+            w->tokens[a] = draw_class(o, w->avg, w->prob, r);
         }
     }
+}
+
+/* Projects every templated crystal onto its symmetric subspace (positions and lattice). */
+static int project(const xg_noise_params *noise, const xg_sampler_opts *o, sampler_ws *w, int B,
+                   xg_error *err)
+{
+    for (int b = 0; b < B; b++) {
+        const xg_template *tp = template_of(o, b);
+        if (!tp)
+            continue;
+        int n = w->offsets[b + 1] - w->offsets[b];
+        xg_template_project_frac(tp, w->x + 3 * (size_t)w->offsets[b]);
+        double mu = xg_noise_lattice_mu(noise, n), L[9];
+        for (int k = 0; k < 9; k++)
+            L[k] = w->Y[9 * b + k] + (k % 4 == 0 ? mu : 0.0);
+        int rc = xg_template_project_lattice(tp, L, err);
+        if (rc)
+            return xg_error_prefix(err, rc, "sampler: crystal %d", b);
+        for (int k = 0; k < 9; k++)
+            w->Y[9 * b + k] = L[k] - (k % 4 == 0 ? mu : 0.0);
+    }
+    return XG_OK;
 }
 
 static void predictor(const xg_noise_params *noise, sampler_ws *w, int B, double t, double s)
@@ -290,6 +347,10 @@ int xg_sampler_run(const xg_noise_params *noise, xg_eval_fn eval, void *eval_ctx
             return xg_error_set(err, XG_EINVAL, "sampler: crystal %d asks for %d atoms (1..1000)",
                                 b, natoms[b]);
         M += natoms[b];
+        const xg_template *tp = template_of(o, b);
+        if (tp && tp->natoms != natoms[b])
+            return xg_error_set(err, XG_EINVAL, "sampler: crystal %d asks for %d atoms but its "
+                                "template has %d", b, natoms[b], tp->natoms);
     }
     sampler_ws w;
     memset(&w, 0, sizeof w);
@@ -306,6 +367,7 @@ int xg_sampler_run(const xg_noise_params *noise, xg_eval_fn eval, void *eval_ctx
     w.logits = malloc(sizeof(float) * (size_t)M * XG_NUM_TYPES);
     w.latout = malloc(sizeof(float) * (size_t)B * 9);
     w.prob = malloc(sizeof(double) * XG_NUM_TYPES);
+    w.avg = malloc(sizeof(double) * XG_NUM_TYPES);
     if (o->cond) {
         w.cond = malloc(sizeof(float) * (size_t)B * (size_t)o->cond_dim);
         w.coord_u = malloc(sizeof(float) * (size_t)M * 3);
@@ -313,7 +375,7 @@ int xg_sampler_run(const xg_noise_params *noise, xg_eval_fn eval, void *eval_ctx
         w.latout_u = malloc(sizeof(float) * (size_t)B * 9);
     }
     if (!w.tokens || !w.x || !w.xf || !w.Y || !w.lat || !w.t || !w.cond_on || !w.offsets ||
-        !w.rng || !w.coord || !w.logits || !w.latout || !w.prob ||
+        !w.rng || !w.coord || !w.logits || !w.latout || !w.prob || !w.avg ||
         (o->cond && (!w.cond || !w.coord_u || !w.logits_u || !w.latout_u))) {
         ws_free(&w);
         return xg_error_set(err, XG_ENOMEM, "sampler: out of memory for %d crystals", B);
@@ -337,6 +399,8 @@ int xg_sampler_run(const xg_noise_params *noise, xg_eval_fn eval, void *eval_ctx
     }
     for (int a = 0; a < M; a++)
         w.tokens[a] = XG_MASK_TOKEN;
+    /* A templated crystal starts from the prior projected onto its subspace. */
+    rc = project(noise, o, &w, B, err);
 
     xg_batch batch = {
         .nstructs = B, .natoms = M, .offsets = w.offsets, .tokens = w.tokens, .frac = w.xf,
@@ -352,6 +416,9 @@ int xg_sampler_run(const xg_noise_params *noise, xg_eval_fn eval, void *eval_ctx
         /* Correct at t (not at the very end, where there is no noise left to correct). */
         for (int c = 0; c < o->corrector_steps && rc == XG_OK && i > 1; c++) {
             corrector(noise, o, &w, B, t);
+            rc = project(noise, o, &w, B, err);
+            if (rc)
+                break;
             sync_lattice(noise, &w, B);
             rc = evaluate(eval, eval_ctx, o, &w, &batch, B, M, err);
         }
@@ -359,6 +426,7 @@ int xg_sampler_run(const xg_noise_params *noise, xg_eval_fn eval, void *eval_ctx
             break;
         reveal_types(o, &w, B, t, s);
         predictor(noise, &w, B, t, s);
+        rc = project(noise, o, &w, B, err);
         if (progress)
             progress(progress_ctx, S - i + 1, S);
     }

@@ -14,6 +14,17 @@
  * the outputs are mixed as out_u + gamma (out_c - out_u) (classifier-free guidance) for the
  * coordinate score, the lattice noise and the type logits.
  *
+ * Symmetric sampling (DESIGN.md 3.4b): a crystal given a space-group template (xg_template.h)
+ * starts from the projection of the prior onto the template's symmetric subspace and is projected
+ * again after every corrector and predictor update (positions and lattice), so every
+ * intermediate state is exactly symmetric. Projecting the whole update projects its noise: near
+ * a symmetric point the projection is linear, so the noise that survives is the forward noise of
+ * the subspace with the same scale (exactly so where the rotations are orthogonal in the cell's
+ * basis). For a group-invariant density the score at a symmetric point already lies in the
+ * subspace; the projection removes what the network gets wrong. Types are unmasked per orbit:
+ * one reveal and one draw per orbit, from the softmax of the orbit's averaged logits over the
+ * allowed elements, given to all its atoms.
+ *
  * Randomness: crystal k of a run draws from its own stream (seed, k), so a crystal does not
  * depend on which other crystals share its batch, only on the seed, its index and the thread
  * count (GEMM blocking can change float rounding with the batch shape; the batch size is part
@@ -28,6 +39,7 @@
 #include "crystal/xg_structure.h"
 #include "diffusion/xg_denoiser.h"
 #include "diffusion/xg_noise.h"
+#include "diffusion/xg_template.h"
 
 /* The network as the sampler sees it: one evaluation of a batch. The real one wraps
  * xg_denoiser_forward; tests substitute doubles. Outputs must stay valid until the next call. */
@@ -44,6 +56,10 @@ typedef struct {
     /* allowed[z] != 0 for the elements that may appear (index 0 unused, z <= XG_MAX_Z). NULL
      * means every element the network knows (Z = 1..100). */
     const unsigned char *allowed;
+    /* NULL, or one template per crystal of xg_sampler_run's batch (a NULL entry samples that
+     * crystal without constraint); crystal k then has templates[k]->natoms atoms, in the
+     * template's atom order. */
+    const xg_template *const *templates;
 } xg_sampler_opts;
 
 void xg_sampler_opts_default(xg_sampler_opts *o);

@@ -9,7 +9,8 @@
 #     N      default 1000
 #     OUT    default runs/quality: OUT/cif, OUT/screen/summary.json, OUT/oracle.txt
 # Environment: XTALGEN (default build/xtalgen), STEPS (default: generate's default),
-# THREADS (1), SEED (1), XG_SHARED_DATA, XG_DATA_CACHE (default .cache).
+# THREADS (1), SEED (1), GEN_ARGS (more generate options, e.g. "--symmetry template"),
+# XG_SHARED_DATA, XG_DATA_CACHE (default .cache).
 set -euo pipefail
 cd "$(dirname "$0")/.."
 MODEL=${1:-data/models/xtalgen-mp20.h5}
@@ -29,6 +30,8 @@ for split in train test; do
 done
 GEN=(--model "$MODEL" -n "$N" --threads "$THREADS" --seed "$SEED" -o "$OUT")
 [ -n "${STEPS:-}" ] && GEN+=(--steps "$STEPS")
+# shellcheck disable=SC2206
+[ -n "${GEN_ARGS:-}" ] && GEN+=($GEN_ARGS)
 if [ -e "$OUT" ] && [ -n "$(ls -A "$OUT" 2>/dev/null)" ]; then
     echo "measure_generation: $OUT exists and is not empty; give another OUT" >&2
     exit 1
@@ -43,6 +46,8 @@ if /usr/bin/python3 -c "import pymatgen" 2>/dev/null; then
     /usr/bin/python3 scripts/screen_oracle.py "$OUT" --reference "$SHARED/train.csv" \
         --screen "$OUT/screen/screen.csv" -o "$OUT/oracle.csv" | tee "$OUT/oracle.txt" ||
         echo "measure_generation: the pymatgen oracle disagreed (see $OUT/oracle.txt)"
+    /usr/bin/python3 scripts/sg_distribution.py "$OUT" --reference "$SHARED/test.csv" --pymatgen |
+        tee "$OUT/spacegroups.txt"
 else
     echo "measure_generation: no pymatgen (apt-get install python3-pymatgen): oracle skipped"
 fi

@@ -27,6 +27,7 @@
 #include "crystal/xg_symmetry.h"
 #include "diffusion/xg_model.h"
 #include "diffusion/xg_sampler.h"
+#include "diffusion/xg_template.h"
 #include "src/cli.h"
 #include "src/commands.h"
 #include "src/model_path.h"
@@ -39,10 +40,14 @@ static const char usage[] =
     "usage: xtalgen generate [--model M] -n N -o DIR [options]\n"
     "\n"
     "Samples N new crystals from a trained diffusion model and writes, as each batch finishes:\n"
-    "  DIR/cif/<id>.cif      one P1 CIF per crystal\n"
+    "  DIR/cif/<id>.cif      one symmetrized CIF per crystal (space group, its operations and the\n"
+    "                        asymmetric unit of spglib's refined cell at --symprec; P1 when\n"
+    "                        spglib finds nothing)\n"
     "  DIR/generated.extxyz  every crystal, one frame each\n"
     "  DIR/generated.h5      every crystal as an xtalgen dataset (for screen, convert)\n"
-    "  DIR/summary.csv       id,formula,natoms,spacegroup_number,spacegroup_symbol,volume,density\n"
+    "  DIR/summary.csv       id,formula,natoms,spacegroup_number,spacegroup_symbol,\n"
+    "                        template_spacegroup,volume,density (template_spacegroup: the group\n"
+    "                        the crystal was sampled in, empty with --symmetry none)\n"
     "\n"
     "options:\n"
     "  --model M              model file (default: the shipped data/models/xtalgen-mp20.h5)\n"
@@ -63,7 +68,17 @@ static const char usage[] =
     "                         of the model not given stay unspecified\n"
     "  --guidance G           classifier-free guidance strength gamma: u + gamma (c - u)\n"
     "                         (default 1 = plain conditional, 0 = unconditional)\n"
-    "  --symprec S            tolerance of the space group in summary.csv (default 0.1)\n"
+    "  --symmetry MODE        template: every crystal is sampled exactly symmetric inside a\n"
+    "                         space-group template drawn with its training frequency (orbits,\n"
+    "                         site symmetries and N of a training crystal; types drawn per\n"
+    "                         orbit); none: no symmetry constraint (default: none)\n"
+    "  --spacegroup LIST      only these space groups, numbers or symbols, comma-separated\n"
+    "                         (225, Fm-3m, P2_1/c); implies --symmetry template; combines with\n"
+    "                         --num-atoms (templates with that N). --spacegroup 1 alone is the\n"
+    "                         unconstrained sampler\n"
+    "  --templates FILE       template table (default: the shipped data/models/templates-mp20.h5;\n"
+    "                         build one with `xtalgen templates build`)\n"
+    "  --symprec S            spglib tolerance of summary.csv and the CIFs (default 0.1)\n"
     "  --quiet                no progress bar\n"
     "\n"
     "With MPI (-DXTALGEN_MPI=ON): mpirun -n R xtalgen generate ... deals the batches to the R\n"
@@ -74,7 +89,8 @@ static const char usage[] =
     "leaves its finished crystals in the DIR/.rank<r>/ parts.\n";
 
 typedef struct {
-    const char *model, *outdir, *elements, *exclude;
+    const char *model, *outdir, *elements, *exclude, *spacegroups, *templates;
+    int symmetry; /* SYM_NONE or SYM_TEMPLATE */
     long n, batch, steps, corrector, seed, threads, natoms;
     double guidance, symprec;
     int quiet;
@@ -82,9 +98,14 @@ typedef struct {
     const char *cond_arg[MAX_CONDITIONS]; /* "NAME=VALUE", encoded with the model's spec */
 } gen_args;
 
+enum { SYM_NONE, SYM_TEMPLATE };
+/* The sampler a plain `generate` uses. */
+#define SYM_DEFAULT SYM_NONE
+
 static int parse_args(int argc, char **argv, gen_args *a)
 {
     memset(a, 0, sizeof *a);
+    a->symmetry = -1;
     a->n = -1;
     a->batch = 64;
     a->steps = 1000;
@@ -134,6 +155,22 @@ static int parse_args(int argc, char **argv, gen_args *a)
         } else if (xg_cli_is(arg, "--symprec")) {
             VAL();
             if (xg_cli_parse_double(CMD, "--symprec", v, 1e-6, 1, &a->symprec)) return -1;
+        } else if (xg_cli_is(arg, "--symmetry")) {
+            VAL();
+            if (!strcmp(v, "template")) {
+                a->symmetry = SYM_TEMPLATE;
+            } else if (!strcmp(v, "none")) {
+                a->symmetry = SYM_NONE;
+            } else {
+                xg_cli_errorf(CMD, "--symmetry expects template or none, got '%s'", v);
+                return -1;
+            }
+        } else if (xg_cli_is(arg, "--spacegroup")) {
+            VAL();
+            a->spacegroups = v;
+        } else if (xg_cli_is(arg, "--templates")) {
+            VAL();
+            a->templates = v;
         } else if (xg_cli_is(arg, "--condition")) {
             VAL();
             const char *eq = strchr(v, '=');
@@ -169,7 +206,116 @@ static int parse_args(int argc, char **argv, gen_args *a)
         xg_cli_errorf(CMD, "-o DIR is required");
         return -1;
     }
+    if (a->spacegroups && a->symmetry == SYM_NONE) {
+        xg_cli_errorf(CMD, "--spacegroup samples inside templates; it cannot be combined with "
+                           "--symmetry none");
+        return -1;
+    }
+    if (a->symmetry < 0)
+        a->symmetry = a->spacegroups ? SYM_TEMPLATE : SYM_DEFAULT;
     return 0;
+}
+
+/* groups[g] = 1 for every group of the comma-separated list; returns how many differ. */
+static int parse_spacegroups(const char *list, unsigned char groups[231])
+{
+    memset(groups, 0, 231);
+    char buf[1024];
+    snprintf(buf, sizeof buf, "%s", list);
+    int n = 0;
+    for (char *save = NULL, *tok = strtok_r(buf, ",", &save); tok;
+         tok = strtok_r(NULL, ",", &save)) {
+        while (*tok == ' ')
+            tok++;
+        int g;
+        xg_error err = {0};
+        if (xg_symmetry_spacegroup_parse(tok, &g, &err)) {
+            xg_cli_errorf(CMD, "--spacegroup: %s", err.msg);
+            return -1;
+        }
+        n += !groups[g];
+        groups[g] = 1;
+    }
+    if (n == 0)
+        xg_cli_errorf(CMD, "--spacegroup: no space group in '%s'", list);
+    return n > 0 ? n : -1;
+}
+
+/* Loads the template table and checks that every requested group has a template (with the
+ * requested N); the message names the nearest groups that have one. */
+static int load_templates(const gen_args *a, const unsigned char *groups,
+                          xg_template_table **out)
+{
+    char path[4096];
+    xg_error err = {0};
+    *out = NULL;
+    if (a->templates) {
+        snprintf(path, sizeof path, "%s", a->templates);
+    } else if (xg_default_model_path("templates-mp20.h5", path, sizeof path, &err)) {
+        xg_cli_errorf(CMD, "%s", err.msg);
+        return XG_EXIT_FAIL;
+    }
+    if (xg_template_table_read(path, out, &err)) {
+        xg_cli_errorf(CMD, "%s", err.msg);
+        return XG_EXIT_FAIL;
+    }
+    int natoms = (int)a->natoms;
+    for (int g = 1; g <= 230; g++) {
+        unsigned char one[231] = {0};
+        if (groups && !groups[g])
+            continue;
+        one[g] = 1;
+        if (!groups || xg_template_table_weight(*out, one, natoms) > 0)
+            continue;
+        int near[5], k = xg_template_table_nearest(*out, g, natoms, near, 5);
+        char sym[16], list[256] = "";
+        xg_symmetry_spacegroup_symbol(g, sym);
+        for (int i = 0, len = 0; i < k; i++) {
+            char s2[16];
+            xg_symmetry_spacegroup_symbol(near[i], s2);
+            len += snprintf(list + len, sizeof list - (size_t)len, "%s%d (%s)", i ? ", " : "",
+                            near[i], s2);
+        }
+        char withn[64] = "";
+        if (natoms > 0)
+            snprintf(withn, sizeof withn, " with %d atoms", natoms);
+        xg_cli_errorf(CMD, "no template for space group %d (%s)%s in %s; nearest groups that "
+                           "have one%s: %s", g, sym, withn, path, withn, k ? list : "none");
+        xg_template_table_free(*out);
+        *out = NULL;
+        return XG_EXIT_USAGE;
+    }
+    if (!groups && xg_template_table_weight(*out, NULL, natoms) == 0) {
+        xg_cli_errorf(CMD, "%s has no template with %d atoms", path, natoms);
+        xg_template_table_free(*out);
+        *out = NULL;
+        return XG_EXIT_USAGE;
+    }
+    return XG_EXIT_OK;
+}
+
+/* The CIF of a generated crystal: symmetrized at symprec (spglib's refined conventional cell,
+ * the group, its operations, the asymmetric unit), P1 when spglib finds no group. Written to a
+ * temporary name and renamed. */
+static int write_cif(const char *path, const xg_structure *s, double symprec, xg_error *err)
+{
+    char *text = NULL;
+    xg_error serr = {0};
+    if (xg_symmetry_cif_string(s, symprec, &text, &serr) != XG_OK)
+        return xg_cif_write_file(path, s, err);
+    xg_atomic_file af;
+    int rc = xg_atomic_open(&af, path, err);
+    if (rc) {
+        free(text);
+        return rc;
+    }
+    if (fputs(text, af.f) < 0) {
+        free(text);
+        xg_atomic_abort(&af);
+        return xg_error_set(err, XG_EIO, "%s: write failed", path);
+    }
+    free(text);
+    return xg_atomic_commit(&af, err);
 }
 
 /* allowed[z] for z = 1..XG_MAX_Z from --elements / --exclude-elements, restricted to what the
@@ -243,7 +389,8 @@ static void on_step(void *ctx, int step, int steps)
 
 static int write_summary_header(FILE *f)
 {
-    return fprintf(f, "id,formula,natoms,spacegroup_number,spacegroup_symbol,volume,density\n") < 0;
+    return fprintf(f, "id,formula,natoms,spacegroup_number,spacegroup_symbol,template_spacegroup,"
+                      "volume,density\n") < 0;
 }
 
 /* ---------------------------------------------------------------- merging MPI parts ---- */
@@ -475,6 +622,10 @@ static int run(int argc, char **argv)
     }
     int rc = XG_EXIT_FAIL;
     float *cond = NULL;
+    unsigned char groups[231];
+    int ngroups = 0, p1_only = 0;
+    xg_template_table *tab = NULL;
+    const xg_template **tpl = NULL;
     FILE *xyz = NULL, *csv = NULL;
     xg_dataset *ds = NULL;
     xg_structure **batch = NULL;
@@ -515,7 +666,23 @@ static int run(int argc, char **argv)
     }
     if (!a.quiet)
         print_element_set(allowed);
-    if (m->stats.hist_len <= 1 && a.natoms == 0) {
+    if (a.spacegroups) {
+        ngroups = parse_spacegroups(a.spacegroups, groups);
+        if (ngroups < 0) {
+            rc = XG_EXIT_USAGE;
+            goto done;
+        }
+        /* P1 is no constraint: today's sampler, N from the model's histogram. */
+        p1_only = ngroups == 1 && groups[1];
+    }
+    if (a.symmetry == SYM_TEMPLATE && !p1_only) {
+        int lr = load_templates(&a, ngroups ? groups : NULL, &tab);
+        if (lr) {
+            rc = lr;
+            goto done;
+        }
+    }
+    if (m->stats.hist_len <= 1 && a.natoms == 0 && !tab) {
         xg_cli_errorf(CMD, "%s has no number-of-atoms histogram; pass --num-atoms", model_path);
         goto done;
     }
@@ -550,7 +717,8 @@ static int run(int argc, char **argv)
     ds = xg_dataset_alloc();
     batch = calloc((size_t)a.batch, sizeof *batch);
     natoms = calloc((size_t)a.batch, sizeof *natoms);
-    if (!ds || !batch || !natoms) {
+    tpl = calloc((size_t)a.batch, sizeof *tpl);
+    if (!ds || !batch || !natoms || !tpl) {
         xg_cli_errorf(CMD, "out of memory");
         goto done;
     }
@@ -563,6 +731,7 @@ static int run(int argc, char **argv)
     so.allowed = allowed;
     so.cond = cond;
     so.cond_dim = m->cfg.cond_dim;
+    so.templates = tab ? tpl : NULL;
 
     /* Batch b is rank (b mod R)'s: count this rank's crystals for its progress bar. */
     long nbatches = (a.n + a.batch - 1) / a.batch, mine = 0;
@@ -582,12 +751,22 @@ static int run(int argc, char **argv)
      * not reshuffle the other random choices. Every rank replays the whole sequence. */
     xg_rng nrng;
     xg_rng_seed(&nrng, (uint64_t)a.seed, UINT64_C(1) << 62);
+    /* Templates likewise, from a stream of their own. */
+    xg_rng trng;
+    xg_rng_seed(&trng, (uint64_t)a.seed, (UINT64_C(1) << 62) + 1);
     snprintf(path, sizeof path, "%s/generated.h5", part);
     long done_mine = 0;
     for (long done = 0, bi = 0; done < a.n; bi++) {
         int nb = (int)((a.n - done) < a.batch ? (a.n - done) : a.batch);
-        for (int k = 0; k < nb; k++)
-            natoms[k] = a.natoms > 0 ? (int)a.natoms : xg_model_sample_natoms(&m->stats, &nrng);
+        for (int k = 0; k < nb; k++) {
+            if (tab) {
+                int ti = xg_template_table_draw(tab, ngroups ? groups : NULL, (int)a.natoms, &trng);
+                tpl[k] = &tab->t[ti]; /* ti >= 0: load_templates checked the weight */
+                natoms[k] = tpl[k]->natoms;
+            } else {
+                natoms[k] = a.natoms > 0 ? (int)a.natoms : xg_model_sample_natoms(&m->stats, &nrng);
+            }
+        }
         if (bi % mpi.size != mpi.rank) {
             done += nb;
             continue;
@@ -609,13 +788,16 @@ static int run(int argc, char **argv)
                 sg = 0; /* an unphysical sample can defeat spglib; screen will flag it */
             char cif[4600];
             snprintf(cif, sizeof cif, "%s/cif/%s.cif", part, s->id);
-            if (xg_cif_write_file(cif, s, &err) || xg_extxyz_write(xyz, s, &err) ||
+            if (write_cif(cif, s, a.symprec, &err) || xg_extxyz_write(xyz, s, &err) ||
                 xg_dataset_append(ds, s, NULL, &err)) {
                 xg_cli_errorf(CMD, "%s", err.msg);
                 goto done;
             }
-            fprintf(csv, "%s,%s,%d,%d,%s,%.4f,%.4f\n", s->id, formula, s->natoms, sg,
-                    sg ? sym : "", xg_structure_volume(s), xg_structure_density(s));
+            char tsg[8] = "";
+            if (tab || p1_only)
+                snprintf(tsg, sizeof tsg, "%d", tab ? tpl[k]->spacegroup : 1);
+            fprintf(csv, "%s,%s,%d,%d,%s,%s,%.4f,%.4f\n", s->id, formula, s->natoms, sg,
+                    sg ? sym : "", tsg, xg_structure_volume(s), xg_structure_density(s));
             xg_structure_free(s);
             batch[k] = NULL;
         }
@@ -662,6 +844,8 @@ done:
         free(batch);
     }
     free(natoms);
+    free(tpl);
+    xg_template_table_free(tab);
     free(cond);
     xg_dataset_free(ds);
     xg_model_free(m);

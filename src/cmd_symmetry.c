@@ -19,8 +19,9 @@ static const char usage[] =
     "blocks), a POSCAR, an extxyz file, an xtalgen .h5 dataset, a CDVAE-format .csv or a folder\n"
     "of CIF/POSCAR files. Results are printed in input order.\n"
     "\n"
-    "  --symprec S   distance tolerance in Angstrom (default 0.01; 0.1 is the Materials\n"
-    "                Project's and MP-20's spacegroup.number tolerance)\n"
+    "  --symprec S   distance tolerance in Angstrom (default 0.1, the Materials Project's and\n"
+    "                MP-20's spacegroup.number tolerance and every other command's; 0.01 is\n"
+    "                strict)\n"
     "  --format F    table (default), csv (header: id,formula,natoms,spacegroup_number,\n"
     "                spacegroup_symbol) or json (adds Hall number, point group, operation\n"
     "                count and Wyckoff letters: spglib's full analysis, slower)\n"
@@ -104,7 +105,7 @@ static void analyse(const xg_dataset *ds, int64_t i, double symprec, int want_de
 
 static int run(int argc, char **argv)
 {
-    double symprec = 0.01;
+    double symprec = 0.1;
     const char *format = "table";
     int quiet = 0, ninputs = 0;
     const char **inputs = calloc((size_t)argc, sizeof *inputs);

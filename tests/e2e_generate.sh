@@ -24,7 +24,7 @@ step "generate 4 crystals with 50 steps"
 "$BIN" generate -n 4 --steps 50 --seed 3 -o "$TMP/a" --quiet || fail "generate failed"
 [ "$(ls "$TMP/a/cif" | wc -l)" -eq 4 ] || fail "expected 4 CIF files"
 [ "$(wc -l < "$TMP/a/summary.csv")" -eq 5 ] || fail "summary.csv should have a header and 4 rows"
-head -1 "$TMP/a/summary.csv" | grep -qx "id,formula,natoms,spacegroup_number,spacegroup_symbol,volume,density" \
+head -1 "$TMP/a/summary.csv" | grep -qx "id,formula,natoms,spacegroup_number,spacegroup_symbol,template_spacegroup,volume,density" \
   || fail "summary.csv header"
 [ "$(grep -c Lattice= "$TMP/a/generated.extxyz")" -eq 4 ] || fail "generated.extxyz should hold 4 frames"
 "$BIN" dataset info "$TMP/a/generated.h5" > "$TMP/info" 2>&1 || fail "generated.h5 unreadable"
