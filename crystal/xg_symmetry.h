@@ -81,6 +81,9 @@ int xg_symmetry_refine(const xg_structure *s, double symprec, xg_structure **out
  * xg_cif_write_symmetrized_raw so the CIF layout lives in one place. A CIF reader that applies
  * the operations (pymatgen, ASE, VESTA) rebuilds the refined conventional cell. */
 int xg_symmetry_write_cif(FILE *f, const xg_structure *s, double symprec, xg_error *err);
+/* The same with a comment block after the first line (see xg_cif_write_annotated). */
+int xg_symmetry_write_cif_annotated(FILE *f, const xg_structure *s, double symprec,
+                                    const char *comment, xg_error *err);
 /* Same, to a newly allocated NUL-terminated string (caller frees). */
 int xg_symmetry_cif_string(const xg_structure *s, double symprec, char **out, xg_error *err);
 
