@@ -24,12 +24,14 @@
 #include "crystal/xg_dataset.h"
 #include "crystal/xg_elements.h"
 #include "crystal/xg_extxyz.h"
+#include "crystal/xg_provenance.h"
 #include "crystal/xg_symmetry.h"
 #include "diffusion/xg_model.h"
 #include "diffusion/xg_sampler.h"
 #include "src/cli.h"
 #include "src/commands.h"
 #include "src/model_path.h"
+#include "src/run_record.h"
 #include "src/xg_mpi.h"
 
 #define CMD "generate"
@@ -43,6 +45,10 @@ static const char usage[] =
     "  DIR/generated.extxyz  every crystal, one frame each\n"
     "  DIR/generated.h5      every crystal as an xtalgen dataset (for screen, convert)\n"
     "  DIR/summary.csv       id,formula,natoms,spacegroup_number,spacegroup_symbol,volume,density\n"
+    "  DIR/summary.json      the run's settings, provenance (xtalgen version, model file and its\n"
+    "                        SHA-256, conditions, guidance, seed, steps) and \"elements\", the\n"
+    "                        elements sampled from; every CIF and generated.h5 carry the same\n"
+    "Every cell is written right-handed with a along x and b in the xy plane.\n"
     "\n"
     "options:\n"
     "  --model M              model file (default: the shipped data/models/xtalgen-mp20.h5)\n"
@@ -381,6 +387,9 @@ static int merge_parts(const char *outdir, long n, long batch, int size, xg_erro
         goto out;
     }
     ocsv = oxyz = NULL;
+    for (int k = 0; pds[0] && k < pds[0]->nattrs; k++) /* the run's provenance */
+        if ((rc = xg_dataset_set_attr(ds, pds[0]->attr_names[k], pds[0]->attr_values[k], err)))
+            goto out;
     snprintf(path, sizeof path, "%s/generated.h5", outdir);
     rc = xg_dataset_write_h5(ds, path, err);
     if (rc)
@@ -497,6 +506,16 @@ static int run(int argc, char **argv)
         goto done;
     }
 
+    /* Provenance: recorded in every CIF, in generated.h5 and in summary.json. */
+    xg_provenance prov;
+    char elements[1024];
+    if (xg_run_provenance(model_path, a.ncond, a.cond_arg, a.guidance, a.seed, a.steps, &prov,
+                          &err) ||
+        xg_run_elements_list(allowed, elements, sizeof elements)) {
+        xg_cli_errorf(CMD, "recording the run's provenance: %s", err.msg);
+        goto done;
+    }
+
     /* This rank's outputs: DIR itself for one process, DIR/.rank<r> for several. */
     char part[4200], path[4400];
     part_dir(a.outdir, mpi.rank, mpi.size, part, sizeof part);
@@ -530,6 +549,21 @@ static int run(int argc, char **argv)
     if (!ds || !batch || !natoms) {
         xg_cli_errorf(CMD, "out of memory");
         goto done;
+    }
+    if (xg_provenance_to_dataset(&prov, ds, &err) ||
+        xg_dataset_set_attr(ds, "elements", elements, &err)) {
+        xg_cli_errorf(CMD, "%s", err.msg);
+        goto done;
+    }
+    if (mpi.rank == 0) {
+        xg_run_settings rs = {model_path, a.n, a.batch, a.steps, a.corrector, a.seed, a.threads,
+                              a.natoms, a.guidance, a.symprec, a.ncond, a.cond_arg, a.elements,
+                              a.exclude, allowed, mpi.size};
+        snprintf(path, sizeof path, "%s/summary.json", a.outdir);
+        if (xg_run_write_summary_json(path, &prov, &rs, &err)) {
+            xg_cli_errorf(CMD, "%s", err.msg);
+            goto done;
+        }
     }
 
     xg_sampler_opts so;
@@ -590,9 +624,11 @@ static int run(int argc, char **argv)
             xg_error serr = {0};
             if (xg_symmetry_spacegroup(s, a.symprec, &sg, sym, &serr))
                 sg = 0; /* an unphysical sample can defeat spglib; screen will flag it */
-            char cif[4600];
+            char cif[4600], note[2048];
             snprintf(cif, sizeof cif, "%s/cif/%s.cif", part, s->id);
-            if (xg_cif_write_file(cif, s, &err) || xg_extxyz_write(xyz, s, &err) ||
+            prov.index = done + k;
+            xg_provenance_format(&prov, 0, note, sizeof note);
+            if (xg_cif_write_annotated_file(cif, s, note, &err) || xg_extxyz_write(xyz, s, &err) ||
                 xg_dataset_append(ds, s, NULL, &err)) {
                 xg_cli_errorf(CMD, "%s", err.msg);
                 goto done;
