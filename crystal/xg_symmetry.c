@@ -601,6 +601,46 @@ int xg_symmetry_refine(const xg_structure *s, double symprec, xg_structure **out
     return standardize(s, symprec, 0, 0, out, err);
 }
 
+int xg_cell_choice_parse(const char *name)
+{
+    if (!name)
+        return -1;
+    if (!strcmp(name, "as-is"))
+        return XG_CELL_AS_IS;
+    if (!strcmp(name, "primitive"))
+        return XG_CELL_PRIMITIVE;
+    if (!strcmp(name, "conventional"))
+        return XG_CELL_CONVENTIONAL;
+    return -1;
+}
+
+const char *xg_cell_choice_name(int choice)
+{
+    return choice == XG_CELL_PRIMITIVE      ? "primitive"
+           : choice == XG_CELL_CONVENTIONAL ? "conventional"
+                                            : "as-is";
+}
+
+int xg_symmetry_dft_cell(const xg_structure *s, xg_cell_choice cell, int symmetrize,
+                         double symprec, xg_structure **out, xg_error *err)
+{
+    *out = NULL;
+    int rc;
+    if (cell == XG_CELL_AS_IS && !symmetrize) {
+        *out = xg_structure_copy(s);
+        if (!*out)
+            return xg_error_set(err, XG_ENOMEM, "%s: out of memory", s->id);
+        rc = XG_OK;
+    } else {
+        rc = standardize(s, symprec, cell == XG_CELL_PRIMITIVE, !symmetrize, out, err);
+    }
+    if (rc == XG_OK && (rc = xg_structure_make_standard(*out, err))) {
+        xg_structure_free(*out);
+        *out = NULL;
+    }
+    return rc;
+}
+
 /* ----------------------------------------------------------- symmetrized CIF -------- */
 
 static int gcd_int(int a, int b)
