@@ -107,7 +107,10 @@ def check_one(args):
         ase_read(os.path.join(folder, "POSCAR"), format="vasp")
     except Exception as exc:
         return name, [f"POSCAR unreadable: {exc}"], stats
+    has_cif = os.path.exists(cif)
     try:
+        if not has_cif:
+            raise FileNotFoundError  # exported without cif: nothing to compare
         c = CifParser(cif).get_structures(primitive=False)[0]
         ase_read(cif)
         if not StructureMatcher().fit(c, s):
@@ -117,6 +120,8 @@ def check_one(args):
             for key in ("# model_sha256: ", "# seed: ", "# steps: "):
                 if key not in text:
                     fails.append(f"CIF lacks '{key.strip()}'")
+    except FileNotFoundError:
+        pass
     except Exception as exc:
         fails.append(f"CIF: {exc}")
     if gen_cif:
@@ -181,11 +186,11 @@ def check_one(args):
                     [sp.symbol for sp in s.species]:
                 fails.append("pw.in atoms differ from POSCAR")
             if do_match:
-                if StructureMatcher().fit(AseAtomsAdaptor.get_structure(atoms),
-                                          CifParser(cif).get_structures(primitive=False)[0]):
+                ref = CifParser(cif).get_structures(primitive=False)[0] if has_cif else s
+                if StructureMatcher().fit(AseAtomsAdaptor.get_structure(atoms), ref):
                     stats["matched_pw"] = 1
                 else:
-                    fails.append("pw.in read by ASE is not the CIF's crystal")
+                    fails.append("pw.in read by ASE is not the CIF's (or POSCAR's) crystal")
         except Exception as exc:
             fails.append(f"pw.in: {exc}")
     return name, fails, stats
