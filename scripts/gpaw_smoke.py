@@ -17,7 +17,7 @@ import time
 
 try:
     from ase.io import read
-    from gpaw import GPAW, PW
+    from gpaw import GPAW, PW, Mixer, MixerSum
 except ImportError as exc:
     print(f"gpaw_smoke: skipped, GPAW not importable ({exc}); apt-get install gpaw gpaw-data")
     sys.exit(77)
@@ -58,9 +58,12 @@ def main():
         if mm:
             atoms.set_initial_magnetic_moments(mm)
         log = os.path.join(folder, "gpaw.txt")
+        # a damped Pulay mixer (on the total density when spin-polarized): generated
+        # crystals are often metallic and their first SCF cycles slosh charge
+        mixer = MixerSum(0.05, 5, 50.0) if mm else Mixer(0.05, 5, 50.0)
         calc = GPAW(mode=PW(a.ecut), xc="PBE", kpts={"size": mesh, "gamma": gamma},
-                    occupations={"name": "fermi-dirac", "width": 0.1}, txt=log,
-                    convergence={"energy": 1e-4})
+                    occupations={"name": "fermi-dirac", "width": 0.1}, txt=log, mixer=mixer,
+                    convergence={"energy": 1e-4}, maxiter=300)
         atoms.calc = calc
         t0 = time.time()
         try:
