@@ -1419,9 +1419,10 @@ int xg_cif_write_annotated(FILE *f, const xg_structure *s, const char *comment, 
     xg_structure *o = xg_structure_copy(s);
     if (!o)
         return xg_error_set(err, XG_ENOMEM, "xg_cif_write: out of memory");
-    int rc = xg_structure_orient(o, err);
-    if (rc == XG_OK)
-        rc = write_p1(f, o, comment, err);
+    /* A singular cell has no orientation or handedness; it is written as it is (the
+     * validity checks flag it) rather than not at all. */
+    xg_structure_orient(o, NULL);
+    int rc = write_p1(f, o, comment, err);
     xg_structure_free(o);
     return rc;
 }

@@ -67,7 +67,8 @@ int xg_cif_write_file(const char *path, const xg_structure *s, xg_error *err);
 /* The same with a comment block (NULL for none): each line of comment becomes a "# " line
  * after the first, where every CIF reader skips it (provenance: model, seed, steps, ...).
  * The cell is written in the standard orientation (xg_structure_orient): a left-handed input
- * would otherwise come back from its cell parameters as its mirror image. */
+ * would otherwise come back from its cell parameters as its mirror image. A singular cell,
+ * which has no handedness, is written as it is. */
 int xg_cif_write_annotated(FILE *f, const xg_structure *s, const char *comment, xg_error *err);
 int xg_cif_write_annotated_file(const char *path, const xg_structure *s, const char *comment,
                                 xg_error *err);

@@ -71,7 +71,7 @@ int xg_extxyz_write(FILE *f, const xg_structure *s, xg_error *err)
             if (!isfinite(s->lattice[i][k]))
                 rc = xg_error_set(err, XG_EINVAL, "xg_extxyz_write: non-finite lattice");
     if (rc == XG_OK && s->natoms >= 1)
-        rc = xg_structure_orient(o, err);
+        xg_structure_orient(o, NULL); /* a singular cell is written as it is */
     if (rc == XG_OK)
         rc = write_frame(f, o, err);
     xg_structure_free(o);

@@ -458,7 +458,8 @@ int xg_poscar_write_titled(FILE *f, const xg_structure *s, const char *note, xg_
     xg_structure *c = xg_structure_copy(s);
     if (!c)
         return xg_error_set(err, XG_ENOMEM, "xg_poscar_write: out of memory");
-    int rc = xg_structure_make_standard(c, err);
+    xg_structure_orient(c, NULL); /* a singular cell is written as it is */
+    int rc = xg_structure_group_species(c, err);
     if (rc == XG_OK)
         rc = write_standard(f, c, note, err);
     xg_structure_free(c);

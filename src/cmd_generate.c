@@ -614,10 +614,9 @@ static int run(int argc, char **argv)
             snprintf(s->id, sizeof s->id, "gen-%07ld", done + k);
             /* Every output holds the DFT-ready cell: right-handed, a along x, b in xy, species
              * grouped (same crystal; the sampler's lattice is a symmetric matrix). */
-            if (xg_structure_make_standard(s, &err)) {
-                xg_cli_errorf(CMD, "%s", err.msg);
-                goto done;
-            }
+            xg_error oerr = {0};
+            if (xg_structure_make_standard(s, &oerr) && !a.quiet)
+                xg_cli_errorf(CMD, "warning: %s kept as sampled: %s", s->id, oerr.msg);
             char formula[256] = "?", sym[32] = "";
             int sg = 0;
             xg_structure_reduced_formula(s, formula, sizeof formula);

@@ -187,6 +187,12 @@ static void test_unsupported_and_dir(void)
     }
     xg_espresso_opts o = {NULL, NULL, NULL, 1000, 0, 0, NULL};
     CU_ASSERT_EQUAL(xg_dft_write_espresso(stdout, s, &o, &e), XG_EINVAL);
+    /* a singular cell has no orientation: POSCAR still writes it (validity flags it), the
+     * DFT inputs refuse it */
+    memset(s->lattice[2], 0, sizeof s->lattice[2]);
+    snprintf(path, sizeof path, "%s/SINGULAR", dir);
+    CU_ASSERT_EQUAL(xg_poscar_write_file(path, s, &e), XG_OK);
+    CU_ASSERT_EQUAL(xg_dft_write_vasp_dir(dir, s, 1000, NULL, &e), XG_ENUMERIC);
     xg_structure_free(s);
 }
 
