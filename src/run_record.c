@@ -84,12 +84,12 @@ static int write_json(FILE *f, const void *ctx, xg_error *err)
         char *end = NULL;
         double v = strtod(eq + 1, &end);
         if (end != eq + 1 && *end == '\0' && isfinite(v))
-            fprintf(f, "%.17g", v);
+            fprintf(f, "%.15g", v); /* the value as typed, not its binary expansion */
         else
             xg_cli_json_string(f, eq + 1);
     }
     fputs("},\n", f);
-    fprintf(f, "  \"guidance\": %.17g,\n", r->ncond > 0 ? r->guidance : 1.0);
+    fprintf(f, "  \"guidance\": %.15g,\n", r->ncond > 0 ? r->guidance : 1.0);
     fprintf(f, "  \"seed\": %ld,\n  \"steps\": %ld,\n  \"corrector\": %ld,\n", r->seed, r->steps,
             r->corrector);
     fprintf(f, "  \"n\": %ld,\n  \"batch\": %ld,\n", r->n, r->batch);
