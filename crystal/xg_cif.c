@@ -1401,6 +1401,18 @@ int xg_cif_write_symmetrized_raw(FILE *f, const xg_cif_sym_block *b, xg_error *e
     const char *bn = b->block_name && b->block_name[0] ? b->block_name : fs;
 
     fputs("# generated using xtalgen\n", f);
+    if (b->comment && b->comment[0]) {
+        fputs("# ", f);
+        for (const char *q = b->comment; *q; q++) {
+            if (*q == '\n') {
+                if (q[1])
+                    fputs("\n# ", f);
+            } else {
+                fputc(iscntrl((unsigned char)*q) ? ' ' : *q, f);
+            }
+        }
+        fputc('\n', f);
+    }
     fputs("data_", f);
     for (const char *q = bn; *q; q++) /* a block name is one word */
         fputc(isspace((unsigned char)*q) || !isprint((unsigned char)*q) ? '_' : *q, f);
@@ -1491,8 +1503,12 @@ static int formula_units(int natoms, const char *reduced)
 
 int xg_cif_write(FILE *f, const xg_structure *s, xg_error *err)
 {
-    if (!f || !s)
-        return xg_error_set(err, XG_EINVAL, "xg_cif_write: NULL argument");
+    return xg_cif_write_annotated(f, s, NULL, err);
+}
+
+/* The P1 block of s, whose lattice is already in the standard orientation. */
+static int write_p1(FILE *f, const xg_structure *s, const char *comment, xg_error *err)
+{
     if (s->natoms < 1)
         return xg_error_set(err, XG_EINVAL, "xg_cif_write: structure has no atoms");
     for (int i = 0; i < s->natoms; i++)
@@ -1525,6 +1541,7 @@ int xg_cif_write(FILE *f, const xg_structure *s, xg_error *err)
         .formula_structural = reduced,
         .formula_sum = sum,
         .formula_units_z = z,
+        .comment = comment,
     };
     memcpy(b.lattice, s->lattice, sizeof b.lattice);
     int rc = xg_cif_write_symmetrized_raw(f, &b, err);
@@ -1532,7 +1549,42 @@ int xg_cif_write(FILE *f, const xg_structure *s, xg_error *err)
     return rc;
 }
 
+int xg_cif_write_annotated(FILE *f, const xg_structure *s, const char *comment, xg_error *err)
+{
+    if (!f || !s)
+        return xg_error_set(err, XG_EINVAL, "xg_cif_write: NULL argument");
+    if (s->natoms < 1)
+        return xg_error_set(err, XG_EINVAL, "xg_cif_write: structure has no atoms");
+    xg_structure *o = xg_structure_copy(s);
+    if (!o)
+        return xg_error_set(err, XG_ENOMEM, "xg_cif_write: out of memory");
+    /* A singular cell has no orientation or handedness; it is written as it is (the
+     * validity checks flag it) rather than not at all. */
+    xg_structure_orient(o, NULL);
+    int rc = write_p1(f, o, comment, err);
+    xg_structure_free(o);
+    return rc;
+}
+
 int xg_cif_write_file(const char *path, const xg_structure *s, xg_error *err)
 {
     return xg_file_write_atomic(path, xg_cif_write, s, err);
+}
+
+struct annotated_job {
+    const xg_structure *s;
+    const char *comment;
+};
+
+static int write_annotated_job(FILE *f, const void *ctx, xg_error *err)
+{
+    const struct annotated_job *j = ctx;
+    return xg_cif_write_annotated(f, j->s, j->comment, err);
+}
+
+int xg_cif_write_annotated_file(const char *path, const xg_structure *s, const char *comment,
+                                xg_error *err)
+{
+    struct annotated_job j = {s, comment};
+    return xg_file_write_atomic_with(path, write_annotated_job, &j, err);
 }

@@ -68,6 +68,14 @@ int xg_cif_format_symop(const int rot[3][3], const double trans[3], char *buf, s
 int xg_cif_write(FILE *f, const xg_structure *s, xg_error *err);
 /* Same, into PATH atomically (PATH.tmp.PID, then rename): a reader never sees half a file. */
 int xg_cif_write_file(const char *path, const xg_structure *s, xg_error *err);
+/* The same with a comment block (NULL for none): each line of comment becomes a "# " line
+ * after the first, where every CIF reader skips it (provenance: model, seed, steps, ...).
+ * The cell is written in the standard orientation (xg_structure_orient): a left-handed input
+ * would otherwise come back from its cell parameters as its mirror image. A singular cell,
+ * which has no handedness, is written as it is. */
+int xg_cif_write_annotated(FILE *f, const xg_structure *s, const char *comment, xg_error *err);
+int xg_cif_write_annotated_file(const char *path, const xg_structure *s, const char *comment,
+                                xg_error *err);
 
 /* A symmetrized CIF, for the symmetry module (which computes everything with spglib and calls
  * this to write it; the CIF layout lives here in one place). All pointers are borrowed. */
@@ -86,6 +94,8 @@ typedef struct {
     const char *formula_structural; /* reduced formula, "NaCl" */
     const char *formula_sum;        /* full formula of the cell, "Na4 Cl4" */
     int formula_units_z;            /* formula units per conventional cell */
+    const char *comment;            /* NULL, or lines written as "# ..." comments after the
+                                       first line (provenance); control characters become ' ' */
 } xg_cif_sym_block;
 
 /* Writes the block as pymatgen's CifWriter(symprec=...) does: H-M symbol, number, the symop

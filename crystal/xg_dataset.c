@@ -44,7 +44,48 @@ void xg_dataset_free(xg_dataset *ds)
     free(ds->ids);
     free(ds->prop_names);
     free(ds->props);
+    free(ds->attr_names);
+    free(ds->attr_values);
     free(ds);
+}
+
+int xg_dataset_set_attr(xg_dataset *ds, const char *name, const char *value, xg_error *err)
+{
+    if (!ds || !name || !value || !name[0] || strlen(name) >= XG_PROP_NAME_LEN ||
+        !strcmp(name, "format") || !strcmp(name, "version"))
+        return xg_error_set(err, XG_EINVAL, "dataset: invalid attribute name '%s'",
+                            name ? name : "(null)");
+    if (strlen(value) >= XG_DATASET_ATTR_LEN)
+        return xg_error_set(err, XG_EINVAL, "dataset: attribute '%s' is too long (%zu bytes)",
+                            name, strlen(value));
+    int k = 0;
+    while (k < ds->nattrs && strcmp(ds->attr_names[k], name))
+        k++;
+    if (k == ds->nattrs) {
+        if (ds->nattrs >= XG_DATASET_MAX_ATTRS)
+            return xg_error_set(err, XG_EINVAL, "dataset: more than %d attributes",
+                                XG_DATASET_MAX_ATTRS);
+        char(*nn)[XG_PROP_NAME_LEN] = realloc(ds->attr_names, (size_t)(k + 1) * sizeof *nn);
+        if (!nn)
+            return xg_error_set(err, XG_ENOMEM, "dataset: out of memory");
+        ds->attr_names = nn;
+        char(*nv)[XG_DATASET_ATTR_LEN] = realloc(ds->attr_values, (size_t)(k + 1) * sizeof *nv);
+        if (!nv)
+            return xg_error_set(err, XG_ENOMEM, "dataset: out of memory");
+        ds->attr_values = nv;
+        snprintf(ds->attr_names[k], XG_PROP_NAME_LEN, "%s", name);
+        ds->nattrs++;
+    }
+    snprintf(ds->attr_values[k], XG_DATASET_ATTR_LEN, "%s", value);
+    return XG_OK;
+}
+
+const char *xg_dataset_get_attr(const xg_dataset *ds, const char *name)
+{
+    for (int k = 0; ds && name && k < ds->nattrs; k++)
+        if (!strcmp(ds->attr_names[k], name))
+            return ds->attr_values[k];
+    return NULL;
 }
 
 /* Grows the per-structure arrays to hold at least need structures (amortised doubling). */
@@ -268,9 +309,20 @@ static int write_h5_body(hid_t file, const xg_dataset *ds, const char *path, xg_
     ok = ok && a >= 0 && H5Awrite(a, H5T_NATIVE_INT, &version) >= 0;
     if (a >= 0)
         H5Aclose(a);
+    for (int k = 0; k < ds->nattrs && ok; k++) {
+        size_t len = strlen(ds->attr_values[k]);
+        hid_t st = H5Tcopy(H5T_C_S1);
+        H5Tset_size(st, len > 0 ? len : 1);
+        H5Tset_strpad(st, H5T_STR_NULLPAD);
+        a = H5Acreate2(file, ds->attr_names[k], st, scalar, H5P_DEFAULT, H5P_DEFAULT);
+        ok = a >= 0 && H5Awrite(a, st, len > 0 ? ds->attr_values[k] : "") >= 0;
+        if (a >= 0)
+            H5Aclose(a);
+        H5Tclose(st);
+    }
     H5Sclose(scalar);
     if (!ok)
-        return xg_error_set(err, XG_EIO, "%s: could not write the format attributes", path);
+        return xg_error_set(err, XG_EIO, "%s: could not write the root attributes", path);
 
     hsize_t n = (hsize_t)ds->n, m = (hsize_t)ds->m;
     hid_t idtype = H5Tcopy(H5T_C_S1);
@@ -455,11 +507,60 @@ static herr_t collect_prop(hid_t g, const char *name, const H5L_info_t *info, vo
     return 0;
 }
 
+/* H5Aiterate2 callback: keeps every scalar string attribute of the root but the format. */
+static herr_t read_attr_cb(hid_t loc, const char *name, const H5A_info_t *info, void *op)
+{
+    (void)info;
+    xg_dataset *ds = op;
+    if (!strcmp(name, "format") || !strcmp(name, "version") || strlen(name) >= XG_PROP_NAME_LEN)
+        return 0;
+    hid_t a = H5Aopen(loc, name, H5P_DEFAULT);
+    hid_t t = a >= 0 ? H5Aget_type(a) : -1;
+    hid_t sp = a >= 0 ? H5Aget_space(a) : -1;
+    char *val = NULL;
+    if (t >= 0 && sp >= 0 && H5Tget_class(t) == H5T_STRING &&
+        H5Sget_simple_extent_type(sp) == H5S_SCALAR) {
+        if (H5Tis_variable_str(t)) {
+            char *vs = NULL;
+            hid_t mt = H5Tcopy(H5T_C_S1);
+            H5Tset_size(mt, H5T_VARIABLE);
+            if (H5Aread(a, mt, &vs) >= 0 && vs) {
+                val = strdup(vs);
+                H5free_memory(vs);
+            }
+            H5Tclose(mt);
+        } else {
+            size_t sz = H5Tget_size(t);
+            if (sz > 0 && sz < XG_DATASET_ATTR_LEN && (val = calloc(sz + 1, 1))) {
+                hid_t mt = H5Tcopy(H5T_C_S1);
+                H5Tset_size(mt, sz + 1);
+                H5Tset_strpad(mt, H5T_STR_NULLTERM);
+                if (H5Aread(a, mt, val) < 0) {
+                    free(val);
+                    val = NULL;
+                }
+                H5Tclose(mt);
+            }
+        }
+    }
+    if (val && ds->nattrs < XG_DATASET_MAX_ATTRS)
+        xg_dataset_set_attr(ds, name, val, NULL); /* too long or unnamed: not provenance */
+    free(val);
+    if (sp >= 0)
+        H5Sclose(sp);
+    if (t >= 0)
+        H5Tclose(t);
+    if (a >= 0)
+        H5Aclose(a);
+    return 0;
+}
+
 static int read_h5_body(hid_t file, xg_dataset *ds, const char *path, xg_error *err)
 {
     int rc = check_format(file, path, err);
     if (rc)
         return rc;
+    H5Aiterate2(file, H5_INDEX_NAME, H5_ITER_INC, NULL, read_attr_cb, ds);
     hid_t d_ids = -1, d_off = -1, d_z = -1, d_x = -1, d_l = -1;
     hsize_t dim_ids[1], dim_off[1], dim_z[1], dim_x[2], dim_l[3];
     if ((rc = open_array(file, "ids", 1, dim_ids, &d_ids, path, err)) ||

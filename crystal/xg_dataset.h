@@ -11,6 +11,9 @@
  *   /frac_coords        (m,3)  float64
  *   /lattices           (n,3,3) float64, rows are lattice vectors in Angstrom
  *   /properties/<name>  (n,)   float64, NaN = missing
+ *   / (optional)        further scalar string attributes describing how the crystals were made
+ *                       (provenance of `xtalgen generate`: xtalgen_version, model,
+ *                       model_sha256, seed, steps, ...), read back into attr_names/attr_values
  * Files with another format string or a version above the one this build knows are refused
  * with a message saying so. */
 #ifndef XG_DATASET_H
@@ -21,6 +24,8 @@
 
 #define XG_DATASET_VERSION 1
 #define XG_PROP_NAME_LEN 64
+#define XG_DATASET_ATTR_LEN 2048
+#define XG_DATASET_MAX_ATTRS 64
 
 typedef struct {
     int64_t n;           /* number of structures */
@@ -33,6 +38,9 @@ typedef struct {
     int nprops;
     char (*prop_names)[XG_PROP_NAME_LEN];
     double *props;       /* n * nprops, row-major (structure-major), NaN = missing */
+    int nattrs;          /* string attributes of the file's root (provenance), in order */
+    char (*attr_names)[XG_PROP_NAME_LEN];
+    char (*attr_values)[XG_DATASET_ATTR_LEN];
     /* capacities, private to xg_dataset.c */
     int64_t cap_n, cap_m;
 } xg_dataset;
@@ -43,6 +51,13 @@ void xg_dataset_free(xg_dataset *ds);
 /* Adds a property column (all NaN) and returns its index; an existing name returns its index. */
 int xg_dataset_add_property(xg_dataset *ds, const char *name, xg_error *err);
 int xg_dataset_find_property(const xg_dataset *ds, const char *name); /* -1 if absent */
+
+/* Sets a string attribute (replacing one of the same name). XG_EINVAL for a name that is
+ * empty, too long, "format" or "version", a value of XG_DATASET_ATTR_LEN bytes or more, or
+ * more than XG_DATASET_MAX_ATTRS attributes. */
+int xg_dataset_set_attr(xg_dataset *ds, const char *name, const char *value, xg_error *err);
+/* The attribute's value, or NULL. */
+const char *xg_dataset_get_attr(const xg_dataset *ds, const char *name);
 
 /* Appends a copy of s (its id included). props may be NULL (all NaN) or hold ds->nprops values. */
 int xg_dataset_append(xg_dataset *ds, const xg_structure *s, const double *props, xg_error *err);

@@ -15,7 +15,8 @@
 /* ------------------------------------------------------------------------------------------ */
 /* Writer                                                                                       */
 
-int xg_extxyz_write(FILE *f, const xg_structure *s, xg_error *err)
+/* One frame of s, whose lattice is already in the standard orientation. */
+static int write_frame(FILE *f, const xg_structure *s, xg_error *err)
 {
     if (!f || !s)
         return xg_error_set(err, XG_EINVAL, "xg_extxyz_write: NULL argument");
@@ -54,6 +55,28 @@ int xg_extxyz_write(FILE *f, const xg_structure *s, xg_error *err)
     if (ferror(f))
         return xg_error_set(err, XG_EIO, "xg_extxyz_write: write error");
     return XG_OK;
+}
+
+int xg_extxyz_write(FILE *f, const xg_structure *s, xg_error *err)
+{
+    if (!f || !s)
+        return xg_error_set(err, XG_EINVAL, "xg_extxyz_write: NULL argument");
+    /* The cell every xtalgen output carries (right-handed, a along x, b in the xy plane); the
+     * Cartesian positions are rotated with it. */
+    xg_structure *o = xg_structure_copy(s);
+    if (!o)
+        return xg_error_set(err, XG_ENOMEM, "xg_extxyz_write: out of memory");
+    int rc = XG_OK;
+    for (int i = 0; i < 3 && rc == XG_OK; i++)
+        for (int k = 0; k < 3; k++)
+            if (!isfinite(s->lattice[i][k]))
+                rc = xg_error_set(err, XG_EINVAL, "xg_extxyz_write: non-finite lattice");
+    if (rc == XG_OK && s->natoms >= 1)
+        xg_structure_orient(o, NULL); /* a singular cell is written as it is */
+    if (rc == XG_OK)
+        rc = write_frame(f, o, err);
+    xg_structure_free(o);
+    return rc;
 }
 
 int xg_extxyz_write_file(const char *path, xg_structure *const *list, int n, xg_error *err)

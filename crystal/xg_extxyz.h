@@ -21,7 +21,7 @@
 
 #define XG_EXTXYZ_MAX_ATOMS 1000000
 
-/* Appends one frame. */
+/* Appends one frame, the cell in the standard orientation (xg_structure_orient). */
 int xg_extxyz_write(FILE *f, const xg_structure *s, xg_error *err);
 /* Writes n frames to PATH atomically (PATH.tmp.PID, then rename). */
 int xg_extxyz_write_file(const char *path, xg_structure *const *list, int n, xg_error *err);

@@ -4,8 +4,8 @@
 #include <string.h>
 #include <unistd.h>
 
-int xg_file_write_atomic(const char *path, xg_structure_writer write, const xg_structure *s,
-                         xg_error *err)
+int xg_file_write_atomic_with(const char *path, xg_file_writer write, const void *ctx,
+                              xg_error *err)
 {
     if (!path)
         return xg_error_set(err, XG_EINVAL, "xg_file_write_atomic: NULL path");
@@ -14,7 +14,7 @@ int xg_file_write_atomic(const char *path, xg_structure_writer write, const xg_s
     FILE *f = fopen(tmp, "w");
     if (!f)
         return xg_error_set(err, XG_EIO, "%s: cannot create: %s", tmp, strerror(errno));
-    int rc = write(f, s, err);
+    int rc = write(f, ctx, err);
     if (fclose(f) != 0 && !rc)
         rc = xg_error_set(err, XG_EIO, "%s: write failed: %s", tmp, strerror(errno));
     if (!rc && rename(tmp, path) != 0)
@@ -48,4 +48,22 @@ int xg_text_check(const char *text, size_t len, const char *name, size_t *skip, 
                             "file?)", nm, line);
     }
     return XG_OK;
+}
+
+typedef struct {
+    xg_structure_writer write;
+    const xg_structure *s;
+} structure_job;
+
+static int write_structure(FILE *f, const void *ctx, xg_error *err)
+{
+    const structure_job *j = ctx;
+    return j->write(f, j->s, err);
+}
+
+int xg_file_write_atomic(const char *path, xg_structure_writer write, const xg_structure *s,
+                         xg_error *err)
+{
+    structure_job j = {write, s};
+    return xg_file_write_atomic_with(path, write_structure, &j, err);
 }

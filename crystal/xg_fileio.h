@@ -21,4 +21,10 @@ int xg_file_write_atomic(const char *path, xg_structure_writer write, const xg_s
  * NULL) and the line. */
 int xg_text_check(const char *text, size_t len, const char *name, size_t *skip, xg_error *err);
 
+/* The same for any text file: write(f, ctx, err) fills PATH.tmp.PID, which is renamed onto
+ * PATH on success and removed on failure (INCAR, KPOINTS, annotated CIFs, ...). */
+typedef int (*xg_file_writer)(FILE *f, const void *ctx, xg_error *err);
+int xg_file_write_atomic_with(const char *path, xg_file_writer write, const void *ctx,
+                              xg_error *err);
+
 #endif

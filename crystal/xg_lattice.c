@@ -101,6 +101,45 @@ double xg_lattice_volume_signed(const double L[3][3])
     return dot3(L[0], w);
 }
 
+int xg_lattice_standard_orientation(const double L[3][3], double out[3][3], int *negated,
+                                    xg_error *err)
+{
+    for (int i = 0; i < 3; i++)
+        for (int k = 0; k < 3; k++)
+            if (!isfinite(L[i][k]))
+                return xg_error_set(err, XG_ENUMERIC, "standard orientation: non-finite lattice");
+    double det = xg_lattice_volume_signed(L);
+    double la = sqrt(dot3(L[0], L[0])), lb = sqrt(dot3(L[1], L[1])), lc = sqrt(dot3(L[2], L[2]));
+    if (!(fabs(det) > 1e-12 * la * lb * lc))
+        return xg_error_set(err, XG_ENUMERIC, "standard orientation: singular lattice (volume %g)",
+                            det);
+    double sgn = det < 0 ? -1.0 : 1.0;
+    double M[3][3];
+    for (int i = 0; i < 3; i++)
+        for (int k = 0; k < 3; k++)
+            M[i][k] = sgn * L[i][k];
+    /* Orthonormal frame of the (now right-handed) basis: e1 along a, e2 in the ab plane, e3 =
+     * e1 x e2. The new coordinates are the projections on this frame: a rotation, since M is
+     * right-handed and the frame is too. */
+    double e1[3], e2[3], e3[3];
+    for (int k = 0; k < 3; k++)
+        e1[k] = M[0][k] / la;
+    double p = dot3(M[1], e1);
+    for (int k = 0; k < 3; k++)
+        e2[k] = M[1][k] - p * e1[k];
+    double n2 = sqrt(dot3(e2, e2));
+    for (int k = 0; k < 3; k++)
+        e2[k] /= n2;
+    cross3(e1, e2, e3);
+    double o[3][3] = {{la, 0.0, 0.0},
+                      {p, dot3(M[1], e2), 0.0},
+                      {dot3(M[2], e1), dot3(M[2], e2), dot3(M[2], e3)}};
+    memcpy(out, o, sizeof o);
+    if (negated)
+        *negated = det < 0;
+    return XG_OK;
+}
+
 double xg_lattice_volume(const double L[3][3]) { return fabs(xg_lattice_volume_signed(L)); }
 
 void xg_lattice_metric(const double L[3][3], double G[3][3])

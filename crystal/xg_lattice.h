@@ -50,6 +50,18 @@ void xg_lattice_frac_to_cart(const double L[3][3], const double *frac, int n, do
 int xg_lattice_cart_to_frac(const double L[3][3], const double *cart, int n, double *frac,
                             xg_error *err);
 
+/* Standard orientation, the frame VASP, ASE and DFT codes expect (and xg_lattice_from_params
+ * builds): a along +x, b in the xy plane with b_y > 0, c_z > 0, so det out > 0. The lattice is
+ * rotated, never reflected: a right-handed L is turned by the proper rotation that carries a to
+ * x and b into the xy plane. A left-handed L (det < 0) cannot be rotated into a right-handed one;
+ * its vectors are negated first (-a, -b, -c is the same lattice, and an atom at fractional x sits
+ * at -x in that basis, same Cartesian point), then rotated. *negated (may be NULL) says whether
+ * that happened; the caller must then map fractional coordinates x -> -x. The metric of out
+ * equals that of L (negation does not change L L^T). The entries that must vanish (a_y, a_z,
+ * b_z) are exactly zero. XG_ENUMERIC for a singular or non-finite L. */
+int xg_lattice_standard_orientation(const double L[3][3], double out[3][3], int *negated,
+                                    xg_error *err);
+
 /* Niggli reduction. eps_rel <= 0 means XG_NIGGLI_EPS; the absolute tolerance is
  * eps_rel * V^(1/3). out = T L. XG_ENUMERIC for a singular or non-finite lattice, or when the
  * algorithm fails to converge within its iteration cap. out and T may be NULL. */

@@ -402,58 +402,100 @@ int xg_poscar_read_file(const char *path, const int *species, int nspecies, xg_s
     return rc;
 }
 
-int xg_poscar_write(FILE *f, const xg_structure *s, xg_error *err)
+/* Writes s, already in the standard cell (oriented, species grouped in formula order). */
+static int write_standard(FILE *f, const xg_structure *s, const char *note, xg_error *err)
 {
-    if (!f || !s)
-        return xg_error_set(err, XG_EINVAL, "xg_poscar_write: NULL argument");
-    if (s->natoms < 1)
-        return xg_error_set(err, XG_EINVAL, "xg_poscar_write: structure has no atoms");
-    int order[XG_MAX_Z + 1], nsp = 0; /* species in order of first appearance */
-    int count[XG_MAX_Z + 1] = {0};
+    int order[XG_MAX_Z], count[XG_MAX_Z + 1] = {0};
+    int nsp = xg_structure_species_order(s, order, XG_MAX_Z);
     for (int i = 0; i < s->natoms; i++) {
-        int zi = s->types[i];
-        if (!xg_element_get(zi))
-            return xg_error_set(err, XG_EINVAL, "xg_poscar_write: atom %d has atomic number %d",
-                                i, zi);
+        count[s->types[i]]++;
         for (int k = 0; k < 3; k++)
             if (!isfinite(s->frac[i][k]))
                 return xg_error_set(err, XG_EINVAL, "xg_poscar_write: atom %d has a non-finite "
                                     "coordinate", i);
-        if (count[zi]++ == 0)
-            order[nsp++] = zi;
     }
-    for (int i = 0; i < 3; i++)
-        for (int k = 0; k < 3; k++)
-            if (!isfinite(s->lattice[i][k]))
-                return xg_error_set(err, XG_EINVAL, "xg_poscar_write: non-finite lattice");
+    /* The title is the formula in the species line's order, then the caller's note on the
+     * same line (VASP reads the first line as a comment; pymatgen and ASE keep it). */
     char formula[4096];
     if (xg_structure_formula(s, formula, sizeof formula))
         snprintf(formula, sizeof formula, "xtalgen structure");
-    fprintf(f, "%s\n1.0\n", formula);
+    fputs(formula, f);
+    if (note && note[0]) {
+        fputs("  ", f);
+        for (const char *q = note; *q; q++)
+            fputc(iscntrl((unsigned char)*q) ? ' ' : *q, f);
+    }
+    fputs("\n1.0\n", f);
     for (int i = 0; i < 3; i++)
-        fprintf(f, " %21.16f %21.16f %21.16f\n", s->lattice[i][0], s->lattice[i][1],
-                s->lattice[i][2]);
+        fprintf(f, " %21.16f %21.16f %21.16f\n", s->lattice[i][0] + 0.0, s->lattice[i][1] + 0.0,
+                s->lattice[i][2] + 0.0);
     for (int k = 0; k < nsp; k++)
         fprintf(f, "%s%s", k ? " " : "", xg_element_get(order[k])->symbol);
     fputc('\n', f);
     for (int k = 0; k < nsp; k++)
         fprintf(f, "%s%d", k ? " " : "", count[order[k]]);
     fputs("\nDirect\n", f);
-    for (int k = 0; k < nsp; k++)
-        for (int i = 0; i < s->natoms; i++)
-            if (s->types[i] == order[k]) {
-                double x[3];
-                for (int c = 0; c < 3; c++)
-                    x[c] = fabs(s->frac[i][c]) < 5e-17 ? 0.0 : s->frac[i][c];
-                fprintf(f, " %21.16f %21.16f %21.16f %s\n", x[0], x[1], x[2],
-                        xg_element_get(order[k])->symbol);
-            }
+    for (int i = 0; i < s->natoms; i++) {
+        double x[3];
+        for (int c = 0; c < 3; c++)
+            x[c] = fabs(s->frac[i][c]) < 5e-17 ? 0.0 : s->frac[i][c];
+        fprintf(f, " %21.16f %21.16f %21.16f %s\n", x[0], x[1], x[2],
+                xg_element_get(s->types[i])->symbol);
+    }
     if (ferror(f))
         return xg_error_set(err, XG_EIO, "xg_poscar_write: write error");
     return XG_OK;
 }
 
+int xg_poscar_write_titled(FILE *f, const xg_structure *s, const char *note, xg_error *err)
+{
+    if (!f || !s)
+        return xg_error_set(err, XG_EINVAL, "xg_poscar_write: NULL argument");
+    if (s->natoms < 1)
+        return xg_error_set(err, XG_EINVAL, "xg_poscar_write: structure has no atoms");
+    for (int i = 0; i < s->natoms; i++)
+        if (!xg_element_get(s->types[i]))
+            return xg_error_set(err, XG_EINVAL, "xg_poscar_write: atom %d has atomic number %d",
+                                i, s->types[i]);
+    for (int i = 0; i < 3; i++)
+        for (int k = 0; k < 3; k++)
+            if (!isfinite(s->lattice[i][k]))
+                return xg_error_set(err, XG_EINVAL, "xg_poscar_write: non-finite lattice");
+    xg_structure *c = xg_structure_copy(s);
+    if (!c)
+        return xg_error_set(err, XG_ENOMEM, "xg_poscar_write: out of memory");
+    xg_structure_orient(c, NULL); /* a singular cell is written as it is */
+    int rc = xg_structure_group_species(c, err);
+    if (rc == XG_OK)
+        rc = write_standard(f, c, note, err);
+    xg_structure_free(c);
+    return rc;
+}
+
+int xg_poscar_write(FILE *f, const xg_structure *s, xg_error *err)
+{
+    return xg_poscar_write_titled(f, s, NULL, err);
+}
+
 int xg_poscar_write_file(const char *path, const xg_structure *s, xg_error *err)
 {
     return xg_file_write_atomic(path, xg_poscar_write, s, err);
+}
+
+struct titled_job {
+    const xg_structure *s;
+    const char *note;
+};
+
+static int write_titled_job(FILE *f, const void *ctx, xg_error *err)
+{
+    const struct titled_job *j = ctx;
+    return xg_poscar_write_titled(f, j->s, j->note, err);
+}
+
+int xg_poscar_write_titled_file(const char *path, const xg_structure *s, const char *note,
+                                xg_error *err)
+{
+    struct titled_job j = {s, note};
+    return xg_file_write_atomic_with(path, write_titled_job, &j, err);
 }

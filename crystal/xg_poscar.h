@@ -31,10 +31,18 @@ int xg_poscar_read_file(const char *path, const int *species, int nspecies, xg_s
 
 /* Writes VASP 5 format: the formula as comment, scale 1.0, the lattice, species and counts
  * lines, "Direct", positions with 16 decimals followed by the element symbol (VASP ignores it;
- * pymatgen and ASE read it). Atoms are grouped by element in order of first appearance, since
- * POSCAR needs each species contiguous; the order within a species is kept. */
+ * pymatgen and ASE read it). The cell is the standard one of xg_structure_make_standard:
+ * right-handed (VASP stops on a negative triple product) with a along x and b in the xy plane,
+ * and the atoms grouped by element in the formula's order (electronegativity, as pymatgen's
+ * sorted structures), so the title's formula and the species line list the elements in one
+ * order; the order within a species is kept. */
 int xg_poscar_write(FILE *f, const xg_structure *s, xg_error *err);
 /* Same, into PATH atomically (PATH.tmp.PID, then rename). */
 int xg_poscar_write_file(const char *path, const xg_structure *s, xg_error *err);
+/* The same with a note after the formula on the title line ("Fe4 O6  xtalgen 0.1.0 model=..."),
+ * control characters replaced by spaces; NULL or "" for none. */
+int xg_poscar_write_titled(FILE *f, const xg_structure *s, const char *note, xg_error *err);
+int xg_poscar_write_titled_file(const char *path, const xg_structure *s, const char *note,
+                                xg_error *err);
 
 #endif

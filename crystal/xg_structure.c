@@ -270,6 +270,81 @@ int xg_structure_chemsys(const xg_structure *s, char *buf, size_t n)
     return sb.overflow ? XG_EINVAL : XG_OK;
 }
 
+int xg_structure_species_order(const xg_structure *s, int *zs, int cap)
+{
+    long counts[XG_MAX_Z + 1];
+    if (count_elements(s, counts))
+        return -1;
+    int all[XG_MAX_Z];
+    int ne = sorted_elements(counts, all, cmp_formula_order);
+    for (int k = 0; k < ne && k < cap; k++)
+        zs[k] = all[k];
+    return ne;
+}
+
+int xg_structure_group_species(xg_structure *s, xg_error *err)
+{
+    int zs[XG_MAX_Z];
+    int ne = xg_structure_species_order(s, zs, XG_MAX_Z);
+    if (ne < 0)
+        return xg_error_set(err, XG_EINVAL, "%s: atomic number outside 1..%d", s ? s->id : "?",
+                            XG_MAX_Z);
+    if (ne <= 1)
+        return XG_OK;
+    int *t = malloc((size_t)s->natoms * sizeof *t);
+    double(*f)[3] = malloc((size_t)s->natoms * sizeof *f);
+    if (!t || !f) {
+        free(t);
+        free(f);
+        return xg_error_set(err, XG_ENOMEM, "%s: out of memory", s->id);
+    }
+    /* One pass per element keeps each element's atoms in their order: a stable sort. */
+    int m = 0;
+    for (int k = 0; k < ne; k++)
+        for (int i = 0; i < s->natoms; i++)
+            if (s->types[i] == zs[k]) {
+                t[m] = s->types[i];
+                memcpy(f[m], s->frac[i], sizeof f[m]);
+                m++;
+            }
+    memcpy(s->types, t, (size_t)m * sizeof *t);
+    memcpy(s->frac, f, (size_t)m * sizeof *f);
+    free(t);
+    free(f);
+    return XG_OK;
+}
+
+/* x mod 1 in [0, 1), with -0 and the rounding of tiny negatives to 1.0 mapped to 0. */
+static double wrap_unit(double x)
+{
+    double w = x - floor(x);
+    return (w >= 1.0 || w == 0.0) ? 0.0 : w;
+}
+
+int xg_structure_orient(xg_structure *s, xg_error *err)
+{
+    if (!s)
+        return xg_error_set(err, XG_EINVAL, "xg_structure_orient: no structure");
+    double L[3][3];
+    int neg = 0;
+    int rc = xg_lattice_standard_orientation((const double(*)[3])s->lattice, L, &neg, err);
+    if (rc) {
+        xg_error_prefix(err, rc, "%s", s->id[0] ? s->id : "structure");
+        return rc;
+    }
+    memcpy(s->lattice, L, sizeof L);
+    for (int i = 0; i < s->natoms; i++)
+        for (int k = 0; k < 3; k++)
+            s->frac[i][k] = wrap_unit(neg ? -s->frac[i][k] : s->frac[i][k]);
+    return XG_OK;
+}
+
+int xg_structure_make_standard(xg_structure *s, xg_error *err)
+{
+    int rc = xg_structure_orient(s, err);
+    return rc ? rc : xg_structure_group_species(s, err);
+}
+
 int xg_structure_nelements(const xg_structure *s)
 {
     long counts[XG_MAX_Z + 1];

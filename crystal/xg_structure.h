@@ -36,6 +36,26 @@ int xg_structure_resize(xg_structure *s, int natoms, xg_error *err);
 int xg_structure_formula(const xg_structure *s, char *buf, size_t n);
 int xg_structure_reduced_formula(const xg_structure *s, char *buf, size_t n);
 int xg_structure_chemsys(const xg_structure *s, char *buf, size_t n);
+/* The elements present, in the order of the formulas above: Pauling electronegativity
+ * ascending, ties by the symbol's spelling, elements without one (He, Ne, Ar) last. This is the
+ * order of pymatgen's Structure.get_sorted_structure (sites compare by electronegativity, then
+ * species string), which the Materials Project's input sets write, and it is the one order of a
+ * POSCAR's title (formula) and species lines. Writes at most cap atomic numbers into zs and
+ * returns the number of distinct elements (-1 for an atomic number outside the table). */
+int xg_structure_species_order(const xg_structure *s, int *zs, int cap);
+/* Reorders the atoms so that each element's atoms are contiguous, elements in the order of
+ * xg_structure_species_order, atoms of one element in their original order (a stable sort, as
+ * Python's sorted is). XG_EINVAL for an atomic number outside the table. */
+int xg_structure_group_species(xg_structure *s, xg_error *err);
+/* Puts the lattice in the standard orientation (xg_lattice_standard_orientation: a along x, b
+ * in the xy plane, det > 0) and maps the fractional coordinates to match (x -> -x when the
+ * basis had to be negated to make it right-handed), wrapped into [0, 1): the same crystal,
+ * rotated, never mirrored. XG_ENUMERIC for a singular lattice. */
+int xg_structure_orient(xg_structure *s, xg_error *err);
+/* The cell every xtalgen output file carries: xg_structure_orient, then
+ * xg_structure_group_species. */
+int xg_structure_make_standard(xg_structure *s, xg_error *err);
+
 /* Number of distinct elements. */
 int xg_structure_nelements(const xg_structure *s);
 

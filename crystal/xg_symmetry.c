@@ -9,6 +9,7 @@
 
 #include "crystal/xg_cif.h"
 #include "crystal/xg_elements.h"
+#include "crystal/xg_lattice.h"
 
 /* THE transpose. xtalgen stores lattice vectors as rows (lattice[i] is vector i); spglib
  * stores them as columns (lattice[.][i] is vector i). Both directions are the same matrix
@@ -524,13 +525,25 @@ static xg_structure *from_spglib(const double lat[3][3], const double (*pos)[3],
     return o;
 }
 
-static int standardize(const xg_structure *s, double symprec, int to_primitive,
+static int standardize(const xg_structure *s_in, double symprec, int to_primitive,
                        int no_idealize, xg_structure **out, xg_error *err)
 {
     *out = NULL;
-    int rc = check_input(s, symprec, err);
+    int rc = check_input(s_in, symprec, err);
     if (rc)
         return rc;
+    /* spglib's standard cells keep the handedness of the input (its transformations have
+     * det > 0), and a left-handed cell written as CIF parameters becomes its mirror image. So
+     * spglib sees the input in the standard orientation (right-handed, same crystal), and its
+     * output is rotated into that orientation too (a rotation: fractional coordinates and the
+     * space group's operations stay valid). */
+    xg_structure *s = xg_structure_copy(s_in);
+    if (!s)
+        return xg_error_set(err, XG_ENOMEM, "%s: out of memory", s_in->id);
+    if ((rc = xg_structure_orient(s, err))) {
+        xg_structure_free(s);
+        return rc;
+    }
     /* A conventional cell has at most 4 times the atoms of the input (F centring of a
      * primitive input); spglib requires that much room. */
     int cap = 4 * s->natoms;
@@ -539,7 +552,8 @@ static int standardize(const xg_structure *s, double symprec, int to_primitive,
     if (!pos || !types) {
         free(pos);
         free(types);
-        return xg_error_set(err, XG_ENOMEM, "%s: out of memory", s->id);
+        xg_structure_free(s);
+        return xg_error_set(err, XG_ENOMEM, "%s: out of memory", s_in->id);
     }
     double lat[3][3];
     lattice_convention_swap(s->lattice, lat);
@@ -554,9 +568,19 @@ static int standardize(const xg_structure *s, double symprec, int to_primitive,
         *out = from_spglib((const double(*)[3])lat, (const double(*)[3])pos, types, n, s->id, err);
         if (!*out)
             rc = err ? err->code : XG_ENOMEM;
+        else if (xg_lattice_volume_signed((const double(*)[3])(*out)->lattice) <= 0)
+            rc = xg_error_set(err, XG_ELIB, "%s: spglib returned a left-handed standard cell",
+                              s->id);
+        else
+            rc = xg_structure_orient(*out, err);
+        if (rc) {
+            xg_structure_free(*out);
+            *out = NULL;
+        }
     }
     free(pos);
     free(types);
+    xg_structure_free(s);
     return rc;
 }
 
@@ -575,6 +599,46 @@ int xg_symmetry_conventional(const xg_structure *s, double symprec, xg_structure
 int xg_symmetry_refine(const xg_structure *s, double symprec, xg_structure **out, xg_error *err)
 {
     return standardize(s, symprec, 0, 0, out, err);
+}
+
+int xg_cell_choice_parse(const char *name)
+{
+    if (!name)
+        return -1;
+    if (!strcmp(name, "as-is"))
+        return XG_CELL_AS_IS;
+    if (!strcmp(name, "primitive"))
+        return XG_CELL_PRIMITIVE;
+    if (!strcmp(name, "conventional"))
+        return XG_CELL_CONVENTIONAL;
+    return -1;
+}
+
+const char *xg_cell_choice_name(int choice)
+{
+    return choice == XG_CELL_PRIMITIVE      ? "primitive"
+           : choice == XG_CELL_CONVENTIONAL ? "conventional"
+                                            : "as-is";
+}
+
+int xg_symmetry_dft_cell(const xg_structure *s, xg_cell_choice cell, int symmetrize,
+                         double symprec, xg_structure **out, xg_error *err)
+{
+    *out = NULL;
+    int rc;
+    if (cell == XG_CELL_AS_IS && !symmetrize) {
+        *out = xg_structure_copy(s);
+        if (!*out)
+            return xg_error_set(err, XG_ENOMEM, "%s: out of memory", s->id);
+        rc = XG_OK;
+    } else {
+        rc = standardize(s, symprec, cell == XG_CELL_PRIMITIVE, !symmetrize, out, err);
+    }
+    if (rc == XG_OK && (rc = xg_structure_make_standard(*out, err))) {
+        xg_structure_free(*out);
+        *out = NULL;
+    }
+    return rc;
 }
 
 /* ----------------------------------------------------------- symmetrized CIF -------- */
@@ -635,6 +699,12 @@ static int orbits(const xg_structure *c, int nops, const int (*rot)[3][3],
 }
 
 int xg_symmetry_write_cif(FILE *f, const xg_structure *s, double symprec, xg_error *err)
+{
+    return xg_symmetry_write_cif_annotated(f, s, symprec, NULL, err);
+}
+
+int xg_symmetry_write_cif_annotated(FILE *f, const xg_structure *s, double symprec,
+                                    const char *comment, xg_error *err)
 {
     /* The group of the input, and its operations in the standard setting (from spglib's
      * database): the refined cell is exactly symmetric under them, so expanding the asymmetric
@@ -773,6 +843,7 @@ int xg_symmetry_write_cif(FILE *f, const xg_structure *s, double symprec, xg_err
     b.formula_structural = reduced;
     b.formula_sum = formula;
     b.formula_units_z = g > 0 ? g : 1;
+    b.comment = comment;
     rc = xg_cif_write_symmetrized_raw(f, &b, err);
 done:
     free(rot);

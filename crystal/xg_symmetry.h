@@ -87,12 +87,35 @@ int xg_symmetry_conventional(const xg_structure *s, double symprec, xg_structure
                              xg_error *err);
 int xg_symmetry_refine(const xg_structure *s, double symprec, xg_structure **out, xg_error *err);
 
+/* The cell a crystal leaves for DFT in. */
+typedef enum {
+    XG_CELL_AS_IS = 0,        /* the input's own cell */
+    XG_CELL_PRIMITIVE = 1,    /* spglib's standardized primitive cell (the cheapest for DFT) */
+    XG_CELL_CONVENTIONAL = 2  /* spglib's standard conventional cell */
+} xg_cell_choice;
+
+/* Parses "as-is", "primitive" or "conventional"; -1 otherwise. */
+int xg_cell_choice_parse(const char *name);
+const char *xg_cell_choice_name(int choice);
+
+/* A new structure (caller frees) in the chosen cell, through spg_standardize_cell at symprec.
+ * symmetrize = 0 keeps the input's geometry (no_idealize: the same atoms in the standard
+ * basis); symmetrize = 1 gives spglib's idealized (refined) geometry, exactly symmetric, and
+ * with XG_CELL_AS_IS the refined conventional cell (the cell a symmetrized CIF describes).
+ * The result is in the standard orientation with species grouped (xg_structure_make_standard).
+ * XG_ELIB when spglib fails (too-close atoms, no group found). */
+int xg_symmetry_dft_cell(const xg_structure *s, xg_cell_choice cell, int symmetrize,
+                         double symprec, xg_structure **out, xg_error *err);
+
 /* Symmetrized CIF of s: the standard conventional cell refined by spglib, the space group
  * symbol and number, every operation of the space group as an xyz string, and only the
  * asymmetric unit (one site per orbit, with its multiplicity), written by crystal/xg_cif.h's
  * xg_cif_write_symmetrized_raw so the CIF layout lives in one place. A CIF reader that applies
  * the operations (pymatgen, ASE, VESTA) rebuilds the refined conventional cell. */
 int xg_symmetry_write_cif(FILE *f, const xg_structure *s, double symprec, xg_error *err);
+/* The same with a comment block after the first line (see xg_cif_write_annotated). */
+int xg_symmetry_write_cif_annotated(FILE *f, const xg_structure *s, double symprec,
+                                    const char *comment, xg_error *err);
 /* Same, to a newly allocated NUL-terminated string (caller frees). */
 int xg_symmetry_cif_string(const xg_structure *s, double symprec, char **out, xg_error *err);
 

@@ -120,7 +120,7 @@ read -r un uv us uvs um uh uhhi <<< "$(stats "$OUT/unguided")"
 DFT="$OUT/guided/to_dft"
 rm -rf "$DFT"
 if grep -q '^id,.*,sun,' "$OUT/guided/screen/screen.csv"; then
-    "$X" export "$OUT/guided" --only valid,sun --format cif,poscar -o "$DFT" --quiet
+    "$X" export "$OUT/guided" --only valid,sun --format cif,vasp,espresso -o "$DFT" --quiet
     mkdir -p "$DFT"
     {
         echo "rank,id,formula,mag_density_pred,e_hull_pred,hhi,spacegroup_number"
@@ -133,7 +133,7 @@ if grep -q '^id,.*,sun,' "$OUT/guided/screen/screen.csv"; then
     } > "$DFT/ranking.csv"
     {
         echo
-        echo "exported to $DFT: $(ls "$DFT"/*.cif 2>/dev/null | wc -l) CIF files, one POSCAR folder each;"
+        echo "exported to $DFT: $(ls "$DFT"/*.cif 2>/dev/null | wc -l) CIF files, one VASP folder (POSCAR, INCAR, KPOINTS, POTCAR.spec) and pw.in each;"
         echo "top candidates by predicted magnetic density ($DFT/ranking.csv):"
         head -11 "$DFT/ranking.csv" | column -t -s, 2>/dev/null || head -11 "$DFT/ranking.csv"
     } >> "$OUT/report.txt"

@@ -223,3 +223,18 @@ int xg_mkdir_p(const char *path, xg_error *err)
         return xg_error_set(err, XG_EIO, "%s: exists and is not a directory", buf);
     return XG_OK;
 }
+
+void xg_cli_json_string(FILE *f, const char *s)
+{
+    fputc('"', f);
+    for (; s && *s; s++) {
+        unsigned char c = (unsigned char)*s;
+        if (c == '"' || c == '\\')
+            fprintf(f, "\\%c", c);
+        else if (c < 0x20)
+            fprintf(f, "\\u%04x", c);
+        else
+            fputc(c, f);
+    }
+    fputc('"', f);
+}

@@ -53,6 +53,9 @@ int xg_atomic_open(xg_atomic_file *a, const char *path, xg_error *err);
 int xg_atomic_commit(xg_atomic_file *a, xg_error *err);  /* closes and renames */
 void xg_atomic_abort(xg_atomic_file *a);                 /* closes and removes the temp file */
 
+/* Writes s as a JSON string literal (quotes, backslashes and control characters escaped). */
+void xg_cli_json_string(FILE *f, const char *s);
+
 /* Creates a directory and its parents (like mkdir -p). */
 int xg_mkdir_p(const char *path, xg_error *err);
 

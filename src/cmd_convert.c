@@ -10,28 +10,40 @@
 #include "crystal/xg_extxyz.h"
 #include "crystal/xg_input.h"
 #include "crystal/xg_poscar.h"
+#include "crystal/xg_provenance.h"
 #include "crystal/xg_symmetry.h"
 #include "src/cli.h"
 #include "src/commands.h"
+#include "src/screen_select.h"
 
 #define CMD "convert"
 
 static const char usage[] =
     "usage: xtalgen convert INPUT -o OUTPUT [--format cif|poscar|extxyz] [--symmetrize]\n"
-    "                       [--symprec S] [--quiet]\n"
+    "                       [--cell as-is|primitive|conventional] [--symprec S]\n"
+    "                       [--only FLAGS [--screen SCREEN.csv]] [--quiet]\n"
     "\n"
     "Writes the crystals of INPUT (CIF, POSCAR, extxyz, an xtalgen .h5 dataset, a CDVAE .csv or\n"
     "a folder) as CIF, POSCAR (VASP 5) or extended XYZ. The format comes from --format, else from\n"
     "OUTPUT: .cif, .vasp/.poscar or a file named POSCAR*/CONTCAR*, .extxyz/.xyz.\n"
     "One crystal: OUTPUT is a file. Several: OUTPUT is a folder with one file per crystal named\n"
     "by its id (<id>.cif, <id>.vasp, <id>.extxyz), or, for extxyz, a single .extxyz/.xyz file\n"
-    "holding every frame. Files are written atomically (temp file, then rename).\n"
+    "holding every frame. Files are written atomically (temp file, then rename). Every cell is\n"
+    "written right-handed with a along x and b in the xy plane, POSCAR species grouped in the\n"
+    "formula's order; a generate run's provenance (model, hash, seed, steps, index) goes into\n"
+    "CIF comments and POSCAR titles.\n"
     "\n"
     "  --format F     cif, poscar or extxyz\n"
-    "  --symmetrize   CIF: a symmetrized CIF (space group, symmetry operations, asymmetric unit)\n"
-    "                 in the standard conventional setting; POSCAR/extxyz: the refined standard\n"
-    "                 conventional cell. Both from spglib.\n"
-    "  --symprec S    spglib tolerance in Angstrom for --symmetrize (default 0.1)\n"
+    "  --cell C       as-is (default), primitive or conventional: spglib's standardized cells\n"
+    "  --symmetrize   every format gets spglib's symmetrized geometry: a CIF with the space\n"
+    "                 group, its operations and the asymmetric unit (standard conventional\n"
+    "                 setting); POSCAR/extxyz the idealized cell of --cell (as-is: the refined\n"
+    "                 standard conventional cell)\n"
+    "  --symprec S    spglib tolerance in Angstrom for --cell and --symmetrize (default 0.1)\n"
+    "  --only FLAGS   keep only crystals whose screen.csv row has every flag set: a comma list\n"
+    "                 of " XG_SELECT_FLAGS_HELP "\n"
+    "  --screen FILE  the screen.csv for --only (default: INPUT/screen/screen.csv, then\n"
+    "                 INPUT/screen_out/screen.csv, then ./screen_out/screen.csv)\n"
     "  --quiet        no progress display\n";
 
 typedef enum { FMT_NONE, FMT_CIF, FMT_POSCAR, FMT_EXTXYZ } out_format;
@@ -54,22 +66,40 @@ static out_format format_from_name(const char *path)
     return FMT_NONE;
 }
 
-/* Writes one structure in the format to an open stream. */
-static int write_one(FILE *f, const xg_structure *s, out_format fmt, int symmetrize,
-                     double symprec, xg_error *err)
+/* How every structure is written. */
+typedef struct {
+    out_format fmt;
+    int symmetrize;
+    int cell;
+    double symprec;
+    int have_prov;
+    xg_provenance prov;
+} write_opts;
+
+/* Writes one structure in the format to an open stream, in the cell and geometry asked for,
+ * with the run's provenance when the input has one. */
+static int write_one(FILE *f, const xg_structure *s, const write_opts *o, xg_error *err)
 {
-    if (fmt == FMT_CIF)
-        return symmetrize ? xg_symmetry_write_cif(f, s, symprec, err) : xg_cif_write(f, s, err);
-    const xg_structure *w = s;
-    xg_structure *refined = NULL;
-    if (symmetrize) {
-        int rc = xg_symmetry_refine(s, symprec, &refined, err);
-        if (rc)
-            return rc;
-        w = refined;
+    char block[4096] = "", line[2048] = "";
+    if (o->have_prov) {
+        xg_provenance p = o->prov;
+        p.index = xg_provenance_index_of_id(s->id);
+        xg_provenance_format(&p, 0, block, sizeof block);
+        xg_provenance_format(&p, 1, line, sizeof line);
     }
-    int rc = fmt == FMT_POSCAR ? xg_poscar_write(f, w, err) : xg_extxyz_write(f, w, err);
-    xg_structure_free(refined);
+    if (o->fmt == FMT_CIF && o->symmetrize)
+        return xg_symmetry_write_cif_annotated(f, s, o->symprec, block, err);
+    xg_structure *w = NULL;
+    int rc = xg_symmetry_dft_cell(s, (xg_cell_choice)o->cell, o->symmetrize, o->symprec, &w, err);
+    if (rc)
+        return rc;
+    if (o->fmt == FMT_CIF)
+        rc = xg_cif_write_annotated(f, w, block, err);
+    else if (o->fmt == FMT_POSCAR)
+        rc = xg_poscar_write_titled(f, w, line, err);
+    else
+        rc = xg_extxyz_write(f, w, err);
+    xg_structure_free(w);
     return rc;
 }
 
@@ -101,8 +131,8 @@ static int cmp_order(const void *a, const void *b)
 
 static int run(int argc, char **argv)
 {
-    const char *input = NULL, *output = NULL, *fmt_name = NULL;
-    int symmetrize = 0, quiet = 0;
+    const char *input = NULL, *output = NULL, *fmt_name = NULL, *only = NULL, *screen = NULL;
+    int symmetrize = 0, quiet = 0, cell = XG_CELL_AS_IS;
     double symprec = 0.1;
     for (int i = 1; i < argc; i++) {
         const char *a = argv[i];
@@ -115,6 +145,20 @@ static int run(int argc, char **argv)
         } else if (xg_cli_is(a, "--symprec")) {
             const char *v = xg_cli_value(CMD, argc, argv, &i);
             if (!v || xg_cli_parse_double(CMD, "--symprec", v, 1e-8, 10.0, &symprec))
+                return XG_EXIT_USAGE;
+        } else if (xg_cli_is(a, "--cell")) {
+            const char *v = xg_cli_value(CMD, argc, argv, &i);
+            if (!v)
+                return XG_EXIT_USAGE;
+            if ((cell = xg_cell_choice_parse(v)) < 0) {
+                xg_cli_errorf(CMD, "--cell expects as-is, primitive or conventional, got '%s'", v);
+                return XG_EXIT_USAGE;
+            }
+        } else if (xg_cli_is(a, "--only")) {
+            if (!(only = xg_cli_value(CMD, argc, argv, &i)))
+                return XG_EXIT_USAGE;
+        } else if (xg_cli_is(a, "--screen")) {
+            if (!(screen = xg_cli_value(CMD, argc, argv, &i)))
                 return XG_EXIT_USAGE;
         } else if (!strcmp(a, "--symmetrize")) {
             symmetrize = 1;
@@ -152,11 +196,52 @@ static int run(int argc, char **argv)
         fmt = by_name;
 
     xg_error err = {0};
+    char scr[4200];
+    if (only && (xg_select_check_flags(only, &err) ||
+                 xg_select_find_screen(input, screen, scr, sizeof scr, &err))) {
+        xg_cli_errorf(CMD, "%s", err.msg);
+        return XG_EXIT_USAGE;
+    }
     xg_dataset *ds = NULL;
     if (xg_input_read(input, &ds, &err)) {
         xg_cli_errorf(CMD, "%s", err.msg);
         return XG_EXIT_FAIL;
     }
+    if (only) {
+        /* the selection becomes the dataset: everything below sees only the kept crystals */
+        unsigned char *keep = xg_select_by_flags(ds, scr, only, &err);
+        xg_dataset *sel = keep ? xg_dataset_alloc() : NULL;
+        int rc = keep && sel ? XG_OK : XG_ENOMEM;
+        for (int64_t i = 0; rc == XG_OK && i < ds->n; i++) {
+            if (!keep[i])
+                continue;
+            xg_structure *s = xg_dataset_get(ds, i, &err);
+            rc = s ? xg_dataset_append(sel, s, NULL, &err) : err.code;
+            xg_structure_free(s);
+        }
+        for (int k = 0; rc == XG_OK && k < ds->nattrs; k++)
+            rc = xg_dataset_set_attr(sel, ds->attr_names[k], ds->attr_values[k], &err);
+        free(keep);
+        xg_dataset_free(ds);
+        ds = sel;
+        if (rc || !sel) {
+            xg_cli_errorf(CMD, "%s", err.msg[0] ? err.msg : "out of memory");
+            xg_dataset_free(sel);
+            return XG_EXIT_FAIL;
+        }
+        if (ds->n == 0) {
+            xg_cli_errorf(CMD, "no crystal of %s has every flag of --only %s in %s", input, only,
+                          scr);
+            xg_dataset_free(ds);
+            return XG_EXIT_FAIL;
+        }
+    }
+    write_opts wo;
+    memset(&wo, 0, sizeof wo);
+    wo.symmetrize = symmetrize;
+    wo.cell = cell;
+    wo.symprec = symprec;
+    wo.have_prov = xg_provenance_from_dataset(ds, &wo.prov);
     struct stat st;
     int out_is_dir = stat(output, &st) == 0 && S_ISDIR(st.st_mode);
     /* One file holds everything when there is one crystal, or many frames of an extxyz file. */
@@ -169,13 +254,14 @@ static int run(int argc, char **argv)
         xg_dataset_free(ds);
         return XG_EXIT_USAGE;
     }
+    wo.fmt = fmt;
     int status = XG_EXIT_OK;
     if (single_file) {
         xg_atomic_file af;
         int rc = xg_atomic_open(&af, output, &err);
         for (int64_t i = 0; rc == XG_OK && i < ds->n; i++) {
             xg_structure *s = xg_dataset_get(ds, i, &err);
-            rc = s ? write_one(af.f, s, fmt, symmetrize, symprec, &err) : err.code;
+            rc = s ? write_one(af.f, s, &wo, &err) : err.code;
             xg_structure_free(s);
         }
         if (rc == XG_OK)
@@ -232,7 +318,7 @@ static int run(int argc, char **argv)
             xg_structure *s = xg_dataset_get(ds, i, &e);
             int rc = s ? xg_atomic_open(&af, path, &e) : e.code;
             if (rc == XG_OK) {
-                rc = write_one(af.f, s, fmt, symmetrize, symprec, &e);
+                rc = write_one(af.f, s, &wo, &e);
                 if (rc == XG_OK)
                     rc = xg_atomic_commit(&af, &e);
                 else

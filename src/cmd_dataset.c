@@ -8,6 +8,7 @@
 #include "crystal/xg_csv.h"
 #include "crystal/xg_dataset.h"
 #include "crystal/xg_elements.h"
+#include "crystal/xg_lattice.h"
 #include "crystal/xg_input.h"
 #include "properties/xg_hhi.h"
 #include "src/cli.h"
@@ -34,8 +35,10 @@ static const char usage[] =
     "  -o, --output OUT.h5  the dataset to write (atomically: OUT.h5.tmp, then rename)\n"
     "  --quiet           no progress bar or summary\n"
     "\n"
-    "info    prints the number of structures and atoms, the atoms-per-structure histogram, the\n"
-    "        20 most common elements and, per property, how many structures have a value.\n";
+    "info    prints the number of structures and atoms, how many lattices are right-handed, the\n"
+    "        file's string attributes (a generate run's provenance), the atoms-per-structure\n"
+    "        histogram, the 20 most common elements and, per property, how many structures have\n"
+    "        a value.\n";
 
 typedef struct {
     xg_progress bar;
@@ -221,6 +224,13 @@ static int run_info(int argc, char **argv)
     }
     printf("file: %s\n", path);
     printf("structures: %lld\natoms: %lld\n", (long long)ds->n, (long long)ds->m);
+    /* handedness: VASP refuses a cell with a negative triple product */
+    long right = 0;
+    for (int64_t i = 0; i < ds->n; i++)
+        right += xg_lattice_volume_signed((const double(*)[3])(ds->lattices + 9 * i)) > 0;
+    printf("right-handed lattices: %ld of %lld\n", right, (long long)ds->n);
+    for (int k = 0; k < ds->nattrs; k++)
+        printf("attribute %s: %s\n", ds->attr_names[k], ds->attr_values[k]);
     /* atoms per structure */
     int maxn = 0, minn = ds->n ? 1 << 30 : 0;
     for (int64_t i = 0; i < ds->n; i++) {

@@ -1,41 +1,73 @@
 /* cmd_export.c: `xtalgen export`: hand the crystals that survived screening to DFT: CIF (P1 or
- * symmetrized) and POSCAR files, selected by the flags of a screen.csv. */
+ * symmetrized), POSCAR, complete VASP folders, Quantum ESPRESSO pw.x inputs and extxyz, all of
+ * one geometry in one cell per crystal, selected by the flags of a screen.csv, each file
+ * carrying the provenance of the run that made the crystal. */
 #include <errno.h>
+#include <math.h>
 #include <stdlib.h>
 #include <string.h>
 #include <sys/stat.h>
 
 #include "crystal/xg_cif.h"
-#include "crystal/xg_csv.h"
 #include "crystal/xg_dataset.h"
+#include "crystal/xg_dft.h"
 #include "crystal/xg_extxyz.h"
 #include "crystal/xg_input.h"
 #include "crystal/xg_poscar.h"
+#include "crystal/xg_provenance.h"
 #include "crystal/xg_symmetry.h"
 #include "src/cli.h"
 #include "src/commands.h"
+#include "src/screen_select.h"
 
 #define CMD "export"
-#define MAX_FLAGS 8
+#define DEFAULT_PSEUDO "{El}.UPF"
 
 static const char usage[] =
-    "usage: xtalgen export INPUT -o DIR [--format cif,poscar,extxyz] [--only FLAGS]\n"
-    "                      [--screen SCREEN.csv] [--symmetrize] [--symprec S] [--quiet]\n"
+    "usage: xtalgen export INPUT -o DIR [--format cif,poscar,vasp,espresso,extxyz]\n"
+    "                      [--only FLAGS] [--screen SCREEN.csv] [--cell primitive|conventional|as-is]\n"
+    "                      [--symmetrize] [--symprec S] [--kppa K] [--pseudo-pattern P]\n"
+    "                      [--pseudo-dir D] [--ecutwfc E] [--quiet]\n"
     "\n"
-    "Writes the crystals of INPUT for DFT workflows: DIR/<id>.cif (P1, or symmetrized with\n"
-    "--symmetrize: space group, symmetry operations and asymmetric unit from spglib),\n"
-    "DIR/<id>/POSCAR (VASP 5, one folder per calculation) and DIR/exported.extxyz.\n"
-    "INPUT is a `generate` output folder (its generated.h5 is read) or any crystal input.\n"
+    "Writes the crystals of INPUT for DFT, every file of a crystal in one cell and one geometry:\n"
+    "  cif       DIR/<id>.cif (P1, or symmetrized with --symmetrize: space group, symmetry\n"
+    "            operations and asymmetric unit from spglib)\n"
+    "  poscar    DIR/<id>/POSCAR (VASP 5)\n"
+    "  vasp      DIR/<id>/ with POSCAR, INCAR (the Materials Project's relaxation defaults:\n"
+    "            ENCUT 520, EDIFF 5e-5/atom, ISMEAR -5, ISPIN 2 and MAGMOM per site when a\n"
+    "            magnetic element is present, MP's +U for Co Cr Fe Mn Mo Ni V W oxides and\n"
+    "            fluorides), KPOINTS (from --kppa, as pymatgen's Kpoints.automatic_density) and\n"
+    "            POTCAR.spec (MP's PAW symbols; POTCARs are licensed and never written)\n"
+    "  espresso  DIR/<id>/pw.in, a pw.x vc-relax input (ibrav 0, CELL_PARAMETERS angstrom,\n"
+    "            ATOMIC_POSITIONS crystal, K_POINTS automatic from --kppa, nspin 2 and\n"
+    "            starting_magnetization for magnetic elements)\n"
+    "  extxyz    DIR/exported.extxyz\n"
+    "Every cell is right-handed with a along x and b in the xy plane; POSCAR species are grouped\n"
+    "in the formula's order (electronegativity, as pymatgen). INPUT is a `generate` output\n"
+    "folder (its generated.h5 is read, and its provenance -- xtalgen version, model and its\n"
+    "SHA-256, conditions, guidance, seed, steps, crystal index -- goes into the CIF comments,\n"
+    "POSCAR titles, INCAR and pw.x inputs) or any crystal input.\n"
     "\n"
+    "  --format LIST     comma list of the formats above (default cif,vasp)\n"
+    "  --cell C          primitive (default: spglib's standardized primitive cell, the cheapest\n"
+    "                    for DFT), conventional (spglib's standard conventional cell) or as-is\n"
+    "  --symmetrize      every format gets spglib's symmetrized (idealized) geometry; with\n"
+    "                    --cell as-is, the refined conventional cell. Otherwise the geometry\n"
+    "                    is the input's, only the cell changes\n"
+    "  --symprec S       spglib tolerance in Angstrom (default 0.1)\n"
+    "  --kppa K          k-points per reciprocal atom for KPOINTS and pw.x (default 1000)\n"
+    "  --pseudo-pattern P  pw.x pseudopotential file names, {El} for the element (default\n"
+    "                    '" DEFAULT_PSEUDO "'; e.g. '{El}.pbe-spn-kjpaw_psl.1.0.0.UPF')\n"
+    "  --pseudo-dir D    pw.x pseudo_dir (default ./pseudo)\n"
+    "  --ecutwfc E       pw.x wave-function cutoff in Ry (default 60; ecutrho = 8 E)\n"
     "  --only FLAGS      keep only crystals whose screen.csv row has every flag set; FLAGS is a\n"
-    "                    comma list of valid (structure and composition), valid_structure,\n"
-    "                    valid_composition, unique, novel, stable, sun\n"
+    "                    comma list of " XG_SELECT_FLAGS_HELP "\n"
     "  --screen FILE     the screen.csv to filter with (default: INPUT/screen/screen.csv, then\n"
     "                    INPUT/screen_out/screen.csv, then ./screen_out/screen.csv)\n"
-    "  --format LIST     any of cif, poscar, extxyz (default cif,poscar)\n"
-    "  --symmetrize      symmetrized CIFs (P1 otherwise)\n"
-    "  --symprec S       spglib tolerance for --symmetrize (default 0.1)\n"
-    "  --quiet           no progress display\n";
+    "  --quiet           no progress display\n"
+    "A crystal spglib cannot standardize is written in its own cell (a warning says so); one\n"
+    "with an element the Materials Project has no POTCAR for gets no VASP folder, which makes\n"
+    "the exit status 1 after every other crystal is written.\n";
 
 static int is_dir(const char *p)
 {
@@ -49,99 +81,89 @@ static int file_exists(const char *p)
     return stat(p, &st) == 0 && S_ISREG(st.st_mode);
 }
 
-/* The ids kept by --only: reads screen.csv and returns a malloc'd 0/1 array aligned with ds,
- * or NULL with an error. A crystal missing from screen.csv is not kept. */
-static unsigned char *select_ids(const xg_dataset *ds, const char *screen, char flags[][32],
-                                 int nflags, xg_error *err)
+typedef struct {
+    int cif, poscar, vasp, espresso, xyz;
+} formats;
+
+static int parse_formats(const char *list, formats *f)
 {
-    xg_csv_reader *r = NULL;
-    if (xg_csv_open(screen, &r, err))
-        return NULL;
-    int cid = xg_csv_column(r, "id");
-    int col[MAX_FLAGS][2];
-    for (int f = 0; f < nflags; f++) {
-        col[f][1] = -1;
-        if (!strcmp(flags[f], "valid")) {
-            col[f][0] = xg_csv_column(r, "valid_structure");
-            col[f][1] = xg_csv_column(r, "valid_composition");
-        } else {
-            col[f][0] = xg_csv_column(r, flags[f]);
-        }
-        if (cid < 0 || col[f][0] < 0 || (!strcmp(flags[f], "valid") && col[f][1] < 0)) {
-            xg_error_set(err, XG_EPARSE, "%s: no column '%s'%s", screen,
-                         cid < 0 ? "id" : flags[f],
-                         (!strcmp(flags[f], "stable") || !strcmp(flags[f], "sun"))
-                             ? " (screen with --property-model to get stability)"
-                             : "");
-            xg_csv_close(r);
-            return NULL;
+    memset(f, 0, sizeof *f);
+    char buf[256];
+    snprintf(buf, sizeof buf, "%s", list);
+    char *save = NULL;
+    for (char *tok = strtok_r(buf, ",", &save); tok; tok = strtok_r(NULL, ",", &save)) {
+        if (!strcmp(tok, "cif"))
+            f->cif = 1;
+        else if (!strcmp(tok, "poscar"))
+            f->poscar = 1;
+        else if (!strcmp(tok, "vasp"))
+            f->vasp = 1;
+        else if (!strcmp(tok, "espresso") || !strcmp(tok, "qe") || !strcmp(tok, "pw"))
+            f->espresso = 1;
+        else if (!strcmp(tok, "extxyz"))
+            f->xyz = 1;
+        else {
+            xg_cli_errorf(CMD, "--format: unknown format '%s' (cif, poscar, vasp, espresso, "
+                               "extxyz)", tok);
+            return -1;
         }
     }
-    unsigned char *keep = calloc((size_t)(ds->n > 0 ? ds->n : 1), 1);
-    if (!keep) {
-        xg_csv_close(r);
-        xg_error_set(err, XG_ENOMEM, "out of memory");
-        return NULL;
+    if (!(f->cif || f->poscar || f->vasp || f->espresso || f->xyz)) {
+        xg_cli_errorf(CMD, "--format: no format given");
+        return -1;
     }
-    /* screen.csv rows follow the input order; match by id to be safe against reordering. */
-    int64_t next = 0;
-    int got = 0;
-    while (xg_csv_next(r, &got, err) == XG_OK && got) {
-        const char *id = xg_csv_field(r, cid);
-        int ok = 1;
-        for (int f = 0; f < nflags && ok; f++)
-            for (int k = 0; k < 2; k++)
-                if (col[f][k] >= 0 && strcmp(xg_csv_field(r, col[f][k]), "1") != 0)
-                    ok = 0;
-        int64_t i = -1;
-        if (next < ds->n && !strcmp(ds->ids[next], id))
-            i = next;
-        else
-            for (int64_t j = 0; j < ds->n; j++)
-                if (!strcmp(ds->ids[j], id)) {
-                    i = j;
-                    break;
-                }
-        if (i >= 0) {
-            keep[i] = (unsigned char)ok;
-            next = i + 1;
-        }
-    }
-    if (err && err->code) {
-        free(keep);
-        keep = NULL;
-    }
-    xg_csv_close(r);
-    return keep;
+    return 0;
 }
 
 static int run(int argc, char **argv)
 {
-    const char *input = NULL, *outdir = NULL, *screen = NULL, *format = "cif,poscar",
-               *only = NULL;
-    int symmetrize = 0, quiet = 0;
-    double symprec = 0.1;
+    const char *input = NULL, *outdir = NULL, *screen = NULL, *format = "cif,vasp",
+               *only = NULL, *pseudo = DEFAULT_PSEUDO, *pseudo_dir = NULL;
+    int symmetrize = 0, quiet = 0, cell = XG_CELL_PRIMITIVE;
+    double symprec = 0.1, kppa = 1000, ecutwfc = 60;
     for (int i = 1; i < argc; i++) {
         const char *a = argv[i], *v;
+#define VAL() do { if (!(v = xg_cli_value(CMD, argc, argv, &i))) return XG_EXIT_USAGE; } while (0)
         if (!strcmp(a, "-o") || xg_cli_is(a, "--output")) {
-            if (!(v = xg_cli_value(CMD, argc, argv, &i)))
-                return XG_EXIT_USAGE;
+            VAL();
             outdir = v;
         } else if (xg_cli_is(a, "--format")) {
-            if (!(v = xg_cli_value(CMD, argc, argv, &i)))
-                return XG_EXIT_USAGE;
+            VAL();
             format = v;
         } else if (xg_cli_is(a, "--only")) {
-            if (!(v = xg_cli_value(CMD, argc, argv, &i)))
-                return XG_EXIT_USAGE;
+            VAL();
             only = v;
         } else if (xg_cli_is(a, "--screen")) {
-            if (!(v = xg_cli_value(CMD, argc, argv, &i)))
-                return XG_EXIT_USAGE;
+            VAL();
             screen = v;
         } else if (xg_cli_is(a, "--symprec")) {
-            if (!(v = xg_cli_value(CMD, argc, argv, &i)) ||
-                xg_cli_parse_double(CMD, "--symprec", v, 1e-6, 1, &symprec))
+            VAL();
+            if (xg_cli_parse_double(CMD, "--symprec", v, 1e-6, 1, &symprec))
+                return XG_EXIT_USAGE;
+        } else if (xg_cli_is(a, "--cell")) {
+            VAL();
+            if ((cell = xg_cell_choice_parse(v)) < 0) {
+                xg_cli_errorf(CMD, "--cell expects primitive, conventional or as-is, got '%s'", v);
+                return XG_EXIT_USAGE;
+            }
+        } else if (xg_cli_is(a, "--kppa")) {
+            VAL();
+            if (xg_cli_parse_double(CMD, "--kppa", v, 1, 1e7, &kppa))
+                return XG_EXIT_USAGE;
+        } else if (xg_cli_is(a, "--pseudo-pattern")) {
+            VAL();
+            pseudo = v;
+            if (!strstr(v, "{El}") && !strstr(v, "{el}")) {
+                xg_cli_errorf(CMD, "--pseudo-pattern '%s' has no {El} (or {el}) for the element",
+                              v);
+                return XG_EXIT_USAGE;
+            }
+        } else if (xg_cli_is(a, "--pseudo-dir")) {
+            VAL();
+            pseudo_dir = v;
+        } else if (xg_cli_is(a, "--ecutwfc")) {
+            VAL();
+            if (xg_cli_parse_double(CMD, "--ecutwfc", v, 5, 1000, &ecutwfc))
                 return XG_EXIT_USAGE;
         } else if (!strcmp(a, "--symmetrize")) {
             symmetrize = 1;
@@ -156,71 +178,33 @@ static int run(int argc, char **argv)
             xg_cli_errorf(CMD, "one INPUT only (got '%s' and '%s')", input, a);
             return XG_EXIT_USAGE;
         }
+#undef VAL
     }
     if (!input || !outdir) {
         xg_cli_errorf(CMD, "need INPUT and -o DIR (see xtalgen help export)");
         return XG_EXIT_USAGE;
     }
-    int want_cif = 0, want_poscar = 0, want_xyz = 0;
-    {
-        char buf[256];
-        snprintf(buf, sizeof buf, "%s", format);
-        for (char *tok = strtok(buf, ","); tok; tok = strtok(NULL, ",")) {
-            if (!strcmp(tok, "cif"))
-                want_cif = 1;
-            else if (!strcmp(tok, "poscar") || !strcmp(tok, "vasp"))
-                want_poscar = 1;
-            else if (!strcmp(tok, "extxyz"))
-                want_xyz = 1;
-            else {
-                xg_cli_errorf(CMD, "--format: unknown format '%s' (cif, poscar, extxyz)", tok);
-                return XG_EXIT_USAGE;
-            }
-        }
-    }
-    char flags[MAX_FLAGS][32];
-    int nflags = 0;
-    if (only) {
-        char buf[256];
-        snprintf(buf, sizeof buf, "%s", only);
-        for (char *tok = strtok(buf, ","); tok; tok = strtok(NULL, ",")) {
-            static const char *known[] = {"valid", "valid_structure", "valid_composition",
-                                          "unique", "novel", "stable", "sun"};
-            int ok = 0;
-            for (size_t k = 0; k < sizeof known / sizeof known[0]; k++)
-                ok |= !strcmp(tok, known[k]);
-            if (!ok || nflags == MAX_FLAGS) {
-                xg_cli_errorf(CMD, "--only: unknown flag '%s'", tok);
-                return XG_EXIT_USAGE;
-            }
-            snprintf(flags[nflags++], 32, "%s", tok);
-        }
+    formats fm;
+    if (parse_formats(format, &fm))
+        return XG_EXIT_USAGE;
+    xg_error err = {0};
+    if (only && xg_select_check_flags(only, &err)) {
+        xg_cli_errorf(CMD, "%s", err.msg);
+        return XG_EXIT_USAGE;
     }
 
     /* A generate output folder is read through its dataset; anything else as crystal input. */
-    char path[4200], scr[4200];
+    char path[4600], scr[4200];
     const char *src = input;
     if (is_dir(input)) {
         snprintf(path, sizeof path, "%s/generated.h5", input);
         if (file_exists(path))
             src = path;
     }
-    if (nflags && !screen) {
-        const char *cands[] = {"%s/screen/screen.csv", "%s/screen_out/screen.csv", NULL};
-        for (int k = 0; cands[k] && !screen; k++) {
-            snprintf(scr, sizeof scr, cands[k], input);
-            if (file_exists(scr))
-                screen = scr;
-        }
-        if (!screen && file_exists("screen_out/screen.csv"))
-            screen = "screen_out/screen.csv";
-        if (!screen) {
-            xg_cli_errorf(CMD, "--only needs a screen.csv: run `xtalgen screen %s -o %s/screen` "
-                               "first or pass --screen FILE", input, input);
-            return XG_EXIT_USAGE;
-        }
+    if (only && xg_select_find_screen(input, screen, scr, sizeof scr, &err)) {
+        xg_cli_errorf(CMD, "%s", err.msg);
+        return XG_EXIT_USAGE;
     }
-    xg_error err = {0};
     xg_dataset *ds = NULL;
     if (xg_input_read(src, &ds, &err)) {
         xg_cli_errorf(CMD, "%s", err.msg);
@@ -230,7 +214,10 @@ static int run(int argc, char **argv)
     unsigned char *keep = NULL;
     FILE *xyz = NULL;
     xg_atomic_file xa = {0};
-    if (nflags && !(keep = select_ids(ds, screen, flags, nflags, &err))) {
+    xg_provenance prov;
+    int have_prov = xg_provenance_from_dataset(ds, &prov);
+    int tcol = xg_dataset_find_property(ds, "template_spacegroup");
+    if (only && !(keep = xg_select_by_flags(ds, scr, only, &err))) {
         xg_cli_errorf(CMD, "%s", err.msg);
         goto done;
     }
@@ -238,7 +225,7 @@ static int run(int argc, char **argv)
         xg_cli_errorf(CMD, "%s", err.msg);
         goto done;
     }
-    if (want_xyz) {
+    if (fm.xyz) {
         snprintf(path, sizeof path, "%s/exported.extxyz", outdir);
         if (xg_atomic_open(&xa, path, &err)) {
             xg_cli_errorf(CMD, "%s", err.msg);
@@ -248,7 +235,7 @@ static int run(int argc, char **argv)
     }
     xg_progress bar;
     xg_progress_start(&bar, "export", (long)ds->n, quiet);
-    long written = 0;
+    long written = 0, as_is = 0, no_vasp = 0;
     for (int64_t i = 0; i < ds->n; i++) {
         if (keep && !keep[i])
             continue;
@@ -266,30 +253,87 @@ static int run(int argc, char **argv)
                 *c = '_';
         if (id[0] == '.')
             id[0] = '_';
-        int bad = 0;
-        if (want_cif) {
-            snprintf(path, sizeof path, "%s/%s.cif", outdir, id);
-            if (symmetrize) {
-                xg_atomic_file af;
-                bad = xg_atomic_open(&af, path, &err) ||
-                      xg_symmetry_write_cif(af.f, s, symprec, &err);
-                if (bad && af.f)
-                    xg_atomic_abort(&af);
-                else if (!bad)
-                    bad = xg_atomic_commit(&af, &err);
-            } else {
-                bad = xg_cif_write_file(path, s, &err);
+
+        /* The one cell and geometry every file of this crystal describes. */
+        xg_structure *w = NULL;
+        xg_error serr = {0};
+        const char *cell_used = xg_cell_choice_name(cell);
+        int sym_used = symmetrize;
+        if (xg_symmetry_dft_cell(s, cell, symmetrize, symprec, &w, &serr)) {
+            xg_cli_errorf(CMD, "warning: %s: spglib could not give the %s cell (%s); written "
+                               "in its own cell, not symmetrized", s->id, cell_used, serr.msg);
+            as_is++;
+            cell_used = "as-is (spglib failed)";
+            sym_used = 0;
+            if (xg_symmetry_dft_cell(s, XG_CELL_AS_IS, 0, symprec, &w, &err)) {
+                xg_cli_errorf(CMD, "%s", err.msg);
+                xg_structure_free(s);
+                goto done;
             }
         }
-        if (!bad && want_poscar) {
-            snprintf(path, sizeof path, "%s/%s", outdir, id);
-            bad = xg_mkdir_p(path, &err);
-            snprintf(path, sizeof path, "%s/%s/POSCAR", outdir, id);
-            if (!bad)
-                bad = xg_poscar_write_file(path, s, &err);
+        snprintf(w->id, sizeof w->id, "%s", s->id);
+
+        /* Provenance: the run's record, this crystal's index, and how it was exported. */
+        xg_provenance p = prov;
+        p.index = xg_provenance_index_of_id(s->id);
+        if (p.index < 0 && have_prov)
+            p.index = (long)i;
+        if (tcol >= 0 && !isnan(ds->props[i * ds->nprops + tcol]))
+            snprintf(p.template_sg, sizeof p.template_sg, "%g", ds->props[i * ds->nprops + tcol]);
+        char block[4096], line[2048], exp[256];
+        xg_provenance_format(&p, 0, block, sizeof block);
+        xg_provenance_format(&p, 1, line, sizeof line);
+        snprintf(exp, sizeof exp, "cell=%s symmetrized=%s symprec=%g", cell_used,
+                 sym_used ? "yes" : "no", symprec);
+        size_t bl = strlen(block), ll = strlen(line);
+        snprintf(block + bl, sizeof block - bl, "%sexport: %s", bl ? "\n" : "", exp);
+        snprintf(line + ll, sizeof line - ll, "%s%s", ll ? " " : "", exp);
+
+        int bad = 0;
+        if (fm.cif) {
+            snprintf(path, sizeof path, "%s/%s.cif", outdir, id);
+            if (sym_used) {
+                xg_atomic_file af;
+                bad = xg_atomic_open(&af, path, &err);
+                if (!bad && xg_symmetry_write_cif_annotated(af.f, s, symprec, block, &serr)) {
+                    /* rare: the refined cell does not close under the operations */
+                    xg_atomic_abort(&af);
+                    xg_cli_errorf(CMD, "warning: %s: %s; P1 CIF of the symmetrized cell written",
+                                  s->id, serr.msg);
+                    bad = xg_cif_write_annotated_file(path, w, block, &err);
+                } else if (!bad) {
+                    bad = xg_atomic_commit(&af, &err);
+                }
+            } else {
+                bad = xg_cif_write_annotated_file(path, w, block, &err);
+            }
+        }
+        char dir[4300];
+        snprintf(dir, sizeof dir, "%s/%s", outdir, id);
+        if (!bad && (fm.poscar || fm.vasp || fm.espresso))
+            bad = xg_mkdir_p(dir, &err);
+        if (!bad && fm.poscar && !fm.vasp) {
+            snprintf(path, sizeof path, "%s/POSCAR", dir);
+            bad = xg_poscar_write_titled_file(path, w, line, &err);
+        }
+        if (!bad && fm.vasp) {
+            int vr = xg_dft_write_vasp_dir(dir, w, kppa, line, &serr);
+            if (vr == XG_EUNSUPPORTED) {
+                xg_cli_errorf(CMD, "warning: %s", serr.msg);
+                no_vasp++;
+            } else if (vr) {
+                err = serr;
+                bad = vr;
+            }
+        }
+        if (!bad && fm.espresso) {
+            xg_espresso_opts eo = {pseudo, pseudo_dir, NULL, kppa, ecutwfc, 0, line};
+            snprintf(path, sizeof path, "%s/pw.in", dir);
+            bad = xg_dft_write_espresso_file(path, w, &eo, &err);
         }
         if (!bad && xyz)
-            bad = xg_extxyz_write(xyz, s, &err);
+            bad = xg_extxyz_write(xyz, w, &err);
+        xg_structure_free(w);
         xg_structure_free(s);
         if (bad) {
             xg_cli_errorf(CMD, "%s", err.msg);
@@ -307,9 +351,19 @@ static int run(int argc, char **argv)
         }
     }
     if (!quiet)
-        fprintf(stderr, "xtalgen export: %ld of %lld crystals written to %s\n", written,
-                (long long)ds->n, outdir);
-    rc = XG_EXIT_OK;
+        fprintf(stderr, "xtalgen export: %ld of %lld crystals written to %s (%s cell%s)\n",
+                written, (long long)ds->n, outdir, xg_cell_choice_name(cell),
+                symmetrize ? ", symmetrized" : "");
+    if (as_is)
+        xg_cli_errorf(CMD, "warning: %ld crystals could not be standardized by spglib and were "
+                           "written in their own cell", as_is);
+    if (no_vasp) {
+        xg_cli_errorf(CMD, "%ld crystals have no VASP folder (an element without a Materials "
+                           "Project POTCAR)", no_vasp);
+        rc = XG_EXIT_FAIL;
+    } else {
+        rc = XG_EXIT_OK;
+    }
 done:
     if (xyz)
         xg_atomic_abort(&xa);
@@ -319,4 +373,6 @@ done:
 }
 
 const xg_command xg_command_export = {"export", run,
-                                      "write screened crystals as CIF/POSCAR for DFT", usage};
+                                      "write screened crystals as CIF, POSCAR, VASP and "
+                                      "Quantum ESPRESSO inputs for DFT",
+                                      usage};

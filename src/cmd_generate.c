@@ -24,6 +24,8 @@
 #include "crystal/xg_dataset.h"
 #include "crystal/xg_elements.h"
 #include "crystal/xg_extxyz.h"
+#include "crystal/xg_fileio.h"
+#include "crystal/xg_provenance.h"
 #include "crystal/xg_symmetry.h"
 #include "diffusion/xg_model.h"
 #include "diffusion/xg_sampler.h"
@@ -31,6 +33,7 @@
 #include "src/cli.h"
 #include "src/commands.h"
 #include "src/model_path.h"
+#include "src/run_record.h"
 #include "src/xg_mpi.h"
 
 #define CMD "generate"
@@ -48,6 +51,10 @@ static const char usage[] =
     "  DIR/summary.csv       id,formula,natoms,spacegroup_number,spacegroup_symbol,\n"
     "                        template_spacegroup,volume,density (template_spacegroup: the group\n"
     "                        the crystal was sampled in, empty with --symmetry none)\n"
+    "  DIR/summary.json      the run's settings, provenance (xtalgen version, model file and its\n"
+    "                        SHA-256, conditions, guidance, seed, steps) and \"elements\", the\n"
+    "                        elements sampled from; every CIF and generated.h5 carry the same\n"
+    "Every cell is written right-handed with a along x and b in the xy plane.\n"
     "\n"
     "options:\n"
     "  --model M              model file (default: the shipped data/models/xtalgen-mp20.h5)\n"
@@ -297,25 +304,41 @@ static int load_templates(const gen_args *a, const unsigned char *groups,
 /* The CIF of a generated crystal: symmetrized at symprec (spglib's refined conventional cell,
  * the group, its operations, the asymmetric unit), P1 when spglib finds no group. Written to a
  * temporary name and renamed. */
-static int write_cif(const char *path, const xg_structure *s, double symprec, xg_error *err)
+typedef struct {
+    const xg_structure *s;
+    double symprec;
+    const char *note;
+} cif_job;
+
+/* The symmetrized CIF (space group, operations, asymmetric unit) with the provenance block;
+ * when spglib finds no group (an unphysical sample), the P1 cell with the same block. */
+static int write_cif_job(FILE *f, const void *ctx, xg_error *err)
 {
-    char *text = NULL;
+    const cif_job *j = ctx;
+    char *buf = NULL;
+    size_t len = 0;
+    FILE *m = open_memstream(&buf, &len);
+    if (!m)
+        return xg_error_set(err, XG_ENOMEM, "CIF writer: out of memory");
     xg_error serr = {0};
-    if (xg_symmetry_cif_string(s, symprec, &text, &serr) != XG_OK)
-        return xg_cif_write_file(path, s, err);
-    xg_atomic_file af;
-    int rc = xg_atomic_open(&af, path, err);
-    if (rc) {
-        free(text);
-        return rc;
+    int sym_ok = xg_symmetry_write_cif_annotated(m, j->s, j->symprec, j->note, &serr) == XG_OK;
+    fclose(m);
+    int rc = XG_OK;
+    if (sym_ok) {
+        if (fwrite(buf, 1, len, f) != len)
+            rc = xg_error_set(err, XG_EIO, "CIF writer: write failed");
+    } else {
+        rc = xg_cif_write_annotated(f, j->s, j->note, err);
     }
-    if (fputs(text, af.f) < 0) {
-        free(text);
-        xg_atomic_abort(&af);
-        return xg_error_set(err, XG_EIO, "%s: write failed", path);
-    }
-    free(text);
-    return xg_atomic_commit(&af, err);
+    free(buf);
+    return rc;
+}
+
+static int write_cif(const char *path, const xg_structure *s, double symprec, const char *note,
+                     xg_error *err)
+{
+    cif_job j = {s, symprec, note};
+    return xg_file_write_atomic_with(path, write_cif_job, &j, err);
 }
 
 /* allowed[z] for z = 1..XG_MAX_Z from --elements / --exclude-elements, restricted to what the
@@ -549,6 +572,9 @@ static int merge_parts(const char *outdir, long n, long batch, int size, xg_erro
         goto out;
     }
     ocsv = oxyz = NULL;
+    for (int k = 0; pds[0] && k < pds[0]->nattrs; k++) /* the run's provenance */
+        if ((rc = xg_dataset_set_attr(ds, pds[0]->attr_names[k], pds[0]->attr_values[k], err)))
+            goto out;
     snprintf(path, sizeof path, "%s/generated.h5", outdir);
     rc = xg_dataset_write_h5(ds, path, err);
     if (rc)
@@ -687,6 +713,16 @@ static int run(int argc, char **argv)
         goto done;
     }
 
+    /* Provenance: recorded in every CIF, in generated.h5 and in summary.json. */
+    xg_provenance prov;
+    char elements[1024];
+    if (xg_run_provenance(model_path, a.ncond, a.cond_arg, a.guidance, a.seed, a.steps, &prov,
+                          &err) ||
+        xg_run_elements_list(allowed, elements, sizeof elements)) {
+        xg_cli_errorf(CMD, "recording the run's provenance: %s", err.msg);
+        goto done;
+    }
+
     /* This rank's outputs: DIR itself for one process, DIR/.rank<r> for several. */
     char part[4200], path[4400];
     part_dir(a.outdir, mpi.rank, mpi.size, part, sizeof part);
@@ -721,6 +757,21 @@ static int run(int argc, char **argv)
     if (!ds || !batch || !natoms || !tpl) {
         xg_cli_errorf(CMD, "out of memory");
         goto done;
+    }
+    if (xg_provenance_to_dataset(&prov, ds, &err) ||
+        xg_dataset_set_attr(ds, "elements", elements, &err)) {
+        xg_cli_errorf(CMD, "%s", err.msg);
+        goto done;
+    }
+    if (mpi.rank == 0) {
+        xg_run_settings rs = {model_path, a.n, a.batch, a.steps, a.corrector, a.seed, a.threads,
+                              a.natoms, a.guidance, a.symprec, a.ncond, a.cond_arg, a.elements,
+                              a.exclude, allowed, mpi.size};
+        snprintf(path, sizeof path, "%s/summary.json", a.outdir);
+        if (xg_run_write_summary_json(path, &prov, &rs, &err)) {
+            xg_cli_errorf(CMD, "%s", err.msg);
+            goto done;
+        }
     }
 
     xg_sampler_opts so;
@@ -780,22 +831,30 @@ static int run(int argc, char **argv)
         for (int k = 0; k < nb; k++) {
             xg_structure *s = batch[k];
             snprintf(s->id, sizeof s->id, "gen-%07ld", done + k);
+            /* Every output holds the DFT-ready cell: right-handed, a along x, b in xy, species
+             * grouped (same crystal; the sampler's lattice is a symmetric matrix). */
+            xg_error oerr = {0};
+            if (xg_structure_make_standard(s, &oerr) && !a.quiet)
+                xg_cli_errorf(CMD, "warning: %s kept as sampled: %s", s->id, oerr.msg);
             char formula[256] = "?", sym[32] = "";
             int sg = 0;
             xg_structure_reduced_formula(s, formula, sizeof formula);
             xg_error serr = {0};
             if (xg_symmetry_spacegroup(s, a.symprec, &sg, sym, &serr))
                 sg = 0; /* an unphysical sample can defeat spglib; screen will flag it */
-            char cif[4600];
+            char cif[4600], note[2048];
             snprintf(cif, sizeof cif, "%s/cif/%s.cif", part, s->id);
-            if (write_cif(cif, s, a.symprec, &err) || xg_extxyz_write(xyz, s, &err) ||
+            char tsg[8] = "";
+            if (tab || p1_only)
+                snprintf(tsg, sizeof tsg, "%d", tab ? tpl[k]->spacegroup : 1);
+            prov.index = done + k;
+            snprintf(prov.template_sg, sizeof prov.template_sg, "%s", tsg);
+            xg_provenance_format(&prov, 0, note, sizeof note);
+            if (write_cif(cif, s, a.symprec, note, &err) || xg_extxyz_write(xyz, s, &err) ||
                 xg_dataset_append(ds, s, NULL, &err)) {
                 xg_cli_errorf(CMD, "%s", err.msg);
                 goto done;
             }
-            char tsg[8] = "";
-            if (tab || p1_only)
-                snprintf(tsg, sizeof tsg, "%d", tab ? tpl[k]->spacegroup : 1);
             fprintf(csv, "%s,%s,%d,%d,%s,%s,%.4f,%.4f\n", s->id, formula, s->natoms, sg,
                     sg ? sym : "", tsg, xg_structure_volume(s), xg_structure_density(s));
             xg_structure_free(s);

@@ -3,6 +3,7 @@
 #include <math.h>
 #include <string.h>
 
+#include "crystal/xg_sha256.h"
 #include "diffusion/xg_model.h"
 #include "src/cli.h"
 #include "src/commands.h"
@@ -13,8 +14,9 @@ static const char usage[] =
     "usage: xtalgen model info MODEL.h5\n"
     "       xtalgen model export CHECKPOINT.h5 -o MODEL.h5\n"
     "\n"
-    "info    prints a model's network size, noise processes, training settings, training-set\n"
-    "        statistics, conditions and, for checkpoints, the per-epoch loss history.\n"
+    "info    prints a model's SHA-256 (the hash generate records as provenance), network size,\n"
+    "        noise processes, training settings, training-set statistics, its conditions (names,\n"
+    "        normalisation, encoding) and, for checkpoints, the per-epoch loss history.\n"
     "export  writes the model file of a checkpoint: configuration, weights, EMA weights and\n"
     "        statistics, without the optimizer state (about half the size). Samplers use the\n"
     "        EMA weights.\n";
@@ -30,6 +32,9 @@ static int info(const char *path)
         return XG_EXIT_FAIL;
     }
     printf("file: %s (%s)\n", path, m->state ? "checkpoint" : "model");
+    char hex[XG_SHA256_HEX_LEN];
+    if (xg_sha256_file(path, hex, NULL) == XG_OK) /* the hash provenance records name */
+        printf("sha256: %s\n", hex);
     printf("network: hidden %d, layers %d, Fourier frequencies %d, time features %d, "
            "condition width %d, %zu parameters\n",
            m->cfg.hidden, m->cfg.layers, m->cfg.n_freq, m->cfg.time_dim, m->cfg.cond_dim,
@@ -40,6 +45,28 @@ static int info(const char *path)
            m->hp.ema_decay, (unsigned long long)m->hp.seed, m->hp.threads);
     printf("training set: %lld crystals, atoms per crystal up to %d\n",
            (long long)m->stats.nstructs, m->stats.hist_len - 1);
+    if (m->cond.n == 0) {
+        printf("conditions: none (unconditional model%s)\n",
+               m->cfg.cond_dim > 0 ? "; the file has a condition width but no /condition group"
+                                   : "");
+    } else {
+        printf("conditions: %d, vector width %d, dropped to unconditional with probability %g "
+               "in training%s%s\n",
+               m->cond.n, m->cond.dim, m->cond.drop, m->cond.base[0] ? ", fine-tuned from " : "",
+               m->cond.base);
+        for (int k = 0; k < m->cond.n; k++) {
+            const xg_cond_item *it = &m->cond.item[k];
+            if (it->kind == XG_COND_SCALAR)
+                printf("  %-28s scalar, normalised (value - %.6g) / %.6g; %d sinusoidal "
+                       "frequencies from %g, ratio %g; vector block %d..%d\n",
+                       it->name, it->mean, it->std, it->n_freq, it->freq0, it->freq_ratio,
+                       it->offset, it->offset + it->dim - 1);
+            else
+                printf("  %-28s chemical system, multi-hot over Z = 1..%d; vector block %d..%d\n",
+                       it->name, XG_COND_NUM_Z, it->offset, it->offset + it->dim - 1);
+        }
+        printf("  request with: xtalgen generate --condition NAME=VALUE [--guidance G]\n");
+    }
     if (m->state) {
         const xg_train_state *s = m->state;
         printf("state: %lld steps, %lld epochs, %.2f CPU-thread hours of training\n",

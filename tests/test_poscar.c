@@ -241,15 +241,17 @@ static void test_round_trip(void)
     xg_error e;
     CU_ASSERT_EQUAL(xg_poscar_write(f, s, &e), XG_OK);
     fclose(f);
-    /* species grouped in order of first appearance */
-    CU_ASSERT_PTR_NOT_NULL(strstr(buf, "\nO Fe Li\n2 2 1\nDirect\n"));
+    /* species grouped in the formula's order (electronegativity), title and species agree */
+    CU_ASSERT_PTR_NOT_NULL(strstr(buf, "\nLi Fe O\n1 2 2\nDirect\n"));
+    CU_ASSERT_EQUAL(strncmp(buf, "Li1 Fe2 O2\n", 11), 0);
     CU_ASSERT_PTR_NOT_NULL(strstr(buf, "0.6123456789012345"));
     xg_structure *b;
     CU_ASSERT_EQUAL_FATAL(xg_poscar_read_buffer(buf, len, "rt", NULL, 0, &b, &e), XG_OK);
     CU_ASSERT(same_structure(s, b, 1e-14, 1e-12));
-    CU_ASSERT_EQUAL(b->types[0], 8);
-    CU_ASSERT_EQUAL(b->types[1], 8);
-    CU_ASSERT_EQUAL(b->types[4], 3);
+    CU_ASSERT_EQUAL(b->types[0], 3);
+    CU_ASSERT_EQUAL(b->types[1], 26);
+    CU_ASSERT_EQUAL(b->types[3], 8);
+    CU_ASSERT_EQUAL(b->types[4], 8);
     free(buf);
 
     /* file round trip, and the same structure as a CIF */

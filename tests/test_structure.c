@@ -7,6 +7,7 @@
 
 #include "crystal/xg_elements.h"
 #include "crystal/xg_lattice.h"
+#include "crystal/xg_matcher.h"
 #include "crystal/xg_structure.h"
 #include "xg_test.h"
 
@@ -412,6 +413,170 @@ static void test_wrap_and_cart(void)
     xg_structure_free(s);
 }
 
+/* Random cells of both handednesses: after xg_structure_orient the lattice is right-handed with
+ * a along x and b in the xy plane, its metric is unchanged, and every atom sits where a proper
+ * rotation Q (det +1, never a mirror) carries it, up to a lattice vector: the same crystal. */
+static void test_orient_random(void)
+{
+    int flipped = 0;
+    for (int trial = 0; trial < 500; trial++) {
+        double L[3][3];
+        do {
+            for (int i = 0; i < 3; i++)
+                for (int k = 0; k < 3; k++)
+                    L[i][k] = 10.0 * urand() - 5.0;
+        } while (fabs(xg_lattice_volume_signed(CL(L))) < 5.0);
+        int n = 1 + trial % 6;
+        xg_structure *s = xg_structure_alloc(n);
+        memcpy(s->lattice, L, sizeof L);
+        for (int i = 0; i < n; i++) {
+            s->types[i] = 1 + (int)(urand() * 80);
+            for (int k = 0; k < 3; k++)
+                s->frac[i][k] = urand();
+        }
+        xg_structure *o = xg_structure_copy(s);
+        xg_error e;
+        CU_ASSERT_EQUAL_FATAL(xg_structure_orient(o, &e), XG_OK);
+        double det = xg_lattice_volume_signed(CL(o->lattice));
+        CU_ASSERT(det > 0);
+        XG_ASSERT_NEAR(det, fabs(xg_lattice_volume_signed(CL(L))), 1e-9 * fabs(det));
+        CU_ASSERT(o->lattice[0][1] == 0.0 && o->lattice[0][2] == 0.0 && o->lattice[1][2] == 0.0);
+        CU_ASSERT(o->lattice[0][0] > 0 && o->lattice[1][1] > 0 && o->lattice[2][2] > 0);
+        double G0[3][3], G1[3][3];
+        xg_lattice_metric(CL(L), G0);
+        xg_lattice_metric(CL(o->lattice), G1);
+        for (int i = 0; i < 3; i++)
+            for (int k = 0; k < 3; k++)
+                XG_ASSERT_NEAR(G0[i][k], G1[i][k], 1e-10 * (1 + fabs(G0[i][k])));
+        /* Q = M^-1 L' with M = L or -L (the basis actually rotated) */
+        int neg = xg_lattice_volume_signed(CL(L)) < 0;
+        flipped += neg;
+        double M[3][3], Mi[3][3], Q[3][3];
+        for (int i = 0; i < 3; i++)
+            for (int k = 0; k < 3; k++)
+                M[i][k] = neg ? -L[i][k] : L[i][k];
+        CU_ASSERT_EQUAL_FATAL(xg_lattice_inverse(CL(M), Mi, &e), XG_OK);
+        for (int i = 0; i < 3; i++)
+            for (int k = 0; k < 3; k++)
+                Q[i][k] = Mi[i][0] * o->lattice[0][k] + Mi[i][1] * o->lattice[1][k] +
+                          Mi[i][2] * o->lattice[2][k];
+        XG_ASSERT_NEAR(xg_lattice_volume_signed(CL(Q)), 1.0, 1e-9);
+        double QQ[3][3];
+        xg_lattice_metric(CL(Q), QQ);
+        for (int i = 0; i < 3; i++)
+            for (int k = 0; k < 3; k++)
+                XG_ASSERT_NEAR(QQ[i][k], i == k, 1e-9);
+        for (int i = 0; i < n; i++) {
+            CU_ASSERT_EQUAL(o->types[i], s->types[i]);
+            double c0[3], c1[3], r[3], d[3];
+            xg_structure_frac_to_cart(s, i, c0);
+            xg_structure_frac_to_cart(o, i, c1);
+            for (int k = 0; k < 3; k++)
+                r[k] = c0[0] * Q[0][k] + c0[1] * Q[1][k] + c0[2] * Q[2][k] - c1[k];
+            CU_ASSERT_EQUAL(xg_lattice_cart_to_frac(CL(o->lattice), r, 1, d, &e), XG_OK);
+            for (int k = 0; k < 3; k++) {
+                XG_ASSERT_NEAR(d[k], round(d[k]), 1e-8);
+                CU_ASSERT(o->frac[i][k] >= 0.0 && o->frac[i][k] < 1.0);
+            }
+        }
+        if (trial % 50 == 0) { /* and the structure matcher agrees */
+            xg_match_result res;
+            CU_ASSERT_EQUAL(xg_matcher_fit(s, o, NULL, XG_MATCH_FIRST, &res, &e), XG_OK);
+            CU_ASSERT(res.match);
+        }
+        /* idempotent */
+        xg_structure *o2 = xg_structure_copy(o);
+        CU_ASSERT_EQUAL(xg_structure_orient(o2, &e), XG_OK);
+        for (int i = 0; i < 3; i++)
+            for (int k = 0; k < 3; k++)
+                XG_ASSERT_NEAR(o2->lattice[i][k], o->lattice[i][k], 1e-12 * 10);
+        xg_structure_free(o2);
+        xg_structure_free(o);
+        xg_structure_free(s);
+    }
+    CU_ASSERT(flipped > 100 && flipped < 400); /* both handednesses were exercised */
+    /* singular and non-finite lattices are refused, the structure untouched */
+    xg_structure *z = xg_structure_alloc(1);
+    z->lattice[0][0] = z->lattice[1][0] = 1.0;
+    z->lattice[2][2] = 1.0;
+    xg_error e;
+    CU_ASSERT_EQUAL(xg_structure_orient(z, &e), XG_ENUMERIC);
+    CU_ASSERT_EQUAL(z->lattice[1][0], 1.0);
+    z->lattice[1][0] = 0.0;
+    z->lattice[1][1] = NAN;
+    CU_ASSERT_EQUAL(xg_structure_orient(z, NULL), XG_ENUMERIC);
+    xg_structure_free(z);
+}
+
+/* A left-handed cell of a chiral crystal: orienting must give the crystal, not its mirror
+ * image. A mirror image (x -> -x in a right-handed basis) is told apart by the sign of the
+ * triple product of three interatomic vectors, which no rotation changes. */
+static void test_orient_keeps_chirality(void)
+{
+    xg_structure *s = xg_structure_alloc(4);
+    double L[3][3] = {{4.1, 0.3, -0.2}, {0.5, -5.2, 0.1}, {0.2, 0.4, 6.3}}; /* det < 0 */
+    memcpy(s->lattice, L, sizeof L);
+    double f[4][3] = {{0.1, 0.1, 0.1}, {0.4, 0.15, 0.12}, {0.12, 0.5, 0.2}, {0.2, 0.2, 0.6}};
+    for (int i = 0; i < 4; i++) {
+        s->types[i] = 6 + i;
+        memcpy(s->frac[i], f[i], sizeof f[i]);
+    }
+    CU_ASSERT(xg_lattice_volume_signed(CL(L)) < 0);
+    double before = 0.0, after = 1.0;
+    for (int pass = 0; pass < 2; pass++) {
+        double c[4][3], v[3][3];
+        for (int i = 0; i < 4; i++)
+            xg_structure_frac_to_cart(s, i, c[i]);
+        for (int j = 0; j < 3; j++)
+            for (int k = 0; k < 3; k++)
+                v[j][k] = c[j + 1][k] - c[0][k];
+        double t = xg_lattice_volume_signed(CL(v));
+        if (pass == 0) {
+            before = t;
+            xg_error e;
+            CU_ASSERT_EQUAL_FATAL(xg_structure_orient(s, &e), XG_OK);
+        } else {
+            after = t;
+        }
+    }
+    /* the atoms may have moved by lattice vectors; these four are close enough that they did
+     * not (all inside one cell both times), so the triple product keeps its sign and size */
+    XG_ASSERT_NEAR(after, before, 1e-9);
+    xg_structure_free(s);
+}
+
+/* Species order: Pauling electronegativity, ties by symbol (Cu and Si are both 1.90), no
+ * electronegativity last; grouping is stable within an element. */
+static void test_species_order(void)
+{
+    const char *sym[] = {"O", "Si", "Ar", "Cu", "Li", "O", "Cu"};
+    xg_structure *s = xg_structure_alloc(7);
+    for (int i = 0; i < 7; i++) {
+        s->types[i] = xg_element_from_symbol(sym[i]);
+        s->frac[i][0] = 0.1 * i;
+    }
+    s->lattice[0][0] = s->lattice[1][1] = s->lattice[2][2] = 6.0;
+    int zs[8];
+    CU_ASSERT_EQUAL(xg_structure_species_order(s, zs, 8), 5);
+    const char *want[] = {"Li", "Cu", "Si", "O", "Ar"};
+    for (int k = 0; k < 5; k++)
+        CU_ASSERT_STRING_EQUAL(xg_element_get(zs[k])->symbol, want[k]);
+    xg_error e;
+    CU_ASSERT_EQUAL(xg_structure_group_species(s, &e), XG_OK);
+    const char *grouped[] = {"Li", "Cu", "Cu", "Si", "O", "O", "Ar"};
+    const double x[] = {0.4, 0.3, 0.6, 0.1, 0.0, 0.5, 0.2};
+    for (int i = 0; i < 7; i++) {
+        CU_ASSERT_STRING_EQUAL(xg_element_get(s->types[i])->symbol, grouped[i]);
+        XG_ASSERT_NEAR(s->frac[i][0], x[i], 1e-15);
+    }
+    char formula[64];
+    CU_ASSERT_EQUAL(xg_structure_formula(s, formula, sizeof formula), XG_OK);
+    CU_ASSERT_STRING_EQUAL(formula, "Li1 Cu2 Si1 O2 Ar1");
+    s->types[0] = 0;
+    CU_ASSERT_EQUAL(xg_structure_group_species(s, NULL), XG_EINVAL);
+    xg_structure_free(s);
+}
+
 int main(void)
 {
     CU_TestInfo tests[] = {
@@ -421,6 +586,9 @@ int main(void)
         {"min distance: simple cells", test_min_distance_simple},
         {"min distance: skewed cells", test_min_distance_skewed},
         {"wrap and cartesian", test_wrap_and_cart},
+        {"standard orientation of random cells", test_orient_random},
+        {"orientation keeps chirality", test_orient_keeps_chirality},
+        {"species order and grouping", test_species_order},
         CU_TEST_INFO_NULL,
     };
     return xg_test_run("structure", tests);

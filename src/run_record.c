@@ -1,0 +1,135 @@
+/* run_record.c: provenance and summary.json of a generate run (see run_record.h). */
+#include "src/run_record.h"
+
+#include <math.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "crystal/xg_fileio.h"
+#include "crystal/xg_sha256.h"
+#include "src/cli.h"
+
+#ifndef XTALGEN_VERSION
+#define XTALGEN_VERSION "unknown"
+#endif
+
+int xg_run_provenance(const char *model_path, int ncond, const char *const *cond,
+                      double guidance, long seed, long steps, xg_provenance *p, xg_error *err)
+{
+    xg_provenance_init(p);
+    snprintf(p->version, sizeof p->version, "%s", XTALGEN_VERSION);
+    const char *base = strrchr(model_path, '/');
+    snprintf(p->model, sizeof p->model, "%s", base ? base + 1 : model_path);
+    int rc = xg_sha256_file(model_path, p->model_sha256, err);
+    if (rc)
+        return rc;
+    size_t len = 0;
+    for (int k = 0; k < ncond; k++) {
+        int w = snprintf(p->condition + len, sizeof p->condition - len, "%s%s", k ? ";" : "",
+                         cond[k]);
+        if (w < 0 || (size_t)w >= sizeof p->condition - len)
+            return xg_error_set(err, XG_EINVAL, "the conditions are too long to record");
+        len += (size_t)w;
+    }
+    snprintf(p->guidance, sizeof p->guidance, "%g", ncond > 0 ? guidance : 1.0);
+    snprintf(p->seed, sizeof p->seed, "%ld", seed);
+    snprintf(p->steps, sizeof p->steps, "%ld", steps);
+    return XG_OK;
+}
+
+int xg_run_elements_list(const unsigned char *allowed, char *buf, size_t n)
+{
+    size_t len = 0;
+    buf[0] = '\0';
+    for (int z = 1; z <= XG_MAX_Z; z++) {
+        if (!allowed[z])
+            continue;
+        int w = snprintf(buf + len, n - len, "%s%s", len ? "," : "", xg_element_get(z)->symbol);
+        if (w < 0 || (size_t)w >= n - len)
+            return XG_EINVAL;
+        len += (size_t)w;
+    }
+    return XG_OK;
+}
+
+static void kv(FILE *f, const char *key, const char *val, int last)
+{
+    fprintf(f, "  ");
+    xg_cli_json_string(f, key);
+    fputs(": ", f);
+    xg_cli_json_string(f, val);
+    fputs(last ? "\n" : ",\n", f);
+}
+
+static int write_json(FILE *f, const void *ctx, xg_error *err)
+{
+    const void *const *pp = ctx;
+    const xg_provenance *p = pp[0];
+    const xg_run_settings *r = pp[1];
+    fputs("{\n", f);
+    kv(f, "xtalgen_version", p->version, 0);
+    kv(f, "model", p->model, 0);
+    kv(f, "model_path", r->model_path, 0);
+    kv(f, "model_sha256", p->model_sha256, 0);
+    fputs("  \"conditions\": {", f);
+    for (int k = 0; k < r->ncond; k++) {
+        const char *eq = strchr(r->cond[k], '=');
+        char name[256];
+        snprintf(name, sizeof name, "%.*s", (int)(eq - r->cond[k]), r->cond[k]);
+        fputs(k ? ", " : "", f);
+        xg_cli_json_string(f, name);
+        fputs(": ", f);
+        /* a number stays a number; a chemical system stays a string */
+        char *end = NULL;
+        double v = strtod(eq + 1, &end);
+        if (end != eq + 1 && *end == '\0' && isfinite(v))
+            fprintf(f, "%.15g", v); /* the value as typed, not its binary expansion */
+        else
+            xg_cli_json_string(f, eq + 1);
+    }
+    fputs("},\n", f);
+    fprintf(f, "  \"guidance\": %.15g,\n", r->ncond > 0 ? r->guidance : 1.0);
+    fprintf(f, "  \"seed\": %ld,\n  \"steps\": %ld,\n  \"corrector\": %ld,\n", r->seed, r->steps,
+            r->corrector);
+    fprintf(f, "  \"n\": %ld,\n  \"batch\": %ld,\n", r->n, r->batch);
+    if (r->threads > 0)
+        fprintf(f, "  \"threads\": %ld,\n", r->threads);
+    else
+        fputs("  \"threads\": null,\n", f); /* OpenMP's default: all cores */
+    if (r->natoms > 0)
+        fprintf(f, "  \"num_atoms\": %ld,\n", r->natoms);
+    else
+        fputs("  \"num_atoms\": null,\n", f);
+    fprintf(f, "  \"symprec\": %.10g,\n  \"mpi_ranks\": %d,\n", r->symprec, r->mpi_ranks);
+    kv(f, "template", p->template_sg, 0);
+    fputs("  \"elements_option\": ", f);
+    if (r->elements_spec)
+        xg_cli_json_string(f, r->elements_spec);
+    else
+        fputs("null", f);
+    fputs(",\n  \"exclude_elements_option\": ", f);
+    if (r->exclude_spec)
+        xg_cli_json_string(f, r->exclude_spec);
+    else
+        fputs("null", f);
+    fputs(",\n  \"elements\": [", f);
+    int first = 1;
+    for (int z = 1; z <= XG_MAX_Z; z++)
+        if (r->allowed[z]) {
+            fputs(first ? "" : ", ", f);
+            xg_cli_json_string(f, xg_element_get(z)->symbol);
+            first = 0;
+        }
+    fputs("]\n}\n", f);
+    if (ferror(f))
+        return xg_error_set(err, XG_EIO, "write error");
+    return XG_OK;
+}
+
+int xg_run_write_summary_json(const char *path, const xg_provenance *p, const xg_run_settings *r,
+                              xg_error *err)
+{
+    const void *ctx[2] = {p, r};
+    return xg_file_write_atomic_with(path, write_json, ctx, err);
+}

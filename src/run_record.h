@@ -1,0 +1,34 @@
+/* run_record.h: the provenance of a `generate` run (xtalgen version, model file and its
+ * SHA-256, conditions, guidance, seed, steps) and its summary.json, shared by generate (which
+ * records it) and export (which carries it into every DFT input). */
+#ifndef XG_RUN_RECORD_H
+#define XG_RUN_RECORD_H
+
+#include "crystal/xg_elements.h"
+#include "crystal/xg_provenance.h"
+
+/* Fills p from the run's settings; hashes the model file (XG_EIO if it cannot be read). */
+int xg_run_provenance(const char *model_path, int ncond, const char *const *cond,
+                      double guidance, long seed, long steps, xg_provenance *p, xg_error *err);
+
+/* The settings summary.json records besides the provenance. */
+typedef struct {
+    const char *model_path;
+    long n, batch, steps, corrector, seed, threads, natoms;
+    double guidance, symprec;
+    int ncond;
+    const char *const *cond;
+    const char *elements_spec, *exclude_spec; /* as given, NULL if not */
+    const unsigned char *allowed;             /* XG_MAX_Z + 1: the elements sampled from */
+    int mpi_ranks;
+} xg_run_settings;
+
+/* Writes PATH (atomically) as a JSON object: the provenance fields, "settings", and
+ * "elements", the list of element symbols the sampler could choose from. */
+int xg_run_write_summary_json(const char *path, const xg_provenance *p, const xg_run_settings *r,
+                              xg_error *err);
+
+/* "Li,Fe,O": the symbols of allowed[1..XG_MAX_Z] into buf; XG_EINVAL if it does not fit. */
+int xg_run_elements_list(const unsigned char *allowed, char *buf, size_t n);
+
+#endif
