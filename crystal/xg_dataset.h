@@ -11,6 +11,8 @@
  *   /frac_coords        (m,3)  float64
  *   /lattices           (n,3,3) float64, rows are lattice vectors in Angstrom
  *   /properties/<name>  (n,)   float64, NaN = missing
+ * Arrays may be chunked and deflate-compressed, and real arrays stored as float32
+ * (xg_dataset_write_h5_compact); HDF5 converts on reading, so readers see no difference.
  * Files with another format string or a version above the one this build knows are refused
  * with a message saying so. */
 #ifndef XG_DATASET_H
@@ -54,5 +56,10 @@ int xg_dataset_natoms(const xg_dataset *ds, int64_t i);
 /* HDF5 I/O. Writing goes to PATH.tmp and is renamed onto PATH when complete. */
 int xg_dataset_write_h5(const xg_dataset *ds, const char *path, xg_error *err);
 int xg_dataset_read_h5(const char *path, xg_dataset **out, xg_error *err);
+/* compact != 0: the same layout with the large arrays chunked and deflate-compressed,
+ * frac_coords and lattices stored as float32 (read back as float64) and no properties: what
+ * a shipped reference set needs (ids and structures) at a fraction of the size. */
+int xg_dataset_write_h5_compact(const xg_dataset *ds, const char *path, int compact,
+                                xg_error *err);
 
 #endif

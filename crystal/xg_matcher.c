@@ -938,6 +938,32 @@ static int trial_distances(scratch *w, const int *z1, const int *z2, const int l
     return 0;
 }
 
+/* Identical cells: same lattice, and the same species at the same fractional positions
+ * (modulo 1) in the same order, to 1e-9 (relative for the lattice). */
+static int same_cell(const xg_structure *a, const xg_structure *b)
+{
+    if (a->natoms != b->natoms)
+        return 0;
+    double scale = 0;
+    for (int i = 0; i < 3; i++)
+        for (int k = 0; k < 3; k++)
+            scale = fmax(scale, fabs(a->lattice[i][k]));
+    for (int i = 0; i < 3; i++)
+        for (int k = 0; k < 3; k++)
+            if (!(fabs(a->lattice[i][k] - b->lattice[i][k]) <= 1e-9 * scale))
+                return 0;
+    for (int i = 0; i < a->natoms; i++) {
+        if (a->types[i] != b->types[i])
+            return 0;
+        for (int k = 0; k < 3; k++) {
+            double d = a->frac[i][k] - b->frac[i][k];
+            if (!(fabs(d - nearbyint(d)) <= 1e-9))
+                return 0;
+        }
+    }
+    return 1;
+}
+
 int xg_matcher_fit_reduced(const xg_structure *r1, const xg_structure *r2,
                            const xg_matcher_params *p, xg_match_mode mode, xg_match_result *res,
                            xg_error *err)
@@ -969,6 +995,13 @@ int xg_matcher_fit_reduced(const xg_structure *r1, const xg_structure *r2,
     }
     if (memcmp(cnt1, cnt2, sizeof cnt1))
         return XG_OK;
+    /* A crystal always matches itself, whatever its cell: identical reduced cells are a match
+     * with zero displacement, found without a search (which an extreme cell could exceed). */
+    if (same_cell(r1, r2)) {
+        res->match = 1;
+        res->rms = res->max_dist = 0;
+        return XG_OK;
+    }
 
     /* Both lattices scaled to the geometric mean of the volumes. */
     double L1[3][3], L2[3][3];
@@ -1001,15 +1034,21 @@ int xg_matcher_fit_reduced(const xg_structure *r1, const xg_structure *r2,
     double rmax = fmax(p2[0], fmax(p2[1], p2[2])) * (1.0 + p->ltol), rl1[3];
     recip_lengths(L1, rl1);
     int nmax[3];
+    double points = 1;
     for (int k = 0; k < 3; k++) {
         double b = ceil(rmax * rl1[k]);
-        if (!(b < 1000)) {
-            scratch_free(&w);
-            return xg_error_set(err, XG_EINVAL,
-                                "%s:%d: lattices of '%s' and '%s' too dissimilar to search",
-                                __FILE__, __LINE__, r1->id, r2->id);
-        }
-        nmax[k] = (int)b;
+        points *= 2 * b + 1;
+        nmax[k] = b < 1e6 ? (int)b : 1000000;
+    }
+    /* The search visits every lattice point within rmax: bounded, so that one extreme cell (a
+     * needle 3 x 3 x 3000 A needs 17 million points) costs a verdict, not the run. */
+    if (!(points <= XG_MATCHER_MAX_LATTICE_POINTS)) {
+        scratch_free(&w);
+        return xg_error_set(err, XG_EUNSUPPORTED,
+                            "lattice search for '%s' vs '%s' needs %.3g lattice points (limit "
+                            "%.3g): an extreme cell shape (lengths %.4g %.4g %.4g A); not assessed",
+                            r1->id, r2->id, points, (double)XG_MATCHER_MAX_LATTICE_POINTS, p2[0],
+                            p2[1], p2[2]);
     }
     for (int a = -nmax[0]; a <= nmax[0]; a++)
         for (int b = -nmax[1]; b <= nmax[1]; b++)

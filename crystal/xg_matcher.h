@@ -74,7 +74,14 @@ int xg_matcher_reduce(const xg_structure *s, const xg_matcher_params *p, xg_stru
 int xg_matcher_primitive(const xg_structure *s, double tolerance, xg_structure **out,
                          xg_error *err);
 
-/* Compares two structures already passed through xg_matcher_reduce with the same params. */
+/* Bound on the lattice points step 4 enumerates (within the longest scaled length of s2, times
+ * 1 + ltol, of s1's lattice). MP-20 cells need at most a few thousand; a needle or plate cell
+ * (3 x 3 x 3000 A: 17 million) exceeds it and gets XG_EUNSUPPORTED ("not assessed"). */
+#define XG_MATCHER_MAX_LATTICE_POINTS 2000000
+
+/* Compares two structures already passed through xg_matcher_reduce with the same params.
+ * Identical reduced cells match at once (rms 0): a crystal always matches itself.
+ * XG_EUNSUPPORTED when the lattice search would exceed XG_MATCHER_MAX_LATTICE_POINTS. */
 int xg_matcher_fit_reduced(const xg_structure *r1, const xg_structure *r2,
                            const xg_matcher_params *p, xg_match_mode mode, xg_match_result *res,
                            xg_error *err);

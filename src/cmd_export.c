@@ -29,7 +29,8 @@ static const char usage[] =
     "\n"
     "  --only FLAGS      keep only crystals whose screen.csv row has every flag set; FLAGS is a\n"
     "                    comma list of valid (structure and composition), valid_structure,\n"
-    "                    valid_composition, unique, novel, stable, sun\n"
+    "                    valid_composition, valid_geometry, unique, novel, stable, sun,\n"
+    "                    in_domain\n"
     "  --screen FILE     the screen.csv to filter with (default: INPUT/screen/screen.csv, then\n"
     "                    INPUT/screen_out/screen.csv, then ./screen_out/screen.csv)\n"
     "  --format LIST     any of cif, poscar, extxyz (default cif,poscar)\n"
@@ -185,7 +186,8 @@ static int run(int argc, char **argv)
         snprintf(buf, sizeof buf, "%s", only);
         for (char *tok = strtok(buf, ","); tok; tok = strtok(NULL, ",")) {
             static const char *known[] = {"valid", "valid_structure", "valid_composition",
-                                          "unique", "novel", "stable", "sun"};
+                                          "unique", "novel", "stable", "sun",
+                                          "valid_geometry", "in_domain"};
             int ok = 0;
             for (size_t k = 0; k < sizeof known / sizeof known[0]; k++)
                 ok |= !strcmp(tok, known[k]);

@@ -8,6 +8,7 @@
  * (property predictions, hull energies, S.U.N.) add a row to that table and, for a 0/1 flag,
  * a summary key, without touching the writer. */
 #include <math.h>
+#include <stdarg.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -18,6 +19,7 @@
 #include "crystal/xg_novelty.h"
 #include "crystal/xg_symmetry.h"
 #include "crystal/xg_validity.h"
+#include "properties/xg_propmodel.h"
 #include "src/cli.h"
 #include "src/commands.h"
 #include "src/screen_props.h"
@@ -29,7 +31,8 @@
 
 static const char usage[] =
     "usage: xtalgen screen INPUT... [--reference REF]... [--distribution-reference REF]\n"
-    "                      [--property-model M]... [--hull H] [--ehull-max E]\n"
+    "                      [--property-model M]... [--hull H] [--ehull-max E] [--ehull-min E]\n"
+    "                      [--no-default-reference] [--explain ID]\n"
     "                      [-o DIR] [--symprec S] [--quiet]\n"
     "\n"
     "Judges every crystal of the inputs: structural validity (all distances >= 0.5 A, volume\n"
@@ -38,7 +41,12 @@ static const char usage[] =
     "StructureMatcher() rules. INPUT and REF are CIF files, folders of CIF/POSCAR files,\n"
     "extxyz files, xtalgen .h5 datasets or CDVAE-format .csv tables.\n"
     "\n"
-    "  --reference REF               known crystals for novelty (repeatable)\n"
+    "  --reference REF               more known crystals for novelty (repeatable), besides\n"
+    "                                the shipped data/reference/mp20.h5: all 42,955 crystals\n"
+    "                                of MP-20 (train, val and test), so that by default\n"
+    "                                novel means \"not in MP-20\"\n"
+    "  --no-default-reference        leave the shipped MP-20 reference out (novelty only\n"
+    "                                against --reference sets; none: novel stays empty)\n"
     "  --distribution-reference REF  crystals to compare distributions with: Wasserstein\n"
     "                                distances of density and number of elements, over the\n"
     "                                inputs valid in both senses (as CDVAE reports them)\n"
@@ -49,16 +57,21 @@ static const char usage[] =
     "  --hull H                      hull table (xtalgen hull build) for e_hull_pred (default\n"
     "                                the shipped data/hull-mp20.h5)\n"
     "  --ehull-max E                 stable: e_hull_pred < E eV/atom (default 0.1)\n"
+    "  --ehull-min E                 below E eV/atom a prediction is not believed: stable is\n"
+    "                                left empty (default -0.3, ten times the shipped model's\n"
+    "                                error below every known MP-20 phase)\n"
     "  --symprec S                   spglib tolerance in Angstrom (default 0.1)\n"
     "  --quiet                       no progress display and no summary table\n"
     "\n"
     "Writes DIR/screen.csv with the columns id,formula,natoms,spacegroup_number,\n"
     "valid_structure,valid_composition,unique,duplicate_of,novel,matched_reference (flags are\n"
-    "0/1; novel and matched_reference are empty without --reference; duplicate_of is the id of\n"
+    "0/1, empty when not assessed; novel and matched_reference are empty with no reference at\n"
+    "all; duplicate_of is the id of\n"
     "the first crystal of a duplicate group), then, each only when its inputs are given:\n"
     "  e_form_pred       predicted formation energy, eV/atom (formation_energy_per_atom model)\n"
     "  e_hull_pred       e_form_pred minus the hull energy of the composition, eV/atom, signed\n"
-    "  stable            e_hull_pred < --ehull-max\n"
+    "  stable            e_hull_pred < --ehull-max; empty (not assessed) outside the models'\n"
+    "                    training domain (in_domain = 0) or below --ehull-min\n"
     "  sun               stable, unique, novel, valid_structure and valid_geometry\n"
     "  mag_density_pred  predicted magnetic density, muB/A^3 (dft_mag_density model)\n"
     "  band_gap_pred     predicted band gap, eV (band_gap model)\n"
@@ -99,7 +112,40 @@ typedef struct {
     int64_t matched;     /* reference number or -1 */
     double density, nelements;
     xg_screen_values pv; /* properties; NaN = missing */
+    /* issue 14: what went wrong for this crystal (it still gets its row) */
+    unsigned err_mask;   /* ERR_* bits: the stages that failed */
+    char error[240];     /* their messages, "; "-separated, "" when none */
 } row;
+
+/* Per-crystal failure stages, counted in summary.json "errors". */
+enum {
+    ERR_READ = 1u << 0,     /* the file could not be parsed */
+    ERR_VALIDITY = 1u << 1, /* distances or charge balance could not be computed */
+    ERR_SPGLIB = 1u << 2,
+    ERR_MATCHER = 1u << 3,  /* reduction failed, or a comparison the matcher refused */
+    ERR_MODEL = 1u << 4,    /* a property model could not take the crystal */
+    NERR = 5
+};
+static const char *const err_names[NERR] = {"read", "validity", "spglib", "matcher",
+                                            "property_model"};
+
+static void row_error(row *r, unsigned stage, const char *fmt, ...)
+    __attribute__((format(printf, 3, 4)));
+static void row_error(row *r, unsigned stage, const char *fmt, ...)
+{
+    r->err_mask |= stage;
+    size_t used = strlen(r->error);
+    if (used + 3 >= sizeof r->error)
+        return;
+    if (used) {
+        memcpy(r->error + used, "; ", 3);
+        used += 2;
+    }
+    va_list ap;
+    va_start(ap, fmt);
+    vsnprintf(r->error + used, sizeof r->error - used, fmt, ap);
+    va_end(ap);
+}
 
 typedef struct {
     const xg_dataset *ds;
@@ -108,6 +154,7 @@ typedef struct {
     int have_refs;
     const xg_screen_props_info *pi; /* NULL without --property-model */
     double ehull_max;               /* stable: e_hull_pred < ehull_max */
+    double ehull_min;               /* below it stable is not assessed (issue 14) */
 } screen_run;
 
 /* ---------------------------------------------------------------- column providers ---- */
@@ -191,6 +238,10 @@ static int has_mag(const screen_run *r) { return has_model(r, XG_SCREEN_MAG); }
 static int has_gap(const screen_run *r) { return has_model(r, XG_SCREEN_GAP); }
 static int has_hull(const screen_run *r) { return r->pi && r->pi->have_hull; }
 static int has_sun(const screen_run *r) { return has_hull(r) && r->have_refs; }
+static int has_models(const screen_run *r)
+{
+    return has_eform(r) || has_mag(r) || has_gap(r);
+}
 
 static void number_cell(double x, const char *fmt, char *buf, size_t n)
 {
@@ -199,10 +250,15 @@ static void number_cell(double x, const char *fmt, char *buf, size_t n)
     else
         buf[0] = '\0';
 }
+/* Not assessed (-1) outside the models' training domain and for an implausibly low
+ * prediction (XG_SCREEN_EHULL_IMPLAUSIBLE): a number the model cannot back is no verdict. */
 static int val_stable(const screen_run *r, int64_t i)
 {
-    double e = r->rows[i].pv.e_hull;
-    return isfinite(e) ? e < r->ehull_max : -1;
+    const xg_screen_values *v = &r->rows[i].pv;
+    double e = v->e_hull;
+    if (!isfinite(e) || v->in_domain == 0 || e < r->ehull_min)
+        return -1;
+    return e < r->ehull_max;
 }
 /* Stable and unique and novel, on a structurally and geometrically valid crystal (a cell
  * with overlapping atoms is never worth DFT, whatever a model predicts for it): 0 as soon as
@@ -264,6 +320,15 @@ static void col_nel(const screen_run *r, int64_t i, char *b, size_t n)
 {
     number_cell(r->rows[i].nelements, "%.0f", b, n);
 }
+static int val_dom(const screen_run *r, int64_t i) { return r->rows[i].pv.in_domain; }
+static void col_error(const screen_run *r, int64_t i, char *b, size_t n)
+{
+    snprintf(b, n, "%s", r->rows[i].error);
+}
+static void col_dom(const screen_run *r, int64_t i, char *b, size_t n)
+{
+    flag_cell(val_dom(r, i), b, n);
+}
 
 /* The first ten columns are fixed by the interface (issue 3); the property columns follow in
  * the order of issue 6. Append new ones below. */
@@ -289,6 +354,8 @@ static const screen_column columns[] = {
     {"min_bond_ratio", col_mbr, NULL, NULL, NULL},
     {"valid_geometry", col_vg, "valid_geometry", val_vg, NULL},
     {"n_elements", col_nel, NULL, NULL, NULL},
+    {"in_domain", col_dom, "in_domain", val_dom, has_models},
+    {"error", col_error, NULL, NULL, NULL},
 };
 #define NCOLUMNS ((int)(sizeof columns / sizeof columns[0]))
 
@@ -434,6 +501,47 @@ static void flag_stats(const screen_run *r, flag_stat *st)
     }
 }
 
+/* Issue 14: crystals with a failure recorded in their row, in all and per stage. */
+static void write_json_errors(FILE *f, const screen_run *r)
+{
+    long rows = 0, per[NERR] = {0};
+    for (int64_t i = 0; i < r->ds->n; i++) {
+        rows += r->rows[i].err_mask != 0;
+        for (int k = 0; k < NERR; k++)
+            per[k] += (r->rows[i].err_mask >> k) & 1u;
+    }
+    fprintf(f, "  \"errors\": {\"rows\": %ld", rows);
+    for (int k = 0; k < NERR; k++)
+        fprintf(f, ", \"%s\": %ld", err_names[k], per[k]);
+    fputs("},\n", f);
+}
+
+/* Issue 14: how many predictions were clipped to their physical range, fell outside the
+ * training domain or were implausibly far below the hull. */
+static void write_json_honesty(FILE *f, const screen_run *r)
+{
+    fputs(",\n    \"clipped\": {", f);
+    int first = 1;
+    for (int k = 0; k < XG_SCREEN_NTARGETS; k++) {
+        if (!has_model(r, k))
+            continue;
+        long c = 0;
+        for (int64_t i = 0; i < r->ds->n; i++)
+            c += r->rows[i].pv.clipped[k];
+        fprintf(f, "%s\"%s\": %ld", first ? "" : ", ", xg_screen_props_target(k), c);
+        first = 0;
+    }
+    long out = 0, unknown = 0, implausible = 0;
+    for (int64_t i = 0; i < r->ds->n; i++) {
+        out += r->rows[i].pv.in_domain == 0;
+        unknown += r->rows[i].pv.in_domain < 0;
+        implausible += r->rows[i].pv.e_hull < r->ehull_min;
+    }
+    fprintf(f, "},\n    \"outside_domain\": %ld, \"domain_unknown\": %ld", out, unknown);
+    fprintf(f, ",\n    \"ehull_implausible\": %ld, \"ehull_implausible_below\": ", implausible);
+    json_number(f, r->ehull_min);
+}
+
 /* The property block: which models and hull made the predictions, with the models' measured
  * errors (predictions are never DFT values), and the means of the property columns. */
 static void write_json_properties(FILE *f, const screen_run *r)
@@ -464,7 +572,9 @@ static void write_json_properties(FILE *f, const screen_run *r)
         fputs("}", f);
         first = 0;
     }
-    fputs(first ? "},\n    \"means\": {" : "\n    },\n    \"means\": {", f);
+    fputs(first ? "}" : "\n    }", f);
+    write_json_honesty(f, r);
+    fputs(",\n    \"means\": {", f);
     prop_mean pm[NMEANS];
     property_means(r, pm);
     first = 1;
@@ -542,6 +652,7 @@ static int write_json(const char *path, const screen_run *r, const flag_stat *st
         first = 0;
     }
     fputs("\n  },\n", f);
+    write_json_errors(f, r);
     write_json_properties(f, r);
     fputs(",\n  \"wasserstein\": ", f);
     if (sm->dist_ref) {
@@ -646,51 +757,77 @@ static void print_table(const screen_run *r, const flag_stat *st, const summary 
     if (sm->reduce_failed)
         printf("  %ld crystals could not be reduced for matching (unique/novel left empty)\n",
                sm->reduce_failed);
+    long nerr = 0;
+    for (int64_t i = 0; i < r->ds->n; i++)
+        nerr += r->rows[i].err_mask != 0;
+    if (nerr)
+        printf("  %ld crystals with a failure recorded in the error column of screen.csv (their "
+               "other columns are filled where possible)\n", nerr);
 }
 
 /* ---------------------------------------------------------------- the command ---- */
 
-/* Reads and concatenates several inputs into one dataset. */
-static int read_inputs(const char *const *paths, int n, xg_dataset **out)
+/* Reads and concatenates several inputs into one dataset, tolerantly: a file of a folder that
+ * cannot be parsed keeps a row (a placeholder with no atoms) and its message in (*readerr)[i]
+ * (NULL where the crystal was read; free the strings and the array). */
+static int read_inputs(const char *const *paths, int n, xg_dataset **out, char ***readerr)
 {
     xg_error err = {0};
-    if (n == 1) {
-        if (xg_input_read(paths[0], out, &err)) {
-            xg_cli_errorf(CMD, "%s", err.msg);
-            return -1;
-        }
-        return 0;
-    }
-    xg_dataset *all = xg_dataset_alloc();
-    if (!all) {
-        xg_cli_errorf(CMD, "out of memory");
-        return -1;
-    }
+    xg_dataset *all = NULL;
+    char **msgs = NULL;
+    int64_t nmsgs = 0;
     for (int k = 0; k < n; k++) {
         xg_dataset *ds = NULL;
-        if (xg_input_read(paths[k], &ds, &err)) {
+        xg_input_failure *fails = NULL;
+        int64_t nfails = 0;
+        if (xg_input_read_tolerant(paths[k], NULL, NULL, &ds, &fails, &nfails, &err)) {
             xg_cli_errorf(CMD, "%s", err.msg);
-            xg_dataset_free(all);
-            return -1;
+            goto fail;
         }
-        for (int64_t i = 0; i < ds->n; i++) {
-            xg_structure *s = xg_dataset_get(ds, i, &err);
-            if (!s || xg_dataset_append(all, s, NULL, &err)) {
-                xg_cli_errorf(CMD, "%s: %s", paths[k], err.msg);
+        int64_t base = all ? all->n : 0;
+        if (!all) {
+            all = ds;
+            ds = NULL;
+        } else {
+            for (int64_t i = 0; i < ds->n; i++) {
+                xg_structure *s = xg_dataset_get(ds, i, &err);
+                if (!s || xg_dataset_append(all, s, NULL, &err)) {
+                    xg_cli_errorf(CMD, "%s: %s", paths[k], err.msg);
+                    xg_structure_free(s);
+                    xg_dataset_free(ds);
+                    free(fails);
+                    goto fail;
+                }
                 xg_structure_free(s);
-                xg_dataset_free(ds);
-                xg_dataset_free(all);
-                return -1;
             }
-            xg_structure_free(s);
+            xg_dataset_free(ds);
         }
-        xg_dataset_free(ds);
+        char **grown = realloc(msgs, (size_t)(all->n ? all->n : 1) * sizeof *msgs);
+        if (!grown) {
+            free(fails);
+            xg_cli_errorf(CMD, "out of memory");
+            goto fail;
+        }
+        msgs = grown;
+        for (int64_t i = nmsgs; i < all->n; i++)
+            msgs[i] = NULL;
+        nmsgs = all->n;
+        for (int64_t f = 0; f < nfails; f++)
+            msgs[base + fails[f].index] = strdup(fails[f].msg);
+        free(fails);
     }
     *out = all;
+    *readerr = msgs;
     return 0;
+fail:
+    for (int64_t i = 0; i < nmsgs; i++)
+        free(msgs[i]);
+    free(msgs);
+    xg_dataset_free(all);
+    return -1;
 }
 
-static void analyse_one(const xg_dataset *ds, int64_t i, double symprec,
+static void analyse_one(const xg_dataset *ds, int64_t i, const char *readerr, double symprec,
                         const xg_matcher_params *mp, row *r, xg_structure **reduced)
 {
     xg_error err = {0};
@@ -702,10 +839,15 @@ static void analyse_one(const xg_dataset *ds, int64_t i, double symprec,
     for (int k = 0; k < XG_SCREEN_NTARGETS; k++)
         r->pv.pred[k] = NAN;
     r->pv.e_hull = r->pv.hhi = r->pv.ewald = NAN;
+    r->pv.in_domain = -1;
     *reduced = NULL;
+    if (readerr) {
+        row_error(r, ERR_READ, "unreadable: %s", readerr);
+        return;
+    }
     xg_structure *s = xg_dataset_get(ds, i, &err);
     if (!s) {
-        xg_cli_errorf(CMD, "%s: %s", ds->ids[i], err.msg);
+        row_error(r, ERR_READ, "%s", err.msg);
         return;
     }
     r->natoms = s->natoms;
@@ -717,18 +859,25 @@ static void analyse_one(const xg_dataset *ds, int64_t i, double symprec,
         r->valid_composition = v.valid_composition;
         r->valid_geometry = v.valid_geometry;
         r->min_bond_ratio = v.min_bond_ratio;
+    } else if (v.volume > 0) { /* the geometry was judged; the charge balance failed */
+        r->valid_structure = v.valid_structure;
+        r->valid_geometry = v.valid_geometry;
+        r->min_bond_ratio = v.min_bond_ratio;
+        row_error(r, ERR_VALIDITY, "composition not assessed: %s", err.msg);
     } else {
-        xg_cli_errorf(CMD, "%s: validity not assessed: %s", ds->ids[i], err.msg);
+        row_error(r, ERR_VALIDITY, "validity not assessed: %s", err.msg);
     }
     if (r->valid_structure == 1 &&
-        xg_symmetry_spacegroup(s, symprec, &r->spacegroup, NULL, &err) != XG_OK)
+        xg_symmetry_spacegroup(s, symprec, &r->spacegroup, NULL, &err) != XG_OK) {
         r->spacegroup = 0;
+        row_error(r, ERR_SPGLIB, "spglib: %s", err.msg);
+    }
     r->density = xg_structure_density(s);
     r->nelements = xg_structure_nelements(s);
     xg_screen_props_intrinsic(s, &r->pv);
     if (s->natoms > 0 && xg_matcher_reduce(s, mp, reduced, &err) != XG_OK) {
         *reduced = NULL;
-        xg_cli_errorf(CMD, "%s: not compared with other crystals: %s", ds->ids[i], err.msg);
+        row_error(r, ERR_MATCHER, "unique/novel not assessed: %s", err.msg);
     }
     xg_structure_free(s);
 }
@@ -842,8 +991,8 @@ static int run(int argc, char **argv)
 {
     const char *inputs[MAX_PATHS], *refs[MAX_PATHS], *dist_ref = NULL, *outdir = "screen_out";
     const char *models[XG_SCREEN_MAX_MODELS], *hull_path = NULL;
-    int ninputs = 0, nrefs = 0, nmodels = 0, quiet = 0;
-    double symprec = 0.1, ehull_max = 0.1;
+    int ninputs = 0, nrefs = 0, nmodels = 0, quiet = 0, no_default_ref = 0;
+    double symprec = 0.1, ehull_max = 0.1, ehull_min = XG_SCREEN_EHULL_IMPLAUSIBLE;
     for (int i = 1; i < argc; i++) {
         const char *a = argv[i], *v;
         if (xg_cli_is(a, "--property-model")) {
@@ -857,6 +1006,10 @@ static int run(int argc, char **argv)
         } else if (xg_cli_is(a, "--hull")) {
             if (!(hull_path = xg_cli_value(CMD, argc, argv, &i)))
                 return XG_EXIT_USAGE;
+        } else if (xg_cli_is(a, "--ehull-min")) {
+            if (!(v = xg_cli_value(CMD, argc, argv, &i)) ||
+                xg_cli_parse_double(CMD, "--ehull-min", v, -1000, 0, &ehull_min))
+                return XG_EXIT_USAGE;
         } else if (xg_cli_is(a, "--ehull-max")) {
             if (!(v = xg_cli_value(CMD, argc, argv, &i)) ||
                 xg_cli_parse_double(CMD, "--ehull-max", v, 0, 10, &ehull_max))
@@ -869,6 +1022,8 @@ static int run(int argc, char **argv)
                 return XG_EXIT_USAGE;
             }
             refs[nrefs++] = v;
+        } else if (!strcmp(a, "--no-default-reference")) {
+            no_default_ref = 1;
         } else if (xg_cli_is(a, "--distribution-reference")) {
             if (!(v = xg_cli_value(CMD, argc, argv, &i)))
                 return XG_EXIT_USAGE;
@@ -904,6 +1059,24 @@ static int run(int argc, char **argv)
         xg_cli_errorf(CMD, "no INPUT given (see xtalgen help screen)");
         return XG_EXIT_USAGE;
     }
+    /* The shipped MP-20 reference comes first, so novelty means "not in MP-20" out of the box;
+     * --reference adds sets after it. */
+    static char default_ref[4096];
+    if (!no_default_ref) {
+        xg_error e2 = {0};
+        if (nrefs == MAX_PATHS) {
+            xg_cli_errorf(CMD, "at most %d references besides the shipped one", MAX_PATHS - 1);
+            return XG_EXIT_USAGE;
+        }
+        if (xg_screen_data_path(XG_SCREEN_REFERENCE_FILE, default_ref, sizeof default_ref,
+                                &e2) == XG_OK) {
+            memmove(refs + 1, refs, (size_t)nrefs * sizeof refs[0]);
+            refs[0] = default_ref;
+            nrefs++;
+        } else {
+            xg_cli_errorf(CMD, "note: %s; novelty only against --reference sets", e2.msg);
+        }
+    }
     double t0 = xg_now();
     xg_error err = {0};
     int status = XG_EXIT_FAIL;
@@ -916,6 +1089,7 @@ static int run(int argc, char **argv)
     int64_t *pidx = NULL;
     row *rows = NULL;
     double *dens = NULL, *nel = NULL, *rd = NULL, *rn = NULL;
+    char **readerr = NULL;
     /* Joined after the command line was checked: usage errors exit alike on every rank. */
     xg_mpi mpi;
     if (xg_mpi_init(&mpi, &err)) {
@@ -939,7 +1113,7 @@ static int run(int argc, char **argv)
     if (me == 0 && hull_path && !(props && xg_screen_props_get_info(props)->have[XG_SCREEN_EFORM]))
         xg_cli_errorf(CMD, "--hull is used only with a formation_energy_per_atom "
                            "--property-model; ignored");
-    if (read_inputs(inputs, ninputs, &ds))
+    if (read_inputs(inputs, ninputs, &ds, &readerr))
         goto out;
     double t_read = xg_now() - t0, t_phase = xg_now();
     int64_t n = ds->n;
@@ -967,7 +1141,7 @@ static int run(int argc, char **argv)
 #pragma omp parallel for schedule(dynamic, 1)
         for (int64_t k = c0; k < c1; k++) {
             int64_t i = me + k * R;
-            analyse_one(ds, i, symprec, &mp, &rows[i], &red[i]);
+            analyse_one(ds, i, readerr[i], symprec, &mp, &rows[i], &red[i]);
         }
         xg_progress_update(&pg, (long)c1);
     }
@@ -1001,9 +1175,16 @@ static int run(int argc, char **argv)
         }
         for (int64_t k = 0; k < nl; k++) {
             row *rw = &rows[pidx[k]];
+            /* everything the model stage writes; hhi and ewald came from analyse_one */
+            double hhi = rw->pv.hhi, ewald = rw->pv.ewald;
+            rw->pv = pvals[k];
+            rw->pv.hhi = hhi;
+            rw->pv.ewald = ewald;
             for (int t = 0; t < XG_SCREEN_NTARGETS; t++)
-                rw->pv.pred[t] = pvals[k].pred[t];
-            rw->pv.e_hull = pvals[k].e_hull;
+                if (rw->pv.failed[t] && rw->natoms > 0)
+                    row_error(rw, ERR_MODEL, "%s model cannot take this crystal (more than "
+                              "%d atoms, Z > 100, or a flat cell)", xg_screen_props_target(t),
+                              XG_PROPMODEL_MAX_ATOMS);
         }
         t_props = xg_now() - t_phase;
         t_phase = xg_now();
@@ -1044,6 +1225,10 @@ static int run(int argc, char **argv)
             int64_t i = me + k * R;
             rows[i].novel = red[i] ? novel[k] : -1;
             rows[i].matched = matched[k];
+            if (red[i] && novel[k] < 0)
+                row_error(&rows[i], ERR_MATCHER, "novel not assessed: the matcher's lattice "
+                          "search exceeds its bound against a reference of this formula "
+                          "(an extreme cell shape)");
         }
     }
     free(novel), free(matched), free(mine);
@@ -1072,8 +1257,13 @@ static int run(int argc, char **argv)
         goto out;
     }
     for (int64_t i = 0; i < n; i++) {
-        rows[i].dup_of = red[i] ? dup[i] : -1;
-        rows[i].unique = red[i] ? dup[i] < 0 : -1;
+        int undecided = red[i] && dup[i] == XG_NOVELTY_NOT_ASSESSED;
+        rows[i].dup_of = red[i] && dup[i] >= 0 ? dup[i] : -1;
+        rows[i].unique = !red[i] || undecided ? -1 : dup[i] < 0;
+        if (undecided)
+            row_error(&rows[i], ERR_MATCHER, "unique not assessed: the matcher's lattice search "
+                      "exceeds its bound against a crystal of this formula (an extreme cell "
+                      "shape)");
     }
     free(dup);
     sm.t_unique = xg_now() - t_phase;
@@ -1119,7 +1309,8 @@ static int run(int argc, char **argv)
     }
 
     /* 6. Outputs. */
-    screen_run run_ = {ds, rows, ix, nrefs > 0, xg_screen_props_get_info(props), ehull_max};
+    screen_run run_ = {ds,        rows,     ix, nrefs > 0, xg_screen_props_get_info(props),
+                       ehull_max, ehull_min};
     for (int64_t i = 0; i < n; i++) {
         int valid = rows[i].valid_structure == 1 && rows[i].valid_composition == 1;
         sm.valid_both += valid;
@@ -1162,6 +1353,9 @@ out:
     for (int k = 0; k < nrefs; k++)
         xg_dataset_free(refds[k]);
     xg_dataset_free(dref);
+    for (int64_t i = 0; readerr && ds && i < ds->n; i++)
+        free(readerr[i]);
+    free(readerr);
     xg_dataset_free(ds);
     return xg_mpi_finalize(&mpi, status);
 }
