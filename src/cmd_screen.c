@@ -45,6 +45,9 @@ static const char usage[] =
     "                                the shipped data/reference/mp20.h5: all 42,955 crystals\n"
     "                                of MP-20 (train, val and test), so that by default\n"
     "                                novel means \"not in MP-20\"\n"
+    "  --explain ID                  also print, for the crystal with this id, the numbers\n"
+    "                                behind each of its flags (why it is or is not valid,\n"
+    "                                novel, stable, S.U.N.)\n"
     "  --no-default-reference        leave the shipped MP-20 reference out (novelty only\n"
     "                                against --reference sets; none: novel stays empty)\n"
     "  --distribution-reference REF  crystals to compare distributions with: Wasserstein\n"
@@ -85,12 +88,20 @@ static const char usage[] =
     "  valid_geometry    min_bond_ratio >= 0.70 (99.92% of MP-20 test passes); sun needs it\n"
     "                    and valid_structure\n"
     "  n_elements        number of distinct elements (1: an elemental crystal)\n"
+    "  in_domain         (with property models) 1 when the crystal lies inside every model's\n"
+    "                    training domain: elements seen, density, smallest bond ratio and\n"
+    "                    number of atoms within the training ranges (xtalgen model domain)\n"
+    "  error             why a stage failed for this crystal (unreadable file, spglib, the\n"
+    "                    matcher's bounds, a model that cannot take it); the run goes on\n"
     "Predicted values are model outputs, not DFT: the summary names each model with its\n"
     "measured test MAE. DIR/summary.json holds counts, rates (stable and sun among them),\n"
     "distances and the means of the property columns; both files are written atomically, and\n"
     "the summary is printed.\n"
+    "Band gap and magnetic density predictions below 0 are clipped to 0 (counted in\n"
+    "summary.json \"clipped\"); per-crystal failures are counted in \"errors\".\n"
     "Exit status 1 when an input, a property model or the hull cannot be read or an output\n"
-    "cannot be written.\n"
+    "cannot be written (an unreadable file inside a folder only gets an error row), or\n"
+    "when the --explain id is not among the inputs.\n"
     "\n"
     "With MPI (-DXTALGEN_MPI=ON): mpirun -n R xtalgen screen ... splits the crystals over the\n"
     "ranks (validity, symmetry, reduction, novelty, property predictions; each rank reads the\n"
@@ -106,6 +117,7 @@ typedef struct {
     int valid_composition;
     int valid_geometry;  /* -1 when not assessed; bonds >= f * covalent sums (issue 14) */
     double min_bond_ratio; /* NaN when not assessed */
+    double min_distance, volume; /* Angstrom, Angstrom^3; NaN when not assessed (--explain) */
     int unique;          /* -1 when not assessed (cell could not be reduced) */
     int64_t dup_of;      /* -1 or the index of the group's first crystal */
     int novel;           /* -1 when not assessed */
@@ -765,6 +777,98 @@ static void print_table(const screen_run *r, const flag_stat *st, const summary 
                "other columns are filled where possible)\n", nerr);
 }
 
+/* ---------------------------------------------------------------- --explain ---- */
+
+static const char *flag_word(int v) { return v < 0 ? "(not assessed)" : v ? "1" : "0"; }
+
+/* Why each flag of crystal i is what it is (issue 14): the numbers behind every verdict. */
+static void explain_row(const screen_run *r, int64_t i, FILE *f)
+{
+    const row *w = &r->rows[i];
+    const xg_screen_values *v = &w->pv;
+    fprintf(f, "\n%s: %s, %d atoms, %.0f element%s\n", r->ds->ids[i],
+            w->formula[0] ? w->formula : "(no formula)", w->natoms, w->nelements,
+            w->nelements == 1 ? " (elemental)" : "s");
+    if (w->error[0])
+        fprintf(f, "  error              %s\n", w->error);
+    fprintf(f, "  valid_structure    %s: ", flag_word(w->valid_structure));
+    if (w->valid_structure < 0)
+        fprintf(f, "the distances could not be computed\n");
+    else
+        fprintf(f, "shortest distance %.3f A (CDVAE rule: >= %.1f A), volume %.3g A^3 (>= %.1f)\n",
+                w->min_distance, XG_VALIDITY_MIN_DISTANCE, w->volume, XG_VALIDITY_MIN_VOLUME);
+    fprintf(f, "  valid_geometry     %s: ", flag_word(w->valid_geometry));
+    if (w->valid_geometry < 0)
+        fprintf(f, "the bond ratios could not be computed\n");
+    else
+        fprintf(f, "smallest d / (r_i + r_j) = %.3f, %s %.2f (Cordero 2008 covalent radii)\n",
+                w->min_bond_ratio, w->valid_geometry ? ">=" : "below", XG_VALIDITY_MIN_BOND_RATIO);
+    fprintf(f, "  valid_composition  %s: %s\n", flag_word(w->valid_composition),
+            w->valid_composition < 0 ? "the charge balance could not be computed"
+            : w->valid_composition   ? "charge-balanced with common oxidation states, or "
+                                       "elemental / all-metal (SMACT rule)"
+                                     : "no assignment of common oxidation states is neutral "
+                                       "with cations less electronegative than anions");
+    if (w->spacegroup > 0)
+        fprintf(f, "  spacegroup         %d (spglib)\n", w->spacegroup);
+    fprintf(f, "  unique             %s: ", flag_word(w->unique));
+    if (w->unique < 0)
+        fprintf(f, "not compared (see error)\n");
+    else if (w->dup_of >= 0)
+        fprintf(f, "matches %s, earlier in the inputs\n", r->ds->ids[w->dup_of]);
+    else
+        fprintf(f, "no earlier crystal of the inputs matches it\n");
+    fprintf(f, "  novel              %s: ", flag_word(val_novel(r, i)));
+    if (!r->have_refs)
+        fprintf(f, "no reference set\n");
+    else if (w->novel < 0)
+        fprintf(f, "not compared (see error)\n");
+    else if (w->matched >= 0)
+        fprintf(f, "matches reference %s\n", xg_novelty_index_id(r->ix, w->matched));
+    else
+        fprintf(f, "no reference crystal of the same reduced formula and site count matches\n");
+    if (has_models(r)) {
+        fprintf(f, "  in_domain          %s: %s\n", flag_word(v->in_domain),
+                v->in_domain == 1   ? "inside every loaded model's training domain"
+                : v->in_domain == 0 ? v->domain_why
+                                    : "the models carry no training domain");
+        for (int k = 0; k < XG_SCREEN_NTARGETS; k++)
+            if (has_model(r, k) && isfinite(v->pred[k]))
+                fprintf(f, "  %-18s %.4g%s\n", xg_screen_props_target(k), v->pred[k],
+                        v->clipped[k] ? " (the model predicted below 0: clipped to 0)" : "");
+    }
+    if (has_hull(r)) {
+        int st = val_stable(r, i);
+        fprintf(f, "  stable             %s: ", flag_word(st));
+        if (!isfinite(v->e_hull))
+            fprintf(f, "no e_hull_pred\n");
+        else if (v->in_domain == 0)
+            fprintf(f, "e_hull_pred %.3f eV/atom, but outside the training domain\n", v->e_hull);
+        else if (v->e_hull < r->ehull_min)
+            fprintf(f, "e_hull_pred %.3f eV/atom is below --ehull-min %.2f: not believed\n",
+                    v->e_hull, r->ehull_min);
+        else
+            fprintf(f, "e_hull_pred %.3f eV/atom %s --ehull-max %.2f (a prediction, not DFT)\n",
+                    v->e_hull, st ? "<" : ">=", r->ehull_max);
+    }
+    if (has_sun(r)) {
+        int sn = val_sun(r, i);
+        const char *names[5] = {"stable", "unique", "novel", "valid_structure", "valid_geometry"};
+        int fl[5] = {val_stable(r, i), val_unique(r, i), val_novel(r, i), val_vs(r, i),
+                     val_vg(r, i)};
+        fprintf(f, "  sun                %s: ", flag_word(sn));
+        if (sn == 1) {
+            fprintf(f, "stable, unique, novel, valid_structure and valid_geometry\n");
+        } else {
+            fprintf(f, "%s", sn == 0 ? "0 for" : "not assessed for");
+            for (int k = 0; k < 5; k++)
+                if (fl[k] == (sn == 0 ? 0 : -1))
+                    fprintf(f, " %s", names[k]);
+            fputc('\n', f);
+        }
+    }
+}
+
 /* ---------------------------------------------------------------- the command ---- */
 
 /* Reads and concatenates several inputs into one dataset, tolerantly: a file of a folder that
@@ -833,7 +937,7 @@ static void analyse_one(const xg_dataset *ds, int64_t i, const char *readerr, do
     xg_error err = {0};
     memset(r, 0, sizeof *r);
     r->valid_structure = r->valid_composition = r->valid_geometry = r->unique = r->novel = -1;
-    r->min_bond_ratio = NAN;
+    r->min_bond_ratio = r->min_distance = r->volume = NAN;
     r->dup_of = r->matched = -1;
     r->density = r->nelements = NAN;
     for (int k = 0; k < XG_SCREEN_NTARGETS; k++)
@@ -859,10 +963,14 @@ static void analyse_one(const xg_dataset *ds, int64_t i, const char *readerr, do
         r->valid_composition = v.valid_composition;
         r->valid_geometry = v.valid_geometry;
         r->min_bond_ratio = v.min_bond_ratio;
+        r->min_distance = v.min_distance;
+        r->volume = v.volume;
     } else if (v.volume > 0) { /* the geometry was judged; the charge balance failed */
         r->valid_structure = v.valid_structure;
         r->valid_geometry = v.valid_geometry;
         r->min_bond_ratio = v.min_bond_ratio;
+        r->min_distance = v.min_distance;
+        r->volume = v.volume;
         row_error(r, ERR_VALIDITY, "composition not assessed: %s", err.msg);
     } else {
         row_error(r, ERR_VALIDITY, "validity not assessed: %s", err.msg);
@@ -990,7 +1098,7 @@ static int gather_results(xg_mpi *mpi, const xg_dataset *ds, row *rows, xg_struc
 static int run(int argc, char **argv)
 {
     const char *inputs[MAX_PATHS], *refs[MAX_PATHS], *dist_ref = NULL, *outdir = "screen_out";
-    const char *models[XG_SCREEN_MAX_MODELS], *hull_path = NULL;
+    const char *models[XG_SCREEN_MAX_MODELS], *hull_path = NULL, *explain = NULL;
     int ninputs = 0, nrefs = 0, nmodels = 0, quiet = 0, no_default_ref = 0;
     double symprec = 0.1, ehull_max = 0.1, ehull_min = XG_SCREEN_EHULL_IMPLAUSIBLE;
     for (int i = 1; i < argc; i++) {
@@ -1022,6 +1130,9 @@ static int run(int argc, char **argv)
                 return XG_EXIT_USAGE;
             }
             refs[nrefs++] = v;
+        } else if (xg_cli_is(a, "--explain")) {
+            if (!(explain = xg_cli_value(CMD, argc, argv, &i)))
+                return XG_EXIT_USAGE;
         } else if (!strcmp(a, "--no-default-reference")) {
             no_default_ref = 1;
         } else if (xg_cli_is(a, "--distribution-reference")) {
@@ -1338,6 +1449,17 @@ static int run(int argc, char **argv)
     }
     if (!quiet)
         print_table(&run_, st, &sm);
+    if (explain) {
+        int64_t k = 0;
+        while (k < n && strcmp(ds->ids[k], explain))
+            k++;
+        if (k == n) {
+            xg_cli_errorf(CMD, "--explain: no crystal with id '%s' among the inputs (outputs "
+                               "written)", explain);
+            goto out;
+        }
+        explain_row(&run_, k, stdout);
+    }
     status = XG_EXIT_OK;
 out:
     if (red)
