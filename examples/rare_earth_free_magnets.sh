@@ -73,10 +73,11 @@ for run in guided unguided; do
 done
 
 # 4. Report: S.U.N. counts and predicted magnetic density, guided vs unguided.
-stats() { # RUN: n valid sun valid_sun mean_mag share_mag>=0.1 mean_hhi (n/a when absent)
+stats() { # RUN: n valid sun valid_sun mean_mag share_mag>=0.1 mean_hhi geometry_valid
     awk -F, '
     NR == 1 { for (i = 1; i <= NF; i++) c[$i] = i; next }
     { n++
+      ng += ($(c["valid_geometry"]) == 1)
       v = ($(c["valid_structure"]) == 1 && $(c["valid_composition"]) == 1); nv += v
       if ("sun" in c) { s = ($(c["sun"]) == 1); ns += s; nvs += s && v }
       if ("mag_density_pred" in c && $(c["mag_density_pred"]) != "") {
@@ -85,10 +86,11 @@ stats() { # RUN: n valid sun valid_sun mean_mag share_mag>=0.1 mean_hhi (n/a whe
     END {
       printf "%d %d %s %s ", n, nv, ("sun" in c) ? ns : "n/a", ("sun" in c) ? nvs : "n/a"
       if (nm) printf "%.4f %.1f%% ", sm / nm, 100 * hi / nm; else printf "n/a n/a "
-      if (nh) printf "%.0f\n", sh / nh; else printf "n/a\n" }' "$1/screen/screen.csv"
+      if (nh) printf "%.0f ", sh / nh; else printf "n/a "
+      printf "%d\n", ng }' "$1/screen/screen.csv"
 }
-read -r gn gv gs gvs gm gh ghhi <<< "$(stats "$OUT/guided")"
-read -r un uv us uvs um uh uhhi <<< "$(stats "$OUT/unguided")"
+read -r gn gv gs gvs gm gh ghhi gg <<< "$(stats "$OUT/guided")"
+read -r un uv us uvs um uh uhhi ug <<< "$(stats "$OUT/unguided")"
 {
     echo "Rare-earth-free magnet candidates ($(date -u +%Y-%m-%dT%H:%MZ), $STEPS steps)"
     if [ "$GUIDED" = 1 ]; then
@@ -99,13 +101,15 @@ read -r un uv us uvs um uh uhhi <<< "$(stats "$OUT/unguided")"
     printf "%-40s %12s %12s\n" "" guided unguided
     printf "%-40s %12s %12s\n" "crystals" "$gn" "$un"
     printf "%-40s %12s %12s\n" "valid (structure and composition)" "$gv" "$uv"
-    printf "%-40s %12s %12s\n" "S.U.N. (stable, unique, novel)" "$gs" "$us"
+    printf "%-40s %12s %12s\n" "geometrically valid (bonds >= 0.70 r_cov)" "$gg" "$ug"
+    printf "%-40s %12s %12s\n" "S.U.N. (stable, unique, novel, valid)" "$gs" "$us"
     printf "%-40s %12s %12s\n" "valid S.U.N. (exported)" "$gvs" "$uvs"
     printf "%-40s %12s %12s\n" "mean predicted magnetic density (muB/A^3)" "$gm" "$um"
     printf "%-40s %12s %12s\n" "share with predicted density >= 0.1" "$gh" "$uh"
     printf "%-40s %12s %12s\n" "mean HHI (production)" "$ghhi" "$uhhi"
     echo
-    echo "stable: predicted E_hull < 0.1 eV/atom against the MP-20 hull. Predictions, not DFT:"
+    echo "stable: predicted E_hull < 0.1 eV/atom against the MP-20 hull, inside the models' training"
+    echo "domain (else not assessed); novel: not in MP-20. Predictions, not DFT:"
     grep -E "predicted by|PREDICTION|carries" "$OUT/guided/screen/table.txt" | sed 's/^ */  /' || true
 } > "$OUT/report.txt"
 
