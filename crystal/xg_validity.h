@@ -1,4 +1,4 @@
-/* xg_validity.h: is a crystal physically sensible? Structural (CDVAE), geometric and compositional validity.
+/* xg_validity.h: is a crystal physically sensible? Structural, geometric, compositional.
  *
  * Why: generated crystals go to expensive DFT; overlapping atoms or collapsed cells must be
  * caught first, and the validity rates are headline metrics of the field.
@@ -16,7 +16,8 @@
  *    passes cells no chemist would accept (Fe-Fe at 1.3 A); this one scales with the atoms.
  *    The threshold is measured, not guessed: of the 9,046 MP-20 test crystals, 9,038 (99.91%)
  *    have a smallest ratio >= 0.70 and all are above 0.65 (README, issue 14 section;
- *    pymatgen's radii give 99.95% on 2,000 of them); 0.75 would pass 99.35%. Squeezed bcc Fe (a = 1.6 A) is at 0.52, bcc Fe (a = 2.87 A) at 0.94.
+ *    pymatgen's radii give 99.95% on 2,000 of them); 0.75 would pass 99.35%. Squeezed bcc
+ *    Fe (a = 1.6 A) is at 0.52, bcc Fe (a = 2.87 A) at 0.94.
  *  - Compositional validity: SMACT-style charge balance (crystal/xg_oxidation.h). */
 #ifndef XG_VALIDITY_H
 #define XG_VALIDITY_H
@@ -50,8 +51,10 @@ int xg_validity_min_bond_ratio(const xg_structure *s, double cap, double *out, x
 /* Structural validity only. */
 int xg_validity_structure(const xg_structure *s, int *valid, xg_error *err);
 
-/* All three checks (structure, geometry, composition). A structure too broken to analyse (no atoms, NaN coordinates, unknown element)
- * is an error, not an invalid verdict, so the caller can report why. */
+/* All three checks (structure, geometry, composition). A structure too broken to analyse (no
+ * atoms, NaN coordinates, unknown element) is an error, not an invalid verdict, so the caller
+ * can report why. When only the charge balance fails, volume > 0 and the geometric fields are
+ * already filled. */
 int xg_validity_check(const xg_structure *s, xg_validity *out, xg_error *err);
 
 #endif

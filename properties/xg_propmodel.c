@@ -1008,7 +1008,8 @@ static int write_domain(hid_t f, const xg_propmodel_domain *d, const char *ctx, 
     rc = rc ? rc : xg_h5_put_f64(g, "bond_ratio_max", d->bond_ratio_max, ctx, err);
     rc = rc ? rc : xg_h5_put_i64(g, "natoms_min", d->natoms_min, ctx, err);
     rc = rc ? rc : xg_h5_put_i64(g, "natoms_max", d->natoms_max, ctx, err);
-    rc = rc ? rc : xg_h5_put_ds(g, "elements", H5T_STD_I32LE, H5T_NATIVE_INT32, 1, &nz, z, ctx, err);
+    rc = rc ? rc
+            : xg_h5_put_ds(g, "elements", H5T_STD_I32LE, H5T_NATIVE_INT32, 1, &nz, z, ctx, err);
     H5Gclose(g);
     return rc;
 }

@@ -102,8 +102,8 @@ const xg_screen_props_info *xg_screen_props_get_info(const xg_screen_props *p);
 /* Model predictions and hull energies of crystals idx[0..n-1] of ds into out[0..n-1]
  * (caller-owned; pred[], e_hull, in_domain, domain_why, clipped[] and failed[] are written,
  * the others left alone). Predictions outside their physical range (a negative band gap or
- * magnetic density, xg_propmodel_physical_range) are clipped to it and flagged in clipped[]. Batched and
- * parallel inside (the models' OpenMP); results depend only on each crystal, not on which
+ * magnetic density, xg_propmodel_physical_range) are clipped to it and flagged in clipped[].
+ * Batched and parallel inside (the models' OpenMP); results depend only on each crystal, not on which
  * others are in the call, so shards of a run agree with one process. A crystal a model cannot
  * take gets NaN; only an internal failure (memory) is an error. p may be NULL (nothing to do:
  * all NaN). */
