@@ -267,8 +267,11 @@ static void h5_silence(h5_quiet *q)
 
 static void h5_restore(const h5_quiet *q) { H5Eset_auto2(H5E_DEFAULT, q->func, q->data); }
 
+/* deflate > 0: chunked, byte-shuffled and deflate-compressed at that level (readers see no
+ * difference; HDF5 undoes the filters), when the array is large enough to be worth it. */
 static int write_array(hid_t loc, const char *name, hid_t memtype, hid_t filetype, int rank,
-                       const hsize_t *dims, const void *data, const char *path, xg_error *err)
+                       const hsize_t *dims, const void *data, int deflate, const char *path,
+                       xg_error *err)
 {
     hid_t space = H5Screate_simple(rank, dims, NULL);
     if (space < 0)
@@ -276,6 +279,22 @@ static int write_array(hid_t loc, const char *name, hid_t memtype, hid_t filetyp
                             name);
     /* No modification times in the object headers: the same crystals give the same bytes. */
     hid_t dcpl = xg_h5_dcpl();
+    if (deflate > 0 && dims[0] >= 1024 && H5Zfilter_avail(H5Z_FILTER_DEFLATE) > 0) {
+        hsize_t chunk[4];
+        hsize_t row = 1;
+        for (int r = 1; r < rank; r++)
+            row *= dims[r];
+        chunk[0] = dims[0] < 65536 / row ? dims[0] : 65536 / row; /* ~64k values a chunk */
+        for (int r = 1; r < rank; r++)
+            chunk[r] = dims[r];
+        if (H5Pset_chunk(dcpl, rank, chunk) < 0 || H5Pset_shuffle(dcpl) < 0 ||
+            H5Pset_deflate(dcpl, (unsigned)deflate) < 0) {
+            H5Pclose(dcpl);
+            H5Sclose(space);
+            return xg_error_set(err, XG_ELIB, "%s: HDF5 could not set up compression of %s",
+                                path, name);
+        }
+    }
     hid_t dset = H5Dcreate2(loc, name, filetype, space, H5P_DEFAULT, dcpl, H5P_DEFAULT);
     H5Pclose(dcpl);
     int ok = dset >= 0;
@@ -292,8 +311,14 @@ static int write_array(hid_t loc, const char *name, hid_t memtype, hid_t filetyp
     return XG_OK;
 }
 
-static int write_h5_body(hid_t file, const xg_dataset *ds, const char *path, xg_error *err)
+static int write_h5_body(hid_t file, const xg_dataset *ds, int compact, const char *path,
+                         xg_error *err)
 {
+    /* compact: deflated arrays, coordinates and lattices stored as float32 (1e-7 relative:
+     * 1e-6 Angstrom in a 10 Angstrom cell, far below any matching or symmetry tolerance), no
+     * properties. */
+    const int z = compact ? 6 : 0;
+    const hid_t realtype = compact ? H5T_IEEE_F32LE : H5T_IEEE_F64LE;
     /* root attributes: the format string and the layout version */
     hid_t scalar = H5Screate(H5S_SCALAR);
     hid_t strtype = H5Tcopy(H5T_C_S1);
@@ -329,25 +354,25 @@ static int write_h5_body(hid_t file, const xg_dataset *ds, const char *path, xg_
     H5Tset_size(idtype, XG_ID_LEN);
     H5Tset_strpad(idtype, H5T_STR_NULLPAD);
     hsize_t d1[1] = {n};
-    int rc = write_array(file, "ids", idtype, idtype, 1, d1, ds->ids, path, err);
+    int rc = write_array(file, "ids", idtype, idtype, 1, d1, ds->ids, z, path, err);
     H5Tclose(idtype);
     if (rc)
         return rc;
     hsize_t doff[1] = {n + 1};
     if ((rc = write_array(file, "offsets", H5T_NATIVE_INT64, H5T_STD_I64LE, 1, doff, ds->offsets,
-                          path, err)))
+                          z, path, err)))
         return rc;
     hsize_t dm[1] = {m};
     if ((rc = write_array(file, "atomic_numbers", H5T_NATIVE_INT32, H5T_STD_I32LE, 1, dm,
-                          ds->types, path, err)))
+                          ds->types, z, path, err)))
         return rc;
     hsize_t dx[2] = {m, 3};
-    if ((rc = write_array(file, "frac_coords", H5T_NATIVE_DOUBLE, H5T_IEEE_F64LE, 2, dx, ds->frac,
+    if ((rc = write_array(file, "frac_coords", H5T_NATIVE_DOUBLE, realtype, 2, dx, ds->frac, z,
                           path, err)))
         return rc;
     hsize_t dl[3] = {n, 3, 3};
-    if ((rc = write_array(file, "lattices", H5T_NATIVE_DOUBLE, H5T_IEEE_F64LE, 3, dl,
-                          ds->lattices, path, err)))
+    if ((rc = write_array(file, "lattices", H5T_NATIVE_DOUBLE, realtype, 3, dl,
+                          ds->lattices, z, path, err)))
         return rc;
 
     hid_t g = xg_h5_group_create(file, "properties");
@@ -358,11 +383,11 @@ static int write_h5_body(hid_t file, const xg_dataset *ds, const char *path, xg_
         H5Gclose(g);
         return xg_error_set(err, XG_ENOMEM, "%s: out of memory writing properties", path);
     }
-    for (int k = 0; k < ds->nprops && rc == XG_OK; k++) {
+    for (int k = 0; k < (compact ? 0 : ds->nprops) && rc == XG_OK; k++) {
         for (hsize_t i = 0; i < n; i++)
             col[i] = ds->props[i * (hsize_t)ds->nprops + (hsize_t)k];
-        rc = write_array(g, ds->prop_names[k], H5T_NATIVE_DOUBLE, H5T_IEEE_F64LE, 1, d1, col, path,
-                         err);
+        rc = write_array(g, ds->prop_names[k], H5T_NATIVE_DOUBLE, H5T_IEEE_F64LE, 1, d1, col, z,
+                         path, err);
     }
     free(col);
     H5Gclose(g);
@@ -370,6 +395,12 @@ static int write_h5_body(hid_t file, const xg_dataset *ds, const char *path, xg_
 }
 
 int xg_dataset_write_h5(const xg_dataset *ds, const char *path, xg_error *err)
+{
+    return xg_dataset_write_h5_compact(ds, path, 0, err);
+}
+
+int xg_dataset_write_h5_compact(const xg_dataset *ds, const char *path, int compact,
+                                xg_error *err)
 {
     if (!ds || !path)
         return xg_error_set(err, XG_EINVAL, "dataset: write_h5 needs a dataset and a path");
@@ -385,7 +416,7 @@ int xg_dataset_write_h5(const xg_dataset *ds, const char *path, xg_error *err)
     if (file < 0) {
         rc = xg_error_set(err, XG_EIO, "%s: cannot create the file (does the folder exist?)", tmp);
     } else {
-        rc = write_h5_body(file, ds, path, err);
+        rc = write_h5_body(file, ds, compact, path, err);
         if (H5Fclose(file) < 0 && rc == XG_OK)
             rc = xg_error_set(err, XG_EIO, "%s: could not finish writing (disk full?)", tmp);
         if (rc == XG_OK && rename(tmp, path) != 0)

@@ -14,6 +14,8 @@
  *   / (optional)        further scalar string attributes describing how the crystals were made
  *                       (provenance of `xtalgen generate`: xtalgen_version, model,
  *                       model_sha256, seed, steps, ...), read back into attr_names/attr_values
+ * Arrays may be chunked and deflate-compressed, and real arrays stored as float32
+ * (xg_dataset_write_h5_compact); HDF5 converts on reading, so readers see no difference.
  * Files with another format string or a version above the one this build knows are refused
  * with a message saying so. */
 #ifndef XG_DATASET_H
@@ -69,5 +71,10 @@ int xg_dataset_natoms(const xg_dataset *ds, int64_t i);
 /* HDF5 I/O. Writing goes to PATH.tmp and is renamed onto PATH when complete. */
 int xg_dataset_write_h5(const xg_dataset *ds, const char *path, xg_error *err);
 int xg_dataset_read_h5(const char *path, xg_dataset **out, xg_error *err);
+/* compact != 0: the same layout with the large arrays chunked and deflate-compressed,
+ * frac_coords and lattices stored as float32 (read back as float64) and no properties: what
+ * a shipped reference set needs (ids and structures) at a fraction of the size. */
+int xg_dataset_write_h5_compact(const xg_dataset *ds, const char *path, int compact,
+                                xg_error *err);
 
 #endif

@@ -253,8 +253,43 @@ static int cmp_names(const void *a, const void *b)
     return strcmp(*(char *const *)a, *(char *const *)b);
 }
 
+/* Failures collected by a tolerant read (NULL: strict, the first failure fails the read). */
+typedef struct {
+    xg_input_failure *v;
+    int64_t n, cap;
+} fail_list;
+
+/* A placeholder crystal with no atoms for a file that could not be read, so that the file
+ * keeps its row in what the caller reports; its message goes to fl. */
+static int add_failure(fail_list *fl, xg_dataset *ds, const char *name, const xg_error *why,
+                       xg_error *err)
+{
+    if (fl->n == fl->cap) {
+        int64_t cap = fl->cap ? 2 * fl->cap : 8;
+        xg_input_failure *v = realloc(fl->v, (size_t)cap * sizeof *v);
+        if (!v)
+            return xg_error_set(err, XG_ENOMEM, "out of memory");
+        fl->v = v;
+        fl->cap = cap;
+    }
+    xg_structure *s = xg_structure_alloc(0);
+    if (!s)
+        return xg_error_set(err, XG_ENOMEM, "out of memory");
+    const char *dot = strrchr(name, '.');
+    int len = dot && dot != name ? (int)(dot - name) : (int)strlen(name);
+    snprintf(s->id, XG_ID_LEN, "%.*s", len < XG_ID_LEN - 1 ? len : XG_ID_LEN - 1, name);
+    int rc = xg_dataset_append(ds, s, NULL, err);
+    xg_structure_free(s);
+    if (rc)
+        return rc;
+    xg_input_failure *f = &fl->v[fl->n++];
+    f->index = ds->n - 1;
+    snprintf(f->msg, sizeof f->msg, "%.255s", why->msg);
+    return XG_OK;
+}
+
 static int read_dir_into(const char *path, xg_dataset *ds, xg_input_progress_fn progress,
-                         void *ctx, xg_error *err)
+                         void *ctx, fail_list *fl, xg_error *err)
 {
     DIR *d = opendir(path);
     if (!d)
@@ -304,12 +339,18 @@ static int read_dir_into(const char *path, xg_dataset *ds, xg_input_progress_fn 
         struct stat st;
         if (stat(full, &st) == 0 && S_ISREG(st.st_mode)) {
             xg_input_format f = by_extension(names[i]);
+            xg_error e1 = {0};
+            xg_error *fe = fl ? &e1 : err;
             if (f == XG_INPUT_CIF)
-                rc = read_cif_into(full, ds, err);
+                rc = read_cif_into(full, ds, fe);
             else if (f == XG_INPUT_POSCAR)
-                rc = read_poscar_into(full, ds, err);
+                rc = read_poscar_into(full, ds, fe);
             else
-                rc = read_extxyz_into(full, ds, err);
+                rc = read_extxyz_into(full, ds, fe);
+            if (rc && fl && rc != XG_ENOMEM)
+                rc = add_failure(fl, ds, names[i], fe, err);
+            else if (rc && fl)
+                *err = e1;
         }
         free(full);
         if (progress)
@@ -335,8 +376,8 @@ static void relay(void *ctx, long long done, long long total)
         r->fn(r->ctx, done, total);
 }
 
-int xg_input_read_progress(const char *path, xg_input_progress_fn progress, void *ctx,
-                           xg_dataset **out, xg_error *err)
+static int read_impl(const char *path, xg_input_progress_fn progress, void *ctx,
+                     xg_dataset **out, fail_list *fl, xg_error *err)
 {
     *out = NULL;
     xg_input_format fmt;
@@ -372,7 +413,7 @@ int xg_input_read_progress(const char *path, xg_input_progress_fn progress, void
     case XG_INPUT_CIF: rc = read_cif_into(path, ds, err); break;
     case XG_INPUT_POSCAR: rc = read_poscar_into(path, ds, err); break;
     case XG_INPUT_EXTXYZ: rc = read_extxyz_into(path, ds, err); break;
-    case XG_INPUT_DIR: rc = read_dir_into(path, ds, progress, ctx, err); break;
+    case XG_INPUT_DIR: rc = read_dir_into(path, ds, progress, ctx, fl, err); break;
     default: rc = xg_error_set(err, XG_EUNSUPPORTED, "%s: unsupported input", path); break;
     }
     if (rc == XG_OK && ds->n == 0)
@@ -382,6 +423,29 @@ int xg_input_read_progress(const char *path, xg_input_progress_fn progress, void
         return rc;
     }
     *out = ds;
+    return XG_OK;
+}
+
+int xg_input_read_progress(const char *path, xg_input_progress_fn progress, void *ctx,
+                           xg_dataset **out, xg_error *err)
+{
+    return read_impl(path, progress, ctx, out, NULL, err);
+}
+
+int xg_input_read_tolerant(const char *path, xg_input_progress_fn progress, void *ctx,
+                           xg_dataset **out, xg_input_failure **failures, int64_t *nfailures,
+                           xg_error *err)
+{
+    fail_list fl = {NULL, 0, 0};
+    *failures = NULL;
+    *nfailures = 0;
+    int rc = read_impl(path, progress, ctx, out, &fl, err);
+    if (rc) {
+        free(fl.v);
+        return rc;
+    }
+    *failures = fl.v;
+    *nfailures = fl.n;
     return XG_OK;
 }
 

@@ -46,4 +46,18 @@ typedef void (*xg_input_progress_fn)(void *ctx, long long done, long long total)
 int xg_input_read_progress(const char *path, xg_input_progress_fn progress, void *ctx,
                            xg_dataset **out, xg_error *err);
 
+/* A tolerant read, for commands that report on every crystal (screen): in a folder, a file that
+ * cannot be read (a malformed CIF, an unknown element, ...) does not fail the call; it gets a
+ * placeholder crystal with no atoms, id = the file name without extension, and an entry in
+ * *failures (index into the dataset and the reader's message; free with free()). Other inputs
+ * and out-of-memory behave as in xg_input_read. A file holding several crystals that fails
+ * part-way keeps those read before the failure, and gets the placeholder too. */
+typedef struct {
+    int64_t index;
+    char msg[256];
+} xg_input_failure;
+int xg_input_read_tolerant(const char *path, xg_input_progress_fn progress, void *ctx,
+                           xg_dataset **out, xg_input_failure **failures, int64_t *nfailures,
+                           xg_error *err);
+
 #endif

@@ -126,8 +126,9 @@ int xg_novelty_unique(xg_structure *const *reduced, int64_t n, const xg_matcher_
     char (*keys)[KEY_LEN] = malloc((size_t)(n ? n : 1) * sizeof *keys);
     keyed *ord = malloc((size_t)(n ? n : 1) * sizeof *ord);
     int64_t *gstart = malloc((size_t)(n + 1) * sizeof *gstart);
-    if (!keys || !ord || !gstart) {
-        free(keys), free(ord), free(gstart);
+    unsigned char *undecided = calloc((size_t)(n ? n : 1), 1);
+    if (!keys || !ord || !gstart || !undecided) {
+        free(keys), free(ord), free(gstart), free(undecided);
         return xg_error_set(err, XG_ENOMEM, "%s:%d: out of memory", __FILE__, __LINE__);
     }
     int64_t m = 0;
@@ -163,7 +164,7 @@ int xg_novelty_unique(xg_structure *const *reduced, int64_t n, const xg_matcher_
                 xg_match_result r;
                 xg_error e = {0};
                 int rc = xg_matcher_fit_reduced(reduced[ia], reduced[ib], p, XG_MATCH_FIRST, &r, &e);
-                if (rc) {
+                if (rc == XG_ENOMEM) {
 #pragma omp critical(xg_novelty_err)
                     if (!fail) {
                         fail = rc;
@@ -171,11 +172,21 @@ int xg_novelty_unique(xg_structure *const *reduced, int64_t n, const xg_matcher_
                     }
                     continue;
                 }
+                if (rc) { /* a search the matcher refuses: this pair is undecided */
+                    undecided[ib] = 1;
+                    continue;
+                }
                 if (r.match)
                     dup_of[ib] = ia;
             }
         }
     }
+    /* A crystal that matched no earlier one but could not be compared with some is not known
+     * to be unique. */
+    for (int64_t i = 0; i < n; i++)
+        if (dup_of[i] == -1 && undecided[i])
+            dup_of[i] = XG_NOVELTY_NOT_ASSESSED;
+    free(undecided);
     free(keys), free(ord), free(gstart);
     if (fail) {
         if (err)
@@ -394,6 +405,7 @@ int xg_novelty_check(xg_novelty_index *ix, xg_structure *const *cands, int64_t n
 #pragma omp parallel for schedule(dynamic, 1)
     for (int64_t i = 0; i < n; i++) {
         int64_t found = -1;
+        int undecided = 0;
         if (cands[i]) {
             /* ord within one key run is sorted by reference number. */
             for (int64_t k = lo[i]; k < hi[i] && found < 0; k++) {
@@ -404,7 +416,7 @@ int xg_novelty_check(xg_novelty_index *ix, xg_structure *const *cands, int64_t n
                 xg_error e = {0};
                 int rc = xg_matcher_fit_reduced(cands[i], ix->red[r], &ix->p, XG_MATCH_FIRST,
                                                 &m, &e);
-                if (rc) {
+                if (rc == XG_ENOMEM) {
 #pragma omp critical(xg_novelty_err)
                     if (!fail) {
                         fail = rc;
@@ -412,12 +424,16 @@ int xg_novelty_check(xg_novelty_index *ix, xg_structure *const *cands, int64_t n
                     }
                     continue;
                 }
+                if (rc) { /* a search the matcher refuses: undecided against this reference */
+                    undecided = 1;
+                    continue;
+                }
                 if (m.match)
                     found = r;
             }
         }
         if (novel)
-            novel[i] = cands[i] ? found < 0 : 0;
+            novel[i] = !cands[i] ? 0 : found >= 0 ? 0 : undecided ? -1 : 1;
         if (matched)
             matched[i] = found;
     }

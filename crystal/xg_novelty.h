@@ -32,7 +32,11 @@ int xg_novelty_reduce_dataset(const xg_dataset *ds, const xg_matcher_params *p,
                               xg_structure **out, int64_t *nfailed, xg_error *err);
 
 /* Uniqueness: dup_of[i] = index of the first crystal of i's group, or -1 when i is the first
- * (or reduced[i] is NULL). reduced[] are cells from xg_matcher_reduce. */
+ * (or reduced[i] is NULL), or XG_NOVELTY_NOT_ASSESSED when i matched no earlier crystal but the
+ * matcher refused to compare it with one (an extreme cell, XG_EUNSUPPORTED): one such pair
+ * leaves that crystal undecided instead of failing the call. reduced[] are cells from
+ * xg_matcher_reduce. Only running out of memory is an error. */
+#define XG_NOVELTY_NOT_ASSESSED (-2)
 int xg_novelty_unique(xg_structure *const *reduced, int64_t n, const xg_matcher_params *p,
                       int64_t *dup_of, xg_error *err);
 
@@ -51,8 +55,10 @@ const char *xg_novelty_index_id(const xg_novelty_index *ix, int64_t ref);
 int64_t xg_novelty_index_reduced(const xg_novelty_index *ix, int64_t *nfailed);
 
 /* Novelty of n candidates (reduced cells; NULL entries are skipped and get novel = 0,
- * matched = -1). novel[i] = 1 when no reference matches; matched[i] = the first matching
- * reference number or -1. Either output may be NULL. */
+ * matched = -1). novel[i] = 1 when no reference matches, 0 when one does, -1 (not assessed)
+ * when none matched but the matcher refused a comparison (an extreme cell); matched[i] = the
+ * first matching reference number or -1. Either output may be NULL. Only running out of
+ * memory is an error. */
 int xg_novelty_check(xg_novelty_index *ix, xg_structure *const *cands, int64_t n, int *novel,
                      int64_t *matched, xg_error *err);
 

@@ -4,9 +4,11 @@
 #include <math.h>
 #include <string.h>
 
+#include "crystal/xg_elements.h"
 #include "crystal/xg_oxidation.h"
 
 #define MIN_DIST_CAP 10.0
+#define MIN_RATIO_CAP 5.0 /* bond ratios are exact below this */
 
 static double det3(const double m[3][3])
 {
@@ -22,7 +24,10 @@ static void cross3(const double a[3], const double b[3], double o[3])
     o[2] = a[0] * b[1] - a[1] * b[0];
 }
 
-int xg_validity_min_distance(const xg_structure *s, double cap, double *out, xg_error *err)
+/* The smallest d_ij / w_ij over all pairs, periodic images (and an atom's own images)
+ * included, where w_ij = 1 (plain distances) or r_cov(i) + r_cov(j) (bond ratios). Exact when
+ * below cap, cap otherwise. */
+static int min_scaled(const xg_structure *s, double cap, int by_radii, double *out, xg_error *err)
 {
     if (!s || !out)
         return xg_error_set(err, XG_EINVAL, "%s:%d: NULL argument", __FILE__, __LINE__);
@@ -45,15 +50,27 @@ int xg_validity_min_distance(const xg_structure *s, double cap, double *out, xg_
         cross3(L[(k + 1) % 3], L[(k + 2) % 3], c);
         width[k] = vol / sqrt(c[0] * c[0] + c[1] * c[1] + c[2] * c[2]);
     }
-    for (int i = 0; i < s->natoms; i++)
+    for (int i = 0; i < s->natoms; i++) {
         for (int k = 0; k < 3; k++)
             if (!isfinite(s->frac[i][k]))
                 return xg_error_set(err, XG_EINVAL,
                                     "%s:%d: structure '%s' atom %d has a non-finite coordinate",
                                     __FILE__, __LINE__, s->id, i);
-    double best = cap, best2 = cap * cap;
-    for (int i = 0; i < s->natoms; i++)
+        if (by_radii) {
+            const xg_element *e = xg_element_get(s->types[i]);
+            if (!e || !(e->covalent_radius > 0))
+                return xg_error_set(err, XG_EINVAL,
+                                    "%s:%d: structure '%s' atom %d: no covalent radius for "
+                                    "Z = %d",
+                                    __FILE__, __LINE__, s->id, i, s->types[i]);
+        }
+    }
+    double best = cap;
+    for (int i = 0; i < s->natoms; i++) {
+        double ri = by_radii ? xg_element_get(s->types[i])->covalent_radius : 0;
         for (int j = i; j < s->natoms; j++) {
+            double w = by_radii ? ri + xg_element_get(s->types[j])->covalent_radius : 1.0;
+            double lim = best * w, lim2 = lim * lim; /* distances that would improve best */
             double f[3];
             for (int k = 0; k < 3; k++) {
                 f[k] = s->frac[j][k] - s->frac[i][k];
@@ -61,7 +78,7 @@ int xg_validity_min_distance(const xg_structure *s, double cap, double *out, xg_
             }
             int lo[3], hi[3];
             for (int k = 0; k < 3; k++) {
-                double r = best / width[k];
+                double r = lim / width[k];
                 lo[k] = (int)ceil(-r - f[k]);
                 hi[k] = (int)floor(r - f[k]);
             }
@@ -74,14 +91,26 @@ int xg_validity_min_distance(const xg_structure *s, double cap, double *out, xg_
                         for (int k = 0; k < 3; k++)
                             d[k] = g[0] * L[0][k] + g[1] * L[1][k] + g[2] * L[2][k];
                         double d2 = d[0] * d[0] + d[1] * d[1] + d[2] * d[2];
-                        if (d2 < best2) {
-                            best2 = d2;
-                            best = sqrt(d2);
+                        if (d2 < lim2) {
+                            lim2 = d2;
+                            lim = sqrt(d2);
+                            best = lim / w;
                         }
                     }
         }
+    }
     *out = best;
     return XG_OK;
+}
+
+int xg_validity_min_distance(const xg_structure *s, double cap, double *out, xg_error *err)
+{
+    return min_scaled(s, cap, 0, out, err);
+}
+
+int xg_validity_min_bond_ratio(const xg_structure *s, double cap, double *out, xg_error *err)
+{
+    return min_scaled(s, cap, 1, out, err);
 }
 
 int xg_validity_structure(const xg_structure *s, int *valid, xg_error *err)
@@ -104,6 +133,10 @@ int xg_validity_check(const xg_structure *s, xg_validity *out, xg_error *err)
     int rc = xg_validity_min_distance(s, MIN_DIST_CAP, &out->min_distance, err);
     if (rc)
         return rc;
+    rc = xg_validity_min_bond_ratio(s, MIN_RATIO_CAP, &out->min_bond_ratio, err);
+    if (rc)
+        return rc;
+    out->valid_geometry = out->min_bond_ratio >= XG_VALIDITY_MIN_BOND_RATIO;
     out->volume = fabs(det3(s->lattice));
     out->valid_structure = out->min_distance >= XG_VALIDITY_MIN_DISTANCE &&
                            out->volume >= XG_VALIDITY_MIN_VOLUME;

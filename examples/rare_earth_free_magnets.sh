@@ -1,9 +1,11 @@
 #!/usr/bin/env bash
 # Rare-earth-free permanent magnets (issue 6, DESIGN.md 1 and 3.6): generate crystals steered
 # toward a high magnetic density with every rare earth (Sc, Y, La..Lu) excluded, screen them
-# (validity, predicted stability against the MP-20 hull, uniqueness, novelty against MP-20
-# train, supply risk), compare with an unguided run of the same model, and export the valid
-# S.U.N. candidates, ranked by predicted magnetic density, as CIF and POSCAR for DFT.
+# (validity, predicted stability against the MP-20 hull, uniqueness, novelty against all of
+# MP-20 (the shipped data/reference/mp20.h5), supply risk), compare with an unguided run of the
+# same model, and export the valid S.U.N. candidates, compounds (two or more elements) first,
+# then by predicted magnetic density, as CIF and POSCAR for DFT. Runs on a fresh clone: no
+# ../shared data needed.
 #
 #   examples/rare_earth_free_magnets.sh [N] [STEPS] [OUTDIR]
 #     N       crystals per run (default 64)
@@ -11,8 +13,7 @@
 #             faster at some cost in quality)
 #     OUTDIR  default runs/magnets: OUTDIR/guided, OUTDIR/unguided, OUTDIR/report.txt,
 #             OUTDIR/guided/to_dft/ (<id>.cif, <id>/POSCAR, ranking.csv)
-# Environment: XTALGEN (the binary, default build/xtalgen), XG_SHARED_DATA (default
-# ../shared/data), XG_DATA_CACHE (imported datasets, default .cache), THREADS, MAG_MODEL (the
+# Environment: XTALGEN (the binary, default build/xtalgen), THREADS, MAG_MODEL (the
 # conditioned model, default data/models/xtalgen-mp20-magnetic.h5), PROP_DIR (where the
 # property models prop-*.h5 are, default data/models), EXCLUDE (the
 # excluded elements, default rare-earths,radioactive: a magnet of Tc, Po or an actinide is no
@@ -26,8 +27,6 @@ N=${1:-64}
 STEPS=${2:-100}
 OUT=${3:-runs/magnets}
 X=${XTALGEN:-build/xtalgen}
-SHARED=${XG_SHARED_DATA:-../shared/data}/mp_20
-CACHE=${XG_DATA_CACHE:-.cache}
 THREADS=${THREADS:-$(nproc 2>/dev/null || echo 2)}
 EXCLUDE=${EXCLUDE:-rare-earths,radioactive}
 PROP_DIR=${PROP_DIR:-data/models}
@@ -35,15 +34,11 @@ TARGET=0.15   # muB/A^3: the high end of MP-20's magnetic densities (bcc Fe is a
 say() { echo "rare_earth_free_magnets: $*"; }
 
 [ -x "$X" ] || { say "no binary at $X (build first: cmake -S . -B build && cmake --build build)"; exit 1; }
-mkdir -p "$CACHE" "$OUT"
+mkdir -p "$OUT"
 T0=$(date +%s)
 
-# 1. The known crystals novelty is judged against (imported once, then cached).
-if [ ! -f "$CACHE/train.h5" ]; then
-    say "importing MP-20 train (once) into $CACHE/train.h5"
-    "$X" dataset import --quiet "$SHARED/train.csv" --props "$SHARED/properties_train.csv" \
-        -o "$CACHE/train.h5"
-fi
+# 1. Novelty is judged against the shipped MP-20 reference (data/reference/mp20.h5), which
+# `screen` uses by default.
 
 # 2. Generation: guided toward the target magnetic density, and an unguided run to compare.
 MAG_MODEL=${MAG_MODEL:-data/models/xtalgen-mp20-magnetic.h5}
@@ -72,16 +67,17 @@ done
 [ ${#PROPS[@]} -gt 0 ] || say "NOTE: no $PROP_DIR/prop-*.h5: no stability or magnetism predictions"
 for run in guided unguided; do
     mkdir -p "$OUT/$run/screen"
-    "$X" screen "$OUT/$run" --reference "$CACHE/train.h5" "${PROPS[@]}" --ehull-max 0.1 \
+    "$X" screen "$OUT/$run" "${PROPS[@]}" --ehull-max 0.1 \
         -o "$OUT/$run/screen" > "$OUT/$run/screen/table.txt" 2> "$OUT/$run/screen.log" \
         || { cat "$OUT/$run/screen.log"; exit 1; }
 done
 
 # 4. Report: S.U.N. counts and predicted magnetic density, guided vs unguided.
-stats() { # RUN: n valid sun valid_sun mean_mag share_mag>=0.1 mean_hhi (n/a when absent)
+stats() { # RUN: n valid sun valid_sun mean_mag share_mag>=0.1 mean_hhi geometry_valid
     awk -F, '
     NR == 1 { for (i = 1; i <= NF; i++) c[$i] = i; next }
     { n++
+      ng += ($(c["valid_geometry"]) == 1)
       v = ($(c["valid_structure"]) == 1 && $(c["valid_composition"]) == 1); nv += v
       if ("sun" in c) { s = ($(c["sun"]) == 1); ns += s; nvs += s && v }
       if ("mag_density_pred" in c && $(c["mag_density_pred"]) != "") {
@@ -90,10 +86,11 @@ stats() { # RUN: n valid sun valid_sun mean_mag share_mag>=0.1 mean_hhi (n/a whe
     END {
       printf "%d %d %s %s ", n, nv, ("sun" in c) ? ns : "n/a", ("sun" in c) ? nvs : "n/a"
       if (nm) printf "%.4f %.1f%% ", sm / nm, 100 * hi / nm; else printf "n/a n/a "
-      if (nh) printf "%.0f\n", sh / nh; else printf "n/a\n" }' "$1/screen/screen.csv"
+      if (nh) printf "%.0f ", sh / nh; else printf "n/a "
+      printf "%d\n", ng }' "$1/screen/screen.csv"
 }
-read -r gn gv gs gvs gm gh ghhi <<< "$(stats "$OUT/guided")"
-read -r un uv us uvs um uh uhhi <<< "$(stats "$OUT/unguided")"
+read -r gn gv gs gvs gm gh ghhi gg <<< "$(stats "$OUT/guided")"
+read -r un uv us uvs um uh uhhi ug <<< "$(stats "$OUT/unguided")"
 {
     echo "Rare-earth-free magnet candidates ($(date -u +%Y-%m-%dT%H:%MZ), $STEPS steps)"
     if [ "$GUIDED" = 1 ]; then
@@ -104,37 +101,43 @@ read -r un uv us uvs um uh uhhi <<< "$(stats "$OUT/unguided")"
     printf "%-40s %12s %12s\n" "" guided unguided
     printf "%-40s %12s %12s\n" "crystals" "$gn" "$un"
     printf "%-40s %12s %12s\n" "valid (structure and composition)" "$gv" "$uv"
-    printf "%-40s %12s %12s\n" "S.U.N. (stable, unique, novel)" "$gs" "$us"
+    printf "%-40s %12s %12s\n" "geometrically valid (bonds >= 0.70 r_cov)" "$gg" "$ug"
+    printf "%-40s %12s %12s\n" "S.U.N. (stable, unique, novel, valid)" "$gs" "$us"
     printf "%-40s %12s %12s\n" "valid S.U.N. (exported)" "$gvs" "$uvs"
     printf "%-40s %12s %12s\n" "mean predicted magnetic density (muB/A^3)" "$gm" "$um"
     printf "%-40s %12s %12s\n" "share with predicted density >= 0.1" "$gh" "$uh"
     printf "%-40s %12s %12s\n" "mean HHI (production)" "$ghhi" "$uhhi"
     echo
-    echo "stable: predicted E_hull < 0.1 eV/atom against the MP-20 hull. Predictions, not DFT:"
+    echo "stable: predicted E_hull < 0.1 eV/atom against the MP-20 hull, inside the models' training"
+    echo "domain (else not assessed); novel: not in MP-20. Predictions, not DFT:"
     grep -E "predicted by|PREDICTION|carries" "$OUT/guided/screen/table.txt" | sed 's/^ */  /' || true
 } > "$OUT/report.txt"
 
-# 5. Export for DFT: the valid S.U.N. crystals of the guided run (an invalid structure, atoms
-# closer than 0.5 A, is not worth a DFT calculation even when predicted stable), with a ranking
-# by predicted magnetic density.
+# 5. Export for DFT: the valid S.U.N. crystals of the guided run (sun already requires
+# valid_structure and valid_geometry: no bond below 0.70 of the covalent-radius sum), ranked
+# compounds first (an elemental Fe or Co cell is rarely a new magnet, whatever its novelty
+# verdict), then by predicted magnetic density.
 DFT="$OUT/guided/to_dft"
 rm -rf "$DFT"
 if grep -q '^id,.*,sun,' "$OUT/guided/screen/screen.csv"; then
     "$X" export "$OUT/guided" --only valid,sun --format cif,vasp,espresso -o "$DFT" --quiet
     mkdir -p "$DFT"
     {
-        echo "rank,id,formula,mag_density_pred,e_hull_pred,hhi,spacegroup_number"
+        echo "rank,id,formula,n_elements,mag_density_pred,e_hull_pred,min_bond_ratio,hhi,spacegroup_number"
         awk -F, 'NR == 1 { for (i = 1; i <= NF; i++) c[$i] = i; next }
                  $(c["sun"]) == 1 && $(c["valid_structure"]) == 1 && $(c["valid_composition"]) == 1 {
                      m = ("mag_density_pred" in c) ? $(c["mag_density_pred"]) : ""
-                     print (m == "" ? -1e9 : m) "\t" $(c["id"]) "," $(c["formula"]) "," m "," \
-                           $(c["e_hull_pred"]) "," $(c["hhi"]) "," $(c["spacegroup_number"]) }' \
-            "$OUT/guided/screen/screen.csv" | sort -t$'\t' -k1,1gr | cut -f2- | awk '{ print NR "," $0 }'
+                     ne = $(c["n_elements"]); compound = (ne >= 2) ? 1 : 0
+                     print compound "\t" (m == "" ? -1e9 : m) "\t" $(c["id"]) "," $(c["formula"]) "," \
+                           ne "," m "," $(c["e_hull_pred"]) "," $(c["min_bond_ratio"]) "," \
+                           $(c["hhi"]) "," $(c["spacegroup_number"]) }' \
+            "$OUT/guided/screen/screen.csv" | sort -t$'\t' -k1,1nr -k2,2gr | cut -f3- |
+            awk '{ print NR "," $0 }'
     } > "$DFT/ranking.csv"
     {
         echo
         echo "exported to $DFT: $(ls "$DFT"/*.cif 2>/dev/null | wc -l) CIF files, one VASP folder (POSCAR, INCAR, KPOINTS, POTCAR.spec) and pw.in each;"
-        echo "top candidates by predicted magnetic density ($DFT/ranking.csv):"
+        echo "top candidates, compounds first, then by predicted magnetic density ($DFT/ranking.csv):"
         head -11 "$DFT/ranking.csv" | column -t -s, 2>/dev/null || head -11 "$DFT/ranking.csv"
     } >> "$OUT/report.txt"
 else

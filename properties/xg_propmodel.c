@@ -20,6 +20,7 @@
 
 #include "crystal/xg_rng.h"
 #include "crystal/xg_h5util.h"
+#include "crystal/xg_validity.h"
 #include "diffusion/xg_nn.h"
 #include "diffusion/xg_optim.h"
 #include "diffusion/xg_train.h"
@@ -799,6 +800,124 @@ static void set_flat(xg_propmodel *m, const float *src)
     memcpy(m->head, src + nt, m->nhead * sizeof(float));
 }
 
+/* ================================================================ training domain */
+
+int xg_propmodel_domain_compute(const xg_dataset *ds, const char *target, int64_t limit,
+                                xg_propmodel_domain *out, int64_t *nskipped, xg_error *err)
+{
+    if (!ds || !out)
+        return xg_error_set(err, XG_EINVAL, "training domain: NULL argument");
+    memset(out, 0, sizeof *out);
+    int col = -1;
+    if (target && (col = xg_dataset_find_property(ds, target)) < 0)
+        return xg_error_set(err, XG_EINVAL, "training domain: the data have no property '%s'",
+                            target);
+    int64_t skipped = 0;
+    xg_propmodel_domain d;
+    memset(&d, 0, sizeof d);
+    d.density_min = d.bond_ratio_min = INFINITY;
+    d.density_max = d.bond_ratio_max = -INFINITY;
+    d.natoms_min = INT32_MAX;
+    for (int64_t i = 0; i < ds->n && (limit <= 0 || d.n < limit); i++) {
+        if (col >= 0 && !isfinite(ds->props[i * ds->nprops + col]))
+            continue; /* not a training crystal of this target */
+        xg_error e2 = {0};
+        xg_structure *s = xg_dataset_get(ds, i, &e2);
+        double ratio = NAN, rho = s ? xg_structure_density(s) : NAN;
+        if (!s || xg_validity_min_bond_ratio(s, 5.0, &ratio, &e2) || !isfinite(rho)) {
+            skipped++;
+            xg_structure_free(s);
+            continue;
+        }
+        for (int a = 0; a < s->natoms; a++)
+            if (s->types[a] >= 1 && s->types[a] <= XG_MAX_Z)
+                d.elements[s->types[a]] = 1;
+        d.density_min = fmin(d.density_min, rho);
+        d.density_max = fmax(d.density_max, rho);
+        d.bond_ratio_min = fmin(d.bond_ratio_min, ratio);
+        d.bond_ratio_max = fmax(d.bond_ratio_max, ratio);
+        d.natoms_min = s->natoms < d.natoms_min ? s->natoms : d.natoms_min;
+        d.natoms_max = s->natoms > d.natoms_max ? s->natoms : d.natoms_max;
+        d.n++;
+        xg_structure_free(s);
+    }
+    if (nskipped)
+        *nskipped = skipped;
+    if (d.n == 0)
+        return xg_error_set(err, XG_EINVAL, "training domain: no crystal with a value of '%s'",
+                            target ? target : "(any)");
+    d.have = 1;
+    *out = d;
+    return XG_OK;
+}
+
+void xg_propmodel_set_domain(xg_propmodel *m, const xg_propmodel_domain *d)
+{
+    if (m && d)
+        m->info.domain = *d;
+}
+
+int xg_propmodel_domain_check(const xg_propmodel_domain *d, const xg_structure *s, char *why,
+                              size_t why_len)
+{
+    char dummy[8];
+    if (!why || !why_len) {
+        why = dummy;
+        why_len = sizeof dummy;
+    }
+    why[0] = '\0';
+    if (!d || !d->have) {
+        snprintf(why, why_len, "the model carries no training domain");
+        return -1;
+    }
+    if (!s || s->natoms < 1) {
+        snprintf(why, why_len, "no atoms");
+        return -1;
+    }
+    for (int a = 0; a < s->natoms; a++) {
+        int z = s->types[a];
+        if (z < 1 || z > XG_MAX_Z || !d->elements[z]) {
+            const xg_element *e = xg_element_get(z);
+            snprintf(why, why_len, "element %s never seen in training", e ? e->symbol : "?");
+            return 0;
+        }
+    }
+    if (s->natoms < d->natoms_min || s->natoms > d->natoms_max) {
+        snprintf(why, why_len, "%d atoms, training had %d..%d", s->natoms, d->natoms_min,
+                 d->natoms_max);
+        return 0;
+    }
+    double rho = xg_structure_density(s), ratio = NAN;
+    xg_error e2 = {0};
+    if (!isfinite(rho) || xg_validity_min_bond_ratio(s, 5.0, &ratio, &e2)) {
+        snprintf(why, why_len, "geometry cannot be analysed");
+        return -1;
+    }
+    if (rho < d->density_min || rho > d->density_max) {
+        snprintf(why, why_len, "density %.3g g/cm^3, training had %.3g..%.3g", rho,
+                 d->density_min, d->density_max);
+        return 0;
+    }
+    if (ratio < d->bond_ratio_min || ratio > d->bond_ratio_max) {
+        snprintf(why, why_len, "min bond ratio %.3f, training had %.3f..%.3f", ratio,
+                 d->bond_ratio_min, d->bond_ratio_max);
+        return 0;
+    }
+    return 1;
+}
+
+void xg_propmodel_physical_range(const char *target, double *lo, double *hi)
+{
+    double l = -INFINITY, h = INFINITY;
+    if (target && (!strcmp(target, "band_gap") || !strcmp(target, "dft_mag_density") ||
+                   !strcmp(target, "e_above_hull")))
+        l = 0; /* a gap, a magnetisation density and a distance above the hull are >= 0 */
+    if (lo)
+        *lo = l;
+    if (hi)
+        *hi = h;
+}
+
 /* ================================================================ files */
 
 static int write_config(hid_t f, const xg_propmodel *m, const char *ctx, xg_error *err)
@@ -870,6 +989,75 @@ static int write_state(hid_t f, const ptrainer *T, const char *ctx, xg_error *er
     return rc;
 }
 
+/* /domain (see the header); nothing when the domain is unknown. */
+static int write_domain(hid_t f, const xg_propmodel_domain *d, const char *ctx, xg_error *err)
+{
+    if (!d->have)
+        return XG_OK;
+    hid_t g = H5Gcreate2(f, "domain", H5P_DEFAULT, H5P_DEFAULT, H5P_DEFAULT);
+    if (g < 0)
+        return xg_h5_fail(err, ctx, "create group", "domain");
+    int32_t z[XG_MAX_Z];
+    hsize_t nz = 0;
+    for (int k = 1; k <= XG_MAX_Z; k++)
+        if (d->elements[k])
+            z[nz++] = k;
+    int rc = xg_h5_put_i64(g, "n", d->n, ctx, err);
+    rc = rc ? rc : xg_h5_put_f64(g, "density_min", d->density_min, ctx, err);
+    rc = rc ? rc : xg_h5_put_f64(g, "density_max", d->density_max, ctx, err);
+    rc = rc ? rc : xg_h5_put_f64(g, "bond_ratio_min", d->bond_ratio_min, ctx, err);
+    rc = rc ? rc : xg_h5_put_f64(g, "bond_ratio_max", d->bond_ratio_max, ctx, err);
+    rc = rc ? rc : xg_h5_put_i64(g, "natoms_min", d->natoms_min, ctx, err);
+    rc = rc ? rc : xg_h5_put_i64(g, "natoms_max", d->natoms_max, ctx, err);
+    rc = rc ? rc
+            : xg_h5_put_ds(g, "elements", H5T_STD_I32LE, H5T_NATIVE_INT32, 1, &nz, z, ctx, err);
+    H5Gclose(g);
+    return rc;
+}
+
+/* Reads /domain when present (d->have = 0 otherwise). */
+static int read_domain(hid_t f, xg_propmodel_domain *d, const char *ctx, xg_error *err)
+{
+    memset(d, 0, sizeof *d);
+    if (H5Lexists(f, "domain", H5P_DEFAULT) <= 0)
+        return XG_OK;
+    hid_t g = H5Gopen2(f, "domain", H5P_DEFAULT);
+    if (g < 0)
+        return xg_error_set(err, XG_EPARSE, "%s: /domain is not a group", ctx);
+    int64_t n = 0;
+    int rc = xg_h5_get_i64(g, "/domain", "n", &n, ctx, err);
+    rc = rc ? rc : xg_h5_get_f64(g, "/domain", "density_min", &d->density_min, ctx, err);
+    rc = rc ? rc : xg_h5_get_f64(g, "/domain", "density_max", &d->density_max, ctx, err);
+    rc = rc ? rc : xg_h5_get_f64(g, "/domain", "bond_ratio_min", &d->bond_ratio_min, ctx, err);
+    rc = rc ? rc : xg_h5_get_f64(g, "/domain", "bond_ratio_max", &d->bond_ratio_max, ctx, err);
+    rc = rc ? rc : xg_h5_get_int(g, "/domain", "natoms_min", 1, 1 << 30, &d->natoms_min, ctx, err);
+    rc = rc ? rc : xg_h5_get_int(g, "/domain", "natoms_max", 1, 1 << 30, &d->natoms_max, ctx, err);
+    hsize_t nz = 0;
+    rc = rc ? rc : xg_h5_ds_shape(g, "elements", 1, &nz, ctx, err);
+    if (!rc && nz > XG_MAX_Z)
+        rc = xg_error_set(err, XG_EPARSE, "%s: /domain/elements has %llu entries", ctx,
+                          (unsigned long long)nz);
+    int32_t z[XG_MAX_Z];
+    rc = rc ? rc : xg_h5_get_ds(g, "elements", H5T_NATIVE_INT32, 1, &nz, z, ctx, err);
+    H5Gclose(g);
+    for (hsize_t k = 0; !rc && k < nz; k++) {
+        if (z[k] < 1 || z[k] > XG_MAX_Z)
+            rc = xg_error_set(err, XG_EPARSE, "%s: /domain/elements holds Z = %d", ctx, z[k]);
+        else
+            d->elements[z[k]] = 1;
+    }
+    if (!rc && !(d->density_min <= d->density_max && d->bond_ratio_min <= d->bond_ratio_max &&
+                 d->natoms_min <= d->natoms_max && n > 0))
+        rc = xg_error_set(err, XG_EPARSE, "%s: /domain ranges are inconsistent", ctx);
+    if (rc) {
+        memset(d, 0, sizeof *d);
+        return rc;
+    }
+    d->n = n;
+    d->have = 1;
+    return XG_OK;
+}
+
 /* What one file holds: the model and, for a checkpoint, the trainer's state. */
 struct prop_file {
     const xg_propmodel *m;
@@ -896,6 +1084,7 @@ static int fill_file(hid_t f, const void *user, const char *path, xg_error *err)
     rc = rc ? rc : xg_h5_put_i64(f, "n_test", in->n_test, path, err);
     rc = rc ? rc : xg_h5_put_i64(f, "epochs", in->epochs, path, err);
     rc = rc ? rc : write_config(f, m, path, err);
+    rc = rc ? rc : write_domain(f, &in->domain, path, err);
     rc = rc ? rc : write_tensors(f, "weights", m, xg_denoiser_params(m->net), m->head, path, err);
     if (!rc && T)
         rc = write_state(f, T, path, err);
@@ -1004,6 +1193,7 @@ static int load_impl(hid_t f, const char *path, xg_propmodel **out, int *is_ckpt
     if (!rc && (!isfinite(in->mean) || !(in->std > 0) || !isfinite(in->std)))
         rc = xg_error_set(err, XG_EPARSE, "%s: invalid target scaler (mean %g, std %g)", path,
                           in->mean, in->std);
+    rc = rc ? rc : read_domain(f, &in->domain, path, err);
     rc = rc ? rc : read_tensors(f, "weights", m, xg_denoiser_params(m->net), m->head, path, err);
     if (rc) {
         xg_propmodel_free(m);
@@ -1582,7 +1772,10 @@ int xg_propmodel_train(const xg_propmodel_train_config *cfg, const xg_dataset *t
     T.m->info.n_val = T.set[1].n;
     T.m->info.n_test = T.set[2].n;
     T.m->info.epochs = T.epoch;
-    rc = write_file(T.m, cfg->out_path, NULL, err);
+    /* The crystals it learned from, so predictions far from them can be flagged (issue 14). */
+    rc = xg_propmodel_domain_compute(train, cfg->target, T.hp.max_structures, &T.m->info.domain,
+                                     NULL, err);
+    rc = rc ? rc : write_file(T.m, cfg->out_path, NULL, err);
     if (rc)
         goto done;
     res->steps = T.step;

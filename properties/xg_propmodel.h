@@ -29,6 +29,12 @@
  *              elapsed, best_val (double), data_hash (uint64); datasets rng_state (4,) uint64,
  *              perm (n,) int64, epoch_sums (3,) float64, history (epochs, 6) float64
  *              (epoch, step, lr, train_loss, val_mae, elapsed_s)
+ *   /domain    (optional; issue 14) attributes n (int64, crystals it was computed from),
+ *              density_min, density_max (g/cm^3), bond_ratio_min, bond_ratio_max (smallest
+ *              d_ij / (r_i + r_j) of a crystal, crystal/xg_validity.h), natoms_min, natoms_max
+ *              (int64); dataset elements (k,) int32: the atomic numbers seen in training.
+ *              Written by training and by `xtalgen model domain`; a file without it has an
+ *              unknown domain (every crystal "not assessed").
  * A model file holds the weights chosen by validation (the EMA weights of the best epoch).
  * Files are written to PATH.tmp and renamed onto PATH. Another format or version is refused
  * (XG_EVERSION for a version this build does not read).
@@ -42,6 +48,7 @@
 #include <stdint.h>
 
 #include "crystal/xg_dataset.h"
+#include "crystal/xg_elements.h"
 #include "crystal/xg_error.h"
 #include "crystal/xg_structure.h"
 #include "diffusion/xg_denoiser.h"
@@ -55,6 +62,18 @@ enum { XG_PROPLOSS_L1 = 0, XG_PROPLOSS_MSE = 1 };
 
 typedef struct xg_propmodel xg_propmodel;
 
+/* The training domain (issue 14): what the model has seen, so that a prediction for a crystal
+ * unlike any training crystal (an element never seen, a squeezed cell, a huge cell) is flagged
+ * rather than trusted. The ranges are the exact extremes of the labelled training crystals. */
+typedef struct {
+    int have;                                /* 0: unknown (a model file without /domain) */
+    int64_t n;                               /* crystals it was computed from */
+    unsigned char elements[XG_MAX_Z + 1];    /* 1 for every Z seen in training */
+    double density_min, density_max;         /* g/cm^3 */
+    double bond_ratio_min, bond_ratio_max;   /* min_bond_ratio per crystal */
+    int natoms_min, natoms_max;
+} xg_propmodel_domain;
+
 /* What a model knows about itself (read-only view; the trainer fills it). */
 typedef struct {
     char target[XG_PROP_NAME_LEN];
@@ -63,6 +82,7 @@ typedef struct {
     double val_mae, test_mae;    /* target units; NaN when not measured */
     int64_t n_train, n_val, n_test, epochs;
     xg_hparams hp;               /* the training settings used */
+    xg_propmodel_domain domain;  /* training domain; domain.have = 0 when unknown */
 } xg_propmodel_info;
 
 /* A fresh model (parameters from seed 0; see init_params). trunk->cond_dim must be 0. */
@@ -100,6 +120,24 @@ int xg_propmodel_predict_structure(xg_propmodel *m, const xg_structure *s, doubl
  * *nskipped (may be NULL). */
 int xg_propmodel_predict_dataset(xg_propmodel *m, const xg_dataset *ds, double *values,
                                  int64_t *nskipped, xg_error *err);
+
+/* ---- training domain and physical range (issue 14) ---- */
+
+/* The domain of the crystals of ds that have a finite value of property `target` (all crystals
+ * when target is NULL), the first `limit` of them when limit > 0 (training's --max-structures).
+ * XG_EINVAL when ds lacks the property or no crystal qualifies; a crystal whose geometry
+ * cannot be analysed is skipped (counted in *nskipped, may be NULL). */
+int xg_propmodel_domain_compute(const xg_dataset *ds, const char *target, int64_t limit,
+                                xg_propmodel_domain *out, int64_t *nskipped, xg_error *err);
+/* Replaces the model's domain (written by xg_propmodel_write). */
+void xg_propmodel_set_domain(xg_propmodel *m, const xg_propmodel_domain *d);
+/* Whether s lies in domain d: 1 inside, 0 outside (why, if given, names the first criterion it
+ * fails, e.g. "element Pa not in training"), -1 when d is unknown or s cannot be analysed. */
+int xg_propmodel_domain_check(const xg_propmodel_domain *d, const xg_structure *s, char *why,
+                              size_t why_len);
+/* The physical range of a target: band_gap, dft_mag_density and e_above_hull are >= 0
+ * (lo = 0, hi = +inf); other targets are unbounded (-inf, +inf). */
+void xg_propmodel_physical_range(const char *target, double *lo, double *hi);
 
 /* Model files (see above). */
 int xg_propmodel_write(const xg_propmodel *m, const char *path, xg_error *err);

@@ -60,7 +60,7 @@ for run in guided unconditional; do
         say "generating $N unconditional crystals of the same model"
         "$X" generate "${GEN[@]}" -o "$OUT/$run"
     fi
-    "$X" screen "$OUT/$run" --reference "$REFERENCE" "${PROPS[@]}" -o "$OUT/$run/screen" \
+    "$X" screen "$OUT/$run" --no-default-reference --reference "$REFERENCE" "${PROPS[@]}" -o "$OUT/$run/screen" \
         --quiet >/dev/null
 done
 

@@ -18,14 +18,15 @@
 #define MAX_PROPS_FILES 32
 
 static const char usage[] =
-    "usage: xtalgen dataset import [--props FILE.csv]... [--derive hhi] [--quiet] INPUT -o OUT.h5\n"
+    "usage: xtalgen dataset import [--props FILE.csv]... [--derive hhi] [--compact] [--quiet] INPUT... -o OUT.h5\n"
     "       xtalgen dataset info FILE.h5\n"
     "\n"
     "import  reads crystals from INPUT (a CDVAE/MatterGen CSV such as mp_20/train.csv, a folder\n"
     "        of CIF/POSCAR files, or any input `xtalgen symmetry` accepts) and writes them as an\n"
     "        xtalgen HDF5 dataset (layout version 1, see README). Every numeric CSV column\n"
     "        (formation_energy_per_atom, band_gap, e_above_hull, spacegroup.number, ...) becomes\n"
-    "        a property; blank cells are missing (NaN), not zero.\n"
+    "        a property; blank cells are missing (NaN), not zero. Several INPUTs are\n"
+    "        concatenated in order.\n"
     "  --props FILE.csv  merge the numeric columns of a table keyed by material_id (may be\n"
     "                    repeated); structures absent from it keep NaN\n"
     "  --derive hhi      add the property hhi_production: the weight-fraction average of the\n"
@@ -34,6 +35,9 @@ static const char usage[] =
     "                    no HHI data (H, most noble gases, Tc, actinides...)\n"
     "  -o, --output OUT.h5  the dataset to write (atomically: OUT.h5.tmp, then rename)\n"
     "  --quiet           no progress bar or summary\n"
+    "  --compact         ids and structures only (no properties), compressed, coordinates as\n"
+    "                    float32: how the shipped novelty reference data/reference/mp20.h5 is\n"
+    "                    built (see README)\n"
     "\n"
     "info    prints the number of structures and atoms, how many lattices are right-handed, the\n"
     "        file's string attributes (a generate run's provenance), the atoms-per-structure\n"
@@ -94,11 +98,37 @@ static int add_hhi(xg_dataset *ds, int quiet, xg_error *err)
     return XG_OK;
 }
 
+/* Appends every structure of src to dst, with its properties (matched by name). */
+static int append_all(xg_dataset *dst, const xg_dataset *src, xg_error *err)
+{
+    int map[256];
+    if (src->nprops > 256)
+        return xg_error_set(err, XG_EINVAL, "more than 256 properties");
+    for (int k = 0; k < src->nprops; k++)
+        if ((map[k] = xg_dataset_add_property(dst, src->prop_names[k], err)) < 0)
+            return err->code ? err->code : XG_EINVAL;
+    double *row = malloc((size_t)(dst->nprops ? dst->nprops : 1) * sizeof *row);
+    if (!row)
+        return xg_error_set(err, XG_ENOMEM, "out of memory");
+    int rc = XG_OK;
+    for (int64_t i = 0; i < src->n && !rc; i++) {
+        for (int k = 0; k < dst->nprops; k++)
+            row[k] = NAN;
+        for (int k = 0; k < src->nprops; k++)
+            row[map[k]] = src->props[i * src->nprops + k];
+        xg_structure *st = xg_dataset_get(src, i, err);
+        rc = st ? xg_dataset_append(dst, st, row, err) : (err->code ? err->code : XG_ENOMEM);
+        xg_structure_free(st);
+    }
+    free(row);
+    return rc;
+}
+
 static int run_import(int argc, char **argv)
 {
     const char *props[MAX_PROPS_FILES];
-    int nprops = 0, quiet = 0, derive_hhi = 0;
-    const char *input = NULL, *output = NULL;
+    int nprops = 0, quiet = 0, compact = 0, ninputs = 0, derive_hhi = 0;
+    const char *inputs[MAX_PROPS_FILES], *output = NULL;
     for (int i = 1; i < argc; i++) {
         const char *a = argv[i];
         if (xg_cli_is(a, "--props")) {
@@ -126,17 +156,19 @@ static int run_import(int argc, char **argv)
             output = v;
         } else if (!strcmp(a, "--quiet") || !strcmp(a, "-q")) {
             quiet = 1;
+        } else if (!strcmp(a, "--compact")) {
+            compact = 1;
         } else if (a[0] == '-' && a[1]) {
             xg_cli_errorf(CMD, "import: unknown option '%s' (see `xtalgen help dataset`)", a);
             return XG_EXIT_USAGE;
-        } else if (!input) {
-            input = a;
+        } else if (ninputs < MAX_PROPS_FILES) {
+            inputs[ninputs++] = a;
         } else {
-            xg_cli_errorf(CMD, "import: one INPUT only (got '%s' and '%s')", input, a);
+            xg_cli_errorf(CMD, "import: at most %d INPUTs", MAX_PROPS_FILES);
             return XG_EXIT_USAGE;
         }
     }
-    if (!input || !output) {
+    if (!ninputs || !output) {
         xg_cli_errorf(CMD, "import needs INPUT and -o OUT.h5\n%s", usage);
         return XG_EXIT_USAGE;
     }
@@ -145,12 +177,24 @@ static int run_import(int argc, char **argv)
     import_progress pr;
     xg_progress_start(&pr.bar, "import (kB)", 0, quiet);
     xg_dataset *ds = NULL;
-    int rc = xg_input_read_progress(input, on_progress, &pr, &ds, &err);
-    if (rc) {
-        if (!quiet && pr.bar.tty)
-            fputc('\n', stderr);
-        xg_cli_errorf(CMD, "%s", err.msg);
-        return XG_EXIT_FAIL;
+    for (int k = 0; k < ninputs; k++) {
+        xg_dataset *one = NULL;
+        int rc = xg_input_read_progress(inputs[k], on_progress, &pr, &one, &err);
+        if (!rc && ds) {
+            rc = append_all(ds, one, &err);
+            if (rc)
+                xg_error_prefix(&err, rc, "%s", inputs[k]);
+            xg_dataset_free(one);
+        } else if (!rc) {
+            ds = one;
+        }
+        if (rc) {
+            if (!quiet && pr.bar.tty)
+                fputc('\n', stderr);
+            xg_cli_errorf(CMD, "%s", err.msg);
+            xg_dataset_free(ds);
+            return XG_EXIT_FAIL;
+        }
     }
     xg_progress_finish(&pr.bar);
     double t_read = xg_now() - t0;
@@ -170,7 +214,7 @@ static int run_import(int argc, char **argv)
         xg_dataset_free(ds);
         return XG_EXIT_FAIL;
     }
-    if (make_parent(output, &err) || xg_dataset_write_h5(ds, output, &err)) {
+    if (make_parent(output, &err) || xg_dataset_write_h5_compact(ds, output, compact, &err)) {
         xg_cli_errorf(CMD, "%s", err.msg);
         xg_dataset_free(ds);
         return XG_EXIT_FAIL;
@@ -179,7 +223,8 @@ static int run_import(int argc, char **argv)
         fprintf(stderr,
                 "xtalgen dataset: wrote %s: %lld structures, %lld atoms, %d properties "
                 "(read %.1f s, total %.1f s)\n",
-                output, (long long)ds->n, (long long)ds->m, ds->nprops, t_read, xg_now() - t0);
+                output, (long long)ds->n, (long long)ds->m, compact ? 0 : ds->nprops, t_read,
+                xg_now() - t0);
     }
     xg_dataset_free(ds);
     return XG_EXIT_OK;

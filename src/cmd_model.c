@@ -3,8 +3,10 @@
 #include <math.h>
 #include <string.h>
 
+#include "crystal/xg_input.h"
 #include "crystal/xg_sha256.h"
 #include "diffusion/xg_model.h"
+#include "properties/xg_propmodel.h"
 #include "src/cli.h"
 #include "src/commands.h"
 
@@ -13,6 +15,7 @@
 static const char usage[] =
     "usage: xtalgen model info MODEL.h5\n"
     "       xtalgen model export CHECKPOINT.h5 -o MODEL.h5\n"
+    "       xtalgen model domain PROPMODEL.h5 --data TRAIN.h5 [-o OUT.h5]\n"
     "\n"
     "info    prints a model's SHA-256 (the hash generate records as provenance), network size,\n"
     "        noise processes, training settings, training-set statistics, its conditions (names,\n"
@@ -102,8 +105,85 @@ static int export_model(const char *in, const char *out)
     return XG_EXIT_OK;
 }
 
+static void print_domain(const xg_propmodel_domain *d)
+{
+    printf("training domain: %lld crystals, %d..%d atoms, density %.4g..%.4g g/cm^3, min bond "
+           "ratio %.3f..%.3f\nelements:",
+           (long long)d->n, d->natoms_min, d->natoms_max, d->density_min, d->density_max,
+           d->bond_ratio_min, d->bond_ratio_max);
+    int k = 0;
+    for (int z = 1; z <= XG_MAX_Z; z++)
+        if (d->elements[z])
+            printf("%s%s", k++ % 20 ? " " : "\n  ", xg_element_get(z)->symbol);
+    printf("\n  (%d elements)\n", k);
+}
+
+/* `model domain`: the training domain of a shipped property model, added after the fact. */
+static int domain_cmd(int argc, char **argv)
+{
+    const char *in = NULL, *out = NULL, *data = NULL;
+    for (int i = 2; i < argc; i++) {
+        if (!strcmp(argv[i], "-o") || xg_cli_is(argv[i], "--output")) {
+            if (!(out = xg_cli_value(CMD, argc, argv, &i)))
+                return XG_EXIT_USAGE;
+        } else if (xg_cli_is(argv[i], "--data")) {
+            if (!(data = xg_cli_value(CMD, argc, argv, &i)))
+                return XG_EXIT_USAGE;
+        } else if (argv[i][0] == '-') {
+            xg_cli_errorf(CMD, "unknown option '%s'", argv[i]);
+            return XG_EXIT_USAGE;
+        } else if (!in) {
+            in = argv[i];
+        } else {
+            xg_cli_errorf(CMD, "domain takes one property model");
+            return XG_EXIT_USAGE;
+        }
+    }
+    if (!in || !data) {
+        xg_cli_errorf(CMD, "usage: xtalgen model domain PROPMODEL.h5 --data TRAIN.h5 [-o OUT.h5]");
+        return XG_EXIT_USAGE;
+    }
+    if (!out)
+        out = in;
+    xg_error err = {0};
+    xg_propmodel *m = NULL;
+    xg_dataset *ds = NULL;
+    int status = XG_EXIT_FAIL;
+    if (xg_propmodel_load(in, &m, &err) || xg_input_read(data, &ds, &err)) {
+        xg_cli_errorf(CMD, "%s", err.msg);
+        goto done;
+    }
+    const xg_propmodel_info *mi = xg_propmodel_get_info(m);
+    xg_propmodel_domain d;
+    int64_t skipped = 0;
+    if (xg_propmodel_domain_compute(ds, mi->target, mi->hp.max_structures, &d, &skipped, &err)) {
+        xg_cli_errorf(CMD, "%s: %s", data, err.msg);
+        goto done;
+    }
+    if (mi->n_train > 0 && d.n != mi->n_train)
+        xg_cli_errorf(CMD, "note: %lld crystals of %s have a '%s' value; the model was trained "
+                           "on %lld (is this its training set?)",
+                      (long long)d.n, data, mi->target, (long long)mi->n_train);
+    xg_propmodel_set_domain(m, &d);
+    if (xg_propmodel_write(m, out, &err)) {
+        xg_cli_errorf(CMD, "%s", err.msg);
+        goto done;
+    }
+    printf("%s (%s): ", out, mi->target);
+    print_domain(&d);
+    if (skipped)
+        printf("  %lld crystals skipped (geometry could not be analysed)\n", (long long)skipped);
+    status = XG_EXIT_OK;
+done:
+    xg_propmodel_free(m);
+    xg_dataset_free(ds);
+    return status;
+}
+
 static int run(int argc, char **argv)
 {
+    if (argc >= 2 && !strcmp(argv[1], "domain"))
+        return domain_cmd(argc, argv);
     if (argc >= 3 && !strcmp(argv[1], "info") && argc == 3)
         return info(argv[2]);
     if (argc >= 2 && !strcmp(argv[1], "export")) {

@@ -8,6 +8,7 @@
  * (property predictions, hull energies, S.U.N.) add a row to that table and, for a 0/1 flag,
  * a summary key, without touching the writer. */
 #include <math.h>
+#include <stdarg.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -19,6 +20,7 @@
 #include "crystal/xg_novelty.h"
 #include "crystal/xg_symmetry.h"
 #include "crystal/xg_validity.h"
+#include "properties/xg_propmodel.h"
 #include "src/cli.h"
 #include "src/commands.h"
 #include "src/report.h"
@@ -31,16 +33,26 @@
 
 static const char usage[] =
     "usage: xtalgen screen INPUT... [--reference REF]... [--distribution-reference REF]\n"
-    "                      [--property-model M]... [--hull H] [--ehull-max E]\n"
+    "                      [--property-model M]... [--hull H] [--ehull-max E] [--ehull-min E]\n"
+    "                      [--no-default-reference] [--explain ID]\n"
     "                      [-o DIR] [--symprec S] [--quiet]\n"
     "\n"
     "Judges every crystal of the inputs: structural validity (all distances >= 0.5 A, volume\n"
-    ">= 0.1 A^3), compositional validity (SMACT-style charge balance), space group (spglib),\n"
+    ">= 0.1 A^3), geometric validity (every distance >= 0.70 of the covalent-radius sum),\n"
+    "compositional validity (SMACT-style charge balance), space group (spglib),\n"
     "uniqueness within the inputs and novelty against the references, by pymatgen\n"
     "StructureMatcher() rules. INPUT and REF are CIF files, folders of CIF/POSCAR files,\n"
     "extxyz files, xtalgen .h5 datasets or CDVAE-format .csv tables.\n"
     "\n"
-    "  --reference REF               known crystals for novelty (repeatable)\n"
+    "  --reference REF               more known crystals for novelty (repeatable), besides\n"
+    "                                the shipped data/reference/mp20.h5: all 42,955 crystals\n"
+    "                                of MP-20 (train, val and test), so that by default\n"
+    "                                novel means \"not in MP-20\"\n"
+    "  --explain ID                  also print, for the crystal with this id, the numbers\n"
+    "                                behind each of its flags (why it is or is not valid,\n"
+    "                                novel, stable, S.U.N.)\n"
+    "  --no-default-reference        leave the shipped MP-20 reference out (novelty only\n"
+    "                                against --reference sets; none: novel stays empty)\n"
     "  --distribution-reference REF  crystals to compare distributions with: Wasserstein\n"
     "                                distances of density and number of elements, over the\n"
     "                                inputs valid in both senses (as CDVAE reports them)\n"
@@ -51,18 +63,23 @@ static const char usage[] =
     "  --hull H                      hull table (xtalgen hull build) for e_hull_pred (default\n"
     "                                the shipped data/hull-mp20.h5)\n"
     "  --ehull-max E                 stable: e_hull_pred < E eV/atom (default 0.1)\n"
+    "  --ehull-min E                 below E eV/atom a prediction is not believed: stable is\n"
+    "                                left empty (default -0.3, ten times the shipped model's\n"
+    "                                error below every known MP-20 phase)\n"
     "  --symprec S                   spglib tolerance in Angstrom (default 0.1)\n"
     "  --quiet                       no progress display and no summary table\n"
     "  --no-report                   do not write DIR/report.html (xtalgen help report)\n"
     "\n"
     "Writes DIR/screen.csv with the columns id,formula,natoms,spacegroup_number,\n"
     "valid_structure,valid_composition,unique,duplicate_of,novel,matched_reference (flags are\n"
-    "0/1; novel and matched_reference are empty without --reference; duplicate_of is the id of\n"
-    "the first crystal of a duplicate group), then, each only when its inputs are given:\n"
+    "0/1, empty when not assessed; novel and matched_reference are empty with no reference at\n"
+    "all; duplicate_of is the id of the first crystal of a duplicate group), then, each only\n"
+    "when its inputs are given:\n"
     "  e_form_pred       predicted formation energy, eV/atom (formation_energy_per_atom model)\n"
     "  e_hull_pred       e_form_pred minus the hull energy of the composition, eV/atom, signed\n"
-    "  stable            e_hull_pred < --ehull-max\n"
-    "  sun               stable, unique and novel (needs --reference)\n"
+    "  stable            e_hull_pred < --ehull-max; empty (not assessed) outside the models'\n"
+    "                    training domain (in_domain = 0) or below --ehull-min\n"
+    "  sun               stable, unique, novel, valid_structure and valid_geometry\n"
     "  mag_density_pred  predicted magnetic density, muB/A^3 (dft_mag_density model)\n"
     "  band_gap_pred     predicted band gap, eV (band_gap model)\n"
     "and always:\n"
@@ -70,12 +87,25 @@ static const char usage[] =
     "                    empty when an element has no data\n"
     "  ewald_per_atom    Madelung energy of the most plausible charge-balanced oxidation\n"
     "                    states, eV/atom; empty when there is none (or no ionic charges)\n"
+    "  min_bond_ratio    smallest d_ij / (r_i + r_j) over all pairs and periodic images, r the\n"
+    "                    covalent radii of Cordero et al., Dalton Trans. 2008\n"
+    "  valid_geometry    min_bond_ratio >= 0.70 (99.91% of MP-20 test passes); sun needs it\n"
+    "                    and valid_structure\n"
+    "  n_elements        number of distinct elements (1: an elemental crystal)\n"
+    "  in_domain         (with property models) 1 when the crystal lies inside every model's\n"
+    "                    training domain: elements seen, density, smallest bond ratio and\n"
+    "                    number of atoms within the training ranges (xtalgen model domain)\n"
+    "  error             why a stage failed for this crystal (unreadable file, spglib, the\n"
+    "                    matcher's bounds, a model that cannot take it); the run goes on\n"
     "Predicted values are model outputs, not DFT: the summary names each model with its\n"
     "measured test MAE. DIR/summary.json holds counts, rates (stable and sun among them),\n"
     "distances and the means of the property columns; both files are written atomically, and\n"
     "the summary is printed.\n"
+    "Band gap and magnetic density predictions below 0 are clipped to 0 (counted in\n"
+    "summary.json \"clipped\"); per-crystal failures are counted in \"errors\".\n"
     "Exit status 1 when an input, a property model or the hull cannot be read or an output\n"
-    "cannot be written.\n"
+    "cannot be written (an unreadable file inside a folder only gets an error row), or\n"
+    "when the --explain id is not among the inputs.\n"
     "\n"
     "With MPI (-DXTALGEN_MPI=ON): mpirun -n R xtalgen screen ... splits the crystals over the\n"
     "ranks (validity, symmetry, reduction, novelty, property predictions; each rank reads the\n"
@@ -89,13 +119,49 @@ typedef struct {
     int spacegroup;      /* 0 when spglib failed */
     int valid_structure; /* -1 when the structure could not be analysed */
     int valid_composition;
+    int valid_geometry;  /* -1 when not assessed; bonds >= f * covalent sums (issue 14) */
+    double min_bond_ratio; /* NaN when not assessed */
+    double min_distance, volume; /* Angstrom, Angstrom^3; NaN when not assessed (--explain) */
     int unique;          /* -1 when not assessed (cell could not be reduced) */
     int64_t dup_of;      /* -1 or the index of the group's first crystal */
     int novel;           /* -1 when not assessed */
     int64_t matched;     /* reference number or -1 */
     double density, nelements;
     xg_screen_values pv; /* properties; NaN = missing */
+    /* issue 14: what went wrong for this crystal (it still gets its row) */
+    unsigned err_mask;   /* ERR_* bits: the stages that failed */
+    char error[240];     /* their messages, "; "-separated, "" when none */
 } row;
+
+/* Per-crystal failure stages, counted in summary.json "errors". */
+enum {
+    ERR_READ = 1u << 0,     /* the file could not be parsed */
+    ERR_VALIDITY = 1u << 1, /* distances or charge balance could not be computed */
+    ERR_SPGLIB = 1u << 2,
+    ERR_MATCHER = 1u << 3,  /* reduction failed, or a comparison the matcher refused */
+    ERR_MODEL = 1u << 4,    /* a property model could not take the crystal */
+    NERR = 5
+};
+static const char *const err_names[NERR] = {"read", "validity", "spglib", "matcher",
+                                            "property_model"};
+
+static void row_error(row *r, unsigned stage, const char *fmt, ...)
+    __attribute__((format(printf, 3, 4)));
+static void row_error(row *r, unsigned stage, const char *fmt, ...)
+{
+    r->err_mask |= stage;
+    size_t used = strlen(r->error);
+    if (used + 3 >= sizeof r->error)
+        return;
+    if (used) {
+        memcpy(r->error + used, "; ", 3);
+        used += 2;
+    }
+    va_list ap;
+    va_start(ap, fmt);
+    vsnprintf(r->error + used, sizeof r->error - used, fmt, ap);
+    va_end(ap);
+}
 
 typedef struct {
     const xg_dataset *ds;
@@ -104,6 +170,7 @@ typedef struct {
     int have_refs;
     const xg_screen_props_info *pi; /* NULL without --property-model */
     double ehull_max;               /* stable: e_hull_pred < ehull_max */
+    double ehull_min;               /* below it stable is not assessed (issue 14) */
 } screen_run;
 
 /* ---------------------------------------------------------------- column providers ---- */
@@ -148,6 +215,7 @@ static void col_sg(const screen_run *r, int64_t i, char *b, size_t n)
 static int val_vs(const screen_run *r, int64_t i) { return r->rows[i].valid_structure; }
 static int val_vc(const screen_run *r, int64_t i) { return r->rows[i].valid_composition; }
 static int val_unique(const screen_run *r, int64_t i) { return r->rows[i].unique; }
+static int val_vg(const screen_run *r, int64_t i) { return r->rows[i].valid_geometry; }
 static int val_novel(const screen_run *r, int64_t i)
 {
     return r->have_refs ? r->rows[i].novel : -1;
@@ -186,6 +254,10 @@ static int has_mag(const screen_run *r) { return has_model(r, XG_SCREEN_MAG); }
 static int has_gap(const screen_run *r) { return has_model(r, XG_SCREEN_GAP); }
 static int has_hull(const screen_run *r) { return r->pi && r->pi->have_hull; }
 static int has_sun(const screen_run *r) { return has_hull(r) && r->have_refs; }
+static int has_models(const screen_run *r)
+{
+    return has_eform(r) || has_mag(r) || has_gap(r);
+}
 
 static void number_cell(double x, const char *fmt, char *buf, size_t n)
 {
@@ -194,18 +266,29 @@ static void number_cell(double x, const char *fmt, char *buf, size_t n)
     else
         buf[0] = '\0';
 }
+/* Not assessed (-1) outside the models' training domain and for an implausibly low
+ * prediction (XG_SCREEN_EHULL_IMPLAUSIBLE): a number the model cannot back is no verdict. */
 static int val_stable(const screen_run *r, int64_t i)
 {
-    double e = r->rows[i].pv.e_hull;
-    return isfinite(e) ? e < r->ehull_max : -1;
+    const xg_screen_values *v = &r->rows[i].pv;
+    double e = v->e_hull;
+    if (!isfinite(e) || v->in_domain == 0 || e < r->ehull_min)
+        return -1;
+    return e < r->ehull_max;
 }
-/* Stable and unique and novel: 0 as soon as one is known to fail, 1 when all hold. */
+/* Stable and unique and novel, on a structurally and geometrically valid crystal (a cell
+ * with overlapping atoms is never worth DFT, whatever a model predicts for it): 0 as soon as
+ * one is known to fail, 1 when all hold, -1 (not assessed) otherwise. */
 static int val_sun(const screen_run *r, int64_t i)
 {
-    int f[3] = {val_stable(r, i), val_unique(r, i), val_novel(r, i)};
-    if (f[0] == 0 || f[1] == 0 || f[2] == 0)
-        return 0;
-    return f[0] == 1 && f[1] == 1 && f[2] == 1 ? 1 : -1;
+    int f[5] = {val_stable(r, i), val_unique(r, i), val_novel(r, i), val_vs(r, i), val_vg(r, i)};
+    int all = 1;
+    for (int k = 0; k < 5; k++) {
+        if (f[k] == 0)
+            return 0;
+        all &= f[k] == 1;
+    }
+    return all ? 1 : -1;
 }
 static void col_eform(const screen_run *r, int64_t i, char *b, size_t n)
 {
@@ -240,6 +323,29 @@ static void col_ewald(const screen_run *r, int64_t i, char *b, size_t n)
     number_cell(r->rows[i].pv.ewald, "%.4f", b, n);
 }
 
+/* Issue 14: geometric validity, elemental flag. */
+static void col_mbr(const screen_run *r, int64_t i, char *b, size_t n)
+{
+    number_cell(r->rows[i].min_bond_ratio, "%.3f", b, n);
+}
+static void col_vg(const screen_run *r, int64_t i, char *b, size_t n)
+{
+    flag_cell(val_vg(r, i), b, n);
+}
+static void col_nel(const screen_run *r, int64_t i, char *b, size_t n)
+{
+    number_cell(r->rows[i].nelements, "%.0f", b, n);
+}
+static int val_dom(const screen_run *r, int64_t i) { return r->rows[i].pv.in_domain; }
+static void col_error(const screen_run *r, int64_t i, char *b, size_t n)
+{
+    snprintf(b, n, "%s", r->rows[i].error);
+}
+static void col_dom(const screen_run *r, int64_t i, char *b, size_t n)
+{
+    flag_cell(val_dom(r, i), b, n);
+}
+
 /* The first ten columns are fixed by the interface (issue 3); the property columns follow in
  * the order of issue 6. Append new ones below. */
 static const screen_column columns[] = {
@@ -261,6 +367,11 @@ static const screen_column columns[] = {
     {"band_gap_pred", col_gap, NULL, NULL, has_gap},
     {"hhi", col_hhi, NULL, NULL, NULL},
     {"ewald_per_atom", col_ewald, NULL, NULL, NULL},
+    {"min_bond_ratio", col_mbr, NULL, NULL, NULL},
+    {"valid_geometry", col_vg, "valid_geometry", val_vg, NULL},
+    {"n_elements", col_nel, NULL, NULL, NULL},
+    {"in_domain", col_dom, "in_domain", val_dom, has_models},
+    {"error", col_error, NULL, NULL, NULL},
 };
 #define NCOLUMNS ((int)(sizeof columns / sizeof columns[0]))
 
@@ -406,6 +517,47 @@ static void flag_stats(const screen_run *r, flag_stat *st)
     }
 }
 
+/* Issue 14: crystals with a failure recorded in their row, in all and per stage. */
+static void write_json_errors(FILE *f, const screen_run *r)
+{
+    long rows = 0, per[NERR] = {0};
+    for (int64_t i = 0; i < r->ds->n; i++) {
+        rows += r->rows[i].err_mask != 0;
+        for (int k = 0; k < NERR; k++)
+            per[k] += (r->rows[i].err_mask >> k) & 1u;
+    }
+    fprintf(f, "  \"errors\": {\"rows\": %ld", rows);
+    for (int k = 0; k < NERR; k++)
+        fprintf(f, ", \"%s\": %ld", err_names[k], per[k]);
+    fputs("},\n", f);
+}
+
+/* Issue 14: how many predictions were clipped to their physical range, fell outside the
+ * training domain or were implausibly far below the hull. */
+static void write_json_honesty(FILE *f, const screen_run *r)
+{
+    fputs(",\n    \"clipped\": {", f);
+    int first = 1;
+    for (int k = 0; k < XG_SCREEN_NTARGETS; k++) {
+        if (!has_model(r, k))
+            continue;
+        long c = 0;
+        for (int64_t i = 0; i < r->ds->n; i++)
+            c += r->rows[i].pv.clipped[k];
+        fprintf(f, "%s\"%s\": %ld", first ? "" : ", ", xg_screen_props_target(k), c);
+        first = 0;
+    }
+    long out = 0, unknown = 0, implausible = 0;
+    for (int64_t i = 0; i < r->ds->n; i++) {
+        out += r->rows[i].pv.in_domain == 0;
+        unknown += r->rows[i].pv.in_domain < 0;
+        implausible += r->rows[i].pv.e_hull < r->ehull_min;
+    }
+    fprintf(f, "},\n    \"outside_domain\": %ld, \"domain_unknown\": %ld", out, unknown);
+    fprintf(f, ",\n    \"ehull_implausible\": %ld, \"ehull_implausible_below\": ", implausible);
+    json_number(f, r->ehull_min);
+}
+
 /* The property block: which models and hull made the predictions, with the models' measured
  * errors (predictions are never DFT values), and the means of the property columns. */
 static void write_json_properties(FILE *f, const screen_run *r)
@@ -436,7 +588,9 @@ static void write_json_properties(FILE *f, const screen_run *r)
         fputs("}", f);
         first = 0;
     }
-    fputs(first ? "},\n    \"means\": {" : "\n    },\n    \"means\": {", f);
+    fputs(first ? "}" : "\n    }", f);
+    write_json_honesty(f, r);
+    fputs(",\n    \"means\": {", f);
     prop_mean pm[NMEANS];
     property_means(r, pm);
     first = 1;
@@ -514,6 +668,7 @@ static int write_json(const char *path, const screen_run *r, const flag_stat *st
         first = 0;
     }
     fputs("\n  },\n", f);
+    write_json_errors(f, r);
     write_json_properties(f, r);
     fputs(",\n  \"wasserstein\": ", f);
     if (sm->dist_ref) {
@@ -618,65 +773,189 @@ static void print_table(const screen_run *r, const flag_stat *st, const summary 
     if (sm->reduce_failed)
         printf("  %ld crystals could not be reduced for matching (unique/novel left empty)\n",
                sm->reduce_failed);
+    long nerr = 0;
+    for (int64_t i = 0; i < r->ds->n; i++)
+        nerr += r->rows[i].err_mask != 0;
+    if (nerr)
+        printf("  %ld crystals with a failure recorded in the error column of screen.csv (their "
+               "other columns are filled where possible)\n", nerr);
+}
+
+/* ---------------------------------------------------------------- --explain ---- */
+
+static const char *flag_word(int v) { return v < 0 ? "(not assessed)" : v ? "1" : "0"; }
+
+/* Why each flag of crystal i is what it is (issue 14): the numbers behind every verdict. */
+static void explain_row(const screen_run *r, int64_t i, FILE *f)
+{
+    const row *w = &r->rows[i];
+    const xg_screen_values *v = &w->pv;
+    fprintf(f, "\n%s: %s, %d atoms, %.0f element%s\n", r->ds->ids[i],
+            w->formula[0] ? w->formula : "(no formula)", w->natoms, w->nelements,
+            w->nelements == 1 ? " (elemental)" : "s");
+    if (w->error[0])
+        fprintf(f, "  error              %s\n", w->error);
+    fprintf(f, "  valid_structure    %s: ", flag_word(w->valid_structure));
+    if (w->valid_structure < 0)
+        fprintf(f, "the distances could not be computed\n");
+    else
+        fprintf(f, "shortest distance %.3f A (CDVAE rule: >= %.1f A), volume %.3g A^3 (>= %.1f)\n",
+                w->min_distance, XG_VALIDITY_MIN_DISTANCE, w->volume, XG_VALIDITY_MIN_VOLUME);
+    fprintf(f, "  valid_geometry     %s: ", flag_word(w->valid_geometry));
+    if (w->valid_geometry < 0)
+        fprintf(f, "the bond ratios could not be computed\n");
+    else
+        fprintf(f, "smallest d / (r_i + r_j) = %.3f, %s %.2f (Cordero 2008 covalent radii)\n",
+                w->min_bond_ratio, w->valid_geometry ? ">=" : "below", XG_VALIDITY_MIN_BOND_RATIO);
+    fprintf(f, "  valid_composition  %s: %s\n", flag_word(w->valid_composition),
+            w->valid_composition < 0 ? "the charge balance could not be computed"
+            : w->valid_composition   ? "charge-balanced with common oxidation states, or "
+                                       "elemental / all-metal (SMACT rule)"
+                                     : "no assignment of common oxidation states is neutral "
+                                       "with cations less electronegative than anions");
+    if (w->spacegroup > 0)
+        fprintf(f, "  spacegroup         %d (spglib)\n", w->spacegroup);
+    fprintf(f, "  unique             %s: ", flag_word(w->unique));
+    if (w->unique < 0)
+        fprintf(f, "not compared (see error)\n");
+    else if (w->dup_of >= 0)
+        fprintf(f, "matches %s, earlier in the inputs\n", r->ds->ids[w->dup_of]);
+    else
+        fprintf(f, "no earlier crystal of the inputs matches it\n");
+    fprintf(f, "  novel              %s: ", flag_word(val_novel(r, i)));
+    if (!r->have_refs)
+        fprintf(f, "no reference set\n");
+    else if (w->novel < 0)
+        fprintf(f, "not compared (see error)\n");
+    else if (w->matched >= 0)
+        fprintf(f, "matches reference %s\n", xg_novelty_index_id(r->ix, w->matched));
+    else
+        fprintf(f, "no reference crystal of the same reduced formula and site count matches\n");
+    if (has_models(r)) {
+        fprintf(f, "  in_domain          %s: %s\n", flag_word(v->in_domain),
+                v->in_domain == 1   ? "inside every loaded model's training domain"
+                : v->in_domain == 0 ? v->domain_why
+                                    : "the models carry no training domain");
+        for (int k = 0; k < XG_SCREEN_NTARGETS; k++)
+            if (has_model(r, k) && isfinite(v->pred[k]))
+                fprintf(f, "  %-18s %.4g%s\n", xg_screen_props_target(k), v->pred[k],
+                        v->clipped[k] ? " (the model predicted below 0: clipped to 0)" : "");
+    }
+    if (has_hull(r)) {
+        int st = val_stable(r, i);
+        fprintf(f, "  stable             %s: ", flag_word(st));
+        if (!isfinite(v->e_hull))
+            fprintf(f, "no e_hull_pred\n");
+        else if (v->in_domain == 0)
+            fprintf(f, "e_hull_pred %.3f eV/atom, but outside the training domain\n", v->e_hull);
+        else if (v->e_hull < r->ehull_min)
+            fprintf(f, "e_hull_pred %.3f eV/atom is below --ehull-min %.2f: not believed\n",
+                    v->e_hull, r->ehull_min);
+        else
+            fprintf(f, "e_hull_pred %.3f eV/atom %s --ehull-max %.2f (a prediction, not DFT)\n",
+                    v->e_hull, st ? "<" : ">=", r->ehull_max);
+    }
+    if (has_sun(r)) {
+        int sn = val_sun(r, i);
+        const char *names[5] = {"stable", "unique", "novel", "valid_structure", "valid_geometry"};
+        int fl[5] = {val_stable(r, i), val_unique(r, i), val_novel(r, i), val_vs(r, i),
+                     val_vg(r, i)};
+        fprintf(f, "  sun                %s: ", flag_word(sn));
+        if (sn == 1) {
+            fprintf(f, "stable, unique, novel, valid_structure and valid_geometry\n");
+        } else {
+            fprintf(f, "%s", sn == 0 ? "0 for" : "not assessed for");
+            for (int k = 0; k < 5; k++)
+                if (fl[k] == (sn == 0 ? 0 : -1))
+                    fprintf(f, " %s", names[k]);
+            fputc('\n', f);
+        }
+    }
 }
 
 /* ---------------------------------------------------------------- the command ---- */
 
-/* Reads and concatenates several inputs into one dataset. */
-static int read_inputs(const char *const *paths, int n, xg_dataset **out)
+/* Reads and concatenates several inputs into one dataset, tolerantly: a file of a folder that
+ * cannot be parsed keeps a row (a placeholder with no atoms) and its message in (*readerr)[i]
+ * (NULL where the crystal was read; free the strings and the array). */
+static int read_inputs(const char *const *paths, int n, xg_dataset **out, char ***readerr)
 {
     xg_error err = {0};
-    if (n == 1) {
-        if (xg_input_read(paths[0], out, &err)) {
-            xg_cli_errorf(CMD, "%s", err.msg);
-            return -1;
-        }
-        return 0;
-    }
-    xg_dataset *all = xg_dataset_alloc();
-    if (!all) {
-        xg_cli_errorf(CMD, "out of memory");
-        return -1;
-    }
+    xg_dataset *all = NULL;
+    char **msgs = NULL;
+    int64_t nmsgs = 0;
     for (int k = 0; k < n; k++) {
         xg_dataset *ds = NULL;
-        if (xg_input_read(paths[k], &ds, &err)) {
+        xg_input_failure *fails = NULL;
+        int64_t nfails = 0;
+        if (xg_input_read_tolerant(paths[k], NULL, NULL, &ds, &fails, &nfails, &err)) {
             xg_cli_errorf(CMD, "%s", err.msg);
-            xg_dataset_free(all);
-            return -1;
+            goto fail;
         }
-        for (int64_t i = 0; i < ds->n; i++) {
-            xg_structure *s = xg_dataset_get(ds, i, &err);
-            if (!s || xg_dataset_append(all, s, NULL, &err)) {
-                xg_cli_errorf(CMD, "%s: %s", paths[k], err.msg);
+        int64_t base = all ? all->n : 0;
+        if (!all) {
+            all = ds;
+            ds = NULL;
+        } else {
+            for (int64_t i = 0; i < ds->n; i++) {
+                xg_structure *s = xg_dataset_get(ds, i, &err);
+                if (!s || xg_dataset_append(all, s, NULL, &err)) {
+                    xg_cli_errorf(CMD, "%s: %s", paths[k], err.msg);
+                    xg_structure_free(s);
+                    xg_dataset_free(ds);
+                    free(fails);
+                    goto fail;
+                }
                 xg_structure_free(s);
-                xg_dataset_free(ds);
-                xg_dataset_free(all);
-                return -1;
             }
-            xg_structure_free(s);
+            xg_dataset_free(ds);
         }
-        xg_dataset_free(ds);
+        char **grown = realloc(msgs, (size_t)(all->n ? all->n : 1) * sizeof *msgs);
+        if (!grown) {
+            free(fails);
+            xg_cli_errorf(CMD, "out of memory");
+            goto fail;
+        }
+        msgs = grown;
+        for (int64_t i = nmsgs; i < all->n; i++)
+            msgs[i] = NULL;
+        nmsgs = all->n;
+        for (int64_t f = 0; f < nfails; f++)
+            msgs[base + fails[f].index] = strdup(fails[f].msg);
+        free(fails);
     }
     *out = all;
+    *readerr = msgs;
     return 0;
+fail:
+    for (int64_t i = 0; i < nmsgs; i++)
+        free(msgs[i]);
+    free(msgs);
+    xg_dataset_free(all);
+    return -1;
 }
 
-static void analyse_one(const xg_dataset *ds, int64_t i, double symprec,
+static void analyse_one(const xg_dataset *ds, int64_t i, const char *readerr, double symprec,
                         const xg_matcher_params *mp, row *r, xg_structure **reduced)
 {
     xg_error err = {0};
     memset(r, 0, sizeof *r);
-    r->valid_structure = r->valid_composition = r->unique = r->novel = -1;
+    r->valid_structure = r->valid_composition = r->valid_geometry = r->unique = r->novel = -1;
+    r->min_bond_ratio = r->min_distance = r->volume = NAN;
     r->dup_of = r->matched = -1;
     r->density = r->nelements = NAN;
     for (int k = 0; k < XG_SCREEN_NTARGETS; k++)
         r->pv.pred[k] = NAN;
     r->pv.e_hull = r->pv.hhi = r->pv.ewald = NAN;
+    r->pv.in_domain = -1;
     *reduced = NULL;
+    if (readerr) {
+        row_error(r, ERR_READ, "unreadable: %s", readerr);
+        return;
+    }
     xg_structure *s = xg_dataset_get(ds, i, &err);
     if (!s) {
-        xg_cli_errorf(CMD, "%s: %s", ds->ids[i], err.msg);
+        row_error(r, ERR_READ, "%s", err.msg);
         return;
     }
     r->natoms = s->natoms;
@@ -686,18 +965,31 @@ static void analyse_one(const xg_dataset *ds, int64_t i, double symprec,
     if (xg_validity_check(s, &v, &err) == XG_OK) {
         r->valid_structure = v.valid_structure;
         r->valid_composition = v.valid_composition;
+        r->valid_geometry = v.valid_geometry;
+        r->min_bond_ratio = v.min_bond_ratio;
+        r->min_distance = v.min_distance;
+        r->volume = v.volume;
+    } else if (v.volume > 0) { /* the geometry was judged; the charge balance failed */
+        r->valid_structure = v.valid_structure;
+        r->valid_geometry = v.valid_geometry;
+        r->min_bond_ratio = v.min_bond_ratio;
+        r->min_distance = v.min_distance;
+        r->volume = v.volume;
+        row_error(r, ERR_VALIDITY, "composition not assessed: %s", err.msg);
     } else {
-        xg_cli_errorf(CMD, "%s: validity not assessed: %s", ds->ids[i], err.msg);
+        row_error(r, ERR_VALIDITY, "validity not assessed: %s", err.msg);
     }
     if (r->valid_structure == 1 &&
-        xg_symmetry_spacegroup(s, symprec, &r->spacegroup, NULL, &err) != XG_OK)
+        xg_symmetry_spacegroup(s, symprec, &r->spacegroup, NULL, &err) != XG_OK) {
         r->spacegroup = 0;
+        row_error(r, ERR_SPGLIB, "spglib: %s", err.msg);
+    }
     r->density = xg_structure_density(s);
     r->nelements = xg_structure_nelements(s);
     xg_screen_props_intrinsic(s, &r->pv);
     if (s->natoms > 0 && xg_matcher_reduce(s, mp, reduced, &err) != XG_OK) {
         *reduced = NULL;
-        xg_cli_errorf(CMD, "%s: not compared with other crystals: %s", ds->ids[i], err.msg);
+        row_error(r, ERR_MATCHER, "unique/novel not assessed: %s", err.msg);
     }
     xg_structure_free(s);
 }
@@ -828,9 +1120,9 @@ static void write_report(const char *const *inputs, int ninputs, const char *out
 static int run(int argc, char **argv)
 {
     const char *inputs[MAX_PATHS], *refs[MAX_PATHS], *dist_ref = NULL, *outdir = "screen_out";
-    const char *models[XG_SCREEN_MAX_MODELS], *hull_path = NULL;
-    int ninputs = 0, nrefs = 0, nmodels = 0, quiet = 0, report = 1;
-    double symprec = 0.1, ehull_max = 0.1;
+    const char *models[XG_SCREEN_MAX_MODELS], *hull_path = NULL, *explain = NULL;
+    int ninputs = 0, nrefs = 0, nmodels = 0, quiet = 0, no_default_ref = 0, report = 1;
+    double symprec = 0.1, ehull_max = 0.1, ehull_min = XG_SCREEN_EHULL_IMPLAUSIBLE;
     for (int i = 1; i < argc; i++) {
         const char *a = argv[i], *v;
         if (xg_cli_is(a, "--property-model")) {
@@ -844,6 +1136,10 @@ static int run(int argc, char **argv)
         } else if (xg_cli_is(a, "--hull")) {
             if (!(hull_path = xg_cli_value(CMD, argc, argv, &i)))
                 return XG_EXIT_USAGE;
+        } else if (xg_cli_is(a, "--ehull-min")) {
+            if (!(v = xg_cli_value(CMD, argc, argv, &i)) ||
+                xg_cli_parse_double(CMD, "--ehull-min", v, -1000, 0, &ehull_min))
+                return XG_EXIT_USAGE;
         } else if (xg_cli_is(a, "--ehull-max")) {
             if (!(v = xg_cli_value(CMD, argc, argv, &i)) ||
                 xg_cli_parse_double(CMD, "--ehull-max", v, 0, 10, &ehull_max))
@@ -856,6 +1152,11 @@ static int run(int argc, char **argv)
                 return XG_EXIT_USAGE;
             }
             refs[nrefs++] = v;
+        } else if (xg_cli_is(a, "--explain")) {
+            if (!(explain = xg_cli_value(CMD, argc, argv, &i)))
+                return XG_EXIT_USAGE;
+        } else if (!strcmp(a, "--no-default-reference")) {
+            no_default_ref = 1;
         } else if (xg_cli_is(a, "--distribution-reference")) {
             if (!(v = xg_cli_value(CMD, argc, argv, &i)))
                 return XG_EXIT_USAGE;
@@ -893,6 +1194,24 @@ static int run(int argc, char **argv)
         xg_cli_errorf(CMD, "no INPUT given (see xtalgen help screen)");
         return XG_EXIT_USAGE;
     }
+    /* The shipped MP-20 reference comes first, so novelty means "not in MP-20" out of the box;
+     * --reference adds sets after it. */
+    static char default_ref[4096];
+    if (!no_default_ref) {
+        xg_error e2 = {0};
+        if (nrefs == MAX_PATHS) {
+            xg_cli_errorf(CMD, "at most %d references besides the shipped one", MAX_PATHS - 1);
+            return XG_EXIT_USAGE;
+        }
+        if (xg_screen_data_path(XG_SCREEN_REFERENCE_FILE, default_ref, sizeof default_ref,
+                                &e2) == XG_OK) {
+            memmove(refs + 1, refs, (size_t)nrefs * sizeof refs[0]);
+            refs[0] = default_ref;
+            nrefs++;
+        } else {
+            xg_cli_errorf(CMD, "note: %s; novelty only against --reference sets", e2.msg);
+        }
+    }
     double t0 = xg_now();
     xg_error err = {0};
     int status = XG_EXIT_FAIL;
@@ -905,6 +1224,7 @@ static int run(int argc, char **argv)
     int64_t *pidx = NULL;
     row *rows = NULL;
     double *dens = NULL, *nel = NULL, *rd = NULL, *rn = NULL;
+    char **readerr = NULL;
     /* Joined after the command line was checked: usage errors exit alike on every rank. */
     xg_mpi mpi;
     if (xg_mpi_init(&mpi, &err)) {
@@ -928,7 +1248,7 @@ static int run(int argc, char **argv)
     if (me == 0 && hull_path && !(props && xg_screen_props_get_info(props)->have[XG_SCREEN_EFORM]))
         xg_cli_errorf(CMD, "--hull is used only with a formation_energy_per_atom "
                            "--property-model; ignored");
-    if (read_inputs(inputs, ninputs, &ds))
+    if (read_inputs(inputs, ninputs, &ds, &readerr))
         goto out;
     double t_read = xg_now() - t0, t_phase = xg_now();
     int64_t n = ds->n;
@@ -956,7 +1276,7 @@ static int run(int argc, char **argv)
 #pragma omp parallel for schedule(dynamic, 1)
         for (int64_t k = c0; k < c1; k++) {
             int64_t i = me + k * R;
-            analyse_one(ds, i, symprec, &mp, &rows[i], &red[i]);
+            analyse_one(ds, i, readerr[i], symprec, &mp, &rows[i], &red[i]);
         }
         xg_progress_update(&pg, (long)c1);
     }
@@ -990,9 +1310,16 @@ static int run(int argc, char **argv)
         }
         for (int64_t k = 0; k < nl; k++) {
             row *rw = &rows[pidx[k]];
+            /* everything the model stage writes; hhi and ewald came from analyse_one */
+            double hhi = rw->pv.hhi, ewald = rw->pv.ewald;
+            rw->pv = pvals[k];
+            rw->pv.hhi = hhi;
+            rw->pv.ewald = ewald;
             for (int t = 0; t < XG_SCREEN_NTARGETS; t++)
-                rw->pv.pred[t] = pvals[k].pred[t];
-            rw->pv.e_hull = pvals[k].e_hull;
+                if (rw->pv.failed[t] && rw->natoms > 0)
+                    row_error(rw, ERR_MODEL, "%s model cannot take this crystal (more than "
+                              "%d atoms, Z > 100, or a flat cell)", xg_screen_props_target(t),
+                              XG_PROPMODEL_MAX_ATOMS);
         }
         t_props = xg_now() - t_phase;
         t_phase = xg_now();
@@ -1033,6 +1360,10 @@ static int run(int argc, char **argv)
             int64_t i = me + k * R;
             rows[i].novel = red[i] ? novel[k] : -1;
             rows[i].matched = matched[k];
+            if (red[i] && novel[k] < 0)
+                row_error(&rows[i], ERR_MATCHER, "novel not assessed: the matcher's lattice "
+                          "search exceeds its bound against a reference of this formula "
+                          "(an extreme cell shape)");
         }
     }
     free(novel), free(matched), free(mine);
@@ -1061,8 +1392,13 @@ static int run(int argc, char **argv)
         goto out;
     }
     for (int64_t i = 0; i < n; i++) {
-        rows[i].dup_of = red[i] ? dup[i] : -1;
-        rows[i].unique = red[i] ? dup[i] < 0 : -1;
+        int undecided = red[i] && dup[i] == XG_NOVELTY_NOT_ASSESSED;
+        rows[i].dup_of = red[i] && dup[i] >= 0 ? dup[i] : -1;
+        rows[i].unique = !red[i] || undecided ? -1 : dup[i] < 0;
+        if (undecided)
+            row_error(&rows[i], ERR_MATCHER, "unique not assessed: the matcher's lattice search "
+                      "exceeds its bound against a crystal of this formula (an extreme cell "
+                      "shape)");
     }
     free(dup);
     sm.t_unique = xg_now() - t_phase;
@@ -1108,7 +1444,8 @@ static int run(int argc, char **argv)
     }
 
     /* 6. Outputs. */
-    screen_run run_ = {ds, rows, ix, nrefs > 0, xg_screen_props_get_info(props), ehull_max};
+    screen_run run_ = {ds,        rows,     ix, nrefs > 0, xg_screen_props_get_info(props),
+                       ehull_max, ehull_min};
     for (int64_t i = 0; i < n; i++) {
         int valid = rows[i].valid_structure == 1 && rows[i].valid_composition == 1;
         sm.valid_both += valid;
@@ -1136,6 +1473,17 @@ static int run(int argc, char **argv)
     }
     if (!quiet)
         print_table(&run_, st, &sm);
+    if (explain) {
+        int64_t k = 0;
+        while (k < n && strcmp(ds->ids[k], explain))
+            k++;
+        if (k == n) {
+            xg_cli_errorf(CMD, "--explain: no crystal with id '%s' among the inputs (outputs "
+                               "written)", explain);
+            goto out;
+        }
+        explain_row(&run_, k, stdout);
+    }
     if (report)
         write_report(inputs, ninputs, outdir, quiet);
     status = XG_EXIT_OK;
@@ -1153,6 +1501,9 @@ out:
     for (int k = 0; k < nrefs; k++)
         xg_dataset_free(refds[k]);
     xg_dataset_free(dref);
+    for (int64_t i = 0; readerr && ds && i < ds->n; i++)
+        free(readerr[i]);
+    free(readerr);
     xg_dataset_free(ds);
     return xg_mpi_finalize(&mpi, status);
 }

@@ -28,14 +28,14 @@ const char *xg_screen_props_target(int k)
 
 static int readable(const char *p) { return access(p, R_OK) == 0; }
 
-int xg_screen_props_hull_path(char *out, size_t n, xg_error *err)
+int xg_screen_data_path(const char *name, char *out, size_t n, xg_error *err)
 {
     enum { NCAND = 4 };
     char tried[NCAND][4096];
     int nt = 0, found = -1;
     const char *env = getenv("XTALGEN_DATA_DIR");
     if (env && *env)
-        snprintf(tried[nt++], sizeof tried[0], "%.3000s/%s", env, XG_SCREEN_HULL_FILE);
+        snprintf(tried[nt++], sizeof tried[0], "%.3000s/%s", env, name);
     char exe[4096];
     ssize_t len = readlink("/proc/self/exe", exe, sizeof exe - 1);
     if (len > 0) {
@@ -44,14 +44,12 @@ int xg_screen_props_hull_path(char *out, size_t n, xg_error *err)
         if (slash)
             *slash = '\0';
         /* a build folder inside the source tree, then an installed tree */
-        snprintf(tried[nt++], sizeof tried[0], "%.3000s/../data/%s", exe, XG_SCREEN_HULL_FILE);
-        snprintf(tried[nt++], sizeof tried[0], "%.3000s/../share/xtalgen/%s", exe,
-                 XG_SCREEN_HULL_FILE);
+        snprintf(tried[nt++], sizeof tried[0], "%.3000s/../data/%s", exe, name);
+        snprintf(tried[nt++], sizeof tried[0], "%.3000s/../share/xtalgen/%s", exe, name);
     }
 #ifdef XTALGEN_SOURCE_DIR
-    /* a build folder elsewhere still finds the table of the tree it was built from */
-    snprintf(tried[nt++], sizeof tried[0], "%.3000s/data/%s", XTALGEN_SOURCE_DIR,
-             XG_SCREEN_HULL_FILE);
+    /* a build folder elsewhere still finds the data of the tree it was built from */
+    snprintf(tried[nt++], sizeof tried[0], "%.3000s/data/%s", XTALGEN_SOURCE_DIR, name);
 #endif
     for (int i = 0; i < nt && found < 0; i++)
         if (readable(tried[i]))
@@ -62,13 +60,17 @@ int xg_screen_props_hull_path(char *out, size_t n, xg_error *err)
             size_t used = strlen(msg);
             snprintf(msg + used, sizeof msg - used, "%s%s", i ? ", " : "", tried[i]);
         }
-        return xg_error_set(err, XG_EIO, "no shipped hull table %s found (tried %s)",
-                            XG_SCREEN_HULL_FILE, msg);
+        return xg_error_set(err, XG_EIO, "no shipped %s found (tried %s)", name, msg);
     }
     if (strlen(tried[found]) >= n)
-        return xg_error_set(err, XG_EINVAL, "hull path too long: %s", tried[found]);
+        return xg_error_set(err, XG_EINVAL, "path too long: %s", tried[found]);
     snprintf(out, n, "%s", tried[found]);
     return XG_OK;
+}
+
+int xg_screen_props_hull_path(char *out, size_t n, xg_error *err)
+{
+    return xg_screen_data_path(XG_SCREEN_HULL_FILE, out, n, err);
 }
 
 void xg_screen_props_free(xg_screen_props *p)
@@ -199,9 +201,13 @@ int xg_screen_props_predict(xg_screen_props *p, const xg_dataset *ds, const int6
     if (n < 0 || (n > 0 && (!ds || !idx || !out)))
         return xg_error_set(err, XG_EINVAL, "screen properties: bad arguments");
     for (int64_t j = 0; j < n; j++) {
-        for (int k = 0; k < XG_SCREEN_NTARGETS; k++)
+        for (int k = 0; k < XG_SCREEN_NTARGETS; k++) {
             out[j].pred[k] = NAN;
+            out[j].clipped[k] = out[j].failed[k] = 0;
+        }
         out[j].e_hull = NAN;
+        out[j].in_domain = -1;
+        out[j].domain_why[0] = '\0';
         if (idx[j] < 0 || idx[j] >= ds->n)
             return xg_error_set(err, XG_EINVAL, "screen properties: crystal %lld out of range",
                                 (long long)idx[j]);
@@ -245,10 +251,43 @@ int xg_screen_props_predict(xg_screen_props *p, const xg_dataset *ds, const int6
             xg_error_prefix(err, rc, "%s", p->info.model_path[k]);
             break;
         }
-        for (int64_t j = 0; j < n; j++)
-            out[j].pred[k] = vals[j];
+        double lo, hi;
+        xg_propmodel_physical_range(target_names[k], &lo, &hi);
+        for (int64_t j = 0; j < n; j++) {
+            double v = vals[j];
+            out[j].failed[k] = !isfinite(v);
+            if (isfinite(v) && (v < lo || v > hi)) {
+                v = v < lo ? lo : hi;
+                out[j].clipped[k] = 1;
+            }
+            out[j].pred[k] = v;
+        }
     }
     free(vals);
+    /* Training domains: a crystal is in domain when it lies in every loaded model's. */
+#pragma omp parallel for schedule(dynamic, 16)
+    for (int64_t j = 0; j < n; j++) {
+        if (rc)
+            continue;
+        xg_error e2 = {0};
+        xg_structure *s = xg_dataset_get(use, j, &e2);
+        int in = -1;
+        for (int k = 0; s && k < XG_SCREEN_NTARGETS && in != 0; k++) {
+            if (!p->model[k])
+                continue;
+            char why[96];
+            int v = xg_propmodel_domain_check(&xg_propmodel_get_info(p->model[k])->domain, s,
+                                              why, sizeof why);
+            if (v == 0) {
+                in = 0;
+                snprintf(out[j].domain_why, sizeof out[j].domain_why, "%s", why);
+            } else if (v == 1) {
+                in = 1;
+            }
+        }
+        out[j].in_domain = in;
+        xg_structure_free(s);
+    }
     xg_dataset_free(sub);
     if (rc || !p->hull)
         return rc;

@@ -38,12 +38,25 @@ enum {
     XG_SCREEN_NTARGETS = 3
 };
 
+/* A predicted energy this far below the hull (eV/atom) is not believed: known crystals sit on
+ * or above the MP-20 hull, the formation-energy model's test MAE is 0.027 eV/atom, and a
+ * candidate a third of an eV below every known phase is far likelier a model failure (a
+ * crystal unlike its training data) than a discovery. Its stability is "not assessed".
+ * The default of `screen --ehull-min`. */
+#define XG_SCREEN_EHULL_IMPLAUSIBLE (-0.3)
+
 /* Values of one crystal; NaN = not available. */
 typedef struct {
     double pred[XG_SCREEN_NTARGETS]; /* model predictions, indexed by XG_SCREEN_* */
     double e_hull;                   /* pred[EFORM] - h(c), eV/atom, signed (xg_hull.h) */
     double hhi;                      /* production HHI, 0..10000 */
     double ewald;                    /* eV/atom */
+    /* issue 14: honesty about the predictions */
+    int in_domain;                   /* 1 inside every loaded model's training domain, 0
+                                        outside one, -1 unknown (no model or no domain) */
+    char domain_why[96];             /* the first criterion failed, when in_domain == 0 */
+    unsigned char clipped[XG_SCREEN_NTARGETS]; /* prediction raised to its physical range */
+    unsigned char failed[XG_SCREEN_NTARGETS];  /* the model could not take the crystal */
 } xg_screen_values;
 
 /* What was loaded, for the report (read-only view). */
@@ -63,6 +76,14 @@ typedef struct xg_screen_props xg_screen_props;
 /* Target name of column index k ("formation_energy_per_atom", ...). */
 const char *xg_screen_props_target(int k);
 
+/* The shipped novelty reference (issue 14): all of MP-20 (train, val, test), ids and
+ * structures, built with `xtalgen dataset import --compact` (README "Shipped reference"). */
+#define XG_SCREEN_REFERENCE_FILE "reference/mp20.h5"
+
+/* Finds a shipped data file (name relative to data/, e.g. "hull-mp20.h5"), in the places
+ * listed for the hull table below. XG_EIO naming every place tried when none exists. */
+int xg_screen_data_path(const char *name, char *out, size_t n, xg_error *err);
+
 /* Finds the shipped hull table: $XTALGEN_DATA_DIR/hull-mp20.h5, <dir of the binary>/../data/,
  * <dir of the binary>/../share/xtalgen/, then the source tree's data/ (XTALGEN_SOURCE_DIR).
  * XG_EIO naming every place tried when none exists. */
@@ -79,8 +100,10 @@ void xg_screen_props_free(xg_screen_props *p);
 const xg_screen_props_info *xg_screen_props_get_info(const xg_screen_props *p);
 
 /* Model predictions and hull energies of crystals idx[0..n-1] of ds into out[0..n-1]
- * (caller-owned; the pred[] and e_hull fields are written, the others left alone). Batched and
- * parallel inside (the models' OpenMP); results depend only on each crystal, not on which
+ * (caller-owned; pred[], e_hull, in_domain, domain_why, clipped[] and failed[] are written,
+ * the others left alone). Predictions outside their physical range (a negative band gap or
+ * magnetic density, xg_propmodel_physical_range) are clipped to it and flagged in clipped[].
+ * Batched and parallel inside (the models' OpenMP); results depend only on each crystal, not on which
  * others are in the call, so shards of a run agree with one process. A crystal a model cannot
  * take gets NaN; only an internal failure (memory) is an error. p may be NULL (nothing to do:
  * all NaN). */

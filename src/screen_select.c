@@ -11,7 +11,7 @@
 #define MAX_FLAGS 8
 
 static const char *const known[] = {"valid", "valid_structure", "valid_composition", "unique",
-                                    "novel", "stable", "sun"};
+                                    "novel", "stable", "sun", "valid_geometry", "in_domain"};
 
 static int split_flags(const char *only, char flags[MAX_FLAGS][32], xg_error *err)
 {

@@ -7,10 +7,10 @@
 #include "crystal/xg_error.h"
 
 /* The flags --only knows: valid (structure and composition), valid_structure,
- * valid_composition, unique, novel, stable, sun. */
+ * valid_composition, valid_geometry, unique, novel, stable, sun, in_domain. */
 #define XG_SELECT_FLAGS_HELP                                                                     \
-    "valid (structure and composition), valid_structure, valid_composition, unique, novel,\n"    \
-    "stable, sun"
+    "valid (structure and composition), valid_structure, valid_composition, valid_geometry,\n"  \
+    "unique, novel, stable, sun, in_domain"
 
 /* Checks a comma list of flags; XG_EINVAL naming an unknown one. */
 int xg_select_check_flags(const char *only, xg_error *err);

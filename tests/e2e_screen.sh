@@ -62,8 +62,9 @@ out=$("$X" match "$T/cands/a_nacl.cif" "$T/cands/c_nacl_cscl.cif") || fail "no-m
 "$X" screen 2>/dev/null; [ $? -eq 2 ] || fail "screen without input should exit 2"
 "$X" screen "$T/cands" --bogus 2>/dev/null; [ $? -eq 2 ] || fail "unknown option should exit 2"
 "$X" screen "$T/nonexistent" -o "$T/o0" --quiet 2>/dev/null; [ $? -eq 1 ] || fail "unreadable input should exit 1"
-"$X" screen "$T/cands" --reference "$T/refs" --distribution-reference "$T/refs" -o "$T/out" \
-    > "$T/table.txt" 2> "$T/err.txt" || { cat "$T/err.txt"; fail "screen exit $?"; }
+# only the hand-made references here (the shipped MP-20 set is checked below)
+"$X" screen "$T/cands" --no-default-reference --reference "$T/refs" --distribution-reference "$T/refs" \
+    -o "$T/out" > "$T/table.txt" 2> "$T/err.txt" || { cat "$T/err.txt"; fail "screen exit $?"; }
 head -1 "$T/out/screen.csv" | grep -q '^id,formula,natoms,spacegroup_number,valid_structure,valid_composition,unique,duplicate_of,novel,matched_reference' \
     || fail "screen.csv header: $(head -1 "$T/out/screen.csv")"
 row() { grep "^$1," "$T/out/screen.csv" | cut -d, -f"$2"; }
@@ -76,6 +77,15 @@ grep -q '"novel": 3' "$T/out/summary.json" || fail "summary novel count"
 grep -q '"density_g_cm3": ' "$T/out/summary.json" || fail "summary lacks Wasserstein distances"
 grep -q 'valid_composition' "$T/table.txt" || fail "no summary table printed"
 ls "$T/out" | grep -q tmp && fail "temporary files left in the output folder"
+# the shipped MP-20 reference is used by default and --reference adds to it: rock salt NaCl is
+# in MP-20, the CsCl-type cell only in the hand-made references
+if [ -f "$SRC/data/reference/mp20.h5" ]; then
+    "$X" screen "$T/cands" --reference "$T/refs" -o "$T/outd" --quiet || fail "screen, default reference"
+    rowd() { grep "^$1," "$T/outd/screen.csv" | cut -d, -f"$2"; }
+    [ "$(rowd a_nacl 9)" = 0 ] || fail "rock salt NaCl should be known to MP-20: $(rowd a_nacl 1-10)"
+    [ "$(rowd c_nacl_cscl 9-10)" = "0,known_cscl" ] || fail "c row with the default reference: $(rowd c_nacl_cscl 1-10)"
+    grep -q 'reference/mp20.h5' "$T/outd/summary.json" || fail "summary.json should name the shipped reference"
+fi
 
 # --- real data: every validation crystal matches itself as a reference, and is valid
 VAL="$SRC/../shared/data/mp_20/val.csv"
@@ -83,7 +93,8 @@ if [ -f "$VAL" ]; then
     # header + first 60 records (CIF cells span lines: a record ends when quotes balance)
     awk 'BEGIN{q=0; n=-1} { print; q += gsub(/"/, "\""); if (q % 2 == 0) { n++; if (n >= 60) exit } }' \
         "$VAL" > "$T/val60.csv"
-    "$X" screen "$T/val60.csv" --reference "$T/val60.csv" -o "$T/val" --quiet || fail "screen val60"
+    "$X" screen "$T/val60.csv" --no-default-reference --reference "$T/val60.csv" -o "$T/val" --quiet \
+        || fail "screen val60"
     n=$(tail -n +2 "$T/val/screen.csv" | wc -l)
     [ "$n" -eq 60 ] || fail "expected 60 rows, got $n"
     bad=$(tail -n +2 "$T/val/screen.csv" | awk -F, '$5 != 1 || $9 != 0' | wc -l)

@@ -5,6 +5,7 @@
  * `test_dataset --write-v7 PATH` writes a dataset claiming layout version 7 (the fixture the
  * end-to-end test uses for "unknown version -> exit 1"). */
 #include <hdf5.h>
+#include <sys/stat.h>
 #include <math.h>
 #include <stdlib.h>
 #include <string.h>
@@ -340,6 +341,64 @@ static void test_input_formats(void)
     CU_ASSERT_EQUAL(xg_input_read("/nonexistent/x.cif", &ds, &err), XG_EIO);
 }
 
+/* Issue 14: the compact layout (shipped reference) and tolerant folder reading (screen). */
+static void test_compact_and_tolerant(void)
+{
+    xg_error err = {0};
+    xg_dataset *ds = sample();
+    const char *path = tmp_h5("compact.h5");
+    CU_ASSERT_EQUAL_FATAL(xg_dataset_write_h5_compact(ds, path, 1, &err), XG_OK);
+    xg_dataset *back = NULL;
+    CU_ASSERT_EQUAL_FATAL(xg_dataset_read_h5(path, &back, &err), XG_OK);
+    CU_ASSERT_EQUAL(back->n, 3);
+    CU_ASSERT_EQUAL(back->m, 6);
+    CU_ASSERT_EQUAL(back->nprops, 0); /* compact: structures only */
+    CU_ASSERT_STRING_EQUAL(back->ids[2], ds->ids[2]);
+    for (int64_t a = 0; a < ds->m; a++) {
+        CU_ASSERT_EQUAL(back->types[a], ds->types[a]);
+        for (int d = 0; d < 3; d++) /* float32 on disk */
+            CU_ASSERT(fabs(back->frac[3 * a + d] - ds->frac[3 * a + d]) < 1e-7);
+    }
+    for (int k = 0; k < 9 * 3; k++)
+        CU_ASSERT(fabs(back->lattices[k] - ds->lattices[k]) < 1e-6);
+    xg_dataset_free(back);
+    xg_dataset_free(ds);
+
+    /* a folder with one good and one malformed CIF: strict reading fails naming the file,
+     * tolerant reading keeps both, the bad one as a placeholder with no atoms */
+    char dir[600];
+    snprintf(dir, sizeof dir, "%s/tolerant", xg_test_tmpdir());
+    CU_ASSERT_FATAL(mkdir(dir, 0755) == 0);
+    char f1[700], f2[700];
+    snprintf(f1, sizeof f1, "%s/a_good.cif", dir);
+    snprintf(f2, sizeof f2, "%s/b_bad.cif", dir);
+    FILE *f = fopen(f1, "w");
+    CU_ASSERT_PTR_NOT_NULL_FATAL(f);
+    fputs("data_g\n_cell_length_a 3\n_cell_length_b 3\n_cell_length_c 3\n_cell_angle_alpha 90\n"
+          "_cell_angle_beta 90\n_cell_angle_gamma 90\nloop_\n_atom_site_type_symbol\n"
+          "_atom_site_fract_x\n_atom_site_fract_y\n_atom_site_fract_z\nCu 0 0 0\n",
+          f);
+    fclose(f);
+    f = fopen(f2, "w");
+    CU_ASSERT_PTR_NOT_NULL_FATAL(f);
+    fputs("data_b\n_cell_length_a 3\nloop_\n_atom_site_type_symbol\nCu 0 0\n", f);
+    fclose(f);
+    CU_ASSERT_NOT_EQUAL(xg_input_read(dir, &ds, &err), XG_OK);
+    CU_ASSERT_PTR_NOT_NULL(strstr(err.msg, "b_bad.cif"));
+    xg_input_failure *fails = NULL;
+    int64_t nf = -1;
+    CU_ASSERT_EQUAL_FATAL(xg_input_read_tolerant(dir, NULL, NULL, &ds, &fails, &nf, &err), XG_OK);
+    CU_ASSERT_EQUAL(ds->n, 2);
+    CU_ASSERT_EQUAL(nf, 1);
+    CU_ASSERT_EQUAL(fails[0].index, 1);
+    CU_ASSERT_STRING_EQUAL(ds->ids[1], "b_bad");
+    CU_ASSERT_EQUAL(xg_dataset_natoms(ds, 1), 0);
+    CU_ASSERT_EQUAL(xg_dataset_natoms(ds, 0), 1);
+    CU_ASSERT_PTR_NOT_NULL(strstr(fails[0].msg, "b_bad.cif"));
+    free(fails);
+    xg_dataset_free(ds);
+}
+
 /* The trainer's file, if the import has been run on this machine. */
 static void test_data_cache(void)
 {
@@ -386,6 +445,7 @@ int main(int argc, char **argv)
         {"HDF5 round trip (and empty dataset)", test_h5_roundtrip},
         {"hostile HDF5 files are refused clearly", test_hostile},
         {"xg_input: folders, CSV, HDF5, sniffing, errors", test_input_formats},
+        {"compact layout; tolerant folder reading", test_compact_and_tolerant},
         {"data-cache train.h5 (when present)", test_data_cache},
         CU_TEST_INFO_NULL,
     };

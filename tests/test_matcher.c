@@ -193,6 +193,56 @@ static void test_match_equivalent_forms(void)
 }
 
 #define NKINDS 16
+/* A needle cell (issue 14): Fe-Co pair in 3 x 3 x 3000 A. */
+static xg_structure *needle(double zco)
+{
+    xg_structure *s = xg_structure_alloc(2);
+    s->lattice[0][0] = s->lattice[1][1] = 3.0;
+    s->lattice[2][2] = 3000.0;
+    s->types[0] = 26;
+    s->types[1] = 27;
+    s->frac[1][0] = s->frac[1][1] = 0.5;
+    s->frac[1][2] = zco;
+    return s;
+}
+
+/* Extreme cells and self-matches: a crystal always matches itself; a comparison the lattice
+ * search cannot afford is refused quickly with XG_EUNSUPPORTED (the caller reports "not
+ * assessed"), never a wrong verdict or a stall. */
+static void test_extreme_cells(void)
+{
+    xg_error err = {0};
+    xg_match_result r;
+    xg_structure *a = needle(0.00031), *b = needle(0.00032);
+    snprintf(a->id, sizeof a->id, "needle-a");
+    snprintf(b->id, sizeof b->id, "needle-b");
+    CU_ASSERT_EQUAL(xg_matcher_fit(a, a, NULL, XG_MATCH_FIRST, &r, &err), XG_OK);
+    CU_ASSERT_EQUAL(r.match, 1);
+    XG_ASSERT_NEAR(r.rms, 0.0, 1e-12);
+    CU_ASSERT_EQUAL(xg_matcher_fit(a, a, NULL, XG_MATCH_BEST, &r, &err), XG_OK);
+    CU_ASSERT_EQUAL(r.match, 1);
+    CU_ASSERT_EQUAL(xg_matcher_fit(a, b, NULL, XG_MATCH_FIRST, &r, &err), XG_EUNSUPPORTED);
+    CU_ASSERT_PTR_NOT_NULL(strstr(err.msg, "not assessed"));
+    CU_ASSERT_EQUAL(r.match, 0);
+    /* A plate, 4 x 4 x 400 A, is still searched (about 10^5 lattice points) and matches a copy
+     * of itself with the origin moved (so the reduced cells differ and the search runs). */
+    xg_structure *p = needle(0.001), *q = needle(0.001);
+    p->lattice[0][0] = p->lattice[1][1] = q->lattice[0][0] = q->lattice[1][1] = 4.0;
+    p->lattice[2][2] = q->lattice[2][2] = 400.0;
+    for (int i = 0; i < 2; i++) {
+        q->frac[i][0] += 0.25;
+        q->frac[i][1] += 0.1;
+        q->frac[i][2] += 0.3;
+    }
+    CU_ASSERT_EQUAL(xg_matcher_fit(p, q, NULL, XG_MATCH_FIRST, &r, &err), XG_OK);
+    CU_ASSERT_EQUAL(r.match, 1);
+    CU_ASSERT(r.work > 0 && r.work < XG_MATCHER_MAX_WORK);
+    xg_structure_free(p);
+    xg_structure_free(q);
+    xg_structure_free(a);
+    xg_structure_free(b);
+}
+
 static void test_fixture_pairs(void)
 {
     /* XG_MATCHER_PAIRS=other.csv runs the same check on another pairs file of this format
@@ -289,6 +339,7 @@ int main(void)
         {"primitive cell of rock salt", test_primitive_rocksalt},
         {"equivalent forms match, distortions do not", test_match_equivalent_forms},
         {"pymatgen verdicts on the fixture pairs", test_fixture_pairs},
+        {"needles and plates; self-matches", test_extreme_cells},
         CU_TEST_INFO_NULL,
     };
     return xg_test_run("matcher", tests);

@@ -141,6 +141,41 @@ static void test_unique_and_novel(void)
     CU_ASSERT_EQUAL(novel[0], 0);
     CU_ASSERT_EQUAL(matched[0], -1);
 
+    /* A needle pair (3 x 3 x 3000 A) of one formula: the matcher refuses to search, and the
+     * crystals are "not assessed" instead of failing the call (issue 14). */
+    xg_structure *nd[2], *nred[2];
+    for (int k = 0; k < 2; k++) {
+        nd[k] = xg_structure_alloc(2);
+        nd[k]->lattice[0][0] = nd[k]->lattice[1][1] = 3.0;
+        nd[k]->lattice[2][2] = 3000.0;
+        nd[k]->types[0] = 26;
+        nd[k]->types[1] = 27;
+        nd[k]->frac[1][0] = nd[k]->frac[1][1] = 0.5;
+        nd[k]->frac[1][2] = 0.0003 + 0.00001 * k;
+        snprintf(nd[k]->id, sizeof nd[k]->id, "needle-%d", k);
+        CU_ASSERT_EQUAL_FATAL(xg_matcher_reduce(nd[k], NULL, &nred[k], &err), XG_OK);
+    }
+    int64_t ndup[2];
+    CU_ASSERT_EQUAL(xg_novelty_unique(nred, 2, NULL, ndup, &err), XG_OK);
+    CU_ASSERT_EQUAL(ndup[0], -1);
+    CU_ASSERT_EQUAL(ndup[1], XG_NOVELTY_NOT_ASSESSED);
+    xg_dataset *nrefs = xg_dataset_alloc();
+    CU_ASSERT_EQUAL(xg_dataset_append(nrefs, nd[0], NULL, &err), XG_OK);
+    xg_novelty_index *nix = NULL;
+    CU_ASSERT_EQUAL_FATAL(xg_novelty_index_create(NULL, &nix, &err), XG_OK);
+    CU_ASSERT_EQUAL_FATAL(xg_novelty_index_add(nix, nrefs, &err), XG_OK);
+    CU_ASSERT_EQUAL(xg_novelty_check(nix, nred, 2, novel, matched, &err), XG_OK);
+    CU_ASSERT_EQUAL(novel[0], 0); /* itself: matched at once */
+    CU_ASSERT_EQUAL(matched[0], 0);
+    CU_ASSERT_EQUAL(novel[1], -1); /* the other needle: not assessed */
+    CU_ASSERT_EQUAL(matched[1], -1);
+    xg_novelty_index_free(nix);
+    xg_dataset_free(nrefs);
+    for (int k = 0; k < 2; k++) {
+        xg_structure_free(nd[k]);
+        xg_structure_free(nred[k]);
+    }
+
     xg_novelty_index_free(ix);
     for (int i = 0; i < 7; i++) {
         xg_structure_free(c[i]);

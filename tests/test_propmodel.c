@@ -507,6 +507,107 @@ static void test_roundtrip_and_versions(void)
     xg_propmodel_free(m);
 }
 
+/* ------------------------------------------------------------------ training domain */
+
+static xg_structure *cubic2(int z1, int z2, double a, double f1)
+{
+    /* Two atoms, one at the origin and one at (f1, f1, f1), in a cube of edge a. */
+    xg_structure *s = xg_structure_alloc(2);
+    for (int i = 0; i < 3; i++) {
+        s->lattice[i][i] = a;
+        s->frac[1][i] = f1;
+    }
+    s->types[0] = z1;
+    s->types[1] = z2;
+    return s;
+}
+
+static void test_domain(void)
+{
+    xg_error err;
+    xg_dataset *ds = xg_dataset_alloc();
+    CU_ASSERT_EQUAL(xg_dataset_add_property(ds, "band_gap", &err), 0);
+    /* bcc Fe at 2.80 and 2.95 A, CsCl-type NaCl at 3.3 A, and an unlabelled Cu cell (not part
+     * of the band-gap model's domain: missing labels are not training crystals). */
+    double a[4] = {2.80, 2.95, 3.3, 3.6}, y[4] = {0.0, 0.1, 4.0, NAN};
+    int z[4][2] = {{26, 26}, {26, 26}, {11, 17}, {29, 29}};
+    for (int i = 0; i < 4; i++) {
+        xg_structure *s = cubic2(z[i][0], z[i][1], a[i], 0.5);
+        CU_ASSERT_EQUAL(xg_dataset_append(ds, s, &y[i], &err), XG_OK);
+        xg_structure_free(s);
+    }
+    xg_propmodel_domain d;
+    int64_t skipped = -1;
+    CU_ASSERT_EQUAL_FATAL(xg_propmodel_domain_compute(ds, "band_gap", 0, &d, &skipped, &err), XG_OK);
+    CU_ASSERT_EQUAL(d.have, 1);
+    CU_ASSERT_EQUAL(d.n, 3);
+    CU_ASSERT_EQUAL(skipped, 0);
+    CU_ASSERT(d.elements[26] && d.elements[11] && d.elements[17] && !d.elements[29]);
+    CU_ASSERT_EQUAL(d.natoms_min, 2);
+    CU_ASSERT_EQUAL(d.natoms_max, 2);
+    XG_ASSERT_NEAR(d.bond_ratio_min, 2.80 * sqrt(3.0) / 2 / 2.64, 1e-9);
+    CU_ASSERT_EQUAL(xg_propmodel_domain_compute(ds, "nothing", 0, &d, NULL, &err), XG_EINVAL);
+    CU_ASSERT_EQUAL_FATAL(xg_propmodel_domain_compute(ds, "band_gap", 2, &d, NULL, &err), XG_OK);
+    CU_ASSERT_EQUAL(d.n, 2); /* the first two labelled crystals, as --max-structures takes */
+    CU_ASSERT(!d.elements[11]);
+    CU_ASSERT_EQUAL_FATAL(xg_propmodel_domain_compute(ds, "band_gap", 0, &d, NULL, &err), XG_OK);
+
+    char why[128];
+    xg_structure *s = cubic2(26, 26, 2.87, 0.5); /* bcc Fe: inside */
+    CU_ASSERT_EQUAL(xg_propmodel_domain_check(&d, s, why, sizeof why), 1);
+    xg_structure_free(s);
+    s = cubic2(26, 26, 1.6, 0.5); /* squeezed: outside, by density or bond ratio */
+    CU_ASSERT_EQUAL(xg_propmodel_domain_check(&d, s, why, sizeof why), 0);
+    CU_ASSERT(strstr(why, "density") || strstr(why, "bond ratio"));
+    xg_structure_free(s);
+    s = cubic2(29, 29, 2.9, 0.5); /* Cu: never seen */
+    CU_ASSERT_EQUAL(xg_propmodel_domain_check(&d, s, why, sizeof why), 0);
+    CU_ASSERT_PTR_NOT_NULL(strstr(why, "Cu"));
+    xg_structure_free(s);
+    s = cubic2(26, 26, 2.87, 0.3); /* same density, but an atom pair far too close */
+    CU_ASSERT_EQUAL(xg_propmodel_domain_check(&d, s, why, sizeof why), 0);
+    CU_ASSERT_PTR_NOT_NULL(strstr(why, "bond ratio"));
+    xg_structure_free(s);
+    xg_propmodel_domain unknown;
+    memset(&unknown, 0, sizeof unknown);
+    s = cubic2(26, 26, 2.87, 0.5);
+    CU_ASSERT_EQUAL(xg_propmodel_domain_check(&unknown, s, why, sizeof why), -1);
+
+    /* The domain travels with the model file; a file without it reads as unknown. */
+    xg_propmodel *m = small_model(8, 1, 3);
+    const char *dir = xg_test_tmpdir();
+    char path[512];
+    snprintf(path, sizeof path, "%s/dom.h5", dir);
+    CU_ASSERT_EQUAL_FATAL(xg_propmodel_write(m, path, &err), XG_OK);
+    xg_propmodel *m2 = NULL;
+    CU_ASSERT_EQUAL_FATAL(xg_propmodel_load(path, &m2, &err), XG_OK);
+    CU_ASSERT_EQUAL(xg_propmodel_get_info(m2)->domain.have, 0);
+    xg_propmodel_free(m2);
+    xg_propmodel_set_domain(m, &d);
+    CU_ASSERT_EQUAL_FATAL(xg_propmodel_write(m, path, &err), XG_OK);
+    CU_ASSERT_EQUAL_FATAL(xg_propmodel_load(path, &m2, &err), XG_OK);
+    const xg_propmodel_domain *d2 = &xg_propmodel_get_info(m2)->domain;
+    CU_ASSERT_EQUAL(d2->have, 1);
+    CU_ASSERT_EQUAL(d2->n, 3);
+    CU_ASSERT(memcmp(d2->elements, d.elements, sizeof d.elements) == 0);
+    CU_ASSERT_EQUAL(d2->density_min, d.density_min);
+    CU_ASSERT_EQUAL(d2->bond_ratio_max, d.bond_ratio_max);
+    CU_ASSERT_EQUAL(xg_propmodel_domain_check(d2, s, why, sizeof why), 1);
+    xg_structure_free(s);
+    xg_propmodel_free(m2);
+    xg_propmodel_free(m);
+    xg_dataset_free(ds);
+
+    /* Physical ranges used for clipping. */
+    double lo, hi;
+    xg_propmodel_physical_range("band_gap", &lo, &hi);
+    CU_ASSERT(lo == 0 && isinf(hi));
+    xg_propmodel_physical_range("dft_mag_density", &lo, &hi);
+    CU_ASSERT(lo == 0 && isinf(hi));
+    xg_propmodel_physical_range("formation_energy_per_atom", &lo, &hi);
+    CU_ASSERT(isinf(lo) && lo < 0 && isinf(hi));
+}
+
 /* ------------------------------------------------------------------ prediction */
 
 static void test_predict_consistency(void)
@@ -616,6 +717,7 @@ int main(void)
         {"file round trip, version refusal", test_roundtrip_and_versions},
         {"predictions: batched = alone, invariances", test_predict_consistency},
         {"bad input", test_predict_bad_input},
+        {"training domain: compute, check, file round trip; physical ranges", test_domain},
         CU_TEST_INFO_NULL,
     };
     return xg_test_run("propmodel", tests);
