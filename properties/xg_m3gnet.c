@@ -148,7 +148,7 @@ static int table(xg_m3gnet *m, tensor_ref *t)
  * digits to cancellation there), upward recurrence above (stable for x > l). */
 static void sph_jn(int lmax, double x, double *j)
 {
-    if (x < 0.5 + lmax) {
+    if (x < 1.0) {
         for (int l = 0; l <= lmax; l++) {
             double pre = 1.0;
             for (int k = 1; k <= l; k++)
@@ -413,9 +413,9 @@ static int read_tensors(xg_m3gnet *m, hid_t f, int mg, const char *ctx, xg_error
     for (int i = 0; i < nt; i++) {
         char path[256];
         if (mg)
-            snprintf(path, sizeof path, "%s", t[i].mg);
+            snprintf(path, sizeof path, "%.200s", t[i].mg);
         else
-            snprintf(path, sizeof path, "weights/%s", t[i].xg);
+            snprintf(path, sizeof path, "weights/%.90s", t[i].xg);
         hsize_t want[2] = {(hsize_t)t[i].rows, (hsize_t)t[i].cols};
         size_t n = (size_t)t[i].rows * (t[i].cols ? t[i].cols : 1);
         float *buf = malloc(n * sizeof *buf);
@@ -922,8 +922,22 @@ static void lin_back(double *dX, const double *dY, const double *W, long N, int 
 typedef struct {
     double *z1;        /* E x 2U (layer | gate pre-activations) */
     double *z2, *z3;   /* E x 2U each */
+    double *s1, *s2, *s3; /* their sigmoids, so backward needs no exp */
     double *w;         /* E x U: W_rbf rbf */
 } conv_save;
+
+/* s = sigmoid(z) over n numbers; h (optional) = SiLU(z) = z s. */
+static void sig_rows(double *s, double *h, const double *z, long n)
+{
+    for (long k = 0; k < n; k++)
+        s[k] = 1.0 / (1.0 + exp(-z[k]));
+    if (h)
+        for (long k = 0; k < n; k++)
+            h[k] = z[k] * s[k];
+}
+
+/* SiLU'(z) from z and s = sigmoid(z). */
+static inline double dsilu_s(double z, double s) { return s * (1.0 + z * (1.0 - s)); }
 
 /* out[E x U] = GatedMLP([v_src, v_dst, e]) * (W_rbf rbf). P (N x 2U) = v W1s^T, Q = v W1d^T. */
 static void conv_forward(const conv_mlp *c, conv_save *S, double *out, const double *v,
@@ -938,25 +952,23 @@ static void conv_forward(const conv_mlp *c, conv_save *S, double *out, const dou
     for (long r = 0; r < E; r++) {
         double *z = S->z1 + r * U2;
         const double *p = P + (long)g->src[r] * U2, *q = Q + (long)g->dst[r] * U2;
-        double *hr = h + r * U2;
-        for (int k = 0; k < U2; k++) {
+        for (int k = 0; k < U2; k++)
             z[k] += p[k] + q[k];
-            hr[k] = silu(z[k]);
-        }
     }
+    sig_rows(S->s1, h, S->z1, E * U2);
     /* layer 2: h (E x 2U) -> z2; layers read columns 0..U-1, gates U..2U-1 */
     lin(S->z2, h, c->A2, c->a2, E, U, U, U2, U, U2, 0);
     lin(S->z2 + U, h + U, c->G2, c->c2, E, U, U, U2, U, U2, 0);
-    for (long k = 0; k < E * U2; k++)
-        h[k] = silu(S->z2[k]);
+    sig_rows(S->s2, h, S->z2, E * U2);
     lin(S->z3, h, c->A3, c->a3, E, U, U, U2, U, U2, 0);
     lin(S->z3 + U, h + U, c->G3, c->c3, E, U, U, U2, U, U2, 0);
     lin(S->w, rbf, c->Wr, NULL, E, nb, U, nb, nb, U, 0);
+    sig_rows(S->s3, NULL, S->z3, E * U2);
     for (long r = 0; r < E; r++) {
-        const double *z = S->z3 + r * U2, *w = S->w + r * U;
+        const double *z = S->z3 + r * U2, *sg = S->s3 + r * U2, *w = S->w + r * U;
         double *o = out + r * U;
         for (int k = 0; k < U; k++)
-            o[k] = silu(z[k]) * sigm(z[U + k]) * w[k];
+            o[k] = z[k] * sg[k] * sg[U + k] * w[k];
     }
 }
 
@@ -971,12 +983,13 @@ static void conv_backward(const conv_mlp *c, const conv_save *S, const double *d
     /* dW: d(w) = dout * mlp_out -> drbf; d z3 */
     double *dw = t1; /* E x U (first half of t1 reused as E x U contiguous) */
     for (long r = 0; r < E; r++) {
-        const double *z = S->z3 + r * U2, *w = S->w + r * U, *d = dout + r * U;
+        const double *z = S->z3 + r * U2, *s3 = S->s3 + r * U2, *w = S->w + r * U;
+        const double *d = dout + r * U;
         double *dz = t2 + r * U2, *dwr = dw + r * U;
         for (int k = 0; k < U; k++) {
-            double a = silu(z[k]), s = sigm(z[U + k]);
+            double a = z[k] * s3[k], s = s3[U + k];
             dwr[k] = d[k] * a * s;
-            dz[k] = d[k] * w[k] * s * dsilu(z[k]);
+            dz[k] = d[k] * w[k] * s * dsilu_s(z[k], s3[k]);
             dz[U + k] = d[k] * w[k] * a * s * (1.0 - s);
         }
     }
@@ -986,12 +999,12 @@ static void conv_backward(const conv_mlp *c, const conv_save *S, const double *d
     lin_back(t1, t2, c->A3, E, U, U, U2, U, U2);
     lin_back(t1 + U, t2 + U, c->G3, E, U, U, U2, U, U2);
     for (long k = 0; k < E * U2; k++)
-        t1[k] *= dsilu(S->z2[k]);
+        t1[k] *= dsilu_s(S->z2[k], S->s2[k]);
     memset(t2, 0, sizeof(double) * E * U2);
     lin_back(t2, t1, c->A2, E, U, U, U2, U, U2);
     lin_back(t2 + U, t1 + U, c->G2, E, U, U, U2, U, U2);
     for (long k = 0; k < E * U2; k++)
-        t2[k] *= dsilu(S->z1[k]);
+        t2[k] *= dsilu_s(S->z1[k], S->s1[k]);
     /* t2 = dz1 (E x 2U): into e, and per node through the split first layer */
     lin_back(de, t2, c->W1e, E, U, U2, U, U, U2);
     memset(dP, 0, sizeof(double) * n * U2);
@@ -1016,7 +1029,7 @@ static void conv_backward(const conv_mlp *c, const conv_save *S, const double *d
  * energy, forces, stress
  * ------------------------------------------------------------------------------------------ */
 typedef struct {
-    double *v_in, *atoms, *nbs, *zb, *zg, *e_in, *e_mid, *e_new, *out_e, *out_n;
+    double *v_in, *atoms, *nbs, *zb, *zg, *sb, *sg, *e_in, *e_mid, *e_new, *out_e, *out_n;
     conv_save ce, cn;
 } block_save;
 
@@ -1044,13 +1057,13 @@ int xg_m3gnet_compute(const xg_m3gnet *m, const xg_structure *s, double *energy,
     /* one arena for everything */
     size_t need = 0;
     need += (size_t)Eg * nb * 3;                /* rbf, drbf_dr, g_rbf */
-    need += (size_t)Tg * (nb * 3 + 8);          /* basis, dbasis, ... */
+    need += (size_t)Tg * (nb * 2 + 8);          /* basis, dbasis, ... */
     need += (size_t)Eg * 2;                     /* fc, dfc */
-    need += (size_t)NB * ((size_t)n * U + (size_t)n * nb + (size_t)Eg * nb + (size_t)Eg * U * 7 +
-                          (size_t)Eg * U2 * 6 + (size_t)Eg * U * 2);
+    need += (size_t)NB * ((size_t)n * U + (size_t)n * nb + (size_t)Eg * nb + (size_t)Eg * U * 9 +
+                          (size_t)Eg * U2 * 12 + (size_t)Eg * U * 2);
     need += (size_t)n * U * 4 + (size_t)n * U2 * 3 + (size_t)Eg * U2 * 3 + (size_t)Eg * U * 2 +
             (size_t)n * (U * 2 * NRO + 8) + (size_t)Eg * nb + (size_t)n * nb;
-    double *arena = calloc(need, sizeof(double));
+    double *arena = malloc(need * sizeof(double));
     if (!arena) {
         graph_free(&g);
         return xg_error_set(err, XG_ENOMEM, "%s: out of memory (%ld bonds, %ld triples)", s->id,
@@ -1060,7 +1073,6 @@ int xg_m3gnet_compute(const xg_m3gnet *m, const xg_structure *s, double *energy,
 #define TAKE(N) (p += (N), p - (N))
     double *rbf = TAKE((size_t)Eg * nb), *drbf = TAKE((size_t)Eg * nb), *grbf = TAKE((size_t)Eg * nb);
     double *basis = TAKE((size_t)Tg * nb), *gbasis = TAKE((size_t)Tg * nb);
-    double *tsbf = TAKE((size_t)Tg * nb); /* radial part of each triple */
     double *tw = TAKE((size_t)Tg), *gtw = TAKE((size_t)Tg), *tcos = TAKE((size_t)Tg);
     double *tmp8 = TAKE((size_t)Tg * 5);
     long *tb1 = (long *)tmp8, *tb2 = (long *)(tmp8 + Tg); /* bond indices (long fits a double slot) */
@@ -1084,6 +1096,14 @@ int xg_m3gnet_compute(const xg_m3gnet *m, const xg_structure *s, double *energy,
         B->cn.z1 = TAKE((size_t)Eg * U2);
         B->cn.z2 = TAKE((size_t)Eg * U2);
         B->cn.z3 = TAKE((size_t)Eg * U2);
+        B->ce.s1 = TAKE((size_t)Eg * U2);
+        B->ce.s2 = TAKE((size_t)Eg * U2);
+        B->ce.s3 = TAKE((size_t)Eg * U2);
+        B->cn.s1 = TAKE((size_t)Eg * U2);
+        B->cn.s2 = TAKE((size_t)Eg * U2);
+        B->cn.s3 = TAKE((size_t)Eg * U2);
+        B->sb = TAKE((size_t)Eg * U);
+        B->sg = TAKE((size_t)Eg * U);
         B->ce.w = TAKE((size_t)Eg * U);
         B->cn.w = TAKE((size_t)Eg * U);
     }
@@ -1118,10 +1138,11 @@ int xg_m3gnet_compute(const xg_m3gnet *m, const xg_structure *s, double *energy,
                 tcos[t] = c;
                 double cc = fmin(fmax(c, -1 + 1e-7), 1 - 1e-7), Y[MAXL], dY[MAXL];
                 ylm0(m->max_l, cc, Y, dY);
-                radial(m, g.d[e2], tsbf + t * nb, NULL);
+                /* the three-body radial part uses the pair basis (same cutoff and orders) */
+                const double *f2 = rbf + e2 * nb;
                 for (int l = 0; l < m->max_l; l++)
                     for (int k = 0; k < m->max_n; k++)
-                        basis[t * nb + l * m->max_n + k] = tsbf[t * nb + l * m->max_n + k] * Y[l];
+                        basis[t * nb + l * m->max_n + k] = f2[l * m->max_n + k] * Y[l];
                 tw[t] = fc[e1] * fc[e2];
                 tb1[t] = e1;
                 tb2[t] = e2;
@@ -1156,8 +1177,10 @@ int xg_m3gnet_compute(const xg_m3gnet *m, const xg_structure *s, double *energy,
         }
         lin(B->zb, B->nbs, W->Wb, NULL, E, nb, U, nb, nb, U, 0);
         lin(B->zg, B->nbs, W->Wg, NULL, E, nb, U, nb, nb, U, 0);
+        sig_rows(B->sb, NULL, B->zb, E * U);
+        sig_rows(B->sg, NULL, B->zg, E * U);
         for (long k = 0; k < E * U; k++)
-            B->e_mid[k] = B->e_in[k] + silu(B->zb[k]) * sigm(B->zg[k]);
+            B->e_mid[k] = B->e_in[k] + B->zb[k] * B->sb[k] * B->sg[k];
         /* edge update */
         conv_forward(&W->edge, &B->ce, B->out_e, v, B->e_mid, rbf, &g, U, nb, P, Q, h);
         for (long k = 0; k < E * U; k++)
@@ -1268,8 +1291,8 @@ int xg_m3gnet_compute(const xg_m3gnet *m, const xg_structure *s, double *energy,
         /* de is now dE/d e_mid; three-body: e_mid = e_in + silu(zb) sigm(zg) */
         memset(dnb, 0, sizeof(double) * E * nb);
         for (long k = 0; k < E * U; k++) {
-            double sb = silu(B->zb[k]), sg = sigm(B->zg[k]);
-            t1[k] = de[k] * sg * dsilu(B->zb[k]);
+            double sb = B->zb[k] * B->sb[k], sg = B->sg[k];
+            t1[k] = de[k] * sg * dsilu_s(B->zb[k], B->sb[k]);
             t2[k] = de[k] * sb * sg * (1 - sg);
         }
         lin_back(dnb, t1, W->Wb, E, nb, U, nb, nb, U);
@@ -1312,8 +1335,7 @@ int xg_m3gnet_compute(const xg_m3gnet *m, const xg_structure *s, double *energy,
         long e1 = tb1[q], e2 = tb2[q];
         double c = tcos[q], cc = fmin(fmax(c, -1 + 1e-7), 1 - 1e-7), Y[MAXL], dY[MAXL];
         ylm0(m->max_l, cc, Y, dY);
-        double f[MAXL * MAXN], df[MAXL * MAXN];
-        radial(m, g.d[e2], f, df);
+        const double *f = rbf + e2 * nb, *df = drbf + e2 * nb;
         double gdist = 0, gcos = 0;
         for (int l = 0; l < m->max_l; l++)
             for (int k = 0; k < m->max_n; k++) {
