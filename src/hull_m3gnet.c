@@ -331,7 +331,7 @@ int xg_hull_m3gnet_cmd(int argc, char **argv)
     qsort(fabs_all, (size_t)nvalid, sizeof(double), cmp_d);
     printf("M3GNet single points: %ld crystals (%ld failed) in %.1f s, %d threads\n", n, failed,
            secs, omp_get_max_threads());
-    printf("  elemental references: %d elements (%s)\n", nrefs,
+    printf("  elemental references: %d (%s)\n", nrefs,
            refs_path ? refs_path : "lowest energy per atom of each element's crystals here");
     printf("  without a reference for some element: %ld crystals\n", noref);
     if (nvalid)

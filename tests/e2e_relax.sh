@@ -75,4 +75,31 @@ check "no inputs: 2" test "$(status "$BIN" relax -o "$T/x")" = 2
 check "no -o: 2" test "$(status "$BIN" relax "$T/in")" = 2
 check "bad --fmax: 2" test "$(status "$BIN" relax "$T/in" -o "$T/x" --fmax abc)" = 2
 check "missing input: 1" test "$(status "$BIN" relax "$T/nothing.cif" -o "$T/x3" --quiet)" = 1
+
+# hull m3gnet + screen --relax: a one-element M3GNet hull from relaxed bcc Fe, then an fcc Fe
+# candidate is judged by its relaxed energy against it (fcc above bcc in M3GNet, as in DFT)
+check "hull m3gnet builds a table" test "$(status "$BIN" hull m3gnet "$T/out1/relaxed.h5" -o "$T/hull.h5" --energies "$T/e.csv" --quiet)" = 0
+check "hull m3gnet found the Fe reference" grep -q "elemental references: 1 " "$T/out"
+mkdir -p "$T/cand"
+cat >"$T/cand/Fefcc.vasp" <<'P'
+Fe fcc
+1.0
+0 1.8 1.8
+1.8 0 1.8
+1.8 1.8 0
+Fe
+1
+Direct
+0 0 0
+P
+check "screen --relax runs" test "$(status "$BIN" screen "$T/cand" --relax --mlip-hull "$T/hull.h5" -o "$T/scr" --quiet)" = 0
+check "screen.csv has the relax columns" grep -q "e_relaxed,e_hull_mlip,relax_rmsd,relax_converged,spacegroup_relaxed,stable_mlip_0" "$T/scr/screen.csv"
+check "fcc Fe: 0 < e_hull_mlip < 0.2, stable at 0.1, not at 0" python3 - "$T/scr/screen.csv" <<'PY'
+import csv, sys
+r = next(csv.DictReader(open(sys.argv[1])))
+e = float(r["e_hull_mlip"])
+sys.exit(0 if 0 < e < 0.2 and r["stable"] == ("1" if e < 0.1 else "0") and r["stable_mlip_0"] == "0" and r["relax_converged"] == "1" else 1)
+PY
+check "screen --relax with a plain hull table: 1" test "$(status "$BIN" screen "$T/cand" --relax --mlip-hull "$SRC/data/hull-mp20.h5" -o "$T/scr2" --quiet)" = 1
+check "names the missing references" grep -q "not an M3GNet hull table" "$T/err"
 exit $fail
