@@ -1033,8 +1033,33 @@ typedef struct {
     conv_save ce, cn;
 } block_save;
 
+struct xg_m3gnet_work {
+    double *arena;
+    size_t cap; /* doubles */
+};
+
+xg_m3gnet_work *xg_m3gnet_work_alloc(void) { return calloc(1, sizeof(xg_m3gnet_work)); }
+
+void xg_m3gnet_work_free(xg_m3gnet_work *w)
+{
+    if (w) {
+        free(w->arena);
+        free(w);
+    }
+}
+
 int xg_m3gnet_compute(const xg_m3gnet *m, const xg_structure *s, double *energy,
                       double (*forces)[3], double stress[3][3], xg_error *err)
+{
+    xg_m3gnet_work w = {NULL, 0};
+    int rc = xg_m3gnet_compute_work(m, &w, s, energy, forces, stress, err);
+    free(w.arena);
+    return rc;
+}
+
+int xg_m3gnet_compute_work(const xg_m3gnet *m, xg_m3gnet_work *work, const xg_structure *s,
+                           double *energy, double (*forces)[3], double stress[3][3],
+                           xg_error *err)
 {
     int n = s->natoms, U = m->U, nb = m->nb, U2 = 2 * U, NB = m->nblocks;
     int backward = forces || stress;
@@ -1063,7 +1088,16 @@ int xg_m3gnet_compute(const xg_m3gnet *m, const xg_structure *s, double *energy,
                           (size_t)Eg * U2 * 12 + (size_t)Eg * U * 2);
     need += (size_t)n * U * 4 + (size_t)n * U2 * 3 + (size_t)Eg * U2 * 3 + (size_t)Eg * U * 2 +
             (size_t)n * (U * 2 * NRO + 8) + (size_t)Eg * nb + (size_t)n * nb;
-    double *arena = malloc(need * sizeof(double));
+    if (work->cap < need) {
+        /* grow with headroom: a relaxation's graph changes size a little from step to step */
+        size_t nc = need + need / 4;
+        double *na = realloc(work->arena, nc * sizeof(double));
+        if (na) {
+            work->arena = na;
+            work->cap = nc;
+        }
+    }
+    double *arena = work->cap >= need ? work->arena : NULL;
     if (!arena) {
         graph_free(&g);
         return xg_error_set(err, XG_ENOMEM, "%s: out of memory (%ld bonds, %ld triples)", s->id,
@@ -1227,12 +1261,10 @@ int xg_m3gnet_compute(const xg_m3gnet *m, const xg_structure *s, double *energy,
         etot += m->refs[m->z2i[s->types[i]]];
     *energy = etot;
     if (!isfinite(etot)) {
-        free(arena);
         graph_free(&g);
         return xg_error_set(err, XG_ENUMERIC, "%s: M3GNet energy is not finite", s->id);
     }
     if (!backward) {
-        free(arena);
         graph_free(&g);
         return XG_OK;
     }
@@ -1381,7 +1413,6 @@ int xg_m3gnet_compute(const xg_m3gnet *m, const xg_structure *s, double *energy,
                 stress[a][b2] = stress[b2][a] = sym;
             }
     }
-    free(arena);
     graph_free(&g);
     return XG_OK;
 }

@@ -71,6 +71,16 @@ int xg_m3gnet_has_element(const xg_m3gnet *m, int z);
 int xg_m3gnet_compute(const xg_m3gnet *m, const xg_structure *s, double *energy,
                       double (*forces)[3], double stress[3][3], xg_error *err);
 
+/* A reusable work arena for xg_m3gnet_compute_work: one per thread (or per relaxation), so
+ * repeated calls do not map and fault in fresh memory each time (a third of the time of a
+ * 20-atom call went to the kernel before). Grows as needed; alloc/free pair. */
+typedef struct xg_m3gnet_work xg_m3gnet_work;
+xg_m3gnet_work *xg_m3gnet_work_alloc(void);
+void xg_m3gnet_work_free(xg_m3gnet_work *w);
+int xg_m3gnet_compute_work(const xg_m3gnet *m, xg_m3gnet_work *w, const xg_structure *s,
+                           double *energy, double (*forces)[3], double stress[3][3],
+                           xg_error *err);
+
 /* Counts of the last graph, for benchmarks: bonds within the cutoff and three-body triples. */
 int xg_m3gnet_graph_size(const xg_m3gnet *m, const xg_structure *s, long *nbonds, long *ntriples,
                          xg_error *err);

@@ -53,12 +53,12 @@ static void place(xg_structure *s, const double L0[3][3], const double L0i[3][3]
 
 /* Energy and generalized forces f ((n + 3) x 3; the last 3 rows are the cell's). Returns the
  * largest row norm in *fmax. */
-static int evaluate(const xg_m3gnet *m, xg_structure *s, const double G[3][3], int fixed_cell,
+static int evaluate(const xg_m3gnet *m, xg_m3gnet_work *w, xg_structure *s, const double G[3][3], int fixed_cell,
                     double (*F)[3], double (*f)[3], double *E, double stress[3][3],
                     double *fmax_out, xg_error *err)
 {
     int n = s->natoms;
-    int rc = xg_m3gnet_compute(m, s, E, F, stress, err);
+    int rc = xg_m3gnet_compute_work(m, w, s, E, F, stress, err);
     if (rc)
         return rc;
     double best = 0;
@@ -107,7 +107,9 @@ int xg_relax_run(const xg_m3gnet *m, xg_structure *s, const xg_relax_config *cfg
     double(*f)[3] = malloc(sizeof(double[3]) * nr);
     double(*F)[3] = malloc(sizeof(double[3]) * n);
     double(*best_q)[3] = malloc(sizeof(double[3]) * nr);
-    if (!in || !q || !v || !f || !F || !best_q) {
+    xg_m3gnet_work *w = xg_m3gnet_work_alloc();
+    if (!in || !q || !v || !f || !F || !best_q || !w) {
+        xg_m3gnet_work_free(w);
         xg_structure_free(in);
         free(q), free(v), free(f), free(F), free(best_q);
         return xg_error_set(err, XG_ENOMEM, "%s: out of memory", s->id);
@@ -119,7 +121,7 @@ int xg_relax_run(const xg_m3gnet *m, xg_structure *s, const xg_relax_config *cfg
         for (int c = 0; c < 3; c++)
             q[n + r][c] = n * G[r][c];
     double E, fm, stress[3][3];
-    int rc = evaluate(m, s, G, cfg->fixed_cell, F, f, &E, stress, &fm, err);
+    int rc = evaluate(m, w, s, G, cfg->fixed_cell, F, f, &E, stress, &fm, err);
     if (rc)
         goto done;
     res->e_initial = E;
@@ -174,7 +176,7 @@ int xg_relax_run(const xg_m3gnet *m, xg_structure *s, const xg_relax_config *cfg
             break;
         }
         place(s, L0, L0i, (const double(*)[3])q, G);
-        rc = evaluate(m, s, G, cfg->fixed_cell, F, f, &E, stress, &fm, err);
+        rc = evaluate(m, w, s, G, cfg->fixed_cell, F, f, &E, stress, &fm, err);
         if (rc)
             break;
         if (E < best_E) {
@@ -227,6 +229,7 @@ int xg_relax_run(const xg_m3gnet *m, xg_structure *s, const xg_relax_config *cfg
         res->volume_change = xg_structure_volume(s) / xg_structure_volume(in) - 1.0;
     }
 done:
+    xg_m3gnet_work_free(w);
     xg_structure_wrap(s);
     xg_structure_free(in);
     free(q), free(v), free(f), free(F), free(best_q);

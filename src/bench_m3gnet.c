@@ -111,6 +111,7 @@ int xg_bench_m3gnet(int argc, char **argv)
            "E+F+stress ms");
     int status = XG_EXIT_OK;
     double *t = malloc(sizeof(double) * iters);
+    xg_m3gnet_work *w = xg_m3gnet_work_alloc();
     for (int64_t k = 0; t && k < ds->n; k++) {
         xg_structure *s = xg_dataset_get(ds, k, &err);
         long nb = 0, nt = 0;
@@ -127,7 +128,7 @@ int xg_bench_m3gnet(int argc, char **argv)
         for (int kind = 0; kind < 2; kind++) {
             for (long r = 0; r < iters; r++) {
                 double t0 = cpu_now();
-                xg_m3gnet_compute(m, s, &e, kind ? F : NULL, kind ? st : NULL, &err);
+                xg_m3gnet_compute_work(m, w, s, &e, kind ? F : NULL, kind ? st : NULL, &err);
                 t[r] = cpu_now() - t0;
             }
             for (long a = 1; a < iters; a++) /* insertion sort: iters is small */
@@ -143,6 +144,7 @@ int xg_bench_m3gnet(int argc, char **argv)
         xg_structure_free(s);
     }
     free(t);
+    xg_m3gnet_work_free(w);
     xg_dataset_free(ds);
     xg_m3gnet_free(m);
     return status;

@@ -184,6 +184,18 @@ int xg_hull_m3gnet_cmd(int argc, char **argv)
     xg_dataset *keep[MAXIN] = {0};
     long base[MAXIN + 1] = {0};
     double t0 = xg_now();
+    /* one work arena per thread, reused from crystal to crystal */
+    int nth = omp_get_max_threads();
+    xg_m3gnet_work **works = calloc((size_t)nth, sizeof *works);
+    for (int t = 0; works && t < nth; t++)
+        if (!(works[t] = xg_m3gnet_work_alloc())) {
+            xg_cli_errorf(CMD, "out of memory");
+            return XG_EXIT_FAIL;
+        }
+    if (!works) {
+        xg_cli_errorf(CMD, "out of memory");
+        return XG_EXIT_FAIL;
+    }
     for (int k = 0; k < ninputs; k++) {
         xg_dataset *ds = NULL;
         base[k + 1] = base[k];
@@ -240,7 +252,8 @@ int xg_hull_m3gnet_cmd(int argc, char **argv)
                     en->has_of |= s->types[a] == 8 || s->types[a] == 9;
                 xg_structure_reduced_formula(s, en->formula, sizeof en->formula);
                 double(*F)[3] = malloc(sizeof(double[3]) * s->natoms);
-                if (F && !xg_m3gnet_compute(m, s, &en->e, F, NULL, &e2)) {
+                if (F && !xg_m3gnet_compute_work(m, works[omp_get_thread_num()], s, &en->e, F, NULL,
+                                                 &e2)) {
                     en->ok = 1;
                     en->fmax = 0;
                     for (int a = 0; a < s->natoms; a++) {
@@ -265,6 +278,9 @@ int xg_hull_m3gnet_cmd(int argc, char **argv)
         base[k + 1] = n;
     }
     double secs = xg_now() - t0;
+    for (int t = 0; works && t < nth; t++)
+        xg_m3gnet_work_free(works[t]);
+    free(works);
     /* elemental references */
     double refs[XG_MAX_Z + 1];
     static char ref_id[XG_MAX_Z + 1][XG_HULL_ID_LEN];
