@@ -242,6 +242,7 @@ static void col_sun(const screen_run *r, int64_t i, char *b, size_t n)
 static int has_relax(const screen_run *r) { return r->rx != NULL; }
 static int has_stable(const screen_run *r) { return has_hull(r) || has_relax(r); }
 static int has_pred_relax(const screen_run *r) { return has_hull(r) && has_relax(r); }
+static int has_sun_relax(const screen_run *r) { return has_relax(r) && r->have_refs; }
 static int val_stable_pred(const screen_run *r, int64_t i)
 {
     double e = r->rows[i].pv.e_hull;
@@ -340,7 +341,7 @@ static const screen_column columns[] = {
     {"relax_converged", col_rconv, "relax_converged", val_rconv, has_relax},
     {"spacegroup_relaxed", col_sg_relaxed, NULL, NULL, has_relax},
     {"stable_mlip_0", col_stable0, "stable_mlip_0", val_stable0, has_relax},
-    {"sun_mlip_0", col_sun0, "sun_mlip_0", val_sun0, has_sun},
+    {"sun_mlip_0", col_sun0, "sun_mlip_0", val_sun0, has_sun_relax},
     {"stable_pred", col_stable_pred, "stable_pred", val_stable_pred, has_pred_relax},
 };
 #define NCOLUMNS ((int)(sizeof columns / sizeof columns[0]))
