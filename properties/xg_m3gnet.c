@@ -696,9 +696,7 @@ int xg_m3gnet_import(const char *dir, const char *out_path, const char *license_
         if (!rc && (f = H5Fopen(hpath, H5F_ACC_RDONLY, H5P_DEFAULT)) < 0)
             rc = xg_error_set(err, XG_EIO, "%s: not a readable HDF5 file", hpath);
         if (!rc) {
-            hsize_t none[1] = {0};
-            float mean, std;
-            (void)none;
+            float mean = 0, std = 0;
             hid_t d;
             rc = XG_OK;
             /* data_mean and data_std are scalars (rank 0). */
@@ -1108,8 +1106,9 @@ int xg_m3gnet_compute_work(const xg_m3gnet *m, xg_m3gnet_work *work, const xg_st
     double *rbf = TAKE((size_t)Eg * nb), *drbf = TAKE((size_t)Eg * nb), *grbf = TAKE((size_t)Eg * nb);
     double *basis = TAKE((size_t)Tg * nb), *gbasis = TAKE((size_t)Tg * nb);
     double *tw = TAKE((size_t)Tg), *gtw = TAKE((size_t)Tg), *tcos = TAKE((size_t)Tg);
-    double *tmp8 = TAKE((size_t)Tg * 5);
-    long *tb1 = (long *)tmp8, *tb2 = (long *)(tmp8 + Tg); /* bond indices (long fits a double slot) */
+    /* the two bond indices of each triple, stored in double-sized slots of the arena */
+    double *tslots = TAKE((size_t)Tg * 2);
+    long *tb1 = (long *)tslots, *tb2 = (long *)(tslots + Tg);
     double *fc = TAKE((size_t)Eg), *dfc = TAKE((size_t)Eg);
     block_save bs[MAXB];
     for (int b = 0; b < NB; b++) {
@@ -1142,7 +1141,6 @@ int xg_m3gnet_compute_work(const xg_m3gnet *m, xg_m3gnet_work *work, const xg_st
         B->cn.w = TAKE((size_t)Eg * U);
     }
     double *v = TAKE((size_t)n * U), *dv = TAKE((size_t)n * U), *dv2 = TAKE((size_t)n * U);
-    double *e0z = TAKE((size_t)n * U);
     double *P = TAKE((size_t)n * U2), *Q = TAKE((size_t)n * U2), *dP = TAKE((size_t)n * U2);
     double *h = TAKE((size_t)Eg * U2), *t1 = TAKE((size_t)Eg * U2), *t2 = TAKE((size_t)Eg * U2);
     double *de = TAKE((size_t)Eg * U), *ez = TAKE((size_t)Eg * U);
@@ -1150,7 +1148,6 @@ int xg_m3gnet_compute_work(const xg_m3gnet *m, xg_m3gnet_work *work, const xg_st
     double *ro_y = TAKE((size_t)n * 8);
     double *dnb = TAKE((size_t)Eg * nb), *datoms = TAKE((size_t)n * nb);
 #undef TAKE
-    (void)e0z;
 
     /* ---- bases ---- */
     for (long e = 0; e < E; e++) {
@@ -1311,11 +1308,11 @@ int xg_m3gnet_compute_work(const xg_m3gnet *m, xg_m3gnet_work *work, const xg_st
         block_save *B = &bs[b];
         /* node update: v_out = v_in + scatter_dst(out_n); dv (wrt v_out) passes through */
         memcpy(dv2, dv, sizeof(double) * n * U); /* dv2 = dE/dv_in accumulator */
-        double *dout = t1 + 0; /* E x U, but t1 is used inside conv_backward: copy to h */
+        /* dE/d(message of bond r) = dE/dv[dst r]; gathered into h (t1, t2 are the work
+         * arrays of conv_backward) */
+        double *dout = h;
         for (long r = 0; r < E; r++)
-            memcpy(h + r * U, dv + (long)g.dst[r] * U, sizeof(double) * U);
-        dout = h;
-        /* conv_backward uses t1, t2 as work; dout lives in h */
+            memcpy(dout + r * U, dv + (long)g.dst[r] * U, sizeof(double) * U);
         conv_backward(&W->node, &B->cn, dout, dv2, de, grbf, &g, U, nb, t1, t2, dP);
         /* edge update: e_new = e_mid + out_e */
         memcpy(h, de, sizeof(double) * E * U); /* dout of the edge conv = de */
