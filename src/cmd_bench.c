@@ -17,6 +17,7 @@
 #include "diffusion/xg_nn.h"
 #include "src/cli.h"
 #include "src/commands.h"
+#include "src/bench_m3gnet.h"
 
 static const char *const CMD = "bench";
 
@@ -37,7 +38,13 @@ static const char USAGE[] =
     "  --n-freq F    Fourier frequencies per dimension (default: recommended)\n"
     "  --iters K     timed iterations of each kind (default 10)\n"
     "  --threads T   OpenMP and OpenBLAS threads (default: as the environment sets them)\n"
-    "  --seed S      seed of the random weights and crystals (default 1)\n";
+    "  --seed S      seed of the random weights and crystals (default 1)\n"
+    "\n"
+    "usage: xtalgen bench m3gnet [--natoms N] [--input CRYSTALS] [--iters K] [--model FILE]\n"
+    "\n"
+    "CPU milliseconds of one M3GNet call on one thread (median of K, default 20): energy only\n"
+    "and energy + forces + stress, with the bond and three-body triple counts, on a synthetic\n"
+    "N-atom crystal at MP-20's mean density (default 20 atoms) or on every crystal of INPUT.\n";
 
 /* CPU seconds of the whole process (all threads): on a shared machine wall time depends on
  * the neighbours, CPU time much less. */
@@ -249,7 +256,9 @@ static int run(int argc, char **argv)
     }
     if (!strcmp(argv[1], "denoiser"))
         return bench_denoiser(argc - 1, argv + 1);
-    xg_cli_errorf(CMD, "unknown benchmark '%s' (known: denoiser)", argv[1]);
+    if (!strcmp(argv[1], "m3gnet"))
+        return xg_bench_m3gnet(argc - 1, argv + 1);
+    xg_cli_errorf(CMD, "unknown benchmark '%s' (known: denoiser, m3gnet)", argv[1]);
     return XG_EXIT_USAGE;
 }
 

@@ -12,6 +12,7 @@
 #include "properties/xg_hull.h"
 #include "src/cli.h"
 #include "src/commands.h"
+#include "src/hull_m3gnet.h"
 
 #define CMD "hull"
 #define MAX_INPUTS 64
@@ -48,7 +49,22 @@ static const char usage[] =
     "        The crystal's own entry takes part if it is in HULL.h5 (as it is for val.csv with a\n"
     "        hull built from train+val+train_no_positions); --exclude-self leaves entries with\n"
     "        the crystal's id out. Exit status 1 when any crystal exceeds the tolerance.\n"
-    "  --report OUT.csv   one row per crystal: id,formula,e_form,e_hull_mp,e_hull_ours\n";
+    "  --report OUT.csv   one row per crystal: id,formula,e_form,e_hull_mp,e_hull_ours\n"
+    "\n"
+    "usage: xtalgen hull m3gnet INPUT... [-o HULL.h5] [--refs HULL.h5] [--energies OUT.csv]\n"
+    "                          [--limit N] [--model M3GNET.h5] [--threads N] [--quiet]\n"
+    "m3gnet  single-point M3GNet energies (and forces) of every crystal of the inputs, formation\n"
+    "        energies against elemental references, and (with -o) the convex hull of those:\n"
+    "        data/hull-m3gnet-mp20.h5, which `screen --relax` reads, is this command on MP-20's\n"
+    "        train, val and test crystals. References are the lowest M3GNet energy per atom\n"
+    "        among the inputs' elemental crystals, or those stored in --refs HULL.h5; crystals\n"
+    "        with an element without a reference get no formation energy and stay out of the\n"
+    "        hull. Prints the median |F| per atom and, where the inputs carry DFT\n"
+    "        formation_energy_per_atom, the MAE against it (all, and without O and F, which\n"
+    "        carry MP's anion corrections the potential does not have).\n"
+    "  --energies OUT.csv one row per crystal: id,formula,natoms,energy,energy_per_atom,\n"
+    "                     eform_m3gnet,eform_dft,max_force,has_O_or_F\n"
+    "  --limit N          only the first N crystals of each input\n";
 
 /* One row of an input table: what the hull needs, and MP's e_above_hull for the check. */
 typedef struct {
@@ -706,6 +722,8 @@ static int run(int argc, char **argv)
     }
     if (!strcmp(argv[1], "build"))
         return do_build(argc - 1, argv + 1);
+    if (!strcmp(argv[1], "m3gnet"))
+        return xg_hull_m3gnet_cmd(argc - 1, argv + 1);
     if (!strcmp(argv[1], "query"))
         return do_query(argc - 1, argv + 1);
     if (!strcmp(argv[1], "check"))

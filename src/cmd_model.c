@@ -7,6 +7,7 @@
 #include "crystal/xg_sha256.h"
 #include "diffusion/xg_model.h"
 #include "properties/xg_propmodel.h"
+#include "properties/xg_m3gnet.h"
 #include "src/cli.h"
 #include "src/commands.h"
 
@@ -16,6 +17,7 @@ static const char usage[] =
     "usage: xtalgen model info MODEL.h5\n"
     "       xtalgen model export CHECKPOINT.h5 -o MODEL.h5\n"
     "       xtalgen model domain PROPMODEL.h5 --data TRAIN.h5 [-o OUT.h5]\n"
+    "       xtalgen model import-m3gnet DIR -o MODEL.h5 [--license NAME]\n"
     "\n"
     "info    prints a model's SHA-256 (the hash generate records as provenance), network size,\n"
     "        noise processes, training settings, training-set statistics, its conditions (names,\n"
@@ -207,6 +209,43 @@ static int run(int argc, char **argv)
             return XG_EXIT_USAGE;
         }
         return export_model(in, out);
+    }
+    if (argc >= 2 && !strcmp(argv[1], "import-m3gnet")) {
+        const char *in = NULL, *out = NULL, *lic = "LICENSE-m3gnet";
+        for (int i = 2; i < argc; i++) {
+            if (!strcmp(argv[i], "-o") || xg_cli_is(argv[i], "--output")) {
+                if (!(out = xg_cli_value(CMD, argc, argv, &i)))
+                    return XG_EXIT_USAGE;
+            } else if (xg_cli_is(argv[i], "--license")) {
+                if (!(lic = xg_cli_value(CMD, argc, argv, &i)))
+                    return XG_EXIT_USAGE;
+            } else if (argv[i][0] == '-') {
+                xg_cli_errorf(CMD, "unknown option '%s'", argv[i]);
+                return XG_EXIT_USAGE;
+            } else if (!in) {
+                in = argv[i];
+            } else {
+                xg_cli_errorf(CMD, "import-m3gnet takes one directory");
+                return XG_EXIT_USAGE;
+            }
+        }
+        if (!in || !out) {
+            xg_cli_errorf(CMD, "usage: xtalgen model import-m3gnet DIR -o MODEL.h5");
+            return XG_EXIT_USAGE;
+        }
+        xg_error err = {0};
+        xg_m3gnet *m = NULL;
+        if (xg_m3gnet_import(in, out, lic, &err) || xg_m3gnet_load(out, &m, &err)) {
+            xg_cli_errorf(CMD, "%s", err.msg);
+            return XG_EXIT_FAIL;
+        }
+        xg_m3gnet_info inf;
+        xg_m3gnet_get_info(m, &inf);
+        printf("wrote %s: M3GNet, %d blocks x %d units, %d elements, %ld parameters, cutoffs "
+               "%.1f/%.1f A\n", out, inf.nblocks, inf.units, inf.nelements, inf.nparams,
+               inf.cutoff, inf.threebody_cutoff);
+        xg_m3gnet_free(m);
+        return XG_EXIT_OK;
     }
     fputs(usage, stderr);
     return XG_EXIT_USAGE;

@@ -25,6 +25,7 @@
 #include "src/commands.h"
 #include "src/report.h"
 #include "src/screen_props.h"
+#include "src/screen_relax.h"
 #include "src/xg_mpi.h"
 
 #define CMD "screen"
@@ -34,7 +35,7 @@
 static const char usage[] =
     "usage: xtalgen screen INPUT... [--reference REF]... [--distribution-reference REF]\n"
     "                      [--property-model M]... [--hull H] [--ehull-max E] [--ehull-min E]\n"
-    "                      [--no-default-reference] [--explain ID]\n"
+    "                      [--no-default-reference] [--explain ID] [--relax [--mlip-hull H]]\n"
     "                      [-o DIR] [--symprec S] [--quiet]\n"
     "\n"
     "Judges every crystal of the inputs: structural validity (all distances >= 0.5 A, volume\n"
@@ -69,6 +70,13 @@ static const char usage[] =
     "  --symprec S                   spglib tolerance in Angstrom (default 0.1)\n"
     "  --quiet                       no progress display and no summary table\n"
     "  --no-report                   do not write DIR/report.html (xtalgen help report)\n"
+    "  --relax                       relax every crystal with the M3GNet potential (as\n"
+    "                                `xtalgen relax`) and judge stability by its relaxed\n"
+    "                                energy against the M3GNet hull of MP-20; then stable and\n"
+    "                                sun come from e_hull_mlip (the property model's verdict\n"
+    "                                stays as stable_pred)\n"
+    "  --mlip-hull H                 M3GNet hull table (xtalgen hull m3gnet; default the\n"
+    "                                shipped data/hull-m3gnet-mp20.h5)\n"
     "\n"
     "Writes DIR/screen.csv with the columns id,formula,natoms,spacegroup_number,\n"
     "valid_structure,valid_composition,unique,duplicate_of,novel,matched_reference (flags are\n"
@@ -95,6 +103,15 @@ static const char usage[] =
     "  in_domain         (with property models) 1 when the crystal lies inside every model's\n"
     "                    training domain: elements seen, density, smallest bond ratio and\n"
     "                    number of atoms within the training ranges (xtalgen model domain)\n"
+    "and with --relax:\n"
+    "  e_relaxed         M3GNet energy after relaxation, eV/atom\n"
+    "  e_hull_mlip       its formation energy (M3GNet elemental references) minus the M3GNet\n"
+    "                    hull energy of the composition, eV/atom, signed\n"
+    "  relax_rmsd        rms displacement of the atoms during relaxation, A\n"
+    "  relax_converged   max force below 0.05 eV/A within 500 steps\n"
+    "  spacegroup_relaxed  space group after relaxation (symprec 0.1)\n"
+    "  stable_mlip_0, sun_mlip_0  as stable and sun with e_hull_mlip < 0\n"
+    "  stable_pred       the property model's verdict (e_hull_pred < --ehull-max)\n"
     "  error             why a stage failed for this crystal (unreadable file, spglib, the\n"
     "                    matcher's bounds, a model that cannot take it); the run goes on\n"
     "Predicted values are model outputs, not DFT: the summary names each model with its\n"
@@ -171,6 +188,7 @@ typedef struct {
     const xg_screen_props_info *pi; /* NULL without --property-model */
     double ehull_max;               /* stable: e_hull_pred < ehull_max */
     double ehull_min;               /* below it stable is not assessed (issue 14) */
+    const xg_screen_relax_row *rx;  /* --relax: relaxed energies, else NULL */
 } screen_run;
 
 /* ---------------------------------------------------------------- column providers ---- */
@@ -253,7 +271,7 @@ static int has_eform(const screen_run *r) { return has_model(r, XG_SCREEN_EFORM)
 static int has_mag(const screen_run *r) { return has_model(r, XG_SCREEN_MAG); }
 static int has_gap(const screen_run *r) { return has_model(r, XG_SCREEN_GAP); }
 static int has_hull(const screen_run *r) { return r->pi && r->pi->have_hull; }
-static int has_sun(const screen_run *r) { return has_hull(r) && r->have_refs; }
+static int has_sun(const screen_run *r) { return (has_hull(r) || r->rx) && r->have_refs; }
 static int has_models(const screen_run *r)
 {
     return has_eform(r) || has_mag(r) || has_gap(r);
@@ -271,8 +289,12 @@ static void number_cell(double x, const char *fmt, char *buf, size_t n)
 static int val_stable(const screen_run *r, int64_t i)
 {
     const xg_screen_values *v = &r->rows[i].pv;
-    double e = v->e_hull;
-    if (!isfinite(e) || v->in_domain == 0 || e < r->ehull_min)
+    double e = r->rx ? r->rx[i].e_hull_mlip : v->e_hull; /* --relax: the MLIP's */
+    if (!isfinite(e))
+        return -1;
+    /* The property model's verdict is not assessed outside its domain or implausibly far
+     * below the hull (issue 14); a relaxed M3GNet energy is physics, judged as it is. */
+    if (!r->rx && (v->in_domain == 0 || e < r->ehull_min))
         return -1;
     return e < r->ehull_max;
 }
@@ -306,6 +328,65 @@ static void col_sun(const screen_run *r, int64_t i, char *b, size_t n)
 {
     flag_cell(val_sun(r, i), b, n);
 }
+/* ---- --relax columns (screen_relax.h) ---- */
+static int has_relax(const screen_run *r) { return r->rx != NULL; }
+static int has_stable(const screen_run *r) { return has_hull(r) || has_relax(r); }
+static int has_pred_relax(const screen_run *r) { return has_hull(r) && has_relax(r); }
+static int has_sun_relax(const screen_run *r) { return has_relax(r) && r->have_refs; }
+static int val_stable_pred(const screen_run *r, int64_t i)
+{
+    double e = r->rows[i].pv.e_hull;
+    return isfinite(e) ? e < r->ehull_max : -1;
+}
+static int val_stable0(const screen_run *r, int64_t i)
+{
+    double e = r->rx[i].e_hull_mlip;
+    return isfinite(e) ? e < 0 : -1;
+}
+static int val_sun0(const screen_run *r, int64_t i)
+{
+    int f[3] = {val_stable0(r, i), val_unique(r, i), val_novel(r, i)};
+    if (f[0] == 0 || f[1] == 0 || f[2] == 0)
+        return 0;
+    return f[0] == 1 && f[1] == 1 && f[2] == 1 ? 1 : -1;
+}
+static int val_rconv(const screen_run *r, int64_t i) { return r->rx[i].converged; }
+static void col_erelax(const screen_run *r, int64_t i, char *b, size_t n)
+{
+    number_cell(r->rx[i].e_relaxed, "%.4f", b, n);
+}
+static void col_ehull_mlip(const screen_run *r, int64_t i, char *b, size_t n)
+{
+    number_cell(r->rx[i].e_hull_mlip, "%.4f", b, n);
+}
+static void col_rrmsd(const screen_run *r, int64_t i, char *b, size_t n)
+{
+    number_cell(r->rx[i].rmsd, "%.4f", b, n);
+}
+static void col_rconv(const screen_run *r, int64_t i, char *b, size_t n)
+{
+    flag_cell(val_rconv(r, i), b, n);
+}
+static void col_sg_relaxed(const screen_run *r, int64_t i, char *b, size_t n)
+{
+    if (r->rx[i].sg_relaxed > 0)
+        snprintf(b, n, "%d", r->rx[i].sg_relaxed);
+    else
+        b[0] = '\0';
+}
+static void col_stable0(const screen_run *r, int64_t i, char *b, size_t n)
+{
+    flag_cell(val_stable0(r, i), b, n);
+}
+static void col_sun0(const screen_run *r, int64_t i, char *b, size_t n)
+{
+    flag_cell(val_sun0(r, i), b, n);
+}
+static void col_stable_pred(const screen_run *r, int64_t i, char *b, size_t n)
+{
+    flag_cell(val_stable_pred(r, i), b, n);
+}
+
 static void col_mag(const screen_run *r, int64_t i, char *b, size_t n)
 {
     number_cell(r->rows[i].pv.pred[XG_SCREEN_MAG], "%.5f", b, n);
@@ -361,7 +442,7 @@ static const screen_column columns[] = {
     {"matched_reference", col_matched, NULL, NULL, NULL},
     {"e_form_pred", col_eform, NULL, NULL, has_eform},
     {"e_hull_pred", col_ehull, NULL, NULL, has_hull},
-    {"stable", col_stable, "stable", val_stable, has_hull},
+    {"stable", col_stable, "stable", val_stable, has_stable},
     {"sun", col_sun, "sun", val_sun, has_sun},
     {"mag_density_pred", col_mag, NULL, NULL, has_mag},
     {"band_gap_pred", col_gap, NULL, NULL, has_gap},
@@ -371,6 +452,14 @@ static const screen_column columns[] = {
     {"valid_geometry", col_vg, "valid_geometry", val_vg, NULL},
     {"n_elements", col_nel, NULL, NULL, NULL},
     {"in_domain", col_dom, "in_domain", val_dom, has_models},
+    {"e_relaxed", col_erelax, NULL, NULL, has_relax},
+    {"e_hull_mlip", col_ehull_mlip, NULL, NULL, has_relax},
+    {"relax_rmsd", col_rrmsd, NULL, NULL, has_relax},
+    {"relax_converged", col_rconv, "relax_converged", val_rconv, has_relax},
+    {"spacegroup_relaxed", col_sg_relaxed, NULL, NULL, has_relax},
+    {"stable_mlip_0", col_stable0, "stable_mlip_0", val_stable0, has_relax},
+    {"sun_mlip_0", col_sun0, "sun_mlip_0", val_sun0, has_sun_relax},
+    {"stable_pred", col_stable_pred, "stable_pred", val_stable_pred, has_pred_relax},
     {"error", col_error, NULL, NULL, NULL},
 };
 #define NCOLUMNS ((int)(sizeof columns / sizeof columns[0]))
@@ -1121,7 +1210,9 @@ static int run(int argc, char **argv)
 {
     const char *inputs[MAX_PATHS], *refs[MAX_PATHS], *dist_ref = NULL, *outdir = "screen_out";
     const char *models[XG_SCREEN_MAX_MODELS], *hull_path = NULL, *explain = NULL;
-    int ninputs = 0, nrefs = 0, nmodels = 0, quiet = 0, no_default_ref = 0, report = 1;
+    int ninputs = 0, nrefs = 0, nmodels = 0, quiet = 0, no_default_ref = 0, report = 1, relax = 0;
+    const char *mlip_hull = NULL;
+    xg_screen_relax_row *rx = NULL;
     double symprec = 0.1, ehull_max = 0.1, ehull_min = XG_SCREEN_EHULL_IMPLAUSIBLE;
     for (int i = 1; i < argc; i++) {
         const char *a = argv[i], *v;
@@ -1179,6 +1270,11 @@ static int run(int argc, char **argv)
             quiet = 1;
         } else if (!strcmp(a, "--no-report")) {
             report = 0;
+        } else if (!strcmp(a, "--relax")) {
+            relax = 1;
+        } else if (xg_cli_is(a, "--mlip-hull")) {
+            if (!(mlip_hull = xg_cli_value(CMD, argc, argv, &i)))
+                return XG_EXIT_USAGE;
         } else if (a[0] == '-' && a[1] != '\0') {
             xg_cli_errorf(CMD, "unknown option '%s' (see xtalgen help screen)", a);
             return XG_EXIT_USAGE;
@@ -1443,9 +1539,23 @@ static int run(int argc, char **argv)
         }
     }
 
+    /* 5b. --relax: M3GNet relaxation and the MLIP hull (screen_relax.h). */
+    if (relax) {
+        xg_screen_relax_info rinfo;
+        rx = calloc((size_t)(n > 0 ? n : 1), sizeof *rx);
+        if (!rx || xg_screen_relax_run(ds, mlip_hull, quiet, rx, &rinfo, &err)) {
+            xg_cli_errorf(CMD, "--relax: %s", rx ? err.msg : "out of memory");
+            goto out;
+        }
+        if (!quiet)
+            fprintf(stderr, "relaxed %lld crystals with %s in %.1f s: %ld converged, %ld failed; "
+                    "hull %s\n", (long long)n, rinfo.model_path, rinfo.seconds,
+                    rinfo.n_converged, rinfo.n_failed, rinfo.hull_path);
+    }
+
     /* 6. Outputs. */
-    screen_run run_ = {ds,        rows,     ix, nrefs > 0, xg_screen_props_get_info(props),
-                       ehull_max, ehull_min};
+    screen_run run_ = {ds,        rows,      ix, nrefs > 0, xg_screen_props_get_info(props),
+                       ehull_max, ehull_min, rx};
     for (int64_t i = 0; i < n; i++) {
         int valid = rows[i].valid_structure == 1 && rows[i].valid_composition == 1;
         sm.valid_both += valid;
@@ -1493,6 +1603,7 @@ out:
             xg_structure_free(red[i]);
     free(red);
     free(rows);
+    free(rx);
     free(pidx);
     free(pvals);
     xg_screen_props_free(props);

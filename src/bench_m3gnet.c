@@ -1,0 +1,151 @@
+/* bench_m3gnet.c: `xtalgen bench m3gnet`: CPU milliseconds of one M3GNet energy+forces+stress
+ * call on one thread, on an MP-20-like crystal (or the crystals of --input). */
+#include "src/bench_m3gnet.h"
+
+#include <cblas.h>
+#include <math.h>
+#include <omp.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <time.h>
+
+#include "crystal/xg_input.h"
+#include "crystal/xg_rng.h"
+#include "properties/xg_m3gnet.h"
+#include "src/cli.h"
+#include "src/relax_util.h"
+
+#define CMD "bench"
+
+static double cpu_now(void)
+{
+    struct timespec ts;
+    clock_gettime(CLOCK_PROCESS_CPUTIME_ID, &ts);
+    return (double)ts.tv_sec + 1e-9 * (double)ts.tv_nsec;
+}
+
+/* N atoms at MP-20's mean density (0.0577 atoms/A^3) in a slightly skewed cell, no two closer
+ * than 1.9 A (random sequential placement), a mix of common elements. */
+static xg_structure *synthetic(int n, uint64_t seed)
+{
+    static const int Z[] = {3, 8, 12, 14, 16, 22, 26, 29, 31, 38, 42, 52};
+    xg_structure *s = xg_structure_alloc(n);
+    if (!s)
+        return NULL;
+    double a = cbrt(n / 0.0577);
+    double L[3][3] = {{a, 0, 0}, {0.1 * a, 0.98 * a, 0}, {-0.05 * a, 0.08 * a, 1.02 * a}};
+    memcpy(s->lattice, L, sizeof L);
+    uint64_t st = seed * 0x9E3779B97F4A7C15ULL + 7;
+    for (int i = 0; i < n; i++) {
+        for (int tries = 0; tries < 10000; tries++) {
+            for (int c = 0; c < 3; c++) {
+                st = st * 6364136223846793005ULL + 1442695040888963407ULL;
+                s->frac[i][c] = (double)(st >> 11) / 9007199254740992.0;
+            }
+            xg_structure tmp = *s;
+            tmp.natoms = i + 1;
+            if (i == 0 || xg_structure_min_distance(&tmp) > 1.9)
+                break;
+        }
+        s->types[i] = Z[i % (int)(sizeof Z / sizeof Z[0])];
+    }
+    snprintf(s->id, sizeof s->id, "synthetic-%d", n);
+    return s;
+}
+
+int xg_bench_m3gnet(int argc, char **argv)
+{
+    long natoms = 20, iters = 20;
+    const char *input = NULL, *model = NULL;
+    for (int i = 1; i < argc; i++) {
+        const char *v;
+        if (xg_cli_is(argv[i], "--natoms")) {
+            if (!(v = xg_cli_value(CMD, argc, argv, &i)) ||
+                xg_cli_parse_int(CMD, "--natoms", v, 1, 2000, &natoms))
+                return XG_EXIT_USAGE;
+        } else if (xg_cli_is(argv[i], "--iters")) {
+            if (!(v = xg_cli_value(CMD, argc, argv, &i)) ||
+                xg_cli_parse_int(CMD, "--iters", v, 1, 1000000, &iters))
+                return XG_EXIT_USAGE;
+        } else if (xg_cli_is(argv[i], "--input")) {
+            if (!(input = xg_cli_value(CMD, argc, argv, &i)))
+                return XG_EXIT_USAGE;
+        } else if (xg_cli_is(argv[i], "--model")) {
+            if (!(model = xg_cli_value(CMD, argc, argv, &i)))
+                return XG_EXIT_USAGE;
+        } else {
+            xg_cli_errorf(CMD, "unknown option '%s' for bench m3gnet", argv[i]);
+            return XG_EXIT_USAGE;
+        }
+    }
+    xg_error err = {0};
+    xg_m3gnet *m = NULL;
+    if (xg_relax_load_model(model, &m, &err)) {
+        xg_cli_errorf(CMD, "%s", err.msg);
+        return XG_EXIT_FAIL;
+    }
+    omp_set_num_threads(1);
+    openblas_set_num_threads(1);
+    xg_dataset *ds = NULL;
+    if (input) {
+        if (xg_input_read(input, &ds, &err)) {
+            xg_cli_errorf(CMD, "%s", err.msg);
+            xg_m3gnet_free(m);
+            return XG_EXIT_FAIL;
+        }
+    } else {
+        ds = xg_dataset_alloc();
+        xg_structure *s = synthetic((int)natoms, 1);
+        if (!ds || !s || xg_dataset_append(ds, s, NULL, &err)) {
+            xg_cli_errorf(CMD, "out of memory");
+            xg_structure_free(s);
+            xg_dataset_free(ds);
+            xg_m3gnet_free(m);
+            return XG_EXIT_FAIL;
+        }
+        xg_structure_free(s);
+    }
+    printf("M3GNet, one thread, CPU time per call (median of %ld):\n", iters);
+    printf("%-24s %6s %7s %8s %10s %14s\n", "crystal", "atoms", "bonds", "triples", "energy ms",
+           "E+F+stress ms");
+    int status = XG_EXIT_OK;
+    double *t = malloc(sizeof(double) * iters);
+    xg_m3gnet_work *w = xg_m3gnet_work_alloc();
+    for (int64_t k = 0; t && k < ds->n; k++) {
+        xg_structure *s = xg_dataset_get(ds, k, &err);
+        long nb = 0, nt = 0;
+        double e, st[3][3], (*F)[3] = s ? malloc(sizeof(double[3]) * s->natoms) : NULL;
+        if (!s || !F || xg_m3gnet_graph_size(m, s, &nb, &nt, &err) ||
+            xg_m3gnet_compute(m, s, &e, F, st, &err)) {
+            xg_cli_errorf(CMD, "%s", s ? err.msg : "out of memory");
+            status = XG_EXIT_FAIL;
+            free(F);
+            xg_structure_free(s);
+            continue;
+        }
+        double med[2];
+        for (int kind = 0; kind < 2; kind++) {
+            for (long r = 0; r < iters; r++) {
+                double t0 = cpu_now();
+                xg_m3gnet_compute_work(m, w, s, &e, kind ? F : NULL, kind ? st : NULL, &err);
+                t[r] = cpu_now() - t0;
+            }
+            for (long a = 1; a < iters; a++) /* insertion sort: iters is small */
+                for (long b = a; b > 0 && t[b] < t[b - 1]; b--) {
+                    double x = t[b];
+                    t[b] = t[b - 1];
+                    t[b - 1] = x;
+                }
+            med[kind] = t[iters / 2] * 1e3;
+        }
+        printf("%-24s %6d %7ld %8ld %10.2f %14.2f\n", s->id, s->natoms, nb, nt, med[0], med[1]);
+        free(F);
+        xg_structure_free(s);
+    }
+    free(t);
+    xg_m3gnet_work_free(w);
+    xg_dataset_free(ds);
+    xg_m3gnet_free(m);
+    return status;
+}
