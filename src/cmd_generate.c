@@ -27,6 +27,7 @@
 #include "crystal/xg_fileio.h"
 #include "crystal/xg_provenance.h"
 #include "crystal/xg_symmetry.h"
+#include "crystal/xg_validity.h"
 #include "diffusion/xg_model.h"
 #include "diffusion/xg_sampler.h"
 #include "diffusion/xg_template.h"
@@ -609,6 +610,62 @@ out:
     return rc;
 }
 
+/* Template sampling keeps every state exactly symmetric, so two atoms of one orbit that meet
+ * at a special position (or two orbits on one Wyckoff line) cannot move apart again: ~13% of
+ * template crystals ended with atoms closer than the CDVAE limit of 0.5 A. Such a crystal is
+ * drawn again, with another template from a stream of its own (seeded by its index and the
+ * attempt, so the result does not depend on batches or ranks) and a fresh sampler stream, up to
+ * REDRAWS times; one still collapsed is kept (screen flags it). The redraws are counted in
+ * summary.json: this is rejection of unphysical samples, which conditions the distribution on
+ * structural validity, as pyxtal and AIRSS do for random structures. */
+#define REDRAWS 4
+
+static int collapsed(const xg_structure *s)
+{
+    double d = 0;
+    xg_error e = {0};
+    return xg_validity_min_distance(s, 1.0, &d, &e) != XG_OK || d < 0.5;
+}
+
+static int redraw_collapsed(const gen_args *a, xg_model *m, const xg_sampler_opts *so,
+                            const xg_template_table *tab, const unsigned char *groups,
+                            const xg_template **tpl, int nb, long done, xg_structure **batch,
+                            long *redrawn, long *unresolved, xg_error *err)
+{
+    for (int k = 0; k < nb; k++) {
+        if (!tpl[k] || !collapsed(batch[k]))
+            continue;
+        int ok = 0;
+        (*redrawn)++;
+        for (int attempt = 1; attempt <= REDRAWS && !ok; attempt++) {
+            uint64_t idx = (uint64_t)(done + k);
+            xg_rng r;
+            xg_rng_seed(&r, (uint64_t)a->seed, (UINT64_C(1) << 61) + idx * 16 + (uint64_t)attempt);
+            int ti = xg_template_table_draw(tab, groups, (int)a->natoms, &r);
+            if (ti < 0)
+                break;
+            const xg_template *one[1] = {&tab->t[ti]};
+            int natoms1 = one[0]->natoms;
+            xg_sampler_opts o1 = *so;
+            o1.templates = one;
+            xg_structure *s1 = NULL;
+            /* Sampler streams beyond 2^60 are never used by first draws (indices < N). */
+            uint64_t stream = (UINT64_C(1) << 60) + idx * 16 + (uint64_t)attempt;
+            int rc = xg_sampler_run(&m->noise, xg_sampler_eval_denoiser, m->net, &o1, 1, &natoms1,
+                                    (uint64_t)a->seed, stream, &s1, NULL, NULL, err);
+            if (rc)
+                return rc;
+            xg_structure_free(batch[k]);
+            batch[k] = s1;
+            tpl[k] = one[0];
+            ok = !collapsed(s1);
+        }
+        if (!ok)
+            (*unresolved)++;
+    }
+    return XG_OK;
+}
+
 /* ---------------------------------------------------------------- the command ---- */
 
 static int run(int argc, char **argv)
@@ -766,7 +823,7 @@ static int run(int argc, char **argv)
     if (mpi.rank == 0) {
         xg_run_settings rs = {model_path, a.n, a.batch, a.steps, a.corrector, a.seed, a.threads,
                               a.natoms, a.guidance, a.symprec, a.ncond, a.cond_arg, a.elements,
-                              a.exclude, allowed, mpi.size};
+                              a.exclude, allowed, mpi.size, tab ? "template" : "none", -1, -1};
         snprintf(path, sizeof path, "%s/summary.json", a.outdir);
         if (xg_run_write_summary_json(path, &prov, &rs, &err)) {
             xg_cli_errorf(CMD, "%s", err.msg);
@@ -806,7 +863,7 @@ static int run(int argc, char **argv)
     xg_rng trng;
     xg_rng_seed(&trng, (uint64_t)a.seed, (UINT64_C(1) << 62) + 1);
     snprintf(path, sizeof path, "%s/generated.h5", part);
-    long done_mine = 0;
+    long done_mine = 0, redrawn = 0, unresolved = 0;
     for (long done = 0, bi = 0; done < a.n; bi++) {
         int nb = (int)((a.n - done) < a.batch ? (a.n - done) : a.batch);
         for (int k = 0; k < nb; k++) {
@@ -827,6 +884,14 @@ static int run(int argc, char **argv)
                            (uint64_t)a.seed, (uint64_t)done, batch, on_step, &sc, &err)) {
             xg_cli_errorf(CMD, "%s", err.msg);
             goto done;
+        }
+        if (tab) {
+            int rr = redraw_collapsed(&a, m, &so, tab, ngroups ? groups : NULL, tpl, nb, done,
+                                      batch, &redrawn, &unresolved, &err);
+            if (rr) {
+                xg_cli_errorf(CMD, "%s", err.msg);
+                goto done;
+            }
         }
         for (int k = 0; k < nb; k++) {
             xg_structure *s = batch[k];
@@ -888,6 +953,30 @@ static int run(int argc, char **argv)
             xg_cli_errorf(CMD, "merging the ranks' outputs: %s", err.msg);
             goto done;
         }
+    }
+    if (tab) {
+        double cnt[2] = {(double)redrawn, (double)unresolved};
+        if (mpi.size > 1 && xg_mpi_sum_f64(&mpi, cnt, 2, &err)) {
+            xg_cli_errorf(CMD, "%s", err.msg);
+            goto done;
+        }
+        redrawn = (long)cnt[0];
+        unresolved = (long)cnt[1];
+        if (mpi.rank == 0) {
+            xg_run_settings rs = {model_path, a.n, a.batch, a.steps, a.corrector, a.seed,
+                                  a.threads, a.natoms, a.guidance, a.symprec, a.ncond,
+                                  a.cond_arg, a.elements, a.exclude, allowed, mpi.size,
+                                  "template", redrawn, unresolved};
+            snprintf(path, sizeof path, "%s/summary.json", a.outdir);
+            if (xg_run_write_summary_json(path, &prov, &rs, &err)) {
+                xg_cli_errorf(CMD, "%s", err.msg);
+                goto done;
+            }
+        }
+        if (!a.quiet && redrawn > 0)
+            fprintf(stderr, "xtalgen generate: %ld template crystals with atoms closer than 0.5 A "
+                            "were drawn again (%ld still collapsed, kept)\n",
+                    redrawn, unresolved);
     }
     if (!a.quiet)
         fprintf(stderr, "xtalgen generate: %ld crystals in %s\n", a.n, a.outdir);

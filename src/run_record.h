@@ -21,6 +21,10 @@ typedef struct {
     const char *elements_spec, *exclude_spec; /* as given, NULL if not */
     const unsigned char *allowed;             /* XG_MAX_Z + 1: the elements sampled from */
     int mpi_ranks;
+    const char *symmetry;          /* "template" or "none" */
+    long redrawn, unresolved;      /* template crystals drawn again (collapsed atoms), and
+                                    * those still collapsed after every redraw; -1: not known
+                                    * yet (the run has not finished) */
 } xg_run_settings;
 
 /* Writes PATH (atomically) as a JSON object: the provenance fields, "settings", and
