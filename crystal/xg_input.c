@@ -253,8 +253,8 @@ static int cmp_names(const void *a, const void *b)
     return strcmp(*(char *const *)a, *(char *const *)b);
 }
 
-static int read_dir_into(const char *path, xg_dataset *ds, xg_input_progress_fn progress,
-                         void *ctx, xg_error *err)
+static int read_dir_into(const char *path, xg_dataset *ds, const xg_input_options *opt,
+                         long *nskipped, xg_error *err)
 {
     DIR *d = opendir(path);
     if (!d)
@@ -303,17 +303,30 @@ static int read_dir_into(const char *path, xg_dataset *ds, xg_input_progress_fn 
         snprintf(full, pl, "%s/%s", path, names[i]);
         struct stat st;
         if (stat(full, &st) == 0 && S_ISREG(st.st_mode)) {
+            /* A file that fails is cut back out of ds (its crystals are appended only after
+             * the whole file parsed, but an append itself may fail midway) and skipped. */
+            int64_t n0 = ds->n;
+            xg_error why = {0};
             xg_input_format f = by_extension(names[i]);
             if (f == XG_INPUT_CIF)
-                rc = read_cif_into(full, ds, err);
+                rc = read_cif_into(full, ds, &why);
             else if (f == XG_INPUT_POSCAR)
-                rc = read_poscar_into(full, ds, err);
+                rc = read_poscar_into(full, ds, &why);
             else
-                rc = read_extxyz_into(full, ds, err);
+                rc = read_extxyz_into(full, ds, &why);
+            if (rc && rc != XG_ENOMEM && opt->skip) {
+                opt->skip(opt->skip_ctx, full, &why);
+                (*nskipped)++;
+                ds->n = n0;
+                ds->m = ds->offsets[n0];
+                rc = XG_OK;
+            } else if (rc) {
+                xg_error_set(err, rc, "%s", why.msg);
+            }
         }
         free(full);
-        if (progress)
-            progress(ctx, (long long)i + 1, (long long)n);
+        if (opt->progress)
+            opt->progress(opt->progress_ctx, (long long)i + 1, (long long)n);
     }
     for (size_t i = 0; i < n; i++)
         free(names[i]);
@@ -338,6 +351,21 @@ static void relay(void *ctx, long long done, long long total)
 int xg_input_read_progress(const char *path, xg_input_progress_fn progress, void *ctx,
                            xg_dataset **out, xg_error *err)
 {
+    xg_input_options o = {progress, ctx, NULL, NULL};
+    return xg_input_read_opts(path, &o, out, NULL, err);
+}
+
+int xg_input_read_opts(const char *path, const xg_input_options *opt, xg_dataset **out,
+                       long *nskipped, xg_error *err)
+{
+    static const xg_input_options none = {NULL, NULL, NULL, NULL};
+    if (!opt)
+        opt = &none;
+    xg_input_progress_fn progress = opt->progress;
+    void *ctx = opt->progress_ctx;
+    long skipped = 0;
+    if (nskipped)
+        *nskipped = 0;
     *out = NULL;
     xg_input_format fmt;
     int rc = xg_input_detect(path, &fmt, err);
@@ -372,10 +400,15 @@ int xg_input_read_progress(const char *path, xg_input_progress_fn progress, void
     case XG_INPUT_CIF: rc = read_cif_into(path, ds, err); break;
     case XG_INPUT_POSCAR: rc = read_poscar_into(path, ds, err); break;
     case XG_INPUT_EXTXYZ: rc = read_extxyz_into(path, ds, err); break;
-    case XG_INPUT_DIR: rc = read_dir_into(path, ds, progress, ctx, err); break;
+    case XG_INPUT_DIR: rc = read_dir_into(path, ds, opt, &skipped, err); break;
     default: rc = xg_error_set(err, XG_EUNSUPPORTED, "%s: unsupported input", path); break;
     }
-    if (rc == XG_OK && ds->n == 0)
+    if (nskipped)
+        *nskipped = skipped;
+    if (rc == XG_OK && ds->n == 0 && skipped)
+        rc = xg_error_set(err, XG_EPARSE, "%s: no readable crystal structures (%ld files could "
+                          "not be read)", path, skipped);
+    else if (rc == XG_OK && ds->n == 0)
         rc = xg_error_set(err, XG_EPARSE, "%s: no crystal structures found", path);
     if (rc) {
         xg_dataset_free(ds);
