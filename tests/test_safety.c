@@ -16,6 +16,8 @@
 #include "crystal/xg_dataset.h"
 #include "crystal/xg_error.h"
 #include "crystal/xg_input.h"
+#include "crystal/xg_matcher.h"
+#include "crystal/xg_validity.h"
 #include "crystal/xg_spacegroup.h"
 #include "crystal/xg_symmetry.h"
 #include "crystal/xg_rng.h"
@@ -455,6 +457,25 @@ static void test_cif_spacegroup_by_symbol(void)
     CU_ASSERT_EQUAL(xg_spacegroup_hall_from_hm("Q 42", 4), 0);
 }
 
+/* ---- messages name the problem, not a source file ---- */
+
+static void test_messages_without_source_paths(void)
+{
+    xg_error err = {0};
+    xg_structure *s = xg_structure_alloc(1);
+    CU_ASSERT_PTR_NOT_NULL_FATAL(s);
+    s->types[0] = 11;
+    s->lattice[0][0] = s->lattice[1][1] = s->lattice[2][2] = 4.0;
+    double d;
+    CU_ASSERT_NOT_EQUAL(xg_validity_min_distance(s, 0.0, &d, &err), XG_OK); /* bad cap */
+    CU_ASSERT_PTR_NULL(strstr(err.msg, ".c:"));
+    xg_structure *out = NULL;
+    CU_ASSERT_NOT_EQUAL(xg_matcher_primitive(s, -1.0, &out, &err), XG_OK);
+    CU_ASSERT_PTR_NULL(strstr(err.msg, ".c:"));
+    CU_ASSERT(strlen(err.msg) > 0);
+    xg_structure_free(s);
+}
+
 int main(void)
 {
     CU_TestInfo tests[] = {
@@ -468,6 +489,7 @@ int main(void)
         {"NUL byte inside a type symbol", test_nul_in_symbol},
         {"symmetry-operation translations with huge integer parts", test_symop_huge_translation},
         {"CIF space group by symbol, Hall symbol or number", test_cif_spacegroup_by_symbol},
+        {"messages without build paths", test_messages_without_source_paths},
         CU_TEST_INFO_NULL,
     };
     return xg_test_run("safety", tests);
