@@ -1,5 +1,6 @@
 /* xg_input.c: one entry point for every structure input (see xg_input.h). */
 #include "crystal/xg_input.h"
+#include "crystal/xg_alloc.h"
 
 #include <dirent.h>
 #include <errno.h>
@@ -147,7 +148,7 @@ static int slurp(const char *path, char **text, size_t *len, xg_error *err)
         return xg_error_set(err, XG_EIO, "%s: not a regular file of a readable size", path);
     }
     size_t n = (size_t)st.st_size;
-    char *buf = malloc(n + 1);
+    char *buf = xg_malloc(n + 1);
     if (!buf) {
         fclose(f);
         return xg_error_set(err, XG_ENOMEM, "%s: out of memory reading %zu bytes", path, n);
@@ -271,14 +272,14 @@ static int read_dir_into(const char *path, xg_dataset *ds, const xg_input_option
             continue;
         if (n == cap) {
             cap = cap ? 2 * cap : 64;
-            char **p = realloc(names, cap * sizeof *p);
+            char **p = xg_realloc(names, cap * sizeof *p);
             if (!p) {
                 rc = xg_error_set(err, XG_ENOMEM, "%s: out of memory listing the folder", path);
                 break;
             }
             names = p;
         }
-        names[n] = strdup(e->d_name);
+        names[n] = xg_strdup(e->d_name);
         if (!names[n]) {
             rc = xg_error_set(err, XG_ENOMEM, "%s: out of memory listing the folder", path);
             break;
@@ -295,7 +296,7 @@ static int read_dir_into(const char *path, xg_dataset *ds, const xg_input_option
         qsort(names, n, sizeof *names, cmp_names);
     for (size_t i = 0; i < n && rc == XG_OK; i++) {
         size_t pl = strlen(path) + strlen(names[i]) + 2;
-        char *full = malloc(pl);
+        char *full = xg_malloc(pl);
         if (!full) {
             rc = xg_error_set(err, XG_ENOMEM, "%s: out of memory", path);
             break;

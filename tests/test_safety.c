@@ -11,6 +11,7 @@
 
 #include <hdf5.h>
 
+#include "crystal/xg_alloc.h"
 #include "crystal/xg_cif.h"
 #include "crystal/xg_csv.h"
 #include "crystal/xg_dataset.h"
@@ -476,6 +477,104 @@ static void test_messages_without_source_paths(void)
     xg_structure_free(s);
 }
 
+/* ---- allocation failures (debug builds): every one gives a clean XG_ENOMEM ---- */
+
+typedef int (*read_op)(const void *arg, xg_error *err);
+
+static int op_cif(const void *arg, xg_error *err)
+{
+    xg_structure **list = NULL;
+    int n = 0;
+    int rc = xg_cif_read_file(arg, &list, &n, err);
+    CU_ASSERT(rc == XG_OK || (list == NULL && n == 0));
+    xg_cif_structures_free(list, n);
+    return rc;
+}
+
+static int op_input(const void *arg, xg_error *err)
+{
+    xg_dataset *ds = NULL;
+    int rc = xg_input_read(arg, &ds, err);
+    CU_ASSERT(rc == XG_OK || ds == NULL);
+    xg_dataset_free(ds);
+    return rc;
+}
+
+static int op_csv(const void *arg, xg_error *err)
+{
+    xg_dataset *ds = NULL;
+    int rc = xg_csv_read_cdvae(arg, &ds, NULL, NULL, err);
+    CU_ASSERT(rc == XG_OK || ds == NULL);
+    xg_dataset_free(ds);
+    return rc;
+}
+
+static int op_h5(const void *arg, xg_error *err)
+{
+    xg_dataset *ds = NULL;
+    int rc = xg_dataset_read_h5(arg, &ds, err);
+    CU_ASSERT(rc == XG_OK || ds == NULL);
+    xg_dataset_free(ds);
+    return rc;
+}
+
+/* Fails the allocation after n = 0, 1, 2, ... successful ones until op succeeds; every failure
+ * must be XG_ENOMEM with a message (leaks show under the sanitizer build). Returns the number
+ * of failure points tried. */
+static long fail_each_allocation(read_op op, const void *arg, const char *what)
+{
+    long n;
+    for (n = 0; n < 200000; n++) {
+        xg_error err = {0};
+        xg_alloc_fail_after(n);
+        int rc = op(arg, &err);
+        xg_alloc_fail_after(-1);
+        if (rc == XG_OK)
+            break;
+        CU_ASSERT_EQUAL(rc, XG_ENOMEM);
+        CU_ASSERT(err.msg[0] != '\0');
+        if (rc != XG_ENOMEM) {
+            fprintf(stderr, "\n%s, allocation %ld failing: code %d: %s\n", what, n, rc, err.msg);
+            break;
+        }
+    }
+    CU_ASSERT(n > 0 && n < 200000);
+    return n;
+}
+
+static void test_alloc_failures(void)
+{
+    if (!xg_alloc_fail_after(-1)) {
+        fprintf(stderr, " (release build: the hook is compiled out; this runs in debug builds) ");
+        return;
+    }
+    char cif[1024], dir[1024], h5[1024];
+    snprintf(cif, sizeof cif, "%s/tests/fixtures/sg_symbol/yag.cif", XG_SOURCE_DIR);
+    const char *csv = XG_SOURCE_DIR "/tests/fixtures/cdvae_small.csv";
+    /* a folder of CIF, POSCAR and extxyz files, and the dataset written from it */
+    snprintf(dir, sizeof dir, "%s", xg_test_tmpdir());
+    const char *files[3][2] = {{"a.cif", CIF_NACL}, {"b.extxyz", XYZ_NACL}, {"POSCAR", POSCAR_NACL}};
+    for (int k = 0; k < 3; k++) {
+        char p[1100];
+        snprintf(p, sizeof p, "%s/%s", dir, files[k][0]);
+        FILE *f = fopen(p, "w");
+        CU_ASSERT_FATAL(f != NULL);
+        fputs(files[k][1], f);
+        fclose(f);
+    }
+    xg_dataset *ds = NULL;
+    xg_error err = {0};
+    CU_ASSERT_EQUAL_FATAL(xg_csv_read_cdvae(csv, &ds, NULL, NULL, &err), XG_OK);
+    snprintf(h5, sizeof h5, "%s/d.h5", xg_test_tmpdir());
+    CU_ASSERT_EQUAL_FATAL(xg_dataset_write_h5(ds, h5, &err), XG_OK);
+    xg_dataset_free(ds);
+    long n1 = fail_each_allocation(op_cif, cif, "CIF read");
+    long n2 = fail_each_allocation(op_input, dir, "folder read");
+    long n3 = fail_each_allocation(op_csv, csv, "CSV read");
+    long n4 = fail_each_allocation(op_h5, h5, "dataset read");
+    fprintf(stderr, " (failure points: CIF %ld, folder %ld, CSV %ld, dataset %ld) ", n1, n2, n3, n4);
+}
+
 int main(void)
 {
     CU_TestInfo tests[] = {
@@ -490,6 +589,7 @@ int main(void)
         {"symmetry-operation translations with huge integer parts", test_symop_huge_translation},
         {"CIF space group by symbol, Hall symbol or number", test_cif_spacegroup_by_symbol},
         {"messages without build paths", test_messages_without_source_paths},
+        {"every allocation failure in the readers is clean", test_alloc_failures},
         CU_TEST_INFO_NULL,
     };
     return xg_test_run("safety", tests);
