@@ -228,6 +228,33 @@ static void test_h5_dataset_declared_sizes(void)
     CU_ASSERT_PTR_NULL(ds);
 }
 
+/* Found by fuzz_dataset_h5: a 'version' attribute of three integers overran the single value
+ * the dataset reader read it into (the hull reader had the same pattern). */
+static void test_h5_version_array(void)
+{
+    xg_dataset *ds = NULL;
+    xg_error err = {0};
+    CU_ASSERT_EQUAL_FATAL(xg_csv_read_cdvae(XG_SOURCE_DIR "/tests/fixtures/cdvae_small.csv", &ds,
+                                            NULL, NULL, &err), XG_OK);
+    char path[512];
+    snprintf(path, sizeof path, "%s/v.h5", xg_test_tmpdir());
+    CU_ASSERT_EQUAL_FATAL(xg_dataset_write_h5(ds, path, &err), XG_OK);
+    xg_dataset_free(ds);
+    hid_t f = H5Fopen(path, H5F_ACC_RDWR, H5P_DEFAULT);
+    H5Adelete(f, "version");
+    hsize_t three = 3;
+    int64_t v[3] = {1, 1, 1};
+    hid_t sp = H5Screate_simple(1, &three, NULL);
+    hid_t a = H5Acreate2(f, "version", H5T_STD_I64LE, sp, H5P_DEFAULT, H5P_DEFAULT);
+    H5Awrite(a, H5T_NATIVE_INT64, v);
+    H5Aclose(a);
+    H5Sclose(sp);
+    H5Fclose(f);
+    ds = NULL;
+    CU_ASSERT_EQUAL(xg_dataset_read_h5(path, &ds, &err), XG_EPARSE);
+    CU_ASSERT_PTR_NULL(ds);
+}
+
 /* ---- CSV property cells ---- */
 
 static char *slurp(const char *path)
@@ -583,6 +610,7 @@ int main(void)
         {"model /config larger than the file", test_h5_model_config_vs_file_size},
         {"model natoms histogram summing past INT64_MAX", test_h5_natoms_hist_overflow},
         {"dataset declaring more than it stores", test_h5_dataset_declared_sizes},
+        {"dataset version attribute holding three numbers", test_h5_version_array},
         {"CSV cells: NA/blank missing, inf/abc an error", test_csv_missing_and_garbage},
         {"UTF-8 byte order mark in CIF, extxyz, POSCAR", test_bom_accepted},
         {"NUL byte inside a type symbol", test_nul_in_symbol},

@@ -7,9 +7,8 @@
 #
 # No CMake: each harness and the *.c files its reader needs are compiled directly (the text
 # readers need only a few crystal/ files and spglib; the HDF5 readers link HDF5, and the model
-# reader the network code with OpenBLAS and LAPACKE). The HDF5 library itself is not
-# instrumented: coverage guides through xtalgen's checks, and a crash inside HDF5 on a crafted
-# file still stops the run. Working corpora live in tests/fuzz/corpus-<name>/ (git-ignored);
+# reader the network code with OpenBLAS and LAPACKE). The HDF5 harnesses are structure-aware
+# (tests/fuzz/h5_mutate.h says why): inputs are edit recipes applied to valid files. Working corpora live in tests/fuzz/corpus-<name>/ (git-ignored);
 # the seeds in tests/fuzz/seeds_<name>/ are read-only.
 # Environment: CC (default clang), XG_FUZZ_JOBS (parallel fuzzing processes per harness, 1).
 set -euo pipefail
@@ -52,6 +51,8 @@ for name in "${names[@]}"; do
         *) srcs=(crystal/xg_$name.c "${common[@]}"); libs=(-lm) ;;
     esac
     (cd "$root" && "$cc" "${flags[@]}" "$src" "${srcs[@]}" "${libs[@]}" -o "$out/fuzz_$name")
+    maxlen=65536
+    case "$name" in *_h5) maxlen=512 ;; esac # edit recipes (h5_mutate.h), not files
     corpus="$here/corpus-$name"
     mkdir -p "$corpus"
     extra=()
@@ -60,7 +61,7 @@ for name in "${names[@]}"; do
     echo "== fuzz_$name for ${secs}s"
     if ! (cd "$out" && ASAN_OPTIONS=detect_leaks=1 UBSAN_OPTIONS=print_stacktrace=1 \
             ./fuzz_$name -max_total_time="$secs" -timeout=10 -rss_limit_mb=2048 \
-            -max_len=65536 -print_final_stats=1 -artifact_prefix="$out/" \
+            -max_len="$maxlen" -print_final_stats=1 -artifact_prefix="$out/" \
             ${extra[@]+"${extra[@]}"} "$corpus" "$here/seeds_$name"); then
         echo "run.sh: fuzz_$name FAILED; see $out/crash-* and the report above" >&2
         status=1
