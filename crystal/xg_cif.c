@@ -6,6 +6,7 @@
  *      remembered as a "column" (first token, stride, count), which is the same for a scalar
  *      item (count 1) and for a loop column (stride = number of tags in the loop). */
 #include "crystal/xg_cif.h"
+#include "crystal/xg_alloc.h"
 #include "crystal/xg_fileio.h"
 
 #include <ctype.h>
@@ -44,7 +45,7 @@ static int toks_push(cif_toks *t, size_t off, size_t len, int line, int kind, in
 {
     if (t->n == t->cap) {
         size_t ncap = t->cap ? t->cap * 2 : 256;
-        cif_tok *nv = realloc(t->v, ncap * sizeof *nv);
+        cif_tok *nv = xg_realloc(t->v, ncap * sizeof *nv);
         if (!nv)
             return xg_error_set(err, XG_ENOMEM, "%s:%d: out of memory (%zu tokens)",
                                 cif_name(name), line, t->n);
@@ -741,11 +742,11 @@ static int sites_add(cif_sites *S, int z, const double f[3], double occ, int row
 {
     if (S->n == S->cap) {
         int ncap = S->cap ? S->cap * 2 : 64;
-        cif_atom *na = realloc(S->a, (size_t)ncap * sizeof *na);
+        cif_atom *na = xg_realloc(S->a, (size_t)ncap * sizeof *na);
         if (!na)
             return XG_ENOMEM;
         S->a = na;
-        int *nn = realloc(S->next, (size_t)ncap * sizeof *nn);
+        int *nn = xg_realloc(S->next, (size_t)ncap * sizeof *nn);
         if (!nn)
             return XG_ENOMEM;
         S->next = nn;
@@ -946,8 +947,8 @@ static int build_structure(const char *text, const cif_toks *tv, const cif_block
             return xg_error_set(err, XG_ELIB, "%s:%d: spglib has no operations for Hall number %d",
                                 nm, bline, hall);
     }
-    rot = malloc((size_t)nops * sizeof *rot);
-    tr = malloc((size_t)nops * sizeof *tr);
+    rot = xg_malloc((size_t)nops * sizeof *rot);
+    tr = xg_malloc((size_t)nops * sizeof *tr);
     cif_sites S = {0};
     char sname[48], sname2[48];
     xg_structure *s = NULL;
@@ -992,7 +993,7 @@ static int build_structure(const char *text, const cif_toks *tv, const cif_block
     S.nhead = 64;
     while (S.nhead < 2 * ncand && S.nhead < 2 * (size_t)XG_CIF_MAX_ATOMS)
         S.nhead *= 2;
-    S.head = malloc(S.nhead * sizeof *S.head);
+    S.head = xg_malloc(S.nhead * sizeof *S.head);
     if (!S.head) {
         rc = xg_error_set(err, XG_ENOMEM, "%s: out of memory", nm);
         goto done;
@@ -1226,7 +1227,7 @@ int xg_cif_read_buffer(const char *text, size_t len, const char *name, xg_struct
             goto fail;
         if (n == cap) {
             int ncap = cap ? cap * 2 : 4;
-            xg_structure **nl = realloc(list, (size_t)ncap * sizeof *nl);
+            xg_structure **nl = xg_realloc(list, (size_t)ncap * sizeof *nl);
             if (!nl) {
                 xg_structure_free(s);
                 rc = xg_error_set(err, XG_ENOMEM, "%s: out of memory", nm);
@@ -1261,7 +1262,7 @@ static int read_whole(const char *path, char **buf, size_t *len, xg_error *err)
     if (!f)
         return xg_error_set(err, XG_EIO, "%s: cannot open: %s", path, strerror(errno));
     size_t cap = 1 << 16, n = 0;
-    char *b = malloc(cap);
+    char *b = xg_malloc(cap);
     if (!b) {
         fclose(f);
         return xg_error_set(err, XG_ENOMEM, "%s: out of memory", path);
@@ -1273,7 +1274,7 @@ static int read_whole(const char *path, char **buf, size_t *len, xg_error *err)
                 fclose(f);
                 return xg_error_set(err, XG_EIO, "%s: larger than 2 GiB", path);
             }
-            char *nb = realloc(b, cap * 2);
+            char *nb = xg_realloc(b, cap * 2);
             if (!nb) {
                 free(b);
                 fclose(f);
@@ -1520,7 +1521,7 @@ static int write_p1(FILE *f, const xg_structure *s, const char *comment, xg_erro
         xg_structure_formula(s, sum, sizeof sum))
         return xg_error_set(err, XG_EINVAL, "xg_cif_write: formula too long");
     int z = formula_units(s->natoms, reduced);
-    int *mult = malloc((size_t)s->natoms * sizeof *mult);
+    int *mult = xg_malloc((size_t)s->natoms * sizeof *mult);
     if (!mult)
         return xg_error_set(err, XG_ENOMEM, "xg_cif_write: out of memory");
     for (int i = 0; i < s->natoms; i++)

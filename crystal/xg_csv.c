@@ -1,5 +1,6 @@
 /* xg_csv.c: streaming RFC 4180 reader and the CDVAE/MatterGen table reader (see xg_csv.h). */
 #include "crystal/xg_csv.h"
+#include "crystal/xg_alloc.h"
 
 #include <ctype.h>
 #include <errno.h>
@@ -73,7 +74,7 @@ static int rec_put(xg_csv_reader *r, char c, xg_error *err)
                                 "%s:%ld: record longer than %zu MB (an unclosed quote?)", r->name,
                                 r->rec_line, CSV_MAX_RECORD >> 20);
         size_t cap = r->rec_cap ? 2 * r->rec_cap : 4096;
-        char *p = realloc(r->rec, cap);
+        char *p = xg_realloc(r->rec, cap);
         if (!p)
             return xg_error_set(err, XG_ENOMEM, "%s:%ld: out of memory", r->name, r->rec_line);
         r->rec = p;
@@ -90,7 +91,7 @@ static int field_begin(xg_csv_reader *r, xg_error *err)
             return xg_error_set(err, XG_EPARSE, "%s:%ld: more than %d fields in one record",
                                 r->name, r->rec_line, CSV_MAX_FIELDS);
         int cap = r->fcap ? 2 * r->fcap : 32;
-        size_t *p = realloc(r->fstart, (size_t)cap * sizeof *p);
+        size_t *p = xg_realloc(r->fstart, (size_t)cap * sizeof *p);
         if (!p)
             return xg_error_set(err, XG_ENOMEM, "%s:%ld: out of memory", r->name, r->rec_line);
         r->fstart = p;
@@ -189,7 +190,7 @@ static const char *base_name(const char *path)
 int xg_csv_open(const char *path, xg_csv_reader **out, xg_error *err)
 {
     *out = NULL;
-    xg_csv_reader *r = calloc(1, sizeof *r);
+    xg_csv_reader *r = xg_calloc(1, sizeof *r);
     if (!r)
         return xg_error_set(err, XG_ENOMEM, "%s: out of memory", path);
     snprintf(r->name, sizeof r->name, "%s", base_name(path));
@@ -224,8 +225,8 @@ int xg_csv_open(const char *path, xg_csv_reader **out, xg_error *err)
     if (r->rec_len >= 3 && (unsigned char)r->rec[0] == 0xEF && (unsigned char)r->rec[1] == 0xBB &&
         (unsigned char)r->rec[2] == 0xBF)
         skip = 3;
-    r->hdr = malloc(r->rec_len - skip);
-    r->hstart = malloc((size_t)r->nf * sizeof *r->hstart);
+    r->hdr = xg_malloc(r->rec_len - skip);
+    r->hstart = xg_malloc((size_t)r->nf * sizeof *r->hstart);
     if (!r->hdr || !r->hstart) {
         xg_csv_close(r);
         return xg_error_set(err, XG_ENOMEM, "%s: out of memory", path);
@@ -468,7 +469,7 @@ static int dvec_push(dvec *d, double x)
 {
     if (d->n == d->cap) {
         size_t cap = d->cap ? 2 * d->cap : 1024;
-        double *p = realloc(d->v, cap * sizeof *p);
+        double *p = xg_realloc(d->v, cap * sizeof *p);
         if (!p)
             return XG_ENOMEM;
         d->v = p;
@@ -496,8 +497,8 @@ int xg_csv_read_cdvae(const char *path, xg_dataset **out, xg_csv_progress_fn pro
         return rc;
     }
     int nc = 0, nrows = 0, got = 1;
-    cand_col *cand = malloc((size_t)xg_csv_ncolumns(r) * sizeof *cand);
-    chunk_row *rows = calloc(CDVAE_CHUNK, sizeof *rows);
+    cand_col *cand = xg_malloc((size_t)xg_csv_ncolumns(r) * sizeof *cand);
+    chunk_row *rows = xg_calloc(CDVAE_CHUNK, sizeof *rows);
     xg_dataset *ds = xg_dataset_alloc();
     dvec vals = {0}; /* row-major, nc values per structure */
     if (!cand || !rows || !ds) {
@@ -522,7 +523,7 @@ int xg_csv_read_cdvae(const char *path, xg_dataset **out, xg_csv_progress_fn pro
             snprintf(row->id, XG_ID_LEN, "%s", id);
             row->line = xg_csv_line(r);
             row->cif_len = xg_csv_field_len(r, c_cif);
-            row->cif = malloc(row->cif_len + 1);
+            row->cif = xg_malloc(row->cif_len + 1);
             if (!row->cif) {
                 rc = xg_error_set(err, XG_ENOMEM, "%s:%ld: out of memory", fname, row->line);
                 goto fail;
@@ -616,9 +617,9 @@ int xg_csv_merge_properties(xg_dataset *ds, const char *path, long *matched, xg_
     size_t hcap = 16;
     while (hcap < 2 * (size_t)ds->n + 2)
         hcap *= 2;
-    int64_t *table = malloc(hcap * sizeof *table);
+    int64_t *table = xg_malloc(hcap * sizeof *table);
     int nc = 0;
-    cand_col *cand = malloc((size_t)xg_csv_ncolumns(r) * sizeof *cand);
+    cand_col *cand = xg_malloc((size_t)xg_csv_ncolumns(r) * sizeof *cand);
     dvec vals = {0};
     int64_t *which = NULL; /* structure index of each matched row */
     size_t nwhich = 0, capwhich = 0;
@@ -660,7 +661,7 @@ int xg_csv_merge_properties(xg_dataset *ds, const char *path, long *matched, xg_
         if (idx >= 0) {
             if (nwhich == capwhich) {
                 capwhich = capwhich ? 2 * capwhich : 1024;
-                int64_t *p = realloc(which, capwhich * sizeof *p);
+                int64_t *p = xg_realloc(which, capwhich * sizeof *p);
                 if (!p) {
                     rc = xg_error_set(err, XG_ENOMEM, "%s: out of memory", fname);
                     goto done;

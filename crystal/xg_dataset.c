@@ -4,6 +4,7 @@
  * at the atom count, atomic numbers must name real elements, and HDF5's own error printing is
  * silenced so a bad file produces one clear xtalgen message instead of a stack dump. */
 #include "crystal/xg_dataset.h"
+#include "crystal/xg_alloc.h"
 
 #include <hdf5.h>
 #include <math.h>
@@ -22,10 +23,10 @@
 
 xg_dataset *xg_dataset_alloc(void)
 {
-    xg_dataset *ds = calloc(1, sizeof *ds);
+    xg_dataset *ds = xg_calloc(1, sizeof *ds);
     if (!ds)
         return NULL;
-    ds->offsets = calloc(1, sizeof *ds->offsets);
+    ds->offsets = xg_calloc(1, sizeof *ds->offsets);
     if (!ds->offsets) {
         free(ds);
         return NULL;
@@ -96,21 +97,21 @@ static int grow_n(xg_dataset *ds, int64_t need, xg_error *err)
     int64_t cap = ds->cap_n ? ds->cap_n : 64;
     while (cap < need)
         cap *= 2;
-    int64_t *off = realloc(ds->offsets, (size_t)(cap + 1) * sizeof *off);
+    int64_t *off = xg_realloc(ds->offsets, (size_t)(cap + 1) * sizeof *off);
     if (!off)
         return xg_error_set(err, XG_ENOMEM, "dataset: out of memory growing to %lld structures",
                             (long long)cap);
     ds->offsets = off;
-    double *lat = realloc(ds->lattices, (size_t)cap * 9 * sizeof *lat);
+    double *lat = xg_realloc(ds->lattices, (size_t)cap * 9 * sizeof *lat);
     if (!lat)
         return xg_error_set(err, XG_ENOMEM, "dataset: out of memory growing lattices");
     ds->lattices = lat;
-    char(*ids)[XG_ID_LEN] = realloc(ds->ids, (size_t)cap * sizeof *ids);
+    char(*ids)[XG_ID_LEN] = xg_realloc(ds->ids, (size_t)cap * sizeof *ids);
     if (!ids)
         return xg_error_set(err, XG_ENOMEM, "dataset: out of memory growing ids");
     ds->ids = ids;
     if (ds->nprops > 0) {
-        double *p = realloc(ds->props, (size_t)cap * (size_t)ds->nprops * sizeof *p);
+        double *p = xg_realloc(ds->props, (size_t)cap * (size_t)ds->nprops * sizeof *p);
         if (!p)
             return xg_error_set(err, XG_ENOMEM, "dataset: out of memory growing properties");
         ds->props = p;
@@ -126,12 +127,12 @@ static int grow_m(xg_dataset *ds, int64_t need, xg_error *err)
     int64_t cap = ds->cap_m ? ds->cap_m : 256;
     while (cap < need)
         cap *= 2;
-    int32_t *t = realloc(ds->types, (size_t)cap * sizeof *t);
+    int32_t *t = xg_realloc(ds->types, (size_t)cap * sizeof *t);
     if (!t)
         return xg_error_set(err, XG_ENOMEM, "dataset: out of memory growing to %lld atoms",
                             (long long)cap);
     ds->types = t;
-    double *f = realloc(ds->frac, (size_t)cap * 3 * sizeof *f);
+    double *f = xg_realloc(ds->frac, (size_t)cap * 3 * sizeof *f);
     if (!f)
         return xg_error_set(err, XG_ENOMEM, "dataset: out of memory growing coordinates");
     ds->frac = f;
@@ -166,13 +167,13 @@ int xg_dataset_add_property(xg_dataset *ds, const char *name, xg_error *err)
     if (ds->nprops >= XG_DATASET_MAX_PROPS)
         return -xg_error_set(err, XG_EINVAL, "dataset: too many properties (%d)", ds->nprops);
     int np = ds->nprops + 1;
-    char(*names)[XG_PROP_NAME_LEN] = realloc(ds->prop_names, (size_t)np * sizeof *names);
+    char(*names)[XG_PROP_NAME_LEN] = xg_realloc(ds->prop_names, (size_t)np * sizeof *names);
     if (!names)
         return -xg_error_set(err, XG_ENOMEM, "dataset: out of memory adding property '%s'", name);
     ds->prop_names = names;
     /* Properties are structure-major, so a new column means re-laying out every row. */
     int64_t rows = ds->cap_n > 0 ? ds->cap_n : 1;
-    double *p = malloc((size_t)rows * (size_t)np * sizeof *p);
+    double *p = xg_malloc((size_t)rows * (size_t)np * sizeof *p);
     if (!p)
         return -xg_error_set(err, XG_ENOMEM, "dataset: out of memory adding property '%s'", name);
     for (int64_t i = 0; i < ds->n; i++) {
@@ -378,7 +379,7 @@ static int write_h5_body(hid_t file, const xg_dataset *ds, int compact, const ch
     hid_t g = xg_h5_group_create(file, "properties");
     if (g < 0)
         return xg_error_set(err, XG_EIO, "%s: could not create /properties", path);
-    double *col = malloc((n ? n : 1) * sizeof *col);
+    double *col = xg_malloc((n ? n : 1) * sizeof *col);
     if (!col) {
         H5Gclose(g);
         return xg_error_set(err, XG_ENOMEM, "%s: out of memory writing properties", path);
@@ -405,7 +406,7 @@ int xg_dataset_write_h5_compact(const xg_dataset *ds, const char *path, int comp
     if (!ds || !path)
         return xg_error_set(err, XG_EINVAL, "dataset: write_h5 needs a dataset and a path");
     size_t plen = strlen(path);
-    char *tmp = malloc(plen + 8);
+    char *tmp = xg_malloc(plen + 8);
     if (!tmp)
         return xg_error_set(err, XG_ENOMEM, "%s: out of memory", path);
     snprintf(tmp, plen + 8, "%s.tmp", path);
@@ -481,21 +482,24 @@ static int check_format(hid_t file, const char *path, xg_error *err)
                             "%s: not an xtalgen dataset (no 'format' attribute on /)", path);
     char fmt[64] = {0};
     xg_error e2;
-    int ok = xg_h5_get_str(file, "/", "format", fmt, sizeof fmt, path, &e2) == XG_OK;
+    int src = xg_h5_get_str(file, "/", "format", fmt, sizeof fmt, path, &e2);
+    if (src == XG_ENOMEM)
+        return xg_error_set(err, src, "%s", e2.msg);
+    int ok = src == XG_OK;
     if (!ok || strcmp(fmt, XG_DATASET_FORMAT) != 0)
         return xg_error_set(err, XG_EPARSE,
                             "%s: not an xtalgen dataset (format attribute is '%s', expected '%s')",
                             path, ok ? fmt : "?", XG_DATASET_FORMAT);
     if (H5Aexists(file, "version") <= 0)
         return xg_error_set(err, XG_EPARSE, "%s: dataset has no 'version' attribute", path);
-    hid_t a = H5Aopen(file, "version", H5P_DEFAULT);
-    hid_t t = a >= 0 ? H5Aget_type(a) : -1;
-    long long version = -1;
-    ok = t >= 0 && H5Tget_class(t) == H5T_INTEGER && H5Aread(a, H5T_NATIVE_LLONG, &version) >= 0;
-    if (t >= 0)
-        H5Tclose(t);
-    if (a >= 0)
-        H5Aclose(a);
+    /* through the shared reader: it checks the attribute holds one number before reading
+     * (a 3-element attribute overran a single long long here, found by fuzz_dataset_h5) */
+    int64_t v64 = -1;
+    src = xg_h5_get_i64(file, "/", "version", &v64, path, &e2);
+    if (src == XG_ENOMEM)
+        return xg_error_set(err, src, "%s", e2.msg);
+    long long version = (long long)v64;
+    ok = src == XG_OK;
     if (!ok)
         return xg_error_set(err, XG_EPARSE, "%s: the 'version' attribute is not an integer", path);
     if (version > XG_DATASET_VERSION)
@@ -526,7 +530,7 @@ static herr_t collect_prop(hid_t g, const char *name, const H5L_info_t *info, vo
     }
     if (pl->n == pl->cap) {
         int cap = pl->cap ? 2 * pl->cap : 16;
-        char(*nn)[XG_PROP_NAME_LEN] = realloc(pl->names, (size_t)cap * sizeof *nn);
+        char(*nn)[XG_PROP_NAME_LEN] = xg_realloc(pl->names, (size_t)cap * sizeof *nn);
         if (!nn) {
             pl->bad = 2;
             return 1;
@@ -685,10 +689,14 @@ static int read_h5_body(hid_t file, xg_dataset *ds, const char *path, xg_error *
         }
         prop_list pl = {0};
         if (H5Literate(g, H5_INDEX_NAME, H5_ITER_INC, NULL, collect_prop, &pl) < 0 || pl.bad) {
-            rc = xg_error_set(err, XG_EPARSE, "%s: /properties cannot be listed (%s)", path,
-                              pl.bad == 1 ? "a name is too long or there are too many" : "corrupt");
+            if (pl.bad == 2)
+                rc = xg_error_set(err, XG_ENOMEM, "%s: out of memory listing /properties", path);
+            else
+                rc = xg_error_set(err, XG_EPARSE, "%s: /properties cannot be listed (%s)", path,
+                                  pl.bad == 1 ? "a name is too long or there are too many"
+                                              : "corrupt");
         }
-        double *col = rc ? NULL : malloc((n ? n : 1) * sizeof *col);
+        double *col = rc ? NULL : xg_malloc((n ? n : 1) * sizeof *col);
         if (!rc && !col)
             rc = xg_error_set(err, XG_ENOMEM, "%s: out of memory reading properties", path);
         for (int k = 0; k < pl.n && !rc; k++) {

@@ -1,5 +1,6 @@
 /* xg_extxyz.c: extended XYZ reader and writer (see xg_extxyz.h). */
 #include "crystal/xg_extxyz.h"
+#include "crystal/xg_alloc.h"
 #include "crystal/xg_fileio.h"
 
 #include <ctype.h>
@@ -461,7 +462,7 @@ int xg_extxyz_read_buffer(const char *text, size_t len, const char *name, xg_str
             goto fail;
         if (n == cap) {
             int ncap = cap ? cap * 2 : 8;
-            xg_structure **nl = realloc(list, (size_t)ncap * sizeof *nl);
+            xg_structure **nl = xg_realloc(list, (size_t)ncap * sizeof *nl);
             if (!nl) {
                 xg_structure_free(st);
                 rc = xg_error_set(err, XG_ENOMEM, "%s: out of memory", xr_name(&r));
@@ -496,7 +497,7 @@ int xg_extxyz_read_file(const char *path, xg_structure ***out, int *nout, xg_err
     if (!f)
         return xg_error_set(err, XG_EIO, "%s: cannot open: %s", path, strerror(errno));
     size_t cap = 1 << 16, n = 0;
-    char *b = malloc(cap);
+    char *b = xg_malloc(cap);
     int rc = XG_OK;
     while (b) {
         if (n == cap) {
@@ -504,7 +505,7 @@ int xg_extxyz_read_file(const char *path, xg_structure ***out, int *nout, xg_err
                 rc = xg_error_set(err, XG_EIO, "%s: larger than 2 GiB", path);
                 break;
             }
-            char *nb = realloc(b, cap * 2);
+            char *nb = xg_realloc(b, cap * 2);
             if (!nb) {
                 free(b);
                 b = NULL;

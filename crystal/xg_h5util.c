@@ -1,5 +1,6 @@
 /* xg_h5util.c: HDF5 helpers shared by the model file formats (see xg_h5util.h). */
 #include "crystal/xg_h5util.h"
+#include "crystal/xg_alloc.h"
 
 #include <errno.h>
 #include <fcntl.h>
@@ -136,7 +137,7 @@ int xg_h5_get_str(hid_t loc, const char *grp, const char *name, char *buf, size_
          * that fills all sz bytes into a NULLTERM type of the same size would drop its last
          * byte to make room for the terminator ('xtalgen-model' read as 'xtalgen-mode'). */
         size_t sz = H5Tget_size(ft);
-        char *tmp = sz < SIZE_MAX - 1 ? calloc(sz + 1, 1) : NULL;
+        char *tmp = sz < SIZE_MAX - 1 ? xg_calloc(sz + 1, 1) : NULL;
         hid_t mt = H5Tcopy(H5T_C_S1);
         H5Tset_size(mt, sz + 1);
         H5Tset_strpad(mt, H5T_STR_NULLTERM);
@@ -336,7 +337,7 @@ int xg_h5_write_atomic(const char *path, xg_h5_filler fill, const void *user, co
                        xg_error *err)
 {
     size_t n = strlen(path);
-    char *tmp = malloc(n + 8);
+    char *tmp = xg_malloc(n + 8);
     if (!tmp)
         return xg_error_set(err, XG_ENOMEM, "%s: out of memory", what);
     snprintf(tmp, n + 8, "%s.tmp", path);

@@ -1,5 +1,6 @@
 /* xg_input.c: one entry point for every structure input (see xg_input.h). */
 #include "crystal/xg_input.h"
+#include "crystal/xg_alloc.h"
 
 #include <dirent.h>
 #include <errno.h>
@@ -147,7 +148,7 @@ static int slurp(const char *path, char **text, size_t *len, xg_error *err)
         return xg_error_set(err, XG_EIO, "%s: not a regular file of a readable size", path);
     }
     size_t n = (size_t)st.st_size;
-    char *buf = malloc(n + 1);
+    char *buf = xg_malloc(n + 1);
     if (!buf) {
         fclose(f);
         return xg_error_set(err, XG_ENOMEM, "%s: out of memory reading %zu bytes", path, n);
@@ -288,8 +289,9 @@ static int add_failure(fail_list *fl, xg_dataset *ds, const char *name, const xg
     return XG_OK;
 }
 
-static int read_dir_into(const char *path, xg_dataset *ds, xg_input_progress_fn progress,
-                         void *ctx, fail_list *fl, xg_error *err)
+/* fl != NULL: tolerant read (a placeholder per unreadable file); else opt->skip decides. */
+static int read_dir_into(const char *path, xg_dataset *ds, const xg_input_options *opt,
+                         long *nskipped, fail_list *fl, xg_error *err)
 {
     DIR *d = opendir(path);
     if (!d)
@@ -306,14 +308,14 @@ static int read_dir_into(const char *path, xg_dataset *ds, xg_input_progress_fn 
             continue;
         if (n == cap) {
             cap = cap ? 2 * cap : 64;
-            char **p = realloc(names, cap * sizeof *p);
+            char **p = xg_realloc(names, cap * sizeof *p);
             if (!p) {
                 rc = xg_error_set(err, XG_ENOMEM, "%s: out of memory listing the folder", path);
                 break;
             }
             names = p;
         }
-        names[n] = strdup(e->d_name);
+        names[n] = xg_strdup(e->d_name);
         if (!names[n]) {
             rc = xg_error_set(err, XG_ENOMEM, "%s: out of memory listing the folder", path);
             break;
@@ -330,7 +332,7 @@ static int read_dir_into(const char *path, xg_dataset *ds, xg_input_progress_fn 
         qsort(names, n, sizeof *names, cmp_names);
     for (size_t i = 0; i < n && rc == XG_OK; i++) {
         size_t pl = strlen(path) + strlen(names[i]) + 2;
-        char *full = malloc(pl);
+        char *full = xg_malloc(pl);
         if (!full) {
             rc = xg_error_set(err, XG_ENOMEM, "%s: out of memory", path);
             break;
@@ -338,23 +340,33 @@ static int read_dir_into(const char *path, xg_dataset *ds, xg_input_progress_fn 
         snprintf(full, pl, "%s/%s", path, names[i]);
         struct stat st;
         if (stat(full, &st) == 0 && S_ISREG(st.st_mode)) {
+            /* A file that fails is cut back out of ds (its crystals are appended only after
+             * the whole file parsed, but an append itself may fail midway) and skipped. */
+            int64_t n0 = ds->n;
+            xg_error why = {0};
             xg_input_format f = by_extension(names[i]);
-            xg_error e1 = {0};
-            xg_error *fe = fl ? &e1 : err;
             if (f == XG_INPUT_CIF)
-                rc = read_cif_into(full, ds, fe);
+                rc = read_cif_into(full, ds, &why);
             else if (f == XG_INPUT_POSCAR)
-                rc = read_poscar_into(full, ds, fe);
+                rc = read_poscar_into(full, ds, &why);
             else
-                rc = read_extxyz_into(full, ds, fe);
-            if (rc && fl && rc != XG_ENOMEM)
-                rc = add_failure(fl, ds, names[i], fe, err);
-            else if (rc && fl)
-                *err = e1;
+                rc = read_extxyz_into(full, ds, &why);
+            if (rc && rc != XG_ENOMEM && fl) {
+                /* the crystals read before the failure stay; the file gets its placeholder */
+                rc = add_failure(fl, ds, names[i], &why, err);
+            } else if (rc && rc != XG_ENOMEM && opt->skip) {
+                opt->skip(opt->skip_ctx, full, &why);
+                (*nskipped)++;
+                ds->n = n0;
+                ds->m = ds->offsets[n0];
+                rc = XG_OK;
+            } else if (rc) {
+                xg_error_set(err, rc, "%s", why.msg);
+            }
         }
         free(full);
-        if (progress)
-            progress(ctx, (long long)i + 1, (long long)n);
+        if (opt->progress)
+            opt->progress(opt->progress_ctx, (long long)i + 1, (long long)n);
     }
     for (size_t i = 0; i < n; i++)
         free(names[i]);
@@ -376,9 +388,17 @@ static void relay(void *ctx, long long done, long long total)
         r->fn(r->ctx, done, total);
 }
 
-static int read_impl(const char *path, xg_input_progress_fn progress, void *ctx,
-                     xg_dataset **out, fail_list *fl, xg_error *err)
+static int read_all(const char *path, const xg_input_options *opt, xg_dataset **out,
+                    long *nskipped, fail_list *fl, xg_error *err)
 {
+    static const xg_input_options none = {NULL, NULL, NULL, NULL};
+    if (!opt)
+        opt = &none;
+    xg_input_progress_fn progress = opt->progress;
+    void *ctx = opt->progress_ctx;
+    long skipped = 0;
+    if (nskipped)
+        *nskipped = 0;
     *out = NULL;
     xg_input_format fmt;
     int rc = xg_input_detect(path, &fmt, err);
@@ -413,10 +433,15 @@ static int read_impl(const char *path, xg_input_progress_fn progress, void *ctx,
     case XG_INPUT_CIF: rc = read_cif_into(path, ds, err); break;
     case XG_INPUT_POSCAR: rc = read_poscar_into(path, ds, err); break;
     case XG_INPUT_EXTXYZ: rc = read_extxyz_into(path, ds, err); break;
-    case XG_INPUT_DIR: rc = read_dir_into(path, ds, progress, ctx, fl, err); break;
+    case XG_INPUT_DIR: rc = read_dir_into(path, ds, opt, &skipped, fl, err); break;
     default: rc = xg_error_set(err, XG_EUNSUPPORTED, "%s: unsupported input", path); break;
     }
-    if (rc == XG_OK && ds->n == 0)
+    if (nskipped)
+        *nskipped = skipped;
+    if (rc == XG_OK && ds->n == 0 && skipped)
+        rc = xg_error_set(err, XG_EPARSE, "%s: no readable crystal structures (%ld files could "
+                          "not be read)", path, skipped);
+    else if (rc == XG_OK && ds->n == 0)
         rc = xg_error_set(err, XG_EPARSE, "%s: no crystal structures found", path);
     if (rc) {
         xg_dataset_free(ds);
@@ -426,10 +451,17 @@ static int read_impl(const char *path, xg_input_progress_fn progress, void *ctx,
     return XG_OK;
 }
 
+int xg_input_read_opts(const char *path, const xg_input_options *opt, xg_dataset **out,
+                       long *nskipped, xg_error *err)
+{
+    return read_all(path, opt, out, nskipped, NULL, err);
+}
+
 int xg_input_read_progress(const char *path, xg_input_progress_fn progress, void *ctx,
                            xg_dataset **out, xg_error *err)
 {
-    return read_impl(path, progress, ctx, out, NULL, err);
+    xg_input_options o = {progress, ctx, NULL, NULL};
+    return read_all(path, &o, out, NULL, NULL, err);
 }
 
 int xg_input_read_tolerant(const char *path, xg_input_progress_fn progress, void *ctx,
@@ -439,7 +471,8 @@ int xg_input_read_tolerant(const char *path, xg_input_progress_fn progress, void
     fail_list fl = {NULL, 0, 0};
     *failures = NULL;
     *nfailures = 0;
-    int rc = read_impl(path, progress, ctx, out, &fl, err);
+    xg_input_options o = {progress, ctx, NULL, NULL};
+    int rc = read_all(path, &o, out, NULL, &fl, err);
     if (rc) {
         free(fl.v);
         return rc;

@@ -59,5 +59,21 @@ typedef struct {
 int xg_input_read_tolerant(const char *path, xg_input_progress_fn progress, void *ctx,
                            xg_dataset **out, xg_input_failure **failures, int64_t *nfailures,
                            xg_error *err);
+/* Keep-going reads. With `skip` set, a file of a folder that cannot be read (a disordered CIF,
+ * a damaged POSCAR) is passed to skip with the reason and left out, and the rest is read; the
+ * read fails only when nothing readable remains, or on running out of memory. Without it, the
+ * first unreadable file fails the whole read (what xg_input_read does). Commands that take
+ * many crystals (symmetry, xrd-match; screen, export and convert can follow) report each
+ * skipped file and exit non-zero at the end. */
+typedef void (*xg_input_skip_fn)(void *ctx, const char *path, const xg_error *why);
+typedef struct {
+    xg_input_progress_fn progress; /* may be NULL */
+    void *progress_ctx;
+    xg_input_skip_fn skip;         /* NULL: stop at the first unreadable file */
+    void *skip_ctx;
+} xg_input_options;
+/* *nskipped (may be NULL) receives the number of files left out. */
+int xg_input_read_opts(const char *path, const xg_input_options *opt, xg_dataset **out,
+                       long *nskipped, xg_error *err);
 
 #endif

@@ -326,23 +326,22 @@ static int niggli_reduce(const double L[3][3], double out[3][3], int T[3][3])
 static int check_structure(const xg_structure *s, const char *what, xg_error *err)
 {
     if (!s)
-        return xg_error_set(err, XG_EINVAL, "%s:%d: %s: no structure", __FILE__, __LINE__, what);
+        return xg_error_set(err, XG_EINVAL, "%s: no structure", what);
     if (s->natoms <= 0)
-        return xg_error_set(err, XG_EINVAL, "%s:%d: %s '%s' has no atoms", __FILE__, __LINE__,
-                            what, s->id);
+        return xg_error_set(err, XG_EINVAL, "%s '%s' has no atoms", what, s->id);
     double v = fabs(det3(s->lattice));
     if (!isfinite(v) || v < 1e-8)
-        return xg_error_set(err, XG_EINVAL, "%s:%d: %s '%s' has a singular lattice (volume %g)",
-                            __FILE__, __LINE__, what, s->id, v);
+        return xg_error_set(err, XG_EINVAL, "%s '%s' has a singular lattice (volume %g)",
+                            what, s->id, v);
     for (int i = 0; i < s->natoms; i++) {
         if (s->types[i] < 1 || s->types[i] > XG_MAX_Z)
-            return xg_error_set(err, XG_EINVAL, "%s:%d: %s '%s' atom %d has atomic number %d",
-                                __FILE__, __LINE__, what, s->id, i, s->types[i]);
+            return xg_error_set(err, XG_EINVAL, "%s '%s' atom %d has atomic number %d",
+                                what, s->id, i, s->types[i]);
         for (int k = 0; k < 3; k++)
             if (!isfinite(s->frac[i][k]))
                 return xg_error_set(err, XG_EINVAL,
-                                    "%s:%d: %s '%s' atom %d has a non-finite coordinate",
-                                    __FILE__, __LINE__, what, s->id, i);
+                                    "%s '%s' atom %d has a non-finite coordinate",
+                                    what, s->id, i);
     }
     return XG_OK;
 }
@@ -353,16 +352,16 @@ static int niggli_structure(const xg_structure *s, xg_structure **out, xg_error 
     double red[3][3];
     int T[3][3], Ti[3][3];
     if (niggli_reduce(s->lattice, red, T))
-        return xg_error_set(err, XG_ENUMERIC, "%s:%d: Niggli reduction of '%s' did not converge",
-                            __FILE__, __LINE__, s->id);
+        return xg_error_set(err, XG_ENUMERIC, "Niggli reduction of '%s' did not converge",
+                            s->id);
     long d = det3i(T);
     if (d != 1 && d != -1)
-        return xg_error_set(err, XG_ENUMERIC, "%s:%d: Niggli transformation of '%s' has det %ld",
-                            __FILE__, __LINE__, s->id, d);
+        return xg_error_set(err, XG_ENUMERIC, "Niggli transformation of '%s' has det %ld",
+                            s->id, d);
     inv3i_unimodular(T, Ti);
     xg_structure *r = xg_structure_copy(s);
     if (!r)
-        return xg_error_set(err, XG_ENOMEM, "%s:%d: out of memory", __FILE__, __LINE__);
+        return xg_error_set(err, XG_ENOMEM, "structure matching: out of memory");
     memcpy(r->lattice, red, sizeof red);
     /* cart = f L = f' T L, so f' = f T^-1. */
     for (int i = 0; i < r->natoms; i++) {
@@ -452,7 +451,7 @@ static int primitive_step(const xg_structure *s, double tol, xg_structure **out,
     int n = s->natoms;
     site_groups G = {0};
     if (groups_build(s, &G))
-        return xg_error_set(err, XG_ENOMEM, "%s:%d: out of memory", __FILE__, __LINE__);
+        return xg_error_set(err, XG_ENOMEM, "structure matching: out of memory");
     int rc = XG_OK;
     double abc[3], sftol[3], sftol2[3];
     for (int k = 0; k < 3; k++) {
@@ -476,7 +475,7 @@ static int primitive_step(const xg_structure *s, double tol, xg_structure **out,
     unsigned char *added = malloc((size_t)n);
     int *order = malloc((size_t)G.ngroups * sizeof *order);
     if (!vecs || !tmp || !all || !newc || !newz || !nonnb || !grp || !added || !order) {
-        rc = xg_error_set(err, XG_ENOMEM, "%s:%d: out of memory", __FILE__, __LINE__);
+        rc = xg_error_set(err, XG_ENOMEM, "structure matching: out of memory");
         goto done;
     }
     {
@@ -619,8 +618,7 @@ static int primitive_step(const xg_structure *s, double tol, xg_structure **out,
                                 continue;
                             xg_structure *p = xg_structure_alloc(nnew);
                             if (!p) {
-                                rc = xg_error_set(err, XG_ENOMEM, "%s:%d: out of memory",
-                                                  __FILE__, __LINE__);
+                                rc = xg_error_set(err, XG_ENOMEM, "structure matching: out of memory");
                                 goto done;
                             }
                             memcpy(p->lattice, nl, sizeof nl);
@@ -660,8 +658,7 @@ static int primitive_rec(const xg_structure *s, double tol, int depth, xg_struct
     if (!p || depth > 64) {
         xg_structure_free(p);
         *out = xg_structure_copy(s);
-        return *out ? XG_OK : xg_error_set(err, XG_ENOMEM, "%s:%d: out of memory", __FILE__,
-                                           __LINE__);
+        return *out ? XG_OK : xg_error_set(err, XG_ENOMEM, "structure matching: out of memory");
     }
     xg_structure *q = NULL;
     rc = primitive_rec(p, tol, depth + 1, &q, err);
@@ -677,14 +674,14 @@ int xg_matcher_primitive(const xg_structure *s, double tolerance, xg_structure *
                          xg_error *err)
 {
     if (!out)
-        return xg_error_set(err, XG_EINVAL, "%s:%d: out is NULL", __FILE__, __LINE__);
+        return xg_error_set(err, XG_EINVAL, "structure matching: out is NULL");
     *out = NULL;
     int rc = check_structure(s, "structure", err);
     if (rc)
         return rc;
     if (!(tolerance > 0))
-        return xg_error_set(err, XG_EINVAL, "%s:%d: primitive tolerance must be > 0, got %g",
-                            __FILE__, __LINE__, tolerance);
+        return xg_error_set(err, XG_EINVAL, "structure matching: primitive tolerance must be > 0, got %g",
+                            tolerance);
     xg_structure *nig = NULL;
     rc = niggli_structure(s, &nig, err);
     if (rc)
@@ -703,7 +700,7 @@ int xg_matcher_reduce(const xg_structure *s, const xg_matcher_params *p, xg_stru
         p = &def;
     }
     if (!out)
-        return xg_error_set(err, XG_EINVAL, "%s:%d: out is NULL", __FILE__, __LINE__);
+        return xg_error_set(err, XG_EINVAL, "structure matching: out is NULL");
     *out = NULL;
     int rc = check_structure(s, "structure", err);
     if (rc)
@@ -718,13 +715,12 @@ int xg_matcher_reduce(const xg_structure *s, const xg_matcher_params *p, xg_stru
 int xg_matcher_assign(const double *cost, int n, int *assign, xg_error *err)
 {
     if (n < 0)
-        return xg_error_set(err, XG_EINVAL, "%s:%d: assignment size %d", __FILE__, __LINE__, n);
+        return xg_error_set(err, XG_EINVAL, "structure matching: assignment size %d", n);
     if (n == 0)
         return XG_OK;
     for (long i = 0; i < (long)n * n; i++)
         if (!isfinite(cost[i]))
-            return xg_error_set(err, XG_EINVAL, "%s:%d: non-finite assignment cost", __FILE__,
-                                __LINE__);
+            return xg_error_set(err, XG_EINVAL, "structure matching: non-finite assignment cost");
     /* Hungarian method with row/column potentials u, v; 1-based with a virtual column 0. */
     size_t m = (size_t)n + 1;
     double *u = calloc(m, sizeof *u), *v = calloc(m, sizeof *v), *minv = malloc(m * sizeof *minv);
@@ -732,7 +728,7 @@ int xg_matcher_assign(const double *cost, int n, int *assign, xg_error *err)
     unsigned char *used = malloc(m);
     if (!u || !v || !minv || !p || !way || !used) {
         free(u), free(v), free(minv), free(p), free(way), free(used);
-        return xg_error_set(err, XG_ENOMEM, "%s:%d: out of memory", __FILE__, __LINE__);
+        return xg_error_set(err, XG_ENOMEM, "structure matching: out of memory");
     }
     for (int i = 1; i <= n; i++) {
         p[0] = i;
@@ -1057,7 +1053,7 @@ int xg_matcher_fit_reduced(const xg_structure *r1, const xg_structure *r2,
         p = &def;
     }
     if (!res)
-        return xg_error_set(err, XG_EINVAL, "%s:%d: result is NULL", __FILE__, __LINE__);
+        return xg_error_set(err, XG_EINVAL, "structure matching: result is NULL");
     res->match = 0;
     res->rms = NAN;
     res->max_dist = NAN;
@@ -1114,7 +1110,7 @@ int xg_matcher_fit_reduced(const xg_structure *r1, const xg_structure *r2,
     vec_list cand[3] = {{0}};
     scratch w;
     if (scratch_alloc(&w, n))
-        return xg_error_set(err, XG_ENOMEM, "%s:%d: out of memory", __FILE__, __LINE__);
+        return xg_error_set(err, XG_ENOMEM, "structure matching: out of memory");
     double rmax = fmax(p2[0], fmax(p2[1], p2[2])) * (1.0 + p->ltol), rl1[3];
     recip_lengths(L1, rl1);
     int nmax[3];
@@ -1147,8 +1143,7 @@ int xg_matcher_fit_reduced(const xg_structure *r1, const xg_structure *r2,
                     double r = x.len / p2[k];
                     if (r < 1.0 + p->ltol && r > 1.0 / (1.0 + p->ltol))
                         if (vec_push(&cand[k], &x)) {
-                            rc = xg_error_set(err, XG_ENOMEM, "%s:%d: out of memory", __FILE__,
-                                              __LINE__);
+                            rc = xg_error_set(err, XG_ENOMEM, "structure matching: out of memory");
                             goto done;
                         }
                 }
@@ -1284,7 +1279,7 @@ int xg_matcher_fit(const xg_structure *s1, const xg_structure *s2, const xg_matc
         p = &def;
     }
     if (!res)
-        return xg_error_set(err, XG_EINVAL, "%s:%d: result is NULL", __FILE__, __LINE__);
+        return xg_error_set(err, XG_EINVAL, "structure matching: result is NULL");
     memset(res, 0, sizeof *res);
     res->rms = res->max_dist = NAN;
     int rc = check_structure(s1, "structure 1", err);

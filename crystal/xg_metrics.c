@@ -17,23 +17,22 @@ int xg_metrics_wasserstein(const double *u, size_t nu, const double *v, size_t n
                            xg_error *err)
 {
     if (!u || !v || !out)
-        return xg_error_set(err, XG_EINVAL, "%s:%d: NULL argument", __FILE__, __LINE__);
+        return xg_error_set(err, XG_EINVAL, "metrics: NULL argument");
     if (nu == 0 || nv == 0)
-        return xg_error_set(err, XG_EINVAL, "%s:%d: Wasserstein distance of an empty sample",
-                            __FILE__, __LINE__);
+        return xg_error_set(err, XG_EINVAL, "Wasserstein distance of an empty sample");
     for (size_t i = 0; i < nu; i++)
         if (!isfinite(u[i]))
-            return xg_error_set(err, XG_EINVAL, "%s:%d: sample 1 value %zu is not finite",
-                                __FILE__, __LINE__, i);
+            return xg_error_set(err, XG_EINVAL, "sample 1 value %zu is not finite",
+                                i);
     for (size_t i = 0; i < nv; i++)
         if (!isfinite(v[i]))
-            return xg_error_set(err, XG_EINVAL, "%s:%d: sample 2 value %zu is not finite",
-                                __FILE__, __LINE__, i);
+            return xg_error_set(err, XG_EINVAL, "sample 2 value %zu is not finite",
+                                i);
     double *a = malloc(nu * sizeof *a), *b = malloc(nv * sizeof *b);
     if (!a || !b) {
         free(a);
         free(b);
-        return xg_error_set(err, XG_ENOMEM, "%s:%d: out of memory", __FILE__, __LINE__);
+        return xg_error_set(err, XG_ENOMEM, "metrics: out of memory");
     }
     memcpy(a, u, nu * sizeof *a);
     memcpy(b, v, nv * sizeof *b);
@@ -66,7 +65,7 @@ int xg_metrics_wasserstein(const double *u, size_t nu, const double *v, size_t n
 int xg_metrics_collect(const xg_dataset *ds, double *density, double *nelements, xg_error *err)
 {
     if (!ds)
-        return xg_error_set(err, XG_EINVAL, "%s:%d: NULL dataset", __FILE__, __LINE__);
+        return xg_error_set(err, XG_EINVAL, "metrics: NULL dataset");
     for (int64_t s = 0; s < ds->n; s++) {
         int64_t a0 = ds->offsets[s], a1 = ds->offsets[s + 1];
         double mass = 0.0;
@@ -75,8 +74,8 @@ int xg_metrics_collect(const xg_dataset *ds, double *density, double *nelements,
         for (int64_t a = a0; a < a1; a++) {
             const xg_element *e = xg_element_get(ds->types[a]);
             if (!e)
-                return xg_error_set(err, XG_EINVAL, "%s:%d: structure '%s' has atomic number %d",
-                                    __FILE__, __LINE__, ds->ids[s], (int)ds->types[a]);
+                return xg_error_set(err, XG_EINVAL, "structure '%s' has atomic number %d",
+                                    ds->ids[s], (int)ds->types[a]);
             mass += e->mass;
             if (!seen[e->z]) {
                 seen[e->z] = 1;

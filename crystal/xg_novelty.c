@@ -64,7 +64,7 @@ int xg_novelty_reduce_dataset(const xg_dataset *ds, const xg_matcher_params *p,
                               xg_structure **out, int64_t *nfailed, xg_error *err)
 {
     if (!ds || !out)
-        return xg_error_set(err, XG_EINVAL, "%s:%d: NULL argument", __FILE__, __LINE__);
+        return xg_error_set(err, XG_EINVAL, "novelty: NULL argument");
     int64_t failed = 0;
     int nomem = 0, have_msg = 0;
     xg_error first = {0};
@@ -94,8 +94,7 @@ int xg_novelty_reduce_dataset(const xg_dataset *ds, const xg_matcher_params *p,
     if (have_msg && err)
         *err = first;
     if (nomem)
-        return xg_error_set(err, XG_ENOMEM, "%s:%d: out of memory reducing cells", __FILE__,
-                            __LINE__);
+        return xg_error_set(err, XG_ENOMEM, "novelty: out of memory reducing cells");
     return XG_OK;
 }
 
@@ -122,14 +121,14 @@ int xg_novelty_unique(xg_structure *const *reduced, int64_t n, const xg_matcher_
                       int64_t *dup_of, xg_error *err)
 {
     if ((!reduced || !dup_of) && n > 0)
-        return xg_error_set(err, XG_EINVAL, "%s:%d: NULL argument", __FILE__, __LINE__);
+        return xg_error_set(err, XG_EINVAL, "novelty: NULL argument");
     char (*keys)[KEY_LEN] = malloc((size_t)(n ? n : 1) * sizeof *keys);
     keyed *ord = malloc((size_t)(n ? n : 1) * sizeof *ord);
     int64_t *gstart = malloc((size_t)(n + 1) * sizeof *gstart);
     unsigned char *undecided = calloc((size_t)(n ? n : 1), 1);
     if (!keys || !ord || !gstart || !undecided) {
         free(keys), free(ord), free(gstart), free(undecided);
-        return xg_error_set(err, XG_ENOMEM, "%s:%d: out of memory", __FILE__, __LINE__);
+        return xg_error_set(err, XG_ENOMEM, "novelty: out of memory");
     }
     int64_t m = 0;
     for (int64_t i = 0; i < n; i++) {
@@ -213,11 +212,11 @@ struct xg_novelty_index {
 int xg_novelty_index_create(const xg_matcher_params *p, xg_novelty_index **out, xg_error *err)
 {
     if (!out)
-        return xg_error_set(err, XG_EINVAL, "%s:%d: NULL argument", __FILE__, __LINE__);
+        return xg_error_set(err, XG_EINVAL, "novelty: NULL argument");
     xg_novelty_index *ix = calloc(1, sizeof *ix);
     if (!ix || !(ix->ds_start = calloc(1, sizeof *ix->ds_start))) {
         free(ix);
-        return xg_error_set(err, XG_ENOMEM, "%s:%d: out of memory", __FILE__, __LINE__);
+        return xg_error_set(err, XG_ENOMEM, "novelty: out of memory");
     }
     if (p)
         ix->p = *p;
@@ -276,7 +275,7 @@ int64_t xg_novelty_index_reduced(const xg_novelty_index *ix, int64_t *nfailed)
 int xg_novelty_index_add(xg_novelty_index *ix, const xg_dataset *ds, xg_error *err)
 {
     if (!ix || !ds)
-        return xg_error_set(err, XG_EINVAL, "%s:%d: NULL argument", __FILE__, __LINE__);
+        return xg_error_set(err, XG_EINVAL, "novelty: NULL argument");
     int64_t n = ix->n + ds->n;
     const xg_dataset **nd = realloc(ix->ds, (size_t)(ix->nds + 1) * sizeof *nd);
     if (nd)
@@ -297,7 +296,7 @@ int xg_novelty_index_add(xg_novelty_index *ix, const xg_dataset *ds, xg_error *e
     if (st)
         ix->state = st;
     if (!nd || !ns || !no || !nk || !nr || !st)
-        return xg_error_set(err, XG_ENOMEM, "%s:%d: out of memory", __FILE__, __LINE__);
+        return xg_error_set(err, XG_ENOMEM, "novelty: out of memory");
     /* keys moved: re-point the sorted entries. */
     for (int64_t i = 0; i < ix->n; i++)
         ix->ord[i].key = ix->keys[ix->ord[i].idx];
@@ -322,8 +321,8 @@ int xg_novelty_index_add(xg_novelty_index *ix, const xg_dataset *ds, xg_error *e
         ix->state[g] = 0;
     }
     if (bad)
-        return xg_error_set(err, XG_EINVAL, "%s:%d: reference dataset has %d invalid atomic numbers",
-                            __FILE__, __LINE__, bad);
+        return xg_error_set(err, XG_EINVAL, "reference dataset has %d invalid atomic numbers",
+                            bad);
     for (int64_t g = ix->n; g < n; g++)
         ix->ord[g].key = ix->keys[g];
     ix->n = n;
@@ -356,13 +355,13 @@ int xg_novelty_check(xg_novelty_index *ix, xg_structure *const *cands, int64_t n
                      int64_t *matched, xg_error *err)
 {
     if (!ix || (!cands && n > 0))
-        return xg_error_set(err, XG_EINVAL, "%s:%d: NULL argument", __FILE__, __LINE__);
+        return xg_error_set(err, XG_EINVAL, "novelty: NULL argument");
     int64_t *lo = malloc((size_t)(n ? n : 1) * sizeof *lo);
     int64_t *hi = malloc((size_t)(n ? n : 1) * sizeof *hi);
     int64_t *todo = malloc((size_t)(ix->n ? ix->n : 1) * sizeof *todo);
     if (!lo || !hi || !todo) {
         free(lo), free(hi), free(todo);
-        return xg_error_set(err, XG_ENOMEM, "%s:%d: out of memory", __FILE__, __LINE__);
+        return xg_error_set(err, XG_ENOMEM, "novelty: out of memory");
     }
     /* 1. Which references can match anything at all: same composition as some candidate. */
     int64_t ntodo = 0;
@@ -439,8 +438,7 @@ int xg_novelty_check(xg_novelty_index *ix, xg_structure *const *cands, int64_t n
     }
     free(lo), free(hi);
     if (nomem)
-        return xg_error_set(err, XG_ENOMEM, "%s:%d: out of memory reducing references", __FILE__,
-                            __LINE__);
+        return xg_error_set(err, XG_ENOMEM, "novelty: out of memory reducing references");
     if (fail) {
         if (err)
             *err = first;

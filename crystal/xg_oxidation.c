@@ -165,15 +165,14 @@ static long gcd_long(long a, long b)
 static int compo_build(const int *z, const int *count, int n, compo *c, xg_error *err)
 {
     if (n < 1)
-        return xg_error_set(err, XG_EINVAL, "%s:%d: empty composition", __FILE__, __LINE__);
+        return xg_error_set(err, XG_EINVAL, "oxidation states: empty composition");
     long tot[XG_MAX_Z + 1] = {0};
     for (int i = 0; i < n; i++) {
         if (!xg_element_get(z[i]))
-            return xg_error_set(err, XG_EINVAL, "%s:%d: unknown element Z=%d", __FILE__,
-                                __LINE__, z[i]);
+            return xg_error_set(err, XG_EINVAL, "unknown element Z=%d", z[i]);
         if (count[i] <= 0)
-            return xg_error_set(err, XG_EINVAL, "%s:%d: count %d of %s is not positive",
-                                __FILE__, __LINE__, count[i], xg_element_get(z[i])->symbol);
+            return xg_error_set(err, XG_EINVAL, "count %d of %s is not positive",
+                                count[i], xg_element_get(z[i])->symbol);
         tot[z[i]] += count[i];
     }
     long g = 0;
@@ -369,7 +368,7 @@ int xg_oxidation_valid_composition(const int *z, const int *count, int n, int *v
                                    xg_error *err)
 {
     if (!z || !count || !valid)
-        return xg_error_set(err, XG_EINVAL, "%s:%d: NULL argument", __FILE__, __LINE__);
+        return xg_error_set(err, XG_EINVAL, "oxidation states: NULL argument");
     compo c;
     int rc = compo_build(z, count, n, &c, err);
     if (rc)
@@ -387,11 +386,10 @@ int xg_oxidation_valid_composition(const int *z, const int *count, int n, int *v
 static int structure_compo(const xg_structure *s, compo *c, xg_error *err)
 {
     if (!s || s->natoms < 1)
-        return xg_error_set(err, XG_EINVAL, "%s:%d: structure '%s' has no atoms", __FILE__,
-                            __LINE__, s ? s->id : "");
+        return xg_error_set(err, XG_EINVAL, "structure '%s' has no atoms", s ? s->id : "");
     int *ones = malloc((size_t)s->natoms * sizeof *ones);
     if (!ones)
-        return xg_error_set(err, XG_ENOMEM, "%s:%d: out of memory", __FILE__, __LINE__);
+        return xg_error_set(err, XG_ENOMEM, "oxidation states: out of memory");
     for (int i = 0; i < s->natoms; i++)
         ones[i] = 1;
     int rc = compo_build(s->types, ones, s->natoms, c, err);
@@ -404,7 +402,7 @@ static int structure_compo(const xg_structure *s, compo *c, xg_error *err)
 int xg_oxidation_valid_structure(const xg_structure *s, int *valid, xg_error *err)
 {
     if (!valid)
-        return xg_error_set(err, XG_EINVAL, "%s:%d: NULL argument", __FILE__, __LINE__);
+        return xg_error_set(err, XG_EINVAL, "oxidation states: NULL argument");
     compo c;
     int rc = structure_compo(s, &c, err);
     if (rc)
@@ -418,7 +416,7 @@ int xg_oxidation_valid_structure(const xg_structure *s, int *valid, xg_error *er
 int xg_oxidation_assign(const xg_structure *s, int *oxi_per_site, xg_error *err)
 {
     if (!oxi_per_site)
-        return xg_error_set(err, XG_EINVAL, "%s:%d: NULL argument", __FILE__, __LINE__);
+        return xg_error_set(err, XG_EINVAL, "oxidation states: NULL argument");
     compo c;
     int rc = structure_compo(s, &c, err);
     if (rc)
@@ -439,9 +437,9 @@ int xg_oxidation_assign(const xg_structure *s, int *oxi_per_site, xg_error *err)
         if (xg_structure_reduced_formula(s, f, sizeof f))
             snprintf(f, sizeof f, "?");
         return xg_error_set(err, XG_EINVAL,
-                            "%s:%d: no charge-balanced assignment of common oxidation states "
+                            "no charge-balanced assignment of common oxidation states "
                             "for %s ('%s')",
-                            __FILE__, __LINE__, f, s->id);
+                            f, s->id);
     }
     for (int i = 0; i < s->natoms; i++)
         for (int k = 0; k < c.n; k++)

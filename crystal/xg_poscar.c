@@ -1,5 +1,6 @@
 /* xg_poscar.c: VASP POSCAR reader and writer (see xg_poscar.h). */
 #include "crystal/xg_poscar.h"
+#include "crystal/xg_alloc.h"
 #include "crystal/xg_fileio.h"
 
 #include <ctype.h>
@@ -144,9 +145,9 @@ int xg_poscar_read_buffer(const char *text, size_t len, const char *name, const 
     text += bom;
     len -= bom;
     pc_reader r = {text, len, 0, 0, name};
-    pc_fields *fl = malloc(sizeof *fl);
-    int *z = malloc(XG_POSCAR_MAX_SPECIES * sizeof *z);
-    long *cnt = malloc(XG_POSCAR_MAX_SPECIES * sizeof *cnt);
+    pc_fields *fl = xg_malloc(sizeof *fl);
+    int *z = xg_malloc(XG_POSCAR_MAX_SPECIES * sizeof *z);
+    long *cnt = xg_malloc(XG_POSCAR_MAX_SPECIES * sizeof *cnt);
     xg_structure *s = NULL;
     int rc = XG_OK;
     if (!fl || !z || !cnt) {
@@ -369,7 +370,7 @@ int xg_poscar_read_file(const char *path, const int *species, int nspecies, xg_s
     if (!f)
         return xg_error_set(err, XG_EIO, "%s: cannot open: %s", path, strerror(errno));
     size_t cap = 1 << 14, n = 0;
-    char *b = malloc(cap);
+    char *b = xg_malloc(cap);
     int rc = XG_OK;
     while (b) {
         if (n == cap) {
@@ -377,7 +378,7 @@ int xg_poscar_read_file(const char *path, const int *species, int nspecies, xg_s
                 rc = xg_error_set(err, XG_EIO, "%s: larger than 1 GiB", path);
                 break;
             }
-            char *nb = realloc(b, cap * 2);
+            char *nb = xg_realloc(b, cap * 2);
             if (!nb) {
                 free(b);
                 b = NULL;

@@ -1,5 +1,6 @@
 /* xg_structure.c: a periodic crystal, its formula, density and shortest interatomic distance. */
 #include "crystal/xg_structure.h"
+#include "crystal/xg_alloc.h"
 
 #include <math.h>
 #include <stdio.h>
@@ -16,13 +17,13 @@ xg_structure *xg_structure_alloc(int natoms)
 {
     if (natoms < 0)
         return NULL;
-    xg_structure *s = calloc(1, sizeof *s);
+    xg_structure *s = xg_calloc(1, sizeof *s);
     if (!s)
         return NULL;
     /* At least one slot each, so a zero-atom structure still has valid (non-NULL) arrays. */
     size_t n = natoms > 0 ? (size_t)natoms : 1;
-    s->types = calloc(n, sizeof *s->types);
-    s->frac = calloc(n, sizeof *s->frac);
+    s->types = xg_calloc(n, sizeof *s->types);
+    s->frac = xg_calloc(n, sizeof *s->frac);
     if (!s->types || !s->frac) {
         xg_structure_free(s);
         return NULL;
@@ -64,11 +65,11 @@ int xg_structure_resize(xg_structure *s, int natoms, xg_error *err)
     if (natoms < 0)
         return xg_error_set(err, XG_EINVAL, "structure resize: negative atom count %d", natoms);
     size_t n = natoms > 0 ? (size_t)natoms : 1;
-    int *t = realloc(s->types, n * sizeof *t);
+    int *t = xg_realloc(s->types, n * sizeof *t);
     if (!t)
         return xg_error_set(err, XG_ENOMEM, "structure resize: out of memory for %d atoms", natoms);
     s->types = t;
-    double(*f)[3] = realloc(s->frac, n * sizeof *f);
+    double(*f)[3] = xg_realloc(s->frac, n * sizeof *f);
     if (!f)
         return xg_error_set(err, XG_ENOMEM, "structure resize: out of memory for %d atoms", natoms);
     s->frac = f;
@@ -429,7 +430,7 @@ double xg_structure_min_distance(const xg_structure *s)
     xg_lattice_widths((const double(*)[3])R, w);
 
     int n = s->natoms;
-    double(*f)[3] = malloc((size_t)n * sizeof *f);
+    double(*f)[3] = xg_malloc((size_t)n * sizeof *f);
     if (!f)
         return NAN;
     /* Fractional coordinates in the reduced basis: cart = x L = x' R, so x' = cart R^-1. */

@@ -30,18 +30,16 @@ static void cross3(const double a[3], const double b[3], double o[3])
 static int min_scaled(const xg_structure *s, double cap, int by_radii, double *out, xg_error *err)
 {
     if (!s || !out)
-        return xg_error_set(err, XG_EINVAL, "%s:%d: NULL argument", __FILE__, __LINE__);
+        return xg_error_set(err, XG_EINVAL, "validity: NULL argument");
     if (s->natoms < 1)
-        return xg_error_set(err, XG_EINVAL, "%s:%d: structure '%s' has no atoms", __FILE__,
-                            __LINE__, s->id);
+        return xg_error_set(err, XG_EINVAL, "structure '%s' has no atoms", s->id);
     if (!(cap > 0) || !isfinite(cap))
-        return xg_error_set(err, XG_EINVAL, "%s:%d: distance cap must be > 0", __FILE__,
-                            __LINE__);
+        return xg_error_set(err, XG_EINVAL, "validity: distance cap must be > 0");
     const double(*L)[3] = s->lattice;
     double vol = fabs(det3(s->lattice));
     if (!isfinite(vol) || vol <= 0)
-        return xg_error_set(err, XG_EINVAL, "%s:%d: structure '%s' has a singular lattice",
-                            __FILE__, __LINE__, s->id);
+        return xg_error_set(err, XG_EINVAL, "structure '%s' has a singular lattice",
+                            s->id);
     /* Plane spacings: a vector of length r has |fractional component k| <= r / width_k, which
      * bounds the images to search exactly. */
     double width[3];
@@ -54,15 +52,15 @@ static int min_scaled(const xg_structure *s, double cap, int by_radii, double *o
         for (int k = 0; k < 3; k++)
             if (!isfinite(s->frac[i][k]))
                 return xg_error_set(err, XG_EINVAL,
-                                    "%s:%d: structure '%s' atom %d has a non-finite coordinate",
-                                    __FILE__, __LINE__, s->id, i);
+                                    "structure '%s' atom %d has a non-finite coordinate",
+                                    s->id, i);
         if (by_radii) {
             const xg_element *e = xg_element_get(s->types[i]);
             if (!e || !(e->covalent_radius > 0))
                 return xg_error_set(err, XG_EINVAL,
-                                    "%s:%d: structure '%s' atom %d: no covalent radius for "
+                                    "structure '%s' atom %d: no covalent radius for "
                                     "Z = %d",
-                                    __FILE__, __LINE__, s->id, i, s->types[i]);
+                                    s->id, i, s->types[i]);
         }
     }
     double best = cap;
@@ -116,7 +114,7 @@ int xg_validity_min_bond_ratio(const xg_structure *s, double cap, double *out, x
 int xg_validity_structure(const xg_structure *s, int *valid, xg_error *err)
 {
     if (!valid)
-        return xg_error_set(err, XG_EINVAL, "%s:%d: NULL argument", __FILE__, __LINE__);
+        return xg_error_set(err, XG_EINVAL, "validity: NULL argument");
     double d;
     int rc = xg_validity_min_distance(s, XG_VALIDITY_MIN_DISTANCE, &d, err);
     if (rc)
@@ -128,7 +126,7 @@ int xg_validity_structure(const xg_structure *s, int *valid, xg_error *err)
 int xg_validity_check(const xg_structure *s, xg_validity *out, xg_error *err)
 {
     if (!out)
-        return xg_error_set(err, XG_EINVAL, "%s:%d: NULL argument", __FILE__, __LINE__);
+        return xg_error_set(err, XG_EINVAL, "validity: NULL argument");
     memset(out, 0, sizeof *out);
     int rc = xg_validity_min_distance(s, MIN_DIST_CAP, &out->min_distance, err);
     if (rc)

@@ -64,8 +64,8 @@ static int cell_setup(const xg_structure *s, cell_info *c, xg_error *err)
     for (int k = 0; k < 3; k++)
         for (int l = 0; l < 3; l++)
             if (!isfinite(s->lattice[k][l]))
-                return xg_error_set(err, XG_EINVAL, "%s:%d: ewald: lattice of '%s' is not finite",
-                                    __FILE__, __LINE__, s->id);
+                return xg_error_set(err, XG_EINVAL, "ewald: lattice of '%s' is not finite",
+                                    s->id);
     cross3(s->lattice[1], s->lattice[2], cr[0]);
     cross3(s->lattice[2], s->lattice[0], cr[1]);
     cross3(s->lattice[0], s->lattice[1], cr[2]);
@@ -73,8 +73,8 @@ static int cell_setup(const xg_structure *s, cell_info *c, xg_error *err)
     double scale = norm3(s->lattice[0]) * norm3(s->lattice[1]) * norm3(s->lattice[2]);
     if (!(fabs(det) > 1e-8 * scale) || !(fabs(det) > 1e-6))
         return xg_error_set(err, XG_EINVAL,
-                            "%s:%d: ewald: lattice of '%s' is degenerate (volume %.3g A^3)",
-                            __FILE__, __LINE__, s->id, det);
+                            "ewald: lattice of '%s' is degenerate (volume %.3g A^3)",
+                            s->id, det);
     c->vol = fabs(det);
     for (int k = 0; k < 3; k++) {
         for (int l = 0; l < 3; l++)
@@ -88,23 +88,20 @@ static int cell_setup(const xg_structure *s, cell_info *c, xg_error *err)
 static int check_inputs(const xg_structure *s, const double *q, xg_error *err)
 {
     if (!s || !q)
-        return xg_error_set(err, XG_EINVAL, "%s:%d: ewald: NULL structure or charges", __FILE__,
-                            __LINE__);
+        return xg_error_set(err, XG_EINVAL, "ewald: NULL structure or charges");
     if (s->natoms <= 0)
-        return xg_error_set(err, XG_EINVAL, "%s:%d: ewald: '%s' has no atoms", __FILE__, __LINE__,
-                            s->id);
+        return xg_error_set(err, XG_EINVAL, "ewald: '%s' has no atoms", s->id);
     if (!s->frac)
-        return xg_error_set(err, XG_EINVAL, "%s:%d: ewald: '%s' has no coordinates", __FILE__,
-                            __LINE__, s->id);
+        return xg_error_set(err, XG_EINVAL, "ewald: '%s' has no coordinates", s->id);
     for (int i = 0; i < s->natoms; i++) {
         if (!isfinite(q[i]))
-            return xg_error_set(err, XG_EINVAL, "%s:%d: ewald: charge of site %d is not finite",
-                                __FILE__, __LINE__, i);
+            return xg_error_set(err, XG_EINVAL, "ewald: charge of site %d is not finite",
+                                i);
         for (int k = 0; k < 3; k++)
             if (!isfinite(s->frac[i][k]) || fabs(s->frac[i][k]) > 1e6)
                 return xg_error_set(err, XG_EINVAL,
-                                    "%s:%d: ewald: coordinate of site %d of '%s' is not finite",
-                                    __FILE__, __LINE__, i, s->id);
+                                    "ewald: coordinate of site %d of '%s' is not finite",
+                                    i, s->id);
     }
     return XG_OK;
 }
@@ -139,15 +136,15 @@ static int real_space(const xg_structure *s, const cell_info *c, const double (*
         terms *= 2.0 * t + 1.0;
         if (terms > XG_EWALD_MAX_TERMS)
             return xg_error_set(err, XG_EUNSUPPORTED,
-                                "%s:%d: ewald: real-space sum of '%s' (%d atoms, cutoff %.1f A) "
+                                "ewald: real-space sum of '%s' (%d atoms, cutoff %.1f A) "
                                 "too large for the direct method; use PME (xg_ewald_pme)",
-                                __FILE__, __LINE__, s->id, n, rmax);
+                                s->id, n, rmax);
         nm[k] = (int)t;
     }
     int ntr = (2 * nm[0] + 1) * (2 * nm[1] + 1) * (2 * nm[2] + 1);
     double (*tr)[3] = malloc(sizeof(double[3]) * (size_t)ntr);
     if (!tr)
-        return xg_error_set(err, XG_ENOMEM, "%s:%d: ewald: out of memory", __FILE__, __LINE__);
+        return xg_error_set(err, XG_ENOMEM, "ewald: out of memory");
     int t = 0;
     for (int a = -nm[0]; a <= nm[0]; a++)
         for (int b = -nm[1]; b <= nm[1]; b++)
@@ -202,8 +199,7 @@ static int setup_params(const xg_structure *s, const double *q, const cell_info 
     if (acc > 16)
         acc = 16;
     if (p->eta < 0 || p->real_cutoff < 0 || p->recip_cutoff < 0 || !isfinite(p->eta))
-        return xg_error_set(err, XG_EINVAL, "%s:%d: ewald: negative eta or cutoff", __FILE__,
-                            __LINE__);
+        return xg_error_set(err, XG_EINVAL, "ewald: negative eta or cutoff");
     double accf = sqrt(log(pow(10.0, acc)));
     if (p->eta > 0) {
         e->eta = p->eta;
@@ -226,8 +222,8 @@ static int setup_params(const xg_structure *s, const double *q, const cell_info 
     if (fabs(e->qtot) <= 1e-8 * (qscale > 1 ? qscale : 1))
         e->qtot = 0.0;
     if (e->qtot != 0.0 && p->refuse_charged)
-        return xg_error_set(err, XG_EINVAL, "%s:%d: ewald: cell of '%s' carries charge %g",
-                            __FILE__, __LINE__, s->id, e->qtot);
+        return xg_error_set(err, XG_EINVAL, "ewald: cell of '%s' carries charge %g",
+                            s->id, e->qtot);
     return XG_OK;
 }
 
@@ -266,8 +262,8 @@ static int recip_direct(const xg_structure *s, const cell_info *c, const double 
         terms *= 2.0 * t + 1.0;
         if (terms > XG_EWALD_MAX_TERMS)
             return xg_error_set(err, XG_EUNSUPPORTED,
-                                "%s:%d: ewald: cell of '%s' needs too many reciprocal vectors",
-                                __FILE__, __LINE__, s->id);
+                                "ewald: cell of '%s' needs too many reciprocal vectors",
+                                s->id);
         mm[k] = (int)t;
     }
     /* Phase tables e^{2 pi i m f}: a product of three table entries replaces a sincos per
@@ -279,7 +275,7 @@ static int recip_direct(const xg_structure *s, const cell_info *c, const double 
         if (!ph[k]) {
             for (int l = 0; l < k; l++)
                 free(ph[l]);
-            return xg_error_set(err, XG_ENOMEM, "%s:%d: ewald: out of memory", __FILE__, __LINE__);
+            return xg_error_set(err, XG_ENOMEM, "ewald: out of memory");
         }
         for (int i = 0; i < n; i++)
             for (int m = -mm[k]; m <= mm[k]; m++)
@@ -350,7 +346,7 @@ static int recip_direct(const xg_structure *s, const cell_info *c, const double 
     *e_sum = total;
     goto done;
 nomem:
-    rc = xg_error_set(err, XG_ENOMEM, "%s:%d: ewald: out of memory", __FILE__, __LINE__);
+    rc = xg_error_set(err, XG_ENOMEM, "ewald: out of memory");
 done:
     free(sg);
     free(gm);
@@ -387,7 +383,7 @@ static int ewald_run(const xg_structure *s, const double *charges, const xg_ewal
         params = &defaults;
     }
     if (!out)
-        return xg_error_set(err, XG_EINVAL, "%s:%d: ewald: NULL result", __FILE__, __LINE__);
+        return xg_error_set(err, XG_EINVAL, "ewald: NULL result");
     memset(out, 0, sizeof *out);
     int rc = check_inputs(s, charges, err);
     if (rc)
@@ -403,7 +399,7 @@ static int ewald_run(const xg_structure *s, const double *charges, const xg_ewal
     double (*r)[3] = malloc(sizeof(double[3]) * (size_t)n);
     double *ea = calloc((size_t)n, sizeof(double));
     if (!f || !r || !ea) {
-        rc = xg_error_set(err, XG_ENOMEM, "%s:%d: ewald: out of memory", __FILE__, __LINE__);
+        rc = xg_error_set(err, XG_ENOMEM, "ewald: out of memory");
         goto done;
     }
     wrapped(s, f, r);
@@ -420,8 +416,7 @@ static int ewald_run(const xg_structure *s, const double *charges, const xg_ewal
     out->real_cutoff = e.rmax;
     out->recip_cutoff = e.gmax;
     if (!isfinite(out->total)) {
-        rc = xg_error_set(err, XG_ENUMERIC, "%s:%d: ewald: energy of '%s' is not finite", __FILE__,
-                          __LINE__, s->id);
+        rc = xg_error_set(err, XG_ENUMERIC, "ewald: energy of '%s' is not finite", s->id);
         goto done;
     }
     if (per_atom)
@@ -449,15 +444,14 @@ int xg_ewald_oxidation_energy(const xg_structure *s, double *energy_per_atom, in
                               xg_ewald_result *out, xg_error *err)
 {
     if (!s || s->natoms <= 0 || !energy_per_atom)
-        return xg_error_set(err, XG_EINVAL, "%s:%d: ewald: empty structure or NULL output",
-                            __FILE__, __LINE__);
+        return xg_error_set(err, XG_EINVAL, "ewald: empty structure or NULL output");
     *energy_per_atom = NAN;
     int n = s->natoms;
     int *st = malloc(sizeof(int) * (size_t)n);
     double *q = malloc(sizeof(double) * (size_t)n);
     int rc = XG_OK;
     if (!st || !q) {
-        rc = xg_error_set(err, XG_ENOMEM, "%s:%d: ewald: out of memory", __FILE__, __LINE__);
+        rc = xg_error_set(err, XG_ENOMEM, "ewald: out of memory");
         goto done;
     }
     if ((rc = xg_oxidation_assign(s, st, err)))
@@ -469,8 +463,7 @@ int xg_ewald_oxidation_energy(const xg_structure *s, double *energy_per_atom, in
     }
     if (!nonzero) {
         rc = xg_error_set(err, XG_EUNSUPPORTED,
-                          "%s:%d: ewald: '%s' has no ionic charges (element or alloy)", __FILE__,
-                          __LINE__, s->id);
+                          "ewald: '%s' has no ionic charges (element or alloy)", s->id);
         goto done;
     }
     xg_ewald_result r;
@@ -553,8 +546,7 @@ static int recip_pme(const xg_structure *s, const cell_info *c, const double (*f
 {
     int order = p->pme_order > 0 ? p->pme_order : 6;
     if (order < 3 || order > 12)
-        return xg_error_set(err, XG_EINVAL, "%s:%d: ewald: PME order %d outside 3..12", __FILE__,
-                            __LINE__, order);
+        return xg_error_set(err, XG_EINVAL, "ewald: PME order %d outside 3..12", order);
     double h = p->pme_spacing > 0 ? p->pme_spacing : 0.25;
     int K[3];
     double cells = 1.0;
@@ -572,20 +564,19 @@ static int recip_pme(const xg_structure *s, const cell_info *c, const double (*f
                 need = 2 * order;
             if (need > 4096)
                 return xg_error_set(err, XG_EUNSUPPORTED,
-                                    "%s:%d: ewald: PME grid of %.0f points along axis %d is too "
+                                    "ewald: PME grid of %.0f points along axis %d is too "
                                     "large",
-                                    __FILE__, __LINE__, need, k);
+                                    need, k);
             K[k] = good_fft_size((int)need);
         }
         if (K[k] < order)
-            return xg_error_set(err, XG_EINVAL, "%s:%d: ewald: PME grid %d smaller than order %d",
-                                __FILE__, __LINE__, K[k], order);
+            return xg_error_set(err, XG_EINVAL, "ewald: PME grid %d smaller than order %d",
+                                K[k], order);
         cells *= K[k];
         grid[k] = K[k];
     }
     if (cells > 3e8)
-        return xg_error_set(err, XG_EUNSUPPORTED, "%s:%d: ewald: PME grid too large", __FILE__,
-                            __LINE__);
+        return xg_error_set(err, XG_EUNSUPPORTED, "ewald: PME grid too large");
     int n = s->natoms;
     size_t ntot = (size_t)K[0] * K[1] * K[2];
     int kh = K[2] / 2 + 1;
@@ -600,8 +591,7 @@ static int recip_pme(const xg_structure *s, const cell_info *c, const double (*f
     fftw_plan fwd = NULL, bwd = NULL;
     int rc = XG_OK;
     if (!Q || !F || !bs[0] || !bs[1] || !bs[2] || !base || !wt) {
-        rc = xg_error_set(err, XG_ENOMEM, "%s:%d: ewald: out of memory for the PME grid",
-                          __FILE__, __LINE__);
+        rc = xg_error_set(err, XG_ENOMEM, "ewald: out of memory for the PME grid");
         goto done;
     }
     /* FFTW's planner is not thread-safe: callers running structures in parallel share it. */
@@ -611,8 +601,8 @@ static int recip_pme(const xg_structure *s, const cell_info *c, const double (*f
         bwd = fftw_plan_dft_c2r_3d(K[0], K[1], K[2], F, Q, FFTW_ESTIMATE);
     }
     if (!fwd || !bwd) {
-        rc = xg_error_set(err, XG_ELIB, "%s:%d: ewald: FFTW could not plan a %dx%dx%d transform",
-                          __FILE__, __LINE__, K[0], K[1], K[2]);
+        rc = xg_error_set(err, XG_ELIB, "ewald: FFTW could not plan a %dx%dx%d transform",
+                          K[0], K[1], K[2]);
         goto done;
     }
     for (int k = 0; k < 3; k++)

@@ -1194,18 +1194,16 @@ int xg_hull_read_h5(const char *path, xg_hull **out, xg_error *err)
         H5Fclose(f);
         return rc;
     }
-    int version = -1;
-    hid_t a;
-    H5E_BEGIN_TRY { a = H5Aopen(f, "version", H5P_DEFAULT); }
+    /* through the shared reader, which checks the attribute holds a single number first */
+    int64_t version = -1;
+    H5E_BEGIN_TRY { bad = xg_h5_get_i64(f, "/", "version", &version, path, &e2); }
     H5E_END_TRY;
-    if (a < 0 || H5Aread(a, H5T_NATIVE_INT, &version) < 0)
+    if (bad)
         rc = xg_error_set(err, XG_EPARSE, "%s: missing version attribute", path);
     else if (version != HULL_VERSION)
         rc = xg_error_set(err, XG_EVERSION,
-                          "%s: hull reference version %d; this build reads version %d", path,
-                          version, HULL_VERSION);
-    if (a >= 0)
-        H5Aclose(a);
+                          "%s: hull reference version %lld; this build reads version %d", path,
+                          (long long)version, HULL_VERSION);
     if (rc) {
         H5Fclose(f);
         return rc;

@@ -34,7 +34,7 @@ static const anode_lines k_anodes[] = {
 int xg_xrd_radiation_parse(const char *spec, xg_xrd_radiation *out, xg_error *err)
 {
     if (!spec || !out)
-        return xg_error_set(err, XG_EINVAL, "%s:%d: xrd: NULL wavelength", __FILE__, __LINE__);
+        return xg_error_set(err, XG_EINVAL, "xrd: NULL wavelength");
     memset(out, 0, sizeof *out);
     for (size_t i = 0; i < sizeof k_anodes / sizeof k_anodes[0]; i++) {
         const anode_lines *a = &k_anodes[i];
@@ -67,9 +67,9 @@ int xg_xrd_radiation_parse(const char *spec, xg_xrd_radiation *out, xg_error *er
         return XG_OK;
     }
     return xg_error_set(err, XG_EINVAL,
-                        "%s:%d: xrd: unknown wavelength '%s' (use CuKa, CuKa1, CuKa12, MoKa, ... "
+                        "xrd: unknown wavelength '%s' (use CuKa, CuKa1, CuKa12, MoKa, ... "
                         "or a value in Angstrom between 0.01 and 100)",
-                        __FILE__, __LINE__, spec);
+                        spec);
 }
 
 /* ---- peaks ---- */
@@ -137,26 +137,25 @@ static int hkl_greater(const int a[3], const int b[3])
 static int validate_structure(const xg_structure *s, xg_error *err)
 {
     if (!s)
-        return xg_error_set(err, XG_EINVAL, "%s:%d: xrd: NULL structure", __FILE__, __LINE__);
+        return xg_error_set(err, XG_EINVAL, "xrd: NULL structure");
     if (s->natoms <= 0 || !s->frac || !s->types)
-        return xg_error_set(err, XG_EINVAL, "%s:%d: xrd: '%s' has no atoms", __FILE__, __LINE__,
-                            s->id);
+        return xg_error_set(err, XG_EINVAL, "xrd: '%s' has no atoms", s->id);
     for (int k = 0; k < 3; k++)
         for (int l = 0; l < 3; l++)
             if (!isfinite(s->lattice[k][l]))
-                return xg_error_set(err, XG_EINVAL, "%s:%d: xrd: lattice of '%s' is not finite",
-                                    __FILE__, __LINE__, s->id);
+                return xg_error_set(err, XG_EINVAL, "xrd: lattice of '%s' is not finite",
+                                    s->id);
     for (int i = 0; i < s->natoms; i++) {
         if (!xg_xrd_has_form_factor(s->types[i]))
             return xg_error_set(err, XG_EUNSUPPORTED,
-                                "%s:%d: xrd: no X-ray scattering coefficients for Z = %d (site %d "
+                                "xrd: no X-ray scattering coefficients for Z = %d (site %d "
                                 "of '%s'; 1..98 are tabulated)",
-                                __FILE__, __LINE__, s->types[i], i, s->id);
+                                s->types[i], i, s->id);
         for (int k = 0; k < 3; k++)
             if (!isfinite(s->frac[i][k]) || fabs(s->frac[i][k]) > 1e6)
                 return xg_error_set(err, XG_EINVAL,
-                                    "%s:%d: xrd: coordinate of site %d of '%s' is not finite",
-                                    __FILE__, __LINE__, i, s->id);
+                                    "xrd: coordinate of site %d of '%s' is not finite",
+                                    i, s->id);
     }
     return XG_OK;
 }
@@ -173,8 +172,8 @@ static int reflections(const xg_structure *s, const double *bw, double gmin, dou
     double scale = sqrt(dot3(s->lattice[0], s->lattice[0]) * dot3(s->lattice[1], s->lattice[1]) *
                         dot3(s->lattice[2], s->lattice[2]));
     if (!(fabs(det) > 1e-8 * scale) || !(fabs(det) > 1e-6))
-        return xg_error_set(err, XG_EINVAL, "%s:%d: xrd: lattice of '%s' is degenerate (volume %.3g)",
-                            __FILE__, __LINE__, s->id, det);
+        return xg_error_set(err, XG_EINVAL, "xrd: lattice of '%s' is degenerate (volume %.3g)",
+                            s->id, det);
     for (int k = 0; k < 3; k++)
         for (int l = 0; l < 3; l++)
             rec[k][l] = cr[k][l] / det;
@@ -186,8 +185,8 @@ static int reflections(const xg_structure *s, const double *bw, double gmin, dou
         count *= 2 * t + 1;
         if (count > XG_XRD_MAX_REFL)
             return xg_error_set(err, XG_EUNSUPPORTED,
-                                "%s:%d: xrd: cell of '%s' is too large for a pattern to this angle",
-                                __FILE__, __LINE__, s->id);
+                                "xrd: cell of '%s' is too large for a pattern to this angle",
+                                s->id);
         hm[k] = (int)t;
     }
     int n = s->natoms;
@@ -259,7 +258,7 @@ static int reflections(const xg_structure *s, const double *bw, double gmin, dou
     r = NULL;
     goto done;
 nomem:
-    rc = xg_error_set(err, XG_ENOMEM, "%s:%d: xrd: out of memory", __FILE__, __LINE__);
+    rc = xg_error_set(err, XG_ENOMEM, "xrd: out of memory");
 done:
     free(r);
     free(elem);
@@ -279,7 +278,7 @@ int xg_xrd_peaks(const xg_structure *s, const xg_xrd_params *p, xg_xrd_pattern *
         p = &def;
     }
     if (!out)
-        return xg_error_set(err, XG_EINVAL, "%s:%d: xrd: NULL pattern", __FILE__, __LINE__);
+        return xg_error_set(err, XG_EINVAL, "xrd: NULL pattern");
     out->n = 0;
     out->peaks = NULL;
     int rc = validate_structure(s, err);
@@ -290,13 +289,12 @@ int xg_xrd_peaks(const xg_structure *s, const xg_xrd_params *p, xg_xrd_pattern *
     int nl = (lam[1] > 0 && wgt[1] > 0) ? 2 : 1;
     for (int j = 0; j < nl; j++)
         if (!(lam[j] > 0) || !isfinite(lam[j]) || !isfinite(wgt[j]))
-            return xg_error_set(err, XG_EINVAL, "%s:%d: xrd: bad wavelength %g", __FILE__,
-                                __LINE__, lam[j]);
+            return xg_error_set(err, XG_EINVAL, "xrd: bad wavelength %g", lam[j]);
     double t0 = p->two_theta_min, t1 = p->two_theta_max;
     if (!(t0 >= 0) || !(t1 > t0) || !(t1 <= 180.0))
         return xg_error_set(err, XG_EINVAL,
-                            "%s:%d: xrd: 2theta range %g..%g degrees is not within 0..180",
-                            __FILE__, __LINE__, t0, t1);
+                            "xrd: 2theta range %g..%g degrees is not within 0..180",
+                            t0, t1);
     double gmin = INFINITY, gmax = 0;
     for (int j = 0; j < nl; j++) {
         double lo = 2.0 * sin(t0 / 2.0 * DEG) / lam[j], hi = 2.0 * sin(t1 / 2.0 * DEG) / lam[j];
@@ -310,7 +308,7 @@ int xg_xrd_peaks(const xg_structure *s, const xg_xrd_params *p, xg_xrd_pattern *
     line_peak *lp = malloc(sizeof(line_peak) * (nr * nl + 1));
     if (!lp) {
         free(r);
-        return xg_error_set(err, XG_ENOMEM, "%s:%d: xrd: out of memory", __FILE__, __LINE__);
+        return xg_error_set(err, XG_ENOMEM, "xrd: out of memory");
     }
     size_t np = 0;
     for (int j = 0; j < nl; j++)
@@ -334,7 +332,7 @@ int xg_xrd_peaks(const xg_structure *s, const xg_xrd_params *p, xg_xrd_pattern *
     if (!pk) {
         free(r);
         free(lp);
-        return xg_error_set(err, XG_ENOMEM, "%s:%d: xrd: out of memory", __FILE__, __LINE__);
+        return xg_error_set(err, XG_ENOMEM, "xrd: out of memory");
     }
     /* Merge equal 2theta per line: the first (lowest) 2theta of a group names the peak. */
     double tol = p->merge_tol > 0 ? p->merge_tol : 1e-5;
@@ -398,8 +396,7 @@ int xg_xrd_profile(const xg_xrd_pattern *pat, double two_theta0, double step, in
     if (!pat || !y || n <= 0 || !(step > 0) || !isfinite(two_theta0) || !(fwhm > 0) ||
         !isfinite(fwhm) || !(eta >= 0 && eta <= 1))
         return xg_error_set(err, XG_EINVAL,
-                            "%s:%d: xrd: profile needs n > 0, step > 0, fwhm > 0, 0 <= eta <= 1",
-                            __FILE__, __LINE__);
+                            "xrd: profile needs n > 0, step > 0, fwhm > 0, 0 <= eta <= 1");
     memset(y, 0, sizeof(double) * (size_t)n);
     /* the Lorentzian is 1e-4 of its height 50 widths out: far enough */
     double reach = 50.0 * fwhm, g = 4.0 * log(2.0) / (fwhm * fwhm), l = 4.0 / (fwhm * fwhm);
@@ -473,7 +470,7 @@ static int grow(double **a, size_t *cap, size_t need)
 int xg_xrd_measured_read(const char *path, xg_xrd_measured *out, xg_error *err)
 {
     if (!out)
-        return xg_error_set(err, XG_EINVAL, "%s:%d: xrd: NULL output", __FILE__, __LINE__);
+        return xg_error_set(err, XG_EINVAL, "xrd: NULL output");
     memset(out, 0, sizeof *out);
     FILE *f = fopen(path, "r");
     if (!f)
@@ -666,7 +663,7 @@ done:
 int xg_xrd_background_subtract(xg_xrd_measured *m, double window, xg_error *err)
 {
     if (!m || !m->y || m->n <= 0 || !(m->step > 0))
-        return xg_error_set(err, XG_EINVAL, "%s:%d: xrd: empty pattern", __FILE__, __LINE__);
+        return xg_error_set(err, XG_EINVAL, "xrd: empty pattern");
     if (!(window > 0))
         window = 3.0;
     int n = m->n, h = (int)ceil(window / m->step / 2.0);
@@ -676,7 +673,7 @@ int xg_xrd_background_subtract(xg_xrd_measured *m, double window, xg_error *err)
     if (!a || !b) {
         free(a);
         free(b);
-        return xg_error_set(err, XG_ENOMEM, "%s:%d: xrd: out of memory", __FILE__, __LINE__);
+        return xg_error_set(err, XG_ENOMEM, "xrd: out of memory");
     }
     /* opening = max filter of the min filter: follows the baseline under any peak narrower than
      * the window. O(n h): n is a few thousand points. */
@@ -816,12 +813,10 @@ int xg_xrd_match(const xg_xrd_measured *m, const xg_structure *s, const xg_xrd_m
         p = &def;
     }
     if (!m || !m->y || m->n < 8 || !(m->step > 0) || !out)
-        return xg_error_set(err, XG_EINVAL, "%s:%d: xrd-match: empty measured pattern", __FILE__,
-                            __LINE__);
+        return xg_error_set(err, XG_EINVAL, "xrd-match: empty measured pattern");
     if (!(p->scale_min > 0) || !(p->scale_max >= p->scale_min) || !(p->scale_step > 0) ||
         !(p->max_shift >= 0) || !(p->fwhm > 0) || (p->scale_max - p->scale_min) / p->scale_step > 1e5)
-        return xg_error_set(err, XG_EINVAL, "%s:%d: xrd-match: bad scale range, shift or width",
-                            __FILE__, __LINE__);
+        return xg_error_set(err, XG_EINVAL, "xrd-match: bad scale range, shift or width");
     int rc = validate_structure(s, err);
     if (rc)
         return rc;
@@ -844,7 +839,7 @@ int xg_xrd_match(const xg_xrd_measured *m, const xg_structure *s, const xg_xrd_m
     w.A = fftw_malloc(sizeof(fftw_complex) * (size_t)nh);
     w.B = fftw_malloc(sizeof(fftw_complex) * (size_t)nh);
     if (!w.bext || !w.prefix || !w.prefix2 || !w.work || !w.A || !w.B) {
-        rc = xg_error_set(err, XG_ENOMEM, "%s:%d: xrd-match: out of memory", __FILE__, __LINE__);
+        rc = xg_error_set(err, XG_ENOMEM, "xrd-match: out of memory");
         goto done;
     }
     /* FFTW's planner is not thread-safe: callers running candidates in parallel share it. */
@@ -854,8 +849,8 @@ int xg_xrd_match(const xg_xrd_measured *m, const xg_structure *s, const xg_xrd_m
         w.plan_inv = fftw_plan_dft_c2r_1d(w.N, w.B, w.work, FFTW_ESTIMATE);
     }
     if (!w.plan_b || !w.plan_inv) {
-        rc = xg_error_set(err, XG_ELIB, "%s:%d: xrd-match: FFTW could not plan length %d",
-                          __FILE__, __LINE__, w.N);
+        rc = xg_error_set(err, XG_ELIB, "xrd-match: FFTW could not plan length %d",
+                          w.N);
         goto done;
     }
     /* measured, mean-removed, zero-padded: its transform is reused for every scale */

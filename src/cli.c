@@ -238,3 +238,47 @@ void xg_cli_json_string(FILE *f, const char *s)
     }
     fputc('"', f);
 }
+
+int xg_cli_check_output(const char *cmd, const char *option, const char *out,
+                        const char *const *inputs, int n)
+{
+    struct stat so, si, sp;
+    if (!out || stat(out, &so) != 0)
+        return 0; /* nothing there yet: it cannot be an input */
+    /* the folder holding out: an existing file in an input folder is one of its inputs */
+    char parent[4096];
+    snprintf(parent, sizeof parent, "%s", out);
+    char *slash = strrchr(parent, '/');
+    if (!slash)
+        snprintf(parent, sizeof parent, ".");
+    else if (slash == parent)
+        parent[1] = '\0';
+    else
+        *slash = '\0';
+    int have_parent = S_ISREG(so.st_mode) && stat(parent, &sp) == 0;
+    for (int i = 0; i < n; i++) {
+        if (!inputs[i] || stat(inputs[i], &si) != 0)
+            continue;
+        if (so.st_dev == si.st_dev && so.st_ino == si.st_ino) {
+            xg_cli_errorf(cmd, "%s %s is the input %s; writing it would destroy what it is made "
+                          "from: choose another output path", option, out, inputs[i]);
+            return -1;
+        }
+        if (have_parent && S_ISDIR(si.st_mode) && sp.st_dev == si.st_dev && sp.st_ino == si.st_ino) {
+            xg_cli_errorf(cmd, "%s %s is a file of the input folder %s; writing it would replace "
+                          "one of the inputs: choose another output path", option, out, inputs[i]);
+            return -1;
+        }
+    }
+    return 0;
+}
+
+void xg_cli_report_skip(void *cmd, const char *path, const xg_error *why)
+{
+    /* reader messages usually begin with the path already: do not say it twice */
+    size_t n = strlen(path);
+    if (!strncmp(why->msg, path, n))
+        xg_cli_errorf(cmd, "skipped unreadable %s", why->msg);
+    else
+        xg_cli_errorf(cmd, "skipped unreadable %s: %s", path, why->msg);
+}

@@ -56,6 +56,18 @@ void xg_atomic_abort(xg_atomic_file *a);                 /* closes and removes t
 /* Writes s as a JSON string literal (quotes, backslashes and control characters escaped). */
 void xg_cli_json_string(FILE *f, const char *s);
 
+/* Outputs never overwrite inputs: refuses `out` when it names the same file (or folder) as one
+ * of the n inputs (NULL entries skipped), by device and inode, so "d.h5", "./d.h5", a hard
+ * link and a symbolic link to it are all caught; an existing file directly inside an input
+ * folder counts as one of its inputs. Prints "xtalgen CMD: OPTION OUT is the input IN; ..."
+ * and returns -1; 0 when out is distinct or does not exist yet. */
+int xg_cli_check_output(const char *cmd, const char *option, const char *out,
+                        const char *const *inputs, int n);
+
+/* An xg_input_skip_fn for keep-going reads (crystal/xg_input.h): ctx is the command name;
+ * prints "xtalgen CMD: skipped unreadable PATH: reason". */
+void xg_cli_report_skip(void *cmd, const char *path, const xg_error *why);
+
 /* Creates a directory and its parents (like mkdir -p). */
 int xg_mkdir_p(const char *path, xg_error *err);
 

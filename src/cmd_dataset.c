@@ -172,6 +172,9 @@ static int run_import(int argc, char **argv)
         xg_cli_errorf(CMD, "import needs INPUT and -o OUT.h5\n%s", usage);
         return XG_EXIT_USAGE;
     }
+    if (xg_cli_check_output(CMD, "-o", output, inputs, ninputs) ||
+        xg_cli_check_output(CMD, "-o", output, props, nprops))
+        return XG_EXIT_USAGE;
     double t0 = xg_now();
     xg_error err = {0};
     import_progress pr;

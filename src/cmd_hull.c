@@ -444,6 +444,8 @@ static int do_build(int argc, char **argv)
         xg_cli_errorf(CMD, "build needs --entries FILE... and -o HULL.h5");
         return XG_EXIT_USAGE;
     }
+    if (xg_cli_check_output(CMD, "-o", out, inputs, ninputs))
+        return XG_EXIT_USAGE;
     xg_error err;
     xg_error_clear(&err);
     double t0 = xg_now();

@@ -208,6 +208,8 @@ static int run(int argc, char **argv)
             xg_cli_errorf(CMD, "usage: xtalgen model export CHECKPOINT.h5 -o MODEL.h5");
             return XG_EXIT_USAGE;
         }
+        if (xg_cli_check_output(CMD, "-o", out, &in, 1))
+            return XG_EXIT_USAGE; /* the export would drop the checkpoint's optimizer state */
         return export_model(in, out);
     }
     if (argc >= 2 && !strcmp(argv[1], "import-m3gnet")) {

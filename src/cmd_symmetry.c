@@ -27,8 +27,10 @@ static const char usage[] =
     "                count and Wyckoff letters: spglib's full analysis, slower)\n"
     "  --quiet       no progress display\n"
     "\n"
-    "Exit status 1 when an input cannot be read or spglib fails on a structure (its row then\n"
-    "shows space group 0 and the reason goes to stderr).\n";
+    "An input that cannot be read, or a file of a folder that cannot be (a disordered CIF),\n"
+    "is reported on stderr with its reason and skipped; the rest is analysed. Exit status 1\n"
+    "at the end when anything was skipped or spglib failed on a structure (its row then shows\n"
+    "space group 0 and the reason goes to stderr).\n";
 
 typedef struct {
     int number, hall, nops, natoms;
@@ -147,7 +149,7 @@ static int run(int argc, char **argv)
     }
     int csv = !strcmp(format, "csv"), json = !strcmp(format, "json");
     int status = XG_EXIT_OK;
-    long failures = 0, printed = 0;
+    long failures = 0, printed = 0, unreadable = 0;
     if (csv)
         printf("id,formula,natoms,spacegroup_number,spacegroup_symbol\n");
     else if (json)
@@ -157,9 +159,17 @@ static int run(int argc, char **argv)
     for (int k = 0; k < ninputs; k++) {
         xg_error err = {0};
         xg_dataset *ds = NULL;
-        if (xg_input_read(inputs[k], &ds, &err)) {
+        xg_input_options io = {NULL, NULL, xg_cli_report_skip, (void *)CMD};
+        long skipped = 0;
+        int rc = xg_input_read_opts(inputs[k], &io, &ds, &skipped, &err);
+        unreadable += skipped;
+        if (rc) {
             xg_cli_errorf(CMD, "%s", err.msg);
-            status = XG_EXIT_FAIL;
+            if (rc == XG_ENOMEM) {
+                free(inputs);
+                return XG_EXIT_FAIL;
+            }
+            unreadable++;
             continue;
         }
         result *res = calloc((size_t)(ds->n < CHUNK ? ds->n : CHUNK), sizeof *res);
@@ -231,6 +241,11 @@ static int run(int argc, char **argv)
     }
     if (failures) {
         xg_cli_errorf(CMD, "spglib failed on %ld of %ld structures", failures, printed);
+        status = XG_EXIT_FAIL;
+    }
+    if (unreadable) {
+        xg_cli_errorf(CMD, "%ld input%s could not be read (see above); the other %ld crystals "
+                      "were analysed", unreadable, unreadable == 1 ? "" : "s", printed);
         status = XG_EXIT_FAIL;
     }
     free(inputs);

@@ -285,6 +285,14 @@ static int run(int argc, char **argv)
     cfg.out_path = out;
     cfg.ckpt_path = ckpt ? ckpt : ckpt_own;
     cfg.log_path = log_own;
+    const char *inputs[3] = {data, valp, cfg.finetune_path};
+    if (xg_cli_check_output(CMD, "-o", out, inputs, 3) ||
+        xg_cli_check_output(CMD, "the checkpoint", cfg.ckpt_path, inputs, 3) ||
+        xg_cli_check_output(CMD, "the log", cfg.log_path, inputs, 3)) {
+        free(ckpt_own);
+        free(log_own);
+        return XG_EXIT_USAGE;
+    }
 
 #ifdef _OPENMP
     omp_set_num_threads(cfg.hp.threads);

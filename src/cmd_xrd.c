@@ -63,7 +63,12 @@ static const char usage_match[] =
     "  -o, --output FILE  also write the full ranking as CSV\n"
     "                     (rank,id,formula,score,scale,shift)\n"
     "  --quiet            no progress display\n"
-    "Output columns: rank, score, lattice scale, 2theta shift, id, reduced formula.\n";
+    "Output columns: rank, score, lattice scale, 2theta shift, id, reduced formula.\n"
+    "\n"
+    "A candidate input that cannot be read, or a file of a folder that cannot be (a\n"
+    "disordered CIF), is reported on stderr with its reason and skipped; the others are\n"
+    "ranked and written, and the exit status is then 1. Crystals whose pattern cannot be\n"
+    "simulated are reported and skipped too (exit status 1 only when none could be).\n";
 
 /* "A:B:S" or "A:B" into up to three numbers; returns the count or -1. */
 static int parse_triplet(const char *cmd, const char *opt, const char *v, double out[3])
@@ -173,6 +178,8 @@ static int run_xrd(int argc, char **argv)
         xg_cli_errorf(cmd, "needs an INPUT\n%s", usage_xrd);
         return XG_EXIT_USAGE;
     }
+    if (xg_cli_check_output(cmd, "-o", output, &input, 1))
+        return XG_EXIT_USAGE;
     prm.two_theta_min = tt[0];
     prm.two_theta_max = tt[1];
     double bw[XG_MAX_Z + 1];
@@ -371,6 +378,9 @@ static int run_match(int argc, char **argv)
         xg_cli_errorf(cmd, "needs MEASURED and at least one CANDIDATES input\n%s", usage_match);
         goto out;
     }
+    if (xg_cli_check_output(cmd, "-o", output, &measured, 1) ||
+        xg_cli_check_output(cmd, "-o", output, cands, ncand_files))
+        goto out;
     status = XG_EXIT_FAIL;
     if (xg_xrd_measured_read(measured, &m, &err)) {
         xg_cli_errorf(cmd, "%s", err.msg);
@@ -386,12 +396,27 @@ static int run_match(int argc, char **argv)
         goto out;
     }
     int64_t total = 0;
+    long unreadable = 0;
     for (int f = 0; f < ncand_files; f++) {
-        if (xg_input_read(cands[f], &sets[f], &err)) {
+        /* one unreadable file never sinks the ranking: report it, rank the rest */
+        xg_input_options io = {NULL, NULL, xg_cli_report_skip, (void *)cmd};
+        long skipped = 0;
+        int rc = xg_input_read_opts(cands[f], &io, &sets[f], &skipped, &err);
+        unreadable += skipped;
+        if (rc == XG_ENOMEM) {
             xg_cli_errorf(cmd, "%s", err.msg);
             goto out;
         }
+        if (rc) {
+            xg_cli_errorf(cmd, "skipped unreadable %s", err.msg);
+            unreadable++;
+            continue;
+        }
         total += sets[f]->n;
+    }
+    if (total == 0) {
+        xg_cli_errorf(cmd, "no readable candidate crystals");
+        goto out;
     }
     res = calloc((size_t)total, sizeof *res);
     if (!res) {
@@ -408,7 +433,7 @@ static int run_match(int argc, char **argv)
         goto out;
     }
     for (int f = 0, k = 0; f < ncand_files; f++)
-        for (int64_t i = 0; i < sets[f]->n; i++, k++) {
+        for (int64_t i = 0; sets[f] && i < sets[f]->n; i++, k++) {
             ff[k] = f;
             fi[k] = i;
         }
@@ -470,7 +495,11 @@ static int run_match(int argc, char **argv)
             goto out;
         }
     }
-    status = (failed == total) ? XG_EXIT_FAIL : XG_EXIT_OK;
+    if (unreadable)
+        xg_cli_errorf(cmd, "%ld candidate input%s could not be read (see above); %lld crystals "
+                      "were ranked", unreadable, unreadable == 1 ? "" : "s",
+                      (long long)(total - failed));
+    status = (failed == total || unreadable) ? XG_EXIT_FAIL : XG_EXIT_OK;
 out:
     if (sets)
         for (int f = 0; f < ncand_files; f++)

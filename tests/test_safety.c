@@ -11,11 +11,14 @@
 
 #include <hdf5.h>
 
+#include "crystal/xg_alloc.h"
 #include "crystal/xg_cif.h"
 #include "crystal/xg_csv.h"
 #include "crystal/xg_dataset.h"
 #include "crystal/xg_error.h"
 #include "crystal/xg_input.h"
+#include "crystal/xg_matcher.h"
+#include "crystal/xg_validity.h"
 #include "crystal/xg_spacegroup.h"
 #include "crystal/xg_symmetry.h"
 #include "crystal/xg_rng.h"
@@ -222,6 +225,33 @@ static void test_h5_dataset_declared_sizes(void)
     xg_error err = {0};
     CU_ASSERT_EQUAL(xg_dataset_read_h5(path, &ds, &err), XG_EPARSE);
     CU_ASSERT_PTR_NOT_NULL(strstr(err.msg, "declares"));
+    CU_ASSERT_PTR_NULL(ds);
+}
+
+/* Found by fuzz_dataset_h5: a 'version' attribute of three integers overran the single value
+ * the dataset reader read it into (the hull reader had the same pattern). */
+static void test_h5_version_array(void)
+{
+    xg_dataset *ds = NULL;
+    xg_error err = {0};
+    CU_ASSERT_EQUAL_FATAL(xg_csv_read_cdvae(XG_SOURCE_DIR "/tests/fixtures/cdvae_small.csv", &ds,
+                                            NULL, NULL, &err), XG_OK);
+    char path[512];
+    snprintf(path, sizeof path, "%s/v.h5", xg_test_tmpdir());
+    CU_ASSERT_EQUAL_FATAL(xg_dataset_write_h5(ds, path, &err), XG_OK);
+    xg_dataset_free(ds);
+    hid_t f = H5Fopen(path, H5F_ACC_RDWR, H5P_DEFAULT);
+    H5Adelete(f, "version");
+    hsize_t three = 3;
+    int64_t v[3] = {1, 1, 1};
+    hid_t sp = H5Screate_simple(1, &three, NULL);
+    hid_t a = H5Acreate2(f, "version", H5T_STD_I64LE, sp, H5P_DEFAULT, H5P_DEFAULT);
+    H5Awrite(a, H5T_NATIVE_INT64, v);
+    H5Aclose(a);
+    H5Sclose(sp);
+    H5Fclose(f);
+    ds = NULL;
+    CU_ASSERT_EQUAL(xg_dataset_read_h5(path, &ds, &err), XG_EPARSE);
     CU_ASSERT_PTR_NULL(ds);
 }
 
@@ -455,6 +485,123 @@ static void test_cif_spacegroup_by_symbol(void)
     CU_ASSERT_EQUAL(xg_spacegroup_hall_from_hm("Q 42", 4), 0);
 }
 
+/* ---- messages name the problem, not a source file ---- */
+
+static void test_messages_without_source_paths(void)
+{
+    xg_error err = {0};
+    xg_structure *s = xg_structure_alloc(1);
+    CU_ASSERT_PTR_NOT_NULL_FATAL(s);
+    s->types[0] = 11;
+    s->lattice[0][0] = s->lattice[1][1] = s->lattice[2][2] = 4.0;
+    double d;
+    CU_ASSERT_NOT_EQUAL(xg_validity_min_distance(s, 0.0, &d, &err), XG_OK); /* bad cap */
+    CU_ASSERT_PTR_NULL(strstr(err.msg, ".c:"));
+    xg_structure *out = NULL;
+    CU_ASSERT_NOT_EQUAL(xg_matcher_primitive(s, -1.0, &out, &err), XG_OK);
+    CU_ASSERT_PTR_NULL(strstr(err.msg, ".c:"));
+    CU_ASSERT(strlen(err.msg) > 0);
+    xg_structure_free(s);
+}
+
+/* ---- allocation failures (debug builds): every one gives a clean XG_ENOMEM ---- */
+
+typedef int (*read_op)(const void *arg, xg_error *err);
+
+static int op_cif(const void *arg, xg_error *err)
+{
+    xg_structure **list = NULL;
+    int n = 0;
+    int rc = xg_cif_read_file(arg, &list, &n, err);
+    CU_ASSERT(rc == XG_OK || (list == NULL && n == 0));
+    xg_cif_structures_free(list, n);
+    return rc;
+}
+
+static int op_input(const void *arg, xg_error *err)
+{
+    xg_dataset *ds = NULL;
+    int rc = xg_input_read(arg, &ds, err);
+    CU_ASSERT(rc == XG_OK || ds == NULL);
+    xg_dataset_free(ds);
+    return rc;
+}
+
+static int op_csv(const void *arg, xg_error *err)
+{
+    xg_dataset *ds = NULL;
+    int rc = xg_csv_read_cdvae(arg, &ds, NULL, NULL, err);
+    CU_ASSERT(rc == XG_OK || ds == NULL);
+    xg_dataset_free(ds);
+    return rc;
+}
+
+static int op_h5(const void *arg, xg_error *err)
+{
+    xg_dataset *ds = NULL;
+    int rc = xg_dataset_read_h5(arg, &ds, err);
+    CU_ASSERT(rc == XG_OK || ds == NULL);
+    xg_dataset_free(ds);
+    return rc;
+}
+
+/* Fails the allocation after n = 0, 1, 2, ... successful ones until op succeeds; every failure
+ * must be XG_ENOMEM with a message (leaks show under the sanitizer build). Returns the number
+ * of failure points tried. */
+static long fail_each_allocation(read_op op, const void *arg, const char *what)
+{
+    long n;
+    for (n = 0; n < 200000; n++) {
+        xg_error err = {0};
+        xg_alloc_fail_after(n);
+        int rc = op(arg, &err);
+        xg_alloc_fail_after(-1);
+        if (rc == XG_OK)
+            break;
+        CU_ASSERT_EQUAL(rc, XG_ENOMEM);
+        CU_ASSERT(err.msg[0] != '\0');
+        if (rc != XG_ENOMEM) {
+            fprintf(stderr, "\n%s, allocation %ld failing: code %d: %s\n", what, n, rc, err.msg);
+            break;
+        }
+    }
+    CU_ASSERT(n > 0 && n < 200000);
+    return n;
+}
+
+static void test_alloc_failures(void)
+{
+    if (!xg_alloc_fail_after(-1)) {
+        fprintf(stderr, " (release build: the hook is compiled out; this runs in debug builds) ");
+        return;
+    }
+    char cif[1024], dir[1024], h5[1024];
+    snprintf(cif, sizeof cif, "%s/tests/fixtures/sg_symbol/yag.cif", XG_SOURCE_DIR);
+    const char *csv = XG_SOURCE_DIR "/tests/fixtures/cdvae_small.csv";
+    /* a folder of CIF, POSCAR and extxyz files, and the dataset written from it */
+    snprintf(dir, sizeof dir, "%s", xg_test_tmpdir());
+    const char *files[3][2] = {{"a.cif", CIF_NACL}, {"b.extxyz", XYZ_NACL}, {"POSCAR", POSCAR_NACL}};
+    for (int k = 0; k < 3; k++) {
+        char p[1100];
+        snprintf(p, sizeof p, "%s/%s", dir, files[k][0]);
+        FILE *f = fopen(p, "w");
+        CU_ASSERT_FATAL(f != NULL);
+        fputs(files[k][1], f);
+        fclose(f);
+    }
+    xg_dataset *ds = NULL;
+    xg_error err = {0};
+    CU_ASSERT_EQUAL_FATAL(xg_csv_read_cdvae(csv, &ds, NULL, NULL, &err), XG_OK);
+    snprintf(h5, sizeof h5, "%s/d.h5", xg_test_tmpdir());
+    CU_ASSERT_EQUAL_FATAL(xg_dataset_write_h5(ds, h5, &err), XG_OK);
+    xg_dataset_free(ds);
+    long n1 = fail_each_allocation(op_cif, cif, "CIF read");
+    long n2 = fail_each_allocation(op_input, dir, "folder read");
+    long n3 = fail_each_allocation(op_csv, csv, "CSV read");
+    long n4 = fail_each_allocation(op_h5, h5, "dataset read");
+    fprintf(stderr, " (failure points: CIF %ld, folder %ld, CSV %ld, dataset %ld) ", n1, n2, n3, n4);
+}
+
 int main(void)
 {
     CU_TestInfo tests[] = {
@@ -463,11 +610,14 @@ int main(void)
         {"model /config larger than the file", test_h5_model_config_vs_file_size},
         {"model natoms histogram summing past INT64_MAX", test_h5_natoms_hist_overflow},
         {"dataset declaring more than it stores", test_h5_dataset_declared_sizes},
+        {"dataset version attribute holding three numbers", test_h5_version_array},
         {"CSV cells: NA/blank missing, inf/abc an error", test_csv_missing_and_garbage},
         {"UTF-8 byte order mark in CIF, extxyz, POSCAR", test_bom_accepted},
         {"NUL byte inside a type symbol", test_nul_in_symbol},
         {"symmetry-operation translations with huge integer parts", test_symop_huge_translation},
         {"CIF space group by symbol, Hall symbol or number", test_cif_spacegroup_by_symbol},
+        {"messages without build paths", test_messages_without_source_paths},
+        {"every allocation failure in the readers is clean", test_alloc_failures},
         CU_TEST_INFO_NULL,
     };
     return xg_test_run("safety", tests);

@@ -1,0 +1,156 @@
+#!/usr/bin/env bash
+# e2e_safety.sh: issue 19's reproducers for odd but real files and careless command lines, run
+# through the binary: each gives the right result, or a clear message and a non-zero exit
+# (never a crash, never silent success). Unit-level reproducers live in tests/test_safety.c.
+# usage: e2e_safety.sh XTALGEN_BINARY SOURCE_DIR
+set -u
+BIN=${1:?binary}
+SRC=${2:?source dir}
+BIN="$(cd "$(dirname "$BIN")" && pwd)/$(basename "$BIN")" # one check runs from another folder
+FX="$SRC/tests/fixtures"
+T=$(mktemp -d /tmp/e2e_safety.XXXXXX)
+trap 'rm -rf "$T"' EXIT
+fail=0
+check() { # check DESCRIPTION CONDITION...
+    local what=$1; shift
+    if "$@"; then echo "ok   $what"; else echo "FAIL $what"; fail=1; fi
+}
+status() { "$@" >"$T/out" 2>"$T/err"; local rc=$?; cat "$T/err" >>"$T/all_err"; echo $rc; }
+natoms() { # natoms FILE: the atom count `symmetry --format csv` reports for a one-crystal file
+    "$BIN" symmetry --quiet --format csv "$1" 2>/dev/null | awk -F, 'NR == 2 { print $3 }'
+}
+
+# ---- HDF5 readers --------------------------------------------------------------------------
+check "fixed-length 'xtalgen-model' without terminator is a model" \
+    test "$(status "$BIN" model info "$FX/safety/model_nullpad.h5")" = 0
+check "fixed-length 'xtalgen-modelX' is not" \
+    test "$(status "$BIN" model info "$FX/safety/model_nullpad_x.h5")" = 1
+check "  ... and the message shows the whole string" grep -q "'xtalgen-modelX'" "$T/err"
+check "natoms histogram summing past INT64_MAX refused at load" \
+    test "$(status "$BIN" model info "$FX/safety/model_hist_overflow.h5")" = 1
+check "  ... naming the histogram" grep -q "natoms_hist" "$T/err"
+# 2.6 kB declaring 3 M structures: refused before allocating; 400 MB of address space is plenty
+# for the refusal (the reader allocated 708 MB before refusing, issue 19 says 1.4 GB)
+small() { # small CMD...: run with 400 MB of address space (OpenBLAS spins below ~250 MB)
+    timeout 60 bash -c 'ulimit -v 400000; OPENBLAS_NUM_THREADS=1 exec "$@"' small "$@"
+}
+if ! small "$BIN" help >/dev/null 2>&1; then # a sanitizer build reserves terabytes of shadow
+    echo "note: this binary does not start in 400 MB of address space (sanitizer build?);"
+    echo "      the two checks below run without the cap"
+    small() { "$@"; }
+fi
+check "a 2.6 kB dataset declaring 3 M structures is refused" \
+    test "$(status small "$BIN" symmetry "$FX/safety/dataset_hollow.h5")" = 1
+check "  ... because it stores nothing" grep -q "declares 3000000 elements" "$T/err"
+check "a model /config larger than its file is refused before allocating" \
+    test "$(status small "$BIN" model info "$FX/safety/model_huge_config.h5")" = 1
+check "  ... saying so" grep -q "describes a network" "$T/err"
+
+# ---- CSV property cells --------------------------------------------------------------------
+sed 's/^xg-1,-2.1,/xg-1,NA,/' "$FX/cdvae_small.csv" >"$T/na.csv"
+sed 's/^xg-1,-2.1,/xg-1,abc,/' "$FX/cdvae_small.csv" >"$T/abc.csv"
+sed 's/^xg-1,-2.1,/xg-1,inf,/' "$FX/cdvae_small.csv" >"$T/inf.csv"
+check "a CSV cell NA is missing: the import succeeds" \
+    test "$(status "$BIN" dataset import --quiet "$T/na.csv" -o "$T/na.h5")" = 0
+"$BIN" dataset info "$T/na.h5" >"$T/info" 2>&1
+check "  ... and keeps the column, that cell missing" \
+    grep -q "formation_energy_per_atom  *4 / 5" "$T/info"
+check "a CSV cell 'abc' is an error" test "$(status "$BIN" dataset import --quiet "$T/abc.csv" -o "$T/abc.h5")" = 1
+check "  ... naming file, line and column" grep -q "abc.csv:2: column 'formation_energy_per_atom'" "$T/err"
+check "a CSV cell 'inf' is an error" test "$(status "$BIN" dataset import --quiet "$T/inf.csv" -o "$T/inf.h5")" = 1
+check "  ... and nothing was written" test ! -e "$T/abc.h5" -a ! -e "$T/inf.h5"
+
+# ---- byte order marks and NUL bytes ---------------------------------------------------------
+CIF='data_NaCl
+_cell_length_a 5.64
+_cell_length_b 5.64
+_cell_length_c 5.64
+_cell_angle_alpha 90
+_cell_angle_beta 90
+_cell_angle_gamma 90
+loop_
+_symmetry_equiv_pos_as_xyz
+x,y,z
+loop_
+_atom_site_type_symbol
+_atom_site_fract_x
+_atom_site_fract_y
+_atom_site_fract_z
+Na 0 0 0
+Cl 0.5 0.5 0.5'
+printf '\xef\xbb\xbf%s\n' "$CIF" >"$T/bom.cif"
+printf '\xef\xbb\xbf2\nLattice="4 0 0 0 4 0 0 0 4" Properties=species:S:1:pos:R:3\nNa 0 0 0\nCl 2 2 2\n' >"$T/bom.extxyz"
+printf '\xef\xbb\xbfNaCl\n1.0\n4 0 0\n0 4 0\n0 0 4\nNa Cl\n1 1\nDirect\n0 0 0\n0.5 0.5 0.5\n' >"$T/bom.vasp"
+printf '\xef\xbb\xbfmaterial_id,e,cif\nm-1,0.5,"%s"\n' "$CIF" >"$T/bom.csv"
+for f in bom.cif bom.extxyz bom.vasp bom.csv; do
+    check "UTF-8 byte order mark accepted: $f" test "$(status "$BIN" symmetry --quiet "$T/$f")" = 0
+done
+printf '2\nLattice="4 0 0 0 4 0 0 0 4" Properties=species:S:1:pos:R:3\nNa 0 0 0\nC\000l 2 2 2\n' >"$T/nul.extxyz"
+check "a NUL byte inside a type symbol is an error" test "$(status "$BIN" symmetry "$T/nul.extxyz")" = 1
+check "  ... naming the line" grep -q "nul.extxyz:4: NUL byte" "$T/err"
+
+# ---- symmetry operations with huge integer parts ----------------------------------------------
+# the double nearest 100000000000000000.5 is 1e17, whose fraction is 0: the copy of Na at
+# (0.5, 0, 0) was lost on the atom at the origin
+printf '%s\n' "$CIF" | sed 's/^x,y,z$/x,y,z\nx+100000000000000000.5,y,z/' | sed 's/^Cl 0.5 0.5 0.5$//' >"$T/huge.cif"
+check "translation x+100000000000000000.5 is x+0.5 (2 atoms, not 1)" test "$(natoms "$T/huge.cif")" = 2
+
+# ---- space group given only by symbol ----------------------------------------------------------
+check "garnet by H-M symbol only: 160 atoms (as pymatgen)" test "$(natoms "$FX/sg_symbol/yag.cif")" = 160
+check "by IT number with '.' coordinates: 160 atoms" test "$(natoms "$FX/sg_symbol/yag_num_dots.cif")" = 160
+check "spinel 'F d -3 m S' (ICSD origin 1): 56 atoms" test "$(natoms "$FX/sg_symbol/spinel_o1.cif")" = 56
+check "Hall symbol '-P 2ybc': 8 atoms" test "$(natoms "$FX/sg_symbol/hall.cif")" = 8
+check "an unknown symbol without operations is an error, not P1" \
+    test "$(status "$BIN" symmetry "$FX/sg_symbol/unknown.cif")" = 1
+
+# ---- outputs never overwrite inputs --------------------------------------------------------------
+cp "$FX/cdvae_small.csv" "$T/x.csv"
+sum0=$(cksum <"$T/x.csv")
+check "dataset import x.csv -o x.csv refused" test "$(status "$BIN" dataset import "$T/x.csv" -o "$T/x.csv")" = 2
+check "  ... and x.csv untouched" test "$(cksum <"$T/x.csv")" = "$sum0"
+"$BIN" dataset import --quiet "$T/x.csv" -o "$T/d.h5" 2>/dev/null
+sum0=$(cksum <"$T/d.h5")
+check "train --data d.h5 -o d.h5 refused" test "$(status "$BIN" train --data "$T/d.h5" -o "$T/d.h5" --epochs 1)" = 2
+ln -s "$T/d.h5" "$T/link.h5"
+check "train --data d.h5 -o link-to-d.h5 refused" test "$(status "$BIN" train --data "$T/d.h5" -o "$T/link.h5" --epochs 1)" = 2
+check "  ... and d.h5 untouched" test "$(cksum <"$T/d.h5")" = "$sum0"
+cp "$FX/model_v1_uncond.h5" "$T/ck.h5"
+sum0=$(cksum <"$T/ck.h5")
+check "model export ck.h5 -o ./ck.h5 refused" test "$(cd "$T" && status "$BIN" model export ck.h5 -o ./ck.h5)" = 2
+check "  ... and ck.h5 untouched" test "$(cksum <"$T/ck.h5")" = "$sum0"
+
+# ---- one unreadable file never sinks a many-crystal command ----------------------------------------
+mkdir -p "$T/cifs"
+cp "$FX/sg_symbol/nacl.cif" "$FX/sg_symbol/rutile.cif" "$FX/sg_symbol/yag.cif" "$T/cifs/"
+printf '%s\n' "$CIF" | sed 's/^_atom_site_fract_z$/_atom_site_fract_z\n_atom_site_occupancy/;s/^Na 0 0 0$/Na 0 0 0 0.5\nK 0 0 0 0.5/;s/^Cl 0.5 0.5 0.5$/Cl 0.5 0.5 0.5 1/' >"$T/cifs/a_disordered.cif"
+check "symmetry on a folder with a disordered CIF: exit 1 at the end" \
+    test "$(status "$BIN" symmetry --quiet --format csv "$T/cifs")" = 1
+check "  ... the other three crystals analysed" test "$(grep -c -E '^(nacl|rutile|yag),' "$T/out")" = 3
+check "  ... the unreadable one named with its reason" grep -q "a_disordered.cif.*occupancy" "$T/err"
+"$BIN" xrd --quiet "$T/cifs/nacl.cif" -o "$T/nacl.xy" >/dev/null 2>&1 || "$BIN" xrd "$T/cifs/nacl.cif" -o "$T/nacl.xy" >/dev/null 2>&1
+check "xrd-match on the folder: exit 1 at the end" \
+    test "$(status "$BIN" xrd-match --quiet "$T/nacl.xy" "$T/cifs" -o "$T/rank.csv")" = 1
+check "  ... NaCl still ranked first" grep -q "^1,nacl," "$T/rank.csv"
+check "  ... the unreadable one named" grep -q "skipped unreadable .*a_disordered.cif" "$T/err"
+check "xrd-match -o into the candidate folder refused" \
+    test "$(status "$BIN" xrd-match --quiet "$T/nacl.xy" "$T/cifs" -o "$T/cifs/nacl.cif")" = 2
+check "  ... and the CIF untouched" grep -q "^data_" "$T/cifs/nacl.cif"
+
+# ---- allocation failures (debug builds: XG_FAIL_ALLOC_AFTER) -----------------------------------------
+if XG_FAIL_ALLOC_AFTER=0 "$BIN" symmetry --quiet "$FX/sg_symbol/yag.cif" >/dev/null 2>&1; then
+    echo "skip allocation failures: the hook is compiled out of this (release) build"
+else
+    worst=0
+    for n in $(seq 0 40); do
+        XG_FAIL_ALLOC_AFTER=$n "$BIN" symmetry --quiet "$FX/sg_symbol/yag.cif" >/dev/null 2>"$T/err"
+        rc=$?
+        [ $rc -gt $worst ] && worst=$rc
+        cat "$T/err" >>"$T/all_err"
+    done
+    check "every early allocation failure of a CIF read exits 0 or 1, never a crash" test "$worst" -le 1
+fi
+
+# ---- messages name problems, not build paths -----------------------------------------------------------
+check "no message printed a source path (file.c:NNN)" bash -c "! grep -E '\\.c:[0-9]+' '$T/all_err'"
+
+exit $fail
