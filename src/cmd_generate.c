@@ -34,6 +34,7 @@
 #include "src/cli.h"
 #include "src/commands.h"
 #include "src/model_path.h"
+#include "src/outdir.h"
 #include "src/run_record.h"
 #include "src/xg_mpi.h"
 
@@ -87,6 +88,9 @@ static const char usage[] =
     "  --templates FILE       template table (default: the shipped data/models/templates-mp20.h5;\n"
     "                         build one with `xtalgen templates build`)\n"
     "  --symprec S            spglib tolerance of summary.csv and the CIFs (default 0.1)\n"
+    "  --overwrite            replace the results of an earlier run in DIR (what xtalgen wrote\n"
+    "                         there; other files make it refuse). Without it a DIR holding\n"
+    "                         results is refused, and a DIR another run is writing always is\n"
     "  --quiet                no progress bar\n"
     "\n"
     "With MPI (-DXTALGEN_MPI=ON): mpirun -n R xtalgen generate ... deals the batches to the R\n"
@@ -99,6 +103,7 @@ static const char usage[] =
 typedef struct {
     const char *model, *outdir, *elements, *exclude, *spacegroups, *templates;
     int symmetry; /* SYM_NONE or SYM_TEMPLATE */
+    int overwrite;
     long n, batch, steps, corrector, seed, threads, natoms;
     double guidance, symprec;
     int quiet;
@@ -198,6 +203,8 @@ static int parse_args(int argc, char **argv, gen_args *a)
         } else if (!strcmp(arg, "--trajectories")) {
             xg_cli_errorf(CMD, "--trajectories is not available in this version");
             return -1;
+        } else if (!strcmp(arg, "--overwrite")) {
+            a->overwrite = 1;
         } else if (!strcmp(arg, "--quiet") || !strcmp(arg, "-q")) {
             a->quiet = 1;
         } else {
@@ -704,6 +711,7 @@ static int run(int argc, char **argv)
         return xg_mpi_finalize(&mpi, XG_EXIT_FAIL);
     }
     int rc = XG_EXIT_FAIL;
+    xg_outdir od = {.lock_fd = -1, .manifest_fd = -1};
     float *cond = NULL;
     unsigned char groups[231];
     int ngroups = 0, p1_only = 0;
@@ -780,6 +788,40 @@ static int run(int argc, char **argv)
         goto done;
     }
 
+    /* The output folder is this run's alone (issue 19): rank 0 locks it and refuses one that
+     * holds an earlier run's results unless --overwrite; the other ranks wait for its verdict. */
+    int64_t od_fail = 0;
+    if (mpi.rank == 0) {
+        if (xg_outdir_open(&od, a.outdir, "generate",
+                           a.overwrite ? XG_OUTDIR_OVERWRITE : XG_OUTDIR_NEW, &err)) {
+            xg_cli_errorf(CMD, "%s", err.msg);
+            od_fail = 1;
+        } else {
+            const char *own[] = {"cif", "generated.extxyz", "generated.h5", "summary.csv",
+                                 "summary.json"};
+            for (size_t k = 0; k < sizeof own / sizeof own[0] && !od_fail; k++)
+                if (xg_outdir_record(&od, own[k], &err)) {
+                    xg_cli_errorf(CMD, "%s", err.msg);
+                    od_fail = 1;
+                }
+            char rk[32];
+            for (int r = 0; r < mpi.size && mpi.size > 1 && !od_fail; r++) {
+                snprintf(rk, sizeof rk, ".rank%d", r);
+                if (xg_outdir_record(&od, rk, &err)) {
+                    xg_cli_errorf(CMD, "%s", err.msg);
+                    od_fail = 1;
+                }
+            }
+        }
+    }
+    if (mpi.size > 1 && xg_mpi_max_i64(&mpi, &od_fail, 1, &err)) {
+        xg_cli_errorf(CMD, "%s", err.msg);
+        goto done;
+    }
+    if (od_fail) {
+        rc = XG_EXIT_FAIL;
+        goto done;
+    }
     /* This rank's outputs: DIR itself for one process, DIR/.rank<r> for several. */
     char part[4200], path[4400];
     part_dir(a.outdir, mpi.rank, mpi.size, part, sizeof part);
@@ -982,6 +1024,7 @@ static int run(int argc, char **argv)
         fprintf(stderr, "xtalgen generate: %ld crystals in %s\n", a.n, a.outdir);
     rc = XG_EXIT_OK;
 done:
+    xg_outdir_close(&od);
     if (xyz)
         fclose(xyz);
     if (csv)

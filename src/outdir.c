@@ -147,13 +147,22 @@ static int prepare(const char *dir, const char *cmd, int mode, xg_error *err)
         if (in_manifest(manifest, mlen, nm)) {
             if (!first_used[0])
                 snprintf(first_used, sizeof first_used, "%s", nm);
-            if (mode == XG_OUTDIR_OVERWRITE && (rc = remove_tree(path, err)))
-                break;
         } else if (!first_foreign[0]) {
             snprintf(first_foreign, sizeof first_foreign, "%s", nm);
         }
     }
     closedir(d);
+    /* Nothing is removed unless the whole folder is ours to clear: a user's file found after
+     * some of ours were gone would leave a half-cleared folder behind a refusal. */
+    if (!rc && mode == XG_OUTDIR_OVERWRITE && !first_foreign[0] && first_used[0]) {
+        for (size_t i = 0; manifest && i < mlen && !rc;) {
+            char path[4400];
+            snprintf(path, sizeof path, "%s/%s", dir, manifest + i);
+            if (manifest[i])
+                rc = remove_tree(path, err);
+            i += strlen(manifest + i) + 1;
+        }
+    }
     free(manifest);
     if (rc)
         return rc;
@@ -165,7 +174,7 @@ static int prepare(const char *dir, const char *cmd, int mode, xg_error *err)
                             "writing there; %s never deletes such files: choose a new or empty "
                             "folder",
                             dir, first_foreign, cmd);
-    if (first_used[0] && mode == XG_OUTDIR_NEW)
+    if (first_used[0] && mode != XG_OUTDIR_OVERWRITE)
         return xg_error_set(err, XG_EEXIST,
                             "%s: the output folder holds an earlier run's results (e.g. '%s'); "
                             "pass --overwrite to replace them, or choose another folder",

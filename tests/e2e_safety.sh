@@ -150,6 +150,26 @@ else
     check "every early allocation failure of a CIF read exits 0 or 1, never a crash" test "$worst" -le 1
 fi
 
+# ---- output folders: one run owns its folder; nothing a user made is lost ------------------------------
+G=(generate -n 2 --steps 3 --batch 2 --threads 1 --quiet)
+check "generate into a new folder" "$BIN" "${G[@]}" -o "$T/run"
+check "a second generate into a used folder is refused" bash -c "! '$BIN' ${G[*]} -o '$T/run' 2>'$T/err'"
+check "  ... naming --overwrite" grep -q -- "--overwrite" "$T/err"
+check "  ... and the first run's results are intact" test "$(wc -l < "$T/run/summary.csv")" -eq 3
+check "--overwrite replaces an earlier run's results" "$BIN" "${G[@]}" --seed 9 -o "$T/run" --overwrite
+check "  ... leaving one run's crystals" test "$(ls "$T/run/cif" | wc -l)" -eq 2
+echo "my notes" > "$T/run/notes.txt"
+check "--overwrite refuses a folder holding a user's file" bash -c "! '$BIN' ${G[*]} -o '$T/run' --overwrite 2>'$T/err'"
+check "  ... and deletes nothing" bash -c "test -s '$T/run/notes.txt' && test -s '$T/run/generated.h5'"
+rm -f "$T/run/notes.txt"
+# A run in progress holds the folder: a second one is refused at once, not mixed in.
+"$BIN" generate -n 200 --steps 200 --batch 1 --threads 1 --quiet -o "$T/busy" & busy=$!
+for _ in $(seq 1 50); do [ -e "$T/busy/.xtalgen.lock" ] && break; sleep 0.1; done
+check "a folder another run is writing is refused" bash -c "! '$BIN' ${G[*]} -o '$T/busy' --overwrite 2>'$T/err'"
+check "  ... naming the other run" grep -q "another xtalgen run" "$T/err"
+kill $busy 2>/dev/null; wait $busy 2>/dev/null
+check "a killed run's folder is free again (--overwrite)" "$BIN" "${G[@]}" -o "$T/busy" --overwrite
+
 # ---- messages name problems, not build paths -----------------------------------------------------------
 check "no message printed a source path (file.c:NNN)" bash -c "! grep -E '\\.c:[0-9]+' '$T/all_err'"
 
