@@ -17,6 +17,7 @@
 #include "crystal/xg_provenance.h"
 #include "crystal/xg_symmetry.h"
 #include "src/cli.h"
+#include "src/outdir.h"
 #include "src/commands.h"
 #include "src/screen_select.h"
 
@@ -115,11 +116,78 @@ static int parse_formats(const char *list, formats *f)
     return 0;
 }
 
+/* File names for the crystals to export (keep may be NULL: all), one per crystal, collision-free:
+ * ids are cut to a safe alphabet, and a name already taken (two crystals with one id, or ids
+ * "x" and "x.cif", whose files would be x.cif and x.cif/ ... x.cif.cif) gets a suffix _2, _3, ...
+ * that no other crystal uses; each rename is reported (issue 19: a duplicate id once overwrote
+ * the first crystal while export said "2 of 2 written"). */
+static int unique_names(const xg_dataset *ds, const unsigned char *keep, char ***out, int quiet,
+                        xg_error *err)
+{
+    char **names = calloc((size_t)(ds->n ? ds->n : 1), sizeof *names);
+    /* every name claims itself and NAME.cif, case-insensitively (case-folding file systems) */
+    size_t cap = 2 * (size_t)(ds->n ? ds->n : 1) + 2, nused = 0;
+    char **used = calloc(cap, sizeof *used);
+    if (!names || !used) {
+        free(names);
+        free(used);
+        return xg_error_set(err, XG_ENOMEM, "export: out of memory");
+    }
+    int rc = XG_OK;
+    for (int64_t i = 0; i < ds->n && !rc; i++) {
+        if (keep && !keep[i])
+            continue;
+        char base[XG_ID_LEN + 8];
+        snprintf(base, sizeof base, "%s", ds->ids[i][0] ? ds->ids[i] : "crystal");
+        for (char *c = base; *c; c++)
+            if (!(*c == '-' || *c == '_' || *c == '.' || (*c >= '0' && *c <= '9') ||
+                  (*c >= 'a' && *c <= 'z') || (*c >= 'A' && *c <= 'Z')))
+                *c = '_';
+        if (base[0] == '.')
+            base[0] = '_';
+        char cand[XG_ID_LEN + 40], candcif[XG_ID_LEN + 48];
+        for (int k = 1;; k++) {
+            if (k == 1)
+                snprintf(cand, sizeof cand, "%s", base);
+            else
+                snprintf(cand, sizeof cand, "%s_%d", base, k);
+            snprintf(candcif, sizeof candcif, "%s.cif", cand);
+            int taken = 0;
+            for (size_t u = 0; u < nused && !taken; u++)
+                taken = !strcasecmp(used[u], cand) || !strcasecmp(used[u], candcif);
+            if (!taken)
+                break;
+        }
+        if (strcmp(cand, ds->ids[i]) != 0 && !quiet)
+            fprintf(stderr, "xtalgen export: crystal '%s' is written as '%s' (%s)\n", ds->ids[i],
+                    cand, strcmp(base, cand) ? "its name is taken by another crystal"
+                                             : "characters unsafe in file names replaced");
+        names[i] = strdup(cand);
+        used[nused] = strdup(cand);
+        used[nused + 1] = strdup(candcif);
+        if (!names[i] || !used[nused] || !used[nused + 1])
+            rc = xg_error_set(err, XG_ENOMEM, "export: out of memory");
+        nused += 2;
+    }
+    for (size_t u = 0; u < nused; u++)
+        free(used[u]);
+    free(used);
+    if (rc) {
+        for (int64_t i = 0; i < ds->n; i++)
+            free(names[i]);
+        free(names);
+        return rc;
+    }
+    *out = names;
+    return XG_OK;
+}
+
 static int run(int argc, char **argv)
 {
     const char *input = NULL, *outdir = NULL, *screen = NULL, *format = "cif,vasp",
                *only = NULL, *pseudo = DEFAULT_PSEUDO, *pseudo_dir = NULL;
     int symmetrize = 0, quiet = 0, cell = XG_CELL_PRIMITIVE;
+    int overwrite = 0;
     double symprec = 0.1, kppa = 1000, ecutwfc = 60;
     for (int i = 1; i < argc; i++) {
         const char *a = argv[i], *v;
@@ -169,6 +237,8 @@ static int run(int argc, char **argv)
             symmetrize = 1;
         } else if (!strcmp(a, "--quiet") || !strcmp(a, "-q")) {
             quiet = 1;
+        } else if (!strcmp(a, "--overwrite")) {
+            overwrite = 1;
         } else if (a[0] == '-' && a[1]) {
             xg_cli_errorf(CMD, "unknown option '%s' (see xtalgen help export)", a);
             return XG_EXIT_USAGE;
@@ -215,18 +285,31 @@ static int run(int argc, char **argv)
     FILE *xyz = NULL;
     xg_atomic_file xa = {0};
     xg_provenance prov;
+    xg_outdir od = {.lock_fd = -1, .manifest_fd = -1};
+    char **names = NULL;
     int have_prov = xg_provenance_from_dataset(ds, &prov);
     int tcol = xg_dataset_find_property(ds, "template_spacegroup");
     if (only && !(keep = xg_select_by_flags(ds, scr, only, &err))) {
         xg_cli_errorf(CMD, "%s", err.msg);
         goto done;
     }
-    if (xg_mkdir_p(outdir, &err)) {
+    /* The folder is this export's alone while it writes; an earlier export's files are replaced
+     * only with --overwrite, and a user's own files never (issue 19). */
+    if (xg_outdir_open(&od, outdir, "export", overwrite ? XG_OUTDIR_OVERWRITE : XG_OUTDIR_NEW,
+                       &err)) {
+        xg_cli_errorf(CMD, "%s", err.msg);
+        goto done;
+    }
+    if (unique_names(ds, keep, &names, quiet, &err)) {
         xg_cli_errorf(CMD, "%s", err.msg);
         goto done;
     }
     if (fm.xyz) {
-        snprintf(path, sizeof path, "%s/exported.extxyz", outdir);
+        if (xg_outdir_record(&od, "exported.extxyz", &err) ||
+            xg_outdir_path(&od, "exported.extxyz", path, sizeof path, &err)) {
+            xg_cli_errorf(CMD, "%s", err.msg);
+            goto done;
+        }
         if (xg_atomic_open(&xa, path, &err)) {
             xg_cli_errorf(CMD, "%s", err.msg);
             goto done;
@@ -244,15 +327,7 @@ static int run(int argc, char **argv)
             xg_cli_errorf(CMD, "%s", err.msg);
             goto done;
         }
-        char id[XG_ID_LEN + 8];
-        /* ids become file names: keep them to a safe alphabet */
-        snprintf(id, sizeof id, "%s", s->id[0] ? s->id : "crystal");
-        for (char *c = id; *c; c++)
-            if (!(*c == '-' || *c == '_' || *c == '.' || (*c >= '0' && *c <= '9') ||
-                  (*c >= 'a' && *c <= 'z') || (*c >= 'A' && *c <= 'Z')))
-                *c = '_';
-        if (id[0] == '.')
-            id[0] = '_';
+        const char *id = names[i];
 
         /* The one cell and geometry every file of this crystal describes. */
         xg_structure *w = NULL;
@@ -290,8 +365,14 @@ static int run(int argc, char **argv)
         snprintf(line + ll, sizeof line - ll, "%s%s", ll ? " " : "", exp);
 
         int bad = 0;
-        if (fm.cif) {
-            snprintf(path, sizeof path, "%s/%s.cif", outdir, id);
+        char cifname[XG_ID_LEN + 40];
+        snprintf(cifname, sizeof cifname, "%s.cif", id);
+        if (fm.cif)
+            bad = xg_outdir_record(&od, cifname, &err) ||
+                  xg_outdir_path(&od, cifname, path, sizeof path, &err);
+        if (!bad && (fm.poscar || fm.vasp || fm.espresso))
+            bad = xg_outdir_record(&od, id, &err);
+        if (!bad && fm.cif) {
             if (sym_used) {
                 xg_atomic_file af;
                 bad = xg_atomic_open(&af, path, &err);
@@ -309,7 +390,8 @@ static int run(int argc, char **argv)
             }
         }
         char dir[4300];
-        snprintf(dir, sizeof dir, "%s/%s", outdir, id);
+        if (!bad)
+            bad = xg_outdir_path(&od, id, dir, sizeof dir, &err);
         if (!bad && (fm.poscar || fm.vasp || fm.espresso))
             bad = xg_mkdir_p(dir, &err);
         if (!bad && fm.poscar && !fm.vasp) {
@@ -367,6 +449,11 @@ static int run(int argc, char **argv)
 done:
     if (xyz)
         xg_atomic_abort(&xa);
+    xg_outdir_close(&od);
+    if (names)
+        for (int64_t i = 0; i < ds->n; i++)
+            free(names[i]);
+    free(names);
     free(keep);
     xg_dataset_free(ds);
     return rc;

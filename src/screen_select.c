@@ -1,6 +1,8 @@
 /* screen_select.c: crystals selected by the flags of a screen.csv (see screen_select.h). */
 #include "src/screen_select.h"
 
+#include "crystal/xg_structure.h"
+
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -87,6 +89,7 @@ unsigned char *xg_select_by_flags(const xg_dataset *ds, const char *screen, cons
     if (xg_csv_open(screen, &r, err))
         return NULL;
     int cid = xg_csv_column(r, "id");
+    int cformula = xg_csv_column(r, "formula");
     int col[MAX_FLAGS][2];
     for (int f = 0; f < nflags; f++) {
         col[f][1] = -1;
@@ -131,6 +134,24 @@ unsigned char *xg_select_by_flags(const xg_dataset *ds, const char *screen, cons
                     i = j;
                     break;
                 }
+        if (i >= 0 && cformula >= 0) {
+            /* A screen.csv of another run (a reused folder) has the same ids for other
+             * crystals: its verdicts must not be applied to these (issue 19). */
+            char formula[256] = "";
+            xg_structure *st = xg_dataset_get(ds, i, err);
+            if (!st)
+                break;
+            xg_structure_reduced_formula(st, formula, sizeof formula);
+            xg_structure_free(st);
+            const char *want = xg_csv_field(r, cformula);
+            if (strcmp(formula, want) != 0) {
+                xg_error_set(err, XG_EINVAL,
+                             "%s: row '%s' is for %s but the crystal '%s' is %s: this screen.csv "
+                             "belongs to other crystals (screen them again)",
+                             screen, id, want, id, formula);
+                break;
+            }
+        }
         if (i >= 0) {
             keep[i] = (unsigned char)ok;
             next = i + 1;
