@@ -238,7 +238,7 @@ static int reflections(const xg_structure *s, const double *bw, double gmin, dou
                 }
                 double complex F = 0.0;
                 for (int i = 0; i < n; i++)
-                    F += fz[elem[i]] * ph[0][(size_t)i * w[0] + h + hm[0]] *
+                    F += (s->occu ? s->occu[i] : 1.0) * fz[elem[i]] * ph[0][(size_t)i * w[0] + h + hm[0]] *
                          ph[1][(size_t)i * w[1] + k + hm[1]] * ph[2][(size_t)i * w[2] + l + hm[2]];
                 if (nr == cap) {
                     cap *= 2;

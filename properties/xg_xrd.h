@@ -8,8 +8,9 @@
  *  - reflections: every reciprocal-lattice point g = h a* + k b* + l c* (crystallographic, no 2 pi)
  *    with 2 sin(theta_min)/lambda <= |g| <= 2 sin(theta_max)/lambda; d = 1/|g|,
  *    sin(theta) = lambda |g| / 2;
- *  - structure factor F = sum_j f_j(s) exp(2 pi i g.x_j) exp(-B_j s^2), s = |g|/2, with f_j from
- *    xg_xrd_form_factor (Debye-Waller B off unless given);
+ *  - structure factor F = sum_j o_j f_j(s) exp(2 pi i g.x_j) exp(-B_j s^2), s = |g|/2, with f_j
+ *    from xg_xrd_form_factor (Debye-Waller B off unless given) and o_j the occupancy of entry j
+ *    (1 for an ordered crystal; a mixed site contributes one entry per element, as pymatgen);
  *  - intensity |F|^2 (1 + cos^2 2theta) / (sin^2 theta cos theta) (Lorentz-polarisation);
  *  - reflections at the same 2theta (within merge_tol) are one peak; their count is the
  *    multiplicity (Friedel pairs included), so symmetry is never needed;

@@ -6,6 +6,7 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include "crystal/xg_cif.h"
 #include "crystal/xg_elements.h"
 #include "crystal/xg_input.h"
 #include "properties/xg_xrd.h"
@@ -15,13 +16,14 @@
 static const char usage_xrd[] =
     "usage: xtalgen xrd INPUT [--wavelength CuKa] [--two-theta 5:90:0.02] [--peaks]\n"
     "                   [--fwhm 0.1] [--eta 0.5] [--debye-waller B] [--lattice-scale F]\n"
-    "                   [-o pattern.csv]\n"
+    "                   [--disorder Ta,Cr] [-o pattern.csv]\n"
     "\n"
     "Kinematic powder X-ray pattern of every crystal in INPUT (CIF, POSCAR, extxyz, .h5, .csv or\n"
     "a folder): reflections from the reciprocal lattice, atomic scattering factors (Doyle &\n"
     "Turner), Lorentz-polarisation factor, equal-angle reflections merged (multiplicity),\n"
     "intensities scaled to 100 for the strongest peak. Same formalism as pymatgen's\n"
-    "XRDCalculator, whose peak lists it reproduces.\n"
+    "XRDCalculator, whose peak lists it reproduces. Disordered CIFs (partial occupancies, mixed\n"
+    "sites) are read as such: each site scatters with its occupancy-weighted factors.\n"
     "\n"
     "  --wavelength W     CuKa (1.54184, default), CuKa1, CuKa2, CuKa12 (K-alpha1 + K-alpha2,\n"
     "                     ratio 0.5), CuKb1, likewise Mo, Cr, Fe, Co, Ag; or Angstrom (1.5406)\n"
@@ -33,6 +35,9 @@ static const char usage_xrd[] =
     "  --debye-waller B   one isotropic B factor (Angstrom^2) for every element (default 0: off)\n"
     "  --lattice-scale F  multiply the lattice by F first (0.5..2; 1.01 = 1% expansion, e.g. a\n"
     "                     DFT lattice error or thermal expansion)\n"
+    "  --disorder A,B     simulate the fully mixed variant: every site of elements A, B, ... holds\n"
+    "                     all of them at their average share (e.g. Ta,Cr in TaCr2O6: each cation\n"
+    "                     site 1/3 Ta + 2/3 Cr), as a disordered synthesis product (alias --mix)\n"
     "  -o, --output FILE  CSV output (default: standard output). The profile has a two_theta\n"
     "                     column and one intensity column per crystal, named by its id.\n";
 
@@ -103,13 +108,90 @@ static void csv_field(FILE *f, const char *s)
     }
 }
 
+/* ---- inputs that may be disordered ---- */
+
+/* Reads every crystal of path as a list of structures. CIF files are read with
+ * XG_CIF_DISORDER (partial occupancies and mixed sites kept, as XRD needs them); anything else
+ * goes through xg_input (ordered crystals). Ids follow xg_input: the file stem for one crystal,
+ * stem_block for several. */
+static int load_crystals(const char *path, xg_structure ***out, int *nout, xg_error *err)
+{
+    *out = NULL;
+    *nout = 0;
+    xg_input_format fmt;
+    int rc = xg_input_detect(path, &fmt, err);
+    if (rc)
+        return rc;
+    if (fmt == XG_INPUT_CIF) {
+        if ((rc = xg_cif_read_file_flags(path, XG_CIF_DISORDER, out, nout, err)))
+            return rc;
+        const char *b = strrchr(path, '/');
+        b = b ? b + 1 : path;
+        char st[XG_ID_LEN];
+        snprintf(st, sizeof st, "%s", b);
+        char *dot = strrchr(st, '.');
+        if (dot && dot != st)
+            *dot = '\0';
+        for (int i = 0; i < *nout; i++) {
+            char id[XG_ID_LEN];
+            if (*nout == 1)
+                snprintf(id, sizeof id, "%s", st);
+            else
+                snprintf(id, sizeof id, "%.60s_%.60s", st, (*out)[i]->id);
+            memcpy((*out)[i]->id, id, sizeof id);
+        }
+        return XG_OK;
+    }
+    xg_dataset *ds = NULL;
+    if ((rc = xg_input_read(path, &ds, err)))
+        return rc;
+    xg_structure **list = calloc((size_t)ds->n + 1, sizeof *list);
+    if (!list) {
+        xg_dataset_free(ds);
+        return xg_error_set(err, XG_ENOMEM, "%s: out of memory", path);
+    }
+    for (int64_t i = 0; i < ds->n; i++)
+        if (!(list[i] = xg_dataset_get(ds, i, err))) {
+            xg_cif_structures_free(list, (int)i);
+            xg_dataset_free(ds);
+            return err->code ? err->code : XG_ENOMEM;
+        }
+    *out = list;
+    *nout = (int)ds->n;
+    xg_dataset_free(ds);
+    return XG_OK;
+}
+
+/* "Ta,Cr" into atomic numbers; returns the count or -1 after printing the problem. */
+static int parse_elements(const char *cmd, const char *v, int *zs, int max)
+{
+    char buf[256];
+    snprintf(buf, sizeof buf, "%s", v);
+    int k = 0;
+    char *save = NULL;
+    for (char *t = strtok_r(buf, ",", &save); t; t = strtok_r(NULL, ",", &save)) {
+        int z = xg_element_from_symbol(t);
+        if (!z || k == max) {
+            xg_cli_errorf(cmd, "--disorder expects 2..%d element symbols such as Ta,Cr (got '%s')",
+                          max, v);
+            return -1;
+        }
+        zs[k++] = z;
+    }
+    if (k < 2) {
+        xg_cli_errorf(cmd, "--disorder expects at least two elements such as Ta,Cr (got '%s')", v);
+        return -1;
+    }
+    return k;
+}
+
 /* ---- xtalgen xrd ---- */
 
 static int run_xrd(int argc, char **argv)
 {
     const char *cmd = "xrd", *input = NULL, *output = NULL;
     double tt[3] = {5.0, 90.0, 0.02}, fwhm = 0.1, eta = 0.5, bfac = 0.0, lscale = 1.0;
-    int peaks_only = 0;
+    int peaks_only = 0, nmix = 0, mixz[16];
     xg_xrd_params prm;
     xg_xrd_params_default(&prm);
     xg_error err = {0};
@@ -139,6 +221,10 @@ static int run_xrd(int argc, char **argv)
             memcpy(tt, t, sizeof tt);
         } else if (!strcmp(a, "--peaks")) {
             peaks_only = 1;
+        } else if (xg_cli_is(a, "--disorder") || xg_cli_is(a, "--mix")) {
+            if (!(v = xg_cli_value(cmd, argc, argv, &i)) ||
+                (nmix = parse_elements(cmd, v, mixz, 16)) < 0)
+                return XG_EXIT_USAGE;
         } else if (xg_cli_is(a, "--fwhm")) {
             if (!(v = xg_cli_value(cmd, argc, argv, &i)) ||
                 xg_cli_parse_double(cmd, "--fwhm", v, 1e-4, 20.0, &fwhm))
@@ -181,19 +267,30 @@ static int run_xrd(int argc, char **argv)
             bw[z] = bfac;
         prm.debye_waller = bw;
     }
-    xg_dataset *ds = NULL;
-    if (xg_input_read(input, &ds, &err)) {
+    xg_structure **list = NULL;
+    int nlist = 0;
+    if (load_crystals(input, &list, &nlist, &err)) {
         xg_cli_errorf(cmd, "%s", err.msg);
         return XG_EXIT_FAIL;
     }
-    int64_t n = ds->n;
+    for (int i = 0; i < nlist && nmix > 0; i++) {
+        xg_structure *mx = NULL;
+        if (xg_structure_mix(list[i], mixz, nmix, &mx, &err)) {
+            xg_cli_errorf(cmd, "--disorder: %s", err.msg);
+            xg_cif_structures_free(list, nlist);
+            return XG_EXIT_FAIL;
+        }
+        xg_structure_free(list[i]);
+        list[i] = mx;
+    }
+    int64_t n = nlist;
     int npts = (int)floor((tt[1] - tt[0]) / tt[2] + 1e-9) + 1;
     double *prof = NULL;
     if (!peaks_only) {
         prof = malloc(sizeof(double) * (size_t)npts * (size_t)n);
         if (!prof) {
             xg_cli_errorf(cmd, "out of memory for %lld profiles of %d points", (long long)n, npts);
-            xg_dataset_free(ds);
+            xg_cif_structures_free(list, nlist);
             return XG_EXIT_FAIL;
         }
     }
@@ -203,7 +300,7 @@ static int run_xrd(int argc, char **argv)
         if (xg_atomic_open(&af, output, &err)) {
             xg_cli_errorf(cmd, "%s", err.msg);
             free(prof);
-            xg_dataset_free(ds);
+            xg_cif_structures_free(list, nlist);
             return XG_EXIT_FAIL;
         }
         out = af.f;
@@ -212,7 +309,7 @@ static int run_xrd(int argc, char **argv)
     if (peaks_only)
         fprintf(out, "id,two_theta,d,intensity,h,k,l,multiplicity,line\n");
     for (int64_t i = 0; i < n && status == XG_EXIT_OK; i++) {
-        xg_structure *s = xg_dataset_get(ds, i, &err);
+        xg_structure *s = list[i];
         xg_xrd_pattern pat = {0, NULL};
         if (s)
             for (int k = 0; k < 3; k++)
@@ -232,13 +329,12 @@ static int run_xrd(int argc, char **argv)
             }
         }
         xg_xrd_pattern_free(&pat);
-        xg_structure_free(s);
     }
     if (status == XG_EXIT_OK && !peaks_only) {
         fprintf(out, "two_theta");
         for (int64_t i = 0; i < n; i++) {
             fputc(',', out);
-            csv_field(out, ds->ids[i][0] ? ds->ids[i] : "intensity");
+            csv_field(out, list[i]->id[0] ? list[i]->id : "intensity");
         }
         fputc('\n', out);
         for (int k = 0; k < npts; k++) {
@@ -262,7 +358,7 @@ static int run_xrd(int argc, char **argv)
         status = XG_EXIT_FAIL;
     }
     free(prof);
-    xg_dataset_free(ds);
+    xg_cif_structures_free(list, nlist);
     return status;
 }
 
