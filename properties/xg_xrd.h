@@ -94,10 +94,13 @@ typedef struct {
     double two_theta0, step;
     int n;
     double *y;
+    double *sigma; /* n standard uncertainties from an xye third column, or NULL */
 } xg_xrd_measured;
 
 /* Reads a measured pattern: two columns "2theta intensity" (whitespace or comma separated;
- * lines starting with # ; ! or text headers skipped) or the "start step end" header line followed
+ * lines starting with # ; ! or text headers skipped, as in the GSAS/FullProf .xy exports with
+ * XYDATA / INTER / TEMP / title lines; lone numbers before the data skipped too), xye with a
+ * third sigma column (kept in sigma when every line has a positive one) or the "start step end" header line followed
  * by one intensity per line. Two-column data on an irregular grid is resampled linearly onto its
  * median step. XG_EPARSE names file and line. Free with xg_xrd_measured_free. */
 int xg_xrd_measured_read(const char *path, xg_xrd_measured *out, xg_error *err);

@@ -311,6 +311,27 @@ static void test_measured_read(void)
     CU_ASSERT_EQUAL_FATAL(xg_xrd_measured_read(path, &m, &err), XG_OK);
     CU_ASSERT_EQUAL(m.n, 20);
     XG_ASSERT_NEAR(m.y[19], 57, 1e-9);
+    CU_ASSERT_PTR_NOT_NULL_FATAL(m.sigma);
+    XG_ASSERT_NEAR(m.sigma[7], 1.0, 1e-12);
+    xg_xrd_measured_free(&m);
+    /* FullProf XYDATA export: keyword lines, a title, a lone number, then 2theta I sigma */
+    o = snprintf(buf, sizeof buf, "XYDATA\nINTER:   1.0000   1.0000    2  0\nTEMP:  300.00\n"
+                 "Sample title from the diffractometer\n300\n");
+    for (int i = 0; i < 30; i++)
+        o += snprintf(buf + o, sizeof buf - o, "%8.3f %10.2f %8.2f\n", 5 + 0.02 * i, 100.0 + i,
+                      sqrt(100.0 + i));
+    path = xg_test_tmpfile(".xy", buf);
+    CU_ASSERT_EQUAL_FATAL(xg_xrd_measured_read(path, &m, &err), XG_OK);
+    CU_ASSERT_EQUAL(m.n, 30);
+    XG_ASSERT_NEAR(m.two_theta0, 5.0, 1e-9);
+    XG_ASSERT_NEAR(m.y[3], 103, 1e-9);
+    CU_ASSERT_PTR_NOT_NULL_FATAL(m.sigma);
+    XG_ASSERT_NEAR(m.sigma[3], sqrt(103.0), 1e-2);
+    xg_xrd_measured_free(&m);
+    /* two columns: no sigma */
+    path = xg_test_tmpfile(".xy", "10 1\n11 2\n12 3\n13 1\n14 1\n15 1\n16 1\n17 1\n18 1\n");
+    CU_ASSERT_EQUAL_FATAL(xg_xrd_measured_read(path, &m, &err), XG_OK);
+    CU_ASSERT_PTR_NULL(m.sigma);
     xg_xrd_measured_free(&m);
     /* irregular grid: resampled on the median step */
     o = 0;
@@ -357,6 +378,7 @@ static void synth_measured(const tcell *c, double strain, double bg, double nois
     m->two_theta0 = 10;
     m->step = 0.02;
     m->n = 4001;
+    m->sigma = NULL;
     m->y = malloc(sizeof(double) * m->n);
     CU_ASSERT_EQUAL_FATAL(xg_xrd_profile(&p, 10, 0.02, m->n, 0.12, 0.5, m->y, &err), XG_OK);
     xg_rng r;
