@@ -280,6 +280,7 @@ typedef struct {
     double lam[2], lw[2];
     int nlines;
     double inorm;           /* 1 / largest starting peak intensity: scale is O(1) */
+    double reach;           /* profile evaluated within reach FWHM of each peak */
     double *full;           /* current full parameters */
     int *freeidx, nfree;    /* free parameter -> full index */
     double *ycalc, *ytmp, *ybkg;
@@ -355,7 +356,7 @@ static int model(const fit_ctx *c, const double *full, double *y, double *bkg, g
             double I0 = F2 * (1.0 + c2 * c2) / (st * st * cos(th)) * c->lw[j] * c->inorm;
             double A = scale * I0;
             double H2 = U * tn * tn + V * tn + W, H = sqrt(fmax(H2, 1e-8));
-            double reach = REACH * H;
+            double reach = c->reach * H;
             if (pos + reach < x0 || pos - reach > x1)
                 continue;
             long i0 = (long)floor((pos - reach - x0) / m->step),
@@ -486,7 +487,7 @@ static int run_stage(fit_ctx *c, const int *mask, int max_iter, int *niter, gsl_
     int rc = XG_OK, info = 0;
     int st = gsl_multifit_nlinear_init(x, &fdf, w);
     if (st == GSL_SUCCESS)
-        st = gsl_multifit_nlinear_driver((size_t)max_iter, 1e-10, 1e-10, 1e-12, NULL, NULL,
+        st = gsl_multifit_nlinear_driver((size_t)max_iter, 1e-7, 1e-6, 1e-9, NULL, NULL,
                                          &info, w);
     /* running out of iterations or of progress still leaves the best point found */
     if (st != GSL_SUCCESS && st != GSL_EMAXITER && st != GSL_ENOPROG) {
@@ -801,6 +802,7 @@ int xg_xrd_refine(const xg_xrd_measured *m, const xg_structure *s, const xg_xrd_
     c.full[nl + P_ETA] = p->eta0;
     /* intensities normalised so the strongest starting peak has height ~1 at scale 1 */
     c.inorm = 1.0;
+    c.reach = REACH;
     if (model(&c, c.full, c.ycalc, NULL, NULL)) {
         rc = xg_error_set(err, XG_ENUMERIC, "xrd-refine: the starting cell of '%s' is degenerate",
                           s->id);
@@ -835,12 +837,16 @@ int xg_xrd_refine(const xg_xrd_measured *m, const xg_structure *s, const xg_xrd_
     mask[nl + P_ZERO] = 1;
     double wide = fmax(4.0 * p->fwhm0, 0.3);
     c.full[nl + P_W] = wide * wide;
+    /* the broadened stages only steer the lattice: their peaks need not carry their far tails
+     * (this keeps a wide peak from costing thousands of points) */
+    c.reach = 8.0;
     if ((rc = run_stage(&c, mask, p->max_iter, &niter, NULL, &chi2, err)))
         goto done;
     c.full[nl + P_W] = 2.0 * p->fwhm0 * 2.0 * p->fwhm0;
     if ((rc = run_stage(&c, mask, p->max_iter, &niter, NULL, &chi2, err)))
         goto done;
     c.full[nl + P_W] = p->fwhm0 * p->fwhm0;
+    c.reach = REACH;
     mask[nl + P_W] = 1;
     if (p->refine_eta)
         mask[nl + P_ETA] = 1;

@@ -45,7 +45,8 @@ static const char usage_xrd[] =
 static const char usage_match[] =
     "usage: xtalgen xrd-match MEASURED CANDIDATES... [--top K] [--wavelength CuKa]\n"
     "                         [--fwhm 0.1] [--eta 0.5] [--scale 0.97:1.03:0.0025]\n"
-    "                         [--max-shift 0.3] [--background 3|none] [-o ranking.csv]\n"
+    "                         [--max-shift 0.3] [--background 3|none] [--refine K]\n"
+    "                         [--disorder Ta,Cr] [-o ranking.csv]\n"
     "\n"
     "Ranks candidate crystals by how well their simulated powder pattern matches a measured one.\n"
     "MEASURED is two columns 2theta/intensity (comments with # ; !, a text header, commas or\n"
@@ -66,10 +67,16 @@ static const char usage_match[] =
     "                     around the best)\n"
     "  --max-shift D      2theta shift window each way, degrees (default 0.3)\n"
     "  --background W     background window in degrees (default 3), or none\n"
+    "  --refine K         refine the K best candidates against the pattern as measured\n"
+    "                     (`xtalgen xrd-refine`: lattice, zero, widths, background) and rank\n"
+    "                     them first, by Rwp (lower is better)\n"
+    "  --disorder A,B     also try the fully mixed variant of every candidate holding two of\n"
+    "                     the elements (id suffix +mixed; see `xtalgen help xrd`)\n"
     "  -o, --output FILE  also write the full ranking as CSV\n"
-    "                     (rank,id,formula,score,scale,shift)\n"
+    "                     (rank,id,formula,score,scale,shift,rwp)\n"
     "  --quiet            no progress display\n"
-    "Output columns: rank, score, lattice scale, 2theta shift, id, reduced formula.\n";
+    "Output columns: rank, score, lattice scale, 2theta shift, Rwp (percent, refined ones), id,\n"
+    "reduced formula.\n";
 
 /* "A:B:S" or "A:B" into up to three numbers; returns the count or -1. */
 static int parse_triplet(const char *cmd, const char *opt, const char *v, double out[3])
@@ -369,9 +376,34 @@ typedef struct {
     char id[XG_ID_LEN];
     char formula[64];
     xg_xrd_match_result r;
-    int ok;
+    int ok, quiet_fail; /* quiet_fail: a mixed variant that does not apply (not an error) */
+    int set;            /* input file and row, to fetch it again for refinement */
+    int64_t row;
+    int mixed;          /* the fully mixed variant (--disorder) of that crystal */
+    int refined;        /* 1: refined (rwp valid), -1: refinement failed */
+    double rwp;
     char error[256];
 } candidate;
+
+static int refine_one(const xg_xrd_measured *m, const xg_structure *s,
+                      const xg_xrd_refine_params *base, int use_match, xg_xrd_refine_result *res,
+                      xg_error *err);
+
+/* Refined candidates first, by Rwp; then the rest by score. */
+static int cmp_refined(const void *a, const void *b)
+{
+    const candidate *x = a, *y = b;
+    int rx = x->refined == 1, ry = y->refined == 1;
+    if (rx != ry)
+        return ry - rx;
+    if (rx && x->rwp != y->rwp)
+        return x->rwp < y->rwp ? -1 : 1;
+    if (x->ok != y->ok)
+        return y->ok - x->ok;
+    if (x->r.score != y->r.score)
+        return x->r.score > y->r.score ? -1 : 1;
+    return strcmp(x->id, y->id);
+}
 
 static int cmp_candidate(const void *a, const void *b)
 {
@@ -388,8 +420,10 @@ static int run_match(int argc, char **argv)
     const char *cmd = "xrd-match", *measured = NULL, *output = NULL;
     const char **cands = calloc((size_t)argc, sizeof *cands);
     int ncand_files = 0, quiet = 0;
-    long top = 10;
+    long top = 10, refine_k = 0;
+    int nmix = 0, mixz[16];
     double bgwin = 3.0;
+    xg_xrd_measured raw = {0};
     xg_xrd_match_params mp;
     xg_xrd_match_params_default(&mp);
     xg_error err = {0};
@@ -403,7 +437,15 @@ static int run_match(int argc, char **argv)
     }
     for (int i = 1; i < argc; i++) {
         const char *a = argv[i], *v;
-        if (xg_cli_is(a, "--top")) {
+        if (xg_cli_is(a, "--refine")) {
+            if (!(v = xg_cli_value(cmd, argc, argv, &i)) ||
+                xg_cli_parse_int(cmd, "--refine", v, 0, 100000, &refine_k))
+                goto out;
+        } else if (xg_cli_is(a, "--disorder") || xg_cli_is(a, "--mix")) {
+            if (!(v = xg_cli_value(cmd, argc, argv, &i)) ||
+                (nmix = parse_elements(cmd, v, mixz, 16)) < 0)
+                goto out;
+        } else if (xg_cli_is(a, "--top")) {
             if (!(v = xg_cli_value(cmd, argc, argv, &i)) ||
                 xg_cli_parse_int(cmd, "--top", v, 0, 100000000, &top))
                 goto out;
@@ -473,6 +515,19 @@ static int run_match(int argc, char **argv)
         xg_cli_errorf(cmd, "%s", err.msg);
         goto out;
     }
+    /* refinement models the background itself: keep the pattern as measured */
+    raw = m;
+    raw.y = malloc(sizeof(double) * (size_t)m.n);
+    raw.sigma = NULL;
+    if (!raw.y) {
+        xg_cli_errorf(cmd, "out of memory");
+        goto out;
+    }
+    memcpy(raw.y, m.y, sizeof(double) * (size_t)m.n);
+    if (m.sigma) {
+        raw.sigma = m.sigma;
+        m.sigma = NULL;
+    }
     if (bgwin > 0 && xg_xrd_background_subtract(&m, bgwin, &err)) {
         xg_cli_errorf(cmd, "%s: %s", measured, err.msg);
         goto out;
@@ -490,6 +545,10 @@ static int run_match(int argc, char **argv)
         }
         total += sets[f]->n;
     }
+    /* with --disorder every crystal also enters as its fully mixed variant */
+    int64_t nbase = total;
+    if (nmix > 0)
+        total *= 2;
     res = calloc((size_t)total, sizeof *res);
     if (!res) {
         xg_cli_errorf(cmd, "out of memory for %lld candidates", (long long)total);
@@ -508,6 +567,10 @@ static int run_match(int argc, char **argv)
         for (int64_t i = 0; i < sets[f]->n; i++, k++) {
             ff[k] = f;
             fi[k] = i;
+            if (nmix > 0) {
+                ff[k + nbase] = f;
+                fi[k + nbase] = i;
+            }
         }
     xg_progress prog;
     xg_progress_start(&prog, "matching", (long)total, quiet);
@@ -517,6 +580,22 @@ static int run_match(int argc, char **argv)
         xg_error e = {0};
         candidate *c = &res[k];
         xg_structure *s = xg_dataset_get(sets[ff[k]], fi[k], &e);
+        c->set = ff[k];
+        c->row = fi[k];
+        if (s && k >= nbase) {
+            xg_structure *mx = NULL;
+            c->mixed = 1;
+            if (xg_structure_mix(s, mixz, nmix, &mx, &e)) {
+                c->quiet_fail = 1; /* fewer than two of the elements: no variant */
+                xg_structure_free(s);
+                s = NULL;
+            } else {
+                xg_structure_free(s);
+                s = mx;
+                size_t l = strnlen(s->id, XG_ID_LEN - 8);
+                snprintf(s->id + l, XG_ID_LEN - l, "+mixed");
+            }
+        }
         if (s) {
             snprintf(c->id, sizeof c->id, "%s", s->id);
             if (xg_structure_reduced_formula(s, c->formula, sizeof c->formula) != XG_OK)
@@ -534,19 +613,66 @@ static int run_match(int argc, char **argv)
     free(ff);
     long failed = 0;
     for (int64_t k = 0; k < total; k++)
-        if (!res[k].ok) {
+        if (!res[k].ok && !res[k].quiet_fail) {
             xg_cli_errorf(cmd, "candidate %s skipped: %s", res[k].id[0] ? res[k].id : "?",
                           res[k].error);
             failed++;
         }
     qsort(res, (size_t)total, sizeof *res, cmp_candidate);
+    if (refine_k > 0) {
+        /* refine the K best by correlation against the pattern as measured, re-rank by Rwp */
+        xg_xrd_refine_params rp;
+        xg_xrd_refine_params_default(&rp);
+        rp.radiation = mp.radiation;
+        rp.fwhm0 = mp.fwhm;
+        rp.eta0 = mp.eta;
+        /* ranking needs Rwp to a few digits, not the last iteration of a wrong model */
+        rp.max_iter = 30;
+        int64_t nk = 0;
+        while (nk < total && nk < refine_k && res[nk].ok)
+            nk++;
+        xg_progress rprog;
+        xg_progress_start(&rprog, "refining", (long)nk, quiet);
+        for (int64_t k = 0; k < nk; k++) {
+            candidate *c = &res[k];
+            xg_error e = {0};
+            xg_structure *s = xg_dataset_get(sets[c->set], c->row, &e);
+            if (s && c->mixed) {
+                xg_structure *mx = NULL;
+                if (xg_structure_mix(s, mixz, nmix, &mx, &e) == XG_OK) {
+                    xg_structure_free(s);
+                    s = mx;
+                }
+            }
+            xg_xrd_refine_result rr;
+            memset(&rr, 0, sizeof rr);
+            rp.lattice_scale0 = c->r.scale;
+            rp.zero0 = c->r.shift;
+            if (s && refine_one(&raw, s, &rp, 0, &rr, &e) == XG_OK) {
+                c->refined = 1;
+                c->rwp = rr.rwp;
+            } else {
+                c->refined = -1;
+                xg_cli_errorf(cmd, "candidate %s not refined: %s", c->id, e.msg);
+            }
+            xg_xrd_refine_result_free(&rr);
+            xg_structure_free(s);
+            xg_progress_update(&rprog, (long)k + 1);
+        }
+        xg_progress_finish(&rprog);
+        qsort(res, (size_t)total, sizeof *res, cmp_refined);
+    }
     int64_t shown = (top == 0 || top > total) ? total : top;
-    printf("%4s %8s %7s %7s  %-24s %s\n", "rank", "score", "scale", "shift", "id", "formula");
+    printf("%4s %8s %7s %7s %8s  %-24s %s\n", "rank", "score", "scale", "shift", "Rwp%", "id",
+           "formula");
     for (int64_t k = 0; k < shown; k++) {
         if (!res[k].ok)
             break;
-        printf("%4lld %8.4f %7.4f %+7.3f  %-24s %s\n", (long long)k + 1, res[k].r.score,
-               res[k].r.scale, res[k].r.shift, res[k].id, res[k].formula);
+        char rw[32] = "-";
+        if (res[k].refined == 1)
+            snprintf(rw, sizeof rw, "%.3f", 100 * res[k].rwp);
+        printf("%4lld %8.4f %7.4f %+7.3f %8s  %-24s %s\n", (long long)k + 1, res[k].r.score,
+               res[k].r.scale, res[k].r.shift, rw, res[k].id, res[k].formula);
     }
     if (output) {
         xg_atomic_file af;
@@ -554,20 +680,23 @@ static int run_match(int argc, char **argv)
             xg_cli_errorf(cmd, "%s", err.msg);
             goto out;
         }
-        fprintf(af.f, "rank,id,formula,score,scale,shift\n");
+        fprintf(af.f, "rank,id,formula,score,scale,shift,rwp\n");
         for (int64_t k = 0; k < total && res[k].ok; k++) {
             fprintf(af.f, "%lld,", (long long)k + 1);
             csv_field(af.f, res[k].id);
             fputc(',', af.f);
             csv_field(af.f, res[k].formula);
-            fprintf(af.f, ",%.6f,%.5f,%.4f\n", res[k].r.score, res[k].r.scale, res[k].r.shift);
+            fprintf(af.f, ",%.6f,%.5f,%.4f,", res[k].r.score, res[k].r.scale, res[k].r.shift);
+            if (res[k].refined == 1)
+                fprintf(af.f, "%.6f", res[k].rwp);
+            fputc('\n', af.f);
         }
         if (xg_atomic_commit(&af, &err)) {
             xg_cli_errorf(cmd, "%s", err.msg);
             goto out;
         }
     }
-    status = (failed == total) ? XG_EXIT_FAIL : XG_EXIT_OK;
+    status = (failed == nbase) ? XG_EXIT_FAIL : XG_EXIT_OK;
 out:
     if (sets)
         for (int f = 0; f < ncand_files; f++)
@@ -576,6 +705,7 @@ out:
     free(res);
     free(cands);
     xg_xrd_measured_free(&m);
+    xg_xrd_measured_free(&raw);
     return status;
 }
 
