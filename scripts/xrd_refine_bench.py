@@ -2,7 +2,7 @@
 """Measures xtalgen's XRD refinement on simulated "measured" patterns (issue 21 acceptance).
 
     nice /usr/bin/python3 scripts/xrd_refine_bench.py build/xtalgen ../shared/data/mp_20/val.csv \
-        [--n 50] [--candidates 100] [--refine 10] [--seed 21] [--work DIR]
+        [--n 50] [--candidates 100] [--refine 10] [--seed 21] [--work DIR] [--part I/K]
 
 For each of N validation crystals (seeded random choice):
   1. its conventional standard cell (spglib via pymatgen) is strained by 1-2% per free cell length
@@ -51,6 +51,8 @@ def main():
     ap.add_argument("--refine", type=int, default=10)
     ap.add_argument("--seed", type=int, default=21)
     ap.add_argument("--work", default=None)
+    ap.add_argument("--part", default="0/1", help="I/K: only crystals t with t %% K == I "
+                    "(run K processes; each crystal has its own random stream)")
     a = ap.parse_args()
     work = a.work or tempfile.mkdtemp(prefix="xg_xrd_bench_")
     os.makedirs(work, exist_ok=True)
@@ -61,8 +63,12 @@ def main():
         rows = list(rd)
     rng = np.random.default_rng(a.seed)
     picks = rng.choice(len(rows), size=a.n, replace=False)
+    pi, pk = (int(v) for v in a.part.split("/"))
     out = []
     for t, ix in enumerate(picks):
+        if t % pk != pi:
+            continue
+        rng = np.random.default_rng([a.seed, t])
         row = rows[ix]
         mid = row["material_id"]
         s = Structure.from_str(row["cif"], fmt="cif")
@@ -151,7 +157,7 @@ def main():
         out.append(res)
         print("%2d %-12s %-12s maxrel %.5f rwp %6.2f rank %d (corr %d)" %
               (t, mid, sysn, max(rel), rwp, rank, rank_corr), flush=True)
-    with open(os.path.join(work, "results.csv"), "w", newline="") as f:
+    with open(os.path.join(work, "results_%d_%d.csv" % (pi, pk)), "w", newline="") as f:
         w = csv.DictWriter(f, fieldnames=list(out[0].keys()))
         w.writeheader()
         w.writerows(out)
@@ -163,7 +169,7 @@ def main():
           (np.sum(mr < 0.002), len(out), 100 * np.nanmedian(mr), 100 * np.nanmax(mr)))
     print("true crystal ranked first after --refine %d: %d of %d (correlation alone: %d)" %
           (a.refine, np.sum(ranks == 1), len(out), np.sum(rc == 1)))
-    print("results:", os.path.join(work, "results.csv"))
+    print("results:", os.path.join(work, "results_%d_%d.csv" % (pi, pk)))
 
 
 if __name__ == "__main__":
