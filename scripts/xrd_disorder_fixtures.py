@@ -26,6 +26,19 @@ an = {"O": 0.5, "F": 0.3}
 salt = Structure(Lattice.cubic(4.31), [fe] * 4 + ["O"] * 3 + [an],
                  [[0, 0, 0], [0.5, 0.5, 0], [0.5, 0, 0.5], [0, 0.5, 0.5],
                   [0.5, 0, 0], [0, 0.5, 0], [0, 0, 0.5], [0.5, 0.5, 0.5]])
+# the ordered trirutile TaCr2O6 (rutile tripled along c, Ta on every third cation layer): the
+# model a generator proposes; its fully mixed variant (xtalgen xrd --disorder Ta,Cr) is the
+# disordered rutile above, which e2e_xrd_refine.sh uses as the "measured" phase
+species, coords = [], []
+for r in range(3):
+    for k, (x, y, z) in enumerate(((0, 0, 0), (0.5, 0.5, 0.5))):
+        species.append("Ta" if (r, k) in ((0, 0), (1, 1)) else "Cr")
+        coords.append([x, y, (z + r) / 3.0])
+    for (x, y, z) in ((u, u, 0), (1 - u, 1 - u, 0), (0.5 + u, 0.5 - u, 0.5), (0.5 - u, 0.5 + u, 0.5)):
+        species.append("O")
+        coords.append([x, y, (z + r) / 3.0])
+trirutile = Structure(Lattice.tetragonal(4.652, 3 * 3.022), species, coords)
+CifWriter(trirutile).write_file(os.path.join(out, "xrd_ordered_TaCr2O6.cif"))
 calc = XRDCalculator("CuKa")
 for name, s in (("rutile_TaCr", rutile), ("rocksalt_vacancy", salt)):
     cif = os.path.join(out, "xrd_disorder_%s.cif" % name)

@@ -80,6 +80,20 @@ awk -F, 'NR > 1 { printf "%.4f %.2f\n", $1, $2 * 50 + 100 }' "$T/dsim.csv" > "$T
     > "$T/dsum.txt"
 check "disordered rutile refines (tetragonal)" grep -q 'tetragonal' "$T/dsum.txt"
 
+# the disordered variant wins: a pattern of the Ta/Cr-disordered rutile (expanded 1%, noise) is
+# explained by the fully mixed variant of the ordered trirutile TaCr2O6 (--disorder Ta,Cr), not by
+# the ordered model itself, whose superstructure peaks are absent
+"$BIN" xrd "$SRC/tests/fixtures/xrd_disorder_rutile_TaCr.cif" --two-theta 15:90:0.02 --fwhm 0.1 \
+    --lattice-scale 1.01 -o "$T/tsim.csv"
+awk -F, 'BEGIN { srand(3) } NR > 1 { y = $2 * 50 + 100; n = 0; for (k = 0; k < 12; k++) n += rand();
+    printf "%.4f %.2f\n", $1, y + sqrt(y) * (n - 6) }' "$T/tsim.csv" > "$T/tmeas.xy"
+"$BIN" xrd-match "$T/tmeas.xy" "$SRC/tests/fixtures/xrd_ordered_TaCr2O6.cif" \
+    "$SRC/tests/fixtures/data_cifs/NaCl.cif" --disorder Ta,Cr --refine 3 --quiet -o "$T/trank.csv" \
+    > /dev/null
+check "xrd-match --disorder exits 0" test $? -eq 0
+first=$(awk -F, 'NR == 2 {print $2}' "$T/trank.csv")
+check "the mixed TaCr2O6 variant ranks first (got $first)" test "$first" = "xrd_ordered_TaCr2O6+mixed"
+
 # errors
 "$BIN" xrd-refine "$T/measured.xy" 2> "$T/err"
 check "missing CRYSTAL exits 2" test $? -eq 2
