@@ -620,6 +620,30 @@ static void test_disordered(void)
 {
     check_disordered("rutile_TaCr");
     check_disordered("rocksalt_vacancy");
+    /* a position whose occupancies sum above 1 is an error even when disorder is allowed */
+    const char *over = "data_x\n_cell_length_a 4\n_cell_length_b 4\n_cell_length_c 4\n"
+                       "_cell_angle_alpha 90\n_cell_angle_beta 90\n_cell_angle_gamma 90\n"
+                       "loop_\n_atom_site_type_symbol\n_atom_site_label\n_atom_site_fract_x\n"
+                       "_atom_site_fract_y\n_atom_site_fract_z\n_atom_site_occupancy\n"
+                       "Ta Ta1 0 0 0 0.7\nCr Cr1 0 0 0 0.5\nO O1 0.5 0.5 0.5 1\n";
+    xg_structure **l = NULL;
+    int n = 0;
+    xg_error e = {0};
+    CU_ASSERT_EQUAL(xg_cif_read_buffer_flags(over, strlen(over), "over.cif", XG_CIF_DISORDER, &l,
+                                             &n, &e),
+                    XG_EPARSE);
+    CU_ASSERT_PTR_NOT_NULL(strstr(e.msg, "sum to 1.2"));
+    /* an ordered CIF read with the flag stays ordered (no occupancy array) */
+    const char *ord = "data_y\n_cell_length_a 4\n_cell_length_b 4\n_cell_length_c 4\n"
+                      "_cell_angle_alpha 90\n_cell_angle_beta 90\n_cell_angle_gamma 90\n"
+                      "loop_\n_atom_site_type_symbol\n_atom_site_fract_x\n_atom_site_fract_y\n"
+                      "_atom_site_fract_z\nNa 0 0 0\nCl 0.5 0.5 0.5\n";
+    CU_ASSERT_EQUAL_FATAL(xg_cif_read_buffer_flags(ord, strlen(ord), "ord.cif", XG_CIF_DISORDER,
+                                                   &l, &n, &e),
+                          XG_OK);
+    CU_ASSERT_PTR_NULL(l[0]->occu);
+    CU_ASSERT_EQUAL(l[0]->natoms, 2);
+    xg_cif_structures_free(l, n);
 }
 
 /* The fully mixed variant: an ordered Ta/Cr rutile mixed over Ta,Cr equals the file whose
