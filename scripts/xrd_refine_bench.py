@@ -3,6 +3,7 @@
 
     nice /usr/bin/python3 scripts/xrd_refine_bench.py build/xtalgen ../shared/data/mp_20/val.csv \
         [--n 50] [--candidates 100] [--refine 10] [--seed 21] [--work DIR] [--part I/K]
+    /usr/bin/python3 scripts/xrd_refine_bench.py --summarize DIR   (all parts together)
 
 For each of N validation crystals (seeded random choice):
   1. its conventional standard cell (spglib via pymatgen) is strained by 1-2% per free cell length
@@ -42,7 +43,44 @@ def system_of(sg):
     return "cubic"
 
 
+def summarize(work):
+    """Re-reads every finished crystal folder of WORK: refined.cif against strained.cif (cell
+    lengths compared sorted, as pymatgen's conventional setting may order the axes differently
+    from spglib's, e.g. orthorhombic a < b < c), and ranking.csv for the true crystal's rank."""
+    import glob
+    rel, ranks, corr, names = [], [], [], []
+    for d in sorted(glob.glob(os.path.join(work, "[0-9][0-9]_mp-*"))):
+        rc, rk = os.path.join(d, "refine", "refined.cif"), os.path.join(d, "ranking.csv")
+        if not (os.path.exists(rc) and os.path.exists(rk)):
+            continue
+        mid = os.path.basename(d).split("_", 1)[1]
+        st = Structure.from_file(os.path.join(d, "strained.cif")).lattice
+        rf = Structure.from_file(rc).lattice
+        e = np.abs(np.sort(rf.abc) / np.sort(st.abc) - 1)
+        with open(rk) as f:
+            rows = list(csv.DictReader(f))
+        r = [int(x["rank"]) for x in rows if x["id"] == mid]
+        sc = sorted(rows, key=lambda x: -float(x["score"]))
+        c = [k + 1 for k, x in enumerate(sc) if x["id"] == mid]
+        rel.append(e.max())
+        ranks.append(r[0] if r else -1)
+        corr.append(c[0] if c else -1)
+        names.append(mid)
+        print("%-12s max rel error %.5f%%  rank %d (pre-screen %d)" % (mid, 100 * e.max(), ranks[-1],
+                                                                      corr[-1]))
+    rel, ranks, corr = np.array(rel), np.array(ranks), np.array(corr)
+    print("crystals finished: %d" % len(rel))
+    print("a, b, c within 0.2%%: %d of %d (median max rel error %.5f%%, worst %.4f%%)" %
+          (np.sum(rel < 0.002), len(rel), 100 * np.median(rel), 100 * rel.max()))
+    print("true crystal ranked first after refinement: %d of %d (pre-screen correlation "
+          "first: %d; within the refined 5: %d)" % (np.sum(ranks == 1), len(rel), np.sum(corr == 1),
+                                                    np.sum((corr >= 1) & (corr <= 5))))
+
+
 def main():
+    if len(sys.argv) == 3 and sys.argv[1] == "--summarize":
+        summarize(sys.argv[2])
+        return
     ap = argparse.ArgumentParser()
     ap.add_argument("xtalgen")
     ap.add_argument("val_csv")
