@@ -24,8 +24,10 @@
  *    (Caglioti), Lorentzian fraction eta.
  * Fitted by weighted least squares (weights 1/sigma^2 from an xye sigma column, else Poisson
  * 1/max(y, 1)) with GSL's gsl_multifit_nlinear (trust region, Levenberg-Marquardt), in stages
- * (scale and background; then the lattice and zero with broadened peaks, which widens the
- * basin; then the widths; then everything). Jacobian analytic except for the lattice columns
+ * (scale and background; a grid over the free cell lengths, -3..+3% around the start, scored
+ * by chi^2 at the best scale, since one uniform start scale cannot follow strains of opposite
+ * sign; the lattice and zero with broadened peaks, which widens the basin; the widths;
+ * everything). Jacobian analytic except for the lattice columns
  * (forward differences). Reports as Rietveld programs do:
  *   Rwp = sqrt(sum w (yo - yc)^2 / sum w yo^2), Rp = sum |yo - yc| / sum |yo|,
  *   Rexp = sqrt((N - P) / sum w yo^2), GoF = chi^2 / (N - P) = (Rwp / Rexp)^2,
