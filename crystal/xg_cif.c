@@ -738,6 +738,65 @@ static int sites_find(const cif_sites *S, const double f[3])
     return -1;
 }
 
+/* The atom of element z at position f, or -1; *other is set to any atom there (of any element)
+ * or -1. A disordered site holds one atom per element at one position. */
+static int sites_find_z(const cif_sites *S, const double f[3], int z, int *other)
+{
+    *other = -1;
+    int b[3], lo[3], hi[3];
+    for (int k = 0; k < 3; k++) {
+        b[k] = bin_of(S, f, k);
+        lo[k] = S->g[k] >= 3 ? b[k] - 1 : 0;
+        hi[k] = S->g[k] >= 3 ? b[k] + 1 : S->g[k] - 1;
+    }
+    for (int i0 = lo[0]; i0 <= hi[0]; i0++)
+        for (int i1 = lo[1]; i1 <= hi[1]; i1++)
+            for (int i2 = lo[2]; i2 <= hi[2]; i2++) {
+                int j0 = (i0 + S->g[0]) % S->g[0], j1 = (i1 + S->g[1]) % S->g[1],
+                    j2 = (i2 + S->g[2]) % S->g[2];
+                for (int a = S->head[bin_hash(S, j0, j1, j2)]; a >= 0; a = S->next[a])
+                    if (coincide(S, f, S->a[a].f)) {
+                        if (S->a[a].z == z)
+                            return a;
+                        *other = a;
+                    }
+            }
+    return -1;
+}
+
+/* Sum of the occupancies of every atom at the position of atom i (i included). */
+static double sites_total_occ(const cif_sites *S, int i)
+{
+    const double *f = S->a[i].f;
+    int b[3], lo[3], hi[3];
+    for (int k = 0; k < 3; k++) {
+        b[k] = bin_of(S, f, k);
+        lo[k] = S->g[k] >= 3 ? b[k] - 1 : 0;
+        hi[k] = S->g[k] >= 3 ? b[k] + 1 : S->g[k] - 1;
+    }
+    /* neighbouring bins may share a hash chain: visit each chain once, or atoms count twice */
+    size_t seen[27];
+    int ns = 0;
+    double t = 0;
+    for (int i0 = lo[0]; i0 <= hi[0]; i0++)
+        for (int i1 = lo[1]; i1 <= hi[1]; i1++)
+            for (int i2 = lo[2]; i2 <= hi[2]; i2++) {
+                int j0 = (i0 + S->g[0]) % S->g[0], j1 = (i1 + S->g[1]) % S->g[1],
+                    j2 = (i2 + S->g[2]) % S->g[2];
+                size_t h = bin_hash(S, j0, j1, j2);
+                int dup = 0;
+                for (int q = 0; q < ns; q++)
+                    dup |= seen[q] == h;
+                if (dup)
+                    continue;
+                seen[ns++] = h;
+                for (int a = S->head[h]; a >= 0; a = S->next[a])
+                    if (coincide(S, f, S->a[a].f))
+                        t += S->a[a].occ;
+            }
+    return t;
+}
+
 static int sites_add(cif_sites *S, int z, const double f[3], double occ, int row)
 {
     if (S->n == S->cap) {
@@ -858,7 +917,7 @@ static int block_spacegroup(const char *text, const cif_toks *tv, const cif_bloc
 }
 
 static int build_structure(const char *text, const cif_toks *tv, const cif_block *b,
-                           const char *name, xg_structure **out, xg_error *err)
+                           const char *name, int disorder, xg_structure **out, xg_error *err)
 {
     const cif_tok *bt = &tv->v[b->name_tok];
     int bline = bt->line;
@@ -1067,7 +1126,11 @@ static int build_structure(const char *text, const cif_toks *tv, const cif_block
             for (int k = 0; k < 3; k++)
                 g[k] = wrap01(rot[o][k][0] * f[0] + rot[o][k][1] * f[1] + rot[o][k][2] * f[2] +
                               tr[o][k]);
-            int a = sites_find(&S, g);
+            int other = -1;
+            int a = disorder ? sites_find_z(&S, g, z, &other) : sites_find(&S, g);
+            /* disordered reading: another element here (other >= 0, a < 0) makes this a
+             * mixed site, a new entry below; the occupancy sum is checked at the end */
+            (void)other;
             /* Without symmetry operations every listed row is an atom the author (or a
              * generator) put there: two full sites on one position are two atoms too close
              * together, which validity checks must see, not one atom and a wrong formula.
@@ -1095,10 +1158,13 @@ static int build_structure(const char *text, const cif_toks *tv, const cif_block
                 int partial = occ < 1.0 - 1e-3 || at->occ < 1.0 - 1e-3;
                 const xg_element *e1 = xg_element_get(at->z), *e2 = xg_element_get(z);
                 if (partial)
-                    rc = xg_error_set(err, XG_EUNSUPPORTED, "%s:%d: sites %s (%s) and %s (%s) "
-                                      "share one position: mixed (partial) occupancy is not "
-                                      "supported", nm, tk->line, sname2, e1->symbol, sname,
-                                      e2->symbol);
+                    rc = xg_error_set(err, XG_EUNSUPPORTED, "%s:%d: sites %s (%s, occupancy %g) "
+                                      "and %s (%s, occupancy %g) "
+                                      "share one position: the crystal is disordered (mixed "
+                                      "site); this command needs an ordered crystal (xrd, "
+                                      "xrd-refine, xrd-match and convert read disordered CIFs)",
+                                      nm, tk->line, sname2, e1->symbol, at->occ, sname,
+                                      e2->symbol, occ);
                 else
                     rc = xg_error_set(err, XG_EPARSE, "%s:%d: sites %s (%s) and %s (%s) fall on "
                                       "the same position", nm, tk->line, sname2, e1->symbol,
@@ -1111,15 +1177,27 @@ static int build_structure(const char *text, const cif_toks *tv, const cif_block
             at->last_row = (int)row;
         }
     }
-    for (int a = 0; a < S.n; a++) {
+    for (int a = 0; a < S.n && disorder; a++) {
+        double t = sites_total_occ(&S, a);
+        if (t > 1.0 + 1e-3) {
+            site_name(text, tv, b, (size_t)S.a[a].row, sname, sizeof sname);
+            size_t ti = 0;
+            col_tok(ctype, (size_t)S.a[a].row, &ti);
+            rc = xg_error_set(err, XG_EPARSE, "%s:%d: occupancies at site %s sum to %g > 1", nm,
+                              tv->v[ti].line, sname, t);
+            goto done;
+        }
+    }
+    for (int a = 0; a < S.n && !disorder; a++) {
         if (fabs(S.a[a].occ - 1.0) > 1e-3) {
             site_name(text, tv, b, (size_t)S.a[a].row, sname, sizeof sname);
             size_t ti = 0;
             col_tok(ctype, (size_t)S.a[a].row, &ti);
             if (S.a[a].occ < 1.0)
-                rc = xg_error_set(err, XG_EUNSUPPORTED, "%s:%d: site %s has occupancy %g: "
-                                  "partial occupancy is not supported", nm, tv->v[ti].line,
-                                  sname, S.a[a].occ);
+                rc = xg_error_set(err, XG_EUNSUPPORTED, "%s:%d: the crystal is disordered: site %s has "
+                                  "partial occupancy %g; this command needs an ordered crystal "
+                                  "(xrd, xrd-refine, xrd-match and convert read disordered CIFs)",
+                                  nm, tv->v[ti].line, sname, S.a[a].occ);
             else
                 rc = xg_error_set(err, XG_EPARSE, "%s:%d: occupancies at site %s sum to %g > 1",
                                   nm, tv->v[ti].line, sname, S.a[a].occ);
@@ -1137,9 +1215,21 @@ static int build_structure(const char *text, const cif_toks *tv, const cif_block
         goto done;
     }
     memcpy(s->lattice, L, sizeof L);
+    int partial = 0;
     for (int a = 0; a < S.n; a++) {
         s->types[a] = S.a[a].z;
         memcpy(s->frac[a], S.a[a].f, sizeof S.a[a].f);
+        partial |= fabs(S.a[a].occ - 1.0) > 1e-3;
+    }
+    if (partial) {
+        if (xg_structure_occu_alloc(s, err)) {
+            xg_structure_free(s);
+            s = NULL;
+            rc = XG_ENOMEM;
+            goto done;
+        }
+        for (int a = 0; a < S.n; a++)
+            s->occu[a] = fmin(S.a[a].occ, 1.0);
     }
     size_t idn = bt->len < XG_ID_LEN - 1 ? bt->len : XG_ID_LEN - 1;
     memcpy(s->id, text + bt->off, idn);
@@ -1173,6 +1263,13 @@ void xg_cif_structures_free(xg_structure **list, int n)
 int xg_cif_read_buffer(const char *text, size_t len, const char *name, xg_structure ***out,
                        int *nout, xg_error *err)
 {
+    return xg_cif_read_buffer_flags(text, len, name, 0, out, nout, err);
+}
+
+int xg_cif_read_buffer_flags(const char *text, size_t len, const char *name, int flags,
+                             xg_structure ***out, int *nout, xg_error *err)
+{
+    int disorder = (flags & XG_CIF_DISORDER) != 0;
     if (out)
         *out = NULL;
     if (nout)
@@ -1222,7 +1319,7 @@ int xg_cif_read_buffer(const char *text, size_t len, const char *name, xg_struct
         if (!any)
             continue; /* a metadata block (publication details): no crystal in it */
         xg_structure *s = NULL;
-        rc = build_structure(text, &tv, &b, name, &s, err);
+        rc = build_structure(text, &tv, &b, name, disorder, &s, err);
         if (rc)
             goto fail;
         if (n == cap) {
@@ -1301,6 +1398,12 @@ static int read_whole(const char *path, char **buf, size_t *len, xg_error *err)
 
 int xg_cif_read_file(const char *path, xg_structure ***out, int *nout, xg_error *err)
 {
+    return xg_cif_read_file_flags(path, 0, out, nout, err);
+}
+
+int xg_cif_read_file_flags(const char *path, int flags, xg_structure ***out, int *nout,
+                           xg_error *err)
+{
     if (out)
         *out = NULL;
     if (nout)
@@ -1312,7 +1415,7 @@ int xg_cif_read_file(const char *path, xg_structure ***out, int *nout, xg_error 
     int rc = read_whole(path, &buf, &len, err);
     if (rc)
         return rc;
-    rc = xg_cif_read_buffer(buf, len, path, out, nout, err);
+    rc = xg_cif_read_buffer_flags(buf, len, path, flags, out, nout, err);
     free(buf);
     return rc;
 }
@@ -1451,9 +1554,13 @@ int xg_cif_write_symmetrized_raw(FILE *f, const xg_cif_sym_block *b, xg_error *e
           " _atom_site_fract_z\n _atom_site_occupancy\n", f);
     for (int i = 0; i < b->nsites; i++) {
         const char *sym = xg_element_get(b->types[i])->symbol;
-        fprintf(f, "  %s  %s%d  %d  %.8f  %.8f  %.8f  1\n", sym, sym, i,
+        fprintf(f, "  %s  %s%d  %d  %.8f  %.8f  %.8f  ", sym, sym, i,
                 b->multiplicity ? b->multiplicity[i] : 1, unneg(b->frac[i][0], 5e-9),
                 unneg(b->frac[i][1], 5e-9), unneg(b->frac[i][2], 5e-9));
+        if (b->occu && fabs(b->occu[i] - 1.0) > 1e-12)
+            fprintf(f, "%.8g\n", b->occu[i]);
+        else
+            fputs("1\n", f);
     }
     if (ferror(f))
         return xg_error_set(err, XG_EIO, "CIF writer: write error");
@@ -1543,6 +1650,7 @@ static int write_p1(FILE *f, const xg_structure *s, const char *comment, xg_erro
         .formula_sum = sum,
         .formula_units_z = z,
         .comment = comment,
+        .occu = s->occu,
     };
     memcpy(b.lattice, s->lattice, sizeof b.lattice);
     int rc = xg_cif_write_symmetrized_raw(f, &b, err);

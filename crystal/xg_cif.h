@@ -12,7 +12,7 @@
  * applied and coincident images merged (same element within 0.01 Angstrom, or within 1e-3 in
  * every fractional coordinate); two elements on one position are an error. Partial occupancy
  * (a site whose occupancies, after merging, do not sum to 1 within 1e-3) is XG_EUNSUPPORTED with
- * the site named. DDL2 spellings with a dot (_cell.length_a) are accepted too.
+ * the site named, unless read with XG_CIF_DISORDER (below). DDL2 spellings with a dot (_cell.length_a) are accepted too.
  *
  * Every error message starts "NAME:LINE: " where NAME is the name the caller gives (a file path,
  * or "val.csv row 17" when the text came from a CSV cell). The reader never crashes on hostile
@@ -38,6 +38,17 @@
 int xg_cif_read_buffer(const char *text, size_t len, const char *name, xg_structure ***out,
                        int *nout, xg_error *err);
 int xg_cif_read_file(const char *path, xg_structure ***out, int *nout, xg_error *err);
+
+/* The same with flags. XG_CIF_DISORDER accepts disordered crystals: partial occupancies
+ * (vacancies) and several elements sharing one position (mixed sites) become entries with
+ * occupancies (xg_structure.occu; NULL when every site is full), a position's occupancies
+ * summing to at most 1. Without it such a file is XG_EUNSUPPORTED, naming the site and its
+ * occupancy, for the commands that need an ordered crystal. */
+#define XG_CIF_DISORDER 1
+int xg_cif_read_buffer_flags(const char *text, size_t len, const char *name, int flags,
+                             xg_structure ***out, int *nout, xg_error *err);
+int xg_cif_read_file_flags(const char *path, int flags, xg_structure ***out, int *nout,
+                           xg_error *err);
 
 /* The same for input that must hold exactly one crystal (XG_EPARSE naming the count otherwise). */
 int xg_cif_read_one_buffer(const char *text, size_t len, const char *name, xg_structure **out,
@@ -96,6 +107,7 @@ typedef struct {
     int formula_units_z;            /* formula units per conventional cell */
     const char *comment;            /* NULL, or lines written as "# ..." comments after the
                                        first line (provenance); control characters become ' ' */
+    const double *occu;             /* nsites occupancies, or NULL (all 1) */
 } xg_cif_sym_block;
 
 /* Writes the block as pymatgen's CifWriter(symprec=...) does: H-M symbol, number, the symop

@@ -38,6 +38,7 @@ void xg_structure_free(xg_structure *s)
         return;
     free(s->types);
     free(s->frac);
+    free(s->occu);
     free(s);
 }
 
@@ -54,6 +55,15 @@ xg_structure *xg_structure_copy(const xg_structure *s)
     if (s->natoms > 0) {
         memcpy(c->types, s->types, (size_t)s->natoms * sizeof *c->types);
         memcpy(c->frac, s->frac, (size_t)s->natoms * sizeof *c->frac);
+    }
+    if (s->occu) {
+        c->occu = malloc((s->natoms > 0 ? (size_t)s->natoms : 1) * sizeof *c->occu);
+        if (!c->occu) {
+            xg_structure_free(c);
+            return NULL;
+        }
+        if (s->natoms > 0)
+            memcpy(c->occu, s->occu, (size_t)s->natoms * sizeof *c->occu);
     }
     return c;
 }
@@ -73,6 +83,15 @@ int xg_structure_resize(xg_structure *s, int natoms, xg_error *err)
     if (!f)
         return xg_error_set(err, XG_ENOMEM, "structure resize: out of memory for %d atoms", natoms);
     s->frac = f;
+    if (s->occu) {
+        double *o = realloc(s->occu, n * sizeof *o);
+        if (!o)
+            return xg_error_set(err, XG_ENOMEM, "structure resize: out of memory for %d atoms",
+                                natoms);
+        s->occu = o;
+        for (int i = s->natoms; i < natoms; i++)
+            o[i] = 1.0;
+    }
     if (natoms > s->natoms) {
         size_t old = (size_t)s->natoms;
         memset(s->types + old, 0, ((size_t)natoms - old) * sizeof *s->types);
@@ -493,4 +512,100 @@ void xg_structure_frac_to_cart(const xg_structure *s, int i, double cart[3])
     for (int j = 0; j < 3; j++)
         cart[j] = s->frac[i][0] * s->lattice[0][j] + s->frac[i][1] * s->lattice[1][j] +
                   s->frac[i][2] * s->lattice[2][j];
+}
+
+int xg_structure_occu_alloc(xg_structure *s, xg_error *err)
+{
+    if (!s)
+        return xg_error_set(err, XG_EINVAL, "structure occupancy: no structure");
+    if (s->occu)
+        return XG_OK;
+    size_t n = s->natoms > 0 ? (size_t)s->natoms : 1;
+    s->occu = malloc(n * sizeof *s->occu);
+    if (!s->occu)
+        return xg_error_set(err, XG_ENOMEM, "structure occupancy: out of memory");
+    for (size_t i = 0; i < n; i++)
+        s->occu[i] = 1.0;
+    return XG_OK;
+}
+
+int xg_structure_is_ordered(const xg_structure *s)
+{
+    if (!s || !s->occu)
+        return 1;
+    for (int i = 0; i < s->natoms; i++)
+        if (fabs(s->occu[i] - 1.0) > 1e-9)
+            return 0;
+    return 1;
+}
+
+int xg_structure_check_ordered(const xg_structure *s, const char *what, xg_error *err)
+{
+    if (!s || !s->occu)
+        return XG_OK;
+    for (int i = 0; i < s->natoms; i++)
+        if (fabs(s->occu[i] - 1.0) > 1e-9) {
+            const xg_element *e = xg_element_get(s->types[i]);
+            return xg_error_set(err, XG_EUNSUPPORTED,
+                                "'%s' is disordered: site %d (%s) has occupancy %g; %s needs an "
+                                "ordered crystal",
+                                s->id, i + 1, e ? e->symbol : "?", s->occu[i],
+                                what ? what : "this command");
+        }
+    return XG_OK;
+}
+
+int xg_structure_mix(const xg_structure *s, const int *zs, int nz, xg_structure **out,
+                     xg_error *err)
+{
+    if (!s || !zs || !out || nz < 2 || nz > 16)
+        return xg_error_set(err, XG_EINVAL, "structure mix: need a structure and 2..16 elements");
+    *out = NULL;
+    double w[16] = {0}, total = 0;
+    int nsite = 0;
+    for (int i = 0; i < s->natoms; i++)
+        for (int k = 0; k < nz; k++)
+            if (s->types[i] == zs[k]) {
+                double o = s->occu ? s->occu[i] : 1.0;
+                w[k] += o;
+                total += o;
+                nsite++;
+            }
+    int present = 0;
+    for (int k = 0; k < nz; k++)
+        present += w[k] > 0;
+    if (present < 2)
+        return xg_error_set(err, XG_EINVAL,
+                            "'%s' holds %d of the %d elements to mix; mixing needs at least two",
+                            s->id, present, nz);
+    int n = s->natoms + nsite * (present - 1);
+    xg_structure *m = xg_structure_alloc(n);
+    if (!m || xg_structure_occu_alloc(m, err)) {
+        xg_structure_free(m);
+        return xg_error_set(err, XG_ENOMEM, "structure mix: out of memory");
+    }
+    memcpy(m->lattice, s->lattice, sizeof m->lattice);
+    memcpy(m->id, s->id, sizeof m->id);
+    int j = 0;
+    for (int i = 0; i < s->natoms; i++) {
+        double o = s->occu ? s->occu[i] : 1.0;
+        int mixed = 0;
+        for (int k = 0; k < nz; k++)
+            mixed |= s->types[i] == zs[k];
+        if (!mixed) {
+            m->types[j] = s->types[i];
+            memcpy(m->frac[j], s->frac[i], sizeof m->frac[j]);
+            m->occu[j++] = o;
+            continue;
+        }
+        for (int k = 0; k < nz; k++) {
+            if (!(w[k] > 0))
+                continue;
+            m->types[j] = zs[k];
+            memcpy(m->frac[j], s->frac[i], sizeof m->frac[j]);
+            m->occu[j++] = o * w[k] / total;
+        }
+    }
+    *out = m;
+    return XG_OK;
 }

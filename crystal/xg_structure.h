@@ -21,6 +21,12 @@ typedef struct xg_structure {
     int *types;        /* natoms atomic numbers */
     double (*frac)[3]; /* natoms fractional coordinates */
     char id[XG_ID_LEN];/* material id or file name; may be empty */
+    /* NULL for an ordered crystal (every site fully occupied by one element). Otherwise natoms
+     * occupancies in (0, 1]: a disordered crystal, as a synthesis gives (MatterGen's TaCr2O6).
+     * A mixed site is several entries at one position (one per element, as pymatgen's species
+     * dict on a site); a vacancy is an entry whose position's occupancies sum below 1.
+     * Only the readers and properties that say so accept occu != NULL (xg_structure_check_ordered). */
+    double *occu;
 } xg_structure;
 
 /* Allocates a structure of natoms atoms (natoms >= 0), zeroed. NULL on allocation failure. */
@@ -29,6 +35,24 @@ void xg_structure_free(xg_structure *s);
 xg_structure *xg_structure_copy(const xg_structure *s);
 /* Changes the number of atoms, keeping the first min(old, new) atoms. */
 int xg_structure_resize(xg_structure *s, int natoms, xg_error *err);
+
+/* Gives s an occupancy array, all 1.0 (no-op if it has one). */
+int xg_structure_occu_alloc(xg_structure *s, xg_error *err);
+/* 1 when s is ordered: no occupancy array, or every occupancy 1 and no two entries coincide
+ * (only the first condition is checked for positions; the CIF reader never makes coincident
+ * full entries). */
+int xg_structure_is_ordered(const xg_structure *s);
+/* XG_OK for an ordered crystal; otherwise XG_EUNSUPPORTED with "'id' is disordered: site k (El)
+ * has occupancy x; <what> needs an ordered crystal", what naming the caller. */
+int xg_structure_check_ordered(const xg_structure *s, const char *what, xg_error *err);
+
+/* The fully mixed variant of s over the elements zs[0..nz-1] (nz >= 2): every site holding one
+ * of them becomes a mixed site holding each of them with occupancy (its occupancy) x (the
+ * element's share of those sites in s), so all such sites share the average occupancy (the
+ * Ta/Cr disorder of MatterGen's TaCr2O6). Other sites are copied. XG_EINVAL when s holds fewer
+ * than two of the elements. *out is new (xg_structure_free). */
+int xg_structure_mix(const xg_structure *s, const int *zs, int nz, xg_structure **out,
+                     xg_error *err);
 
 /* Formula in pymatgen's order (elements by Pauling electronegativity, ties by Z):
  * "Fe4 O6" (formula), "Fe2O3" (reduced formula), "Fe-O" (chemical system, alphabetical).

@@ -377,6 +377,9 @@ static int recip_pme(const xg_structure *s, const cell_info *c, const double (*f
 static int ewald_run(const xg_structure *s, const double *charges, const xg_ewald_params *params,
                      int pme, xg_ewald_result *out, double *per_atom, xg_error *err)
 {
+    /* point charges need whole atoms: a disordered crystal has no single Madelung energy */
+    if (s && xg_structure_check_ordered(s, "Ewald", err))
+        return XG_EUNSUPPORTED;
     xg_ewald_params defaults;
     if (!params) {
         xg_ewald_params_default(&defaults);
@@ -446,6 +449,8 @@ int xg_ewald_oxidation_energy(const xg_structure *s, double *energy_per_atom, in
     if (!s || s->natoms <= 0 || !energy_per_atom)
         return xg_error_set(err, XG_EINVAL, "ewald: empty structure or NULL output");
     *energy_per_atom = NAN;
+    if (xg_structure_check_ordered(s, "Ewald", err))
+        return XG_EUNSUPPORTED;
     int n = s->natoms;
     int *st = malloc(sizeof(int) * (size_t)n);
     double *q = malloc(sizeof(double) * (size_t)n);

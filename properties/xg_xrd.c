@@ -237,7 +237,7 @@ static int reflections(const xg_structure *s, const double *bw, double gmin, dou
                 }
                 double complex F = 0.0;
                 for (int i = 0; i < n; i++)
-                    F += fz[elem[i]] * ph[0][(size_t)i * w[0] + h + hm[0]] *
+                    F += (s->occu ? s->occu[i] : 1.0) * fz[elem[i]] * ph[0][(size_t)i * w[0] + h + hm[0]] *
                          ph[1][(size_t)i * w[1] + k + hm[1]] * ph[2][(size_t)i * w[2] + l + hm[2]];
                 if (nr == cap) {
                     cap *= 2;
@@ -424,7 +424,9 @@ void xg_xrd_measured_free(xg_xrd_measured *m)
     if (!m)
         return;
     free(m->y);
+    free(m->sigma);
     m->y = NULL;
+    m->sigma = NULL;
     m->n = 0;
 }
 
@@ -476,8 +478,9 @@ int xg_xrd_measured_read(const char *path, xg_xrd_measured *out, xg_error *err)
     if (!f)
         return xg_error_set(err, XG_EIO, "%s: cannot open: %s", path, strerror(errno));
     char line[8192];
-    double *x = NULL, *yv = NULL, hdr[3] = {0};
-    size_t nx = 0, capx = 0, capy = 0;
+    double *x = NULL, *yv = NULL, *sv = NULL, hdr[3] = {0};
+    size_t nx = 0, capx = 0, capy = 0, caps = 0;
+    int all_sigma = 1; /* every data line carried a positive third column (xye) */
     int lineno = 0, mode = 0; /* 0 undecided, 1 two-column, 2 start/step/end + intensities */
     int rc = XG_OK, data_lines = 0;
     while (fgets(line, sizeof line, f)) {
@@ -503,6 +506,8 @@ int xg_xrd_measured_read(const char *path, xg_xrd_measured *out, xg_error *err)
         }
         if (k == 0)
             continue;
+        if (k == 1 && data_lines == 0 && mode == 0)
+            continue; /* a lone number in a header (FullProf's temperature, a point count) */
         data_lines++;
         if (mode == 0) {
             if (k == 3) {
@@ -526,10 +531,13 @@ int xg_xrd_measured_read(const char *path, xg_xrd_measured *out, xg_error *err)
              * data; anything else (one or many numbers) is intensities after a header */
             if (k == 2 || (k == 3 && v[0] > hdr[0] && v[0] - hdr[0] < 1.0)) {
                 mode = 1; /* it was data: keep the first line as a point */
-                if (grow(&x, &capx, nx + 1) || grow(&yv, &capy, nx + 1))
+                if (grow(&x, &capx, nx + 1) || grow(&yv, &capy, nx + 1) ||
+                    grow(&sv, &caps, nx + 1))
                     goto nomem;
                 x[nx] = hdr[0];
                 yv[nx] = hdr[1];
+                sv[nx] = hdr[2];
+                all_sigma &= hdr[2] > 0;
                 nx++;
             } else {
                 mode = 2;
@@ -541,10 +549,12 @@ int xg_xrd_measured_read(const char *path, xg_xrd_measured *out, xg_error *err)
                                   lineno);
                 goto fail;
             }
-            if (grow(&x, &capx, nx + 1) || grow(&yv, &capy, nx + 1))
+            if (grow(&x, &capx, nx + 1) || grow(&yv, &capy, nx + 1) || grow(&sv, &caps, nx + 1))
                 goto nomem;
             x[nx] = v[0];
             yv[nx] = v[1];
+            sv[nx] = k >= 3 ? v[2] : 0;
+            all_sigma &= k >= 3 && v[2] > 0;
             nx++;
         } else { /* mode 2: any number of intensities per line */
             double *vals = NULL;
@@ -633,8 +643,11 @@ int xg_xrd_measured_read(const char *path, xg_xrd_measured *out, xg_error *err)
             goto fail;
         }
         double *y = malloc(sizeof(double) * (size_t)n);
-        if (!y)
+        double *sg = all_sigma ? malloc(sizeof(double) * (size_t)n) : NULL;
+        if (!y || (all_sigma && !sg)) {
+            free(y);
             goto nomem;
+        }
         size_t j = 0;
         for (int i = 0; i < n; i++) {
             double t = x[0] + i * step;
@@ -643,11 +656,14 @@ int xg_xrd_measured_read(const char *path, xg_xrd_measured *out, xg_error *err)
             double u = (t - x[j]) / (x[j + 1] - x[j]);
             u = u < 0 ? 0 : (u > 1 ? 1 : u);
             y[i] = yv[j] + u * (yv[j + 1] - yv[j]);
+            if (sg)
+                sg[i] = sv[j] + u * (sv[j + 1] - sv[j]);
         }
         out->two_theta0 = x[0];
         out->step = step;
         out->n = n;
         out->y = y;
+        out->sigma = sg;
     }
     goto done;
 nomem:
@@ -657,6 +673,7 @@ done:
     fclose(f);
     free(x);
     free(yv);
+    free(sv);
     return rc;
 }
 

@@ -8,8 +8,9 @@
  *  - reflections: every reciprocal-lattice point g = h a* + k b* + l c* (crystallographic, no 2 pi)
  *    with 2 sin(theta_min)/lambda <= |g| <= 2 sin(theta_max)/lambda; d = 1/|g|,
  *    sin(theta) = lambda |g| / 2;
- *  - structure factor F = sum_j f_j(s) exp(2 pi i g.x_j) exp(-B_j s^2), s = |g|/2, with f_j from
- *    xg_xrd_form_factor (Debye-Waller B off unless given);
+ *  - structure factor F = sum_j o_j f_j(s) exp(2 pi i g.x_j) exp(-B_j s^2), s = |g|/2, with f_j
+ *    from xg_xrd_form_factor (Debye-Waller B off unless given) and o_j the occupancy of entry j
+ *    (1 for an ordered crystal; a mixed site contributes one entry per element, as pymatgen);
  *  - intensity |F|^2 (1 + cos^2 2theta) / (sin^2 theta cos theta) (Lorentz-polarisation);
  *  - reflections at the same 2theta (within merge_tol) are one peak; their count is the
  *    multiplicity (Friedel pairs included), so symmetry is never needed;
@@ -93,10 +94,13 @@ typedef struct {
     double two_theta0, step;
     int n;
     double *y;
+    double *sigma; /* n standard uncertainties from an xye third column, or NULL */
 } xg_xrd_measured;
 
 /* Reads a measured pattern: two columns "2theta intensity" (whitespace or comma separated;
- * lines starting with # ; ! or text headers skipped) or the "start step end" header line followed
+ * lines starting with # ; ! or text headers skipped, as in the GSAS/FullProf .xy exports with
+ * XYDATA / INTER / TEMP / title lines; lone numbers before the data skipped too), xye with a
+ * third sigma column (kept in sigma when every line has a positive one) or the "start step end" header line followed
  * by one intensity per line. Two-column data on an irregular grid is resampled linearly onto its
  * median step. XG_EPARSE names file and line. Free with xg_xrd_measured_free. */
 int xg_xrd_measured_read(const char *path, xg_xrd_measured *out, xg_error *err);

@@ -103,6 +103,46 @@ static int write_one(FILE *f, const xg_structure *s, const write_opts *o, xg_err
     return rc;
 }
 
+/* A disordered CIF (partial occupancies, mixed sites): only CIF carries occupancies, so it is
+ * written back as one P1 CIF with them; everything else says why it cannot. */
+static int convert_disordered(const char *input, const char *output, out_format fmt,
+                              int symmetrize, xg_error *err)
+{
+    if (fmt != FMT_CIF || symmetrize) {
+        xg_cli_errorf(CMD, "%s\n  (a disordered crystal can only be written as a P1 CIF: POSCAR and "
+                      "extxyz have no occupancies, and --symmetrize needs an ordered crystal)",
+                      err->msg);
+        return XG_EXIT_FAIL;
+    }
+    xg_structure **list = NULL;
+    int n = 0;
+    if (xg_cif_read_file_flags(input, XG_CIF_DISORDER, &list, &n, err)) {
+        xg_cli_errorf(CMD, "%s", err->msg);
+        return XG_EXIT_FAIL;
+    }
+    struct stat st;
+    if (stat(output, &st) == 0 && S_ISDIR(st.st_mode)) {
+        xg_cli_errorf(CMD, "%s: for a disordered CIF give an output file name, not a folder",
+                      output);
+        xg_cif_structures_free(list, n);
+        return XG_EXIT_USAGE;
+    }
+    xg_atomic_file af;
+    int rc = xg_atomic_open(&af, output, err);
+    for (int i = 0; rc == XG_OK && i < n; i++)
+        rc = xg_cif_write(af.f, list[i], err);
+    if (rc == XG_OK)
+        rc = xg_atomic_commit(&af, err);
+    else
+        xg_atomic_abort(&af);
+    xg_cif_structures_free(list, n);
+    if (rc) {
+        xg_cli_errorf(CMD, "%s", err->msg);
+        return XG_EXIT_FAIL;
+    }
+    return XG_EXIT_OK;
+}
+
 /* A file name from an id: path separators and shell-hostile characters become '_'. */
 static void safe_name(const char *id, char *out, size_t n)
 {
@@ -204,6 +244,10 @@ static int run(int argc, char **argv)
     }
     xg_dataset *ds = NULL;
     if (xg_input_read(input, &ds, &err)) {
+        xg_input_format ifmt;
+        if (err.code == XG_EUNSUPPORTED && xg_input_detect(input, &ifmt, NULL) == XG_OK &&
+            ifmt == XG_INPUT_CIF)
+            return convert_disordered(input, output, fmt, symmetrize, &err);
         xg_cli_errorf(CMD, "%s", err.msg);
         return XG_EXIT_FAIL;
     }

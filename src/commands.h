@@ -13,7 +13,7 @@ typedef struct {
 /* Each cmd_<name>.c defines one `const xg_command xg_command_<name>`. */
 #define XG_COMMAND_LIST(X) \
     X(symmetry) X(convert) X(dataset) X(train) X(bench) X(generate) X(screen) X(match) \
-    X(export) X(model) X(train_property) X(hull) X(xrd) X(xrd_match) X(report) \
+    X(export) X(model) X(train_property) X(hull) X(xrd) X(xrd_match) X(xrd_refine) X(report) \
     X(templates) X(relax)
 
 #define XG_DECLARE(n) extern const xg_command xg_command_##n __attribute__((weak));

@@ -10,6 +10,7 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include "crystal/xg_cif.h"
 #include "crystal/xg_rng.h"
 #include "properties/xg_xrd.h"
 #include "xg_test.h"
@@ -310,6 +311,27 @@ static void test_measured_read(void)
     CU_ASSERT_EQUAL_FATAL(xg_xrd_measured_read(path, &m, &err), XG_OK);
     CU_ASSERT_EQUAL(m.n, 20);
     XG_ASSERT_NEAR(m.y[19], 57, 1e-9);
+    CU_ASSERT_PTR_NOT_NULL_FATAL(m.sigma);
+    XG_ASSERT_NEAR(m.sigma[7], 1.0, 1e-12);
+    xg_xrd_measured_free(&m);
+    /* FullProf XYDATA export: keyword lines, a title, a lone number, then 2theta I sigma */
+    o = snprintf(buf, sizeof buf, "XYDATA\nINTER:   1.0000   1.0000    2  0\nTEMP:  300.00\n"
+                 "Sample title from the diffractometer\n300\n");
+    for (int i = 0; i < 30; i++)
+        o += snprintf(buf + o, sizeof buf - o, "%8.3f %10.2f %8.2f\n", 5 + 0.02 * i, 100.0 + i,
+                      sqrt(100.0 + i));
+    path = xg_test_tmpfile(".xy", buf);
+    CU_ASSERT_EQUAL_FATAL(xg_xrd_measured_read(path, &m, &err), XG_OK);
+    CU_ASSERT_EQUAL(m.n, 30);
+    XG_ASSERT_NEAR(m.two_theta0, 5.0, 1e-9);
+    XG_ASSERT_NEAR(m.y[3], 103, 1e-9);
+    CU_ASSERT_PTR_NOT_NULL_FATAL(m.sigma);
+    XG_ASSERT_NEAR(m.sigma[3], sqrt(103.0), 1e-2);
+    xg_xrd_measured_free(&m);
+    /* two columns: no sigma */
+    path = xg_test_tmpfile(".xy", "10 1\n11 2\n12 3\n13 1\n14 1\n15 1\n16 1\n17 1\n18 1\n");
+    CU_ASSERT_EQUAL_FATAL(xg_xrd_measured_read(path, &m, &err), XG_OK);
+    CU_ASSERT_PTR_NULL(m.sigma);
     xg_xrd_measured_free(&m);
     /* irregular grid: resampled on the median step */
     o = 0;
@@ -356,6 +378,7 @@ static void synth_measured(const tcell *c, double strain, double bg, double nois
     m->two_theta0 = 10;
     m->step = 0.02;
     m->n = 4001;
+    m->sigma = NULL;
     m->y = malloc(sizeof(double) * m->n);
     CU_ASSERT_EQUAL_FATAL(xg_xrd_profile(&p, 10, 0.02, m->n, 0.12, 0.5, m->y, &err), XG_OK);
     xg_rng r;
@@ -531,6 +554,159 @@ static void test_oracle(void)
     CU_ASSERT_EQUAL(nbad_int, 0);
 }
 
+/* Disordered CIFs written by pymatgen's CifWriter (scripts/xrd_disorder_fixtures.py): the peak
+ * list equals XRDCalculator's on the same file, positions and intensities within 1e-6. */
+static void check_disordered(const char *name)
+{
+    char cif[1024], ref[1024];
+    snprintf(cif, sizeof cif, "%s/tests/fixtures/xrd_disorder_%s.cif", XG_SOURCE_DIR, name);
+    snprintf(ref, sizeof ref, "%s/tests/fixtures/xrd_disorder_%s_peaks.csv", XG_SOURCE_DIR, name);
+    xg_error e = {0};
+    xg_structure **list = NULL;
+    int n = 0;
+    /* the ordered reader refuses it, naming the disorder */
+    CU_ASSERT_EQUAL(xg_cif_read_file(cif, &list, &n, &e), XG_EUNSUPPORTED);
+    CU_ASSERT_PTR_NOT_NULL(strstr(e.msg, "disordered"));
+    CU_ASSERT_EQUAL_FATAL(xg_cif_read_file_flags(cif, XG_CIF_DISORDER, &list, &n, &e), XG_OK);
+    CU_ASSERT_EQUAL_FATAL(n, 1);
+    CU_ASSERT_PTR_NOT_NULL(list[0]->occu);
+    CU_ASSERT_FALSE(xg_structure_is_ordered(list[0]));
+    CU_ASSERT_EQUAL(xg_structure_check_ordered(list[0], "Ewald", &e), XG_EUNSUPPORTED);
+    xg_xrd_pattern pat;
+    CU_ASSERT_EQUAL_FATAL(xg_xrd_peaks(list[0], NULL, &pat, &e), XG_OK);
+    FILE *f = fopen(ref, "r");
+    CU_ASSERT_PTR_NOT_NULL_FATAL(f);
+    char line[256];
+    int k = 0, bad = 0;
+    double worst = 0;
+    if (fgets(line, sizeof line, f)) {
+        double tt, in;
+        while (fscanf(f, "%lf,%lf", &tt, &in) == 2) {
+            if (k >= pat.n) {
+                bad++;
+                k++;
+                continue;
+            }
+            worst = fmax(worst, fmax(fabs(pat.peaks[k].two_theta - tt),
+                                     fabs(pat.peaks[k].intensity - in)));
+            k++;
+        }
+    }
+    fclose(f);
+    CU_ASSERT_EQUAL(k, pat.n);
+    CU_ASSERT_EQUAL(bad, 0);
+    CU_ASSERT(worst < 1e-6);
+    if (!(worst < 1e-6))
+        fprintf(stderr, "%s: worst deviation from pymatgen %g\n", name, worst);
+    /* convert's path: written back with occupancies and read again, the same pattern */
+    char out[1100];
+    snprintf(out, sizeof out, "%s/back.cif", xg_test_tmpdir());
+    CU_ASSERT_EQUAL(xg_cif_write_file(out, list[0], &e), XG_OK);
+    xg_structure **again = NULL;
+    int n2 = 0;
+    CU_ASSERT_EQUAL_FATAL(xg_cif_read_file_flags(out, XG_CIF_DISORDER, &again, &n2, &e), XG_OK);
+    xg_xrd_pattern p2;
+    CU_ASSERT_EQUAL_FATAL(xg_xrd_peaks(again[0], NULL, &p2, &e), XG_OK);
+    CU_ASSERT_EQUAL(p2.n, pat.n);
+    for (int i = 0; i < p2.n && i < pat.n; i++)
+        XG_ASSERT_NEAR(p2.peaks[i].intensity, pat.peaks[i].intensity, 1e-5);
+    xg_xrd_pattern_free(&p2);
+    xg_cif_structures_free(again, n2);
+    xg_xrd_pattern_free(&pat);
+    xg_cif_structures_free(list, n);
+}
+
+static void test_disordered(void)
+{
+    check_disordered("rutile_TaCr");
+    check_disordered("rocksalt_vacancy");
+    /* a position whose occupancies sum above 1 is an error even when disorder is allowed */
+    const char *over = "data_x\n_cell_length_a 4\n_cell_length_b 4\n_cell_length_c 4\n"
+                       "_cell_angle_alpha 90\n_cell_angle_beta 90\n_cell_angle_gamma 90\n"
+                       "loop_\n_atom_site_type_symbol\n_atom_site_label\n_atom_site_fract_x\n"
+                       "_atom_site_fract_y\n_atom_site_fract_z\n_atom_site_occupancy\n"
+                       "Ta Ta1 0 0 0 0.7\nCr Cr1 0 0 0 0.5\nO O1 0.5 0.5 0.5 1\n";
+    xg_structure **l = NULL;
+    int n = 0;
+    xg_error e = {0};
+    CU_ASSERT_EQUAL(xg_cif_read_buffer_flags(over, strlen(over), "over.cif", XG_CIF_DISORDER, &l,
+                                             &n, &e),
+                    XG_EPARSE);
+    CU_ASSERT_PTR_NOT_NULL(strstr(e.msg, "sum to 1.2"));
+    /* an ordered CIF read with the flag stays ordered (no occupancy array) */
+    const char *ord = "data_y\n_cell_length_a 4\n_cell_length_b 4\n_cell_length_c 4\n"
+                      "_cell_angle_alpha 90\n_cell_angle_beta 90\n_cell_angle_gamma 90\n"
+                      "loop_\n_atom_site_type_symbol\n_atom_site_fract_x\n_atom_site_fract_y\n"
+                      "_atom_site_fract_z\nNa 0 0 0\nCl 0.5 0.5 0.5\n";
+    CU_ASSERT_EQUAL_FATAL(xg_cif_read_buffer_flags(ord, strlen(ord), "ord.cif", XG_CIF_DISORDER,
+                                                   &l, &n, &e),
+                          XG_OK);
+    CU_ASSERT_PTR_NULL(l[0]->occu);
+    CU_ASSERT_EQUAL(l[0]->natoms, 2);
+    xg_cif_structures_free(l, n);
+}
+
+/* The fully mixed variant: an ordered Ta/Cr rutile mixed over Ta,Cr equals the file whose
+ * cation sites hold 1/3 Ta + 2/3 Cr (both sites of the ordered cell, 1 Ta : 2 Cr over 3 sites
+ * would be the TaCr2O6 trirutile; here a 3-site supercell along c). */
+static void test_mix(void)
+{
+    double u = 0.3047, a = 4.652, c = 3.022;
+    tcell o;
+    double L[3][3] = {{a, 0, 0}, {0, a, 0}, {0, 0, 3 * c}};
+    tcell_init(&o, L);
+    int n = 0;
+    for (int r = 0; r < 3; r++) {
+        double cat[2][3] = {{0, 0, 0}, {0.5, 0.5, 0.5}};
+        double an[4][3] = {{u, u, 0}, {1 - u, 1 - u, 0}, {0.5 + u, 0.5 - u, 0.5},
+                           {0.5 - u, 0.5 + u, 0.5}};
+        for (int k = 0; k < 2; k++) {
+            o.types[n] = (r == 0 && k == 0) || (r == 1 && k == 1) ? 73 : 24;
+            o.frac[n][0] = cat[k][0];
+            o.frac[n][1] = cat[k][1];
+            o.frac[n][2] = (cat[k][2] + r) / 3.0;
+            n++;
+        }
+        for (int k = 0; k < 4; k++) {
+            o.types[n] = 8;
+            o.frac[n][0] = an[k][0];
+            o.frac[n][1] = an[k][1];
+            o.frac[n][2] = (an[k][2] + r) / 3.0;
+            n++;
+        }
+    }
+    o.s.natoms = n;
+    /* 2 Ta and 4 Cr over 6 cation sites: 1/3 Ta, 2/3 Cr each, as the fixture */
+    int zs[2] = {73, 24};
+    xg_structure *m = NULL;
+    xg_error e = {0};
+    CU_ASSERT_EQUAL_FATAL(xg_structure_mix(&o.s, zs, 2, &m, &e), XG_OK);
+    CU_ASSERT_EQUAL(m->natoms, n + 6);
+    /* its pattern equals the disordered fixture's (one third of the cell along c) at every
+     * fixture peak: the supercell's extra reflections have zero intensity and are dropped */
+    char cif[1024];
+    snprintf(cif, sizeof cif, "%s/tests/fixtures/xrd_disorder_rutile_TaCr.cif", XG_SOURCE_DIR);
+    xg_structure **list = NULL;
+    int nl = 0;
+    CU_ASSERT_EQUAL_FATAL(xg_cif_read_file_flags(cif, XG_CIF_DISORDER, &list, &nl, &e), XG_OK);
+    xg_xrd_pattern p1, p2;
+    CU_ASSERT_EQUAL_FATAL(xg_xrd_peaks(m, NULL, &p1, &e), XG_OK);
+    CU_ASSERT_EQUAL_FATAL(xg_xrd_peaks(list[0], NULL, &p2, &e), XG_OK);
+    CU_ASSERT_EQUAL(p1.n, p2.n);
+    for (int i = 0; i < p1.n && i < p2.n; i++) {
+        XG_ASSERT_NEAR(p1.peaks[i].two_theta, p2.peaks[i].two_theta, 1e-6);
+        XG_ASSERT_NEAR(p1.peaks[i].intensity, p2.peaks[i].intensity, 1e-6);
+    }
+    /* mixing needs two of the elements present */
+    int zz[2] = {73, 41};
+    xg_structure *bad = NULL;
+    CU_ASSERT_EQUAL(xg_structure_mix(&o.s, zz, 2, &bad, &e), XG_EINVAL);
+    xg_xrd_pattern_free(&p1);
+    xg_xrd_pattern_free(&p2);
+    xg_structure_free(m);
+    xg_cif_structures_free(list, nl);
+}
+
 int main(void)
 {
     CU_TestInfo tests[] = {
@@ -544,6 +720,8 @@ int main(void)
         {"background removal", test_background},
         {"matching ranks the true crystal first", test_match},
         {"pymatgen oracle (optional)", test_oracle},
+        {"disordered CIFs equal pymatgen", test_disordered},
+        {"fully mixed variant", test_mix},
         CU_TEST_INFO_NULL,
     };
     return xg_test_run("xrd", tests);
