@@ -385,8 +385,10 @@ static void test_sampler_keeps_symmetry(void)
     for (int a = 0; a < 6; a++)
         memcpy(x + 3 * a, out[0]->frac[a], sizeof(double) * 3);
     CU_ASSERT(xg_template_asymmetry(t, x) < 1e-10);
+    xg_structure_free(out[0]);
     /* A template whose N differs from the crystal's is refused. */
     natoms[0] = 5;
+    out[0] = NULL;
     CU_ASSERT_EQUAL(xg_sampler_run(&noise, double_eval, &d, &so, 1, natoms, 9, 0, out, NULL, NULL,
                                    &err), XG_EINVAL);
     xg_structure_free(out[0]);
