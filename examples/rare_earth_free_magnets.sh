@@ -41,11 +41,24 @@ T0=$(date +%s)
 # `screen` uses by default.
 
 # 2. Generation: guided toward the target magnetic density, and an unguided run to compare.
+# The joint magnetism + supply-risk model (issue 17) when shipped: steered toward the magnetic
+# density and toward a low HHI (HHI_TARGET, default 1500: below the DoJ's "unconcentrated" line;
+# MP-20's mean is 4363), else the magnetic-density model alone.
+if [ -z "${MAG_MODEL:-}" ] && [ -f data/models/xtalgen-mp20-magnet-hhi.h5 ]; then
+    MAG_MODEL=data/models/xtalgen-mp20-magnet-hhi.h5
+fi
 MAG_MODEL=${MAG_MODEL:-data/models/xtalgen-mp20-magnetic.h5}
+HHI_TARGET=${HHI_TARGET:-1500}
+CONDS=(--condition dft_mag_density=$TARGET)
+COND_TEXT="dft_mag_density=$TARGET"
+case "$MAG_MODEL" in
+    *magnet-hhi*) CONDS+=(--condition hhi_production=$HHI_TARGET)
+                  COND_TEXT="$COND_TEXT hhi_production=$HHI_TARGET" ;;
+esac
 GEN=(-n "$N" --steps "$STEPS" --exclude-elements "$EXCLUDE" --threads "$THREADS" --quiet)
 if [ -f "$MAG_MODEL" ]; then
-    say "model $MAG_MODEL: guided run at dft_mag_density=$TARGET, guidance 2.0"
-    "$X" generate --model "$MAG_MODEL" "${GEN[@]}" --condition dft_mag_density=$TARGET \
+    say "model $MAG_MODEL: guided run at $COND_TEXT, guidance 2.0"
+    "$X" generate --model "$MAG_MODEL" "${GEN[@]}" "${CONDS[@]}" \
         --guidance 2.0 -o "$OUT/guided"
     say "unguided run of the same model (no condition)"
     "$X" generate --model "$MAG_MODEL" "${GEN[@]}" --seed 2 -o "$OUT/unguided"
@@ -101,7 +114,7 @@ read -r un uv us uvs um uh uhhi ug <<< "$(stats "$OUT/unguided")"
 {
     echo "Rare-earth-free magnet candidates ($(date -u +%Y-%m-%dT%H:%MZ), $STEPS steps)"
     if [ "$GUIDED" = 1 ]; then
-        echo "model: $MAG_MODEL, guided: dft_mag_density=$TARGET, guidance 2.0; excluded: $EXCLUDE"
+        echo "model: $MAG_MODEL, guided: $COND_TEXT, guidance 2.0; excluded: $EXCLUDE"
     else
         echo "model: base model, NOT conditioned ($MAG_MODEL missing); excluded: $EXCLUDE"
     fi
