@@ -862,10 +862,12 @@ static int run(int argc, char **argv)
         xg_cli_errorf(CMD, "%s", err.msg);
         goto done;
     }
+    /* Written now, so a killed run still says how it was made; rewritten at the end with the
+     * template redraw counts. */
+    xg_run_settings rs = {model_path, a.n, a.batch, a.steps, a.corrector, a.seed, a.threads,
+                          a.natoms, a.guidance, a.symprec, a.ncond, a.cond_arg, a.elements,
+                          a.exclude, allowed, mpi.size, tab ? "template" : "none", -1, -1};
     if (mpi.rank == 0) {
-        xg_run_settings rs = {model_path, a.n, a.batch, a.steps, a.corrector, a.seed, a.threads,
-                              a.natoms, a.guidance, a.symprec, a.ncond, a.cond_arg, a.elements,
-                              a.exclude, allowed, mpi.size, tab ? "template" : "none", -1, -1};
         snprintf(path, sizeof path, "%s/summary.json", a.outdir);
         if (xg_run_write_summary_json(path, &prov, &rs, &err)) {
             xg_cli_errorf(CMD, "%s", err.msg);
@@ -1005,10 +1007,8 @@ static int run(int argc, char **argv)
         redrawn = (long)cnt[0];
         unresolved = (long)cnt[1];
         if (mpi.rank == 0) {
-            xg_run_settings rs = {model_path, a.n, a.batch, a.steps, a.corrector, a.seed,
-                                  a.threads, a.natoms, a.guidance, a.symprec, a.ncond,
-                                  a.cond_arg, a.elements, a.exclude, allowed, mpi.size,
-                                  "template", redrawn, unresolved};
+            rs.redrawn = redrawn;
+            rs.unresolved = unresolved;
             snprintf(path, sizeof path, "%s/summary.json", a.outdir);
             if (xg_run_write_summary_json(path, &prov, &rs, &err)) {
                 xg_cli_errorf(CMD, "%s", err.msg);
