@@ -10,7 +10,7 @@
 void xg_sampler_opts_default(xg_sampler_opts *o)
 {
     memset(o, 0, sizeof *o);
-    o->steps = 1000;
+    o->steps = XG_SAMPLER_DEFAULT_STEPS;
     o->corrector_steps = 1;
     /* DiffCSP's corrector step is step_lr (sigma / sigma_min)^2 with step_lr 1e-5 and
      * sigma_min 0.005, i.e. 0.4 sigma^2: the drift then moves an atom 0.4 of the way to where
@@ -385,7 +385,7 @@ int xg_sampler_run(const xg_noise_params *noise, xg_eval_fn eval, void *eval_ctx
     w.offsets[0] = 0;
     for (int b = 0; b < B; b++) {
         w.offsets[b + 1] = w.offsets[b] + natoms[b];
-        xg_rng_seed(&w.rng[b], seed, first_index + (uint64_t)b);
+        xg_rng_seed(&w.rng[b], seed, o->streams ? o->streams[b] : first_index + (uint64_t)b);
         xg_rng *r = &w.rng[b];
         for (int k = 3 * w.offsets[b]; k < 3 * w.offsets[b + 1]; k++)
             w.x[k] = xg_rng_uniform(r);

@@ -45,8 +45,11 @@
  * xg_denoiser_forward; tests substitute doubles. Outputs must stay valid until the next call. */
 typedef int (*xg_eval_fn)(void *ctx, const xg_batch *b, xg_denoiser_out *out, xg_error *err);
 
+/* generate's default number of steps (issue 18's steps study chose it; README). */
+#define XG_SAMPLER_DEFAULT_STEPS 1000
+
 typedef struct {
-    int steps;                /* predictor steps (default 1000) */
+    int steps;                /* predictor steps (default XG_SAMPLER_DEFAULT_STEPS) */
     int corrector_steps;      /* Langevin corrector moves per step (default 1) */
     double coord_lr;          /* corrector step for coordinates = coord_lr * sigma_t^2 */
     double lattice_lr;        /* corrector step for the lattice, relative to the noise variance */
@@ -60,6 +63,9 @@ typedef struct {
      * crystal without constraint); crystal k then has templates[k]->natoms atoms, in the
      * template's atom order. */
     const xg_template *const *templates;
+    /* NULL, or the random stream of each crystal of the batch (instead of first_index + k):
+     * lets one batch gather crystals whose streams are not consecutive, such as redraws. */
+    const uint64_t *streams;
 } xg_sampler_opts;
 
 void xg_sampler_opts_default(xg_sampler_opts *o);

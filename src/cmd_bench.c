@@ -18,6 +18,7 @@
 #include "src/cli.h"
 #include "src/commands.h"
 #include "src/bench_m3gnet.h"
+#include "src/bench_sampler.h"
 
 static const char *const CMD = "bench";
 
@@ -44,7 +45,15 @@ static const char USAGE[] =
     "\n"
     "CPU milliseconds of one M3GNet call on one thread (median of K, default 20): energy only\n"
     "and energy + forces + stress, with the bond and three-body triple counts, on a synthetic\n"
-    "N-atom crystal at MP-20's mean density (default 20 atoms) or on every crystal of INPUT.\n";
+    "N-atom crystal at MP-20's mean density (default 20 atoms) or on every crystal of INPUT.\n"
+    "\n"
+    "usage: xtalgen bench sampler [--model FILE] [-n N] [--steps S] [--corrector K]\n"
+    "                             [--batch B] [--threads T] [--symmetry template|none]\n"
+    "                             [--templates FILE] [--seed S] [--quiet]\n"
+    "\n"
+    "Generates N crystals (default 64) as generate does at its defaults, writes nothing, and\n"
+    "prints crystals/s, wall and CPU time, the network's share of the time and the time per\n"
+    "crystal and step spent outside the network (sampler updates, projections, RNG).\n";
 
 /* CPU seconds of the whole process (all threads): on a shared machine wall time depends on
  * the neighbours, CPU time much less. */
@@ -258,7 +267,9 @@ static int run(int argc, char **argv)
         return bench_denoiser(argc - 1, argv + 1);
     if (!strcmp(argv[1], "m3gnet"))
         return xg_bench_m3gnet(argc - 1, argv + 1);
-    xg_cli_errorf(CMD, "unknown benchmark '%s' (known: denoiser, m3gnet)", argv[1]);
+    if (!strcmp(argv[1], "sampler"))
+        return xg_bench_sampler(argc - 1, argv + 1);
+    xg_cli_errorf(CMD, "unknown benchmark '%s' (known: denoiser, m3gnet, sampler)", argv[1]);
     return XG_EXIT_USAGE;
 }
 

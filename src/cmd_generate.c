@@ -7,8 +7,9 @@
  * which writes it into DIR/.rank<r>/ in the same formats; at the end rank 0 merges the parts in
  * crystal order into the outputs one process writes and removes them. Crystal k draws from its
  * own stream (seed, k) and its number of atoms from one sequence every rank replays, so with the
- * same --seed, --batch and threads per rank the crystals (ids, CIFs, extxyz, summary.csv,
+ * same --seed and --batch (any threads per rank) the crystals (ids, CIFs, extxyz, summary.csv,
  * generated.h5 contents) are identical, bit for bit, to a single process's, for any R. */
+#include <cblas.h>
 #include <dirent.h>
 #include <errno.h>
 #include <limits.h>
@@ -28,6 +29,7 @@
 #include "crystal/xg_provenance.h"
 #include "crystal/xg_symmetry.h"
 #include "crystal/xg_validity.h"
+#include "diffusion/xg_evalpool.h"
 #include "diffusion/xg_model.h"
 #include "diffusion/xg_sampler.h"
 #include "diffusion/xg_template.h"
@@ -65,8 +67,10 @@ static const char usage[] =
     "  --batch B              crystals denoised together (default 64)\n"
     "  --steps S              reverse-diffusion steps (default 1000; fewer is faster)\n"
     "  --corrector K          Langevin corrector moves per step (default 1)\n"
-    "  --seed X               random seed (default 1); same seed, batch and threads = same crystals\n"
-    "  --threads T            OpenMP threads (default: all cores)\n"
+    "  --seed X               random seed (default 1); same seed and batch = same crystals\n"
+    "  --threads T            threads (default: all cores); each evaluates the network on\n"
+    "                         chunks of 16 crystals of a batch on its own core, so more\n"
+    "                         threads pay from 17 crystals up and never change the crystals\n"
     "  --num-atoms K          every crystal has K atoms (default: drawn from the training set)\n"
     "  --elements LIST        only these elements may appear (symbols and named sets)\n"
     "  --exclude-elements L   these never appear: symbols and sets rare-earths, noble-gases,\n"
@@ -96,8 +100,8 @@ static const char usage[] =
     "With MPI (-DXTALGEN_MPI=ON): mpirun -n R xtalgen generate ... deals the batches to the R\n"
     "ranks round-robin (set OMP_NUM_THREADS or --threads per rank); each writes DIR/.rank<r>/,\n"
     "rank 0 merges into the outputs above and removes the parts. DIR must be on a filesystem\n"
-    "every rank sees. The crystals equal a single process's with the same --seed, --batch and\n"
-    "threads per rank; use --batch at most N/R so that every rank gets work. A killed MPI run\n"
+    "every rank sees. The crystals equal a single process's with the same --seed and --batch;\n"
+    "use --batch at most N/R so that every rank gets work. A killed MPI run\n"
     "leaves its finished crystals in the DIR/.rank<r>/ parts.\n";
 
 typedef struct {
@@ -121,7 +125,7 @@ static int parse_args(int argc, char **argv, gen_args *a)
     a->symmetry = -1;
     a->n = -1;
     a->batch = 64;
-    a->steps = 1000;
+    a->steps = XG_SAMPLER_DEFAULT_STEPS;
     a->corrector = 1;
     a->seed = 1;
     a->guidance = 1.0;
@@ -634,43 +638,75 @@ static int collapsed(const xg_structure *s)
     return xg_validity_min_distance(s, 1.0, &d, &e) != XG_OK || d < 0.5;
 }
 
-static int redraw_collapsed(const gen_args *a, xg_model *m, const xg_sampler_opts *so,
+static int redraw_collapsed(const gen_args *a, xg_model *m, xg_evalpool *pool,
+                            const xg_sampler_opts *so,
                             const xg_template_table *tab, const unsigned char *groups,
                             const xg_template **tpl, int nb, long done, xg_structure **batch,
                             long *redrawn, long *unresolved, xg_error *err)
 {
-    for (int k = 0; k < nb; k++) {
-        if (!tpl[k] || !collapsed(batch[k]))
-            continue;
-        int ok = 0;
-        (*redrawn)++;
-        for (int attempt = 1; attempt <= REDRAWS && !ok; attempt++) {
-            uint64_t idx = (uint64_t)(done + k);
-            xg_rng r;
-            xg_rng_seed(&r, (uint64_t)a->seed, (UINT64_C(1) << 61) + idx * 16 + (uint64_t)attempt);
-            int ti = xg_template_table_draw(tab, groups, (int)a->natoms, &r);
-            if (ti < 0)
-                break;
-            const xg_template *one[1] = {&tab->t[ti]};
-            int natoms1 = one[0]->natoms;
-            xg_sampler_opts o1 = *so;
-            o1.templates = one;
-            xg_structure *s1 = NULL;
-            /* Sampler streams beyond 2^60 are never used by first draws (indices < N). */
-            uint64_t stream = (UINT64_C(1) << 60) + idx * 16 + (uint64_t)attempt;
-            int rc = xg_sampler_run(&m->noise, xg_sampler_eval_denoiser, m->net, &o1, 1, &natoms1,
-                                    (uint64_t)a->seed, stream, &s1, NULL, NULL, err);
-            if (rc)
-                return rc;
-            xg_structure_free(batch[k]);
-            batch[k] = s1;
-            tpl[k] = one[0];
-            ok = !collapsed(s1);
-        }
-        if (!ok)
-            (*unresolved)++;
+    /* The crystals still collapsed after each attempt are sampled again together, as one
+     * batch: their streams depend on their index and the attempt only, so gathering them does
+     * not change any crystal, and the network sees batches big enough to be efficient. */
+    int *idx = malloc((size_t)nb * sizeof *idx), *nat = malloc((size_t)nb * sizeof *nat);
+    uint64_t *streams = malloc((size_t)nb * sizeof *streams);
+    const xg_template **one = malloc((size_t)nb * sizeof *one);
+    xg_structure **fresh = calloc((size_t)nb, sizeof *fresh);
+    int rc = XG_OK;
+    if (!idx || !nat || !streams || !one || !fresh) {
+        rc = xg_error_set(err, XG_ENOMEM, "out of memory for redraws");
+        goto out;
     }
-    return XG_OK;
+    int nleft = 0;
+    for (int k = 0; k < nb; k++)
+        if (tpl[k] && collapsed(batch[k]))
+            idx[nleft++] = k;
+    *redrawn += nleft;
+    for (int attempt = 1; attempt <= REDRAWS && nleft > 0; attempt++) {
+        int nr = 0;
+        for (int i = 0; i < nleft; i++) {
+            uint64_t ci = (uint64_t)(done + idx[i]);
+            xg_rng r;
+            xg_rng_seed(&r, (uint64_t)a->seed, (UINT64_C(1) << 61) + ci * 16 + (uint64_t)attempt);
+            int ti = xg_template_table_draw(tab, groups, (int)a->natoms, &r);
+            if (ti < 0) {
+                (*unresolved)++; /* no template left to draw: kept as it is */
+                continue;
+            }
+            idx[nr] = idx[i];
+            one[nr] = &tab->t[ti];
+            nat[nr] = one[nr]->natoms;
+            /* Sampler streams beyond 2^60 are never used by first draws (indices < N). */
+            streams[nr] = (UINT64_C(1) << 60) + ci * 16 + (uint64_t)attempt;
+            nr++;
+        }
+        if (nr == 0)
+            break;
+        xg_sampler_opts o1 = *so;
+        o1.templates = one;
+        o1.streams = streams;
+        rc = xg_sampler_run(&m->noise, xg_evalpool_eval, pool, &o1, nr, nat, (uint64_t)a->seed,
+                            0, fresh, NULL, NULL, err);
+        if (rc)
+            goto out;
+        nleft = 0;
+        for (int i = 0; i < nr; i++) {
+            int k = idx[i];
+            xg_structure_free(batch[k]);
+            batch[k] = fresh[i];
+            fresh[i] = NULL;
+            tpl[k] = one[i];
+            if (collapsed(batch[k]))
+                idx[nleft++] = k;
+        }
+    }
+    *unresolved += nleft;
+out:
+    free(idx);
+    free(nat);
+    free(streams);
+    free(one);
+    free(fresh);
+    return rc;
 }
 
 /* ---------------------------------------------------------------- the command ---- */
@@ -721,6 +757,7 @@ static int run(int argc, char **argv)
     xg_dataset *ds = NULL;
     xg_structure **batch = NULL;
     int *natoms = NULL;
+    xg_evalpool *pool = NULL;
 
     if (a.ncond > 0 && m->cfg.cond_dim == 0) {
         xg_cli_errorf(CMD, "%s is an unconditional model; --condition needs a model fine-tuned "
@@ -875,6 +912,18 @@ static int run(int argc, char **argv)
         }
     }
 
+    /* Threads work on chunks of crystals, each on one core with its own copy of the network
+     * (xg_evalpool.h): no idle spinning, and the crystals do not depend on --threads. */
+    int workers = 1;
+#ifdef _OPENMP
+    workers = a.threads > 0 ? (int)a.threads : omp_get_max_threads();
+#endif
+    openblas_set_num_threads(1);
+    pool = xg_evalpool_alloc(m->net, workers, XG_EVALPOOL_CHUNK, &err);
+    if (!pool) {
+        xg_cli_errorf(CMD, "%s", err.msg);
+        goto done;
+    }
     xg_sampler_opts so;
     xg_sampler_opts_default(&so);
     so.steps = (int)a.steps;
@@ -924,13 +973,13 @@ static int run(int argc, char **argv)
             continue;
         }
         step_ctx sc = {&bar, done_mine, nb};
-        if (xg_sampler_run(&m->noise, xg_sampler_eval_denoiser, m->net, &so, nb, natoms,
+        if (xg_sampler_run(&m->noise, xg_evalpool_eval, pool, &so, nb, natoms,
                            (uint64_t)a.seed, (uint64_t)done, batch, on_step, &sc, &err)) {
             xg_cli_errorf(CMD, "%s", err.msg);
             goto done;
         }
         if (tab) {
-            int rr = redraw_collapsed(&a, m, &so, tab, ngroups ? groups : NULL, tpl, nb, done,
+            int rr = redraw_collapsed(&a, m, pool, &so, tab, ngroups ? groups : NULL, tpl, nb, done,
                                       batch, &redrawn, &unresolved, &err);
             if (rr) {
                 xg_cli_errorf(CMD, "%s", err.msg);
@@ -1037,6 +1086,7 @@ done:
     free(natoms);
     free(tpl);
     xg_template_table_free(tab);
+    xg_evalpool_free(pool);
     free(cond);
     xg_dataset_free(ds);
     xg_model_free(m);

@@ -1,0 +1,8 @@
+/* bench_sampler.h: `xtalgen bench sampler`, the speed of generation and the network's share of
+ * it (src/bench_sampler.c). */
+#ifndef XG_BENCH_SAMPLER_H
+#define XG_BENCH_SAMPLER_H
+
+int xg_bench_sampler(int argc, char **argv);
+
+#endif
