@@ -137,6 +137,18 @@ static void test_deterministic_and_batch_independent(void)
     }
     CU_ASSERT(memcmp(a[2]->frac, c[0]->frac, sizeof(double) * 9) == 0);
     CU_ASSERT(memcmp(a[3]->lattice, c[1]->lattice, sizeof a[3]->lattice) == 0);
+    /* Explicit streams gather crystals 3 and 1 into one batch, in that order. */
+    xg_structure *e[2];
+    uint64_t streams[2] = {3, 1};
+    xg_sampler_opts so2 = so;
+    so2.streams = streams;
+    CU_ASSERT_EQUAL_FATAL(xg_sampler_run(&o.noise, oracle_eval, &o, &so2, 2, natoms, 11, 0, e,
+                                         NULL, NULL, &err), XG_OK);
+    CU_ASSERT(memcmp(a[3]->frac, e[0]->frac, sizeof(double) * 9) == 0);
+    CU_ASSERT(memcmp(a[1]->frac, e[1]->frac, sizeof(double) * 9) == 0);
+    CU_ASSERT(memcmp(a[1]->lattice, e[1]->lattice, sizeof a[1]->lattice) == 0);
+    xg_structure_free(e[0]);
+    xg_structure_free(e[1]);
     /* Different seeds differ. */
     xg_structure *d[4];
     CU_ASSERT_EQUAL_FATAL(xg_sampler_run(&o.noise, oracle_eval, &o, &so, 4, natoms, 12, 0, d, NULL,
