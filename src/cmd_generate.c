@@ -654,11 +654,36 @@ static int collapsed(const xg_structure *s)
     return xg_validity_min_distance(s, 1.0, &d, &e) != XG_OK || d < 0.5;
 }
 
+/* With --spacegroup the user asked for these groups: a template crystal whose atoms ended where
+ * spglib (at the run's symprec) finds a higher group is not what was asked for. The usual case
+ * is two orbits of one element that together form a smaller lattice (rock salt of one element
+ * is simple cubic Pm-3m, not Fm-3m): it is drawn again like a collapsed one. */
+static int wrong_group(const xg_structure *s, const unsigned char *groups, double symprec)
+{
+    if (!groups)
+        return 0;
+    int sg = 0;
+    char sym[32];
+    xg_error e = {0};
+    if (xg_symmetry_spacegroup(s, symprec, &sg, sym, &e) || sg < 1 || sg > 230)
+        return 1;
+    return !groups[sg];
+}
+
+/* 0 kept, 1 collapsed, 2 in a group outside the request. */
+static int rejected(const gen_args *a, const unsigned char *groups, const xg_structure *s)
+{
+    if (collapsed(s))
+        return 1;
+    return a->spacegroups && wrong_group(s, groups, a->symprec) ? 2 : 0;
+}
+
 static int redraw_collapsed(const gen_args *a, xg_model *m, xg_evalpool *pool,
                             const xg_sampler_opts *so,
                             const xg_template_table *tab, const unsigned char *groups,
                             const xg_template **tpl, int nb, long done, xg_structure **batch,
-                            long *redrawn, long *unresolved, xg_error *err)
+                            long *redrawn, long *unresolved, long *wrong, long *wrong_kept,
+                            xg_error *err)
 {
     /* The crystals still collapsed after each attempt are sampled again together, as one
      * batch: their streams depend on their index and the attempt only, so gathering them does
@@ -673,10 +698,15 @@ static int redraw_collapsed(const gen_args *a, xg_model *m, xg_evalpool *pool,
         goto out;
     }
     int nleft = 0;
-    for (int k = 0; k < nb; k++)
-        if (tpl[k] && collapsed(batch[k]))
+    for (int k = 0; k < nb; k++) {
+        int why = tpl[k] ? rejected(a, groups, batch[k]) : 0;
+        if (why)
             idx[nleft++] = k;
-    *redrawn += nleft;
+        if (why == 1)
+            (*redrawn)++;
+        else if (why == 2)
+            (*wrong)++;
+    }
     for (int attempt = 1; attempt <= REDRAWS && nleft > 0; attempt++) {
         int nr = 0;
         for (int i = 0; i < nleft; i++) {
@@ -685,7 +715,11 @@ static int redraw_collapsed(const gen_args *a, xg_model *m, xg_evalpool *pool,
             xg_rng_seed(&r, (uint64_t)a->seed, (UINT64_C(1) << 61) + ci * 16 + (uint64_t)attempt);
             int ti = xg_template_table_draw(tab, groups, (int)a->natoms, &r);
             if (ti < 0) {
-                (*unresolved)++; /* no template left to draw: kept as it is */
+                /* no template left to draw: kept as it is */
+                if (rejected(a, groups, batch[idx[i]]) == 2)
+                    (*wrong_kept)++;
+                else
+                    (*unresolved)++;
                 continue;
             }
             idx[nr] = idx[i];
@@ -711,11 +745,16 @@ static int redraw_collapsed(const gen_args *a, xg_model *m, xg_evalpool *pool,
             batch[k] = fresh[i];
             fresh[i] = NULL;
             tpl[k] = one[i];
-            if (collapsed(batch[k]))
+            if (rejected(a, groups, batch[k]))
                 idx[nleft++] = k;
         }
     }
-    *unresolved += nleft;
+    for (int i = 0; i < nleft; i++) {
+        if (rejected(a, groups, batch[idx[i]]) == 2)
+            (*wrong_kept)++;
+        else
+            (*unresolved)++;
+    }
 out:
     free(idx);
     free(nat);
@@ -919,7 +958,7 @@ static int run(int argc, char **argv)
      * template redraw counts. */
     xg_run_settings rs = {model_path, a.n, a.batch, a.steps, a.corrector, a.seed, a.threads,
                           a.natoms, a.guidance, a.symprec, a.ncond, a.cond_arg, a.elements,
-                          a.exclude, allowed, mpi.size, tab ? "template" : "none", -1, -1};
+                          a.exclude, allowed, mpi.size, tab ? "template" : "none", -1, -1, 0, 0};
     if (mpi.rank == 0) {
         snprintf(path, sizeof path, "%s/summary.json", a.outdir);
         if (xg_run_write_summary_json(path, &prov, &rs, &err)) {
@@ -972,7 +1011,7 @@ static int run(int argc, char **argv)
     xg_rng trng;
     xg_rng_seed(&trng, (uint64_t)a.seed, (UINT64_C(1) << 62) + 1);
     snprintf(path, sizeof path, "%s/generated.h5", part);
-    long done_mine = 0, redrawn = 0, unresolved = 0;
+    long done_mine = 0, redrawn = 0, unresolved = 0, wrong = 0, wrong_kept = 0;
     for (long done = 0, bi = 0; done < a.n; bi++) {
         int nb = (int)((a.n - done) < a.batch ? (a.n - done) : a.batch);
         for (int k = 0; k < nb; k++) {
@@ -996,7 +1035,7 @@ static int run(int argc, char **argv)
         }
         if (tab) {
             int rr = redraw_collapsed(&a, m, pool, &so, tab, ngroups ? groups : NULL, tpl, nb, done,
-                                      batch, &redrawn, &unresolved, &err);
+                                      batch, &redrawn, &unresolved, &wrong, &wrong_kept, &err);
             if (rr) {
                 xg_cli_errorf(CMD, "%s", err.msg);
                 goto done;
@@ -1064,16 +1103,20 @@ static int run(int argc, char **argv)
         }
     }
     if (tab) {
-        double cnt[2] = {(double)redrawn, (double)unresolved};
-        if (mpi.size > 1 && xg_mpi_sum_f64(&mpi, cnt, 2, &err)) {
+        double cnt[4] = {(double)redrawn, (double)unresolved, (double)wrong, (double)wrong_kept};
+        if (mpi.size > 1 && xg_mpi_sum_f64(&mpi, cnt, 4, &err)) {
             xg_cli_errorf(CMD, "%s", err.msg);
             goto done;
         }
         redrawn = (long)cnt[0];
         unresolved = (long)cnt[1];
+        wrong = (long)cnt[2];
+        wrong_kept = (long)cnt[3];
         if (mpi.rank == 0) {
             rs.redrawn = redrawn;
             rs.unresolved = unresolved;
+            rs.wrong_group = wrong;
+            rs.wrong_group_kept = wrong_kept;
             snprintf(path, sizeof path, "%s/summary.json", a.outdir);
             if (xg_run_write_summary_json(path, &prov, &rs, &err)) {
                 xg_cli_errorf(CMD, "%s", err.msg);
@@ -1084,6 +1127,10 @@ static int run(int argc, char **argv)
             fprintf(stderr, "xtalgen generate: %ld template crystals with atoms closer than 0.5 A "
                             "were drawn again (%ld still collapsed, kept)\n",
                     redrawn, unresolved);
+        if (!a.quiet && wrong > 0)
+            fprintf(stderr, "xtalgen generate: %ld crystals that spglib placed in a group outside "
+                            "--spacegroup were drawn again (%ld kept so)\n",
+                    wrong, wrong_kept);
     }
     if (!a.quiet)
         fprintf(stderr, "xtalgen generate: %ld crystals in %s\n", a.n, a.outdir);

@@ -104,8 +104,9 @@ static int write_json(FILE *f, const void *ctx, xg_error *err)
     fprintf(f, "  \"symprec\": %.10g,\n  \"mpi_ranks\": %d,\n", r->symprec, r->mpi_ranks);
     fprintf(f, "  \"symmetry\": \"%s\",\n", r->symmetry ? r->symmetry : "none");
     if (r->redrawn >= 0)
-        fprintf(f, "  \"redrawn_collapsed\": %ld,\n  \"collapsed_kept\": %ld,\n", r->redrawn,
-                r->unresolved);
+        fprintf(f, "  \"redrawn_collapsed\": %ld,\n  \"collapsed_kept\": %ld,\n"
+                   "  \"redrawn_wrong_group\": %ld,\n  \"wrong_group_kept\": %ld,\n",
+                r->redrawn, r->unresolved, r->wrong_group, r->wrong_group_kept);
     kv(f, "template", p->template_sg, 0);
     fputs("  \"elements_option\": ", f);
     if (r->elements_spec)

@@ -25,6 +25,9 @@ typedef struct {
     long redrawn, unresolved;      /* template crystals drawn again (collapsed atoms), and
                                     * those still collapsed after every redraw; -1: not known
                                     * yet (the run has not finished) */
+    long wrong_group, wrong_group_kept; /* with --spacegroup: crystals drawn again because
+                                    * spglib found a group outside the request (a supergroup),
+                                    * and those kept so after every redraw */
 } xg_run_settings;
 
 /* Writes PATH (atomically) as a JSON object: the provenance fields, "settings", and
