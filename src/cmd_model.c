@@ -97,8 +97,9 @@ static int export_model(const char *in, const char *out)
         xg_cli_errorf(CMD, "%s", err.msg);
         return XG_EXIT_FAIL;
     }
-    int rc = xg_model_write_cond(out, m->net, m->weights, m->ema, &m->noise, &m->hp, &m->stats,
-                                 m->cond.n > 0 ? &m->cond : NULL, NULL, &err);
+    xg_model_desc d = {.net = m->net, .weights = m->weights, .ema = m->ema, .noise = &m->noise,
+                       .hp = &m->hp, .stats = &m->stats, .cond = &m->cond};
+    int rc = xg_model_write(out, &d, &err);
     xg_model_free(m);
     if (rc) {
         xg_cli_errorf(CMD, "%s", err.msg);
