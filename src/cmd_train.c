@@ -319,4 +319,4 @@ out:
 }
 
 const xg_command xg_command_train = {"train", run, "train the crystal denoiser on a dataset", USAGE};
-const xg_command_options xg_options_train = {OPTS, NULL};
+const xg_command_options xg_options_train = {OPTS, NULL, NULL};

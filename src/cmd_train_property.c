@@ -251,4 +251,4 @@ const xg_command xg_command_train_property = {"train-property", run,
                                               "train a property model (formation energy, band gap, "
                                               "magnetic density) on a dataset",
                                               USAGE};
-const xg_command_options xg_options_train_property = {OPTS, NULL};
+const xg_command_options xg_options_train_property = {OPTS, NULL, NULL};

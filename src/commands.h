@@ -18,7 +18,10 @@ typedef struct {
  * from the table, and `after`. */
 typedef struct {
     const xg_opt *opts;
-    const char *after; /* may be NULL */
+    const char *after;          /* may be NULL */
+    const xg_opt *const *more;  /* a command with subcommands: their tables, NULL-terminated,
+                                   each written after the previous (and before `after`); a
+                                   table's XG_OPT_T entries carry the subcommand's text */
 } xg_command_options;
 
 /* Each cmd_<name>.c defines one `const xg_command xg_command_<name>`. */

@@ -72,6 +72,8 @@ static void print_usage(const xg_command *c, const xg_command_options *o)
     fputs(c->usage, stdout);
     if (o && o->opts)
         xg_opts_help(stdout, o->opts);
+    for (int k = 0; o && o->more && o->more[k]; k++)
+        xg_opts_help(stdout, o->more[k]);
     if (o && o->after)
         fputs(o->after, stdout);
 }

@@ -304,6 +304,10 @@ int xg_opts_parse(const char *cmd, const xg_opt *table, int argc, char **argv, v
         }
         if (store(cmd, o, v, dst))
             return -1;
+        while (o->type == XG_OPT_LIST && o->lo > 0 && i + 1 < argc && argv[i + 1][0] != '-' &&
+               !only_pos)
+            if (store(cmd, o, argv[++i], dst))
+                return -1;
         if (args->given[k] < 255)
             args->given[k]++;
     }

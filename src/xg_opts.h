@@ -14,7 +14,8 @@
  *   DOUBLE double, finite, in [lo, hi]
  *   STR    const char * (points into argv)
  *   ENUM   int: the index of the value in `choices` ("l1|mse": l1 = 0, mse = 1)
- *   LIST   const char *[max] with an int count at `count_off`: a repeatable option
+ *   LIST   const char *[max] with an int count at `count_off`: a repeatable option; with lo = 1
+ *          ("--entries A B C") it also takes the words that follow, up to the next option
  *   TEXT   no option: its help is printed as is in the help (a section heading, a paragraph)
  * Defaults (`def`, a string as typed on the command line) are parsed into the struct by
  * xg_opts_parse before the arguments, so the help's default is the default.
@@ -60,6 +61,8 @@ typedef struct {
     {XG_OPT_ENUM, name, al, offsetof(S, F), NULL, 0, 0, choices, def, help, 0}
 #define XG_OPT_L(name, al, S, F, CNT, meta, max, help) \
     {XG_OPT_LIST, name, al, offsetof(S, F), meta, 0, max, NULL, NULL, help, offsetof(S, CNT)}
+#define XG_OPT_LM(name, al, S, F, CNT, meta, max, help) \
+    {XG_OPT_LIST, name, al, offsetof(S, F), meta, 1, max, NULL, NULL, help, offsetof(S, CNT)}
 #define XG_OPT_T(text) {XG_OPT_TEXT, NULL, NULL, 0, NULL, 0, 0, NULL, NULL, text, 0}
 #define XG_OPT_TABLE_END {XG_OPT_END, NULL, NULL, 0, NULL, 0, 0, NULL, NULL, NULL, 0}
 
@@ -70,6 +73,10 @@ typedef struct {
  * thread count; the default is the command's own (training: 1, so that a rerun is bit-identical
  * without asking; elsewhere all cores) and the help says which. */
 #define XG_OPT_THREADS(S, F, lo, def, help) XG_OPT_I("--threads", NULL, S, F, "N", lo, 4096, def, help)
+/* The usual one: all cores unless told otherwise. */
+#define XG_OPT_THREADS_ALL(S, F)                                                                   \
+    XG_OPT_THREADS(S, F, 0, "0", "OpenMP threads; 0 = all cores (results are reproducible for\n"  \
+                                 "a given thread count)")
 /* -o: where the results go; the help says whether a file or a folder. */
 #define XG_OPT_OUTPUT(S, F, meta, help) XG_OPT_S("--output", "-o", S, F, meta, NULL, help)
 
