@@ -245,8 +245,9 @@ int xg_opts_parse(const char *cmd, const xg_opt *table, int argc, char **argv, v
                   xg_opts_args *args, int max_pos)
 {
     memset(args, 0, sizeof *args);
-    if (max_pos < 0 || max_pos > (int)(sizeof args->pos / sizeof args->pos[0]))
-        max_pos = (int)(sizeof args->pos / sizeof args->pos[0]);
+    args->pos = (const char *const *)(argv + 1);
+    if (max_pos < 0)
+        max_pos = argc;
     int nopt = 0;
     for (const xg_opt *o = table; o->type != XG_OPT_END; o++, nopt++) {
         if (nopt >= XG_OPTS_MAX) {
@@ -266,7 +267,8 @@ int xg_opts_parse(const char *cmd, const xg_opt *table, int argc, char **argv, v
                 xg_cli_errorf(cmd, "unexpected argument '%s' (see xtalgen help %s)", a, cmd);
                 return -1;
             }
-            args->pos[args->npos++] = a;
+            /* Slot 1 + npos is at or before i: moving the word there loses nothing. */
+            argv[1 + args->npos++] = (char *)a;
             continue;
         }
         if (!strcmp(a, "--")) {

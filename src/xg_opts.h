@@ -83,14 +83,15 @@ typedef struct {
 /* Positional arguments and which options were given, from xg_opts_parse. */
 #define XG_OPTS_MAX 64
 typedef struct {
-    const char *pos[64];
+    const char *const *pos; /* the positional arguments in order: argv[1..npos], reordered
+                               by the parser (like getopt) so that they come first */
     int npos;
     unsigned char given[XG_OPTS_MAX]; /* per table entry: times it was given */
 } xg_opts_args;
 
 /* Parses argv[1..argc-1] (argv[0] is the command name) into dst with the table: defaults
  * first, then the options; other words go to args->pos in order. max_pos bounds the
- * positional arguments (-1 = up to 64). Returns 0, or -1 on a usage error after printing
+ * positional arguments (-1 = no bound). Returns 0, or -1 on a usage error after printing
  * "xtalgen CMD: ..." to stderr. */
 int xg_opts_parse(const char *cmd, const xg_opt *table, int argc, char **argv, void *dst,
                   xg_opts_args *args, int max_pos);
