@@ -5,6 +5,7 @@
 #include <stdint.h>
 #include <stdlib.h>
 #include <string.h>
+#include <strings.h>
 
 #include "src/cli.h"
 
@@ -197,7 +198,7 @@ static int store(const char *cmd, const xg_opt *o, const char *v, void *dst)
         size_t len = strlen(v);
         for (const char *p = o->choices; *p; k++) {
             size_t n = strcspn(p, "|");
-            if (n == len && strncmp(p, v, n) == 0) {
+            if (n == len && strncasecmp(p, v, n) == 0) {
                 *(int *)(base + o->off) = k;
                 return 0;
             }
@@ -366,19 +367,29 @@ void xg_opts_help(FILE *f, const xg_opt *table)
             fprintf(f, "\n%*s", col - 1, "");
         else
             fprintf(f, "%*s", col - 1 - n, "");
+        /* Words, wrapped at `width`; a '\n' in the text also starts a new line. */
         int len = col - 1;
         for (const char *p = o->help ? o->help : ""; *p;) {
-            size_t m = strcspn(p, "\n");
-            fprintf(f, " %.*s", (int)m, p);
-            len += 1 + (int)m;
-            p += m;
             if (*p == '\n') {
                 p++;
-                if (!*p)
-                    break;
+                if (*p) {
+                    fprintf(f, "\n%*s", col - 1, "");
+                    len = col - 1;
+                }
+                continue;
+            }
+            if (*p == ' ') {
+                p++;
+                continue;
+            }
+            int m = (int)strcspn(p, " \n");
+            if (len > col - 1 && len + 1 + m > width) {
                 fprintf(f, "\n%*s", col - 1, "");
                 len = col - 1;
             }
+            fprintf(f, " %.*s", m, p);
+            len += 1 + m;
+            p += m;
         }
         if (o->def) {
             int w = (int)strlen(o->def) + 11;

@@ -13,7 +13,7 @@
  *   U64    uint64_t, any non-negative integer (seeds)
  *   DOUBLE double, finite, in [lo, hi]
  *   STR    const char * (points into argv)
- *   ENUM   int: the index of the value in `choices` ("l1|mse": l1 = 0, mse = 1)
+ *   ENUM   int: the index of the value in `choices` ("l1|mse": l1 = 0, mse = 1), any case
  *   LIST   const char *[max] with an int count at `count_off`: a repeatable option; with lo = 1
  *          ("--entries A B C") it also takes the words that follow, up to the next option
  *   TEXT   no option: its help is printed as is in the help (a section heading, a paragraph)
