@@ -68,7 +68,9 @@ typedef struct {
 
 /* The options every command shares, with one meaning everywhere. */
 #define XG_OPT_QUIET(S, F) \
-    XG_OPT_F("--quiet", "-q", S, F, "no progress bar or notes on stderr (results and errors still print)")
+    XG_OPT_F("--quiet", "-q", S, F, "no progress bar, notes or summary lines (results and errors still print)")
+/* --symprec: spglib's distance tolerance, the same default (MP-20's) in every command. */
+#define XG_OPT_SYMPREC(S, F, help) XG_OPT_D("--symprec", NULL, S, F, "S", 1e-8, 10.0, "0.1", help)
 /* --threads: OpenMP and OpenBLAS threads. Every command's results are reproducible for a given
  * thread count; the default is the command's own (training: 1, so that a rerun is bit-identical
  * without asking; elsewhere all cores) and the help says which. */
