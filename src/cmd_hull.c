@@ -65,9 +65,6 @@ typedef struct {
 
 static const xg_opt CHECK_OPTS[] = {
     XG_OPT_T("\n"
-             "query   prints the hull energy at FORMULA (\"Fe2O3\", \"Nd(Al2Cu)4\") with its decomposition\n"
-             "        into reference phases and, given ENERGY (eV/atom), the energy above the hull.\n"
-             "\n"
              "check   for every crystal of DATASET (CSV or HDF5) with formation_energy_per_atom and\n"
              "        e_above_hull, compares our E_hull (from its DFT formation energy) with MP's.\n"
              "        Our reference set has fewer phases than MP's, so ours must not exceed MP's by more\n"
@@ -487,8 +484,24 @@ static void format_comp(const xg_hull_comp *c, char *buf, size_t n)
         snprintf(buf, n, "?");
 }
 
+typedef struct {
+    int quiet;
+} query_args;
+
+static const xg_opt QUERY_OPTS[] = {
+    XG_OPT_T("\n"
+             "query   prints the hull energy at FORMULA (\"Fe2O3\", \"Nd(Al2Cu)4\") with its decomposition\n"
+             "        into reference phases and, given ENERGY (eV/atom), the energy above the hull.\n"),
+    XG_OPT_QUIET(query_args, quiet),
+    XG_OPT_TABLE_END};
+
 static int do_query(int argc, char **argv)
 {
+    query_args A;
+    xg_opts_args args;
+    if (xg_opts_parse("hull query", QUERY_OPTS, argc, argv, &A, &args, 3))
+        return XG_EXIT_USAGE;
+    argc = args.npos + 1; /* argv[1..] now holds the arguments, in order */
     if (argc != 3 && argc != 4) {
         xg_cli_errorf(CMD, "query needs HULL.h5 FORMULA [ENERGY]");
         return XG_EXIT_USAGE;
@@ -712,5 +725,5 @@ static int run(int argc, char **argv)
 const xg_command xg_command_hull = {"hull", run,
                                     "convex-hull stability: build the reference, query, check",
                                     usage};
-static const xg_opt *const MORE[] = {CHECK_OPTS, xg_hull_m3gnet_opts, NULL};
+static const xg_opt *const MORE[] = {QUERY_OPTS, CHECK_OPTS, xg_hull_m3gnet_opts, NULL};
 const xg_command_options xg_options_hull = {BUILD_OPTS, NULL, MORE};

@@ -1,6 +1,7 @@
 /* xg_opts.c: option tables (see xg_opts.h). */
 #include "src/xg_opts.h"
 
+#include <ctype.h>
 #include <math.h>
 #include <stdint.h>
 #include <stdlib.h>
@@ -263,7 +264,9 @@ int xg_opts_parse(const char *cmd, const xg_opt *table, int argc, char **argv, v
     int only_pos = 0;
     for (int i = 1; i < argc; i++) {
         const char *a = argv[i];
-        if (only_pos || a[0] != '-' || a[1] == 0) {
+        /* "-" (standard input) and negative numbers ("-2.1") are arguments, not options. */
+        int number = a[0] == '-' && (isdigit((unsigned char)a[1]) || a[1] == '.');
+        if (only_pos || a[0] != '-' || a[1] == 0 || number) {
             if (args->npos >= max_pos) {
                 xg_cli_errorf(cmd, "unexpected argument '%s' (see xtalgen help %s)", a, cmd);
                 return -1;

@@ -21,7 +21,8 @@
  * xg_opts_parse before the arguments, so the help's default is the default.
  *
  * Spelling: "--name VALUE" and "--name=VALUE"; aliases such as "-o" or MatterGen's
- * "--batch_size" mean exactly the same option. "--" ends the options. An unknown option or a
+ * "--batch_size" mean exactly the same option. "--" ends the options; "-" and negative
+ * numbers ("-2.1") are arguments. An unknown option or a
  * value outside an ENUM's choices is a usage error that names the closest valid spelling and
  * lists all of them. */
 #ifndef XG_OPTS_H

@@ -131,6 +131,11 @@ static void test_aliases_lists_positionals(void)
     CU_ASSERT_EQUAL(parse("in1 in2", &o, &a, 1, err, sizeof err), -1);
     CU_ASSERT_PTR_NOT_NULL(strstr(err, "unexpected argument 'in2'"));
     CU_ASSERT_EQUAL(parse("-", &o, &a, 1, err, sizeof err), 0); /* "-" is an argument (stdin) */
+    CU_ASSERT_EQUAL(parse("x -2.5 -.5", &o, &a, 3, err, sizeof err), 0); /* negative numbers too */
+    CU_ASSERT_EQUAL(a.npos, 3);
+    CU_ASSERT_STRING_EQUAL(a.pos[1], "-2.5");
+    CU_ASSERT_EQUAL(parse("--tol -1", &o, &a, 0, err, sizeof err), -1); /* a value, out of range */
+    CU_ASSERT_PTR_NOT_NULL(strstr(err, "--tol"));
 }
 
 static void test_misspellings(void)
