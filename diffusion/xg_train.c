@@ -421,32 +421,6 @@ int xg_train_evaluate(xg_denoiser *net, const xg_noise_params *noise, const xg_c
     return rc;
 }
 
-static int cmp_desc(const void *a, const void *b)
-{
-    long x = *(const long *)a, y = *(const long *)b;
-    return (x < y) - (x > y);
-}
-
-/* Atoms and pairs of the B largest crystals: a bound on any batch of B. */
-static int largest_sizes(const pset *ps, int B, long *atoms, long *pairs, xg_error *err)
-{
-    *atoms = *pairs = 0;
-    if (ps->n == 0)
-        return XG_OK;
-    long *n = malloc((size_t)ps->n * sizeof(long));
-    if (!n)
-        return xg_error_set(err, XG_ENOMEM, "train: out of memory");
-    for (int64_t b = 0; b < ps->n; b++)
-        n[b] = (long)(ps->off[b + 1] - ps->off[b]);
-    qsort(n, (size_t)ps->n, sizeof(long), cmp_desc);
-    for (int64_t b = 0; b < ps->n && b < B; b++) {
-        *atoms += n[b];
-        *pairs += n[b] * n[b];
-    }
-    free(n);
-    return XG_OK;
-}
-
 /* ================================================================ the denoiser's part of the loop */
 
 /* The denoiser's history / log columns (xg_model.h's XG_HIST_*) and how the log prints them. */
@@ -979,9 +953,9 @@ int xg_train_run(const xg_train_config *cfg, const xg_dataset *train, const xg_d
     {
         /* No batch holds more atoms (pairs) than the B largest crystals of either set. */
         long atoms = 0, pairs = 0;
-        rc = largest_sizes(&T.tr, C->B, &atoms, &pairs, err);
+        rc = xg_train_batch_bound(T.tr.off, T.tr.n, C->B, &atoms, &pairs, err);
         long va_atoms = 0, va_pairs = 0;
-        rc = rc ? rc : largest_sizes(&T.va, C->B, &va_atoms, &va_pairs, err);
+        rc = rc ? rc : xg_train_batch_bound(T.va.off, T.va.n, C->B, &va_atoms, &va_pairs, err);
         if (rc)
             goto done;
         if (va_atoms > atoms)

@@ -58,6 +58,32 @@ uint64_t xg_fnv1a(uint64_t h, const void *p, size_t n)
     return h;
 }
 
+static int cmp_desc(const void *a, const void *b)
+{
+    int64_t x = *(const int64_t *)a, y = *(const int64_t *)b;
+    return (x < y) - (x > y);
+}
+
+int xg_train_batch_bound(const int64_t *off, int64_t n, int B, long *atoms, long *pairs,
+                         xg_error *err)
+{
+    *atoms = *pairs = 0;
+    if (n <= 0)
+        return XG_OK;
+    int64_t *sz = malloc((size_t)n * sizeof(int64_t));
+    if (!sz)
+        return xg_error_set(err, XG_ENOMEM, "train: out of memory");
+    for (int64_t b = 0; b < n; b++)
+        sz[b] = off[b + 1] - off[b];
+    qsort(sz, (size_t)n, sizeof(int64_t), cmp_desc);
+    for (int64_t b = 0; b < n && b < B; b++) {
+        *atoms += (long)sz[b];
+        *pairs += (long)(sz[b] * sz[b]);
+    }
+    free(sz);
+    return XG_OK;
+}
+
 /* ================================================================ state */
 
 xg_train_state *xg_train_state_alloc(size_t nparams, int64_t nperm, int ncols, int keep_best,

@@ -102,6 +102,11 @@ int xg_train_state_push_history(xg_train_state *s, const double *row, xg_error *
 #define XG_FNV_INIT 0xcbf29ce484222325ULL
 uint64_t xg_fnv1a(uint64_t h, const void *p, size_t n);
 
+/* The atoms and atom pairs of the B largest of n crystals (crystal i has off[i+1] - off[i]
+ * atoms): a bound on any batch of B, for sizing buffers once. */
+int xg_train_batch_bound(const int64_t *off, int64_t n, int B, long *atoms, long *pairs,
+                         xg_error *err);
+
 /* Monotonic seconds (the clock of every timing the trainer records). */
 double xg_train_clock(void);
 

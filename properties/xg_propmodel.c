@@ -1403,33 +1403,16 @@ static int setup_arrays(ptrainer *T, int B, xg_error *err)
     return XG_OK;
 }
 
-static int cmp_desc(const void *a, const void *b)
-{
-    int64_t x = *(const int64_t *)a, y = *(const int64_t *)b;
-    return (x < y) - (x > y);
-}
-
 /* Grows the trunk's arena once for the largest batch any set can produce. */
 static int reserve_trunk(ptrainer *T, xg_error *err)
 {
     long atoms = 0, pairs = 0;
     int B = T->core.B;
     for (int k = 0; k < 3; k++) {
-        const pset *p = &T->set[k];
-        if (p->n == 0)
-            continue;
-        int64_t *n = malloc((size_t)p->n * sizeof(int64_t));
-        if (!n)
-            return xg_error_set(err, XG_ENOMEM, "train-property: out of memory");
-        for (int64_t b = 0; b < p->n; b++)
-            n[b] = p->off[b + 1] - p->off[b];
-        qsort(n, (size_t)p->n, sizeof(int64_t), cmp_desc);
         long a = 0, e = 0;
-        for (int64_t b = 0; b < p->n && b < B; b++) {
-            a += (long)n[b];
-            e += (long)(n[b] * n[b]);
-        }
-        free(n);
+        int rc = xg_train_batch_bound(T->set[k].off, T->set[k].n, B, &a, &e, err);
+        if (rc)
+            return rc;
         if (a > atoms)
             atoms = a;
         if (e > pairs)
