@@ -18,7 +18,8 @@
 #define MAX_PROPS_FILES 32
 
 static const char usage[] =
-    "usage: xtalgen dataset import [--props FILE.csv]... [--derive hhi] [--compact] [--quiet] INPUT... -o OUT.h5\n"
+    "usage: xtalgen dataset import [--props FILE.csv]... [--derive hhi] [--compact] [--quiet]\n"
+    "                              INPUT... -o OUT.h5\n"
     "       xtalgen dataset info FILE.h5\n"
     "\n"
     "";
