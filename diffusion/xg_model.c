@@ -13,6 +13,7 @@
 #include <hdf5.h>
 
 #include "crystal/xg_h5util.h"
+#include "diffusion/xg_trainer_h5.h"
 
 #define XG_MODEL_FORMAT "xtalgen-model"
 
@@ -230,24 +231,7 @@ static int write_state(hid_t file, const xg_denoiser *net, const xg_train_state 
     rc = rc ? rc : xg_h5_put_i64(g, "threads", s->threads, ctx, err);
     rc = rc ? rc : xg_h5_put_f64(g, "elapsed", s->elapsed, ctx, err);
     rc = rc ? rc : xg_h5_put_u64(g, "data_hash", s->data_hash, ctx, err);
-    hsize_t four = 4, np = (hsize_t)s->nperm, ns = XG_SUMS;
-    hsize_t hd[2] = {(hsize_t)s->nhist, XG_HIST_COLS};
-    rc = rc ? rc : xg_h5_put_ds(g, "rng_state", H5T_STD_U64LE, H5T_NATIVE_UINT64, 1, &four, s->rng, ctx, err);
-    rc = rc ? rc : xg_h5_put_ds(g, "perm", H5T_STD_I64LE, H5T_NATIVE_INT64, 1, &np, s->perm, ctx, err);
-    rc = rc ? rc : xg_h5_put_ds(g, "epoch_sums", H5T_IEEE_F64LE, H5T_NATIVE_DOUBLE, 1, &ns, s->sums, ctx, err);
-    rc = rc ? rc : xg_h5_put_ds(g, "history", H5T_IEEE_F64LE, H5T_NATIVE_DOUBLE, 2, hd, s->hist, ctx, err);
-    if (!rc) {
-        char cols[512] = "";
-        for (int i = 0; i < XG_HIST_COLS; i++) {
-            strcat(cols, xg_hist_column_names[i]);
-            if (i + 1 < XG_HIST_COLS)
-                strcat(cols, ",");
-        }
-        hid_t d = H5Dopen2(g, "history", H5P_DEFAULT);
-        rc = d < 0 ? xg_h5_fail(err, ctx, "open", "train/history") : xg_h5_put_str(d, "columns", cols, ctx, err);
-        if (d >= 0)
-            H5Dclose(d);
-    }
+    rc = rc ? rc : xg_train_state_write_h5(g, s, s->sums, XG_SUMS, xg_hist_column_names, ctx, err);
     H5Gclose(g);
     return rc;
 }
@@ -580,31 +564,16 @@ static int read_state(hid_t file, const xg_denoiser *net, xg_train_state **out, 
     rc = rc ? rc : xg_h5_get_i64(g, "/train", "threads", &s->threads, ctx, err);
     rc = rc ? rc : xg_h5_get_f64(g, "/train", "elapsed", &s->elapsed, ctx, err);
     rc = rc ? rc : xg_h5_get_attr(g, "/train", "data_hash", H5T_NATIVE_UINT64, &s->data_hash, ctx, err);
-    hsize_t four = 4, ns = XG_SUMS;
-    rc = rc ? rc : xg_h5_get_ds(g, "rng_state", H5T_NATIVE_UINT64, 1, &four, s->rng, ctx, err);
-    rc = rc ? rc : xg_h5_get_ds(g, "perm", H5T_NATIVE_INT64, 1, dims, s->perm, ctx, err);
-    rc = rc ? rc : xg_h5_get_ds(g, "epoch_sums", H5T_NATIVE_DOUBLE, 1, &ns, s->sums, ctx, err);
-    hsize_t hd[2] = {0};
-    rc = rc ? rc : xg_h5_ds_shape(g, "history", 2, hd, ctx, err);
-    if (!rc && (hd[1] != XG_HIST_COLS || hd[0] > 10000000))
-        rc = xg_error_set(err, XG_EPARSE, "%s: /train/history has shape (%llu, %llu), expected (epochs, %d)",
-                          ctx, (unsigned long long)hd[0], (unsigned long long)hd[1], XG_HIST_COLS);
-    if (!rc && hd[0] > 0) {
-        s->hist = malloc(hd[0] * XG_HIST_COLS * sizeof(double));
-        rc = s->hist ? xg_h5_get_ds(g, "history", H5T_NATIVE_DOUBLE, 2, hd, s->hist, ctx, err)
-                     : xg_error_set(err, XG_ENOMEM, "%s: out of memory", ctx);
-        s->nhist = rc ? 0 : (int64_t)hd[0];
-    }
+    rc = rc ? rc : xg_train_state_read_h5(g, s, s->sums, XG_SUMS, 1, ctx, err);
     if (g >= 0)
         H5Gclose(g);
     if (!rc) {
-        /* The state drives array indexing on resume: check it now. */
+        /* The state drives array indexing on resume: check it now (the permutation's range
+         * was checked as it was read). */
         int bad = s->epoch < 0 || s->step_in_epoch < 0 || s->step < 0 || s->horizon < 0;
-        for (int64_t i = 0; i < s->nperm && !bad; i++)
-            bad = s->perm[i] < 0 || s->perm[i] >= s->nperm;
         if (bad)
             rc = xg_error_set(err, XG_EPARSE, "%s: /train holds an inconsistent state (negative "
-                              "counters or a permutation out of range)", ctx);
+                              "counters)", ctx);
     }
     if (rc) {
         xg_train_state_free(s);

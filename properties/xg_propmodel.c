@@ -23,6 +23,7 @@
 #include "diffusion/xg_nn.h"
 #include "diffusion/xg_optim.h"
 #include "diffusion/xg_trainer.h"
+#include "diffusion/xg_trainer_h5.h"
 
 #define XG_PROPMODEL_FORMAT "xtalgen-propmodel"
 #define XG_PROP_STREAM 0x70726f70ULL /* "prop": the trainer's shuffling stream */
@@ -32,7 +33,12 @@
 #define XG_PROP_STR_(x) #x
 #define XG_PROP_STR(x) XG_PROP_STR_(x)
 
-static const char *const hist_columns = "epoch,step,lr,train_loss,val_mae,elapsed_s";
+/* The history / log columns (the checkpoint's /train/history) and how the log prints them. */
+static const char *const hist_names[XG_PROP_HIST_COLS] = {"epoch", "step", "lr", "train_loss",
+                                                          "val_mae", "elapsed_s"};
+static const char *const hist_formats[XG_PROP_HIST_COLS] = {NULL, NULL, "%.6g", "%.6g", "%.6g",
+                                                            "%.1f"};
+
 
 struct xg_propmodel {
     xg_denoiser *net;
@@ -947,18 +953,7 @@ static int write_state(hid_t f, const ptrainer *T, const char *ctx, xg_error *er
     rc = rc ? rc : xg_h5_put_u64(g, "data_hash", st->data_hash, ctx, err);
     /* This file's epoch_sums: loss sum, steps, seconds. */
     double sums[3] = {st->sums[XG_SUM_TOTAL], st->sums[XG_SUM_STEPS], st->sums[XG_SUM_SECONDS]};
-    hsize_t four = 4, np = (hsize_t)st->nperm, three = 3;
-    hsize_t hd[2] = {(hsize_t)st->nhist, XG_PROP_HIST_COLS};
-    rc = rc ? rc : xg_h5_put_ds(g, "rng_state", H5T_STD_U64LE, H5T_NATIVE_UINT64, 1, &four, st->rng, ctx, err);
-    rc = rc ? rc : xg_h5_put_ds(g, "perm", H5T_STD_I64LE, H5T_NATIVE_INT64, 1, &np, st->perm, ctx, err);
-    rc = rc ? rc : xg_h5_put_ds(g, "epoch_sums", H5T_IEEE_F64LE, H5T_NATIVE_DOUBLE, 1, &three, sums, ctx, err);
-    rc = rc ? rc : xg_h5_put_ds(g, "history", H5T_IEEE_F64LE, H5T_NATIVE_DOUBLE, 2, hd, st->hist, ctx, err);
-    if (!rc) {
-        hid_t d = H5Dopen2(g, "history", H5P_DEFAULT);
-        rc = d < 0 ? xg_h5_fail(err, ctx, "open", "train/history") : xg_h5_put_str(d, "columns", hist_columns, ctx, err);
-        if (d >= 0)
-            H5Dclose(d);
-    }
+    rc = rc ? rc : xg_train_state_write_h5(g, st, sums, 3, hist_names, ctx, err);
     H5Gclose(g);
     return rc;
 }
@@ -1228,40 +1223,25 @@ static int read_state(hid_t f, ptrainer *T, const char *ctx, xg_error *err)
     rc = rc ? rc : xg_h5_get_f64(g, "/train", "elapsed", &st->elapsed, ctx, err);
     rc = rc ? rc : xg_h5_get_f64(g, "/train", "best_val", &st->best_val, ctx, err);
     rc = rc ? rc : xg_h5_get_attr(g, "/train", "data_hash", H5T_NATIVE_UINT64, &st->data_hash, ctx, err);
-    hsize_t four = 4, three = 3, np = 0, hd[2] = {0, XG_PROP_HIST_COLS};
+    hsize_t np = 0;
     double sums[3] = {0, 0, 0};
-    rc = rc ? rc : xg_h5_get_ds(g, "rng_state", H5T_NATIVE_UINT64, 1, &four, st->rng, ctx, err);
     rc = rc ? rc : xg_h5_ds_shape(g, "perm", 1, &np, ctx, err);
     if (!rc && np != (hsize_t)T->set[0].n)
         rc = xg_error_set(err, XG_EINVAL,
                           "resuming %s: the checkpoint was made on %llu labelled training crystals, "
                           "this training set has %lld; resume with the same --data and --target",
                           ctx, (unsigned long long)np, (long long)T->set[0].n);
-    rc = rc ? rc : xg_h5_get_ds(g, "perm", H5T_NATIVE_INT64, 1, &np, st->perm, ctx, err);
-    rc = rc ? rc : xg_h5_get_ds(g, "epoch_sums", H5T_NATIVE_DOUBLE, 1, &three, sums, ctx, err);
+    rc = rc ? rc : xg_train_state_read_h5(g, st, sums, 3, 0, ctx, err);
     st->sums[XG_SUM_TOTAL] = sums[0];
     st->sums[XG_SUM_STEPS] = sums[1];
     st->sums[XG_SUM_SECONDS] = sums[2];
     /* Every step of an epoch has B crystals (xg_trainer.h). */
     int64_t n = T->set[0].n;
     st->sums[XG_SUM_CRYSTALS] = sums[1] * (double)(T->core.hp.batch < n ? T->core.hp.batch : n);
-    if (!rc && H5Lexists(g, "history", H5P_DEFAULT) > 0) {
-        rc = xg_h5_ds_shape(g, "history", 2, hd, ctx, err);
-        if (!rc && (hd[1] != XG_PROP_HIST_COLS || hd[0] > 10000000))
-            rc = xg_error_set(err, XG_EPARSE, "%s: /train/history has an unexpected shape", ctx);
-        if (!rc && hd[0] > 0) {
-            st->hist = malloc(hd[0] * XG_PROP_HIST_COLS * sizeof(double));
-            rc = st->hist ? xg_h5_get_ds(g, "history", H5T_NATIVE_DOUBLE, 2, hd, st->hist, ctx, err)
-                          : xg_error_set(err, XG_ENOMEM, "%s: out of memory", ctx);
-            st->nhist = rc ? 0 : (int64_t)hd[0];
-        }
-    }
     H5Gclose(g);
     if (rc)
         return rc;
     int bad = st->step < 0 || st->epoch < 0 || st->step_in_epoch < 0 || st->horizon < 0;
-    for (int64_t i = 0; i < T->set[0].n && !bad; i++)
-        bad = st->perm[i] < 0 || st->perm[i] >= T->set[0].n;
     if (bad)
         return xg_error_set(err, XG_EPARSE, "%s: /train holds an inconsistent state", ctx);
     return XG_OK;
@@ -1322,12 +1302,6 @@ static void fill_progress(const ptrainer *T, xg_propmodel_progress *p, const xg_
     p->elapsed = g->elapsed;
     p->eta = g->eta;
 }
-
-/* The history / log columns (the checkpoint's /train/history) and how the log prints them. */
-static const char *const hist_names[XG_PROP_HIST_COLS] = {"epoch", "step", "lr", "train_loss",
-                                                          "val_mae", "elapsed_s"};
-static const char *const hist_formats[XG_PROP_HIST_COLS] = {NULL, NULL, "%.6g", "%.6g", "%.6g",
-                                                            "%.1f"};
 
 /* xg_trainer_ops.batch: the loss on the normalised target, mean over the batch, and its
  * gradient. */
