@@ -636,7 +636,7 @@ int xg_denoiser_backward(xg_denoiser *d, const xg_batch *b, const float *d_coord
     return backward_impl(d, b, d_coord, d_logits, d_lattice, NULL, err);
 }
 
-/* ------------------------------------------------------------------ node states (xg_nn.h) */
+/* ------------------------------------------------------------------ node states (xg_denoiser.h) */
 
 const float *xg_denoiser_node_states(const xg_denoiser *d)
 {

@@ -61,6 +61,10 @@ typedef struct {
 
 typedef struct xg_denoiser xg_denoiser;
 
+/* The recommended configuration (measured; see the README's bench table): hidden 128, 4
+ * layers, 8 frequencies, time_dim 32, unconditional. */
+void xg_denoiser_default_config(xg_denoiser_config *cfg);
+
 xg_denoiser *xg_denoiser_alloc(const xg_denoiser_config *cfg, xg_error *err);
 /* A lower bound on the parameters cfg allocates (its H x H blocks and embeddings), computed
  * without allocating: file readers compare it with the file's size before building a network
@@ -89,6 +93,17 @@ int xg_denoiser_forward(xg_denoiser *d, const xg_batch *b, xg_denoiser_out *out,
  * through the last forward pass of the same batch, ADDING into the parameter gradients. */
 int xg_denoiser_backward(xg_denoiser *d, const xg_batch *b, const float *d_coord,
                          const float *d_logits, const float *d_lattice, xg_error *err);
+
+/* The final node states, for models that pool them (properties/xg_propmodel.h): u =
+ * LayerNorm(h) of the last forward pass, natoms x hidden, the features every head reads; valid
+ * until the next forward; NULL before any forward. */
+const float *xg_denoiser_node_states(const xg_denoiser *d);
+/* xg_denoiser_backward with one more incoming gradient, d_u (natoms x hidden, may be NULL)
+ * with respect to those node states; the heads' gradients (any may be NULL) are added to it.
+ * ADDS into the parameter gradients like backward. */
+int xg_denoiser_backward_nodes(xg_denoiser *d, const xg_batch *b, const float *d_coord,
+                               const float *d_logits, const float *d_lattice, const float *d_u,
+                               xg_error *err);
 
 /* FLOPs of one forward (backward = 0) or forward+backward (1) pass on this batch, counting a
  * multiply-add as 2. Used by `xtalgen bench denoiser` to report GFLOP/s. */

@@ -13,6 +13,7 @@
 #include <hdf5.h>
 
 #include "crystal/xg_h5util.h"
+#include "diffusion/xg_trainer_h5.h"
 
 #define XG_MODEL_FORMAT "xtalgen-model"
 
@@ -21,27 +22,6 @@ const char *const xg_hist_column_names[XG_HIST_COLS] = {
     "train_loss", "train_coord", "train_lattice", "train_type",
     "val_loss", "val_coord", "val_lattice", "val_type",
     "crystals_per_s", "elapsed_s"};
-
-void xg_hparams_default(xg_hparams *h)
-{
-    memset(h, 0, sizeof *h);
-    h->batch = 64;
-    h->epochs = 100;
-    h->hours = 0;
-    h->lr = 1e-3;
-    h->lr_min = 1e-5;
-    h->warmup_steps = 500;
-    h->weight_decay = 0;
-    h->clip_norm = 1.0;
-    h->ema_decay = 0.999;
-    h->beta1 = 0.9;
-    h->beta2 = 0.999;
-    h->adam_eps = 1e-8;
-    h->seed = 1;
-    h->threads = 1;
-    h->max_structures = 0;
-    h->checkpoint_minutes = 15;
-}
 
 /* ================================================================ stats */
 
@@ -138,51 +118,6 @@ int xg_model_sample_natoms(const xg_model_stats *st, xg_rng *rng)
             return n;
     }
     return st->hist_len - 1;
-}
-
-/* ================================================================ train state */
-
-xg_train_state *xg_train_state_alloc(size_t nparams, int64_t nperm, xg_error *err)
-{
-    xg_train_state *s = calloc(1, sizeof *s);
-    if (!s)
-        goto oom;
-    s->nparams = nparams;
-    s->adam_m = calloc(nparams ? nparams : 1, sizeof(float));
-    s->adam_v = calloc(nparams ? nparams : 1, sizeof(float));
-    s->nperm = nperm;
-    s->perm = calloc(nperm > 0 ? (size_t)nperm : 1, sizeof(int64_t));
-    if (!s->adam_m || !s->adam_v || !s->perm)
-        goto oom;
-    for (int64_t i = 0; i < nperm; i++)
-        s->perm[i] = i;
-    return s;
-oom:
-    xg_train_state_free(s);
-    xg_error_set(err, XG_ENOMEM, "train state: out of memory (%zu parameters)", nparams);
-    return NULL;
-}
-
-void xg_train_state_free(xg_train_state *s)
-{
-    if (!s)
-        return;
-    free(s->adam_m);
-    free(s->adam_v);
-    free(s->perm);
-    free(s->hist);
-    free(s);
-}
-
-int xg_train_state_push_history(xg_train_state *s, const double *row, xg_error *err)
-{
-    double *h = realloc(s->hist, (size_t)(s->nhist + 1) * XG_HIST_COLS * sizeof(double));
-    if (!h)
-        return xg_error_set(err, XG_ENOMEM, "train state: out of memory for the loss history");
-    s->hist = h;
-    memcpy(h + s->nhist * XG_HIST_COLS, row, XG_HIST_COLS * sizeof(double));
-    s->nhist++;
-    return XG_OK;
 }
 
 static hid_t make_group(hid_t loc, const char *name)
@@ -296,24 +231,7 @@ static int write_state(hid_t file, const xg_denoiser *net, const xg_train_state 
     rc = rc ? rc : xg_h5_put_i64(g, "threads", s->threads, ctx, err);
     rc = rc ? rc : xg_h5_put_f64(g, "elapsed", s->elapsed, ctx, err);
     rc = rc ? rc : xg_h5_put_u64(g, "data_hash", s->data_hash, ctx, err);
-    hsize_t four = 4, np = (hsize_t)s->nperm, ns = XG_SUMS;
-    hsize_t hd[2] = {(hsize_t)s->nhist, XG_HIST_COLS};
-    rc = rc ? rc : xg_h5_put_ds(g, "rng_state", H5T_STD_U64LE, H5T_NATIVE_UINT64, 1, &four, s->rng, ctx, err);
-    rc = rc ? rc : xg_h5_put_ds(g, "perm", H5T_STD_I64LE, H5T_NATIVE_INT64, 1, &np, s->perm, ctx, err);
-    rc = rc ? rc : xg_h5_put_ds(g, "epoch_sums", H5T_IEEE_F64LE, H5T_NATIVE_DOUBLE, 1, &ns, s->sums, ctx, err);
-    rc = rc ? rc : xg_h5_put_ds(g, "history", H5T_IEEE_F64LE, H5T_NATIVE_DOUBLE, 2, hd, s->hist, ctx, err);
-    if (!rc) {
-        char cols[512] = "";
-        for (int i = 0; i < XG_HIST_COLS; i++) {
-            strcat(cols, xg_hist_column_names[i]);
-            if (i + 1 < XG_HIST_COLS)
-                strcat(cols, ",");
-        }
-        hid_t d = H5Dopen2(g, "history", H5P_DEFAULT);
-        rc = d < 0 ? xg_h5_fail(err, ctx, "open", "train/history") : xg_h5_put_str(d, "columns", cols, ctx, err);
-        if (d >= 0)
-            H5Dclose(d);
-    }
+    rc = rc ? rc : xg_train_state_write_h5(g, s, s->sums, XG_SUMS, xg_hist_column_names, ctx, err);
     H5Gclose(g);
     return rc;
 }
@@ -359,20 +277,9 @@ static int write_condition(hid_t file, const xg_cond_spec *cs, const char *ctx, 
     return rc;
 }
 
-/* What one model or checkpoint file holds, for fill_model. */
-struct model_file {
-    const xg_denoiser *net;
-    const float *weights, *ema;
-    const xg_noise_params *noise;
-    const xg_hparams *hp;
-    const xg_model_stats *stats;
-    const xg_cond_spec *cond;
-    const xg_train_state *state;
-};
-
 static int fill_model(hid_t f, const void *user, const char *path, xg_error *err)
 {
-    const struct model_file *m = user;
+    const xg_model_desc *m = user;
     int rc = xg_h5_put_str(f, "format", XG_MODEL_FORMAT, path, err);
     rc = rc ? rc : xg_h5_put_i64(f, "version", XG_MODEL_VERSION, path, err);
     rc = rc ? rc : xg_h5_put_str(f, "kind", m->state ? "checkpoint" : "model", path, err);
@@ -387,20 +294,12 @@ static int fill_model(hid_t f, const void *user, const char *path, xg_error *err
     return rc;
 }
 
-int xg_model_write(const char *path, const xg_denoiser *net, const float *weights,
-                   const float *ema, const xg_noise_params *noise, const xg_hparams *hp,
-                   const xg_model_stats *stats, const xg_train_state *state, xg_error *err)
+int xg_model_write(const char *path, const xg_model_desc *d, xg_error *err)
 {
-    return xg_model_write_cond(path, net, weights, ema, noise, hp, stats, NULL, state, err);
-}
-
-int xg_model_write_cond(const char *path, const xg_denoiser *net, const float *weights,
-                        const float *ema, const xg_noise_params *noise, const xg_hparams *hp,
-                        const xg_model_stats *stats, const xg_cond_spec *cond,
-                        const xg_train_state *state, xg_error *err)
-{
-    if (!path || !net || !weights || !ema || !noise || !hp || !stats)
+    if (!path || !d || !d->net || !d->weights || !d->ema || !d->noise || !d->hp || !d->stats)
         return xg_error_set(err, XG_EINVAL, "model write: missing argument");
+    const xg_denoiser *net = d->net;
+    const xg_cond_spec *cond = d->cond;
     if (cond && cond->n > 0) {
         int rc = xg_cond_spec_check(cond, err);
         if (rc)
@@ -410,11 +309,14 @@ int xg_model_write_cond(const char *path, const xg_denoiser *net, const float *w
                                 "network's cond_dim is %d", path, cond->dim,
                                 xg_denoiser_get_config(net)->cond_dim);
     }
+    const xg_train_state *state = d->state;
     if (state && state->nparams != xg_denoiser_num_params(net))
         return xg_error_set(err, XG_EINVAL, "model write: optimizer state has %zu parameters, the network %zu",
                             state->nparams, xg_denoiser_num_params(net));
-    struct model_file mf = {net, weights, ema, noise, hp, stats, cond, state};
-    return xg_h5_write_atomic(path, fill_model, &mf, "model write", err);
+    if (state && (state->ncols != XG_HIST_COLS || (state->nhist > 0 && !state->hist)))
+        return xg_error_set(err, XG_EINVAL, "model write: the loss history has %d columns, a "
+                            "model file's has %d", state->ncols, XG_HIST_COLS);
+    return xg_h5_write_atomic(path, fill_model, d, "model write", err);
 }
 
 /* ================================================================ reading */
@@ -642,7 +544,7 @@ static int read_state(hid_t file, const xg_denoiser *net, xg_train_state **out, 
     int rc = xg_h5_ds_shape(file, "train/perm", 1, dims, ctx, err);
     if (rc)
         return rc;
-    xg_train_state *s = xg_train_state_alloc(xg_denoiser_num_params(net), (int64_t)dims[0], err);
+    xg_train_state *s = xg_train_state_alloc(xg_denoiser_num_params(net), (int64_t)dims[0], XG_HIST_COLS, 0, err);
     if (!s)
         return err ? err->code : XG_ENOMEM;
     s->threads = 0;
@@ -662,31 +564,16 @@ static int read_state(hid_t file, const xg_denoiser *net, xg_train_state **out, 
     rc = rc ? rc : xg_h5_get_i64(g, "/train", "threads", &s->threads, ctx, err);
     rc = rc ? rc : xg_h5_get_f64(g, "/train", "elapsed", &s->elapsed, ctx, err);
     rc = rc ? rc : xg_h5_get_attr(g, "/train", "data_hash", H5T_NATIVE_UINT64, &s->data_hash, ctx, err);
-    hsize_t four = 4, ns = XG_SUMS;
-    rc = rc ? rc : xg_h5_get_ds(g, "rng_state", H5T_NATIVE_UINT64, 1, &four, s->rng, ctx, err);
-    rc = rc ? rc : xg_h5_get_ds(g, "perm", H5T_NATIVE_INT64, 1, dims, s->perm, ctx, err);
-    rc = rc ? rc : xg_h5_get_ds(g, "epoch_sums", H5T_NATIVE_DOUBLE, 1, &ns, s->sums, ctx, err);
-    hsize_t hd[2] = {0};
-    rc = rc ? rc : xg_h5_ds_shape(g, "history", 2, hd, ctx, err);
-    if (!rc && (hd[1] != XG_HIST_COLS || hd[0] > 10000000))
-        rc = xg_error_set(err, XG_EPARSE, "%s: /train/history has shape (%llu, %llu), expected (epochs, %d)",
-                          ctx, (unsigned long long)hd[0], (unsigned long long)hd[1], XG_HIST_COLS);
-    if (!rc && hd[0] > 0) {
-        s->hist = malloc(hd[0] * XG_HIST_COLS * sizeof(double));
-        rc = s->hist ? xg_h5_get_ds(g, "history", H5T_NATIVE_DOUBLE, 2, hd, s->hist, ctx, err)
-                     : xg_error_set(err, XG_ENOMEM, "%s: out of memory", ctx);
-        s->nhist = rc ? 0 : (int64_t)hd[0];
-    }
+    rc = rc ? rc : xg_train_state_read_h5(g, s, s->sums, XG_SUMS, 1, ctx, err);
     if (g >= 0)
         H5Gclose(g);
     if (!rc) {
-        /* The state drives array indexing on resume: check it now. */
+        /* The state drives array indexing on resume: check it now (the permutation's range
+         * was checked as it was read). */
         int bad = s->epoch < 0 || s->step_in_epoch < 0 || s->step < 0 || s->horizon < 0;
-        for (int64_t i = 0; i < s->nperm && !bad; i++)
-            bad = s->perm[i] < 0 || s->perm[i] >= s->nperm;
         if (bad)
             rc = xg_error_set(err, XG_EPARSE, "%s: /train holds an inconsistent state (negative "
-                              "counters or a permutation out of range)", ctx);
+                              "counters)", ctx);
     }
     if (rc) {
         xg_train_state_free(s);

@@ -56,27 +56,9 @@
 #include "diffusion/xg_condition.h"
 #include "diffusion/xg_denoiser.h"
 #include "diffusion/xg_noise.h"
+#include "diffusion/xg_trainer.h"
 
 #define XG_MODEL_VERSION 1
-
-/* Training hyperparameters, recorded in every model file so a result can be reproduced. */
-typedef struct {
-    int batch;                /* crystals per step (64) */
-    int epochs;               /* planned epochs; 0 = as many as `hours` allows */
-    double hours;             /* wall-time budget of one invocation, 0 = none */
-    double lr, lr_min;        /* peak learning rate and the floor of the cosine decay */
-    long warmup_steps;        /* linear warm-up from 0 to lr */
-    double weight_decay;      /* decoupled (AdamW) weight decay, 0 = plain Adam */
-    double clip_norm;         /* global gradient-norm clip, 0 = none */
-    double ema_decay;         /* EMA decay of the weights (0.999) */
-    double beta1, beta2, adam_eps;
-    uint64_t seed;
-    int threads;              /* OpenMP threads the run used (determinism is per thread count) */
-    long max_structures;      /* 0 = whole training set */
-    double checkpoint_minutes;/* time between checkpoints (also written at each epoch end) */
-} xg_hparams;
-
-void xg_hparams_default(xg_hparams *h);
 
 /* Statistics of the training set that samplers need. */
 typedef struct {
@@ -106,34 +88,6 @@ enum {
 };
 extern const char *const xg_hist_column_names[XG_HIST_COLS];
 
-/* Running sums of the current epoch: loss components weighted by crystals, then counts. */
-enum { XG_SUM_TOTAL, XG_SUM_COORD, XG_SUM_LATTICE, XG_SUM_TYPE, XG_SUM_CRYSTALS,
-       XG_SUM_SECONDS, XG_SUM_STEPS, XG_SUMS };
-
-/* The trainer's state, saved in checkpoints. */
-typedef struct {
-    size_t nparams;
-    float *adam_m, *adam_v;   /* nparams each */
-    int64_t step;             /* optimizer steps taken (global step) */
-    int64_t epoch;            /* epochs completed */
-    int64_t step_in_epoch;    /* batches of the current epoch already done */
-    int64_t horizon;          /* total steps of the learning-rate schedule, 0 = not known yet */
-    int64_t threads;
-    uint64_t rng[4];          /* the trainer's generator at the start of the next step */
-    int64_t nperm;
-    int64_t *perm;            /* data order of the current epoch */
-    double elapsed;           /* training seconds over all invocations */
-    uint64_t data_hash;       /* fingerprint of the training set: resume refuses another one */
-    double sums[XG_SUMS];
-    int64_t nhist;
-    double *hist;             /* nhist * XG_HIST_COLS */
-} xg_train_state;
-
-xg_train_state *xg_train_state_alloc(size_t nparams, int64_t nperm, xg_error *err);
-void xg_train_state_free(xg_train_state *s);
-/* Appends one history row (XG_HIST_COLS values). */
-int xg_train_state_push_history(xg_train_state *s, const double *row, xg_error *err);
-
 /* A model in memory. */
 typedef struct {
     xg_denoiser_config cfg;
@@ -147,18 +101,21 @@ typedef struct {
                                  cond_dim > 0 but no /condition group, which samplers refuse) */
 } xg_model;
 
-/* Writes a model (state == NULL) or a checkpoint. weights and ema hold
- * xg_denoiser_num_params(net) floats; net supplies the configuration and parameter names. */
-int xg_model_write(const char *path, const xg_denoiser *net, const float *weights,
-                   const float *ema, const xg_noise_params *noise, const xg_hparams *hp,
-                   const xg_model_stats *stats, const xg_train_state *state, xg_error *err);
+/* What a model or checkpoint file holds. weights and ema hold xg_denoiser_num_params(net)
+ * floats; net supplies the configuration and parameter names. */
+typedef struct {
+    const xg_denoiser *net;
+    const float *weights, *ema;
+    const xg_noise_params *noise;
+    const xg_hparams *hp;         /* the training settings (xg_trainer.h) */
+    const xg_model_stats *stats;
+    const xg_cond_spec *cond;     /* NULL or n == 0: unconditional (no /condition group); else
+                                     its dim must equal the network's cond_dim */
+    const xg_train_state *state;  /* NULL: a model; else a checkpoint (history of XG_HIST_COLS) */
+} xg_model_desc;
 
-/* The same, for a model with conditions: cond (may be NULL or have n == 0 = none) is written
- * to /condition; its dim must equal the network's cond_dim. */
-int xg_model_write_cond(const char *path, const xg_denoiser *net, const float *weights,
-                        const float *ema, const xg_noise_params *noise, const xg_hparams *hp,
-                        const xg_model_stats *stats, const xg_cond_spec *cond,
-                        const xg_train_state *state, xg_error *err);
+/* Writes the file described by d (to PATH.tmp, renamed onto PATH). */
+int xg_model_write(const char *path, const xg_model_desc *d, xg_error *err);
 
 #define XG_MODEL_LOAD_EMA 1   /* net gets the EMA weights (what samplers should use) */
 #define XG_MODEL_LOAD_STATE 2 /* the file must be a checkpoint; its state is loaded too */

@@ -27,7 +27,6 @@
 #define XG_NN_H
 
 #include <stddef.h>
-#include "diffusion/xg_denoiser.h"
 
 /* The layout of a packed batch's pairs. Build it with xg_nn_pairs_layout. */
 typedef struct {
@@ -143,21 +142,5 @@ double xg_nn_mse_forward(const float *pred, const float *target, size_t n);
 /* dpred += dloss * 2 (pred - target) / n. */
 void xg_nn_mse_backward(float *dpred, const float *pred, const float *target, size_t n,
                         float dloss);
-
-/* ---- the denoiser's recommended configuration (measured; see the README's bench table) ----
- * Lives here until diffusion/xg_denoiser.h grows it. */
-void xg_denoiser_default_config(xg_denoiser_config *cfg);
-
-/* ---- the denoiser's final node states, for models that pool them (properties/) ----
- * Declared here rather than in xg_denoiser.h, whose declarations are frozen.
- * xg_denoiser_node_states: u = LayerNorm(h) of the last forward pass, natoms x hidden, the
- * features every head reads; valid until the next forward; NULL before any forward.
- * xg_denoiser_backward_nodes: xg_denoiser_backward with one more incoming gradient, d_u
- * (natoms x hidden, may be NULL) with respect to those node states; the heads' gradients (any
- * may be NULL) are added to it. ADDS into the parameter gradients like backward. */
-const float *xg_denoiser_node_states(const xg_denoiser *d);
-int xg_denoiser_backward_nodes(xg_denoiser *d, const xg_batch *b, const float *d_coord,
-                               const float *d_logits, const float *d_lattice, const float *d_u,
-                               xg_error *err);
 
 #endif

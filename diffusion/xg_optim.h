@@ -1,12 +1,11 @@
-/* xg_optim.h: the optimizer pieces shared by every trainer of the project's network engine
- * (the denoiser in xg_train.c, the property models in properties/xg_propmodel.c): the
+/* xg_optim.h: the optimizer pieces of the training loop (xg_trainer.c), which trains the
+ * denoiser (xg_train.c) and the property models (properties/xg_propmodel.c): the
  * learning-rate schedule, the global gradient norm and its clip, one AdamW step with the
  * warm-started EMA of the weights, the epoch shuffle, and the hyperparameter check.
  *
- * Why shared: the two trainers must agree on what "Adam with warm-up, cosine decay, clipping
- * and EMA" means (DESIGN.md 3.4), and their checkpoints resume bit for bit only if the
- * arithmetic never changes. Keeping one copy means one place that fixes the order of every
- * floating-point operation.
+ * Why separate from the loop (xg_trainer.h): these are the arithmetic of one step, tested on
+ * their own; checkpoints resume bit for bit only if it never changes, and keeping one copy
+ * means one place that fixes the order of every floating-point operation (DESIGN.md 3.4).
  *
  * Determinism: the norm is a serial sum in index order; the update is elementwise (OpenMP over
  * elements changes nothing); the shuffle draws from the caller's generator only. */
@@ -18,7 +17,7 @@
 
 #include "crystal/xg_error.h"
 #include "crystal/xg_rng.h"
-#include "diffusion/xg_model.h"
+#include "diffusion/xg_trainer.h"
 
 /* The learning rate at a 0-based step: linear warm-up over hp->warmup_steps, then cosine decay
  * from hp->lr to hp->lr_min at `horizon` (total steps; <= 0 = not known yet: hp->lr). */

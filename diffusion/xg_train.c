@@ -1,14 +1,11 @@
 /* xg_train.c: the training loop (see xg_train.h for what it guarantees). */
 #include "diffusion/xg_train.h"
-#include "diffusion/xg_nn.h"
 #include "diffusion/xg_optim.h"
 
-#include <errno.h>
 #include <math.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
-#include <time.h>
 
 #ifdef _OPENMP
 #include <omp.h>
@@ -18,13 +15,6 @@
 #define XG_TRAIN_STREAM 0x747261696eULL      /* "train" */
 #define XG_VAL_SEED_XOR 0x56414c4944415445ULL /* "VALIDATE" */
 
-static double now_s(void)
-{
-    struct timespec ts;
-    clock_gettime(CLOCK_MONOTONIC, &ts);
-    return ts.tv_sec + 1e-9 * ts.tv_nsec;
-}
-
 void xg_train_config_default(xg_train_config *c)
 {
     memset(c, 0, sizeof *c);
@@ -32,11 +22,6 @@ void xg_train_config_default(xg_train_config *c)
     xg_noise_params_default(&c->noise);
     xg_hparams_default(&c->hp);
     c->cond_drop = 0.2;
-}
-
-double xg_train_lr(const xg_hparams *hp, int64_t step, int64_t horizon)
-{
-    return xg_optim_lr(hp, step, horizon);
 }
 
 /* ================================================================ prepared data */
@@ -158,28 +143,18 @@ static int pset_conditions(pset *p, const xg_dataset *ds, const xg_cond_spec *cs
 }
 
 /* FNV-1a over the prepared set: atom counts, classes, coordinates and lattices, bit for bit. */
-static uint64_t fnv(uint64_t h, const void *p, size_t n)
-{
-    const unsigned char *c = p;
-    for (size_t i = 0; i < n; i++) {
-        h ^= c[i];
-        h *= 0x100000001b3ULL;
-    }
-    return h;
-}
-
 static uint64_t pset_hash(const pset *p)
 {
-    uint64_t h = 0xcbf29ce484222325ULL;
-    h = fnv(h, &p->n, sizeof p->n);
-    h = fnv(h, p->off, (size_t)(p->n + 1) * sizeof(int64_t));
-    h = fnv(h, p->cls, (size_t)p->m * sizeof(int));
-    h = fnv(h, p->frac, (size_t)p->m * 3 * sizeof(double));
-    h = fnv(h, p->S, (size_t)p->n * 9 * sizeof(double));
+    uint64_t h = XG_FNV_INIT;
+    h = xg_fnv1a(h, &p->n, sizeof p->n);
+    h = xg_fnv1a(h, p->off, (size_t)(p->n + 1) * sizeof(int64_t));
+    h = xg_fnv1a(h, p->cls, (size_t)p->m * sizeof(int));
+    h = xg_fnv1a(h, p->frac, (size_t)p->m * 3 * sizeof(double));
+    h = xg_fnv1a(h, p->S, (size_t)p->n * 9 * sizeof(double));
     /* Labels only when conditioned, so unconditional checkpoints keep their fingerprint. */
     if (p->cdim > 0) {
-        h = fnv(h, p->cond, (size_t)p->n * (size_t)p->cdim * sizeof(float));
-        h = fnv(h, p->cond_ok, (size_t)p->n);
+        h = xg_fnv1a(h, p->cond, (size_t)p->n * (size_t)p->cdim * sizeof(float));
+        h = xg_fnv1a(h, p->cond_ok, (size_t)p->n);
     }
     return h;
 }
@@ -348,23 +323,6 @@ static void fill_batch(const pset *ps, int B, const xg_noise_params *np, bws *w,
     b->cond_on = ps->cdim > 0 ? w->cond_on : NULL;
 }
 
-/* 1 when training is split over several processes. */
-static int dist_on(const xg_train_dist *d)
-{
-    return d && d->size > 1 && d->sum_f32 && d->sum_f64;
-}
-
-/* Sums n doubles over the processes (nothing to do for one). */
-static int dist_sum(const xg_train_dist *d, double *v, size_t n, xg_error *err)
-{
-    if (!dist_on(d))
-        return XG_OK;
-    int rc = d->sum_f64(d->ctx, v, n, err);
-    if (rc)
-        xg_error_prefix(err, rc, "train: summing over %d processes", d->size);
-    return rc;
-}
-
 /* Dataset-level means over a prepared set with a fixed noise draw. With several processes
  * (d may be NULL), process r evaluates batches r, r + R, ... (the same batches as one process
  * forms) and the sums are added up: every process gets the means. */
@@ -375,7 +333,7 @@ static int eval_pset(xg_denoiser *net, const xg_noise_params *np, const pset *ps
     memset(out, 0, sizeof *out);
     double sc = 0, sl = 0, sa = 0;
     int64_t atoms = 0, masked = 0;
-    int R = dist_on(d) ? d->size : 1, rank = dist_on(d) ? d->rank : 0;
+    int R = xg_train_dist_on(d) ? d->size : 1, rank = xg_train_dist_on(d) ? d->rank : 0;
     int failed = 0;
     for (int64_t s0 = 0, j = 0; s0 < ps->n; s0 += batch, j++) {
         if (j % R != rank)
@@ -409,7 +367,7 @@ static int eval_pset(xg_denoiser *net, const xg_noise_params *np, const pset *ps
     if (R > 1) {
         /* Counts are integers far below 2^53: their double sums are exact. */
         double v[6] = {sc, (double)atoms, sl, sa, (double)masked, failed ? 1.0 : 0.0};
-        int rc = dist_sum(d, v, 6, err);
+        int rc = xg_train_dist_sum(d, v, 6, err);
         if (rc)
             return rc;
         if (failed)
@@ -429,15 +387,9 @@ static int eval_pset(xg_denoiser *net, const xg_noise_params *np, const pset *ps
     return XG_OK;
 }
 
-int xg_train_evaluate(xg_denoiser *net, const xg_noise_params *noise, const xg_dataset *ds,
-                      int batch, uint64_t seed, xg_noise_loss *out, xg_error *err)
-{
-    return xg_train_evaluate_cond(net, noise, NULL, 0, ds, batch, seed, out, err);
-}
-
-int xg_train_evaluate_cond(xg_denoiser *net, const xg_noise_params *noise, const xg_cond_spec *cond,
-                           int use_cond, const xg_dataset *ds, int batch, uint64_t seed,
-                           xg_noise_loss *out, xg_error *err)
+int xg_train_evaluate(xg_denoiser *net, const xg_noise_params *noise, const xg_cond_spec *cond,
+                      int use_cond, const xg_dataset *ds, int batch, uint64_t seed,
+                      xg_noise_loss *out, xg_error *err)
 {
     memset(out, 0, sizeof *out);
     if (!net || !noise || !ds || batch < 1)
@@ -469,168 +421,26 @@ int xg_train_evaluate_cond(xg_denoiser *net, const xg_noise_params *noise, const
     return rc;
 }
 
-static int cmp_desc(const void *a, const void *b)
-{
-    long x = *(const long *)a, y = *(const long *)b;
-    return (x < y) - (x > y);
-}
+/* ================================================================ the denoiser's part of the loop */
 
-/* Atoms and pairs of the B largest crystals: a bound on any batch of B. */
-static int largest_sizes(const pset *ps, int B, long *atoms, long *pairs, xg_error *err)
-{
-    *atoms = *pairs = 0;
-    if (ps->n == 0)
-        return XG_OK;
-    long *n = malloc((size_t)ps->n * sizeof(long));
-    if (!n)
-        return xg_error_set(err, XG_ENOMEM, "train: out of memory");
-    for (int64_t b = 0; b < ps->n; b++)
-        n[b] = (long)(ps->off[b + 1] - ps->off[b]);
-    qsort(n, (size_t)ps->n, sizeof(long), cmp_desc);
-    for (int64_t b = 0; b < ps->n && b < B; b++) {
-        *atoms += n[b];
-        *pairs += n[b] * n[b];
-    }
-    free(n);
-    return XG_OK;
-}
-
-/* ================================================================ files */
-
-static int write_log(const char *path, const xg_train_state *st, xg_error *err)
-{
-    size_t n = strlen(path);
-    char *tmp = malloc(n + 8);
-    if (!tmp)
-        return xg_error_set(err, XG_ENOMEM, "loss log: out of memory");
-    snprintf(tmp, n + 8, "%s.tmp", path);
-    FILE *f = fopen(tmp, "w");
-    if (!f) {
-        int e = errno;
-        free(tmp);
-        return xg_error_set(err, XG_EIO, "%s: cannot write the loss log (%s)", path, strerror(e));
-    }
-    for (int c = 0; c < XG_HIST_COLS; c++)
-        fprintf(f, "%s%s", xg_hist_column_names[c], c + 1 < XG_HIST_COLS ? "," : "\n");
-    for (int64_t r = 0; r < st->nhist; r++) {
-        const double *h = st->hist + r * XG_HIST_COLS;
-        for (int c = 0; c < XG_HIST_COLS; c++) {
-            if (c == XG_HIST_EPOCH || c == XG_HIST_STEP)
-                fprintf(f, "%lld", (long long)h[c]);
-            else
-                fprintf(f, "%.8g", h[c]);
-            fputc(c + 1 < XG_HIST_COLS ? ',' : '\n', f);
-        }
-    }
-    int bad = ferror(f);
-    bad |= fclose(f) != 0;
-    int rc = XG_OK;
-    if (bad)
-        rc = xg_error_set(err, XG_EIO, "%s: writing the loss log failed (disk full?)", tmp);
-    else if (rename(tmp, path) != 0)
-        rc = xg_error_set(err, XG_EIO, "%s: cannot rename the loss log into place (%s)", path, strerror(errno));
-    if (rc)
-        remove(tmp);
-    free(tmp);
-    return rc;
-}
-
-/* ================================================================ the loop */
+/* The denoiser's history / log columns (xg_model.h's XG_HIST_*) and how the log prints them. */
+static const char *const hist_formats[XG_HIST_COLS] = {
+    NULL, NULL, "%.8g", "%.8g", "%.8g", "%.8g", "%.8g", "%.8g", "%.8g", "%.8g", "%.8g",
+    "%.8g", "%.8g"};
 
 typedef struct {
     const xg_train_config *cfg;
-    xg_hparams hp;
+    xg_trainer core;  /* the loop (xg_trainer.h): hp, state, ema, generator */
     xg_noise_params noise;
     xg_model_stats stats;
     xg_cond_spec spec;  /* conditions (n == 0: an unconditional run) */
     xg_denoiser *net;
-    float *ema, *backup;
-    xg_train_state *st;
-    xg_rng rng;
     pset tr, va;
     bws w;
-    int64_t spe;      /* steps per epoch */
-    int B;            /* crystals per training step */
-    double t0, elapsed0, last_ckpt;
-    int64_t ckpt_step;/* global step of the last checkpoint written, -1 none */
+    xg_noise_loss last; /* the last batch's losses */
     xg_train_progress_fn fn;
     void *user;
 } trainer;
-
-/* 1 on the process that writes files: the only one, or rank 0 of several. */
-static int writer(const trainer *T)
-{
-    return !dist_on(&T->cfg->dist) || T->cfg->dist.rank == 0;
-}
-
-static int save_checkpoint(trainer *T, xg_error *err)
-{
-    if (!writer(T)) { /* rank 0 writes it; the others only keep the books the same */
-        T->ckpt_step = T->st->step;
-        T->last_ckpt = now_s();
-        return XG_OK;
-    }
-    T->st->elapsed = T->elapsed0 + (now_s() - T->t0);
-    memcpy(T->st->rng, T->rng.s, sizeof T->st->rng);
-    int rc = xg_model_write_cond(T->cfg->ckpt_path, T->net, xg_denoiser_params(T->net), T->ema,
-                                 &T->noise, &T->hp, &T->stats, &T->spec, T->st, err);
-    if (rc)
-        return rc;
-    T->ckpt_step = T->st->step;
-    T->last_ckpt = now_s();
-    if (T->fn) {
-        xg_train_progress p;
-        memset(&p, 0, sizeof p);
-        p.event = XG_TRAIN_EV_CHECKPOINT;
-        p.step = T->st->step;
-        p.epoch = T->st->epoch;
-        p.path = T->cfg->ckpt_path;
-        p.elapsed = now_s() - T->t0;
-        T->fn(&p, T->user);
-    }
-    return XG_OK;
-}
-
-static void fill_progress(const trainer *T, xg_train_progress *p, int event)
-{
-    memset(p, 0, sizeof *p);
-    const double *s = T->st->sums;
-    p->event = event;
-    p->ntrain = T->tr.n;
-    p->nval = T->va.n;
-    p->skipped = T->tr.skipped;
-    p->nlabelled = T->tr.nlabelled;
-    p->cond = &T->spec;
-    p->nparams = xg_denoiser_num_params(T->net);
-    p->epoch = T->st->epoch;
-    p->epochs = T->hp.epochs;
-    p->step_in_epoch = T->st->step_in_epoch;
-    p->steps_per_epoch = T->spe;
-    p->step = T->st->step;
-    p->lr = xg_train_lr(&T->hp, T->st->step > 0 ? T->st->step - 1 : 0, T->st->horizon);
-    double steps = s[XG_SUM_STEPS];
-    if (steps > 0) {
-        p->avg_total = s[XG_SUM_TOTAL] / steps;
-        p->avg_coord = s[XG_SUM_COORD] / steps;
-        p->avg_lattice = s[XG_SUM_LATTICE] / steps;
-        p->avg_type = s[XG_SUM_TYPE] / steps;
-    }
-    p->crystals_per_s = s[XG_SUM_SECONDS] > 0 ? s[XG_SUM_CRYSTALS] / s[XG_SUM_SECONDS] : 0;
-    p->sec_per_batch = steps > 0 ? s[XG_SUM_SECONDS] / steps : 0;
-    p->elapsed = now_s() - T->t0;
-    p->eta = -1;
-    if (T->hp.epochs > 0 && p->sec_per_batch > 0) {
-        int64_t left = (int64_t)T->hp.epochs * T->spe - T->st->step;
-        p->eta = left > 0 ? left * p->sec_per_batch : 0;
-    }
-    if (T->hp.hours > 0) {
-        double left = T->hp.hours * 3600 - p->elapsed;
-        if (left < 0)
-            left = 0;
-        if (p->eta < 0 || left < p->eta)
-            p->eta = left;
-    }
-}
 
 /* One process's share of a data-parallel step (xg_train.h): its slice of the global batch,
  * output gradients rescaled to the global normalisations, then the parameter gradients summed
@@ -638,17 +448,17 @@ static void fill_progress(const trainer *T, xg_train_progress *p, int event)
  * the whole batch (up to the order of the sums) and *loss the whole batch's loss. A process
  * that fails still takes part in both sums (a NaN gradient, a failure flag), so the others stop
  * with it instead of waiting forever. */
-static int dist_step_grads(trainer *T, xg_noise_loss *loss, xg_error *err)
+static int dist_step_grads(trainer *T, const int64_t *idx, int B, xg_rng *rng, xg_noise_loss *loss,
+                           xg_error *err)
 {
     const xg_train_dist *d = &T->cfg->dist;
-    xg_train_state *st = T->st;
-    int B = T->B, R = d->size;
+    int R = d->size;
     int lo = (int)((int64_t)B * d->rank / R), hi = (int)((int64_t)B * (d->rank + 1) / R);
-    int64_t base = st->step_in_epoch * B, A = 0;
+    int64_t A = 0;
     /* Every process draws every seed, so the trainer's generator stays the serial run's. */
     for (int k = 0; k < B; k++) {
-        int64_t i = st->perm[base + k];
-        uint64_t seed = xg_rng_u64(&T->rng);
+        int64_t i = idx[k];
+        uint64_t seed = xg_rng_u64(rng);
         A += T->tr.off[i + 1] - T->tr.off[i];
         if (k >= lo && k < hi) {
             T->w.idx[k - lo] = i;
@@ -671,7 +481,7 @@ static int dist_step_grads(trainer *T, xg_noise_loss *loss, xg_error *err)
                    rc ? 1.0 : 0.0};
     if (rc)
         v[0] = v[1] = v[2] = v[3] = 0;
-    int src = dist_sum(d, v, 5, err);
+    int src = xg_train_dist_sum(d, v, 5, err);
     if (rc || src)
         return rc ? rc : src;
     if (v[4] > 0)
@@ -705,20 +515,19 @@ static int dist_step_grads(trainer *T, xg_noise_loss *loss, xg_error *err)
     return rc ? rc : src;
 }
 
-static int train_step(trainer *T, xg_noise_loss *loss, xg_error *err)
+/* xg_trainer_ops.batch: the noise draw, forward, loss and backward of one batch. */
+static int op_batch(void *ctx, const int64_t *idx, int B, xg_rng *rng, double *loss, xg_error *err)
 {
-    double ts = now_s();
-    xg_train_state *st = T->st;
-    const xg_hparams *hp = &T->hp;
-    int B = T->B;
+    trainer *T = ctx;
+    xg_noise_loss *l = &T->last;
     int rc;
-    if (dist_on(&T->cfg->dist)) {
-        rc = dist_step_grads(T, loss, err);
+    memset(l, 0, sizeof *l);
+    if (xg_train_dist_on(&T->cfg->dist)) {
+        rc = dist_step_grads(T, idx, B, rng, l, err);
     } else {
-        int64_t base = st->step_in_epoch * B;
         for (int k = 0; k < B; k++) {
-            T->w.idx[k] = st->perm[base + k];
-            T->w.seeds[k] = xg_rng_u64(&T->rng);
+            T->w.idx[k] = idx[k];
+            T->w.seeds[k] = xg_rng_u64(rng);
             T->w.streams[k] = 0;
         }
         xg_batch b;
@@ -727,157 +536,109 @@ static int train_step(trainer *T, xg_noise_loss *loss, xg_error *err)
         xg_denoiser_out o;
         rc = xg_denoiser_forward(T->net, &b, &o, err);
         rc = rc ? rc : xg_noise_loss_eval(&T->noise, &b, &o, T->w.classes, T->w.coord_tgt,
-                                          T->w.lat_tgt, loss, T->w.d_coord, T->w.d_logits,
+                                          T->w.lat_tgt, l, T->w.d_coord, T->w.d_logits,
                                           T->w.d_lat, err);
         rc = rc ? rc : xg_denoiser_backward(T->net, &b, T->w.d_coord, T->w.d_logits, T->w.d_lat,
                                             err);
     }
-    if (rc) {
-        xg_error_prefix(err, rc, "training step %lld", (long long)st->step);
-        return rc;
-    }
-    size_t np = xg_denoiser_num_params(T->net);
-    float *p = xg_denoiser_params(T->net), *g = xg_denoiser_grads(T->net);
-    /* Serial, fixed-order reduction: the same norm for any thread count. */
-    double nrm = sqrt(xg_optim_sumsq(0, g, np));
-    if (!isfinite(nrm))
-        return xg_error_set(err, XG_ENUMERIC,
-                            "training step %lld: the gradient is not finite (loss %g); resume from "
-                            "the last checkpoint with a lower --lr",
-                            (long long)st->step, loss->total);
-    xg_optim_step os;
-    xg_optim_step_init(&os, hp, st->step, st->horizon, nrm);
-    xg_optim_adamw_ema(&os, p, g, st->adam_m, st->adam_v, T->ema, np);
-    st->step++;
-    st->step_in_epoch++;
-    double dt = now_s() - ts;
-    st->sums[XG_SUM_TOTAL] += loss->total;
-    st->sums[XG_SUM_COORD] += loss->coord;
-    st->sums[XG_SUM_LATTICE] += loss->lattice;
-    st->sums[XG_SUM_TYPE] += loss->type;
-    st->sums[XG_SUM_CRYSTALS] += B;
-    st->sums[XG_SUM_SECONDS] += dt;
-    st->sums[XG_SUM_STEPS] += 1;
-    return XG_OK;
+    loss[0] = l->total;
+    loss[1] = l->coord;
+    loss[2] = l->lattice;
+    loss[3] = l->type;
+    return rc;
 }
 
-/* Data-parallel runs: checks that every process holds the same weights, EMA, data and
- * position (a fingerprint summed over the processes must be R times each one's own). A
- * difference would mean the processes diverged; it is an error on all of them. */
-static int dist_check_same(trainer *T, const char *when, xg_error *err)
+/* xg_trainer_ops.validate: the validation losses with a fixed noise draw. */
+static int op_validate(void *ctx, double *val, xg_error *err)
 {
-    const xg_train_dist *d = &T->cfg->dist;
-    if (!dist_on(d))
-        return XG_OK;
-    size_t np = xg_denoiser_num_params(T->net);
-    uint64_t h = 0xcbf29ce484222325ULL;
-    h = fnv(h, xg_denoiser_params(T->net), np * sizeof(float));
-    h = fnv(h, T->ema, np * sizeof(float));
-    h = fnv(h, &T->st->data_hash, sizeof T->st->data_hash);
-    h = fnv(h, &T->st->step, sizeof T->st->step);
-    h = fnv(h, T->rng.s, sizeof T->rng.s);
-    /* 16-bit pieces: sums over up to 2^37 processes stay exact in double. */
-    double mine[4], v[4];
-    for (int k = 0; k < 4; k++)
-        mine[k] = v[k] = (double)((h >> (16 * k)) & 0xffff);
-    int rc = dist_sum(d, v, 4, err);
-    if (rc)
-        return rc;
-    double bad = 0;
-    for (int k = 0; k < 4; k++)
-        bad += v[k] != mine[k] * d->size;
-    rc = dist_sum(d, &bad, 1, err); /* so that every process agrees on the verdict */
-    if (rc)
-        return rc;
-    if (bad > 0)
-        return xg_error_set(err, XG_EINVAL, "train: the %d processes hold different weights, "
-                            "data or positions %s (step %lld): check that every rank reads the "
-                            "same files", d->size, when, (long long)T->st->step);
-    return XG_OK;
-}
-
-static int end_epoch(trainer *T, xg_train_result *res, xg_error *err)
-{
-    xg_train_state *st = T->st;
-    size_t np = xg_denoiser_num_params(T->net);
+    trainer *T = ctx;
     xg_noise_loss vl;
-    memset(&vl, 0, sizeof vl);
-    double row[XG_HIST_COLS];
-    for (int c = 0; c < XG_HIST_COLS; c++)
-        row[c] = NAN;
-    if (T->va.n > 0) {
-        /* Validate with the EMA weights (the ones samplers use), then put the raw ones back. */
-        float *p = xg_denoiser_params(T->net);
-        memcpy(T->backup, p, np * sizeof(float));
-        memcpy(p, T->ema, np * sizeof(float));
-        int rc = eval_pset(T->net, &T->noise, &T->va, T->B, T->hp.seed ^ XG_VAL_SEED_XOR, 1, &T->w,
-                           &T->cfg->dist, &vl, err);
-        memcpy(p, T->backup, np * sizeof(float));
-        if (rc)
-            return rc;
-        row[XG_HIST_VAL] = vl.total;
-        row[XG_HIST_VAL_COORD] = vl.coord;
-        row[XG_HIST_VAL_LATTICE] = vl.lattice;
-        row[XG_HIST_VAL_TYPE] = vl.type;
-        res->val_loss = vl.total;
+    int rc = eval_pset(T->net, &T->noise, &T->va, T->core.B, T->core.hp.seed ^ XG_VAL_SEED_XOR, 1,
+                       &T->w, &T->cfg->dist, &vl, err);
+    val[0] = vl.total;
+    val[1] = vl.coord;
+    val[2] = vl.lattice;
+    val[3] = vl.type;
+    return rc;
+}
+
+static xg_model_desc model_desc(const trainer *T, const xg_train_state *st)
+{
+    xg_model_desc d;
+    memset(&d, 0, sizeof d);
+    d.net = T->net;
+    d.weights = xg_denoiser_params(T->net);
+    d.ema = T->core.ema;
+    d.noise = &T->noise;
+    d.hp = &T->core.hp;
+    d.stats = &T->stats;
+    d.cond = &T->spec;
+    d.state = st;
+    return d;
+}
+
+static int op_checkpoint(void *ctx, const char *path, const xg_trainer *core, xg_error *err)
+{
+    trainer *T = ctx;
+    xg_model_desc d = model_desc(T, core->st);
+    return xg_model_write(path, &d, err);
+}
+
+static void fill_progress(const trainer *T, xg_train_progress *p, const xg_trainer_progress *g)
+{
+    memset(p, 0, sizeof *p);
+    p->event = g->event == XG_TRAINER_EV_STEP    ? XG_TRAIN_EV_STEP
+               : g->event == XG_TRAINER_EV_EPOCH ? XG_TRAIN_EV_EPOCH
+                                                 : XG_TRAIN_EV_CHECKPOINT;
+    p->ntrain = T->tr.n;
+    p->nval = T->va.n;
+    p->skipped = T->tr.skipped;
+    p->nlabelled = T->tr.nlabelled;
+    p->cond = &T->spec;
+    p->nparams = T->net ? xg_denoiser_num_params(T->net) : 0;
+    p->epoch = g->epoch;
+    p->epochs = g->epochs;
+    p->step_in_epoch = g->step_in_epoch;
+    p->steps_per_epoch = g->steps_per_epoch;
+    p->step = g->step;
+    p->lr = g->lr;
+    if (g->steps > 0) {
+        p->avg_total = g->avg[0];
+        p->avg_coord = g->avg[1];
+        p->avg_lattice = g->avg[2];
+        p->avg_type = g->avg[3];
     }
-    const double *s = st->sums;
-    double steps = s[XG_SUM_STEPS] > 0 ? s[XG_SUM_STEPS] : 1;
-    row[XG_HIST_EPOCH] = (double)(st->epoch + 1);
-    row[XG_HIST_STEP] = (double)st->step;
-    row[XG_HIST_LR] = xg_train_lr(&T->hp, st->step - 1, st->horizon);
-    row[XG_HIST_TRAIN] = s[XG_SUM_TOTAL] / steps;
-    row[XG_HIST_TRAIN_COORD] = s[XG_SUM_COORD] / steps;
-    row[XG_HIST_TRAIN_LATTICE] = s[XG_SUM_LATTICE] / steps;
-    row[XG_HIST_TRAIN_TYPE] = s[XG_SUM_TYPE] / steps;
-    row[XG_HIST_CRYSTALS_PER_S] = s[XG_SUM_SECONDS] > 0 ? s[XG_SUM_CRYSTALS] / s[XG_SUM_SECONDS] : 0;
-    row[XG_HIST_ELAPSED] = T->elapsed0 + (now_s() - T->t0);
-    res->train_loss = row[XG_HIST_TRAIN];
-    int rc = xg_train_state_push_history(st, row, err);
-    if (rc)
-        return rc;
-    /* A time-limited run fixes its learning-rate horizon from its first epoch's duration. */
-    if (st->horizon == 0 && T->hp.epochs <= 0 && T->hp.hours > 0 && s[XG_SUM_SECONDS] > 0) {
-        double el = row[XG_HIST_ELAPSED];
-        if (dist_on(&T->cfg->dist)) {
-            /* The horizon sets the learning rate: every process takes rank 0's clock. */
-            double v = T->cfg->dist.rank == 0 ? el : 0.0;
-            int rc2 = dist_sum(&T->cfg->dist, &v, 1, err);
-            if (rc2)
-                return rc2;
-            el = v;
-        }
-        double per_epoch = el / (double)(st->epoch + 1);
-        int64_t e = (int64_t)floor(T->hp.hours * 3600 / per_epoch);
-        st->horizon = (e > 1 ? e : 1) * T->spe;
+    if (g->event == XG_TRAINER_EV_EPOCH) {
+        p->val_total = g->val[0];
+        p->val_coord = g->val[1];
+        p->val_lattice = g->val[2];
+        p->val_type = g->val[3];
     }
+    p->crystals_per_s = g->crystals_per_s;
+    p->sec_per_batch = g->sec_per_batch;
+    p->elapsed = g->elapsed;
+    p->eta = g->eta;
+    p->path = g->path;
+}
+
+static int op_progress(void *ctx, const xg_trainer_progress *g)
+{
+    trainer *T = ctx;
+    if (!T->fn)
+        return 0;
     xg_train_progress p;
-    fill_progress(T, &p, XG_TRAIN_EV_EPOCH);
-    st->epoch++;
-    st->step_in_epoch = 0;
-    memset(st->sums, 0, sizeof st->sums);
-    rc = dist_check_same(T, "after an epoch", err);
-    rc = rc ? rc : save_checkpoint(T, err);
-    if (!rc && T->cfg->log_path && writer(T))
-        rc = write_log(T->cfg->log_path, st, err);
-    if (rc)
-        return rc;
-    p.epoch = st->epoch;
-    p.val_total = T->va.n > 0 ? vl.total : NAN;
-    p.val_coord = T->va.n > 0 ? vl.coord : NAN;
-    p.val_lattice = T->va.n > 0 ? vl.lattice : NAN;
-    p.val_type = T->va.n > 0 ? vl.type : NAN;
-    if (T->fn)
-        T->fn(&p, T->user);
-    return XG_OK;
+    fill_progress(T, &p, g);
+    if (g->event == XG_TRAINER_EV_STEP)
+        p.last = T->last;
+    return T->fn(&p, T->user);
 }
 
 static void trainer_free(trainer *T)
 {
     xg_denoiser_free(T->net);
-    free(T->ema);
-    free(T->backup);
-    xg_train_state_free(T->st);
+    free(T->core.ema);
+    xg_train_state_free(T->core.st);
+    xg_trainer_free(&T->core);
     xg_model_stats_free(&T->stats);
     pset_free(&T->tr);
     pset_free(&T->va);
@@ -1022,7 +783,7 @@ static int setup_fresh(trainer *T, const xg_dataset *train, const xg_dataset *va
         xg_model_free(base);
         return err ? err->code : XG_EINVAL;
     }
-    xg_denoiser_init_params(T->net, T->hp.seed);
+    xg_denoiser_init_params(T->net, T->core.hp.seed);
     if (base) {
         rc = copy_by_name(T->net, base, cfg->finetune_path, err);
         xg_model_free(base);
@@ -1030,16 +791,16 @@ static int setup_fresh(trainer *T, const xg_dataset *train, const xg_dataset *va
             return rc;
     }
     size_t np = xg_denoiser_num_params(T->net);
-    T->ema = malloc((np ? np : 1) * sizeof(float));
-    if (!T->ema)
+    T->core.ema = malloc((np ? np : 1) * sizeof(float));
+    if (!T->core.ema)
         return xg_error_set(err, XG_ENOMEM, "train: out of memory for the EMA weights");
-    memcpy(T->ema, xg_denoiser_params(T->net), np * sizeof(float));
-    T->st = xg_train_state_alloc(np, T->tr.n, err);
-    if (!T->st)
+    memcpy(T->core.ema, xg_denoiser_params(T->net), np * sizeof(float));
+    T->core.st = xg_train_state_alloc(np, T->tr.n, XG_HIST_COLS, 0, err);
+    if (!T->core.st)
         return err ? err->code : XG_ENOMEM;
-    T->st->threads = T->hp.threads;
-    T->st->data_hash = pset_hash(&T->tr);
-    xg_rng_seed(&T->rng, T->hp.seed, XG_TRAIN_STREAM);
+    T->core.st->threads = T->core.hp.threads;
+    T->core.st->data_hash = pset_hash(&T->tr);
+    xg_rng_seed(&T->core.rng, T->core.hp.seed, XG_TRAIN_STREAM);
     return XG_OK;
 }
 
@@ -1060,9 +821,9 @@ int xg_train_run(const xg_train_config *cfg, const xg_dataset *train, const xg_d
     T.cfg = cfg;
     T.fn = fn;
     T.user = user;
-    T.t0 = now_s();
-    T.ckpt_step = -1;
-    T.hp = cfg->hp;
+    xg_trainer *C = &T.core;
+    C->t0 = xg_train_clock();
+    C->hp = cfg->hp;
     T.noise = cfg->noise;
     int rc = XG_OK;
 
@@ -1076,25 +837,19 @@ int xg_train_run(const xg_train_config *cfg, const xg_dataset *train, const xg_d
         /* The run's identity comes from the checkpoint; this invocation may only change when
          * to stop and how often to checkpoint (and the thread count, at the cost of
          * bit-identity, which the caller is told through ckpt_threads). */
-        T.hp = ck->hp;
-        if (cfg->hp.epochs > 0)
-            T.hp.epochs = cfg->hp.epochs;
-        T.hp.hours = cfg->hp.hours;
-        T.hp.checkpoint_minutes = cfg->hp.checkpoint_minutes;
-        T.hp.threads = cfg->hp.threads;
+        xg_hparams_resume(&C->hp, &ck->hp, &cfg->hp);
         T.noise = ck->noise;
         T.stats = ck->stats;
         memset(&ck->stats, 0, sizeof ck->stats);
         T.net = ck->net;
         ck->net = NULL;
-        T.ema = ck->ema;
+        C->ema = ck->ema;
         ck->ema = NULL;
-        T.st = ck->state;
+        C->st = ck->state;
         ck->state = NULL;
         T.spec = ck->cond;
         int ckdim = ck->cfg.cond_dim;
-        memcpy(T.rng.s, T.st->rng, sizeof T.rng.s);
-        T.elapsed0 = T.st->elapsed;
+        memcpy(C->rng.s, C->st->rng, sizeof C->rng.s);
         xg_model_free(ck);
         if (ckdim > 0 && T.spec.n == 0) {
             rc = xg_error_set(err, XG_EPARSE, "resuming %s: the network has cond_dim %d but the file "
@@ -1112,16 +867,16 @@ int xg_train_run(const xg_train_config *cfg, const xg_dataset *train, const xg_d
             goto done;
         }
     }
-    rc = xg_optim_check_hparams(&T.hp, 1000000, "train", err);
+    rc = xg_optim_check_hparams(&C->hp, 1000000, "train", err);
     rc = rc ? rc : xg_noise_params_check(&T.noise, err);
     if (rc)
         goto done;
 #ifdef _OPENMP
-    if (T.hp.threads > 0)
-        omp_set_num_threads(T.hp.threads);
+    if (C->hp.threads > 0)
+        omp_set_num_threads(C->hp.threads);
 #endif
-    rc = pset_build(train, T.hp.max_structures, &T.tr, "training", err);
-    rc = rc ? rc : pset_build(val, T.hp.max_structures, &T.va, "validation", err);
+    rc = pset_build(train, C->hp.max_structures, &T.tr, "training", err);
+    rc = rc ? rc : pset_build(val, C->hp.max_structures, &T.va, "validation", err);
     if (rc)
         goto done;
     if (T.tr.n == 0) {
@@ -1137,15 +892,15 @@ int xg_train_run(const xg_train_config *cfg, const xg_dataset *train, const xg_d
         /* A re-imported copy of the same crystals can differ in the last bits (a newer
          * reader); allow_new_data continues on it, giving up bit-exact reproduction, as long
          * as the saved data order still indexes it. The new fingerprint is kept from here on. */
-        if (cfg->allow_new_data && T.st->nperm == T.tr.n)
-            T.st->data_hash = pset_hash(&T.tr);
-        if (T.st->nperm != T.tr.n || T.st->data_hash != pset_hash(&T.tr)) {
+        if (cfg->allow_new_data && C->st->nperm == T.tr.n)
+            C->st->data_hash = pset_hash(&T.tr);
+        if (C->st->nperm != T.tr.n || C->st->data_hash != pset_hash(&T.tr)) {
             rc = xg_error_set(err, XG_EINVAL,
                               "resuming %s: the checkpoint was made on another training set (%lld "
                               "crystals; this one has %lld%s); resume with the same --data "
                               "(or --allow-new-data for a re-import of the same crystals)",
-                              cfg->ckpt_path, (long long)T.st->nperm, (long long)T.tr.n,
-                              T.st->nperm == T.tr.n ? " but different contents" : "");
+                              cfg->ckpt_path, (long long)C->st->nperm, (long long)T.tr.n,
+                              C->st->nperm == T.tr.n ? " but different contents" : "");
             goto done;
         }
     } else {
@@ -1153,36 +908,54 @@ int xg_train_run(const xg_train_config *cfg, const xg_dataset *train, const xg_d
         if (rc)
             goto done;
     }
-    T.B = T.hp.batch < T.tr.n ? T.hp.batch : (int)T.tr.n;
-    if (dist_on(&cfg->dist) && T.B < cfg->dist.size) {
-        rc = xg_error_set(err, XG_EINVAL, "train: a batch of %d crystals cannot be split over %d "
-                          "processes; use --batch %d or more", T.B, cfg->dist.size, cfg->dist.size);
-        goto done;
-    }
-    rc = dist_check_same(&T, "at the start", err);
+    /* The loop's part (xg_trainer.h). */
+    C->ops.nloss = 4;
+    C->ops.nval = 4;
+    C->ops.throughput = 1;
+    C->ops.hours_policy = XG_HOURS_FIRST_EPOCH;
+    C->ops.who = "train";
+    C->ops.columns = xg_hist_column_names;
+    C->ops.formats = hist_formats;
+    C->ops.batch = op_batch;
+    C->ops.validate = T.va.n > 0 ? op_validate : NULL;
+    C->ops.checkpoint = op_checkpoint;
+    C->ops.progress = op_progress;
+    C->ops.ctx = &T;
+    C->dist = cfg->dist;
+    C->ckpt_path = cfg->ckpt_path;
+    C->log_path = cfg->log_path;
+    C->stop_at_step = cfg->stop_at_step;
+    C->nseg = 1;
+    C->seg_p[0] = xg_denoiser_params(T.net);
+    C->seg_g[0] = xg_denoiser_grads(T.net);
+    C->seg_n[0] = xg_denoiser_num_params(T.net);
+    C->ntrain = T.tr.n;
+    rc = xg_trainer_start(C, err);
     if (rc)
         goto done;
-    T.spe = T.tr.n / T.B; /* the remainder of each shuffled epoch is dropped: equal batches */
-    if (T.hp.epochs > 0 && (!cfg->resume || cfg->reschedule)) {
-        if (cfg->resume && (int64_t)T.hp.epochs * T.spe <= T.st->step) {
+    if (xg_train_dist_on(&cfg->dist) && C->B < cfg->dist.size) {
+        rc = xg_error_set(err, XG_EINVAL, "train: a batch of %d crystals cannot be split over %d "
+                          "processes; use --batch %d or more", C->B, cfg->dist.size, cfg->dist.size);
+        goto done;
+    }
+    rc = xg_trainer_check_same(C, "at the start", err);
+    if (rc)
+        goto done;
+    if (C->hp.epochs > 0 && (!cfg->resume || cfg->reschedule)) {
+        if (cfg->resume && (int64_t)C->hp.epochs * C->spe <= C->st->step) {
             rc = xg_error_set(err, XG_EINVAL, "resuming %s: cannot reschedule to end at epoch %d, "
                               "the run is already at step %lld (epoch %lld)", cfg->ckpt_path,
-                              T.hp.epochs, (long long)T.st->step, (long long)T.st->epoch);
+                              C->hp.epochs, (long long)C->st->step, (long long)C->st->epoch);
             goto done;
         }
-        T.st->horizon = (int64_t)T.hp.epochs * T.spe;
-    }
-    if (T.st->step_in_epoch > T.spe) {
-        rc = xg_error_set(err, XG_EINVAL, "resuming %s: position %lld in an epoch of %lld steps",
-                          cfg->ckpt_path, (long long)T.st->step_in_epoch, (long long)T.spe);
-        goto done;
+        C->st->horizon = (int64_t)C->hp.epochs * C->spe;
     }
     {
         /* No batch holds more atoms (pairs) than the B largest crystals of either set. */
         long atoms = 0, pairs = 0;
-        rc = largest_sizes(&T.tr, T.B, &atoms, &pairs, err);
+        rc = xg_train_batch_bound(T.tr.off, T.tr.n, C->B, &atoms, &pairs, err);
         long va_atoms = 0, va_pairs = 0;
-        rc = rc ? rc : largest_sizes(&T.va, T.B, &va_atoms, &va_pairs, err);
+        rc = rc ? rc : xg_train_batch_bound(T.va.off, T.va.n, C->B, &va_atoms, &va_pairs, err);
         if (rc)
             goto done;
         if (va_atoms > atoms)
@@ -1190,97 +963,50 @@ int xg_train_run(const xg_train_config *cfg, const xg_dataset *train, const xg_d
         if (va_pairs > pairs)
             pairs = va_pairs;
         if (atoms > 2000000000L) {
-            rc = xg_error_set(err, XG_EINVAL, "train: a batch of %d crystals would hold %ld atoms", T.B, atoms);
+            rc = xg_error_set(err, XG_EINVAL, "train: a batch of %d crystals would hold %ld atoms", C->B, atoms);
             goto done;
         }
-        rc = bws_alloc(&T.w, T.B, (int)atoms, T.spec.dim, err);
-        rc = rc ? rc : xg_denoiser_reserve(T.net, T.B, (int)atoms, pairs, err);
-        size_t np = xg_denoiser_num_params(T.net);
-        T.backup = rc ? NULL : malloc((np ? np : 1) * sizeof(float));
-        if (!rc && !T.backup)
-            rc = xg_error_set(err, XG_ENOMEM, "train: out of memory");
+        rc = bws_alloc(&T.w, C->B, (int)atoms, T.spec.dim, err);
+        rc = rc ? rc : xg_denoiser_reserve(T.net, C->B, (int)atoms, pairs, err);
         if (rc)
             goto done;
     }
-    T.last_ckpt = now_s();
+    xg_trainer_progress g;
+    xg_train_progress p;
     if (fn) {
-        xg_train_progress p;
-        fill_progress(&T, &p, XG_TRAIN_EV_START);
+        xg_trainer_progress_fill(C, XG_TRAINER_EV_STEP, &g);
+        fill_progress(&T, &p, &g);
+        p.event = XG_TRAIN_EV_START;
         p.resumed = cfg->resume;
-        p.ckpt_threads = T.st->threads;
+        p.ckpt_threads = C->st->threads;
         fn(&p, user);
     }
-    T.st->threads = T.hp.threads;
+    C->st->threads = C->hp.threads;
 
-    int stop = 0;
-    while (!(T.hp.epochs > 0 && T.st->epoch >= T.hp.epochs)) {
-        if (cfg->stop_at_step > 0 && T.st->step >= cfg->stop_at_step) {
-            stop = 1;
-            break;
-        }
-        if (T.st->step_in_epoch == 0) {
-            /* A fresh shuffle from the identity each epoch, drawn from the saved generator. */
-            xg_optim_shuffle(T.st->perm, T.tr.n, &T.rng);
-        }
-        xg_noise_loss loss;
-        rc = train_step(&T, &loss, err);
-        if (rc)
-            goto done;
-        res->steps = T.st->step;
-        if (fn) {
-            xg_train_progress p;
-            fill_progress(&T, &p, XG_TRAIN_EV_STEP);
-            p.last = loss;
-            if (fn(&p, user))
-                stop = 1;
-        }
-        if (T.st->step_in_epoch >= T.spe) {
-            rc = end_epoch(&T, res, err);
-            if (rc)
-                goto done;
-        }
-        if (cfg->stop_at_step > 0 && T.st->step >= cfg->stop_at_step)
-            stop = 1;
-        if (T.hp.hours > 0 && now_s() - T.t0 >= T.hp.hours * 3600)
-            stop = 1;
-        if (dist_on(&cfg->dist)) {
-            /* Clocks and signals differ between processes: stop when any of them says so. */
-            double v = stop;
-            rc = dist_sum(&cfg->dist, &v, 1, err);
-            if (rc)
-                goto done;
-            stop = v > 0;
-        }
-        if (stop)
-            break;
-        if (T.hp.checkpoint_minutes > 0 && now_s() - T.last_ckpt >= T.hp.checkpoint_minutes * 60) {
-            rc = save_checkpoint(&T, err);
-            if (rc)
-                goto done;
-        }
-    }
-    res->stopped_early = stop;
-    if (T.ckpt_step != T.st->step) {
-        rc = save_checkpoint(&T, err);
-        if (rc)
-            goto done;
-    }
-    if (writer(&T))
-        rc = xg_model_write_cond(cfg->out_path, T.net, xg_denoiser_params(T.net), T.ema, &T.noise,
-                                 &T.hp, &T.stats, &T.spec, NULL, err);
+    int stopped = 0;
+    rc = xg_trainer_run(C, &stopped, err);
     if (rc)
         goto done;
-    res->steps = T.st->step;
-    res->epochs = T.st->epoch;
-    if (T.st->sums[XG_SUM_STEPS] > 0)
-        res->train_loss = T.st->sums[XG_SUM_TOTAL] / T.st->sums[XG_SUM_STEPS];
-    else if (T.st->nhist > 0)
-        res->train_loss = T.st->hist[(T.st->nhist - 1) * XG_HIST_COLS + XG_HIST_TRAIN];
-    if (isnan(res->val_loss) && T.st->nhist > 0)
-        res->val_loss = T.st->hist[(T.st->nhist - 1) * XG_HIST_COLS + XG_HIST_VAL];
+    res->stopped_early = stopped;
+    if (xg_train_dist_on(&cfg->dist) == 0 || cfg->dist.rank == 0) {
+        xg_model_desc d = model_desc(&T, NULL);
+        rc = xg_model_write(cfg->out_path, &d, err);
+    }
+    if (rc)
+        goto done;
+    const xg_train_state *st = C->st;
+    res->steps = st->step;
+    res->epochs = st->epoch;
+    if (st->sums[XG_SUM_STEPS] > 0)
+        res->train_loss = st->sums[XG_SUM_TOTAL] / st->sums[XG_SUM_STEPS];
+    else if (st->nhist > 0)
+        res->train_loss = st->hist[(st->nhist - 1) * XG_HIST_COLS + XG_HIST_TRAIN];
+    if (st->nhist > 0)
+        res->val_loss = st->hist[(st->nhist - 1) * XG_HIST_COLS + XG_HIST_VAL];
     if (fn) {
-        xg_train_progress p;
-        fill_progress(&T, &p, XG_TRAIN_EV_DONE);
+        xg_trainer_progress_fill(C, XG_TRAINER_EV_STEP, &g);
+        fill_progress(&T, &p, &g);
+        p.event = XG_TRAIN_EV_DONE;
         p.path = cfg->out_path;
         fn(&p, user);
     }

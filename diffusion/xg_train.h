@@ -11,6 +11,9 @@
  * reproduces the uninterrupted run's parameters exactly; a run killed with SIGKILL resumes from
  * its last checkpoint and then does the same.
  *
+ * The loop itself is xg_trainer.h's; this file supplies the denoiser's batch loss, validation
+ * and checkpoint file (xg_model.h).
+ *
  * Data parallelism (xg_train_dist, issue 7): with size R > 1 processes every process holds the
  * whole network and data, draws the same shuffles and per-crystal seeds, and evaluates a
  * contiguous slice of each global batch of hp.batch crystals (crystals k*B/R .. (k+1)*B/R - 1
@@ -37,17 +40,7 @@
 #include "diffusion/xg_denoiser.h"
 #include "diffusion/xg_model.h"
 #include "diffusion/xg_noise.h"
-
-/* The data-parallel hook: diffusion/ never includes MPI; src/xg_mpi.h fills this. size <= 1
- * (the default, all zero) is a single process, exactly the serial trainer. */
-typedef struct {
-    int rank, size;  /* this process, number of processes */
-    /* Sum n values elementwise over all processes, in place; every process must receive the
-     * same result bit for bit (MPI_Allreduce does). Return an xg_status. */
-    int (*sum_f32)(void *ctx, float *buf, size_t n, xg_error *err);
-    int (*sum_f64)(void *ctx, double *buf, size_t n, xg_error *err);
-    void *ctx;
-} xg_train_dist;
+#include "diffusion/xg_trainer.h"
 
 typedef struct {
     xg_denoiser_config net;   /* ignored on resume (the checkpoint's is used) and when
@@ -131,19 +124,13 @@ int xg_train_run(const xg_train_config *cfg, const xg_dataset *train, const xg_d
                  xg_train_progress_fn fn, void *user, xg_train_result *res, xg_error *err);
 
 /* The loss of `net` on a dataset with a fixed noise draw (crystal i's noise from stream i of
- * `seed`), in batches of `batch`, as dataset-level means. Used for validation and tests. */
-int xg_train_evaluate(xg_denoiser *net, const xg_noise_params *noise, const xg_dataset *ds,
-                      int batch, uint64_t seed, xg_noise_loss *out, xg_error *err);
-
-/* The same with conditions: use_cond = 1 feeds every crystal's labels from ds (crystals with no
- * label use the unconditional vector), use_cond = 0 runs everything unconditionally. The noise
- * draw equals xg_train_evaluate's for the same seed, so the two losses compare the condition's
- * effect alone. cond may be NULL or empty only with use_cond = 0. */
-int xg_train_evaluate_cond(xg_denoiser *net, const xg_noise_params *noise, const xg_cond_spec *cond,
-                           int use_cond, const xg_dataset *ds, int batch, uint64_t seed,
-                           xg_noise_loss *out, xg_error *err);
-
-/* The learning rate at a 0-based step (exposed for tests and the progress display). */
-double xg_train_lr(const xg_hparams *hp, int64_t step, int64_t horizon);
+ * `seed`), in batches of `batch`, as dataset-level means; used for validation and tests.
+ * use_cond = 1 feeds every crystal's labels from ds for the conditions of cond (crystals with
+ * no label use the unconditional vector); use_cond = 0 runs everything unconditionally (cond
+ * may then be NULL or empty). The noise draw does not depend on use_cond, so the two losses
+ * compare the condition's effect alone. */
+int xg_train_evaluate(xg_denoiser *net, const xg_noise_params *noise, const xg_cond_spec *cond,
+                      int use_cond, const xg_dataset *ds, int batch, uint64_t seed,
+                      xg_noise_loss *out, xg_error *err);
 
 #endif

@@ -1,7 +1,7 @@
 /* xg_propmodel.c: property models (xg_propmodel.h): the denoiser trunk, mean pooling of its
- * final node states, an H -> H -> 1 head; prediction, model files, and the training loop
- * (Adam, warm-up + cosine, gradient clipping, EMA, validation-chosen weights, resumable
- * checkpoints). */
+ * final node states, an H -> H -> 1 head; prediction, model files, and the model's part of
+ * the training loop (diffusion/xg_trainer.h: the batch loss and gradient, the validation MAE
+ * that chooses the kept weights, the checkpoint file). */
 #include "properties/xg_propmodel.h"
 
 #include <errno.h>
@@ -10,7 +10,6 @@
 #include <stdlib.h>
 #include <string.h>
 #include <sys/stat.h>
-#include <time.h>
 #include <unistd.h>
 
 #include <hdf5.h>
@@ -23,7 +22,8 @@
 #include "crystal/xg_validity.h"
 #include "diffusion/xg_nn.h"
 #include "diffusion/xg_optim.h"
-#include "diffusion/xg_train.h"
+#include "diffusion/xg_trainer.h"
+#include "diffusion/xg_trainer_h5.h"
 
 #define XG_PROPMODEL_FORMAT "xtalgen-propmodel"
 #define XG_PROP_STREAM 0x70726f70ULL /* "prop": the trainer's shuffling stream */
@@ -33,7 +33,12 @@
 #define XG_PROP_STR_(x) #x
 #define XG_PROP_STR(x) XG_PROP_STR_(x)
 
-static const char *const hist_columns = "epoch,step,lr,train_loss,val_mae,elapsed_s";
+/* The history / log columns (the checkpoint's /train/history) and how the log prints them. */
+static const char *const hist_names[XG_PROP_HIST_COLS] = {"epoch", "step", "lr", "train_loss",
+                                                          "val_mae", "elapsed_s"};
+static const char *const hist_formats[XG_PROP_HIST_COLS] = {NULL, NULL, "%.6g", "%.6g", "%.6g",
+                                                            "%.1f"};
+
 
 struct xg_propmodel {
     xg_denoiser *net;
@@ -51,13 +56,6 @@ struct xg_propmodel {
     int *p_off, *p_tok;
     float *p_frac, *p_lat;
 };
-
-static double now_s(void)
-{
-    struct timespec ts;
-    clock_gettime(CLOCK_MONOTONIC, &ts);
-    return ts.tv_sec + 1e-9 * ts.tv_nsec;
-}
 
 /* The denoiser's coordinate, type and lattice heads play no part in a regressor. */
 static int trunk_tensor_used(const char *name)
@@ -682,26 +680,16 @@ static int pset_build(const xg_dataset *ds, const char *target, int64_t limit, p
     return XG_OK;
 }
 
-static uint64_t fnv(uint64_t h, const void *p, size_t n)
-{
-    const unsigned char *c = p;
-    for (size_t i = 0; i < n; i++) {
-        h ^= c[i];
-        h *= 0x100000001b3ULL;
-    }
-    return h;
-}
-
 static uint64_t pset_hash(const pset *p)
 {
-    uint64_t h = 0xcbf29ce484222325ULL;
+    uint64_t h = XG_FNV_INIT;
     int64_t m = p->off[p->n];
-    h = fnv(h, &p->n, sizeof p->n);
-    h = fnv(h, p->off, (size_t)(p->n + 1) * sizeof(int64_t));
-    h = fnv(h, p->cls, (size_t)m * sizeof(int));
-    h = fnv(h, p->frac, (size_t)m * 3 * sizeof(float));
-    h = fnv(h, p->lat, (size_t)p->n * 9 * sizeof(float));
-    h = fnv(h, p->label, (size_t)p->n * sizeof(double));
+    h = xg_fnv1a(h, &p->n, sizeof p->n);
+    h = xg_fnv1a(h, p->off, (size_t)(p->n + 1) * sizeof(int64_t));
+    h = xg_fnv1a(h, p->cls, (size_t)m * sizeof(int));
+    h = xg_fnv1a(h, p->frac, (size_t)m * 3 * sizeof(float));
+    h = xg_fnv1a(h, p->lat, (size_t)p->n * 9 * sizeof(float));
+    h = xg_fnv1a(h, p->label, (size_t)p->n * sizeof(double));
     return h;
 }
 
@@ -767,23 +755,13 @@ static double baseline_mae(const pset *p, double mean)
 
 typedef struct {
     const xg_propmodel_train_config *cfg;
+    xg_trainer core; /* the loop (diffusion/xg_trainer.h): hp, state, EMA, generator */
     xg_propmodel *m;
-    xg_hparams hp;
     pset set[3]; /* train, val, test */
     size_t ntrunk, np;
-    float *adam_m, *adam_v, *ema, *best, *backup; /* np each, trunk then head */
     float *y, *dy;
-    int64_t *idx, *perm;
-    xg_rng rng;
-    int64_t step, epoch, step_in_epoch, horizon, best_epoch;
-    int64_t epoch0; /* epoch at the start of this invocation (resumed runs start later) */
-    double best_val, elapsed0, t0, last_ckpt;
-    double sums[3]; /* loss sum, steps, seconds of this epoch */
-    double *hist;
-    int64_t nhist;
-    uint64_t data_hash;
-    int B;
-    int64_t spe, ckpt_step;
+    xg_propmodel_progress_fn fn;
+    void *user;
 } ptrainer;
 
 static void get_flat(xg_propmodel *m, float *dst)
@@ -948,43 +926,34 @@ static int write_config(hid_t f, const xg_propmodel *m, const char *ctx, xg_erro
 static int write_state(hid_t f, const ptrainer *T, const char *ctx, xg_error *err)
 {
     const xg_propmodel *m = T->m;
+    const xg_train_state *st = T->core.st;
     size_t nt = T->ntrunk;
-    int rc = write_tensors(f, "ema", m, T->ema, T->ema + nt, ctx, err);
-    rc = rc ? rc : write_tensors(f, "best", m, T->best, T->best + nt, ctx, err);
+    int rc = write_tensors(f, "ema", m, T->core.ema, T->core.ema + nt, ctx, err);
+    rc = rc ? rc : write_tensors(f, "best", m, st->best, st->best + nt, ctx, err);
     if (rc)
         return rc;
     hid_t g = xg_h5_group_create(f, "optimizer");
     if (g < 0)
         return xg_h5_fail(err, ctx, "create group", "optimizer");
     H5Gclose(g);
-    rc = write_tensors(f, "optimizer/m", m, T->adam_m, T->adam_m + nt, ctx, err);
-    rc = rc ? rc : write_tensors(f, "optimizer/v", m, T->adam_v, T->adam_v + nt, ctx, err);
+    rc = write_tensors(f, "optimizer/m", m, st->adam_m, st->adam_m + nt, ctx, err);
+    rc = rc ? rc : write_tensors(f, "optimizer/v", m, st->adam_v, st->adam_v + nt, ctx, err);
     if (rc)
         return rc;
     g = xg_h5_group_create(f, "train");
     if (g < 0)
         return xg_h5_fail(err, ctx, "create group", "train");
-    double elapsed = T->elapsed0 + (now_s() - T->t0);
-    rc = xg_h5_put_i64(g, "step", T->step, ctx, err);
-    rc = rc ? rc : xg_h5_put_i64(g, "epoch", T->epoch, ctx, err);
-    rc = rc ? rc : xg_h5_put_i64(g, "step_in_epoch", T->step_in_epoch, ctx, err);
-    rc = rc ? rc : xg_h5_put_i64(g, "horizon", T->horizon, ctx, err);
-    rc = rc ? rc : xg_h5_put_i64(g, "best_epoch", T->best_epoch, ctx, err);
-    rc = rc ? rc : xg_h5_put_f64(g, "elapsed", elapsed, ctx, err);
-    rc = rc ? rc : xg_h5_put_f64(g, "best_val", T->best_val, ctx, err);
-    rc = rc ? rc : xg_h5_put_u64(g, "data_hash", T->data_hash, ctx, err);
-    hsize_t four = 4, np = (hsize_t)T->set[0].n, three = 3;
-    hsize_t hd[2] = {(hsize_t)T->nhist, XG_PROP_HIST_COLS};
-    rc = rc ? rc : xg_h5_put_ds(g, "rng_state", H5T_STD_U64LE, H5T_NATIVE_UINT64, 1, &four, T->rng.s, ctx, err);
-    rc = rc ? rc : xg_h5_put_ds(g, "perm", H5T_STD_I64LE, H5T_NATIVE_INT64, 1, &np, T->perm, ctx, err);
-    rc = rc ? rc : xg_h5_put_ds(g, "epoch_sums", H5T_IEEE_F64LE, H5T_NATIVE_DOUBLE, 1, &three, T->sums, ctx, err);
-    rc = rc ? rc : xg_h5_put_ds(g, "history", H5T_IEEE_F64LE, H5T_NATIVE_DOUBLE, 2, hd, T->hist, ctx, err);
-    if (!rc) {
-        hid_t d = H5Dopen2(g, "history", H5P_DEFAULT);
-        rc = d < 0 ? xg_h5_fail(err, ctx, "open", "train/history") : xg_h5_put_str(d, "columns", hist_columns, ctx, err);
-        if (d >= 0)
-            H5Dclose(d);
-    }
+    rc = xg_h5_put_i64(g, "step", st->step, ctx, err);
+    rc = rc ? rc : xg_h5_put_i64(g, "epoch", st->epoch, ctx, err);
+    rc = rc ? rc : xg_h5_put_i64(g, "step_in_epoch", st->step_in_epoch, ctx, err);
+    rc = rc ? rc : xg_h5_put_i64(g, "horizon", st->horizon, ctx, err);
+    rc = rc ? rc : xg_h5_put_i64(g, "best_epoch", st->best_epoch, ctx, err);
+    rc = rc ? rc : xg_h5_put_f64(g, "elapsed", st->elapsed, ctx, err);
+    rc = rc ? rc : xg_h5_put_f64(g, "best_val", st->best_val, ctx, err);
+    rc = rc ? rc : xg_h5_put_u64(g, "data_hash", st->data_hash, ctx, err);
+    /* This file's epoch_sums: loss sum, steps, seconds. */
+    double sums[3] = {st->sums[XG_SUM_TOTAL], st->sums[XG_SUM_STEPS], st->sums[XG_SUM_SECONDS]};
+    rc = rc ? rc : xg_train_state_write_h5(g, st, sums, 3, hist_names, ctx, err);
     H5Gclose(g);
     return rc;
 }
@@ -1229,15 +1198,16 @@ int xg_propmodel_load(const char *path, xg_propmodel **out, xg_error *err)
     return rc;
 }
 
-/* Reads a checkpoint's state into T (whose model, arrays and sets are already set up). */
+/* Reads a checkpoint's state into T's (whose model, sets and state are already set up). */
 static int read_state(hid_t f, ptrainer *T, const char *ctx, xg_error *err)
 {
     size_t nt = T->ntrunk;
     xg_propmodel *m = T->m;
-    int rc = read_tensors(f, "ema", m, T->ema, T->ema + nt, ctx, err);
-    rc = rc ? rc : read_tensors(f, "best", m, T->best, T->best + nt, ctx, err);
-    rc = rc ? rc : read_tensors(f, "optimizer/m", m, T->adam_m, T->adam_m + nt, ctx, err);
-    rc = rc ? rc : read_tensors(f, "optimizer/v", m, T->adam_v, T->adam_v + nt, ctx, err);
+    xg_train_state *st = T->core.st;
+    int rc = read_tensors(f, "ema", m, T->core.ema, T->core.ema + nt, ctx, err);
+    rc = rc ? rc : read_tensors(f, "best", m, st->best, st->best + nt, ctx, err);
+    rc = rc ? rc : read_tensors(f, "optimizer/m", m, st->adam_m, st->adam_m + nt, ctx, err);
+    rc = rc ? rc : read_tensors(f, "optimizer/v", m, st->adam_v, st->adam_v + nt, ctx, err);
     if (rc)
         return rc;
     if (H5Lexists(f, "train", H5P_DEFAULT) <= 0)
@@ -1245,41 +1215,33 @@ static int read_state(hid_t f, ptrainer *T, const char *ctx, xg_error *err)
     hid_t g = H5Gopen2(f, "train", H5P_DEFAULT);
     if (g < 0)
         return xg_error_set(err, XG_EPARSE, "%s: /train is not a group", ctx);
-    rc = xg_h5_get_i64(g, "/train", "step", &T->step, ctx, err);
-    rc = rc ? rc : xg_h5_get_i64(g, "/train", "epoch", &T->epoch, ctx, err);
-    rc = rc ? rc : xg_h5_get_i64(g, "/train", "step_in_epoch", &T->step_in_epoch, ctx, err);
-    rc = rc ? rc : xg_h5_get_i64(g, "/train", "horizon", &T->horizon, ctx, err);
-    rc = rc ? rc : xg_h5_get_i64(g, "/train", "best_epoch", &T->best_epoch, ctx, err);
-    rc = rc ? rc : xg_h5_get_f64(g, "/train", "elapsed", &T->elapsed0, ctx, err);
-    rc = rc ? rc : xg_h5_get_f64(g, "/train", "best_val", &T->best_val, ctx, err);
-    rc = rc ? rc : xg_h5_get_attr(g, "/train", "data_hash", H5T_NATIVE_UINT64, &T->data_hash, ctx, err);
-    hsize_t four = 4, three = 3, np = 0, hd[2] = {0, XG_PROP_HIST_COLS};
-    rc = rc ? rc : xg_h5_get_ds(g, "rng_state", H5T_NATIVE_UINT64, 1, &four, T->rng.s, ctx, err);
+    rc = xg_h5_get_i64(g, "/train", "step", &st->step, ctx, err);
+    rc = rc ? rc : xg_h5_get_i64(g, "/train", "epoch", &st->epoch, ctx, err);
+    rc = rc ? rc : xg_h5_get_i64(g, "/train", "step_in_epoch", &st->step_in_epoch, ctx, err);
+    rc = rc ? rc : xg_h5_get_i64(g, "/train", "horizon", &st->horizon, ctx, err);
+    rc = rc ? rc : xg_h5_get_i64(g, "/train", "best_epoch", &st->best_epoch, ctx, err);
+    rc = rc ? rc : xg_h5_get_f64(g, "/train", "elapsed", &st->elapsed, ctx, err);
+    rc = rc ? rc : xg_h5_get_f64(g, "/train", "best_val", &st->best_val, ctx, err);
+    rc = rc ? rc : xg_h5_get_attr(g, "/train", "data_hash", H5T_NATIVE_UINT64, &st->data_hash, ctx, err);
+    hsize_t np = 0;
+    double sums[3] = {0, 0, 0};
     rc = rc ? rc : xg_h5_ds_shape(g, "perm", 1, &np, ctx, err);
     if (!rc && np != (hsize_t)T->set[0].n)
         rc = xg_error_set(err, XG_EINVAL,
                           "resuming %s: the checkpoint was made on %llu labelled training crystals, "
                           "this training set has %lld; resume with the same --data and --target",
                           ctx, (unsigned long long)np, (long long)T->set[0].n);
-    rc = rc ? rc : xg_h5_get_ds(g, "perm", H5T_NATIVE_INT64, 1, &np, T->perm, ctx, err);
-    rc = rc ? rc : xg_h5_get_ds(g, "epoch_sums", H5T_NATIVE_DOUBLE, 1, &three, T->sums, ctx, err);
-    if (!rc && H5Lexists(g, "history", H5P_DEFAULT) > 0) {
-        rc = xg_h5_ds_shape(g, "history", 2, hd, ctx, err);
-        if (!rc && (hd[1] != XG_PROP_HIST_COLS || hd[0] > 10000000))
-            rc = xg_error_set(err, XG_EPARSE, "%s: /train/history has an unexpected shape", ctx);
-        if (!rc && hd[0] > 0) {
-            T->hist = malloc(hd[0] * XG_PROP_HIST_COLS * sizeof(double));
-            rc = T->hist ? xg_h5_get_ds(g, "history", H5T_NATIVE_DOUBLE, 2, hd, T->hist, ctx, err)
-                         : xg_error_set(err, XG_ENOMEM, "%s: out of memory", ctx);
-            T->nhist = rc ? 0 : (int64_t)hd[0];
-        }
-    }
+    rc = rc ? rc : xg_train_state_read_h5(g, st, sums, 3, 0, ctx, err);
+    st->sums[XG_SUM_TOTAL] = sums[0];
+    st->sums[XG_SUM_STEPS] = sums[1];
+    st->sums[XG_SUM_SECONDS] = sums[2];
+    /* Every step of an epoch has B crystals (xg_trainer.h). */
+    int64_t n = T->set[0].n;
+    st->sums[XG_SUM_CRYSTALS] = sums[1] * (double)(T->core.hp.batch < n ? T->core.hp.batch : n);
     H5Gclose(g);
     if (rc)
         return rc;
-    int bad = T->step < 0 || T->epoch < 0 || T->step_in_epoch < 0 || T->horizon < 0;
-    for (int64_t i = 0; i < T->set[0].n && !bad; i++)
-        bad = T->perm[i] < 0 || T->perm[i] >= T->set[0].n;
+    int bad = st->step < 0 || st->epoch < 0 || st->step_in_epoch < 0 || st->horizon < 0;
     if (bad)
         return xg_error_set(err, XG_EPARSE, "%s: /train holds an inconsistent state", ctx);
     return XG_OK;
@@ -1306,23 +1268,18 @@ static void trainer_free(ptrainer *T)
 {
     for (int k = 0; k < 3; k++)
         pset_free(&T->set[k]);
-    free(T->adam_m);
-    free(T->adam_v);
-    free(T->ema);
-    free(T->best);
-    free(T->backup);
+    free(T->core.ema);
+    xg_train_state_free(T->core.st);
+    xg_trainer_free(&T->core);
     free(T->y);
     free(T->dy);
-    free(T->idx);
-    free(T->perm);
-    free(T->hist);
     xg_propmodel_free(T->m);
 }
 
-static void fill_progress(const ptrainer *T, xg_propmodel_progress *p, int event)
+static void fill_progress(const ptrainer *T, xg_propmodel_progress *p, const xg_trainer_progress *g)
 {
     memset(p, 0, sizeof *p);
-    p->event = event;
+    p->event = g->event == XG_TRAINER_EV_STEP ? XG_PROP_EV_STEP : XG_PROP_EV_EPOCH;
     p->ntrain = T->set[0].n;
     p->nval = T->set[1].n;
     p->ntest = T->set[2].n;
@@ -1331,98 +1288,40 @@ static void fill_progress(const ptrainer *T, xg_propmodel_progress *p, int event
         p->unusable[k] = T->set[k].unusable;
     }
     p->nparams = T->np;
-    p->epoch = T->epoch;
-    p->epochs = T->hp.epochs;
-    p->step_in_epoch = T->step_in_epoch;
-    p->steps_per_epoch = T->spe;
-    p->step = T->step;
-    p->lr = xg_train_lr(&T->hp, T->step > 0 ? T->step - 1 : 0, T->horizon);
-    p->avg_loss = T->sums[1] > 0 ? T->sums[0] / T->sums[1] : NAN;
-    p->val_mae = NAN;
-    p->best_val_mae = T->best_epoch > 0 ? T->best_val : NAN;
-    p->best_epoch = T->best_epoch;
-    p->crystals_per_s = T->sums[2] > 0 ? T->sums[1] * T->B / T->sums[2] : 0;
-    p->elapsed = now_s() - T->t0;
-    p->eta = -1;
-    double spb = T->sums[1] > 0 ? T->sums[2] / T->sums[1] : 0;
-    if (T->hp.epochs > 0 && spb > 0) {
-        int64_t left = (int64_t)T->hp.epochs * T->spe - T->step;
-        p->eta = left > 0 ? left * spb : 0;
-    }
-    if (T->hp.hours > 0) {
-        double left = T->hp.hours * 3600 - p->elapsed;
-        if (left < 0)
-            left = 0;
-        if (p->eta < 0 || left < p->eta)
-            p->eta = left;
-    }
+    p->epoch = g->epoch;
+    p->epochs = g->epochs;
+    p->step_in_epoch = g->step_in_epoch;
+    p->steps_per_epoch = g->steps_per_epoch;
+    p->step = g->step;
+    p->lr = g->lr;
+    p->avg_loss = g->avg[0];
+    p->val_mae = g->event == XG_TRAINER_EV_EPOCH ? g->val[0] : NAN;
+    p->best_val_mae = g->best_val;
+    p->best_epoch = g->best_epoch;
+    p->crystals_per_s = g->crystals_per_s;
+    p->elapsed = g->elapsed;
+    p->eta = g->eta;
 }
 
-static int save_checkpoint(ptrainer *T, xg_error *err)
+/* xg_trainer_ops.batch: the loss on the normalised target, mean over the batch, and its
+ * gradient. */
+static int op_batch(void *ctx, const int64_t *idx, int B, xg_rng *rng, double *loss_out,
+                    xg_error *err)
 {
-    int rc = write_file(T->m, T->cfg->ckpt_path, T, err);
-    if (rc)
-        return rc;
-    T->ckpt_step = T->step;
-    T->last_ckpt = now_s();
-    return XG_OK;
-}
-
-static int write_log(const ptrainer *T, xg_error *err)
-{
-    const char *path = T->cfg->log_path;
-    size_t n = strlen(path);
-    char *tmp = malloc(n + 8);
-    if (!tmp)
-        return xg_error_set(err, XG_ENOMEM, "loss log: out of memory");
-    snprintf(tmp, n + 8, "%s.tmp", path);
-    FILE *f = fopen(tmp, "w");
-    if (!f) {
-        int e = errno;
-        free(tmp);
-        return xg_error_set(err, XG_EIO, "%s: cannot write the training log (%s)", path, strerror(e));
-    }
-    fprintf(f, "%s\n", hist_columns);
-    for (int64_t r = 0; r < T->nhist; r++) {
-        const double *h = T->hist + r * XG_PROP_HIST_COLS;
-        fprintf(f, "%lld,%lld,%.6g,%.6g,%.6g,%.1f\n", (long long)h[0], (long long)h[1], h[2], h[3],
-                h[4], h[5]);
-    }
-    int bad = ferror(f);
-    bad |= fclose(f) != 0;
-    int rc = XG_OK;
-    if (bad)
-        rc = xg_error_set(err, XG_EIO, "%s: writing the training log failed", tmp);
-    else if (rename(tmp, path) != 0)
-        rc = xg_error_set(err, XG_EIO, "%s: cannot rename the training log into place (%s)", path,
-                          strerror(errno));
-    if (rc)
-        remove(tmp);
-    free(tmp);
-    return rc;
-}
-
-static int train_step(ptrainer *T, double *loss_out, xg_error *err)
-{
-    double ts = now_s();
+    (void)rng; /* no random draws: a property model sees clean crystals */
+    ptrainer *T = ctx;
     xg_propmodel *m = T->m;
-    const xg_hparams *hp = &T->hp;
     const pset *tr = &T->set[0];
-    const int B = T->B;
-    const int64_t base = T->step_in_epoch * B;
-    for (int k = 0; k < B; k++)
-        T->idx[k] = T->perm[base + k];
     xg_batch b;
-    int rc = pack_pset(m, tr, T->idx, B, &b, err);
+    int rc = pack_pset(m, tr, idx, B, &b, err);
     xg_propmodel_zero_grad(m);
     rc = rc ? rc : xg_propmodel_forward(m, &b, T->y, err);
     if (rc)
-        goto fail;
-    /* Loss on the normalised target, mean over the batch. */
+        return rc;
     double loss = 0;
     const double mu = m->info.mean, sd = m->info.std;
     for (int k = 0; k < B; k++) {
-        double r = (double)T->y[k] - (tr->label[T->idx[k]] - mu) / sd;
+        double r = (double)T->y[k] - (tr->label[idx[k]] - mu) / sd;
         if (m->info.loss == XG_PROPLOSS_MSE) {
             loss += r * r;
             T->dy[k] = (float)(2.0 * r / B);
@@ -1432,151 +1331,70 @@ static int train_step(ptrainer *T, double *loss_out, xg_error *err)
         }
     }
     loss /= B;
-    rc = xg_propmodel_backward(m, &b, T->dy, err);
-    if (rc)
-        goto fail;
-    float *P[2] = {xg_denoiser_params(m->net), m->head};
-    float *G[2] = {xg_denoiser_grads(m->net), m->head_g};
-    size_t N[2] = {T->ntrunk, m->nhead}, O[2] = {0, T->ntrunk};
-    double nrm = 0; /* serial, fixed order: the same for any thread count */
-    for (int s = 0; s < 2; s++)
-        nrm = xg_optim_sumsq(nrm, G[s], N[s]);
-    nrm = sqrt(nrm);
-    if (!isfinite(nrm) || !isfinite(loss))
-        return xg_error_set(err, XG_ENUMERIC,
-                            "training step %lld: the loss or gradient is not finite (loss %g); "
-                            "resume from the last checkpoint with a lower --lr",
-                            (long long)T->step, loss);
-    xg_optim_step os;
-    xg_optim_step_init(&os, hp, T->step, T->horizon, nrm);
-    for (int s = 0; s < 2; s++)
-        xg_optim_adamw_ema(&os, P[s], G[s], T->adam_m + O[s], T->adam_v + O[s], T->ema + O[s], N[s]);
-    T->step++;
-    T->step_in_epoch++;
-    T->sums[0] += loss;
-    T->sums[1] += 1;
-    T->sums[2] += now_s() - ts;
-    *loss_out = loss;
-    return XG_OK;
-fail:
-    xg_error_prefix(err, rc, "training step %lld", (long long)T->step);
-    return rc;
+    loss_out[0] = loss;
+    return xg_propmodel_backward(m, &b, T->dy, err);
 }
 
-/* Evaluates the EMA weights on the validation set; keeps them as the best when they are. */
-static int end_epoch(ptrainer *T, xg_propmodel_progress_fn fn, void *user, xg_error *err)
+/* xg_trainer_ops.validate: the validation MAE (target units). */
+static int op_validate(void *ctx, double *val, xg_error *err)
 {
-    xg_propmodel *m = T->m;
-    double val = NAN;
-    if (T->set[1].n > 0) {
-        get_flat(m, T->backup);
-        set_flat(m, T->ema);
-        int rc = eval_mae(m, &T->set[1], T->B, &val, err);
-        set_flat(m, T->backup);
-        if (rc)
-            return rc;
-        if (T->best_epoch == 0 || val < T->best_val) {
-            T->best_val = val;
-            T->best_epoch = T->epoch + 1;
-            memcpy(T->best, T->ema, T->np * sizeof(float));
-        }
-    }
-    double steps = T->sums[1] > 0 ? T->sums[1] : 1;
-    double row[XG_PROP_HIST_COLS] = {(double)(T->epoch + 1), (double)T->step,
-                                     xg_train_lr(&T->hp, T->step - 1, T->horizon),
-                                     T->sums[0] / steps, val,
-                                     T->elapsed0 + (now_s() - T->t0)};
-    double *h = realloc(T->hist, (size_t)(T->nhist + 1) * XG_PROP_HIST_COLS * sizeof(double));
-    if (!h)
-        return xg_error_set(err, XG_ENOMEM, "train-property: out of memory for the history");
-    T->hist = h;
-    memcpy(h + T->nhist * XG_PROP_HIST_COLS, row, sizeof row);
-    T->nhist++;
-    /* A time-limited run re-estimates its learning-rate horizon at every epoch end from the
-     * mean epoch time of this invocation, so the cosine reaches its floor near the end of the
-     * budget even when the machine's load changes during the run. */
-    if (T->hp.epochs <= 0 && T->hp.hours > 0) {
-        double spent = now_s() - T->t0;
-        double per_epoch = spent / (double)(T->epoch + 1 - T->epoch0);
-        int64_t more = per_epoch > 0 ? (int64_t)floor((T->hp.hours * 3600 - spent) / per_epoch) : 0;
-        T->horizon = (T->epoch + 1 + (more > 0 ? more : 0)) * T->spe;
-    }
-    xg_propmodel_progress p;
-    fill_progress(T, &p, XG_PROP_EV_EPOCH);
-    p.val_mae = val;
-    T->epoch++;
-    p.epoch = T->epoch;
-    T->step_in_epoch = 0;
-    memset(T->sums, 0, sizeof T->sums);
-    int rc = save_checkpoint(T, err);
-    if (!rc && T->cfg->log_path)
-        rc = write_log(T, err);
-    if (rc)
-        return rc;
-    if (fn)
-        fn(&p, user);
-    return XG_OK;
+    ptrainer *T = ctx;
+    return eval_mae(T->m, &T->set[1], T->core.B, &val[0], err);
 }
 
-static int setup_arrays(ptrainer *T, xg_error *err)
+static int op_checkpoint(void *ctx, const char *path, const xg_trainer *core, xg_error *err)
+{
+    (void)core;
+    ptrainer *T = ctx;
+    return write_file(T->m, path, T, err);
+}
+
+static int op_progress(void *ctx, const xg_trainer_progress *g)
+{
+    ptrainer *T = ctx;
+    if (!T->fn || g->event == XG_TRAINER_EV_CHECKPOINT)
+        return 0;
+    xg_propmodel_progress p;
+    fill_progress(T, &p, g);
+    return T->fn(&p, T->user);
+}
+
+static int setup_arrays(ptrainer *T, int B, xg_error *err)
 {
     T->ntrunk = xg_denoiser_num_params(T->m->net);
     T->np = T->ntrunk + T->m->nhead;
     size_t np = T->np;
-    int64_t n = T->set[0].n;
-    T->adam_m = calloc(np, sizeof(float));
-    T->adam_v = calloc(np, sizeof(float));
-    T->ema = malloc(np * sizeof(float));
-    T->best = malloc(np * sizeof(float));
-    T->backup = malloc(np * sizeof(float));
-    T->y = malloc((size_t)T->B * sizeof(float));
-    T->dy = malloc((size_t)T->B * sizeof(float));
-    T->idx = malloc((size_t)T->B * sizeof(int64_t));
-    T->perm = malloc((size_t)(n > 0 ? n : 1) * sizeof(int64_t));
-    if (!T->adam_m || !T->adam_v || !T->ema || !T->best || !T->backup || !T->y || !T->dy ||
-        !T->idx || !T->perm)
+    T->core.ema = malloc(np * sizeof(float));
+    T->core.st = xg_train_state_alloc(np, T->set[0].n, XG_PROP_HIST_COLS, 1, err);
+    T->y = malloc((size_t)B * sizeof(float));
+    T->dy = malloc((size_t)B * sizeof(float));
+    if (!T->core.st)
+        return err ? err->code : XG_ENOMEM;
+    if (!T->core.ema || !T->y || !T->dy)
         return xg_error_set(err, XG_ENOMEM, "train-property: out of memory (%zu parameters)", np);
-    get_flat(T->m, T->ema);
-    get_flat(T->m, T->best);
-    for (int64_t i = 0; i < n; i++)
-        T->perm[i] = i;
+    get_flat(T->m, T->core.ema);
+    get_flat(T->m, T->core.st->best);
     return XG_OK;
-}
-
-static int cmp_desc(const void *a, const void *b)
-{
-    int64_t x = *(const int64_t *)a, y = *(const int64_t *)b;
-    return (x < y) - (x > y);
 }
 
 /* Grows the trunk's arena once for the largest batch any set can produce. */
 static int reserve_trunk(ptrainer *T, xg_error *err)
 {
     long atoms = 0, pairs = 0;
+    int B = T->core.B;
     for (int k = 0; k < 3; k++) {
-        const pset *p = &T->set[k];
-        if (p->n == 0)
-            continue;
-        int64_t *n = malloc((size_t)p->n * sizeof(int64_t));
-        if (!n)
-            return xg_error_set(err, XG_ENOMEM, "train-property: out of memory");
-        for (int64_t b = 0; b < p->n; b++)
-            n[b] = p->off[b + 1] - p->off[b];
-        qsort(n, (size_t)p->n, sizeof(int64_t), cmp_desc);
         long a = 0, e = 0;
-        for (int64_t b = 0; b < p->n && b < T->B; b++) {
-            a += (long)n[b];
-            e += (long)(n[b] * n[b]);
-        }
-        free(n);
+        int rc = xg_train_batch_bound(T->set[k].off, T->set[k].n, B, &a, &e, err);
+        if (rc)
+            return rc;
         if (a > atoms)
             atoms = a;
         if (e > pairs)
             pairs = e;
     }
-    int rc = xg_denoiser_reserve(T->m->net, T->B, (int)atoms, pairs, err);
-    rc = rc ? rc : ensure_work(T->m, T->B, (int)atoms, err);
-    return rc ? rc : ensure_pack(T->m, T->B, (int)atoms, err);
+    int rc = xg_denoiser_reserve(T->m->net, B, (int)atoms, pairs, err);
+    rc = rc ? rc : ensure_work(T->m, B, (int)atoms, err);
+    return rc ? rc : ensure_pack(T->m, B, (int)atoms, err);
 }
 
 int xg_propmodel_train(const xg_propmodel_train_config *cfg, const xg_dataset *train,
@@ -1595,9 +1413,11 @@ int xg_propmodel_train(const xg_propmodel_train_config *cfg, const xg_dataset *t
     ptrainer T;
     memset(&T, 0, sizeof T);
     T.cfg = cfg;
-    T.t0 = now_s();
-    T.ckpt_step = -1;
-    T.hp = cfg->hp;
+    T.fn = fn;
+    T.user = user;
+    xg_trainer *C = &T.core;
+    C->t0 = xg_train_clock();
+    C->hp = cfg->hp;
     int rc = XG_OK;
     hid_t ck = -1;
 
@@ -1624,26 +1444,22 @@ int xg_propmodel_train(const xg_propmodel_train_config *cfg, const xg_dataset *t
         H5E_END_TRY;
         if (rc)
             goto done;
-        /* The run's identity is the checkpoint's; this invocation only says when to stop. */
-        T.hp = T.m->info.hp;
-        if (cfg->hp.epochs > 0)
-            T.hp.epochs = cfg->hp.epochs;
-        T.hp.hours = cfg->hp.hours;
-        T.hp.checkpoint_minutes = cfg->hp.checkpoint_minutes;
-        T.hp.threads = cfg->hp.threads;
-        T.hp.max_structures = cfg->hp.max_structures;
+        /* The run's identity is the checkpoint's; this invocation only says when to stop (and
+         * which crystals are used: a property model's data limit is not part of its state). */
+        xg_hparams_resume(&C->hp, &T.m->info.hp, &cfg->hp);
+        C->hp.max_structures = cfg->hp.max_structures;
     }
-    rc = xg_optim_check_hparams(&T.hp, 100000, "train-property", err);
+    rc = xg_optim_check_hparams(&C->hp, 100000, "train-property", err);
     if (rc)
         goto done;
 #ifdef _OPENMP
-    if (T.hp.threads > 0)
-        omp_set_num_threads(T.hp.threads);
+    if (C->hp.threads > 0)
+        omp_set_num_threads(C->hp.threads);
 #endif
     const char *names[3] = {"training", "validation", "test"};
     const xg_dataset *sets[3] = {train, val, test};
     for (int k = 0; k < 3 && !rc; k++)
-        rc = pset_build(sets[k], cfg->target, T.hp.max_structures, &T.set[k], names[k], err);
+        rc = pset_build(sets[k], cfg->target, C->hp.max_structures, &T.set[k], names[k], err);
     if (rc)
         goto done;
     if (T.set[0].n < 2) {
@@ -1654,17 +1470,15 @@ int xg_propmodel_train(const xg_propmodel_train_config *cfg, const xg_dataset *t
                           (long long)T.set[0].unusable);
         goto done;
     }
-    T.B = T.hp.batch < T.set[0].n ? T.hp.batch : (int)T.set[0].n;
-    T.spe = T.set[0].n / T.B; /* the remainder of each shuffled epoch is dropped */
     if (!cfg->resume) {
         T.m = xg_propmodel_alloc(&cfg->trunk, cfg->target, err);
         if (!T.m) {
             rc = err ? err->code : XG_EINVAL;
             goto done;
         }
-        xg_propmodel_init_params(T.m, T.hp.seed);
+        xg_propmodel_init_params(T.m, C->hp.seed);
         T.m->info.loss = cfg->loss;
-        T.m->info.hp = T.hp;
+        T.m->info.hp = C->hp;
         /* The scaler: mean and sample std of the labelled training crystals. */
         const pset *tr = &T.set[0];
         double s = 0, s2 = 0;
@@ -1679,7 +1493,10 @@ int xg_propmodel_train(const xg_propmodel_train_config *cfg, const xg_dataset *t
         T.m->info.mean = mean;
         T.m->info.std = sd;
     }
-    rc = setup_arrays(&T, err);
+    {
+        int64_t n = T.set[0].n;
+        rc = setup_arrays(&T, C->hp.batch < n ? C->hp.batch : (int)n, err);
+    }
     if (rc)
         goto done;
     if (cfg->resume) {
@@ -1687,101 +1504,89 @@ int xg_propmodel_train(const xg_propmodel_train_config *cfg, const xg_dataset *t
         H5E_END_TRY;
         H5Fclose(ck);
         ck = -1;
-        if (!rc && T.data_hash != pset_hash(&T.set[0]))
+        if (!rc && C->st->data_hash != pset_hash(&T.set[0]))
             rc = xg_error_set(err, XG_EINVAL, "resuming %s: the checkpoint was made on a different "
                               "training set; resume with the same --data", cfg->ckpt_path);
-        if (!rc && T.step_in_epoch > T.spe)
-            rc = xg_error_set(err, XG_EINVAL, "resuming %s: position %lld in an epoch of %lld steps "
-                              "(another --batch?)", cfg->ckpt_path, (long long)T.step_in_epoch,
-                              (long long)T.spe);
         if (rc)
             goto done;
+        memcpy(C->rng.s, C->st->rng, sizeof C->rng.s);
     } else {
-        T.data_hash = pset_hash(&T.set[0]);
-        xg_rng_seed(&T.rng, T.hp.seed, XG_PROP_STREAM);
-        if (T.hp.epochs > 0)
-            T.horizon = (int64_t)T.hp.epochs * T.spe;
+        C->st->data_hash = pset_hash(&T.set[0]);
+        xg_rng_seed(&C->rng, C->hp.seed, XG_PROP_STREAM);
     }
-    T.epoch0 = T.epoch;
+    /* The loop's part (diffusion/xg_trainer.h). */
+    C->ops.nloss = 1;
+    C->ops.nval = 1;
+    C->ops.keep_best = 1;
+    C->ops.throughput = 0;
+    C->ops.hours_policy = XG_HOURS_EVERY_EPOCH;
+    C->ops.who = "train-property";
+    C->ops.columns = hist_names;
+    C->ops.formats = hist_formats;
+    C->ops.batch = op_batch;
+    C->ops.validate = T.set[1].n > 0 ? op_validate : NULL;
+    C->ops.checkpoint = op_checkpoint;
+    C->ops.progress = op_progress;
+    C->ops.ctx = &T;
+    C->ckpt_path = cfg->ckpt_path;
+    C->log_path = cfg->log_path;
+    C->stop_at_step = cfg->stop_at_step;
+    C->nseg = 2;
+    C->seg_p[0] = xg_denoiser_params(T.m->net);
+    C->seg_g[0] = xg_denoiser_grads(T.m->net);
+    C->seg_n[0] = T.ntrunk;
+    C->seg_p[1] = T.m->head;
+    C->seg_g[1] = T.m->head_g;
+    C->seg_n[1] = T.m->nhead;
+    C->ntrain = T.set[0].n;
+    rc = xg_trainer_start(C, err);
+    if (rc)
+        goto done;
+    if (!cfg->resume && C->hp.epochs > 0)
+        C->st->horizon = (int64_t)C->hp.epochs * C->spe;
     rc = reserve_trunk(&T, err);
     if (rc)
         goto done;
     res->baseline_val_mae = baseline_mae(&T.set[1], T.m->info.mean);
     res->baseline_test_mae = baseline_mae(&T.set[2], T.m->info.mean);
-    T.last_ckpt = now_s();
+    xg_trainer_progress g;
+    xg_propmodel_progress p;
     if (fn) {
-        xg_propmodel_progress p;
-        fill_progress(&T, &p, XG_PROP_EV_START);
+        xg_trainer_progress_fill(C, XG_TRAINER_EV_STEP, &g);
+        fill_progress(&T, &p, &g);
+        p.event = XG_PROP_EV_START;
         p.resumed = cfg->resume;
         fn(&p, user);
     }
-
-    int stop = 0;
-    while (!(T.hp.epochs > 0 && T.epoch >= T.hp.epochs)) {
-        if (cfg->stop_at_step > 0 && T.step >= cfg->stop_at_step) {
-            stop = 1;
-            break;
-        }
-        if (T.step_in_epoch == 0) {
-            /* A fresh shuffle from the identity each epoch, from the saved generator. */
-            xg_optim_shuffle(T.perm, T.set[0].n, &T.rng);
-        }
-        double loss = 0;
-        rc = train_step(&T, &loss, err);
-        if (rc)
-            goto done;
-        if (fn) {
-            xg_propmodel_progress p;
-            fill_progress(&T, &p, XG_PROP_EV_STEP);
-            if (fn(&p, user))
-                stop = 1;
-        }
-        if (T.step_in_epoch >= T.spe) {
-            rc = end_epoch(&T, fn, user, err);
-            if (rc)
-                goto done;
-        }
-        if (cfg->stop_at_step > 0 && T.step >= cfg->stop_at_step)
-            stop = 1;
-        if (T.hp.hours > 0 && now_s() - T.t0 >= T.hp.hours * 3600)
-            stop = 1;
-        if (stop)
-            break;
-        if (T.hp.checkpoint_minutes > 0 && now_s() - T.last_ckpt >= T.hp.checkpoint_minutes * 60) {
-            rc = save_checkpoint(&T, err);
-            if (rc)
-                goto done;
-        }
-    }
-    res->stopped_early = stop;
-    if (T.ckpt_step != T.step) {
-        rc = save_checkpoint(&T, err);
-        if (rc)
-            goto done;
-    }
-    /* The model: the best epoch's EMA weights by validation MAE, else the current EMA. */
-    set_flat(T.m, T.best_epoch > 0 ? T.best : T.ema);
-    rc = eval_mae(T.m, &T.set[1], T.B, &res->val_mae, err);
-    rc = rc ? rc : eval_mae(T.m, &T.set[2], T.B, &res->test_mae, err);
+    int stopped = 0;
+    rc = xg_trainer_run(C, &stopped, err);
     if (rc)
         goto done;
-    T.m->info.hp = T.hp;
+    res->stopped_early = stopped;
+    const xg_train_state *st = C->st;
+    /* The model: the best epoch's EMA weights by validation MAE, else the current EMA. */
+    set_flat(T.m, st->best_epoch > 0 ? st->best : C->ema);
+    rc = eval_mae(T.m, &T.set[1], C->B, &res->val_mae, err);
+    rc = rc ? rc : eval_mae(T.m, &T.set[2], C->B, &res->test_mae, err);
+    if (rc)
+        goto done;
+    T.m->info.hp = C->hp;
     T.m->info.val_mae = res->val_mae;
     T.m->info.test_mae = res->test_mae;
     T.m->info.n_train = T.set[0].n;
     T.m->info.n_val = T.set[1].n;
     T.m->info.n_test = T.set[2].n;
-    T.m->info.epochs = T.epoch;
+    T.m->info.epochs = st->epoch;
     /* The crystals it learned from, so predictions far from them can be flagged (issue 14). */
-    rc = xg_propmodel_domain_compute(train, cfg->target, T.hp.max_structures, &T.m->info.domain,
+    rc = xg_propmodel_domain_compute(train, cfg->target, C->hp.max_structures, &T.m->info.domain,
                                      NULL, err);
     rc = rc ? rc : write_file(T.m, cfg->out_path, NULL, err);
     if (rc)
         goto done;
-    res->steps = T.step;
-    res->epochs = T.epoch;
-    res->best_epoch = T.best_epoch;
-    res->train_loss = T.nhist > 0 ? T.hist[(T.nhist - 1) * XG_PROP_HIST_COLS + 3] : NAN;
+    res->steps = st->step;
+    res->epochs = st->epoch;
+    res->best_epoch = st->best_epoch;
+    res->train_loss = st->nhist > 0 ? st->hist[(st->nhist - 1) * XG_PROP_HIST_COLS + 3] : NAN;
     res->ntrain = T.set[0].n;
     res->nval = T.set[1].n;
     res->ntest = T.set[2].n;
@@ -1790,8 +1595,9 @@ int xg_propmodel_train(const xg_propmodel_train_config *cfg, const xg_dataset *t
         res->unusable[k] = T.set[k].unusable;
     }
     if (fn) {
-        xg_propmodel_progress p;
-        fill_progress(&T, &p, XG_PROP_EV_DONE);
+        xg_trainer_progress_fill(C, XG_TRAINER_EV_STEP, &g);
+        fill_progress(&T, &p, &g);
+        p.event = XG_PROP_EV_DONE;
         p.val_mae = res->val_mae;
         p.path = cfg->out_path;
         fn(&p, user);

@@ -52,7 +52,7 @@
 #include "crystal/xg_error.h"
 #include "crystal/xg_structure.h"
 #include "diffusion/xg_denoiser.h"
-#include "diffusion/xg_model.h"
+#include "diffusion/xg_trainer.h"
 
 #define XG_PROPMODEL_VERSION 1
 #define XG_PROPMODEL_TIME 0.001f     /* the trunk's fixed diffusion time */

@@ -54,31 +54,35 @@ static xg_structure *synthetic(int n, uint64_t seed)
     return s;
 }
 
+typedef struct {
+    long natoms, iters;
+    const char *input, *model;
+    int quiet;
+} m3_args;
+
+const xg_opt xg_bench_m3gnet_opts[] = {
+    XG_OPT_T("\n"
+             "usage: xtalgen bench m3gnet [--natoms N] [--input CRYSTALS] [--iters K] [--model FILE]\n"
+             "\n"
+             "CPU milliseconds of one M3GNet call on one thread (median of K): energy only\n"
+             "and energy + forces + stress, with the bond and three-body triple counts, on a synthetic\n"
+             "N-atom crystal at MP-20's mean density or on every crystal of INPUT.\n"
+             "\n"),
+    XG_OPT_I("--natoms", NULL, m3_args, natoms, "N", 1, 2000, "20", "atoms of the synthetic crystal"),
+    XG_OPT_S("--input", NULL, m3_args, input, "CRYSTALS", NULL, "time these crystals instead"),
+    XG_OPT_I("--iters", NULL, m3_args, iters, "K", 1, 1000000, "20", "timed calls of each kind"),
+    XG_OPT_S("--model", NULL, m3_args, model, "FILE", NULL, "the potential (default: the shipped one)"),
+    XG_OPT_QUIET(m3_args, quiet),
+    XG_OPT_TABLE_END};
+
 int xg_bench_m3gnet(int argc, char **argv)
 {
-    long natoms = 20, iters = 20;
-    const char *input = NULL, *model = NULL;
-    for (int i = 1; i < argc; i++) {
-        const char *v;
-        if (xg_cli_is(argv[i], "--natoms")) {
-            if (!(v = xg_cli_value(CMD, argc, argv, &i)) ||
-                xg_cli_parse_int(CMD, "--natoms", v, 1, 2000, &natoms))
-                return XG_EXIT_USAGE;
-        } else if (xg_cli_is(argv[i], "--iters")) {
-            if (!(v = xg_cli_value(CMD, argc, argv, &i)) ||
-                xg_cli_parse_int(CMD, "--iters", v, 1, 1000000, &iters))
-                return XG_EXIT_USAGE;
-        } else if (xg_cli_is(argv[i], "--input")) {
-            if (!(input = xg_cli_value(CMD, argc, argv, &i)))
-                return XG_EXIT_USAGE;
-        } else if (xg_cli_is(argv[i], "--model")) {
-            if (!(model = xg_cli_value(CMD, argc, argv, &i)))
-                return XG_EXIT_USAGE;
-        } else {
-            xg_cli_errorf(CMD, "unknown option '%s' for bench m3gnet", argv[i]);
-            return XG_EXIT_USAGE;
-        }
-    }
+    m3_args A;
+    xg_opts_args args;
+    if (xg_opts_parse("bench m3gnet", xg_bench_m3gnet_opts, argc, argv, &A, &args, 0))
+        return XG_EXIT_USAGE;
+    long natoms = A.natoms, iters = A.iters;
+    const char *input = A.input, *model = A.model;
     xg_error err = {0};
     xg_m3gnet *m = NULL;
     if (xg_relax_load_model(model, &m, &err)) {

@@ -19,6 +19,7 @@
 #include "src/bench_sampler.h"
 #include "src/cli.h"
 #include "src/model_path.h"
+#include "src/xg_opts.h"
 
 static const char *const CMD = "bench sampler";
 
@@ -29,53 +30,51 @@ static double cpu_now(void)
     return (double)ts.tv_sec + 1e-9 * (double)ts.tv_nsec;
 }
 
+typedef struct {
+    const char *model, *templates;
+    long n, steps, batch, threads, corrector;
+    uint64_t seed;
+    int symmetry, quiet;
+} bs_args;
+
+const xg_opt xg_bench_sampler_opts[] = {
+    XG_OPT_T("\n"
+             "usage: xtalgen bench sampler [--model FILE] [-n N] [--steps S] [--corrector K]\n"
+             "                             [--batch B] [--threads T] [--symmetry template|none]\n"
+             "\n"
+             "Generates N crystals as generate does at its defaults, writes nothing, and prints\n"
+             "crystals/s, wall and CPU time, the network's share of the time and the time per\n"
+             "crystal and step spent outside the network (sampler updates, projections, RNG).\n"
+             "\n"),
+    XG_OPT_S("--model", NULL, bs_args, model, "FILE", NULL, "the model (default: the shipped one)"),
+    XG_OPT_S("--templates", NULL, bs_args, templates, "FILE", NULL,
+             "template table (default: the shipped one)"),
+    XG_OPT_I("-n", "--num", bs_args, n, "N", 1, 1000000, "64", "crystals to generate"),
+    XG_OPT_I("--steps", NULL, bs_args, steps, "S", 1, 100000, NULL,
+             "reverse-diffusion steps (default: generate's)"),
+    XG_OPT_I("--corrector", NULL, bs_args, corrector, "K", 0, 100, "1",
+             "Langevin corrector moves per step"),
+    XG_OPT_I("--batch", "--batch_size", bs_args, batch, "B", 1, 100000, "64",
+             "crystals denoised together"),
+    XG_OPT_THREADS_ALL(bs_args, threads),
+    XG_OPT_U("--seed", NULL, bs_args, seed, "S", "1", "random seed"),
+    XG_OPT_E("--symmetry", NULL, bs_args, symmetry, "template|none", "template",
+             "symmetric template sampling or none"),
+    XG_OPT_QUIET(bs_args, quiet),
+    XG_OPT_TABLE_END};
+
 int xg_bench_sampler(int argc, char **argv)
 {
-    const char *model = NULL, *templates = NULL;
-    long n = 64, steps = -1, batch = 64, threads = 0, seed = 1, corrector = 1;
-    int symmetric = 1, quiet = 0;
-    for (int i = 1; i < argc; i++) {
-        const char *a = argv[i], *v;
-        if (xg_cli_is(a, "--model")) {
-            if (!(model = xg_cli_value(CMD, argc, argv, &i))) return XG_EXIT_USAGE;
-        } else if (xg_cli_is(a, "--templates")) {
-            if (!(templates = xg_cli_value(CMD, argc, argv, &i))) return XG_EXIT_USAGE;
-        } else if (!strcmp(a, "-n")) {
-            if (!(v = xg_cli_value(CMD, argc, argv, &i)) ||
-                xg_cli_parse_int(CMD, "-n", v, 1, 1000000, &n)) return XG_EXIT_USAGE;
-        } else if (xg_cli_is(a, "--steps")) {
-            if (!(v = xg_cli_value(CMD, argc, argv, &i)) ||
-                xg_cli_parse_int(CMD, "--steps", v, 1, 100000, &steps)) return XG_EXIT_USAGE;
-        } else if (xg_cli_is(a, "--corrector")) {
-            if (!(v = xg_cli_value(CMD, argc, argv, &i)) ||
-                xg_cli_parse_int(CMD, "--corrector", v, 0, 100, &corrector)) return XG_EXIT_USAGE;
-        } else if (xg_cli_is(a, "--batch")) {
-            if (!(v = xg_cli_value(CMD, argc, argv, &i)) ||
-                xg_cli_parse_int(CMD, "--batch", v, 1, 100000, &batch)) return XG_EXIT_USAGE;
-        } else if (xg_cli_is(a, "--threads")) {
-            if (!(v = xg_cli_value(CMD, argc, argv, &i)) ||
-                xg_cli_parse_int(CMD, "--threads", v, 1, 4096, &threads)) return XG_EXIT_USAGE;
-        } else if (xg_cli_is(a, "--seed")) {
-            if (!(v = xg_cli_value(CMD, argc, argv, &i)) ||
-                xg_cli_parse_int(CMD, "--seed", v, 0, INT64_MAX, &seed)) return XG_EXIT_USAGE;
-        } else if (xg_cli_is(a, "--symmetry")) {
-            if (!(v = xg_cli_value(CMD, argc, argv, &i))) return XG_EXIT_USAGE;
-            if (!strcmp(v, "template"))
-                symmetric = 1;
-            else if (!strcmp(v, "none"))
-                symmetric = 0;
-            else {
-                xg_cli_errorf(CMD, "--symmetry takes template or none, not '%s'", v);
-                return XG_EXIT_USAGE;
-            }
-        } else if (xg_cli_is(a, "--quiet")) {
-            quiet = 1;
-        } else {
-            xg_cli_errorf(CMD, "unknown option '%s' (see xtalgen help bench)", a);
-            return XG_EXIT_USAGE;
-        }
-    }
-    if (steps < 0)
+    bs_args A;
+    xg_opts_args args;
+    A.steps = -1;
+    if (xg_opts_parse(CMD, xg_bench_sampler_opts, argc, argv, &A, &args, 0))
+        return XG_EXIT_USAGE;
+    const char *model = A.model, *templates = A.templates;
+    long n = A.n, steps = A.steps, batch = A.batch, threads = A.threads, corrector = A.corrector;
+    uint64_t seed = A.seed;
+    int symmetric = A.symmetry == 0, quiet = A.quiet;
+    if (!xg_opts_given(xg_bench_sampler_opts, &args, "--steps"))
         steps = XG_SAMPLER_DEFAULT_STEPS;
     xg_error err = {0};
     char path[4096];

@@ -3,6 +3,9 @@
 #ifndef XG_BENCH_SAMPLER_H
 #define XG_BENCH_SAMPLER_H
 
+#include "src/xg_opts.h"
+
 int xg_bench_sampler(int argc, char **argv);
+extern const xg_opt xg_bench_sampler_opts[]; /* its options, for `xtalgen help bench` */
 
 #endif

@@ -32,28 +32,28 @@ static const char USAGE[] =
     "FLOPs count the GEMMs only (multiply-add = 2; backward = weight- and input-gradient\n"
     "GEMMs); elementwise work (SiLU, layer norm, gathers, Fourier features) is not counted.\n"
     "\n"
-    "  --batch B     crystals per batch (default 64)\n"
-    "  --natoms N    atoms per crystal (default 10)\n"
-    "  --hidden H    hidden width (default: the recommended configuration)\n"
-    "  --layers L    message-passing layers (default: recommended)\n"
-    "  --n-freq F    Fourier frequencies per dimension (default: recommended)\n"
-    "  --iters K     timed iterations of each kind (default 10)\n"
-    "  --threads T   OpenMP and OpenBLAS threads (default: as the environment sets them)\n"
-    "  --seed S      seed of the random weights and crystals (default 1)\n"
-    "\n"
-    "usage: xtalgen bench m3gnet [--natoms N] [--input CRYSTALS] [--iters K] [--model FILE]\n"
-    "\n"
-    "CPU milliseconds of one M3GNet call on one thread (median of K, default 20): energy only\n"
-    "and energy + forces + stress, with the bond and three-body triple counts, on a synthetic\n"
-    "N-atom crystal at MP-20's mean density (default 20 atoms) or on every crystal of INPUT.\n"
-    "\n"
-    "usage: xtalgen bench sampler [--model FILE] [-n N] [--steps S] [--corrector K]\n"
-    "                             [--batch B] [--threads T] [--symmetry template|none]\n"
-    "                             [--templates FILE] [--seed S] [--quiet]\n"
-    "\n"
-    "Generates N crystals (default 64) as generate does at its defaults, writes nothing, and\n"
-    "prints crystals/s, wall and CPU time, the network's share of the time and the time per\n"
-    "crystal and step spent outside the network (sampler updates, projections, RNG).\n";
+    "";
+
+typedef struct {
+    long batch, natoms, iters, threads, seed, hidden, layers, n_freq;
+    int quiet;
+} den_args;
+
+static const xg_opt DEN_OPTS[] = {
+    XG_OPT_I("--batch", "--batch_size", den_args, batch, "B", 1, 100000, "64", "crystals per batch"),
+    XG_OPT_I("--natoms", NULL, den_args, natoms, "N", 1, 1000, "10", "atoms per crystal"),
+    XG_OPT_I("--hidden", NULL, den_args, hidden, "H", 1, 4096, "128",
+             "hidden width (the defaults are the recommended configuration)"),
+    XG_OPT_I("--layers", NULL, den_args, layers, "L", 0, 64, "4", "message-passing layers"),
+    XG_OPT_I("--n-freq", NULL, den_args, n_freq, "F", 1, 64, "8", "Fourier frequencies per dimension"),
+    XG_OPT_I("--iters", NULL, den_args, iters, "K", 1, 1000000, "10", "timed iterations of each kind"),
+    XG_OPT_THREADS(den_args, threads, 0, "0",
+                   "OpenMP and OpenBLAS threads; 0 = as the environment sets them (all cores "
+                   "unless OMP_NUM_THREADS says otherwise)"),
+    XG_OPT_I("--seed", NULL, den_args, seed, "S", 0, 0x7fffffffL, "1",
+             "seed of the random weights and crystals"),
+    XG_OPT_QUIET(den_args, quiet),
+    XG_OPT_TABLE_END};
 
 /* CPU seconds of the whole process (all threads): on a shared machine wall time depends on
  * the neighbours, CPU time much less. */
@@ -81,41 +81,16 @@ static double sgemm_gflops(float *a, float *b, float *c, int n)
 
 static int bench_denoiser(int argc, char **argv)
 {
+    den_args o;
+    xg_opts_args args;
+    if (xg_opts_parse("bench denoiser", DEN_OPTS, argc, argv, &o, &args, 0))
+        return XG_EXIT_USAGE;
     xg_denoiser_config cfg;
     xg_denoiser_default_config(&cfg);
-    long batch = 64, natoms = 10, iters = 10, threads = 0, seed = 1, v;
-    for (int i = 1; i < argc; i++) {
-        const char *a = argv[i], *val;
-        long *dst = NULL, lo = 1, hi = 0;
-        int *idst = NULL;
-        if (xg_cli_is(a, "--batch"))
-            dst = &batch, hi = 100000;
-        else if (xg_cli_is(a, "--natoms"))
-            dst = &natoms, hi = 1000;
-        else if (xg_cli_is(a, "--iters"))
-            dst = &iters, hi = 1000000;
-        else if (xg_cli_is(a, "--threads"))
-            dst = &threads, hi = 1024;
-        else if (xg_cli_is(a, "--seed"))
-            dst = &seed, lo = 0, hi = 0x7fffffffL;
-        else if (xg_cli_is(a, "--hidden"))
-            idst = &cfg.hidden, hi = 4096;
-        else if (xg_cli_is(a, "--layers"))
-            idst = &cfg.layers, lo = 0, hi = 64;
-        else if (xg_cli_is(a, "--n-freq"))
-            idst = &cfg.n_freq, hi = 64;
-        else {
-            xg_cli_errorf(CMD, "unknown option '%s' (see `xtalgen help bench`)", a);
-            return XG_EXIT_USAGE;
-        }
-        if (!(val = xg_cli_value(CMD, argc, argv, &i)) ||
-            xg_cli_parse_int(CMD, a, val, lo, hi, &v) != 0)
-            return XG_EXIT_USAGE;
-        if (dst)
-            *dst = v;
-        else
-            *idst = (int)v;
-    }
+    cfg.hidden = (int)o.hidden;
+    cfg.layers = (int)o.layers;
+    cfg.n_freq = (int)o.n_freq;
+    long batch = o.batch, natoms = o.natoms, iters = o.iters, threads = o.threads, seed = o.seed;
     if ((double)batch * natoms * natoms > 2e9) {
         xg_cli_errorf(CMD, "batch %ld of %ld atoms has too many pairs", batch, natoms);
         return XG_EXIT_USAGE;
@@ -275,3 +250,5 @@ static int run(int argc, char **argv)
 
 const xg_command xg_command_bench = {"bench", run, "time the denoiser (crystals/s, GFLOP/s)",
                                      USAGE};
+static const xg_opt *const MORE[] = {xg_bench_m3gnet_opts, xg_bench_sampler_opts, NULL};
+const xg_command_options xg_options_bench = {DEN_OPTS, NULL, MORE};

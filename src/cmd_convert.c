@@ -33,18 +33,39 @@ static const char usage[] =
     "formula's order; a generate run's provenance (model, hash, seed, steps, index) goes into\n"
     "CIF comments and POSCAR titles.\n"
     "\n"
-    "  --format F     cif, poscar or extxyz\n"
-    "  --cell C       as-is (default), primitive or conventional: spglib's standardized cells\n"
-    "  --symmetrize   every format gets spglib's symmetrized geometry: a CIF with the space\n"
-    "                 group, its operations and the asymmetric unit (standard conventional\n"
-    "                 setting); POSCAR/extxyz the idealized cell of --cell (as-is: the refined\n"
-    "                 standard conventional cell)\n"
-    "  --symprec S    spglib tolerance in Angstrom for --cell and --symmetrize (default 0.1)\n"
-    "  --only FLAGS   keep only crystals whose screen.csv row has every flag set: a comma list\n"
-    "                 of " XG_SELECT_FLAGS_HELP "\n"
-    "  --screen FILE  the screen.csv for --only (default: INPUT/screen/screen.csv, then\n"
-    "                 INPUT/screen_out/screen.csv, then ./screen_out/screen.csv)\n"
-    "  --quiet        no progress display\n";
+    "";
+
+typedef struct {
+    const char *output, *only, *screen;
+    int format, cell, symmetrize, quiet;
+    double symprec;
+} convert_args;
+
+/* --format's choices; "vasp" is another name of poscar. */
+enum { CH_CIF, CH_POSCAR, CH_VASP, CH_EXTXYZ, CH_NONE };
+
+static const xg_opt OPTS[] = {
+    XG_OPT_OUTPUT(convert_args, output, "OUTPUT",
+                  "a file (one crystal; several in one .extxyz/.xyz) or a folder"),
+    XG_OPT_E("--format", NULL, convert_args, format, "cif|poscar|vasp|extxyz", NULL,
+             "the file format (default: from OUTPUT's name; vasp = poscar)"),
+    XG_OPT_E("--cell", NULL, convert_args, cell, "as-is|primitive|conventional", "as-is",
+             "spglib's standardized cells"),
+    XG_OPT_F("--symmetrize", NULL, convert_args, symmetrize,
+             "every format gets spglib's symmetrized geometry: a CIF with the space\n"
+             "group, its operations and the asymmetric unit (standard conventional\n"
+             "setting); POSCAR/extxyz the idealized cell of --cell (as-is: the refined\n"
+             "standard conventional cell)"),
+    XG_OPT_D("--symprec", NULL, convert_args, symprec, "S", 1e-8, 10.0, "0.1",
+             "spglib tolerance in Angstrom for --cell and --symmetrize"),
+    XG_OPT_S("--only", NULL, convert_args, only, "FLAGS", NULL,
+             "keep only crystals whose screen.csv row has every flag set, a comma\n"
+             "list of: " XG_SELECT_FLAGS_HELP),
+    XG_OPT_S("--screen", NULL, convert_args, screen, "FILE", NULL,
+             "the screen.csv for --only (default: INPUT/screen/screen.csv, then\n"
+             "INPUT/screen_out/screen.csv, then ./screen_out/screen.csv)"),
+    XG_OPT_QUIET(convert_args, quiet),
+    XG_OPT_TABLE_END};
 
 typedef enum { FMT_NONE, FMT_CIF, FMT_POSCAR, FMT_EXTXYZ } out_format;
 
@@ -171,66 +192,24 @@ static int cmp_order(const void *a, const void *b)
 
 static int run(int argc, char **argv)
 {
-    const char *input = NULL, *output = NULL, *fmt_name = NULL, *only = NULL, *screen = NULL;
-    int symmetrize = 0, quiet = 0, cell = XG_CELL_AS_IS;
-    double symprec = 0.1;
-    for (int i = 1; i < argc; i++) {
-        const char *a = argv[i];
-        if (!strcmp(a, "-o") || xg_cli_is(a, "--output")) {
-            if (!(output = xg_cli_value(CMD, argc, argv, &i)))
-                return XG_EXIT_USAGE;
-        } else if (xg_cli_is(a, "--format")) {
-            if (!(fmt_name = xg_cli_value(CMD, argc, argv, &i)))
-                return XG_EXIT_USAGE;
-        } else if (xg_cli_is(a, "--symprec")) {
-            const char *v = xg_cli_value(CMD, argc, argv, &i);
-            if (!v || xg_cli_parse_double(CMD, "--symprec", v, 1e-8, 10.0, &symprec))
-                return XG_EXIT_USAGE;
-        } else if (xg_cli_is(a, "--cell")) {
-            const char *v = xg_cli_value(CMD, argc, argv, &i);
-            if (!v)
-                return XG_EXIT_USAGE;
-            if ((cell = xg_cell_choice_parse(v)) < 0) {
-                xg_cli_errorf(CMD, "--cell expects as-is, primitive or conventional, got '%s'", v);
-                return XG_EXIT_USAGE;
-            }
-        } else if (xg_cli_is(a, "--only")) {
-            if (!(only = xg_cli_value(CMD, argc, argv, &i)))
-                return XG_EXIT_USAGE;
-        } else if (xg_cli_is(a, "--screen")) {
-            if (!(screen = xg_cli_value(CMD, argc, argv, &i)))
-                return XG_EXIT_USAGE;
-        } else if (!strcmp(a, "--symmetrize")) {
-            symmetrize = 1;
-        } else if (!strcmp(a, "--quiet") || !strcmp(a, "-q")) {
-            quiet = 1;
-        } else if (a[0] == '-' && a[1]) {
-            xg_cli_errorf(CMD, "unknown option '%s' (see `xtalgen help convert`)", a);
-            return XG_EXIT_USAGE;
-        } else if (!input) {
-            input = a;
-        } else {
-            xg_cli_errorf(CMD, "one INPUT only (got '%s' and '%s')", input, a);
-            return XG_EXIT_USAGE;
-        }
-    }
+    convert_args A;
+    memset(&A, 0, sizeof A);
+    A.format = CH_NONE;
+    xg_opts_args args;
+    if (xg_opts_parse(CMD, OPTS, argc, argv, &A, &args, 1))
+        return XG_EXIT_USAGE;
+    const char *input = args.npos ? args.pos[0] : NULL, *output = A.output;
+    const char *only = A.only, *screen = A.screen;
+    int symmetrize = A.symmetrize, quiet = A.quiet, cell = A.cell;
+    double symprec = A.symprec;
     if (!input || !output) {
-        xg_cli_errorf(CMD, "needs INPUT and -o OUTPUT\n%s", usage);
+        xg_cli_errorf(CMD, "needs INPUT and -o OUTPUT (see xtalgen help convert)");
         return XG_EXIT_USAGE;
     }
-    out_format fmt = FMT_NONE;
-    if (fmt_name) {
-        if (!strcasecmp(fmt_name, "cif"))
-            fmt = FMT_CIF;
-        else if (!strcasecmp(fmt_name, "poscar") || !strcasecmp(fmt_name, "vasp"))
-            fmt = FMT_POSCAR;
-        else if (!strcasecmp(fmt_name, "extxyz"))
-            fmt = FMT_EXTXYZ;
-        else {
-            xg_cli_errorf(CMD, "--format expects cif, poscar or extxyz, got '%s'", fmt_name);
-            return XG_EXIT_USAGE;
-        }
-    }
+    out_format fmt = A.format == CH_CIF                          ? FMT_CIF
+                     : A.format == CH_POSCAR || A.format == CH_VASP ? FMT_POSCAR
+                     : A.format == CH_EXTXYZ                     ? FMT_EXTXYZ
+                                                                 : FMT_NONE;
     out_format by_name = format_from_name(output);
     if (fmt == FMT_NONE)
         fmt = by_name;
@@ -396,3 +375,4 @@ const xg_command xg_command_convert = {"convert", run,
                                        "convert crystals between CIF, POSCAR, extxyz (optionally "
                                        "symmetrized)",
                                        usage};
+const xg_command_options xg_options_convert = {OPTS, NULL, NULL};

@@ -18,31 +18,53 @@
 #define MAX_PROPS_FILES 32
 
 static const char usage[] =
-    "usage: xtalgen dataset import [--props FILE.csv]... [--derive hhi] [--compact] [--quiet] INPUT... -o OUT.h5\n"
+    "usage: xtalgen dataset import [--props FILE.csv]... [--derive hhi] [--compact] [--quiet]\n"
+    "                              INPUT... -o OUT.h5\n"
     "       xtalgen dataset info FILE.h5\n"
     "\n"
-    "import  reads crystals from INPUT (a CDVAE/MatterGen CSV such as mp_20/train.csv, a folder\n"
-    "        of CIF/POSCAR files, or any input `xtalgen symmetry` accepts) and writes them as an\n"
-    "        xtalgen HDF5 dataset (layout version 1, see README). Every numeric CSV column\n"
-    "        (formation_energy_per_atom, band_gap, e_above_hull, spacegroup.number, ...) becomes\n"
-    "        a property; blank cells are missing (NaN), not zero. Several INPUTs are\n"
-    "        concatenated in order.\n"
-    "  --props FILE.csv  merge the numeric columns of a table keyed by material_id (may be\n"
-    "                    repeated); structures absent from it keep NaN\n"
-    "  --derive hhi      add the property hhi_production: the weight-fraction average of the\n"
-    "                    elements' production HHI (Gaultois et al. 2013, 0..10000), the supply-risk\n"
-    "                    score the joint magnet model is conditioned on; NaN when an element has\n"
-    "                    no HHI data (H, most noble gases, Tc, actinides...)\n"
-    "  -o, --output OUT.h5  the dataset to write (atomically: OUT.h5.tmp, then rename)\n"
-    "  --quiet           no progress bar or summary\n"
-    "  --compact         ids and structures only (no properties), compressed, coordinates as\n"
-    "                    float32: how the shipped novelty reference data/reference/mp20.h5 is\n"
-    "                    built (see README)\n"
-    "\n"
-    "info    prints the number of structures and atoms, how many lattices are right-handed, the\n"
-    "        file's string attributes (a generate run's provenance), the atoms-per-structure\n"
-    "        histogram, the 20 most common elements and, per property, how many structures have\n"
-    "        a value.\n";
+    "";
+
+typedef struct {
+    const char *props[MAX_PROPS_FILES];
+    int nprops, derive, quiet, compact;
+    const char *output;
+} import_args;
+
+static const xg_opt IMPORT_OPTS[] = {
+    XG_OPT_T("import  reads crystals from INPUT (a CDVAE/MatterGen CSV such as mp_20/train.csv, a folder\n"
+             "        of CIF/POSCAR files, or any input `xtalgen symmetry` accepts) and writes them as an\n"
+             "        xtalgen HDF5 dataset (layout version 1, see README). Every numeric CSV column\n"
+             "        (formation_energy_per_atom, band_gap, e_above_hull, spacegroup.number, ...) becomes\n"
+             "        a property; blank cells are missing (NaN), not zero. Several INPUTs are\n"
+             "        concatenated in order.\n"),
+    XG_OPT_L("--props", NULL, import_args, props, nprops, "FILE.csv", MAX_PROPS_FILES,
+             "merge the numeric columns of a table keyed by material_id (may be repeated); "
+             "structures absent from it keep NaN"),
+    XG_OPT_E("--derive", NULL, import_args, derive, "none|hhi", "none",
+             "hhi: add the property hhi_production: the weight-fraction average of the elements' "
+             "production HHI (Gaultois et al. 2013, 0..10000), the supply-risk score the joint "
+             "magnet model is conditioned on; NaN when an element has no HHI data (H, most noble "
+             "gases, Tc, actinides...)"),
+    XG_OPT_OUTPUT(import_args, output, "OUT.h5",
+                  "the dataset to write (atomically: a temporary name, then rename)"),
+    XG_OPT_QUIET(import_args, quiet),
+    XG_OPT_F("--compact", NULL, import_args, compact,
+             "ids and structures only (no properties), compressed, coordinates as float32: how "
+             "the shipped novelty reference data/reference/mp20.h5 is built (see README)"),
+    XG_OPT_TABLE_END};
+
+typedef struct {
+    int quiet;
+} info_args;
+
+static const xg_opt INFO_OPTS[] = {
+    XG_OPT_T("\n"
+             "info    prints the number of structures and atoms, how many lattices are right-handed, the\n"
+             "        file's string attributes (a generate run's provenance), the atoms-per-structure\n"
+             "        histogram, the 20 most common elements and, per property, how many structures have\n"
+             "        a value.\n"),
+    XG_OPT_QUIET(info_args, quiet),
+    XG_OPT_TABLE_END};
 
 typedef struct {
     xg_progress bar;
@@ -126,50 +148,16 @@ static int append_all(xg_dataset *dst, const xg_dataset *src, xg_error *err)
 
 static int run_import(int argc, char **argv)
 {
-    const char *props[MAX_PROPS_FILES];
-    int nprops = 0, quiet = 0, compact = 0, ninputs = 0, derive_hhi = 0;
-    const char *inputs[MAX_PROPS_FILES], *output = NULL;
-    for (int i = 1; i < argc; i++) {
-        const char *a = argv[i];
-        if (xg_cli_is(a, "--props")) {
-            const char *v = xg_cli_value(CMD, argc, argv, &i);
-            if (!v)
-                return XG_EXIT_USAGE;
-            if (nprops == MAX_PROPS_FILES) {
-                xg_cli_errorf(CMD, "at most %d --props files", MAX_PROPS_FILES);
-                return XG_EXIT_USAGE;
-            }
-            props[nprops++] = v;
-        } else if (xg_cli_is(a, "--derive")) {
-            const char *v = xg_cli_value(CMD, argc, argv, &i);
-            if (!v)
-                return XG_EXIT_USAGE;
-            if (strcmp(v, "hhi") != 0) {
-                xg_cli_errorf(CMD, "import: --derive: unknown property '%s' (known: hhi)", v);
-                return XG_EXIT_USAGE;
-            }
-            derive_hhi = 1;
-        } else if (!strcmp(a, "-o") || xg_cli_is(a, "--output")) {
-            const char *v = xg_cli_value(CMD, argc, argv, &i);
-            if (!v)
-                return XG_EXIT_USAGE;
-            output = v;
-        } else if (!strcmp(a, "--quiet") || !strcmp(a, "-q")) {
-            quiet = 1;
-        } else if (!strcmp(a, "--compact")) {
-            compact = 1;
-        } else if (a[0] == '-' && a[1]) {
-            xg_cli_errorf(CMD, "import: unknown option '%s' (see `xtalgen help dataset`)", a);
-            return XG_EXIT_USAGE;
-        } else if (ninputs < MAX_PROPS_FILES) {
-            inputs[ninputs++] = a;
-        } else {
-            xg_cli_errorf(CMD, "import: at most %d INPUTs", MAX_PROPS_FILES);
-            return XG_EXIT_USAGE;
-        }
-    }
+    import_args A;
+    memset(&A, 0, sizeof A);
+    xg_opts_args args;
+    if (xg_opts_parse("dataset import", IMPORT_OPTS, argc, argv, &A, &args, MAX_PROPS_FILES))
+        return XG_EXIT_USAGE;
+    const char *const *props = A.props, *const *inputs = args.pos, *output = A.output;
+    int nprops = A.nprops, quiet = A.quiet, compact = A.compact, ninputs = args.npos;
+    int derive_hhi = A.derive == 1;
     if (!ninputs || !output) {
-        xg_cli_errorf(CMD, "import needs INPUT and -o OUT.h5\n%s", usage);
+        xg_cli_errorf(CMD, "import needs INPUT and -o OUT.h5 (see xtalgen help dataset)");
         return XG_EXIT_USAGE;
     }
     if (xg_cli_check_output(CMD, "-o", output, inputs, ninputs) ||
@@ -248,20 +236,13 @@ static int by_atoms(const void *a, const void *b)
 
 static int run_info(int argc, char **argv)
 {
-    const char *path = NULL;
-    for (int i = 1; i < argc; i++) {
-        if (argv[i][0] == '-' && argv[i][1]) {
-            xg_cli_errorf(CMD, "info: unknown option '%s'", argv[i]);
-            return XG_EXIT_USAGE;
-        }
-        if (path) {
-            xg_cli_errorf(CMD, "info takes one FILE.h5");
-            return XG_EXIT_USAGE;
-        }
-        path = argv[i];
-    }
+    info_args A;
+    xg_opts_args args;
+    if (xg_opts_parse("dataset info", INFO_OPTS, argc, argv, &A, &args, 1))
+        return XG_EXIT_USAGE;
+    const char *path = args.npos ? args.pos[0] : NULL;
     if (!path) {
-        xg_cli_errorf(CMD, "info needs FILE.h5\n%s", usage);
+        xg_cli_errorf(CMD, "info needs FILE.h5 (see xtalgen help dataset)");
         return XG_EXIT_USAGE;
     }
     xg_error err = {0};
@@ -365,3 +346,5 @@ static int run(int argc, char **argv)
 const xg_command xg_command_dataset = {"dataset", run,
                                        "import crystal tables into an HDF5 dataset; summarise one",
                                        usage};
+static const xg_opt *const MORE[] = {INFO_OPTS, NULL};
+const xg_command_options xg_options_dataset = {IMPORT_OPTS, NULL, MORE};

@@ -15,7 +15,6 @@
 #include "src/hull_m3gnet.h"
 
 #define CMD "hull"
-#define MAX_INPUTS 64
 #define EFORM "formation_energy_per_atom"
 #define EHULL "e_above_hull"
 
@@ -28,43 +27,61 @@ static const char usage[] =
     "\n"
     "The lower convex hull of formation energy per atom over composition, elements at zero.\n"
     "E_hull = E_form - (hull energy at the composition), eV/atom; negative means below the hull.\n"
-    "\n"
-    "build   reads reference entries (composition and formation_energy_per_atom) from each FILE:\n"
-    "        a CDVAE/MatterGen CSV (mp_20/train.csv, val.csv, train_no_positions.csv: the\n"
-    "        composition comes from atomic_numbers or pretty_formula) or an xtalgen HDF5 dataset.\n"
-    "        Rows without an energy are skipped. Duplicate compositions keep the lowest energy;\n"
-    "        entries above the hull are dropped (they never change an answer) unless --keep-all.\n"
-    "        Writes the table as HDF5 (format xtalgen-hull, version 1; see README).\n"
-    "  --entries FILE...  input files (the option may also be repeated)\n"
-    "  --keep-all         keep every entry (needed for exact --exclude-self checks)\n"
-    "  -o, --output HULL.h5\n"
-    "\n"
-    "query   prints the hull energy at FORMULA (\"Fe2O3\", \"Nd(Al2Cu)4\") with its decomposition\n"
-    "        into reference phases and, given ENERGY (eV/atom), the energy above the hull.\n"
-    "\n"
-    "check   for every crystal of DATASET (CSV or HDF5) with formation_energy_per_atom and\n"
-    "        e_above_hull, compares our E_hull (from its DFT formation energy) with MP's.\n"
-    "        Our reference set has fewer phases than MP's, so ours must not exceed MP's by more\n"
-    "        than --tol (default 0.01 eV/atom); counts how often they agree within --equal-tol.\n"
-    "        The crystal's own entry takes part if it is in HULL.h5 (as it is for val.csv with a\n"
-    "        hull built from train+val+train_no_positions); --exclude-self leaves entries with\n"
-    "        the crystal's id out. Exit status 1 when any crystal exceeds the tolerance.\n"
-    "  --report OUT.csv   one row per crystal: id,formula,e_form,e_hull_mp,e_hull_ours\n"
-    "\n"
-    "usage: xtalgen hull m3gnet INPUT... [-o HULL.h5] [--refs HULL.h5] [--energies OUT.csv]\n"
-    "                          [--limit N] [--model M3GNET.h5] [--threads N] [--quiet]\n"
-    "m3gnet  single-point M3GNet energies (and forces) of every crystal of the inputs, formation\n"
-    "        energies against elemental references, and (with -o) the convex hull of those:\n"
-    "        data/hull-m3gnet-mp20.h5, which `screen --relax` reads, is this command on MP-20's\n"
-    "        train, val and test crystals. References are the lowest M3GNet energy per atom\n"
-    "        among the inputs' elemental crystals, or those stored in --refs HULL.h5; crystals\n"
-    "        with an element without a reference get no formation energy and stay out of the\n"
-    "        hull. Prints the median |F| per atom and, where the inputs carry DFT\n"
-    "        formation_energy_per_atom, the MAE against it (all, and without O and F, which\n"
-    "        carry MP's anion corrections the potential does not have).\n"
-    "  --energies OUT.csv one row per crystal: id,formula,natoms,energy,energy_per_atom,\n"
-    "                     eform_m3gnet,eform_dft,max_force,has_O_or_F\n"
-    "  --limit N          only the first N crystals of each input\n";
+    "\n";
+
+#define MAX_INPUTS 64
+
+typedef struct {
+    const char *entries[MAX_INPUTS];
+    int nentries;
+    const char *out;
+    int keep_all, consistent, quiet;
+} build_args;
+
+static const xg_opt BUILD_OPTS[] = {
+    XG_OPT_T("build   reads reference entries (composition and formation_energy_per_atom) from each FILE:\n"
+             "        a CDVAE/MatterGen CSV (mp_20/train.csv, val.csv, train_no_positions.csv: the\n"
+             "        composition comes from atomic_numbers or pretty_formula) or an xtalgen HDF5 dataset.\n"
+             "        Rows without an energy are skipped. Duplicate compositions keep the lowest energy;\n"
+             "        entries above the hull are dropped (they never change an answer) unless --keep-all.\n"
+             "        Writes the table as HDF5 (format xtalgen-hull, version 1; see README).\n"),
+    XG_OPT_LM("--entries", NULL, build_args, entries, nentries, "FILE...", MAX_INPUTS,
+              "input files (the option may also be repeated)"),
+    XG_OPT_F("--keep-all", NULL, build_args, keep_all,
+             "keep every entry (needed for exact --exclude-self checks)"),
+    XG_OPT_F("--drop-inconsistent", NULL, build_args, consistent,
+             "where rows carrying MP's e_above_hull show our hull more than\n"
+             "0.01 eV/atom below MP's, drop the entries without an e_above_hull\n"
+             "of their own that cause it (another energy scheme), and rebuild"),
+    XG_OPT_OUTPUT(build_args, out, "HULL.h5", "the hull table"),
+    XG_OPT_QUIET(build_args, quiet),
+    XG_OPT_TABLE_END};
+
+typedef struct {
+    const char *report;
+    double tol, eq_tol;
+    int exclude_self, quiet;
+} check_args;
+
+static const xg_opt CHECK_OPTS[] = {
+    XG_OPT_T("\n"
+             "check   for every crystal of DATASET (CSV or HDF5) with formation_energy_per_atom and\n"
+             "        e_above_hull, compares our E_hull (from its DFT formation energy) with MP's.\n"
+             "        Our reference set has fewer phases than MP's, so ours must not exceed MP's by more\n"
+             "        than --tol; counts how often they agree within --equal-tol.\n"
+             "        The crystal's own entry takes part if it is in HULL.h5 (as it is for val.csv with a\n"
+             "        hull built from train+val+train_no_positions); --exclude-self leaves entries with\n"
+             "        the crystal's id out. Exit status 1 when any crystal exceeds the tolerance.\n"),
+    XG_OPT_D("--tol", NULL, check_args, tol, "X", 0, 10, "0.01",
+             "largest accepted excess of our E_hull over MP's, eV/atom"),
+    XG_OPT_D("--equal-tol", NULL, check_args, eq_tol, "X", 0, 10, "0.001",
+             "agreement counted within this, eV/atom"),
+    XG_OPT_F("--exclude-self", NULL, check_args, exclude_self,
+             "leave entries with the crystal's id out of its hull"),
+    XG_OPT_S("--report", NULL, check_args, report, "OUT.csv", NULL,
+             "one row per crystal: id,formula,e_form,e_hull_mp,e_hull_ours"),
+    XG_OPT_QUIET(check_args, quiet),
+    XG_OPT_TABLE_END};
 
 /* One row of an input table: what the hull needs, and MP's e_above_hull for the check. */
 typedef struct {
@@ -406,40 +423,14 @@ static int drop_inconsistent(const rows *rs, unsigned char *drop, double tol, in
 
 static int do_build(int argc, char **argv)
 {
-    const char *inputs[MAX_INPUTS];
-    int ninputs = 0, keep_all = 0, quiet = 0, consistent = 0;
-    const char *out = NULL;
-    for (int i = 1; i < argc; i++) {
-        if (xg_cli_is(argv[i], "--entries")) {
-            const char *v = xg_cli_value(CMD, argc, argv, &i);
-            if (!v)
-                return XG_EXIT_USAGE;
-            /* --entries A B C: take the following non-option words too. */
-            for (;;) {
-                if (ninputs == MAX_INPUTS) {
-                    xg_cli_errorf(CMD, "at most %d --entries files", MAX_INPUTS);
-                    return XG_EXIT_USAGE;
-                }
-                inputs[ninputs++] = v;
-                if (i + 1 < argc && argv[i + 1][0] != '-')
-                    v = argv[++i];
-                else
-                    break;
-            }
-        } else if (!strcmp(argv[i], "-o") || xg_cli_is(argv[i], "--output")) {
-            if (!(out = xg_cli_value(CMD, argc, argv, &i)))
-                return XG_EXIT_USAGE;
-        } else if (!strcmp(argv[i], "--keep-all")) {
-            keep_all = 1;
-        } else if (!strcmp(argv[i], "--drop-inconsistent")) {
-            consistent = 1;
-        } else if (!strcmp(argv[i], "--quiet")) {
-            quiet = 1;
-        } else {
-            xg_cli_errorf(CMD, "build: unexpected argument '%s'", argv[i]);
-            return XG_EXIT_USAGE;
-        }
-    }
+    build_args A;
+    memset(&A, 0, sizeof A);
+    xg_opts_args args;
+    if (xg_opts_parse("hull build", BUILD_OPTS, argc, argv, &A, &args, 0))
+        return XG_EXIT_USAGE;
+    const char *const *inputs = A.entries;
+    int ninputs = A.nentries, keep_all = A.keep_all, quiet = A.quiet, consistent = A.consistent;
+    const char *out = A.out;
     if (ninputs == 0 || !out) {
         xg_cli_errorf(CMD, "build needs --entries FILE... and -o HULL.h5");
         return XG_EXIT_USAGE;
@@ -493,8 +484,24 @@ static void format_comp(const xg_hull_comp *c, char *buf, size_t n)
         snprintf(buf, n, "?");
 }
 
+typedef struct {
+    int quiet;
+} query_args;
+
+static const xg_opt QUERY_OPTS[] = {
+    XG_OPT_T("\n"
+             "query   prints the hull energy at FORMULA (\"Fe2O3\", \"Nd(Al2Cu)4\") with its decomposition\n"
+             "        into reference phases and, given ENERGY (eV/atom), the energy above the hull.\n"),
+    XG_OPT_QUIET(query_args, quiet),
+    XG_OPT_TABLE_END};
+
 static int do_query(int argc, char **argv)
 {
+    query_args A;
+    xg_opts_args args;
+    if (xg_opts_parse("hull query", QUERY_OPTS, argc, argv, &A, &args, 3))
+        return XG_EXIT_USAGE;
+    argc = args.npos + 1; /* argv[1..] now holds the arguments, in order */
     if (argc != 3 && argc != 4) {
         xg_cli_errorf(CMD, "query needs HULL.h5 FORMULA [ENERGY]");
         return XG_EXIT_USAGE;
@@ -554,35 +561,16 @@ static int do_query(int argc, char **argv)
 
 static int do_check(int argc, char **argv)
 {
-    const char *hull_path = NULL, *data_path = NULL, *report = NULL;
-    double tol = 0.01, eq_tol = 1e-3;
-    int exclude_self = 0;
-    for (int i = 1; i < argc; i++) {
-        if (xg_cli_is(argv[i], "--tol")) {
-            const char *v = xg_cli_value(CMD, argc, argv, &i);
-            if (!v || xg_cli_parse_double(CMD, "--tol", v, 0, 10, &tol))
-                return XG_EXIT_USAGE;
-        } else if (xg_cli_is(argv[i], "--equal-tol")) {
-            const char *v = xg_cli_value(CMD, argc, argv, &i);
-            if (!v || xg_cli_parse_double(CMD, "--equal-tol", v, 0, 10, &eq_tol))
-                return XG_EXIT_USAGE;
-        } else if (xg_cli_is(argv[i], "--report")) {
-            if (!(report = xg_cli_value(CMD, argc, argv, &i)))
-                return XG_EXIT_USAGE;
-        } else if (!strcmp(argv[i], "--exclude-self")) {
-            exclude_self = 1;
-        } else if (argv[i][0] == '-' && argv[i][1]) {
-            xg_cli_errorf(CMD, "check: unknown option '%s'", argv[i]);
-            return XG_EXIT_USAGE;
-        } else if (!hull_path) {
-            hull_path = argv[i];
-        } else if (!data_path) {
-            data_path = argv[i];
-        } else {
-            xg_cli_errorf(CMD, "check: unexpected argument '%s'", argv[i]);
-            return XG_EXIT_USAGE;
-        }
-    }
+    check_args A;
+    memset(&A, 0, sizeof A);
+    xg_opts_args args;
+    if (xg_opts_parse("hull check", CHECK_OPTS, argc, argv, &A, &args, 2))
+        return XG_EXIT_USAGE;
+    const char *hull_path = args.npos > 0 ? args.pos[0] : NULL;
+    const char *data_path = args.npos > 1 ? args.pos[1] : NULL;
+    const char *report = A.report;
+    double tol = A.tol, eq_tol = A.eq_tol;
+    int exclude_self = A.exclude_self;
     if (!hull_path || !data_path) {
         xg_cli_errorf(CMD, "check needs HULL.h5 DATASET");
         return XG_EXIT_USAGE;
@@ -737,3 +725,5 @@ static int run(int argc, char **argv)
 const xg_command xg_command_hull = {"hull", run,
                                     "convex-hull stability: build the reference, query, check",
                                     usage};
+static const xg_opt *const MORE[] = {QUERY_OPTS, CHECK_OPTS, xg_hull_m3gnet_opts, NULL};
+const xg_command_options xg_options_hull = {BUILD_OPTS, NULL, MORE};

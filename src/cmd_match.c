@@ -11,7 +11,7 @@
 #define CMD "match"
 
 static const char usage[] =
-    "usage: xtalgen match [--ltol L] [--stol S] [--angle-tol A] A B\n"
+    "usage: xtalgen match [--ltol L] [--stol S] [--angle-tol A] [--quiet] A B\n"
     "\n"
     "Compares two crystals with the rules of pymatgen's StructureMatcher() (primitive cells,\n"
     "volumes scaled to each other, no supercells) and prints one line:\n"
@@ -20,13 +20,27 @@ static const char usage[] =
     "  no match\n"
     "A and B are any input xtalgen reads (CIF, POSCAR, extxyz, .h5, CDVAE .csv) holding exactly\n"
     "one crystal each.\n"
-    "\n"
-    "  --ltol L        fractional lattice length tolerance (default 0.2)\n"
-    "  --stol S        site tolerance in units of (V/N)^(1/3) (default 0.3)\n"
-    "  --angle-tol A   angle tolerance in degrees (default 5)\n"
+    "\n";
+
+static const char usage_after[] =
     "\n"
     "Exit status 0 whether or not the crystals match; 1 if an input cannot be read or holds\n"
     "other than one crystal; 2 on a usage error.\n";
+
+typedef struct {
+    double ltol, stol, angle_tol;
+    int quiet;
+} match_args;
+
+static const xg_opt OPTS[] = {
+    XG_OPT_D("--ltol", NULL, match_args, ltol, "L", 1e-6, 10, "0.2",
+             "fractional lattice length tolerance"),
+    XG_OPT_D("--stol", NULL, match_args, stol, "S", 1e-6, 10, "0.3",
+             "site tolerance in units of (V/N)^(1/3)"),
+    XG_OPT_D("--angle-tol", NULL, match_args, angle_tol, "A", 1e-6, 90, "5",
+             "angle tolerance in degrees"),
+    XG_OPT_QUIET(match_args, quiet),
+    XG_OPT_TABLE_END};
 
 static int read_one(const char *path, xg_structure **out)
 {
@@ -55,36 +69,18 @@ static int run(int argc, char **argv)
 {
     xg_matcher_params p;
     xg_matcher_default_params(&p);
-    const char *paths[2];
-    int np = 0;
-    for (int i = 1; i < argc; i++) {
-        const char *a = argv[i], *v;
-        if (xg_cli_is(a, "--ltol")) {
-            if (!(v = xg_cli_value(CMD, argc, argv, &i)) ||
-                xg_cli_parse_double(CMD, "--ltol", v, 1e-6, 10, &p.ltol))
-                return XG_EXIT_USAGE;
-        } else if (xg_cli_is(a, "--stol")) {
-            if (!(v = xg_cli_value(CMD, argc, argv, &i)) ||
-                xg_cli_parse_double(CMD, "--stol", v, 1e-6, 10, &p.stol))
-                return XG_EXIT_USAGE;
-        } else if (xg_cli_is(a, "--angle-tol")) {
-            if (!(v = xg_cli_value(CMD, argc, argv, &i)) ||
-                xg_cli_parse_double(CMD, "--angle-tol", v, 1e-6, 90, &p.angle_tol))
-                return XG_EXIT_USAGE;
-        } else if (a[0] == '-' && a[1] == '-') {
-            xg_cli_errorf(CMD, "unknown option '%s' (see xtalgen help match)", a);
-            return XG_EXIT_USAGE;
-        } else if (np < 2) {
-            paths[np++] = a;
-        } else {
-            xg_cli_errorf(CMD, "expects exactly two inputs, got more ('%s')", a);
-            return XG_EXIT_USAGE;
-        }
-    }
-    if (np != 2) {
+    match_args A;
+    xg_opts_args args;
+    if (xg_opts_parse(CMD, OPTS, argc, argv, &A, &args, 2))
+        return XG_EXIT_USAGE;
+    if (args.npos != 2) {
         xg_cli_errorf(CMD, "expects two inputs A B (see xtalgen help match)");
         return XG_EXIT_USAGE;
     }
+    p.ltol = A.ltol;
+    p.stol = A.stol;
+    p.angle_tol = A.angle_tol;
+    const char *const *paths = args.pos;
     xg_structure *a = NULL, *b = NULL;
     if (read_one(paths[0], &a) || read_one(paths[1], &b)) {
         xg_structure_free(a);
@@ -108,3 +104,4 @@ static int run(int argc, char **argv)
 
 const xg_command xg_command_match = {"match", run, "are two crystals the same (pymatgen rules)?",
                                      usage};
+const xg_command_options xg_options_match = {OPTS, usage_after, NULL};

@@ -18,13 +18,58 @@ static const char usage[] =
     "       xtalgen model export CHECKPOINT.h5 -o MODEL.h5\n"
     "       xtalgen model domain PROPMODEL.h5 --data TRAIN.h5 [-o OUT.h5]\n"
     "       xtalgen model import-m3gnet DIR -o MODEL.h5 [--license NAME]\n"
-    "\n"
-    "info    prints a model's SHA-256 (the hash generate records as provenance), network size,\n"
-    "        noise processes, training settings, training-set statistics, its conditions (names,\n"
-    "        normalisation, encoding) and, for checkpoints, the per-epoch loss history.\n"
-    "export  writes the model file of a checkpoint: configuration, weights, EMA weights and\n"
-    "        statistics, without the optimizer state (about half the size). Samplers use the\n"
-    "        EMA weights.\n";
+    "\n";
+
+typedef struct {
+    const char *out, *data, *license;
+    int quiet;
+} model_args;
+
+static const xg_opt INFO_OPTS[] = {
+    XG_OPT_T("info    prints a model's SHA-256 (the hash generate records as provenance), network size,\n"
+             "        noise processes, training settings, training-set statistics, its conditions (names,\n"
+             "        normalisation, encoding) and, for checkpoints, the per-epoch loss history.\n"),
+    XG_OPT_QUIET(model_args, quiet),
+    XG_OPT_TABLE_END};
+
+static const xg_opt EXPORT_OPTS[] = {
+    XG_OPT_T("\n"
+             "export  writes the model file of a checkpoint: configuration, weights, EMA weights and\n"
+             "        statistics, without the optimizer state (about half the size). Samplers use the\n"
+             "        EMA weights.\n"),
+    XG_OPT_OUTPUT(model_args, out, "MODEL.h5", "the model file (required)"),
+    XG_OPT_QUIET(model_args, quiet),
+    XG_OPT_TABLE_END};
+
+static const xg_opt DOMAIN_OPTS[] = {
+    XG_OPT_T("\n"
+             "domain  computes a property model's training domain (elements, density, bond ratio and\n"
+             "        size ranges of its labelled training crystals) and stores it in the model file.\n"),
+    XG_OPT_S("--data", NULL, model_args, data, "TRAIN.h5", NULL, "the model's training set (required)"),
+    XG_OPT_OUTPUT(model_args, out, "OUT.h5", "write the model with its domain here (default: in place)"),
+    XG_OPT_QUIET(model_args, quiet),
+    XG_OPT_TABLE_END};
+
+static const xg_opt IMPORT_OPTS[] = {
+    XG_OPT_T("\n"
+             "import-m3gnet  converts the published M3GNet potential in DIR into xtalgen's HDF5 form.\n"),
+    XG_OPT_OUTPUT(model_args, out, "MODEL.h5", "the potential file (required)"),
+    XG_OPT_S("--license", NULL, model_args, license, "NAME", "LICENSE-m3gnet",
+             "the licence file recorded with it"),
+    XG_OPT_QUIET(model_args, quiet),
+    XG_OPT_TABLE_END};
+
+/* Parses a subcommand's options (argv[1] is the subcommand) with at most one positional. */
+static int sub_parse(const char *who, const xg_opt *t, int argc, char **argv, model_args *A,
+                     const char **in)
+{
+    memset(A, 0, sizeof *A);
+    xg_opts_args args;
+    if (xg_opts_parse(who, t, argc - 1, argv + 1, A, &args, 1))
+        return -1;
+    *in = args.npos ? args.pos[0] : NULL;
+    return 0;
+}
 
 static int info(const char *path)
 {
@@ -97,8 +142,9 @@ static int export_model(const char *in, const char *out)
         xg_cli_errorf(CMD, "%s", err.msg);
         return XG_EXIT_FAIL;
     }
-    int rc = xg_model_write_cond(out, m->net, m->weights, m->ema, &m->noise, &m->hp, &m->stats,
-                                 m->cond.n > 0 ? &m->cond : NULL, NULL, &err);
+    xg_model_desc d = {.net = m->net, .weights = m->weights, .ema = m->ema, .noise = &m->noise,
+                       .hp = &m->hp, .stats = &m->stats, .cond = &m->cond};
+    int rc = xg_model_write(out, &d, &err);
     xg_model_free(m);
     if (rc) {
         xg_cli_errorf(CMD, "%s", err.msg);
@@ -123,24 +169,11 @@ static void print_domain(const xg_propmodel_domain *d)
 /* `model domain`: the training domain of a shipped property model, added after the fact. */
 static int domain_cmd(int argc, char **argv)
 {
-    const char *in = NULL, *out = NULL, *data = NULL;
-    for (int i = 2; i < argc; i++) {
-        if (!strcmp(argv[i], "-o") || xg_cli_is(argv[i], "--output")) {
-            if (!(out = xg_cli_value(CMD, argc, argv, &i)))
-                return XG_EXIT_USAGE;
-        } else if (xg_cli_is(argv[i], "--data")) {
-            if (!(data = xg_cli_value(CMD, argc, argv, &i)))
-                return XG_EXIT_USAGE;
-        } else if (argv[i][0] == '-') {
-            xg_cli_errorf(CMD, "unknown option '%s'", argv[i]);
-            return XG_EXIT_USAGE;
-        } else if (!in) {
-            in = argv[i];
-        } else {
-            xg_cli_errorf(CMD, "domain takes one property model");
-            return XG_EXIT_USAGE;
-        }
-    }
+    model_args A;
+    const char *in = NULL;
+    if (sub_parse("model domain", DOMAIN_OPTS, argc, argv, &A, &in))
+        return XG_EXIT_USAGE;
+    const char *out = A.out, *data = A.data;
     if (!in || !data) {
         xg_cli_errorf(CMD, "usage: xtalgen model domain PROPMODEL.h5 --data TRAIN.h5 [-o OUT.h5]");
         return XG_EXIT_USAGE;
@@ -184,26 +217,23 @@ done:
 
 static int run(int argc, char **argv)
 {
+    model_args A;
+    const char *in = NULL;
     if (argc >= 2 && !strcmp(argv[1], "domain"))
         return domain_cmd(argc, argv);
-    if (argc >= 3 && !strcmp(argv[1], "info") && argc == 3)
-        return info(argv[2]);
-    if (argc >= 2 && !strcmp(argv[1], "export")) {
-        const char *in = NULL, *out = NULL;
-        for (int i = 2; i < argc; i++) {
-            if (!strcmp(argv[i], "-o") || xg_cli_is(argv[i], "--output")) {
-                if (!(out = xg_cli_value(CMD, argc, argv, &i)))
-                    return XG_EXIT_USAGE;
-            } else if (argv[i][0] == '-') {
-                xg_cli_errorf(CMD, "unknown option '%s'", argv[i]);
-                return XG_EXIT_USAGE;
-            } else if (!in) {
-                in = argv[i];
-            } else {
-                xg_cli_errorf(CMD, "export takes one checkpoint");
-                return XG_EXIT_USAGE;
-            }
+    if (argc >= 2 && !strcmp(argv[1], "info")) {
+        if (sub_parse("model info", INFO_OPTS, argc, argv, &A, &in))
+            return XG_EXIT_USAGE;
+        if (!in) {
+            xg_cli_errorf(CMD, "usage: xtalgen model info MODEL.h5");
+            return XG_EXIT_USAGE;
         }
+        return info(in);
+    }
+    if (argc >= 2 && !strcmp(argv[1], "export")) {
+        if (sub_parse("model export", EXPORT_OPTS, argc, argv, &A, &in))
+            return XG_EXIT_USAGE;
+        const char *out = A.out;
         if (!in || !out) {
             xg_cli_errorf(CMD, "usage: xtalgen model export CHECKPOINT.h5 -o MODEL.h5");
             return XG_EXIT_USAGE;
@@ -213,24 +243,9 @@ static int run(int argc, char **argv)
         return export_model(in, out);
     }
     if (argc >= 2 && !strcmp(argv[1], "import-m3gnet")) {
-        const char *in = NULL, *out = NULL, *lic = "LICENSE-m3gnet";
-        for (int i = 2; i < argc; i++) {
-            if (!strcmp(argv[i], "-o") || xg_cli_is(argv[i], "--output")) {
-                if (!(out = xg_cli_value(CMD, argc, argv, &i)))
-                    return XG_EXIT_USAGE;
-            } else if (xg_cli_is(argv[i], "--license")) {
-                if (!(lic = xg_cli_value(CMD, argc, argv, &i)))
-                    return XG_EXIT_USAGE;
-            } else if (argv[i][0] == '-') {
-                xg_cli_errorf(CMD, "unknown option '%s'", argv[i]);
-                return XG_EXIT_USAGE;
-            } else if (!in) {
-                in = argv[i];
-            } else {
-                xg_cli_errorf(CMD, "import-m3gnet takes one directory");
-                return XG_EXIT_USAGE;
-            }
-        }
+        if (sub_parse("model import-m3gnet", IMPORT_OPTS, argc, argv, &A, &in))
+            return XG_EXIT_USAGE;
+        const char *out = A.out, *lic = A.license;
         if (!in || !out) {
             xg_cli_errorf(CMD, "usage: xtalgen model import-m3gnet DIR -o MODEL.h5");
             return XG_EXIT_USAGE;
@@ -255,3 +270,5 @@ static int run(int argc, char **argv)
 
 const xg_command xg_command_model = {"model", run, "inspect model files; export a checkpoint",
                                      usage};
+static const xg_opt *const MORE[] = {EXPORT_OPTS, DOMAIN_OPTS, IMPORT_OPTS, NULL};
+const xg_command_options xg_options_model = {INFO_OPTS, NULL, MORE};

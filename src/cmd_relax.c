@@ -32,14 +32,9 @@ static const char usage[] =
     "V |stress| / N, the cell's generalized force, too). INPUT is anything other commands read:\n"
     "CIF, POSCAR, extxyz, an xtalgen .h5 dataset, a CDVAE .csv, a folder or a `generate` run.\n"
     "\n"
-    "  -o DIR          output folder: DIR/cif/ID.cif (relaxed), DIR/relaxed.h5 (an xtalgen\n"
-    "                  dataset of the relaxed crystals with energy_per_atom), DIR/relax.csv\n"
-    "  --fmax F        force tolerance, eV/A (default 0.05)\n"
-    "  --steps N       at most N FIRE steps per crystal (default 500)\n"
-    "  --fixed-cell    relax positions only\n"
-    "  --model FILE    another M3GNet model file (`xtalgen model import-m3gnet`)\n"
-    "  --threads N     crystals relaxed in parallel (default: all cores)\n"
-    "  --quiet         no progress display\n"
+    "";
+
+static const char usage_after[] =
     "\n"
     "relax.csv columns: id, formula, natoms, energy (eV), energy_per_atom (eV/atom),\n"
     "energy_initial (eV), max_force (eV/A, final), steps, converged (1/0), rms_displacement\n"
@@ -47,6 +42,30 @@ static const char usage[] =
     "spacegroup_after (spglib, symprec 0.1), error. A crystal that fails (an element M3GNet\n"
     "lacks, a collapsing cell) gets its error in the row; the others go on. Exit status 1 when\n"
     "any crystal failed.\n";
+
+typedef struct {
+    const char *out, *model;
+    double fmax;
+    long steps, threads;
+    int fixed, cell, quiet;
+} relax_args;
+
+static const xg_opt OPTS[] = {
+    XG_OPT_OUTPUT(relax_args, out, "DIR",
+                  "output folder: DIR/cif/ID.cif (relaxed), DIR/relaxed.h5 (an xtalgen dataset of "
+                  "the relaxed crystals with energy_per_atom), DIR/relax.csv"),
+    XG_OPT_D("--fmax", NULL, relax_args, fmax, "F", 1e-5, 100, "0.05", "force tolerance, eV/A"),
+    XG_OPT_I("--steps", NULL, relax_args, steps, "N", 0, 1000000, "500",
+             "at most N FIRE steps per crystal"),
+    XG_OPT_F("--fixed-cell", NULL, relax_args, fixed, "relax positions only"),
+    XG_OPT_F("--cell", NULL, relax_args, cell, "relax the cell too (the default; overrides --fixed-cell)"),
+    XG_OPT_S("--model", NULL, relax_args, model, "FILE", NULL,
+             "another M3GNet model file (`xtalgen model import-m3gnet`)"),
+    XG_OPT_THREADS(relax_args, threads, 0, "0",
+                   "crystals relaxed in parallel; 0 = all cores (results are reproducible for a "
+                   "given thread count)"),
+    XG_OPT_QUIET(relax_args, quiet),
+    XG_OPT_TABLE_END};
 
 /* A file name from an id: letters, digits, '-', '_', '.' kept, the rest '_'. */
 static void safe_name(const char *id, char *out, size_t n)
@@ -61,55 +80,23 @@ static void safe_name(const char *id, char *out, size_t n)
 
 static int run(int argc, char **argv)
 {
-    const char *out = NULL, *model = NULL;
-    double fmax = 0.05;
-    long steps = 500, threads = 0;
-    int fixed = 0, quiet = 0, ninputs = 0;
-    const char **inputs = calloc((size_t)argc, sizeof *inputs);
-    if (!inputs)
-        return XG_EXIT_FAIL;
-    for (int i = 1; i < argc; i++) {
-        const char *a = argv[i], *v;
-        if (!strcmp(a, "-o") || xg_cli_is(a, "--output")) {
-            if (!(out = xg_cli_value(CMD, argc, argv, &i)))
-                goto usage_fail;
-        } else if (xg_cli_is(a, "--fmax")) {
-            if (!(v = xg_cli_value(CMD, argc, argv, &i)) ||
-                xg_cli_parse_double(CMD, "--fmax", v, 1e-5, 100, &fmax))
-                goto usage_fail;
-        } else if (xg_cli_is(a, "--steps")) {
-            if (!(v = xg_cli_value(CMD, argc, argv, &i)) ||
-                xg_cli_parse_int(CMD, "--steps", v, 0, 1000000, &steps))
-                goto usage_fail;
-        } else if (xg_cli_is(a, "--threads")) {
-            if (!(v = xg_cli_value(CMD, argc, argv, &i)) ||
-                xg_cli_parse_int(CMD, "--threads", v, 1, 4096, &threads))
-                goto usage_fail;
-        } else if (xg_cli_is(a, "--model")) {
-            if (!(model = xg_cli_value(CMD, argc, argv, &i)))
-                goto usage_fail;
-        } else if (!strcmp(a, "--fixed-cell")) {
-            fixed = 1;
-        } else if (!strcmp(a, "--cell")) {
-            fixed = 0;
-        } else if (!strcmp(a, "--quiet") || !strcmp(a, "-q")) {
-            quiet = 1;
-        } else if (a[0] == '-' && a[1]) {
-            xg_cli_errorf(CMD, "unknown option '%s' (see `xtalgen help relax`)", a);
-            goto usage_fail;
-        } else {
-            inputs[ninputs++] = a;
-        }
-    }
+    relax_args A;
+    xg_opts_args args;
+    if (xg_opts_parse(CMD, OPTS, argc, argv, &A, &args, -1))
+        return XG_EXIT_USAGE;
+    const char *out = A.out, *model = A.model;
+    const char *const *inputs = args.pos;
+    double fmax = A.fmax;
+    long steps = A.steps, threads = A.threads;
+    int fixed = A.fixed && !A.cell, quiet = A.quiet, ninputs = args.npos;
     if (!ninputs || !out) {
-        xg_cli_errorf(CMD, "needs INPUT... and -o DIR\n%s", usage);
-        goto usage_fail;
+        xg_cli_errorf(CMD, "needs INPUT... and -o DIR (see xtalgen help relax)");
+        return XG_EXIT_USAGE;
     }
     xg_error err = {0};
     xg_m3gnet *m = NULL;
     if (xg_relax_load_model(model, &m, &err)) {
         xg_cli_errorf(CMD, "%s", err.msg);
-        free(inputs);
         return XG_EXIT_FAIL;
     }
     /* all inputs into one dataset */
@@ -138,7 +125,6 @@ static int run(int argc, char **argv)
         xg_cli_errorf(CMD, "%s", all ? err.msg : "out of memory");
         xg_dataset_free(all);
         xg_m3gnet_free(m);
-        free(inputs);
         return XG_EXIT_FAIL;
     }
     xg_relax_config cfg;
@@ -227,13 +213,10 @@ static int run(int argc, char **argv)
     xg_dataset_free(outds);
     xg_dataset_free(all);
     xg_m3gnet_free(m);
-    free(inputs);
     return status;
-usage_fail:
-    free(inputs);
-    return XG_EXIT_USAGE;
 }
 
 const xg_command xg_command_relax = {"relax", run,
                                      "relax crystals with the M3GNet potential (FIRE, cell too)",
                                      usage};
+const xg_command_options xg_options_relax = {OPTS, usage_after, NULL};

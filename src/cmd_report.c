@@ -28,55 +28,55 @@ static const char usage[] =
     "and a link to its CIF. Files are read by column and key name; what a folder lacks is left\n"
     "out with a note. `xtalgen screen` writes this page as report.html next to its results.\n"
     "\n"
-    "  -o FILE            the page (default DIR/report.html)\n"
-    "  --screen SDIR      the screen results (screen.csv, summary.json); default DIR, then\n"
-    "                     DIR/screen\n"
-    "  --compare DIR2     another run (e.g. unguided) whose guided-property distribution and\n"
-    "                     rates are drawn next to this one's\n"
-    "  --target NAME=VAL  the condition the run was guided with, when its folder does not\n"
-    "                     record it (e.g. dft_mag_density=0.15)\n"
-    "  --top N            candidates listed with drawings (default 20, at most 500)\n"
-    "  --rank COL[:desc]  rank candidates by a screen.csv column (default: closeness of the\n"
-    "                     guided property to its target, else e_hull_pred)\n"
-    "  --reference REF    reference distributions (default the shipped data/report-mp20.csv)\n"
-    "  --quiet            print nothing on success\n"
+    "";
+
+static const char usage_after[] =
     "\n"
-    "--make-reference reads the crystals of DATA (any input `screen` reads: a CDVAE-format\n"
-    "CSV such as MP-20's test.csv, an xtalgen .h5 dataset, CIF folders) and writes their\n"
-    "distributions to REF (CSV: density and formation-energy quantiles, counts of atoms per\n"
-    "cell, elements per crystal, space groups and elements). data/report-mp20.csv was made with\n"
-    "  xtalgen report --make-reference ../shared/data/mp_20/test.csv --name 'MP-20 test' \\\n"
-    "      -o data/report-mp20.csv\n"
     "Exit status 1 when a folder or file cannot be read or the page cannot be written.\n";
 
-static int make_reference(int argc, char **argv)
+typedef struct {
+    xg_report_options o;
+    long top;
+    int quiet, make_ref;
+    const char *name;
+    double symprec;
+} report_args;
+
+static const xg_opt OPTS[] = {
+    XG_OPT_OUTPUT(report_args, o.output, "FILE", "the page (default DIR/report.html); with\n"
+                  "--make-reference the reference CSV"),
+    XG_OPT_S("--screen", NULL, report_args, o.screen_dir, "SDIR", NULL,
+             "the screen results (screen.csv, summary.json); default DIR, then DIR/screen"),
+    XG_OPT_S("--compare", NULL, report_args, o.compare_dir, "DIR2", NULL,
+             "another run (e.g. unguided) whose guided-property distribution and rates are drawn "
+             "next to this one's"),
+    XG_OPT_S("--target", NULL, report_args, o.target, "NAME=VAL", NULL,
+             "the condition the run was guided with, when its folder does not record it (e.g. "
+             "dft_mag_density=0.15)"),
+    XG_OPT_I("--top", NULL, report_args, top, "N", 0, 500, "20", "candidates listed with drawings"),
+    XG_OPT_S("--rank", NULL, report_args, o.rank, "COL[:desc]", NULL,
+             "rank candidates by a screen.csv column (default: closeness of the guided property "
+             "to its target, else e_hull_pred)"),
+    XG_OPT_S("--reference", NULL, report_args, o.reference, "REF", NULL,
+             "reference distributions (default the shipped data/report-mp20.csv)"),
+    XG_OPT_QUIET(report_args, quiet),
+    XG_OPT_T("\n"
+             "--make-reference reads the crystals of DATA (any input `screen` reads: a CDVAE-format\n"
+             "CSV such as MP-20's test.csv, an xtalgen .h5 dataset, CIF folders) and writes their\n"
+             "distributions to REF (CSV: density and formation-energy quantiles, counts of atoms per\n"
+             "cell, elements per crystal, space groups and elements). data/report-mp20.csv was made with\n"
+             "  xtalgen report --make-reference ../shared/data/mp_20/test.csv --name 'MP-20 test' \\\n"
+             "      -o data/report-mp20.csv\n"),
+    XG_OPT_F("--make-reference", NULL, report_args, make_ref, "build a reference from DATA..."),
+    XG_OPT_S("--name", NULL, report_args, name, "NAME", NULL, "the reference's name (required)"),
+    XG_OPT_SYMPREC(report_args, symprec, "spglib tolerance in Angstrom for the space groups"),
+    XG_OPT_TABLE_END};
+
+static int make_reference(const report_args *A, const xg_opts_args *args)
 {
-    const char *inputs[64], *name = NULL, *out = NULL;
-    int ninputs = 0, quiet = 0;
-    double symprec = 0.1;
-    for (int i = 1; i < argc; i++) {
-        const char *a = argv[i], *v;
-        if (!strcmp(a, "--make-reference")) {
-            continue;
-        } else if (!strcmp(a, "-o") || xg_cli_is(a, "--output")) {
-            if (!(out = xg_cli_value(CMD, argc, argv, &i)))
-                return XG_EXIT_USAGE;
-        } else if (xg_cli_is(a, "--name")) {
-            if (!(name = xg_cli_value(CMD, argc, argv, &i)))
-                return XG_EXIT_USAGE;
-        } else if (xg_cli_is(a, "--symprec")) {
-            if (!(v = xg_cli_value(CMD, argc, argv, &i)) ||
-                xg_cli_parse_double(CMD, "--symprec", v, 1e-6, 1, &symprec))
-                return XG_EXIT_USAGE;
-        } else if (!strcmp(a, "--quiet")) {
-            quiet = 1;
-        } else if (a[0] == '-') {
-            xg_cli_errorf(CMD, "unknown option %s", a);
-            return XG_EXIT_USAGE;
-        } else if (ninputs < 64) {
-            inputs[ninputs++] = a;
-        }
-    }
+    const char *const *inputs = args->pos, *name = A->name, *out = A->o.output;
+    int ninputs = args->npos, quiet = A->quiet;
+    double symprec = A->symprec;
     if (!ninputs || !name || !out) {
         xg_cli_errorf(CMD, "--make-reference needs DATA, --name and -o (see `xtalgen help report`)");
         return XG_EXIT_USAGE;
@@ -127,53 +127,25 @@ static int make_reference(int argc, char **argv)
 
 static int run(int argc, char **argv)
 {
-    for (int i = 1; i < argc; i++)
-        if (!strcmp(argv[i], "--make-reference"))
-            return make_reference(argc, argv);
-    xg_report_options o = {0};
-    o.top = 20;
-    int quiet = 0;
-    const char *dir = NULL;
-    for (int i = 1; i < argc; i++) {
-        const char *a = argv[i], *v;
-#define VAL() do { if (!(v = xg_cli_value(CMD, argc, argv, &i))) return XG_EXIT_USAGE; } while (0)
-        if (!strcmp(a, "-o") || xg_cli_is(a, "--output")) {
-            VAL();
-            o.output = v;
-        } else if (xg_cli_is(a, "--screen")) {
-            VAL();
-            o.screen_dir = v;
-        } else if (xg_cli_is(a, "--compare")) {
-            VAL();
-            o.compare_dir = v;
-        } else if (xg_cli_is(a, "--target")) {
-            VAL();
-            o.target = v;
-        } else if (xg_cli_is(a, "--rank")) {
-            VAL();
-            o.rank = v;
-        } else if (xg_cli_is(a, "--reference")) {
-            VAL();
-            o.reference = v;
-        } else if (xg_cli_is(a, "--top")) {
-            long t;
-            VAL();
-            if (xg_cli_parse_int(CMD, "--top", v, 0, 500, &t))
-                return XG_EXIT_USAGE;
-            o.top = (int)t;
-        } else if (!strcmp(a, "--quiet")) {
-            quiet = 1;
-        } else if (a[0] == '-') {
-            xg_cli_errorf(CMD, "unknown option %s", a);
-            return XG_EXIT_USAGE;
-        } else if (!dir) {
-            dir = a;
-        } else {
-            xg_cli_errorf(CMD, "one run folder at a time (got %s and %s)", dir, a);
-            return XG_EXIT_USAGE;
-        }
-#undef VAL
+    report_args A;
+    memset(&A, 0, sizeof A);
+    xg_opts_args args;
+    if (xg_opts_parse(CMD, OPTS, argc, argv, &A, &args, -1))
+        return XG_EXIT_USAGE;
+    if (A.make_ref)
+        return make_reference(&A, &args);
+    if (args.npos > 1) {
+        xg_cli_errorf(CMD, "one run folder at a time (got %s and %s)", args.pos[0], args.pos[1]);
+        return XG_EXIT_USAGE;
     }
+    if (xg_opts_given(OPTS, &args, "--name") || xg_opts_given(OPTS, &args, "--symprec")) {
+        xg_cli_errorf(CMD, "--name and --symprec go with --make-reference");
+        return XG_EXIT_USAGE;
+    }
+    xg_report_options o = A.o;
+    o.top = (int)A.top;
+    int quiet = A.quiet;
+    const char *dir = args.npos ? args.pos[0] : NULL;
     if (!dir && !o.screen_dir) {
         xg_cli_errorf(CMD, "no run folder given (see `xtalgen help report`)");
         return XG_EXIT_USAGE;
@@ -198,3 +170,4 @@ static int run(int argc, char **argv)
 
 const xg_command xg_command_report = {"report", run, "one HTML page about a generate/screen run",
                                       usage};
+const xg_command_options xg_options_report = {OPTS, usage_after, NULL};

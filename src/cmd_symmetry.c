@@ -19,18 +19,34 @@ static const char usage[] =
     "blocks), a POSCAR, an extxyz file, an xtalgen .h5 dataset, a CDVAE-format .csv or a folder\n"
     "of CIF/POSCAR files. Results are printed in input order.\n"
     "\n"
-    "  --symprec S   distance tolerance in Angstrom (default 0.1, the Materials Project's and\n"
-    "                MP-20's spacegroup.number tolerance and every other command's; 0.01 is\n"
-    "                strict)\n"
-    "  --format F    table (default), csv (header: id,formula,natoms,spacegroup_number,\n"
-    "                spacegroup_symbol) or json (adds Hall number, point group, operation\n"
-    "                count and Wyckoff letters: spglib's full analysis, slower)\n"
-    "  --quiet       no progress display\n"
+    "";
+
+static const char usage_after[] =
     "\n"
     "An input that cannot be read, or a file of a folder that cannot be (a disordered CIF),\n"
     "is reported on stderr with its reason and skipped; the rest is analysed. Exit status 1\n"
     "at the end when anything was skipped or spglib failed on a structure (its row then shows\n"
     "space group 0 and the reason goes to stderr).\n";
+
+typedef struct {
+    double symprec;
+    int format, quiet;
+} sym_args;
+
+enum { FMT_TABLE, FMT_CSV, FMT_JSON };
+
+static const xg_opt OPTS[] = {
+    XG_OPT_D("--symprec", NULL, sym_args, symprec, "S", 1e-8, 10.0, "0.1",
+             "distance tolerance in Angstrom (the Materials Project's and\n"
+             "MP-20's spacegroup.number tolerance and every other command's;\n"
+             "0.01 is strict)"),
+    XG_OPT_E("--format", NULL, sym_args, format, "table|csv|json", "table",
+             "how the results are printed on stdout: an aligned table, csv\n"
+             "(header: id,formula,natoms,spacegroup_number,spacegroup_symbol)\n"
+             "or json (adds Hall number, point group, operation count and\n"
+             "Wyckoff letters: spglib's full analysis, slower)"),
+    XG_OPT_QUIET(sym_args, quiet),
+    XG_OPT_TABLE_END};
 
 typedef struct {
     int number, hall, nops, natoms;
@@ -107,47 +123,18 @@ static void analyse(const xg_dataset *ds, int64_t i, double symprec, int want_de
 
 static int run(int argc, char **argv)
 {
-    double symprec = 0.1;
-    const char *format = "table";
-    int quiet = 0, ninputs = 0;
-    const char **inputs = calloc((size_t)argc, sizeof *inputs);
-    if (!inputs) {
-        xg_cli_errorf(CMD, "out of memory");
-        return XG_EXIT_FAIL;
-    }
-    for (int i = 1; i < argc; i++) {
-        const char *a = argv[i];
-        if (xg_cli_is(a, "--symprec")) {
-            const char *v = xg_cli_value(CMD, argc, argv, &i);
-            if (!v || xg_cli_parse_double(CMD, "--symprec", v, 1e-8, 10.0, &symprec)) {
-                free(inputs);
-                return XG_EXIT_USAGE;
-            }
-        } else if (xg_cli_is(a, "--format")) {
-            const char *v = xg_cli_value(CMD, argc, argv, &i);
-            if (!v || (strcmp(v, "table") && strcmp(v, "csv") && strcmp(v, "json"))) {
-                if (v)
-                    xg_cli_errorf(CMD, "--format expects table, csv or json, got '%s'", v);
-                free(inputs);
-                return XG_EXIT_USAGE;
-            }
-            format = v;
-        } else if (!strcmp(a, "--quiet") || !strcmp(a, "-q")) {
-            quiet = 1;
-        } else if (a[0] == '-' && a[1]) {
-            xg_cli_errorf(CMD, "unknown option '%s' (see `xtalgen help symmetry`)", a);
-            free(inputs);
-            return XG_EXIT_USAGE;
-        } else {
-            inputs[ninputs++] = a;
-        }
-    }
+    sym_args A;
+    xg_opts_args args;
+    if (xg_opts_parse(CMD, OPTS, argc, argv, &A, &args, -1))
+        return XG_EXIT_USAGE;
+    double symprec = A.symprec;
+    int quiet = A.quiet, ninputs = args.npos;
+    const char *const *inputs = args.pos;
     if (ninputs == 0) {
-        xg_cli_errorf(CMD, "needs at least one INPUT\n%s", usage);
-        free(inputs);
+        xg_cli_errorf(CMD, "needs at least one INPUT (see xtalgen help symmetry)");
         return XG_EXIT_USAGE;
     }
-    int csv = !strcmp(format, "csv"), json = !strcmp(format, "json");
+    int csv = A.format == FMT_CSV, json = A.format == FMT_JSON;
     int status = XG_EXIT_OK;
     long failures = 0, printed = 0, unreadable = 0;
     if (csv)
@@ -165,10 +152,8 @@ static int run(int argc, char **argv)
         unreadable += skipped;
         if (rc) {
             xg_cli_errorf(CMD, "%s", err.msg);
-            if (rc == XG_ENOMEM) {
-                free(inputs);
+            if (rc == XG_ENOMEM)
                 return XG_EXIT_FAIL;
-            }
             unreadable++;
             continue;
         }
@@ -176,7 +161,6 @@ static int run(int argc, char **argv)
         if (!res) {
             xg_cli_errorf(CMD, "out of memory");
             xg_dataset_free(ds);
-            free(inputs);
             return XG_EXIT_FAIL;
         }
         xg_progress bar;
@@ -248,10 +232,10 @@ static int run(int argc, char **argv)
                       "were analysed", unreadable, unreadable == 1 ? "" : "s", printed);
         status = XG_EXIT_FAIL;
     }
-    free(inputs);
     return status;
 }
 
 const xg_command xg_command_symmetry = {"symmetry", run,
                                         "space groups of crystals (spglib), as table, CSV or JSON",
                                         usage};
+const xg_command_options xg_options_symmetry = {OPTS, usage_after, NULL};

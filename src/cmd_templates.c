@@ -16,20 +16,36 @@ static const char usage[] =
     "usage: xtalgen templates build --data TRAIN.h5 -o TABLE.h5 [--symprec S] [--quiet]\n"
     "       xtalgen templates show TABLE.h5 [--top K]\n"
     "\n"
-    "build: analyses every crystal of an xtalgen dataset (`xtalgen dataset import`; use the set\n"
-    "the model was trained on, in the cell it was trained on) with spglib and writes the table\n"
-    "of distinct space-group templates with their training frequencies: the operations of the\n"
-    "cell, the orbits of equivalent atoms, each orbit's site-symmetry operations and its\n"
-    "representative position. Distinct means a different (space group, number of atoms,\n"
-    "orbits as multiplicity + Wyckoff letter + site symmetry). The shipped table for the MP-20\n"
-    "models is data/models/templates-mp20.h5; `generate --templates TABLE.h5` uses another.\n"
-    "  --data FILE     the training dataset (required)\n"
-    "  -o FILE         the table to write (required; written atomically)\n"
-    "  --symprec S     spglib tolerance in Angstrom (default 0.1, MP-20's own)\n"
-    "  --quiet         no progress bar\n"
-    "\n"
-    "show: prints the table's provenance, how many templates each space group has, and the K\n"
-    "most frequent templates (default 20) with their orbits.\n";
+    "";
+
+typedef struct {
+    const char *data, *out;
+    double symprec;
+    long top;
+    int quiet;
+} tpl_args;
+
+static const xg_opt BUILD_OPTS[] = {
+    XG_OPT_T("build: analyses every crystal of an xtalgen dataset (`xtalgen dataset import`; use the set\n"
+             "the model was trained on, in the cell it was trained on) with spglib and writes the table\n"
+             "of distinct space-group templates with their training frequencies: the operations of the\n"
+             "cell, the orbits of equivalent atoms, each orbit's site-symmetry operations and its\n"
+             "representative position. Distinct means a different (space group, number of atoms,\n"
+             "orbits as multiplicity + Wyckoff letter + site symmetry). The shipped table for the MP-20\n"
+             "models is data/models/templates-mp20.h5; `generate --templates TABLE.h5` uses another.\n"),
+    XG_OPT_S("--data", NULL, tpl_args, data, "FILE", NULL, "the training dataset (required)"),
+    XG_OPT_OUTPUT(tpl_args, out, "FILE", "the table to write (required; written atomically)"),
+    XG_OPT_SYMPREC(tpl_args, symprec, "spglib tolerance in Angstrom (MP-20's own)"),
+    XG_OPT_QUIET(tpl_args, quiet),
+    XG_OPT_TABLE_END};
+
+static const xg_opt SHOW_OPTS[] = {
+    XG_OPT_T("\n"
+             "show: prints the table's provenance, how many templates each space group has, and the K\n"
+             "most frequent templates with their orbits.\n"),
+    XG_OPT_I("--top", NULL, tpl_args, top, "K", 0, 1000000, "20", "templates listed"),
+    XG_OPT_QUIET(tpl_args, quiet),
+    XG_OPT_TABLE_END};
 
 typedef struct {
     xg_progress *bar;
@@ -43,30 +59,14 @@ static void on_progress(void *ctx, long done, long total)
 
 static int build(int argc, char **argv)
 {
-    const char *data = NULL, *outp = NULL;
-    double symprec = 0.1;
-    int quiet = 0;
-    for (int i = 2; i < argc; i++) {
-        const char *a = argv[i], *v;
-        if (xg_cli_is(a, "--data")) {
-            if (!(v = xg_cli_value(CMD, argc, argv, &i)))
-                return XG_EXIT_USAGE;
-            data = v;
-        } else if (!strcmp(a, "-o") || xg_cli_is(a, "--output")) {
-            if (!(v = xg_cli_value(CMD, argc, argv, &i)))
-                return XG_EXIT_USAGE;
-            outp = v;
-        } else if (xg_cli_is(a, "--symprec")) {
-            if (!(v = xg_cli_value(CMD, argc, argv, &i)) ||
-                xg_cli_parse_double(CMD, "--symprec", v, 1e-6, 1, &symprec))
-                return XG_EXIT_USAGE;
-        } else if (!strcmp(a, "--quiet") || !strcmp(a, "-q")) {
-            quiet = 1;
-        } else {
-            xg_cli_errorf(CMD, "build: unknown option '%s' (see xtalgen help templates)", a);
-            return XG_EXIT_USAGE;
-        }
-    }
+    tpl_args A;
+    memset(&A, 0, sizeof A);
+    xg_opts_args args;
+    if (xg_opts_parse("templates build", BUILD_OPTS, argc - 1, argv + 1, &A, &args, 0))
+        return XG_EXIT_USAGE;
+    const char *data = A.data, *outp = A.out;
+    double symprec = A.symprec;
+    int quiet = A.quiet;
     if (!data || !outp) {
         xg_cli_errorf(CMD, "build needs --data TRAIN.h5 and -o TABLE.h5");
         return XG_EXIT_USAGE;
@@ -115,24 +115,13 @@ static int cmp_ranked(const void *a, const void *b)
 
 static int show(int argc, char **argv)
 {
-    const char *path = NULL;
-    long top = 20;
-    for (int i = 2; i < argc; i++) {
-        const char *a = argv[i], *v;
-        if (xg_cli_is(a, "--top")) {
-            if (!(v = xg_cli_value(CMD, argc, argv, &i)) ||
-                xg_cli_parse_int(CMD, "--top", v, 0, 1000000, &top))
-                return XG_EXIT_USAGE;
-        } else if (a[0] == '-') {
-            xg_cli_errorf(CMD, "show: unknown option '%s'", a);
-            return XG_EXIT_USAGE;
-        } else if (!path) {
-            path = a;
-        } else {
-            xg_cli_errorf(CMD, "show takes one table");
-            return XG_EXIT_USAGE;
-        }
-    }
+    tpl_args A;
+    memset(&A, 0, sizeof A);
+    xg_opts_args args;
+    if (xg_opts_parse("templates show", SHOW_OPTS, argc - 1, argv + 1, &A, &args, 1))
+        return XG_EXIT_USAGE;
+    const char *path = args.npos ? args.pos[0] : NULL;
+    long top = A.top;
     if (!path) {
         xg_cli_errorf(CMD, "show needs a TABLE.h5");
         return XG_EXIT_USAGE;
@@ -209,3 +198,5 @@ static int run(int argc, char **argv)
 
 const xg_command xg_command_templates = {"templates", run,
                                          "build or show space-group template tables", usage};
+static const xg_opt *const MORE[] = {SHOW_OPTS, NULL};
+const xg_command_options xg_options_templates = {BUILD_OPTS, NULL, MORE};

@@ -32,55 +32,54 @@ static const char USAGE[] =
     "Ctrl-C or SIGTERM finishes the current step, checkpoints and exits 0; a second Ctrl-C\n"
     "kills at once. A resumed run continues exactly where the checkpoint left off: with the\n"
     "same --threads its parameters equal those of an uninterrupted run bit for bit.\n"
-    "\n"
-    "  --data PATH            training set (HDF5 dataset)\n"
-    "  --val PATH             validation set; its loss (EMA weights, fixed noise) each epoch\n"
-    "  -o, --output PATH      final model file\n"
-    "  --hidden H             hidden width (default 128)\n"
-    "  --layers L             message-passing layers (default 4)\n"
-    "  --n-freq F             Fourier frequencies per dimension (default 8)\n"
-    "  --batch B              crystals per step (default 64)\n"
-    "  --epochs E             epochs to train (default 100 unless --hours is given)\n"
-    "  --hours T              stop cleanly after T hours of wall time (this invocation)\n"
-    "  --lr X                 peak learning rate (default 1e-3), cosine decay to --lr-min\n"
-    "  --lr-min X             floor of the decay (default 1e-5)\n"
-    "  --warmup N             warm-up steps (default 500)\n"
-    "  --weight-decay X       AdamW weight decay (default 0)\n"
-    "  --clip X               gradient-norm clip (default 1; 0 = off)\n"
-    "  --ema X                EMA decay of the weights (default 0.999)\n"
-    "  --seed S               seed of the initialisation, data order and noise (default 1)\n"
-    "  --threads N            OpenMP and OpenBLAS threads (default 1; results are reproducible\n"
-    "                         for a given thread count)\n"
-    "  --checkpoint PATH      checkpoint file (default MODEL.ckpt.h5)\n"
-    "  --checkpoint-every M   minutes between checkpoints (default 15)\n"
-    "  --resume               continue from the checkpoint (its settings win, except when to\n"
-    "                         stop: --epochs, --hours, --checkpoint-every, --threads)\n"
-    "  --allow-new-data       with --resume: accept a training set whose contents differ from\n"
-    "                         the checkpoint's in the last bits (a re-import of the same\n"
-    "                         crystals); training continues but is no longer bit-reproducible\n"
-    "  --reschedule           with --resume --epochs E: refit the cosine learning-rate decay\n"
-    "                         to end at epoch E (shorten or lengthen a run under way)\n"
-    "  --max-structures K     use only the first K crystals of each set (quick runs)\n"
-    "  --stop-at-step N       stop cleanly after N optimizer steps in total (testing)\n"
-    "  --quiet                no progress bar, only the per-epoch lines\n"
-    "\n"
-    "data-parallel (a build with -DXTALGEN_MPI=ON): mpirun -n R xtalgen train ... splits each\n"
-    "batch of --batch crystals over R processes (--threads each) and sums their gradients\n"
-    "before every step; the losses match a single process up to rounding. Rank 0 writes the\n"
-    "model, the checkpoint and the log; --resume works with any R.\n"
-    "\n"
-    "conditioning (classifier-free guidance, DESIGN.md 3.4):\n"
-    "  --finetune BASE.h5     start from a trained model or checkpoint: its network shape, noise\n"
-    "                         processes and EMA weights (--hidden, --layers, --n-freq ignored);\n"
-    "                         the condition weights start at zero, so training starts from\n"
-    "                         exactly the base network\n"
-    "  --condition NAME       condition on a property of the dataset (e.g. dft_mag_density,\n"
-    "                         band_gap, formation_energy_per_atom; normalised by its mean and std\n"
-    "                         over the labelled training crystals) or on 'chemsys' (the set of\n"
-    "                         elements); repeatable (at most 8). Crystals without a label train\n"
-    "                         with the unconditional vector: missing is never taken as zero\n"
-    "  --cond-drop P          probability that a labelled crystal trains unconditionally\n"
-    "                         (default 0.2)\n";
+    "\n";
+
+typedef struct {
+    train_cli t;
+    const char *finetune;
+    const char *conditions[XG_COND_MAX];
+    int ncond;
+    double cond_drop;
+    int allow_new_data, reschedule;
+} train_args;
+
+static const xg_opt OPTS[] = {
+    TRAIN_OPTS_DATA(train_args, t),
+    XG_OPT_S("--val", NULL, train_args, t.val, "PATH", NULL,
+             "validation set; its loss (EMA weights, fixed noise) each epoch"),
+    XG_OPT_OUTPUT(train_args, t.output, "PATH", "final model file"),
+    TRAIN_OPTS_SHAPE(train_args, t, "4"),
+    TRAIN_OPTS_OPTIM(train_args, t, "500"),
+    TRAIN_OPTS_RUN(train_args, t, "seed of the initialisation, data order and noise", "15"),
+    XG_OPT_F("--allow-new-data", NULL, train_args, allow_new_data,
+             "with --resume: accept a training set whose contents differ from\n"
+             "the checkpoint's in the last bits (a re-import of the same\n"
+             "crystals); training continues but is no longer bit-reproducible"),
+    XG_OPT_F("--reschedule", NULL, train_args, reschedule,
+             "with --resume --epochs E: refit the cosine learning-rate decay\n"
+             "to end at epoch E (shorten or lengthen a run under way)"),
+    TRAIN_OPTS_TAIL(train_args, t, "use only the first K crystals of each set (quick runs)"),
+    XG_OPT_T("\n"
+             "data-parallel (a build with -DXTALGEN_MPI=ON): mpirun -n R xtalgen train ... splits each\n"
+             "batch of --batch crystals over R processes (--threads each) and sums their gradients\n"
+             "before every step; the losses match a single process up to rounding. Rank 0 writes the\n"
+             "model, the checkpoint and the log; --resume works with any R.\n"
+             "\n"
+             "conditioning (classifier-free guidance, DESIGN.md 3.4):\n"),
+    XG_OPT_S("--finetune", NULL, train_args, finetune, "BASE.h5", NULL,
+             "start from a trained model or checkpoint: its network shape, noise\n"
+             "processes and EMA weights (--hidden, --layers, --n-freq ignored);\n"
+             "the condition weights start at zero, so training starts from\n"
+             "exactly the base network"),
+    XG_OPT_L("--condition", NULL, train_args, conditions, ncond, "NAME", XG_COND_MAX,
+             "condition on a property of the dataset (e.g. dft_mag_density,\n"
+             "band_gap, formation_energy_per_atom; normalised by its mean and std\n"
+             "over the labelled training crystals) or on 'chemsys' (the set of\n"
+             "elements); repeatable (at most 8). Crystals without a label train\n"
+             "with the unconditional vector: missing is never taken as zero"),
+    XG_OPT_D("--cond-drop", NULL, train_args, cond_drop, "P", 0, 0.99, "0.2",
+             "probability that a labelled crystal trains unconditionally"),
+    XG_OPT_TABLE_END};
 
 /* The only static state: set by the signal handler, read by the progress callback. */
 static volatile sig_atomic_t g_stop_requested;
@@ -185,76 +184,35 @@ static int run(int argc, char **argv)
 {
     xg_train_config cfg;
     xg_train_config_default(&cfg);
-    const char *data = NULL, *valp = NULL, *out = NULL, *ckpt = NULL;
-    int drop_given = 0;
-    int quiet = 0;
-    train_opts to = {&cfg.net, &cfg.hp, &cfg.stop_at_step, 0};
-    double x;
-    cfg.hp.threads = 1;
-    for (int i = 1; i < argc; i++) {
-        const char *a = argv[i], *val = NULL;
-        int shared = train_opts_parse(CMD, argc, argv, &i, &to);
-        if (shared < 0)
-            return XG_EXIT_USAGE;
-        if (shared > 0)
-            continue;
-#define VALUE()                                                                                   \
-    do {                                                                                          \
-        if (!(val = xg_cli_value(CMD, argc, argv, &i)))                                           \
-            return XG_EXIT_USAGE;                                                                 \
-    } while (0)
-        if (xg_cli_is(a, "--data")) {
-            VALUE();
-            data = val;
-        } else if (xg_cli_is(a, "--val")) {
-            VALUE();
-            valp = val;
-        } else if (!strcmp(a, "-o") || xg_cli_is(a, "--output")) {
-            VALUE();
-            out = val;
-        } else if (xg_cli_is(a, "--checkpoint")) {
-            VALUE();
-            ckpt = val;
-        } else if (xg_cli_is(a, "--finetune")) {
-            VALUE();
-            cfg.finetune_path = val;
-        } else if (xg_cli_is(a, "--condition")) {
-            VALUE();
-            if (cfg.ncond == XG_COND_MAX) {
-                xg_cli_errorf(CMD, "at most %d --condition options", XG_COND_MAX);
-                return XG_EXIT_USAGE;
-            }
-            if (!*val || strchr(val, '=')) {
-                xg_cli_errorf(CMD, "--condition takes a property name (e.g. dft_mag_density or "
-                                   "chemsys), not '%s'; values are given to `xtalgen generate`", val);
-                return XG_EXIT_USAGE;
-            }
-            for (int k = 0; k < cfg.ncond; k++)
-                if (!strcmp(cfg.cond_names[k], val)) {
-                    xg_cli_errorf(CMD, "--condition %s given twice", val);
-                    return XG_EXIT_USAGE;
-                }
-            cfg.cond_names[cfg.ncond++] = val;
-        } else if (xg_cli_is(a, "--cond-drop")) {
-            VALUE();
-            if (xg_cli_parse_double(CMD, "--cond-drop", val, 0, 0.99, &x))
-                return XG_EXIT_USAGE;
-            cfg.cond_drop = x;
-            drop_given = 1;
-        } else if (!strcmp(a, "--resume")) {
-            cfg.resume = 1;
-        } else if (!strcmp(a, "--allow-new-data")) {
-            cfg.allow_new_data = 1;
-        } else if (!strcmp(a, "--reschedule")) {
-            cfg.reschedule = 1;
-        } else if (!strcmp(a, "--quiet")) {
-            quiet = 1;
-        } else {
-            xg_cli_errorf(CMD, "unknown option '%s' (see `xtalgen help train`)", a);
+    train_args A;
+    memset(&A, 0, sizeof A);
+    train_opts_init(&A.t);
+    xg_opts_args args;
+    if (xg_opts_parse(CMD, OPTS, argc, argv, &A, &args, 0))
+        return XG_EXIT_USAGE;
+    const char *data = A.t.data, *valp = A.t.val, *out = A.t.output, *ckpt = A.t.checkpoint;
+    int quiet = A.t.quiet;
+    for (int k = 0; k < A.ncond; k++) {
+        const char *val = A.conditions[k];
+        if (!*val || strchr(val, '=')) {
+            xg_cli_errorf(CMD, "--condition takes a property name (e.g. dft_mag_density or "
+                               "chemsys), not '%s'; values are given to `xtalgen generate`", val);
             return XG_EXIT_USAGE;
         }
-#undef VALUE
+        for (int j = 0; j < k; j++)
+            if (!strcmp(A.conditions[j], val)) {
+                xg_cli_errorf(CMD, "--condition %s given twice", val);
+                return XG_EXIT_USAGE;
+            }
+        cfg.cond_names[k] = val;
     }
+    cfg.ncond = A.ncond;
+    cfg.finetune_path = A.finetune;
+    cfg.cond_drop = A.cond_drop;
+    cfg.resume = A.t.resume;
+    cfg.allow_new_data = A.allow_new_data;
+    cfg.reschedule = A.reschedule;
+    int epochs_given = xg_opts_given(OPTS, &args, "--epochs");
     if (!data || !out) {
         xg_cli_errorf(CMD, "--data and -o are required (see `xtalgen help train`)");
         return XG_EXIT_USAGE;
@@ -263,15 +221,15 @@ static int run(int argc, char **argv)
         xg_cli_errorf(CMD, "--finetune needs at least one --condition NAME");
         return XG_EXIT_USAGE;
     }
-    if (cfg.reschedule && (!cfg.resume || !to.epochs_given)) {
+    if (cfg.reschedule && (!cfg.resume || !epochs_given)) {
         xg_cli_errorf(CMD, "--reschedule needs --resume and --epochs E (the epoch the schedule ends at)");
         return XG_EXIT_USAGE;
     }
-    if (drop_given && cfg.ncond == 0) {
+    if (xg_opts_given(OPTS, &args, "--cond-drop") && cfg.ncond == 0) {
         xg_cli_errorf(CMD, "--cond-drop needs --condition");
         return XG_EXIT_USAGE;
     }
-    if (train_opts_finish(CMD, &to, cfg.resume))
+    if (train_opts_finish(CMD, &A.t, epochs_given, &cfg.net, &cfg.hp, &cfg.stop_at_step))
         return XG_EXIT_USAGE;
 
     char *ckpt_own = ckpt ? NULL : train_opts_derived_path(out, "ckpt.h5");
@@ -361,3 +319,4 @@ out:
 }
 
 const xg_command xg_command_train = {"train", run, "train the crystal denoiser on a dataset", USAGE};
+const xg_command_options xg_options_train = {OPTS, NULL, NULL};

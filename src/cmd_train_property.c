@@ -31,35 +31,31 @@ static const char USAGE[] =
     "weights of the best validation epoch, its validation MAE and the test MAE. A checkpoint\n"
     "(MODEL.ckpt.h5) is written at each epoch end, every --checkpoint-every minutes and on stop,\n"
     "with the per-epoch log in MODEL.log.csv. Ctrl-C or SIGTERM checkpoints and exits 0.\n"
-    "\n"
-    "  --target NAME          dataset property to learn\n"
-    "  --data PATH            training set (HDF5 dataset from `xtalgen dataset import`)\n"
-    "  --val PATH             validation set (chooses the weights; required)\n"
-    "  --test PATH            test set: its MAE is reported and stored in the model\n"
-    "  -o, --output PATH      model file\n"
-    "  --hidden H             hidden width (default 128)\n"
-    "  --layers L             message-passing layers (default 3)\n"
-    "  --n-freq F             Fourier frequencies per dimension (default 8)\n"
-    "  --loss l1|mse          training loss on the normalised target (default l1)\n"
-    "  --epochs E             epochs (default 100 unless --hours is given)\n"
-    "  --hours T              stop cleanly after T hours of wall time (this invocation)\n"
-    "  --batch B              crystals per step (default 64)\n"
-    "  --lr X                 peak learning rate (default 1e-3), cosine decay to --lr-min\n"
-    "  --lr-min X             floor of the decay (default 1e-5)\n"
-    "  --warmup N             warm-up steps (default 300)\n"
-    "  --weight-decay X       AdamW weight decay (default 0)\n"
-    "  --clip X               gradient-norm clip (default 1; 0 = off)\n"
-    "  --ema X                EMA decay of the weights (default 0.999)\n"
-    "  --seed S               seed of the initialisation and data order (default 1)\n"
-    "  --threads N            OpenMP and OpenBLAS threads (default 1)\n"
-    "  --checkpoint PATH      checkpoint file (default MODEL.ckpt.h5)\n"
-    "  --checkpoint-every M   minutes between checkpoints (default 10)\n"
-    "  --log PATH             per-epoch CSV log (default MODEL.log.csv)\n"
-    "  --resume               continue from the checkpoint (its settings win, except when to\n"
-    "                         stop: --epochs, --hours, --checkpoint-every, --threads)\n"
-    "  --max-structures K     use only the first K labelled crystals of each set (quick runs)\n"
-    "  --stop-at-step N       stop cleanly after N optimizer steps in total (testing)\n"
-    "  --quiet                no progress bar, only the per-epoch lines\n";
+    "\n";
+
+typedef struct {
+    train_cli t;
+    const char *target, *test, *log;
+    int loss;
+} prop_args;
+
+static const xg_opt OPTS[] = {
+    XG_OPT_S("--target", NULL, prop_args, target, "NAME", NULL, "dataset property to learn"),
+    TRAIN_OPTS_DATA(prop_args, t),
+    XG_OPT_S("--val", NULL, prop_args, t.val, "PATH", NULL,
+             "validation set (chooses the weights; required)"),
+    XG_OPT_S("--test", NULL, prop_args, test, "PATH", NULL,
+             "test set: its MAE is reported and stored in the model"),
+    XG_OPT_OUTPUT(prop_args, t.output, "PATH", "model file"),
+    TRAIN_OPTS_SHAPE(prop_args, t, "3"),
+    XG_OPT_E("--loss", NULL, prop_args, loss, "l1|mse", "l1",
+             "training loss on the normalised target"),
+    TRAIN_OPTS_OPTIM(prop_args, t, "300"),
+    TRAIN_OPTS_RUN(prop_args, t, "seed of the initialisation and data order", "10"),
+    XG_OPT_S("--log", NULL, prop_args, log, "PATH", NULL,
+             "per-epoch CSV log (default MODEL.log.csv)"),
+    TRAIN_OPTS_TAIL(prop_args, t, "use only the first K labelled crystals of each set (quick runs)"),
+    XG_OPT_TABLE_END};
 
 /* The only static state: set by the signal handler, read by the progress callback. */
 static volatile sig_atomic_t g_stop_requested;
@@ -148,73 +144,25 @@ static int run(int argc, char **argv)
 {
     xg_propmodel_train_config cfg;
     xg_propmodel_train_config_default(&cfg);
-    cfg.hp.threads = 1;
-    const char *data = NULL, *valp = NULL, *testp = NULL, *out = NULL, *ckpt = NULL, *logp = NULL;
-    int quiet = 0;
-    train_opts to = {&cfg.trunk, &cfg.hp, &cfg.stop_at_step, 0};
-    for (int i = 1; i < argc; i++) {
-        const char *a = argv[i], *val = NULL;
-        int shared = train_opts_parse(CMD, argc, argv, &i, &to);
-        if (shared < 0)
-            return XG_EXIT_USAGE;
-        if (shared > 0)
-            continue;
-        if (!strcmp(a, "--help") || !strcmp(a, "-h")) {
-            fputs(USAGE, stdout);
-            return XG_EXIT_OK;
-        }
-#define VALUE()                                                                                   \
-    do {                                                                                          \
-        if (!(val = xg_cli_value(CMD, argc, argv, &i)))                                           \
-            return XG_EXIT_USAGE;                                                                 \
-    } while (0)
-        if (xg_cli_is(a, "--target")) {
-            VALUE();
-            cfg.target = val;
-        } else if (xg_cli_is(a, "--data")) {
-            VALUE();
-            data = val;
-        } else if (xg_cli_is(a, "--val")) {
-            VALUE();
-            valp = val;
-        } else if (xg_cli_is(a, "--test")) {
-            VALUE();
-            testp = val;
-        } else if (!strcmp(a, "-o") || xg_cli_is(a, "--output")) {
-            VALUE();
-            out = val;
-        } else if (xg_cli_is(a, "--checkpoint")) {
-            VALUE();
-            ckpt = val;
-        } else if (xg_cli_is(a, "--log")) {
-            VALUE();
-            logp = val;
-        } else if (xg_cli_is(a, "--loss")) {
-            VALUE();
-            if (!strcmp(val, "l1"))
-                cfg.loss = XG_PROPLOSS_L1;
-            else if (!strcmp(val, "mse"))
-                cfg.loss = XG_PROPLOSS_MSE;
-            else {
-                xg_cli_errorf(CMD, "--loss expects l1 or mse, got '%s'", val);
-                return XG_EXIT_USAGE;
-            }
-        } else if (!strcmp(a, "--resume")) {
-            cfg.resume = 1;
-        } else if (!strcmp(a, "--quiet")) {
-            quiet = 1;
-        } else {
-            xg_cli_errorf(CMD, "unknown option '%s' (see `xtalgen help train-property`)", a);
-            return XG_EXIT_USAGE;
-        }
-#undef VALUE
-    }
+    prop_args A;
+    memset(&A, 0, sizeof A);
+    train_opts_init(&A.t);
+    xg_opts_args args;
+    if (xg_opts_parse(CMD, OPTS, argc, argv, &A, &args, 0))
+        return XG_EXIT_USAGE;
+    const char *data = A.t.data, *valp = A.t.val, *testp = A.test, *out = A.t.output;
+    const char *ckpt = A.t.checkpoint, *logp = A.log;
+    int quiet = A.t.quiet;
+    cfg.target = A.target;
+    cfg.loss = A.loss == 1 ? XG_PROPLOSS_MSE : XG_PROPLOSS_L1;
+    cfg.resume = A.t.resume;
     if (!cfg.target || !data || !valp || !out) {
         xg_cli_errorf(CMD, "--target, --data, --val and -o are required (see `xtalgen help "
                            "train-property`)");
         return XG_EXIT_USAGE;
     }
-    if (train_opts_finish(CMD, &to, cfg.resume))
+    if (train_opts_finish(CMD, &A.t, xg_opts_given(OPTS, &args, "--epochs"), &cfg.trunk, &cfg.hp,
+                          &cfg.stop_at_step))
         return XG_EXIT_USAGE;
 
     char *ckpt_own = ckpt ? NULL : train_opts_derived_path(out, "ckpt.h5");
@@ -303,3 +251,4 @@ const xg_command xg_command_train_property = {"train-property", run,
                                               "train a property model (formation energy, band gap, "
                                               "magnetic density) on a dataset",
                                               USAGE};
+const xg_command_options xg_options_train_property = {OPTS, NULL, NULL};

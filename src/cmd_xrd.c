@@ -26,21 +26,41 @@ static const char usage_xrd[] =
     "XRDCalculator, whose peak lists it reproduces. Disordered CIFs (partial occupancies, mixed\n"
     "sites) are read as such: each site scatters with its occupancy-weighted factors.\n"
     "\n"
-    "  --wavelength W     CuKa (1.54184, default), CuKa1, CuKa2, CuKa12 (K-alpha1 + K-alpha2,\n"
-    "                     ratio 0.5), CuKb1, likewise Mo, Cr, Fe, Co, Ag; or Angstrom (1.5406)\n"
-    "  --two-theta A:B:S  range and step in degrees (default 5:90:0.02)\n"
-    "  --peaks            write the peak list (id,two_theta,d,intensity,h,k,l,multiplicity,line)\n"
-    "                     instead of the profile\n"
-    "  --fwhm F           pseudo-Voigt full width at half maximum, degrees (default 0.1)\n"
-    "  --eta E            Lorentzian fraction of the pseudo-Voigt, 0..1 (default 0.5)\n"
-    "  --debye-waller B   one isotropic B factor (Angstrom^2) for every element (default 0: off)\n"
-    "  --lattice-scale F  multiply the lattice by F first (0.5..2; 1.01 = 1% expansion, e.g. a\n"
-    "                     DFT lattice error or thermal expansion)\n"
-    "  --disorder A,B     simulate the fully mixed variant: every site of elements A, B, ... holds\n"
-    "                     all of them at their average share (e.g. Ta,Cr in TaCr2O6: each cation\n"
-    "                     site 1/3 Ta + 2/3 Cr), as a disordered synthesis product (alias --mix)\n"
-    "  -o, --output FILE  CSV output (default: standard output). The profile has a two_theta\n"
-    "                     column and one intensity column per crystal, named by its id.\n";
+    "";
+
+typedef struct {
+    const char *wavelength, *two_theta, *disorder, *output;
+    double fwhm, eta, bfac, lscale;
+    int peaks, quiet;
+} xrd_args;
+
+static const xg_opt XRD_OPTS[] = {
+    XG_OPT_S("--wavelength", NULL, xrd_args, wavelength, "W", "CuKa",
+             "CuKa (1.54184), CuKa1, CuKa2, CuKa12 (K-alpha1 + K-alpha2, ratio 0.5), CuKb1, "
+             "likewise Mo, Cr, Fe, Co, Ag; or Angstrom (1.5406)"),
+    XG_OPT_S("--two-theta", NULL, xrd_args, two_theta, "A:B:S", "5:90:0.02",
+             "range and step in degrees"),
+    XG_OPT_F("--peaks", NULL, xrd_args, peaks,
+             "write the peak list (id,two_theta,d,intensity,h,k,l,multiplicity,line) instead of "
+             "the profile"),
+    XG_OPT_D("--fwhm", NULL, xrd_args, fwhm, "F", 1e-4, 20.0, "0.1",
+             "pseudo-Voigt full width at half maximum, degrees"),
+    XG_OPT_D("--eta", NULL, xrd_args, eta, "E", 0.0, 1.0, "0.5",
+             "Lorentzian fraction of the pseudo-Voigt, 0..1"),
+    XG_OPT_D("--debye-waller", NULL, xrd_args, bfac, "B", 0.0, 100.0, "0",
+             "one isotropic B factor (Angstrom^2) for every element (0: off)"),
+    XG_OPT_D("--lattice-scale", NULL, xrd_args, lscale, "F", 0.5, 2.0, "1",
+             "multiply the lattice by F first (1.01 = 1% expansion, e.g. a DFT lattice error or "
+             "thermal expansion)"),
+    XG_OPT_S("--disorder", "--mix", xrd_args, disorder, "A,B", NULL,
+             "simulate the fully mixed variant: every site of elements A, B, ... holds all of "
+             "them at their average share (e.g. Ta,Cr in TaCr2O6: each cation site 1/3 Ta + 2/3 "
+             "Cr), as a disordered synthesis product"),
+    XG_OPT_OUTPUT(xrd_args, output, "FILE",
+                  "CSV output (default: standard output). The profile has a two_theta column and "
+                  "one intensity column per crystal, named by its id."),
+    XG_OPT_QUIET(xrd_args, quiet),
+    XG_OPT_TABLE_END};
 
 static const char usage_match[] =
     "usage: xtalgen xrd-match MEASURED CANDIDATES... [--top K] [--wavelength CuKa]\n"
@@ -59,25 +79,9 @@ static const char usage_match[] =
     "maximised over 2theta shifts within --max-shift (all at once by FFT) and over a uniform\n"
     "lattice scaling (the strain between a relaxed model and the real crystal).\n"
     "\n"
-    "  --top K            print the K best (default 10; 0 = all)\n"
-    "  --wavelength W     as for `xtalgen xrd` (default CuKa)\n"
-    "  --fwhm F, --eta E  simulated peak shape (defaults 0.1 degree, 0.5); set to the\n"
-    "                     measured peak width for the sharpest ranking\n"
-    "  --scale A:B:S      lattice scale factors tried (default 0.97:1.03:0.0025, refined 5x\n"
-    "                     around the best)\n"
-    "  --max-shift D      2theta shift window each way, degrees (default 0.3)\n"
-    "  --background W     background window in degrees (default 3), or none\n"
-    "  --refine K         refine the K best candidates against the pattern as measured\n"
-    "                     (`xtalgen xrd-refine`: lattice, zero, widths, background) and rank\n"
-    "                     them first, by Rwp (lower is better). The correlation that picks\n"
-    "                     them then uses peaks of at least 0.4 degree (tolerant to anisotropic\n"
-    "                     strain) and a scale step of 0.005 unless --scale is given; the\n"
-    "                     refinement starts from --fwhm\n"
-    "  --disorder A,B     also try the fully mixed variant of every candidate holding two of\n"
-    "                     the elements (id suffix +mixed; see `xtalgen help xrd`)\n"
-    "  -o, --output FILE  also write the full ranking as CSV\n"
-    "                     (rank,id,formula,score,scale,shift,rwp)\n"
-    "  --quiet            no progress display\n"
+    "";
+
+static const char usage_match_after[] =
     "Output columns: rank, score, lattice scale, 2theta shift, Rwp (percent, refined ones), id,\n"
     "reduced formula.\n"
     "\n"
@@ -85,6 +89,41 @@ static const char usage_match[] =
     "disordered CIF), is reported on stderr with its reason and skipped; the others are\n"
     "ranked and written, and the exit status is then 1. Crystals whose pattern cannot be\n"
     "simulated are reported and skipped too (exit status 1 only when none could be).\n";
+
+typedef struct {
+    long top, refine;
+    const char *wavelength, *scale, *background, *disorder, *output;
+    double fwhm, eta, max_shift;
+    int quiet;
+} match_args;
+
+static const xg_opt MATCH_OPTS[] = {
+    XG_OPT_I("--top", NULL, match_args, top, "K", 0, 100000000, "10", "print the K best (0 = all)"),
+    XG_OPT_S("--wavelength", NULL, match_args, wavelength, "W", "CuKa", "as for `xtalgen xrd`"),
+    XG_OPT_D("--fwhm", NULL, match_args, fwhm, "F", 1e-3, 5.0, "0.1",
+             "simulated peak width, degrees; set to the measured peak width for the sharpest "
+             "ranking"),
+    XG_OPT_D("--eta", NULL, match_args, eta, "E", 0.0, 1.0, "0.5",
+             "Lorentzian fraction of the simulated pseudo-Voigt"),
+    XG_OPT_S("--scale", NULL, match_args, scale, "A:B:S", NULL,
+             "lattice scale factors tried (default 0.97:1.03:0.0025, refined 5x around the best)"),
+    XG_OPT_D("--max-shift", NULL, match_args, max_shift, "D", 0.0, 5.0, "0.3",
+             "2theta shift window each way, degrees"),
+    XG_OPT_S("--background", NULL, match_args, background, "W|none", "3",
+             "background window in degrees, or none"),
+    XG_OPT_I("--refine", NULL, match_args, refine, "K", 0, 100000, "0",
+             "refine the K best candidates against the pattern as measured (`xtalgen "
+             "xrd-refine`: lattice, zero, widths, background) and rank them first, by Rwp (lower "
+             "is better). The correlation that picks them then uses peaks of at least 0.4 degree "
+             "(tolerant to anisotropic strain) and a scale step of 0.005 unless --scale is given; "
+             "the refinement starts from --fwhm"),
+    XG_OPT_S("--disorder", "--mix", match_args, disorder, "A,B", NULL,
+             "also try the fully mixed variant of every candidate holding two of the elements (id "
+             "suffix +mixed; see `xtalgen help xrd`)"),
+    XG_OPT_OUTPUT(match_args, output, "FILE",
+                  "also write the full ranking as CSV (rank,id,formula,score,scale,shift,rwp)"),
+    XG_OPT_QUIET(match_args, quiet),
+    XG_OPT_TABLE_END};
 
 /* "A:B:S" or "A:B" into up to three numbers; returns the count or -1. */
 static int parse_triplet(const char *cmd, const char *opt, const char *v, double out[3])
@@ -205,74 +244,43 @@ static int parse_elements(const char *cmd, const char *v, int *zs, int max)
 
 static int run_xrd(int argc, char **argv)
 {
-    const char *cmd = "xrd", *input = NULL, *output = NULL;
-    double tt[3] = {5.0, 90.0, 0.02}, fwhm = 0.1, eta = 0.5, bfac = 0.0, lscale = 1.0;
-    int peaks_only = 0, nmix = 0, mixz[16];
+    const char *cmd = "xrd";
+    double tt[3] = {5.0, 90.0, 0.02};
+    int nmix = 0, mixz[16];
     xg_xrd_params prm;
     xg_xrd_params_default(&prm);
     xg_error err = {0};
-    for (int i = 1; i < argc; i++) {
-        const char *a = argv[i], *v;
-        if (xg_cli_is(a, "--wavelength")) {
-            if (!(v = xg_cli_value(cmd, argc, argv, &i)))
-                return XG_EXIT_USAGE;
-            if (xg_xrd_radiation_parse(v, &prm.radiation, &err)) {
-                xg_cli_errorf(cmd, "--wavelength: unknown '%s' (CuKa, CuKa1, CuKa12, MoKa, ... or "
-                                   "Angstrom)", v);
-                return XG_EXIT_USAGE;
-            }
-        } else if (xg_cli_is(a, "--two-theta")) {
-            if (!(v = xg_cli_value(cmd, argc, argv, &i)))
-                return XG_EXIT_USAGE;
-            double t[3] = {0, 0, 0.02};
-            int k = parse_triplet(cmd, "--two-theta", v, t);
-            if (k < 0)
-                return XG_EXIT_USAGE;
-            if (!(t[0] >= 0) || !(t[1] > t[0]) || t[1] > 180 || !(t[2] > 0) ||
-                (t[1] - t[0]) / t[2] > 1e7) {
-                xg_cli_errorf(cmd, "--two-theta needs 0 <= START < END <= 180 and a step > 0 "
-                                   "(got '%s')", v);
-                return XG_EXIT_USAGE;
-            }
-            memcpy(tt, t, sizeof tt);
-        } else if (!strcmp(a, "--peaks")) {
-            peaks_only = 1;
-        } else if (xg_cli_is(a, "--disorder") || xg_cli_is(a, "--mix")) {
-            if (!(v = xg_cli_value(cmd, argc, argv, &i)) ||
-                (nmix = parse_elements(cmd, v, mixz, 16)) < 0)
-                return XG_EXIT_USAGE;
-        } else if (xg_cli_is(a, "--fwhm")) {
-            if (!(v = xg_cli_value(cmd, argc, argv, &i)) ||
-                xg_cli_parse_double(cmd, "--fwhm", v, 1e-4, 20.0, &fwhm))
-                return XG_EXIT_USAGE;
-        } else if (xg_cli_is(a, "--eta")) {
-            if (!(v = xg_cli_value(cmd, argc, argv, &i)) ||
-                xg_cli_parse_double(cmd, "--eta", v, 0.0, 1.0, &eta))
-                return XG_EXIT_USAGE;
-        } else if (xg_cli_is(a, "--debye-waller")) {
-            if (!(v = xg_cli_value(cmd, argc, argv, &i)) ||
-                xg_cli_parse_double(cmd, "--debye-waller", v, 0.0, 100.0, &bfac))
-                return XG_EXIT_USAGE;
-        } else if (xg_cli_is(a, "--lattice-scale")) {
-            if (!(v = xg_cli_value(cmd, argc, argv, &i)) ||
-                xg_cli_parse_double(cmd, "--lattice-scale", v, 0.5, 2.0, &lscale))
-                return XG_EXIT_USAGE;
-        } else if (!strcmp(a, "-o") || xg_cli_is(a, "--output")) {
-            if (!(v = xg_cli_value(cmd, argc, argv, &i)))
-                return XG_EXIT_USAGE;
-            output = v;
-        } else if (a[0] == '-' && a[1]) {
-            xg_cli_errorf(cmd, "unknown option '%s' (see `xtalgen help xrd`)", a);
+    xrd_args A;
+    memset(&A, 0, sizeof A);
+    xg_opts_args args;
+    if (xg_opts_parse(cmd, XRD_OPTS, argc, argv, &A, &args, 1))
+        return XG_EXIT_USAGE;
+    const char *input = args.npos ? args.pos[0] : NULL, *output = A.output;
+    double fwhm = A.fwhm, eta = A.eta, bfac = A.bfac, lscale = A.lscale;
+    int peaks_only = A.peaks;
+    if (xg_xrd_radiation_parse(A.wavelength, &prm.radiation, &err)) {
+        xg_cli_errorf(cmd, "--wavelength: unknown '%s' (CuKa, CuKa1, CuKa12, MoKa, ... or "
+                           "Angstrom)", A.wavelength);
+        return XG_EXIT_USAGE;
+    }
+    {
+        const char *v = A.two_theta;
+        double t[3] = {0, 0, 0.02};
+        int k = parse_triplet(cmd, "--two-theta", v, t);
+        if (k < 0)
             return XG_EXIT_USAGE;
-        } else if (!input) {
-            input = a;
-        } else {
-            xg_cli_errorf(cmd, "one INPUT only (got '%s' and '%s')", input, a);
+        if (!(t[0] >= 0) || !(t[1] > t[0]) || t[1] > 180 || !(t[2] > 0) ||
+            (t[1] - t[0]) / t[2] > 1e7) {
+            xg_cli_errorf(cmd, "--two-theta needs 0 <= START < END <= 180 and a step > 0 "
+                               "(got '%s')", v);
             return XG_EXIT_USAGE;
         }
+        memcpy(tt, t, sizeof tt);
     }
+    if (A.disorder && (nmix = parse_elements(cmd, A.disorder, mixz, 16)) < 0)
+        return XG_EXIT_USAGE;
     if (!input) {
-        xg_cli_errorf(cmd, "needs an INPUT\n%s", usage_xrd);
+        xg_cli_errorf(cmd, "needs an INPUT (see xtalgen help xrd)");
         return XG_EXIT_USAGE;
     }
     if (xg_cli_check_output(cmd, "-o", output, &input, 1))
@@ -427,10 +435,7 @@ static int cmp_candidate(const void *a, const void *b)
 
 static int run_match(int argc, char **argv)
 {
-    const char *cmd = "xrd-match", *measured = NULL, *output = NULL;
-    const char **cands = calloc((size_t)argc, sizeof *cands);
-    int ncand_files = 0, quiet = 0;
-    long top = 10, refine_k = 0;
+    const char *cmd = "xrd-match";
     int scale_given = 0;
     int nmix = 0, mixz[16];
     double bgwin = 3.0;
@@ -438,88 +443,52 @@ static int run_match(int argc, char **argv)
     xg_xrd_match_params mp;
     xg_xrd_match_params_default(&mp);
     xg_error err = {0};
-    int status = XG_EXIT_USAGE;
     xg_dataset **sets = NULL;
     candidate *res = NULL;
     xg_xrd_measured m = {0};
-    if (!cands) {
-        xg_cli_errorf(cmd, "out of memory");
-        return XG_EXIT_FAIL;
+    match_args A;
+    memset(&A, 0, sizeof A);
+    xg_opts_args args;
+    if (xg_opts_parse(cmd, MATCH_OPTS, argc, argv, &A, &args, -1))
+        return XG_EXIT_USAGE;
+    const char *measured = args.npos ? args.pos[0] : NULL, *output = A.output;
+    const char *const *cands = args.npos ? args.pos + 1 : NULL;
+    int ncand_files = args.npos > 1 ? args.npos - 1 : 0, quiet = A.quiet;
+    long top = A.top, refine_k = A.refine;
+    int status = XG_EXIT_USAGE;
+    mp.fwhm = A.fwhm;
+    mp.eta = A.eta;
+    mp.max_shift = A.max_shift;
+    if (xg_xrd_radiation_parse(A.wavelength, &mp.radiation, &err)) {
+        xg_cli_errorf(cmd, "--wavelength: unknown '%s' (CuKa, CuKa1, CuKa12, MoKa, ... or "
+                           "Angstrom)", A.wavelength);
+        goto out;
     }
-    for (int i = 1; i < argc; i++) {
-        const char *a = argv[i], *v;
-        if (xg_cli_is(a, "--refine")) {
-            if (!(v = xg_cli_value(cmd, argc, argv, &i)) ||
-                xg_cli_parse_int(cmd, "--refine", v, 0, 100000, &refine_k))
-                goto out;
-        } else if (xg_cli_is(a, "--disorder") || xg_cli_is(a, "--mix")) {
-            if (!(v = xg_cli_value(cmd, argc, argv, &i)) ||
-                (nmix = parse_elements(cmd, v, mixz, 16)) < 0)
-                goto out;
-        } else if (xg_cli_is(a, "--top")) {
-            if (!(v = xg_cli_value(cmd, argc, argv, &i)) ||
-                xg_cli_parse_int(cmd, "--top", v, 0, 100000000, &top))
-                goto out;
-        } else if (xg_cli_is(a, "--wavelength")) {
-            if (!(v = xg_cli_value(cmd, argc, argv, &i)))
-                goto out;
-            if (xg_xrd_radiation_parse(v, &mp.radiation, &err)) {
-                xg_cli_errorf(cmd, "--wavelength: unknown '%s' (CuKa, CuKa1, CuKa12, MoKa, ... or "
-                                   "Angstrom)", v);
-                goto out;
-            }
-        } else if (xg_cli_is(a, "--fwhm")) {
-            if (!(v = xg_cli_value(cmd, argc, argv, &i)) ||
-                xg_cli_parse_double(cmd, "--fwhm", v, 1e-3, 5.0, &mp.fwhm))
-                goto out;
-        } else if (xg_cli_is(a, "--eta")) {
-            if (!(v = xg_cli_value(cmd, argc, argv, &i)) ||
-                xg_cli_parse_double(cmd, "--eta", v, 0.0, 1.0, &mp.eta))
-                goto out;
-        } else if (xg_cli_is(a, "--scale")) {
-            if (!(v = xg_cli_value(cmd, argc, argv, &i)))
-                goto out;
-            double t[3] = {0, 0, mp.scale_step};
-            if (parse_triplet(cmd, "--scale", v, t) < 0)
-                goto out;
-            if (!(t[0] > 0.5) || !(t[1] >= t[0]) || !(t[1] < 2.0) || !(t[2] > 0) ||
-                (t[1] - t[0]) / t[2] > 2000) {
-                xg_cli_errorf(cmd, "--scale needs 0.5 < MIN <= MAX < 2 and at most 2000 steps "
-                                   "(got '%s')", v);
-                goto out;
-            }
-            mp.scale_min = t[0];
-            mp.scale_max = t[1];
-            mp.scale_step = t[2];
-            scale_given = 1;
-        } else if (xg_cli_is(a, "--max-shift")) {
-            if (!(v = xg_cli_value(cmd, argc, argv, &i)) ||
-                xg_cli_parse_double(cmd, "--max-shift", v, 0.0, 5.0, &mp.max_shift))
-                goto out;
-        } else if (xg_cli_is(a, "--background")) {
-            if (!(v = xg_cli_value(cmd, argc, argv, &i)))
-                goto out;
-            if (!strcmp(v, "none"))
-                bgwin = 0;
-            else if (xg_cli_parse_double(cmd, "--background", v, 0.05, 90.0, &bgwin))
-                goto out;
-        } else if (!strcmp(a, "-o") || xg_cli_is(a, "--output")) {
-            if (!(v = xg_cli_value(cmd, argc, argv, &i)))
-                goto out;
-            output = v;
-        } else if (!strcmp(a, "--quiet") || !strcmp(a, "-q")) {
-            quiet = 1;
-        } else if (a[0] == '-' && a[1]) {
-            xg_cli_errorf(cmd, "unknown option '%s' (see `xtalgen help xrd-match`)", a);
+    if (A.scale) {
+        const char *v = A.scale;
+        double t[3] = {0, 0, mp.scale_step};
+        if (parse_triplet(cmd, "--scale", v, t) < 0)
             goto out;
-        } else if (!measured) {
-            measured = a;
-        } else {
-            cands[ncand_files++] = a;
+        if (!(t[0] > 0.5) || !(t[1] >= t[0]) || !(t[1] < 2.0) || !(t[2] > 0) ||
+            (t[1] - t[0]) / t[2] > 2000) {
+            xg_cli_errorf(cmd, "--scale needs 0.5 < MIN <= MAX < 2 and at most 2000 steps "
+                               "(got '%s')", v);
+            goto out;
         }
+        mp.scale_min = t[0];
+        mp.scale_max = t[1];
+        mp.scale_step = t[2];
+        scale_given = 1;
     }
+    if (!strcmp(A.background, "none"))
+        bgwin = 0;
+    else if (xg_cli_parse_double(cmd, "--background", A.background, 0.05, 90.0, &bgwin))
+        goto out;
+    if (A.disorder && (nmix = parse_elements(cmd, A.disorder, mixz, 16)) < 0)
+        goto out;
     if (!measured || ncand_files == 0) {
-        xg_cli_errorf(cmd, "needs MEASURED and at least one CANDIDATES input\n%s", usage_match);
+        xg_cli_errorf(cmd, "needs MEASURED and at least one CANDIDATES input (see xtalgen help "
+                           "xrd-match)");
         goto out;
     }
     if (xg_cli_check_output(cmd, "-o", output, &measured, 1) ||
@@ -747,7 +716,6 @@ out:
             xg_dataset_free(sets[f]);
     free(sets);
     free(res);
-    free(cands);
     xg_xrd_measured_free(&m);
     xg_xrd_measured_free(&raw);
     return status;
@@ -776,19 +744,39 @@ static const char usage_refine[] =
     "(comment, XYDATA/INTER/TEMP/title lines skipped). The background is refined, not removed.\n"
     "CRYSTAL: one crystal (CIF, disordered CIFs included, POSCAR, ...).\n"
     "\n"
-    "  --wavelength W        as for `xtalgen xrd` (default CuKa)\n"
-    "  --fwhm F, --eta E     starting peak width (degrees, default 0.1) and eta (0.5)\n"
-    "  --background-terms N  Chebyshev terms, 1..12 (default 6)\n"
-    "  --width UVW|W         refine the Caglioti U, V, W (default) or one constant width W\n"
-    "  --fix-eta             keep eta at its starting value\n"
-    "  --no-match            start from the model's own cell and zero shift 0\n"
-    "  --symprec S           spglib tolerance for the crystal system (default 0.01 A)\n"
-    "  -o, --output DIR      write DIR/profile.csv (two_theta,observed,calculated,background,\n"
-    "                        difference), DIR/parameters.csv (name,value,esd, then Rwp, Rp,\n"
-    "                        Rexp, GoF) and DIR/refined.cif (the refined conventional cell)\n"
-    "  --quiet               only the summary\n"
+    "";
+
+static const char usage_refine_after[] =
     "Reported as Rietveld programs do: Rwp, Rp, Rexp (percent), GoF = chi^2/(N-P), and every\n"
     "parameter with its standard error sqrt(C_jj chi^2/(N-P)) from the covariance.\n";
+
+typedef struct {
+    const char *wavelength, *output;
+    double fwhm, eta, symprec;
+    long nbkg;
+    int width, fix_eta, no_match, quiet;
+} refine_args;
+
+static const xg_opt REFINE_OPTS[] = {
+    XG_OPT_S("--wavelength", NULL, refine_args, wavelength, "W", "CuKa", "as for `xtalgen xrd`"),
+    XG_OPT_D("--fwhm", NULL, refine_args, fwhm, "F", 1e-3, 5.0, "0.1", "starting peak width, degrees"),
+    XG_OPT_D("--eta", NULL, refine_args, eta, "E", 0.0, 1.0, "0.5", "starting Lorentzian fraction"),
+    XG_OPT_I("--background-terms", NULL, refine_args, nbkg, "N", 1, XG_XRD_REFINE_MAXBKG, "6",
+             "Chebyshev background terms"),
+    XG_OPT_E("--width", NULL, refine_args, width, "UVW|W", "UVW",
+             "refine the Caglioti U, V, W or one constant width W"),
+    XG_OPT_F("--fix-eta", NULL, refine_args, fix_eta, "keep eta at its starting value"),
+    XG_OPT_F("--no-match", NULL, refine_args, no_match,
+             "start from the model's own cell and zero shift 0"),
+    XG_OPT_D("--symprec", NULL, refine_args, symprec, "S", 1e-5, 1.0, "0.01",
+             "spglib tolerance in Angstrom for the crystal system; stricter than the 0.1 of the "
+             "other commands because the cell is refined within the system found"),
+    XG_OPT_OUTPUT(refine_args, output, "DIR",
+                  "write DIR/profile.csv (two_theta,observed,calculated,background,difference), "
+                  "DIR/parameters.csv (name,value,esd, then Rwp, Rp, Rexp, GoF) and "
+                  "DIR/refined.cif (the refined conventional cell)"),
+    XG_OPT_F("--quiet", "-q", refine_args, quiet, "only the summary"),
+    XG_OPT_TABLE_END};
 
 /* Starting lattice scale and shift for a refinement: xrd-match on a background-subtracted copy. */
 static int refine_start(const xg_xrd_measured *m, const xg_structure *s,
@@ -883,75 +871,37 @@ static int write_refinement(const char *dir, const xg_xrd_measured *m,
 
 static int run_refine(int argc, char **argv)
 {
-    const char *cmd = "xrd-refine", *measured = NULL, *crystal = NULL, *output = NULL;
-    int quiet = 0, use_match = 1;
-    long nbkg = 6;
-    double symprec = 0.01;
+    const char *cmd = "xrd-refine";
     xg_xrd_refine_params rp;
     xg_xrd_refine_params_default(&rp);
     xg_error err = {0};
-    for (int i = 1; i < argc; i++) {
-        const char *a = argv[i], *v;
-        if (xg_cli_is(a, "--wavelength")) {
-            if (!(v = xg_cli_value(cmd, argc, argv, &i)))
-                return XG_EXIT_USAGE;
-            if (xg_xrd_radiation_parse(v, &rp.radiation, &err)) {
-                xg_cli_errorf(cmd, "--wavelength: unknown '%s' (CuKa, CuKa1, CuKa12, MoKa, ... or "
-                                   "Angstrom)", v);
-                return XG_EXIT_USAGE;
-            }
-        } else if (xg_cli_is(a, "--fwhm")) {
-            if (!(v = xg_cli_value(cmd, argc, argv, &i)) ||
-                xg_cli_parse_double(cmd, "--fwhm", v, 1e-3, 5.0, &rp.fwhm0))
-                return XG_EXIT_USAGE;
-        } else if (xg_cli_is(a, "--eta")) {
-            if (!(v = xg_cli_value(cmd, argc, argv, &i)) ||
-                xg_cli_parse_double(cmd, "--eta", v, 0.0, 1.0, &rp.eta0))
-                return XG_EXIT_USAGE;
-        } else if (xg_cli_is(a, "--background-terms")) {
-            if (!(v = xg_cli_value(cmd, argc, argv, &i)) ||
-                xg_cli_parse_int(cmd, "--background-terms", v, 1, XG_XRD_REFINE_MAXBKG, &nbkg))
-                return XG_EXIT_USAGE;
-        } else if (xg_cli_is(a, "--width")) {
-            if (!(v = xg_cli_value(cmd, argc, argv, &i)))
-                return XG_EXIT_USAGE;
-            if (!strcmp(v, "UVW") || !strcmp(v, "uvw")) {
-                rp.refine_uv = 1;
-            } else if (!strcmp(v, "W") || !strcmp(v, "w")) {
-                rp.refine_uv = 0;
-            } else {
-                xg_cli_errorf(cmd, "--width expects UVW or W, got '%s'", v);
-                return XG_EXIT_USAGE;
-            }
-        } else if (!strcmp(a, "--fix-eta")) {
-            rp.refine_eta = 0;
-        } else if (!strcmp(a, "--no-match")) {
-            use_match = 0;
-        } else if (xg_cli_is(a, "--symprec")) {
-            if (!(v = xg_cli_value(cmd, argc, argv, &i)) ||
-                xg_cli_parse_double(cmd, "--symprec", v, 1e-5, 1.0, &symprec))
-                return XG_EXIT_USAGE;
-        } else if (!strcmp(a, "-o") || xg_cli_is(a, "--output")) {
-            if (!(v = xg_cli_value(cmd, argc, argv, &i)))
-                return XG_EXIT_USAGE;
-            output = v;
-        } else if (!strcmp(a, "--quiet") || !strcmp(a, "-q")) {
-            quiet = 1;
-        } else if (a[0] == '-' && a[1]) {
-            xg_cli_errorf(cmd, "unknown option '%s' (see `xtalgen help xrd-refine`)", a);
-            return XG_EXIT_USAGE;
-        } else if (!measured) {
-            measured = a;
-        } else if (!crystal) {
-            crystal = a;
-        } else {
-            xg_cli_errorf(cmd, "MEASURED and one CRYSTAL only (extra '%s'); to rank many, use "
-                               "`xtalgen xrd-match --refine K`", a);
-            return XG_EXIT_USAGE;
-        }
+    refine_args A;
+    memset(&A, 0, sizeof A);
+    xg_opts_args args;
+    if (xg_opts_parse(cmd, REFINE_OPTS, argc, argv, &A, &args, -1))
+        return XG_EXIT_USAGE;
+    if (args.npos > 2) {
+        xg_cli_errorf(cmd, "MEASURED and one CRYSTAL only (extra '%s'); to rank many, use "
+                           "`xtalgen xrd-match --refine K`", args.pos[2]);
+        return XG_EXIT_USAGE;
     }
+    const char *measured = args.npos > 0 ? args.pos[0] : NULL;
+    const char *crystal = args.npos > 1 ? args.pos[1] : NULL, *output = A.output;
+    int quiet = A.quiet, use_match = !A.no_match;
+    long nbkg = A.nbkg;
+    double symprec = A.symprec;
+    if (xg_xrd_radiation_parse(A.wavelength, &rp.radiation, &err)) {
+        xg_cli_errorf(cmd, "--wavelength: unknown '%s' (CuKa, CuKa1, CuKa12, MoKa, ... or "
+                           "Angstrom)", A.wavelength);
+        return XG_EXIT_USAGE;
+    }
+    rp.fwhm0 = A.fwhm;
+    rp.eta0 = A.eta;
+    rp.refine_uv = A.width == 0;
+    if (A.fix_eta)
+        rp.refine_eta = 0;
     if (!measured || !crystal) {
-        xg_cli_errorf(cmd, "needs MEASURED and CRYSTAL\n%s", usage_refine);
+        xg_cli_errorf(cmd, "needs MEASURED and CRYSTAL (see xtalgen help xrd-refine)");
         return XG_EXIT_USAGE;
     }
     rp.nbkg = (int)nbkg;
@@ -1004,3 +954,6 @@ const xg_command xg_command_xrd_refine = {
     "xrd-refine", run_refine,
     "refine a crystal against a measured XRD pattern (lattice, zero, widths, background)",
     usage_refine};
+const xg_command_options xg_options_xrd = {XRD_OPTS, NULL, NULL};
+const xg_command_options xg_options_xrd_match = {MATCH_OPTS, usage_match_after, NULL};
+const xg_command_options xg_options_xrd_refine = {REFINE_OPTS, usage_refine_after, NULL};

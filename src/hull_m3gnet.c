@@ -124,45 +124,49 @@ static const char usage[] =
     "usage: xtalgen hull m3gnet INPUT... [-o HULL.h5] [--refs HULL.h5] [--energies OUT.csv]\n"
     "                          [--limit N] [--model M3GNET.h5] [--threads N] [--quiet]\n";
 
+typedef struct {
+    const char *out, *refs, *energies, *model;
+    long limit, threads;
+    int quiet;
+} m3_args;
+
+const xg_opt xg_hull_m3gnet_opts[] = {
+    XG_OPT_T("\n"
+             "usage: xtalgen hull m3gnet INPUT... [-o HULL.h5] [--refs HULL.h5] [--energies OUT.csv]\n"
+             "                          [--limit N] [--model M3GNET.h5] [--threads N] [--quiet]\n"
+             "m3gnet  single-point M3GNet energies (and forces) of every crystal of the inputs, formation\n"
+             "        energies against elemental references, and (with -o) the convex hull of those:\n"
+             "        data/hull-m3gnet-mp20.h5, which `screen --relax` reads, is this command on MP-20's\n"
+             "        train, val and test crystals. References are the lowest M3GNet energy per atom\n"
+             "        among the inputs' elemental crystals, or those stored in --refs HULL.h5; crystals\n"
+             "        with an element without a reference get no formation energy and stay out of the\n"
+             "        hull. Prints the median |F| per atom and, where the inputs carry DFT\n"
+             "        formation_energy_per_atom, the MAE against it (all, and without O and F, which\n"
+             "        carry MP's anion corrections the potential does not have).\n"),
+    XG_OPT_OUTPUT(m3_args, out, "HULL.h5", "the hull of the M3GNet formation energies"),
+    XG_OPT_S("--refs", NULL, m3_args, refs, "HULL.h5", NULL,
+             "take the elemental references from this file"),
+    XG_OPT_S("--energies", NULL, m3_args, energies, "OUT.csv", NULL,
+             "one row per crystal: id,formula,natoms,energy,energy_per_atom,\n"
+             "eform_m3gnet,eform_dft,max_force,has_O_or_F"),
+    XG_OPT_I("--limit", NULL, m3_args, limit, "N", 1, 100000000, NULL,
+             "only the first N crystals of each input"),
+    XG_OPT_S("--model", NULL, m3_args, model, "M3GNET.h5", NULL,
+             "the potential (default: the shipped one)"),
+    XG_OPT_THREADS_ALL(m3_args, threads),
+    XG_OPT_QUIET(m3_args, quiet),
+    XG_OPT_TABLE_END};
+
 int xg_hull_m3gnet_cmd(int argc, char **argv)
 {
-    const char *inputs[MAXIN], *out = NULL, *refs_path = NULL, *csv = NULL, *model = NULL;
-    int ninputs = 0, quiet = 0;
-    long limit = 0, threads = 0;
-    for (int i = 1; i < argc; i++) {
-        const char *a = argv[i], *v;
-        if (!strcmp(a, "-o") || xg_cli_is(a, "--output")) {
-            if (!(out = xg_cli_value(CMD, argc, argv, &i)))
-                return XG_EXIT_USAGE;
-        } else if (xg_cli_is(a, "--refs")) {
-            if (!(refs_path = xg_cli_value(CMD, argc, argv, &i)))
-                return XG_EXIT_USAGE;
-        } else if (xg_cli_is(a, "--energies")) {
-            if (!(csv = xg_cli_value(CMD, argc, argv, &i)))
-                return XG_EXIT_USAGE;
-        } else if (xg_cli_is(a, "--model")) {
-            if (!(model = xg_cli_value(CMD, argc, argv, &i)))
-                return XG_EXIT_USAGE;
-        } else if (xg_cli_is(a, "--limit")) {
-            if (!(v = xg_cli_value(CMD, argc, argv, &i)) ||
-                xg_cli_parse_int(CMD, "--limit", v, 1, 100000000, &limit))
-                return XG_EXIT_USAGE;
-        } else if (xg_cli_is(a, "--threads")) {
-            if (!(v = xg_cli_value(CMD, argc, argv, &i)) ||
-                xg_cli_parse_int(CMD, "--threads", v, 1, 4096, &threads))
-                return XG_EXIT_USAGE;
-        } else if (!strcmp(a, "--quiet")) {
-            quiet = 1;
-        } else if (a[0] == '-') {
-            xg_cli_errorf(CMD, "m3gnet: unknown option '%s'\n%s", a, usage);
-            return XG_EXIT_USAGE;
-        } else if (ninputs < MAXIN) {
-            inputs[ninputs++] = a;
-        } else {
-            xg_cli_errorf(CMD, "m3gnet: at most %d inputs", MAXIN);
-            return XG_EXIT_USAGE;
-        }
-    }
+    m3_args A;
+    xg_opts_args args;
+    if (xg_opts_parse("hull m3gnet", xg_hull_m3gnet_opts, argc, argv, &A, &args, MAXIN))
+        return XG_EXIT_USAGE;
+    const char *const *inputs = args.pos;
+    const char *out = A.out, *refs_path = A.refs, *csv = A.energies, *model = A.model;
+    int ninputs = args.npos, quiet = A.quiet;
+    long limit = A.limit, threads = A.threads;
     if (!ninputs || (!out && !csv && !refs_path)) {
         xg_cli_errorf(CMD, "m3gnet needs INPUT... and -o HULL.h5 (or --refs/--energies)\n%s", usage);
         return XG_EXIT_USAGE;

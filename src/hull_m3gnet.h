@@ -16,11 +16,14 @@
 #include "crystal/xg_error.h"
 #include "crystal/xg_elements.h"
 #include "crystal/xg_structure.h"
+#include "src/xg_opts.h"
 
 #define XG_HULL_M3GNET_NAME "hull-m3gnet-mp20.h5"
 
-/* `xtalgen hull m3gnet ...` (argv[0] = "m3gnet"). */
+/* `xtalgen hull m3gnet ...` (argv[0] = "m3gnet"), and its option table (src/xg_opts.h) for
+ * `xtalgen help hull`. */
 int xg_hull_m3gnet_cmd(int argc, char **argv);
+extern const xg_opt xg_hull_m3gnet_opts[];
 
 /* Reads the elemental references of an M3GNet hull file: refs[z] eV/atom, NaN where absent. */
 int xg_hull_m3gnet_refs(const char *path, double refs[XG_MAX_Z + 1], xg_error *err);

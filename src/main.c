@@ -24,14 +24,27 @@ static const xg_command *command_table(int i)
     return i < (int)(sizeof all / sizeof all[0]) ? all[i] : (const xg_command *)-1;
 }
 
-static const xg_command *find_command(const char *name)
+/* The option table of command i (xg_opts.h), NULL for a command that parses by hand. */
+static const xg_command_options *options_table(int i)
+{
+    const xg_command_options *all[] = {
+#define XG_ENTRY(n) &xg_options_##n,
+        XG_COMMAND_LIST(XG_ENTRY)
+#undef XG_ENTRY
+    };
+    return i < (int)(sizeof all / sizeof all[0]) ? all[i] : NULL;
+}
+
+static const xg_command *find_command(const char *name, const xg_command_options **opts)
 {
     for (int i = 0;; i++) {
         const xg_command *c = command_table(i);
         if (c == (const xg_command *)-1)
             return NULL;
-        if (c && strcmp(c->name, name) == 0)
+        if (c && strcmp(c->name, name) == 0) {
+            *opts = options_table(i);
             return c;
+        }
     }
 }
 
@@ -50,6 +63,19 @@ static void print_help(FILE *out)
     }
     fprintf(out, "\n`xtalgen help COMMAND` shows a command's options. Exit codes: 0 success, "
                  "1 failure, 2 usage error.\n");
+}
+
+/* `xtalgen help NAME`: the usage text, and for a command with an option table the options
+ * written from it (xg_opts.h), so the help cannot disagree with the parser. */
+static void print_usage(const xg_command *c, const xg_command_options *o)
+{
+    fputs(c->usage, stdout);
+    if (o && o->opts)
+        xg_opts_help(stdout, o->opts);
+    for (int k = 0; o && o->more && o->more[k]; k++)
+        xg_opts_help(stdout, o->more[k]);
+    if (o && o->after)
+        fputs(o->after, stdout);
 }
 
 /* Two settings are read when the libraries load, before main, so the only way to change them is
@@ -111,22 +137,24 @@ int main(int argc, char **argv)
             print_help(stdout);
             return XG_EXIT_OK;
         }
-        const xg_command *c = find_command(argv[2]);
+        const xg_command_options *o = NULL;
+        const xg_command *c = find_command(argv[2], &o);
         if (!c) {
             fprintf(stderr, "xtalgen help: unknown command '%s'\n", argv[2]);
             return XG_EXIT_USAGE;
         }
-        fputs(c->usage, stdout);
+        print_usage(c, o);
         return XG_EXIT_OK;
     }
-    const xg_command *c = find_command(cmd);
+    const xg_command_options *o = NULL;
+    const xg_command *c = find_command(cmd, &o);
     if (!c) {
         fprintf(stderr, "xtalgen: unknown command '%s' (try `xtalgen --help`)\n", cmd);
         return XG_EXIT_USAGE;
     }
     for (int i = 2; i < argc; i++) {
         if (!strcmp(argv[i], "--help") || !strcmp(argv[i], "-h")) {
-            fputs(c->usage, stdout);
+            print_usage(c, o);
             return XG_EXIT_OK;
         }
     }

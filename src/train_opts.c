@@ -8,82 +8,42 @@
 
 #include "src/cli.h"
 
-int train_opts_parse(const char *cmd, int argc, char **argv, int *i, train_opts *o)
+void train_opts_init(train_cli *c)
 {
-    const char *a = argv[*i], *val = NULL;
-    long v;
-    double x;
-#define VALUE()                                                                                   \
-    do {                                                                                          \
-        if (!(val = xg_cli_value(cmd, argc, argv, i)))                                            \
-            return -1;                                                                            \
-    } while (0)
-#define INT_OPT(name, lo, hi, dst)                                                                \
-    if (xg_cli_is(a, name)) {                                                                     \
-        VALUE();                                                                                  \
-        if (xg_cli_parse_int(cmd, name, val, lo, hi, &v))                                         \
-            return -1;                                                                            \
-        dst = v;                                                                                  \
-        return 1;                                                                                 \
-    }
-#define DBL_OPT(name, lo, hi, dst)                                                                \
-    if (xg_cli_is(a, name)) {                                                                     \
-        VALUE();                                                                                  \
-        if (xg_cli_parse_double(cmd, name, val, lo, hi, &x))                                      \
-            return -1;                                                                            \
-        dst = x;                                                                                  \
-        return 1;                                                                                 \
-    }
-    if (xg_cli_is(a, "--epochs")) {
-        VALUE();
-        if (xg_cli_parse_int(cmd, "--epochs", val, 1, 1000000, &v))
-            return -1;
-        o->hp->epochs = (int)v;
-        o->epochs_given = 1;
-        return 1;
-    }
-    DBL_OPT("--checkpoint-every", 0, 1e6, o->hp->checkpoint_minutes)
-    INT_OPT("--hidden", 1, 4096, o->net->hidden)
-    INT_OPT("--layers", 0, 64, o->net->layers)
-    INT_OPT("--n-freq", 1, 64, o->net->n_freq)
-    INT_OPT("--batch", 1, 100000, o->hp->batch)
-    INT_OPT("--warmup", 0, 100000000, o->hp->warmup_steps)
-    INT_OPT("--threads", 1, 1024, o->hp->threads)
-    INT_OPT("--max-structures", 1, 1000000000, o->hp->max_structures)
-    INT_OPT("--stop-at-step", 1, 1000000000000L, *o->stop_at_step)
-    DBL_OPT("--hours", 1e-6, 1e5, o->hp->hours)
-    DBL_OPT("--lr", 1e-9, 1, o->hp->lr)
-    DBL_OPT("--lr-min", 0, 1, o->hp->lr_min)
-    DBL_OPT("--weight-decay", 0, 10, o->hp->weight_decay)
-    DBL_OPT("--clip", 0, 1e6, o->hp->clip_norm)
-    DBL_OPT("--ema", 0, 0.999999, o->hp->ema_decay)
-    if (xg_cli_is(a, "--seed")) {
-        VALUE();
-        char *end = NULL;
-        unsigned long long s = strtoull(val, &end, 10);
-        if (!*val || *end || val[0] == '-') {
-            xg_cli_errorf(cmd, "--seed expects a non-negative integer, got '%s'", val);
-            return -1;
-        }
-        o->hp->seed = (uint64_t)s;
-        return 1;
-    }
-#undef VALUE
-#undef INT_OPT
-#undef DBL_OPT
-    return 0;
+    memset(c, 0, sizeof *c);
+    c->epochs = 100;
 }
 
-int train_opts_finish(const char *cmd, train_opts *o, int resume)
+int train_opts_finish(const char *cmd, const train_cli *c, int epochs_given,
+                      xg_denoiser_config *net, xg_hparams *hp, int64_t *stop_at_step)
 {
-    if (o->hp->hours > 0 && !o->epochs_given)
-        o->hp->epochs = 0; /* run until the time budget is spent */
-    if (!resume && o->hp->lr_min > o->hp->lr) {
-        xg_cli_errorf(cmd, "--lr-min %g is above --lr %g", o->hp->lr_min, o->hp->lr);
+    if (net) {
+        net->hidden = (int)c->hidden;
+        net->layers = (int)c->layers;
+        net->n_freq = (int)c->n_freq;
+    }
+    hp->batch = (int)c->batch;
+    hp->epochs = (int)c->epochs;
+    hp->hours = c->hours;
+    hp->lr = c->lr;
+    hp->lr_min = c->lr_min;
+    hp->warmup_steps = c->warmup;
+    hp->weight_decay = c->weight_decay;
+    hp->clip_norm = c->clip;
+    hp->ema_decay = c->ema;
+    hp->seed = c->seed;
+    hp->threads = (int)c->threads;
+    hp->max_structures = c->max_structures;
+    hp->checkpoint_minutes = c->checkpoint_every;
+    *stop_at_step = c->stop_at_step;
+    if (hp->hours > 0 && !epochs_given)
+        hp->epochs = 0; /* run until the time budget is spent */
+    if (!c->resume && hp->lr_min > hp->lr) {
+        xg_cli_errorf(cmd, "--lr-min %g is above --lr %g", hp->lr_min, hp->lr);
         return -1;
     }
-    if (resume && !o->epochs_given)
-        o->hp->epochs = 0; /* keep the checkpoint's */
+    if (c->resume && !epochs_given)
+        hp->epochs = 0; /* keep the checkpoint's */
     return 0;
 }
 

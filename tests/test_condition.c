@@ -293,7 +293,7 @@ static void test_model_file_round_trip(void)
     st.nstructs = 5;
     char path[600];
     snprintf(path, sizeof path, "%s/cond.h5", dir);
-    CU_ASSERT_EQUAL_FATAL(xg_model_write_cond(path, net, w, w, &noise, &hp, &st, &s, NULL, &err), XG_OK);
+    CU_ASSERT_EQUAL_FATAL(xg_model_write(path, &(xg_model_desc){.net = net, .weights = w, .ema = w, .noise = &noise, .hp = &hp, .stats = &st, .cond = &s, .state = NULL}, &err), XG_OK);
     xg_model *m = NULL;
     CU_ASSERT_EQUAL_FATAL(xg_model_load(path, XG_MODEL_LOAD_EMA, &m, &err), XG_OK);
     CU_ASSERT_EQUAL(m->cfg.cond_dim, s.dim);
@@ -321,10 +321,10 @@ static void test_model_file_round_trip(void)
     xg_cond_spec wrong = s;
     wrong.n = 1;
     wrong.dim = s.item[0].dim;
-    CU_ASSERT_EQUAL(xg_model_write_cond(path, net, w, w, &noise, &hp, &st, &wrong, NULL, &err), XG_EINVAL);
+    CU_ASSERT_EQUAL(xg_model_write(path, &(xg_model_desc){.net = net, .weights = w, .ema = w, .noise = &noise, .hp = &hp, .stats = &st, .cond = &wrong, .state = NULL}, &err), XG_EINVAL);
 
     /* a tampered /condition group is refused with a message naming it */
-    CU_ASSERT_EQUAL_FATAL(xg_model_write_cond(path, net, w, w, &noise, &hp, &st, &s, NULL, &err), XG_OK);
+    CU_ASSERT_EQUAL_FATAL(xg_model_write(path, &(xg_model_desc){.net = net, .weights = w, .ema = w, .noise = &noise, .hp = &hp, .stats = &st, .cond = &s, .state = NULL}, &err), XG_OK);
     hid_t f = H5Fopen(path, H5F_ACC_RDWR, H5P_DEFAULT);
     hid_t d = H5Dopen2(f, "condition/std", H5P_DEFAULT);
     double bad[2] = {-1.0, 0.0};
@@ -340,7 +340,7 @@ static void test_model_file_round_trip(void)
     xg_denoiser *n0 = xg_denoiser_alloc(&c0, &err);
     CU_ASSERT_PTR_NOT_NULL_FATAL(n0);
     float *w0 = xg_denoiser_params(n0);
-    CU_ASSERT_EQUAL_FATAL(xg_model_write(path, n0, w0, w0, &noise, &hp, &st, NULL, &err), XG_OK);
+    CU_ASSERT_EQUAL_FATAL(xg_model_write(path, &(xg_model_desc){.net = n0, .weights = w0, .ema = w0, .noise = &noise, .hp = &hp, .stats = &st, .cond = NULL, .state = NULL}, &err), XG_OK);
     f = H5Fopen(path, H5F_ACC_RDONLY, H5P_DEFAULT);
     CU_ASSERT_EQUAL(H5Lexists(f, "condition", H5P_DEFAULT), 0);
     H5Fclose(f);
@@ -446,14 +446,14 @@ static void test_finetune_starts_from_base(void)
     XG_ASSERT_NEAR(m->cond.item[0].mean, s1 / cnt, 1e-12);
     XG_ASSERT_NEAR(m->cond.item[0].std, sqrt(s2 / (cnt - 1)), 1e-12);
     xg_noise_loss lb, lu, lc;
-    CU_ASSERT_EQUAL(xg_train_evaluate(b->net, &b->noise, tr, 16, 9, &lb, &err), XG_OK);
-    CU_ASSERT_EQUAL(xg_train_evaluate_cond(m->net, &m->noise, &m->cond, 0, tr, 16, 9, &lu, &err), XG_OK);
-    CU_ASSERT_EQUAL(xg_train_evaluate_cond(m->net, &m->noise, &m->cond, 1, tr, 16, 9, &lc, &err), XG_OK);
+    CU_ASSERT_EQUAL(xg_train_evaluate(b->net, &b->noise, NULL, 0, tr, 16, 9, &lb, &err), XG_OK);
+    CU_ASSERT_EQUAL(xg_train_evaluate(m->net, &m->noise, &m->cond, 0, tr, 16, 9, &lu, &err), XG_OK);
+    CU_ASSERT_EQUAL(xg_train_evaluate(m->net, &m->noise, &m->cond, 1, tr, 16, 9, &lc, &err), XG_OK);
     XG_ASSERT_NEAR(lu.total, lb.total, 1e-4 * lb.total);
     XG_ASSERT_NEAR(lc.total, lb.total, 1e-4 * lb.total);
     /* use_cond needs a spec; a spec that does not fit the network is refused */
-    CU_ASSERT_EQUAL(xg_train_evaluate_cond(m->net, &m->noise, NULL, 1, tr, 16, 9, &lc, &err), XG_EINVAL);
-    CU_ASSERT_EQUAL(xg_train_evaluate_cond(b->net, &b->noise, &m->cond, 1, tr, 16, 9, &lc, &err), XG_EINVAL);
+    CU_ASSERT_EQUAL(xg_train_evaluate(m->net, &m->noise, NULL, 1, tr, 16, 9, &lc, &err), XG_EINVAL);
+    CU_ASSERT_EQUAL(xg_train_evaluate(b->net, &b->noise, &m->cond, 1, tr, 16, 9, &lc, &err), XG_EINVAL);
     xg_model_free(b);
     xg_model_free(m);
     xg_dataset_free(tr);
@@ -482,8 +482,8 @@ static void test_conditioning_helps(void)
     xg_model *m = NULL;
     CU_ASSERT_EQUAL_FATAL(xg_model_load(c.out_path, XG_MODEL_LOAD_EMA, &m, &err), XG_OK);
     xg_noise_loss lu, lc;
-    CU_ASSERT_EQUAL(xg_train_evaluate_cond(m->net, &m->noise, &m->cond, 0, tr, 32, 5, &lu, &err), XG_OK);
-    CU_ASSERT_EQUAL(xg_train_evaluate_cond(m->net, &m->noise, &m->cond, 1, tr, 32, 5, &lc, &err), XG_OK);
+    CU_ASSERT_EQUAL(xg_train_evaluate(m->net, &m->noise, &m->cond, 0, tr, 32, 5, &lu, &err), XG_OK);
+    CU_ASSERT_EQUAL(xg_train_evaluate(m->net, &m->noise, &m->cond, 1, tr, 32, 5, &lc, &err), XG_OK);
     printf("\n  unconditional loss %.4f (type %.4f), conditional %.4f (type %.4f) ", lu.total, lu.type,
            lc.total, lc.type);
     CU_ASSERT(lc.total < lu.total);

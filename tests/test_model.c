@@ -61,7 +61,7 @@ static void fixture_make(fixture *f, int cond_dim)
     f->stats.scaler_std[0] = 0.9;
     f->stats.scaler_mean[1] = 0.02;
     f->stats.scaler_std[1] = 0.04;
-    f->st = xg_train_state_alloc(np, 7, &err);
+    f->st = xg_train_state_alloc(np, 7, XG_HIST_COLS, 0, &err);
     CU_ASSERT_PTR_NOT_NULL_FATAL(f->st);
     for (size_t i = 0; i < np; i++) {
         f->st->adam_m[i] = (float)xg_rng_normal(&r);
@@ -110,8 +110,7 @@ static const char *tmp_path(const char *name)
 static int write_fixture(const fixture *f, const char *path, int with_state)
 {
     xg_error err;
-    int rc = xg_model_write(path, f->net, f->w, f->ema, &f->noise, &f->hp, &f->stats,
-                            with_state ? f->st : NULL, &err);
+    int rc = xg_model_write(path, &(xg_model_desc){.net = f->net, .weights = f->w, .ema = f->ema, .noise = &f->noise, .hp = &f->hp, .stats = &f->stats, .cond = NULL, .state = with_state ? f->st : NULL}, &err);
     if (rc)
         printf("\n  write failed: %s\n", err.msg);
     return rc;
@@ -304,8 +303,7 @@ static void test_broken_files(void)
     CU_ASSERT_PTR_NOT_NULL(strstr(err.msg, "permutation"));
 
     /* unwritable destination: an error, and nothing left behind */
-    CU_ASSERT_EQUAL(xg_model_write("/nonexistent/dir/m.h5", f.net, f.w, f.ema, &f.noise, &f.hp,
-                                   &f.stats, NULL, &err), XG_EIO);
+    CU_ASSERT_EQUAL(xg_model_write("/nonexistent/dir/m.h5", &(xg_model_desc){.net = f.net, .weights = f.w, .ema = f.ema, .noise = &f.noise, .hp = &f.hp, .stats = &f.stats, .cond = NULL, .state = NULL}, &err), XG_EIO);
     fixture_free(&f);
 }
 

@@ -43,7 +43,7 @@ static void test_error_prefix_null(void)
     CU_ASSERT_EQUAL(xg_hull_add(h, &bad, -1, "x", NULL), XG_EINVAL);
     xg_hull_free(h);
 
-    /* xg_model_write_cond with an invalid condition spec and no err reported XG_OK */
+    /* xg_model_write with an invalid condition spec and no err reported XG_OK */
     xg_denoiser_config cfg = {8, 1, 2, 4, 2};
     xg_denoiser *net = xg_denoiser_alloc(&cfg, NULL);
     CU_ASSERT_PTR_NOT_NULL_FATAL(net);
@@ -62,7 +62,7 @@ static void test_error_prefix_null(void)
     const char *dir = xg_test_tmpdir();
     char path[512];
     snprintf(path, sizeof path, "%s/m.h5", dir);
-    CU_ASSERT_NOT_EQUAL(xg_model_write_cond(path, net, w, w, &np, &hp, &st, &cs, NULL, NULL), XG_OK);
+    CU_ASSERT_NOT_EQUAL(xg_model_write(path, &(xg_model_desc){.net = net, .weights = w, .ema = w, .noise = &np, .hp = &hp, .stats = &st, .cond = &cs, .state = NULL}, NULL), XG_OK);
     xg_denoiser_free(net);
 }
 
@@ -90,7 +90,7 @@ static const char *write_small_model(void)
     st.nstructs = 7;
     const float *w = xg_denoiser_params(net);
     xg_error err = {0};
-    CU_ASSERT_EQUAL_FATAL(xg_model_write(path, net, w, w, &np, &hp, &st, NULL, &err), XG_OK);
+    CU_ASSERT_EQUAL_FATAL(xg_model_write(path, &(xg_model_desc){.net = net, .weights = w, .ema = w, .noise = &np, .hp = &hp, .stats = &st, .cond = NULL, .state = NULL}, &err), XG_OK);
     xg_denoiser_free(net);
     return path;
 }

@@ -9,6 +9,7 @@
 
 #include "xg_test.h"
 #include "crystal/xg_rng.h"
+#include "diffusion/xg_optim.h"
 #include "diffusion/xg_train.h"
 
 /* n rock-salt-like crystals: N in {2, 4, 6, 8} alternating cation/anion of one of three
@@ -84,15 +85,15 @@ static void test_lr_schedule(void)
     h.lr = 1e-3;
     h.lr_min = 1e-5;
     h.warmup_steps = 10;
-    XG_ASSERT_NEAR(xg_train_lr(&h, 0, 110), 1e-4, 1e-15);
-    XG_ASSERT_NEAR(xg_train_lr(&h, 9, 110), 1e-3, 1e-15);
-    XG_ASSERT_NEAR(xg_train_lr(&h, 10, 110), 1e-3, 1e-15);
-    XG_ASSERT_NEAR(xg_train_lr(&h, 60, 110), 0.5 * (1e-3 + 1e-5), 1e-12);
-    XG_ASSERT_NEAR(xg_train_lr(&h, 110, 110), 1e-5, 1e-15);
-    XG_ASSERT_NEAR(xg_train_lr(&h, 500, 110), 1e-5, 1e-15); /* floor after the horizon */
-    XG_ASSERT_NEAR(xg_train_lr(&h, 50, 0), 1e-3, 1e-15);    /* horizon unknown: peak */
+    XG_ASSERT_NEAR(xg_optim_lr(&h, 0, 110), 1e-4, 1e-15);
+    XG_ASSERT_NEAR(xg_optim_lr(&h, 9, 110), 1e-3, 1e-15);
+    XG_ASSERT_NEAR(xg_optim_lr(&h, 10, 110), 1e-3, 1e-15);
+    XG_ASSERT_NEAR(xg_optim_lr(&h, 60, 110), 0.5 * (1e-3 + 1e-5), 1e-12);
+    XG_ASSERT_NEAR(xg_optim_lr(&h, 110, 110), 1e-5, 1e-15);
+    XG_ASSERT_NEAR(xg_optim_lr(&h, 500, 110), 1e-5, 1e-15); /* floor after the horizon */
+    XG_ASSERT_NEAR(xg_optim_lr(&h, 50, 0), 1e-3, 1e-15);    /* horizon unknown: peak */
     for (int s = 11; s < 110; s++)
-        CU_ASSERT(xg_train_lr(&h, s, 110) <= xg_train_lr(&h, s - 1, 110));
+        CU_ASSERT(xg_optim_lr(&h, s, 110) <= xg_optim_lr(&h, s - 1, 110));
 }
 
 typedef struct {
@@ -155,10 +156,10 @@ static void test_training_lowers_loss(void)
     CU_ASSERT_EQUAL(m->stats.natoms_hist[1], 0);
     CU_ASSERT(m->stats.natoms_hist[2] > 0 && m->stats.hist_len == 9);
     xg_noise_loss before, after, after_ema;
-    CU_ASSERT_EQUAL_FATAL(xg_train_evaluate(init, &m->noise, tr, 32, 7, &before, &err), XG_OK);
-    CU_ASSERT_EQUAL_FATAL(xg_train_evaluate(m->net, &m->noise, tr, 32, 7, &after, &err), XG_OK);
+    CU_ASSERT_EQUAL_FATAL(xg_train_evaluate(init, &m->noise, NULL, 0, tr, 32, 7, &before, &err), XG_OK);
+    CU_ASSERT_EQUAL_FATAL(xg_train_evaluate(m->net, &m->noise, NULL, 0, tr, 32, 7, &after, &err), XG_OK);
     memcpy(xg_denoiser_params(m->net), m->ema, xg_denoiser_num_params(m->net) * sizeof(float));
-    CU_ASSERT_EQUAL_FATAL(xg_train_evaluate(m->net, &m->noise, tr, 32, 7, &after_ema, &err), XG_OK);
+    CU_ASSERT_EQUAL_FATAL(xg_train_evaluate(m->net, &m->noise, NULL, 0, tr, 32, 7, &after_ema, &err), XG_OK);
     printf("\n  loss before %.4f (x %.3f l %.3f a %.3f) after %.4f (x %.3f l %.3f a %.3f), EMA "
            "%.4f; val first %.4f last %.4f\n",
            before.total, before.coord, before.lattice, before.type, after.total, after.coord,
@@ -169,7 +170,7 @@ static void test_training_lowers_loss(void)
     CU_ASSERT(cnt.last_val < cnt.first_val);
     /* the same evaluation twice gives the same number (the noise draw is fixed) */
     xg_noise_loss again;
-    xg_train_evaluate(m->net, &m->noise, tr, 32, 7, &again, &err);
+    xg_train_evaluate(m->net, &m->noise, NULL, 0, tr, 32, 7, &again, &err);
     CU_ASSERT_EQUAL(again.total, after_ema.total);
     xg_model_free(m);
 

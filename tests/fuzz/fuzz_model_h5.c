@@ -36,7 +36,7 @@ static void make_bases(void)
     st.avg_density = 0.06;
     st.nstructs = 7;
     xg_error e;
-    xg_train_state *s = net ? xg_train_state_alloc(xg_denoiser_num_params(net), 3, &e) : NULL;
+    xg_train_state *s = net ? xg_train_state_alloc(xg_denoiser_num_params(net), 3, XG_HIST_COLS, 0, &e) : NULL;
     if (!s)
         abort();
     for (int i = 0; i < 3; i++)
@@ -45,7 +45,7 @@ static void make_bases(void)
     char p[96];
     for (int b = 0; b < 2; b++) {
         snprintf(p, sizeof p, "%s.base%d", path, b);
-        if (xg_model_write(p, net, w, w, &np, &hp, &st, b ? s : NULL, &e) != XG_OK)
+        if (xg_model_write(p, &(xg_model_desc){.net = net, .weights = w, .ema = w, .noise = &np, .hp = &hp, .stats = &st, .cond = NULL, .state = b ? s : NULL}, &e) != XG_OK)
             abort();
         base[b] = fz_slurp(p, &base_len[b]);
         unlink(p);
