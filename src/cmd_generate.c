@@ -507,7 +507,8 @@ static void part_dir(const char *outdir, int rank, int size, char *buf, size_t n
 
 /* Rank 0: merges the parts of `size` ranks (batch b of `batch` crystals came from rank
  * b mod size) into DIR's outputs, in crystal order, and removes the parts. */
-static int merge_parts(const char *outdir, long n, long batch, int size, xg_error *err)
+static int merge_parts(const char *outdir, long n, long batch, int size, const xg_dataset *head,
+                       xg_error *err)
 {
     int rc = XG_EIO;
     char path[4400], part[4200];
@@ -559,10 +560,9 @@ static int merge_parts(const char *outdir, long n, long batch, int size, xg_erro
     char h5[4400];
     snprintf(h5, sizeof h5, "%s/generated.h5", outdir);
     remove(h5);
-    for (int k = 0; pds[0] && k < pds[0]->nattrs; k++) /* the run's provenance */
-        if ((rc = xg_dataset_set_attr(ds, pds[0]->attr_names[k], pds[0]->attr_values[k], err)))
-            goto out;
-    if ((rc = xg_dataset_h5_append(h5, ds, err)))
+    /* the run's provenance, in the order one process writes it (a file lists its attributes
+     * by name, so the parts' order would differ) */
+    if ((rc = xg_dataset_h5_append(h5, head, err)))
         goto out;
     for (long b0 = 0, bi = 0; b0 < n; b0 += batch, bi++) {
         int r = (int)(bi % size);
@@ -1131,7 +1131,7 @@ static int run(int argc, char **argv)
             xg_cli_errorf(CMD, "%s", err.msg);
             goto done;
         }
-        if (mpi.rank == 0 && merge_parts(a.outdir, a.n, a.batch, mpi.size, &err)) {
+        if (mpi.rank == 0 && merge_parts(a.outdir, a.n, a.batch, mpi.size, ds, &err)) {
             xg_cli_errorf(CMD, "merging the ranks' outputs: %s", err.msg);
             goto done;
         }

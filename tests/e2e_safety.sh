@@ -174,7 +174,7 @@ check "a killed run's folder is free again (--overwrite)" "$BIN" "${G[@]}" -o "$
 R=(generate -n 6 --batch 2 --steps 30 --num-atoms 6 --threads 1 --quiet)
 "$BIN" "${R[@]}" -o "$T/whole" 2>>"$T/all_err"
 "$BIN" "${R[@]}" -o "$T/cut" 2>>"$T/all_err" & cut=$!
-for _ in $(seq 1 600); do [ "$(cat "$T/cut/summary.csv" 2>/dev/null | wc -l)" -ge 3 ] && break; sleep 0.05; done
+for _ in $(seq 1 2400); do [ "$(cat "$T/cut/summary.csv" 2>/dev/null | wc -l)" -ge 3 ] && break; sleep 0.05; done
 kill -TERM $cut 2>/dev/null; wait $cut 2>/dev/null
 if [ -e "$T/cut/.generate-progress" ]; then
     check "a run killed midway holds a committed prefix" \
@@ -237,6 +237,20 @@ check "a second convert into the folder is refused" \
     test "$(status "$BIN" convert "$T/dup.csv" -o "$T/conv" --format cif)" = 1
 check "convert --overwrite replaces its own files" \
     "$BIN" convert "$T/dup.csv" -o "$T/conv" --format cif --overwrite --quiet
+
+# ---- export: duplicate ids, planted links, a stale screen.csv ------------------------------------------
+check "export of duplicate ids" "$BIN" export "$T/dup.csv" --format cif,poscar -o "$T/exp" --quiet
+check "  ... five CIFs under distinct names" test "$(ls "$T/exp"/*.cif | wc -l)" -eq 5
+mkdir -p "$T/outside"
+rm -rf "$T/exp/xg-4" && ln -s "$T/outside" "$T/exp/xg-4"
+check "export --overwrite over a link planted in its folder" \
+    "$BIN" export "$T/dup.csv" --format cif,poscar -o "$T/exp" --overwrite --quiet
+check "  ... wrote nothing through it" test -z "$(ls -A "$T/outside")"
+check "  ... and replaced the link by a folder" test -d "$T/exp/xg-4" -a ! -L "$T/exp/xg-4"
+"$BIN" generate "${G[@]}" --seed 3 -o "$T/other" 2>>"$T/all_err"
+check "export --only with another run's screen.csv is refused" \
+    test "$(status "$BIN" export "$T/other" --only valid_structure --screen "$T/whole/screen/screen.csv" -o "$T/stale")" != 0
+check "  ... naming the mismatch" grep -qi "formula\|does not match\|not in" "$T/err"
 
 # ---- messages name problems, not build paths -----------------------------------------------------------
 check "no message printed a source path (file.c:NNN)" bash -c "! grep -E '\\.c:[0-9]+' '$T/all_err'"
