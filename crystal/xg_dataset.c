@@ -312,15 +312,9 @@ static int write_array(hid_t loc, const char *name, hid_t memtype, hid_t filetyp
     return XG_OK;
 }
 
-static int write_h5_body(hid_t file, const xg_dataset *ds, int compact, const char *path,
-                         xg_error *err)
+/* The root attributes: the format string, the layout version and ds's string attributes. */
+static int write_root_attrs(hid_t file, const xg_dataset *ds, const char *path, xg_error *err)
 {
-    /* compact: deflated arrays, coordinates and lattices stored as float32 (1e-7 relative:
-     * 1e-6 Angstrom in a 10 Angstrom cell, far below any matching or symmetry tolerance), no
-     * properties. */
-    const int z = compact ? 6 : 0;
-    const hid_t realtype = compact ? H5T_IEEE_F32LE : H5T_IEEE_F64LE;
-    /* root attributes: the format string and the layout version */
     hid_t scalar = H5Screate(H5S_SCALAR);
     hid_t strtype = H5Tcopy(H5T_C_S1);
     H5Tset_size(strtype, strlen(XG_DATASET_FORMAT));
@@ -349,6 +343,20 @@ static int write_h5_body(hid_t file, const xg_dataset *ds, int compact, const ch
     H5Sclose(scalar);
     if (!ok)
         return xg_error_set(err, XG_EIO, "%s: could not write the root attributes", path);
+    return XG_OK;
+}
+
+static int write_h5_body(hid_t file, const xg_dataset *ds, int compact, const char *path,
+                         xg_error *err)
+{
+    /* compact: deflated arrays, coordinates and lattices stored as float32 (1e-7 relative:
+     * 1e-6 Angstrom in a 10 Angstrom cell, far below any matching or symmetry tolerance), no
+     * properties. */
+    const int z = compact ? 6 : 0;
+    const hid_t realtype = compact ? H5T_IEEE_F32LE : H5T_IEEE_F64LE;
+    int rc0 = write_root_attrs(file, ds, path, err);
+    if (rc0)
+        return rc0;
 
     hsize_t n = (hsize_t)ds->n, m = (hsize_t)ds->m;
     hid_t idtype = H5Tcopy(H5T_C_S1);
@@ -427,6 +435,228 @@ int xg_dataset_write_h5_compact(const xg_dataset *ds, const char *path, int comp
     }
     h5_restore(&q);
     free(tmp);
+    return rc;
+}
+
+/* ---------------------------------------------------------------- appendable files ---- */
+
+/* Rows per chunk of the extendible arrays: small enough that a run of a few crystals stays a
+ * few tens of kilobytes, large enough that HDF5's chunk index stays shallow for millions. */
+#define APPEND_CHUNK_N 128  /* ids, lattices, properties, offsets */
+#define APPEND_CHUNK_M 1024 /* atomic_numbers, frac_coords */
+
+/* An empty (or, for offsets, one-row) dataset whose first dimension grows without limit. */
+static int ext_create(hid_t loc, const char *name, hid_t ftype, int rank, const hsize_t *inner,
+                      hsize_t rows, hsize_t chunk_rows, const char *path, xg_error *err)
+{
+    hsize_t dims[4], maxd[4], chunk[4];
+    dims[0] = rows;
+    maxd[0] = H5S_UNLIMITED;
+    chunk[0] = chunk_rows;
+    for (int r = 1; r < rank; r++)
+        dims[r] = maxd[r] = chunk[r] = inner[r - 1];
+    hid_t space = H5Screate_simple(rank, dims, maxd);
+    hid_t dcpl = xg_h5_dcpl(); /* no modification times: same crystals, same bytes */
+    hid_t d = -1;
+    if (space >= 0 && dcpl >= 0 && H5Pset_chunk(dcpl, rank, chunk) >= 0)
+        d = H5Dcreate2(loc, name, ftype, space, H5P_DEFAULT, dcpl, H5P_DEFAULT);
+    if (dcpl >= 0)
+        H5Pclose(dcpl);
+    if (space >= 0)
+        H5Sclose(space);
+    if (d < 0)
+        return xg_error_set(err, XG_EIO, "%s: could not create the extendible array %s", path,
+                            name);
+    H5Dclose(d);
+    return XG_OK;
+}
+
+/* Grows dataset `name` by `add` rows and writes them from data (rows of mtype). The array
+ * must be extendible (made by ext_create); its inner dimensions must equal `inner`. */
+static int ext_append(hid_t loc, const char *name, hid_t mtype, int rank, const hsize_t *inner,
+                      hsize_t add, const void *data, const char *path, xg_error *err)
+{
+    if (add == 0)
+        return XG_OK;
+    hid_t d = H5Dopen2(loc, name, H5P_DEFAULT);
+    if (d < 0)
+        return xg_error_set(err, XG_EPARSE, "%s: /%s is missing", path, name);
+    hid_t fs = H5Dget_space(d);
+    hsize_t dims[4] = {0}, maxd[4] = {0};
+    int ok = fs >= 0 && H5Sget_simple_extent_ndims(fs) == rank &&
+             H5Sget_simple_extent_dims(fs, dims, maxd) == rank && maxd[0] == H5S_UNLIMITED;
+    for (int r = 1; ok && r < rank; r++)
+        ok = dims[r] == inner[r - 1];
+    if (fs >= 0)
+        H5Sclose(fs);
+    if (!ok) {
+        H5Dclose(d);
+        return xg_error_set(err, XG_EPARSE,
+                            "%s: /%s is not an extendible array of the expected shape (a file "
+                            "written whole, not by generate?)",
+                            path, name);
+    }
+    hsize_t old = dims[0];
+    dims[0] = old + add;
+    int rc = XG_OK;
+    hid_t ms = -1;
+    fs = -1;
+    if (H5Dset_extent(d, dims) < 0 || (fs = H5Dget_space(d)) < 0) {
+        rc = xg_error_set(err, XG_EIO, "%s: could not extend /%s", path, name);
+    } else {
+        hsize_t start[4] = {old, 0, 0, 0}, count[4];
+        count[0] = add;
+        for (int r = 1; r < rank; r++)
+            count[r] = inner[r - 1];
+        ms = H5Screate_simple(rank, count, NULL);
+        if (ms < 0 || H5Sselect_hyperslab(fs, H5S_SELECT_SET, start, NULL, count, NULL) < 0 ||
+            H5Dwrite(d, mtype, ms, fs, H5P_DEFAULT, data) < 0)
+            rc = xg_error_set(err, XG_EIO, "%s: could not write /%s (disk full?)", path, name);
+    }
+    if (ms >= 0)
+        H5Sclose(ms);
+    if (fs >= 0)
+        H5Sclose(fs);
+    H5Dclose(d);
+    return rc;
+}
+
+/* The first dimension of dataset `name`, or -1. */
+static int64_t ext_rows(hid_t loc, const char *name)
+{
+    hid_t d = H5Dopen2(loc, name, H5P_DEFAULT);
+    if (d < 0)
+        return -1;
+    hid_t fs = H5Dget_space(d);
+    hsize_t dims[4] = {0};
+    int64_t rows = fs >= 0 && H5Sget_simple_extent_ndims(fs) >= 1 &&
+                           H5Sget_simple_extent_dims(fs, dims, NULL) >= 1
+                       ? (int64_t)dims[0]
+                       : -1;
+    if (fs >= 0)
+        H5Sclose(fs);
+    H5Dclose(d);
+    return rows;
+}
+
+static int append_create(hid_t file, const xg_dataset *ds, const char *path, xg_error *err)
+{
+    int rc = write_root_attrs(file, ds, path, err);
+    hid_t idtype = H5Tcopy(H5T_C_S1);
+    H5Tset_size(idtype, XG_ID_LEN);
+    H5Tset_strpad(idtype, H5T_STR_NULLPAD);
+    const hsize_t three[1] = {3}, nine[2] = {3, 3};
+    if (!rc)
+        rc = ext_create(file, "ids", idtype, 1, NULL, 0, APPEND_CHUNK_N, path, err);
+    H5Tclose(idtype);
+    if (!rc)
+        rc = ext_create(file, "offsets", H5T_STD_I64LE, 1, NULL, 0, APPEND_CHUNK_N, path, err);
+    int64_t zero = 0;
+    if (!rc) /* offsets holds n + 1 entries: the leading 0 */
+        rc = ext_append(file, "offsets", H5T_NATIVE_INT64, 1, NULL, 1, &zero, path, err);
+    if (!rc)
+        rc = ext_create(file, "atomic_numbers", H5T_STD_I32LE, 1, NULL, 0, APPEND_CHUNK_M, path,
+                        err);
+    if (!rc)
+        rc = ext_create(file, "frac_coords", H5T_IEEE_F64LE, 2, three, 0, APPEND_CHUNK_M, path,
+                        err);
+    if (!rc)
+        rc = ext_create(file, "lattices", H5T_IEEE_F64LE, 3, nine, 0, APPEND_CHUNK_N, path, err);
+    if (rc)
+        return rc;
+    hid_t g = xg_h5_group_create(file, "properties");
+    if (g < 0)
+        return xg_error_set(err, XG_EIO, "%s: could not create /properties", path);
+    for (int k = 0; k < ds->nprops && !rc; k++)
+        rc = ext_create(g, ds->prop_names[k], H5T_IEEE_F64LE, 1, NULL, 0, APPEND_CHUNK_N, path,
+                        err);
+    H5Gclose(g);
+    return rc;
+}
+
+static int append_rows(hid_t file, const xg_dataset *ds, const char *path, xg_error *err)
+{
+    /* The file must be one this function grows: the same property columns, offsets n + 1. */
+    int64_t n0 = ext_rows(file, "ids"), m0 = ext_rows(file, "atomic_numbers");
+    if (n0 < 0 || m0 < 0 || ext_rows(file, "offsets") != n0 + 1)
+        return xg_error_set(err, XG_EPARSE,
+                            "%s: not an appendable xtalgen dataset (arrays missing or of "
+                            "inconsistent lengths)",
+                            path);
+    hid_t g = H5Gopen2(file, "properties", H5P_DEFAULT);
+    hsize_t nlinks = 0;
+    H5G_info_t gi;
+    if (g >= 0 && H5Gget_info(g, &gi) >= 0)
+        nlinks = gi.nlinks;
+    int same = g >= 0 && nlinks == (hsize_t)ds->nprops;
+    for (int k = 0; same && k < ds->nprops; k++)
+        same = ext_rows(g, ds->prop_names[k]) == n0;
+    if (!same) {
+        if (g >= 0)
+            H5Gclose(g);
+        return xg_error_set(err, XG_EPARSE,
+                            "%s: its property columns differ from the crystals appended", path);
+    }
+    const hsize_t n = (hsize_t)ds->n, m = (hsize_t)ds->m, three[1] = {3}, nine[2] = {3, 3};
+    int rc = XG_OK;
+    int64_t *off = xg_malloc((n ? n : 1) * sizeof *off);
+    double *col = xg_malloc((n ? n : 1) * sizeof *col);
+    if (!off || !col)
+        rc = xg_error_set(err, XG_ENOMEM, "%s: out of memory appending crystals", path);
+    for (hsize_t i = 0; !rc && i < n; i++)
+        off[i] = m0 + ds->offsets[i + 1];
+    hid_t idtype = H5Tcopy(H5T_C_S1);
+    H5Tset_size(idtype, XG_ID_LEN);
+    H5Tset_strpad(idtype, H5T_STR_NULLPAD);
+    if (!rc)
+        rc = ext_append(file, "ids", idtype, 1, NULL, n, ds->ids, path, err);
+    H5Tclose(idtype);
+    if (!rc)
+        rc = ext_append(file, "offsets", H5T_NATIVE_INT64, 1, NULL, n, off, path, err);
+    if (!rc)
+        rc = ext_append(file, "atomic_numbers", H5T_NATIVE_INT32, 1, NULL, m, ds->types, path,
+                        err);
+    if (!rc)
+        rc = ext_append(file, "frac_coords", H5T_NATIVE_DOUBLE, 2, three, m, ds->frac, path, err);
+    if (!rc)
+        rc = ext_append(file, "lattices", H5T_NATIVE_DOUBLE, 3, nine, n, ds->lattices, path, err);
+    for (int k = 0; !rc && k < ds->nprops; k++) {
+        for (hsize_t i = 0; i < n; i++)
+            col[i] = ds->props[i * (hsize_t)ds->nprops + (hsize_t)k];
+        rc = ext_append(g, ds->prop_names[k], H5T_NATIVE_DOUBLE, 1, NULL, n, col, path, err);
+    }
+    H5Gclose(g);
+    free(off);
+    free(col);
+    return rc;
+}
+
+int xg_dataset_h5_append(const char *path, const xg_dataset *ds, xg_error *err)
+{
+    if (!ds || !path)
+        return xg_error_set(err, XG_EINVAL, "dataset: h5_append needs a dataset and a path");
+    h5_quiet q;
+    h5_silence(&q);
+    int rc;
+    FILE *probe = fopen(path, "rb");
+    int exists = probe != NULL;
+    if (probe)
+        fclose(probe);
+    hid_t file = exists ? H5Fopen(path, H5F_ACC_RDWR, H5P_DEFAULT)
+                        : H5Fcreate(path, H5F_ACC_EXCL, H5P_DEFAULT, H5P_DEFAULT);
+    if (file < 0) {
+        rc = xg_error_set(err, exists ? XG_EPARSE : XG_EIO,
+                          exists ? "%s: HDF5 cannot open it for appending (truncated or corrupt?)"
+                                 : "%s: cannot create the file (does the folder exist?)",
+                          path);
+    } else {
+        rc = exists ? XG_OK : append_create(file, ds, path, err);
+        if (!rc)
+            rc = append_rows(file, ds, path, err);
+        if (H5Fclose(file) < 0 && rc == XG_OK)
+            rc = xg_error_set(err, XG_EIO, "%s: could not finish writing (disk full?)", path);
+    }
+    h5_restore(&q);
     return rc;
 }
 

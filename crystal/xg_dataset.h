@@ -71,6 +71,15 @@ int xg_dataset_natoms(const xg_dataset *ds, int64_t i);
 /* HDF5 I/O. Writing goes to PATH.tmp and is renamed onto PATH when complete. */
 int xg_dataset_write_h5(const xg_dataset *ds, const char *path, xg_error *err);
 int xg_dataset_read_h5(const char *path, xg_dataset **out, xg_error *err);
+/* Appends ds's crystals to the file at path, which grows in place rather than being
+ * rewritten: the same layout (version 1) with every array chunked and extendible along its
+ * first dimension. A missing file is created with ds's root attributes and property columns
+ * (an empty ds makes an empty file); an existing one must have been made by this function,
+ * with the same property columns, and keeps its attributes. Appending the same crystals in the
+ * same batches gives the same bytes, however many processes and sessions did the appending.
+ * Not atomic: a process killed inside the call can leave a damaged file, so a caller that
+ * must survive kills defers termination signals around it. */
+int xg_dataset_h5_append(const char *path, const xg_dataset *ds, xg_error *err);
 /* compact != 0: the same layout with the large arrays chunked and deflate-compressed,
  * frac_coords and lattices stored as float32 (read back as float64) and no properties: what
  * a shipped reference set needs (ids and structures) at a fraction of the size. */

@@ -51,6 +51,12 @@ struct xg_denoiser {
     long *pair_off;
     int pair_cap; /* capacity of pair_off in crystals */
 
+    /* inference: forward only (sampling). The edge activations (E x H, the bulk of the arena)
+     * are needed later only by backward, so one set serves every layer and the gradient
+     * buffers are not carved: 1000 atoms need ~2/(3L+2) of the training arena. */
+    int inference;
+    size_t max_bytes; /* 0 = no cap; else reserve refuses an arena (plus pairs) above it */
+
     /* the last forward's shape and carved buffers */
     int have_fwd;
     int S, A;
@@ -290,9 +296,20 @@ static size_t carve(xg_denoiser *d, int S, int A, long E, int assign)
         TAKE(a->c, 2 * A * H);
         TAKE(a->z3, A * H);
         TAKE(a->a3, A * H);
-        TAKE(a->z1, E * H);
-        TAKE(a->a1, E * H);
-        TAKE(a->z2, E * H);
+        if (!d->inference) {
+            TAKE(a->z1, E * H);
+            TAKE(a->a1, E * H);
+            TAKE(a->z2, E * H);
+        } else if (l == 0) {
+            /* z2 = W2 a1 + b2 may overwrite z1: nothing reads z1 after a1 = SiLU(z1) */
+            TAKE(a->z1, E * H);
+            TAKE(a->a1, E * H);
+            if (assign)
+                a->z2 = a->z1;
+        } else if (assign) {
+            a->z1 = a->z2 = d->la[0].z1;
+            a->a1 = d->la[0].a1;
+        }
     }
     TAKE(d->h_final, A * H);
     TAKE(d->P, A * H);
@@ -307,6 +324,12 @@ static size_t carve(xg_denoiser *d, int S, int A, long E, int assign)
     TAKE(d->M, (size_t)S * 9);
     TAKE(d->lat, (size_t)S * 9);
     TAKE(d->phi, (size_t)E * 6 * d->cfg.n_freq);
+    if (d->inference) { /* no backward: no gradient buffers */
+        if (assign)
+            d->e1 = d->e2 = d->dh = d->du = d->dc = d->da3 = d->dz3 = d->dmbar = d->dP = d->dQ =
+                d->duo = d->dtemb = d->dgG = d->dubar = d->dM = NULL;
+        return used;
+    }
     TAKE(d->e1, E * H);
     TAKE(d->e2, E * H);
     TAKE(d->dh, A * H);
@@ -337,6 +360,15 @@ int xg_denoiser_reserve(xg_denoiser *d, int max_structs, int max_atoms, long max
                             "xg_denoiser_reserve: %ld pairs in one batch is more than supported",
                             max_pairs);
     size_t need = carve(d, max_structs, max_atoms, max_pairs, 0);
+    if (d->max_bytes > 0 && need > d->arena_cap) {
+        double bytes = xg_denoiser_arena_bytes(d, max_structs, max_atoms, max_pairs);
+        if (bytes > (double)d->max_bytes)
+            return xg_error_set(err, XG_ENOMEM,
+                                "%d crystals with %d atoms in all (%ld atom pairs) need %.2f GB "
+                                "of network activations, more than the memory cap of %.2f GB",
+                                max_structs, max_atoms, max_pairs, bytes / 1e9,
+                                (double)d->max_bytes / 1e9);
+    }
     if (need > d->arena_cap) {
         float *p = NULL;
         if (posix_memalign((void **)&p, 64, need * sizeof(float)) != 0 || !p)
@@ -359,6 +391,24 @@ int xg_denoiser_reserve(xg_denoiser *d, int max_structs, int max_atoms, long max
     }
     return XG_OK;
 }
+
+double xg_denoiser_arena_bytes(xg_denoiser *d, int max_structs, int max_atoms, long max_pairs)
+{
+    if (max_structs < 0 || max_atoms < 0 || max_pairs < 0)
+        return 0;
+    return (double)carve(d, max_structs, max_atoms, max_pairs, 0) * sizeof(float) +
+           (double)(max_structs + 1) * sizeof(long);
+}
+
+void xg_denoiser_set_inference(xg_denoiser *d, int on)
+{
+    if (d->inference != (on != 0)) {
+        d->inference = on != 0;
+        d->have_fwd = 0; /* the carving changes: an earlier forward cannot be gone back through */
+    }
+}
+
+void xg_denoiser_set_max_memory(xg_denoiser *d, size_t bytes) { d->max_bytes = bytes; }
 
 /* ------------------------------------------------------------------ forward */
 
@@ -534,6 +584,10 @@ static int backward_impl(xg_denoiser *d, const xg_batch *b, const float *d_coord
                          const float *d_logits, const float *d_lattice, const float *d_u,
                          xg_error *err)
 {
+    if (d->inference)
+        return xg_error_set(err, XG_EINVAL,
+                            "xg_denoiser_backward: the network is in inference mode (forward "
+                            "only)");
     if (!d->have_fwd)
         return xg_error_set(err, XG_EINVAL,
                             "xg_denoiser_backward: no forward pass to go back through");

@@ -88,6 +88,20 @@ const char *xg_denoiser_param_info(const xg_denoiser *d, int i, size_t *offset, 
  * itself when a batch is larger; call it once up front to keep malloc out of the loop. */
 int xg_denoiser_reserve(xg_denoiser *d, int max_structs, int max_atoms, long max_pairs, xg_error *err);
 
+/* Inference mode (on != 0): forward only, as sampling needs. One set of edge activations
+ * serves every layer and no gradient buffers are carved, so the arena for a batch with E pairs
+ * shrinks from about (3L + 2 + 6 n_freq / H) E H floats to (2 + 6 n_freq / H) E H; the outputs
+ * are bit for bit those of the training mode. backward is refused while it is on. */
+void xg_denoiser_set_inference(xg_denoiser *d, int on);
+
+/* Bytes the arena (and pair offsets) for a batch of these sizes takes in the current mode,
+ * computed without allocating. */
+double xg_denoiser_arena_bytes(xg_denoiser *d, int max_structs, int max_atoms, long max_pairs);
+
+/* Caps the arena: a batch needing more than `bytes` (0 = no cap) is refused by reserve and
+ * forward with XG_ENOMEM and a message giving both sizes, before anything is allocated. */
+void xg_denoiser_set_max_memory(xg_denoiser *d, size_t bytes);
+
 int xg_denoiser_forward(xg_denoiser *d, const xg_batch *b, xg_denoiser_out *out, xg_error *err);
 /* Backpropagates the loss gradients with respect to the three outputs (any may be NULL = zero)
  * through the last forward pass of the same batch, ADDING into the parameter gradients. */

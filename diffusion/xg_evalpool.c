@@ -67,6 +67,14 @@ void xg_evalpool_free(xg_evalpool *p)
     free(p);
 }
 
+void xg_evalpool_set_inference(xg_evalpool *p, size_t max_bytes_each)
+{
+    for (int w = 0; w < p->workers; w++) {
+        xg_denoiser_set_inference(p->net[w], 1);
+        xg_denoiser_set_max_memory(p->net[w], max_bytes_each);
+    }
+}
+
 static int grow(xg_evalpool *p, long natoms, long nstructs, xg_error *err)
 {
     if (natoms > p->cap_atoms) {

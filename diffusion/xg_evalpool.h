@@ -26,6 +26,10 @@ typedef struct xg_evalpool xg_evalpool;
 xg_evalpool *xg_evalpool_alloc(const xg_denoiser *net, int workers, int chunk, xg_error *err);
 void xg_evalpool_free(xg_evalpool *p);
 
+/* Puts every worker's network in inference mode (no gradient buffers, a smaller arena:
+ * xg_denoiser_set_inference) and caps each worker's arena at max_bytes_each (0 = no cap). */
+void xg_evalpool_set_inference(xg_evalpool *p, size_t max_bytes_each);
+
 /* An xg_eval_fn (xg_sampler.h): ctx is an xg_evalpool *. Outputs stay valid until the next
  * call on the same pool. */
 int xg_evalpool_eval(void *ctx, const xg_batch *b, xg_denoiser_out *out, xg_error *err);

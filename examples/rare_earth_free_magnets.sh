@@ -86,9 +86,9 @@ if [ "${RELAX:-1}" = 1 ] && [ -f "$PROP_DIR/../hull-m3gnet-mp20.h5" ]; then
     RELAX_OPT=(--relax --mlip-hull "$PROP_DIR/../hull-m3gnet-mp20.h5")
 fi
 for run in guided unguided; do
-    mkdir -p "$OUT/$run/screen"
+    # the table goes beside the screen folder, not into it: screen owns that folder (issue 19)
     "$X" screen "$OUT/$run" "${PROPS[@]}" "${RELAX_OPT[@]}" --ehull-max 0.1 \
-        -o "$OUT/$run/screen" > "$OUT/$run/screen/table.txt" 2> "$OUT/$run/screen.log" \
+        -o "$OUT/$run/screen" > "$OUT/$run/screen_table.txt" 2> "$OUT/$run/screen.log" \
         || { cat "$OUT/$run/screen.log"; exit 1; }
 done
 
@@ -136,7 +136,7 @@ read -r un uv us uvs um uh uhhi ug <<< "$(stats "$OUT/unguided")"
         echo "domain (else not assessed)."
     fi
     echo "novel: not in MP-20. Predictions, not DFT:"
-    grep -E "predicted by|PREDICTION|carries" "$OUT/guided/screen/table.txt" | sed 's/^ */  /' || true
+    grep -E "predicted by|PREDICTION|carries" "$OUT/guided/screen_table.txt" | sed 's/^ */  /' || true
 } > "$OUT/report.txt"
 
 # 5. Export for DFT: the valid S.U.N. crystals of the guided run (sun already requires

@@ -49,6 +49,38 @@ int xg_cli_parse_double(const char *cmd, const char *opt, const char *val, doubl
     return 0;
 }
 
+double xg_cli_physical_memory(void)
+{
+    long pages = sysconf(_SC_PHYS_PAGES), size = sysconf(_SC_PAGE_SIZE);
+    return pages > 0 && size > 0 ? (double)pages * (double)size : 0.0;
+}
+
+int xg_cli_parse_bytes(const char *cmd, const char *opt, const char *val, double *out)
+{
+    char *end = NULL;
+    errno = 0;
+    double v = val ? strtod(val, &end) : 0, scale = 1;
+    if (val && end != val && errno != ERANGE && isfinite(v) && v > 0) {
+        switch (*end) {
+        case 'k': case 'K': scale = 1e3; end++; break;
+        case 'm': case 'M': scale = 1e6; end++; break;
+        case 'g': case 'G': scale = 1e9; end++; break;
+        case 't': case 'T': scale = 1e12; end++; break;
+        case '%': scale = xg_cli_physical_memory() / 100; end++; break;
+        default: break;
+        }
+        if ((*end == 'B' || *end == 'b') && end[-1] != '%')
+            end++;
+        if (*end == '\0' && scale > 0 && v * scale >= 1e6) {
+            *out = v * scale;
+            return 0;
+        }
+    }
+    xg_cli_errorf(cmd, "%s expects a memory size of at least 1M, e.g. 8G, 500M or 50%% (of the "
+                       "physical memory), got '%s'", opt, val ? val : "");
+    return -1;
+}
+
 int xg_cli_is(const char *arg, const char *name)
 {
     size_t n = strlen(name);

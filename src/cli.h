@@ -19,6 +19,13 @@ int xg_cli_parse_int(const char *cmd, const char *opt, const char *val, long lo,
 int xg_cli_parse_double(const char *cmd, const char *opt, const char *val, double lo, double hi,
                         double *out);
 
+/* A memory size: a number with an optional suffix K, M, G or T (powers of 1000, as memory is
+ * reported by `free -h` and /usr/bin/time in kB) or % (of physical memory), e.g. 8G, 500M, 50%.
+ * Prints "xtalgen CMD: OPTION expects ..." and returns -1 when it is not one. */
+int xg_cli_parse_bytes(const char *cmd, const char *opt, const char *val, double *out);
+/* Physical memory in bytes (sysconf), 0 when unknown. */
+double xg_cli_physical_memory(void);
+
 /* Option scanning: returns the value of "--name VALUE" or "--name=VALUE" at argv[*i] and
  * advances *i; NULL (and a usage message) when the value is missing. */
 const char *xg_cli_value(const char *cmd, int argc, char **argv, int *i);

@@ -5,6 +5,7 @@
 #include <string.h>
 #include <strings.h>
 #include <sys/stat.h>
+#include <unistd.h>
 
 #include "crystal/xg_cif.h"
 #include "crystal/xg_extxyz.h"
@@ -14,6 +15,7 @@
 #include "crystal/xg_symmetry.h"
 #include "src/cli.h"
 #include "src/commands.h"
+#include "src/outdir.h"
 #include "src/screen_select.h"
 
 #define CMD "convert"
@@ -21,14 +23,17 @@
 static const char usage[] =
     "usage: xtalgen convert INPUT -o OUTPUT [--format cif|poscar|extxyz] [--symmetrize]\n"
     "                       [--cell as-is|primitive|conventional] [--symprec S]\n"
-    "                       [--only FLAGS [--screen SCREEN.csv]] [--quiet]\n"
+    "                       [--only FLAGS [--screen SCREEN.csv]] [--overwrite] [--quiet]\n"
     "\n"
     "Writes the crystals of INPUT (CIF, POSCAR, extxyz, an xtalgen .h5 dataset, a CDVAE .csv or\n"
     "a folder) as CIF, POSCAR (VASP 5) or extended XYZ. The format comes from --format, else from\n"
     "OUTPUT: .cif, .vasp/.poscar or a file named POSCAR*/CONTCAR*, .extxyz/.xyz.\n"
     "One crystal: OUTPUT is a file. Several: OUTPUT is a folder with one file per crystal named\n"
     "by its id (<id>.cif, <id>.vasp, <id>.extxyz), or, for extxyz, a single .extxyz/.xyz file\n"
-    "holding every frame. Files are written atomically (temp file, then rename). Every cell is\n"
+    "holding every frame. Files are written atomically (temp file, then rename). A folder is\n"
+    "this command's alone while it writes; one holding an earlier run's files is refused unless\n"
+    "--overwrite, and names are collision-free: an id taken already (twice the same id, unsafe\n"
+    "characters) gets _2, _3, ..., reported; if any file cannot be written, none is kept. Every cell is\n"
     "written right-handed with a along x and b in the xy plane, POSCAR species grouped in the\n"
     "formula's order; a generate run's provenance (model, hash, seed, steps, index) goes into\n"
     "CIF comments and POSCAR titles.\n"
@@ -37,7 +42,7 @@ static const char usage[] =
 
 typedef struct {
     const char *output, *only, *screen;
-    int format, cell, symmetrize, quiet;
+    int format, cell, symmetrize, quiet, overwrite;
     double symprec;
 } convert_args;
 
@@ -64,6 +69,9 @@ static const xg_opt OPTS[] = {
     XG_OPT_S("--screen", NULL, convert_args, screen, "FILE", NULL,
              "the screen.csv for --only (default: INPUT/screen/screen.csv, then\n"
              "INPUT/screen_out/screen.csv, then ./screen_out/screen.csv)"),
+    XG_OPT_F("--overwrite", NULL, convert_args, overwrite,
+             "replace what an earlier xtalgen run wrote in the OUTPUT folder (files it\n"
+             "did not write make it refuse)"),
     XG_OPT_QUIET(convert_args, quiet),
     XG_OPT_TABLE_END};
 
@@ -164,30 +172,91 @@ static int convert_disordered(const char *input, const char *output, out_format 
     return XG_EXIT_OK;
 }
 
-/* A file name from an id: path separators and shell-hostile characters become '_'. */
-static void safe_name(const char *id, char *out, size_t n)
+/* Several crystals into the folder `output`, one file each (issue 19): the folder is locked
+ * and refused when it holds an earlier run's files (unless overwrite) or is the input; names
+ * are collision-free; if any file fails, every file this call wrote is removed again. */
+static int write_folder(const xg_dataset *ds, const char *input, const char *output,
+                        out_format fmt, const write_opts *wo, int overwrite, int quiet)
 {
-    size_t k = 0;
-    for (const char *p = id; *p && k + 1 < n; p++) {
-        char c = *p;
-        int ok = (c >= 'a' && c <= 'z') || (c >= 'A' && c <= 'Z') || (c >= '0' && c <= '9') ||
-                 c == '-' || c == '_' || c == '.' || c == '+' || c == '=';
-        out[k++] = ok ? c : '_';
+    xg_error err = {0};
+    const char *inputs[1] = {input};
+    if (xg_cli_check_output(CMD, "-o", output, inputs, 1))
+        return XG_EXIT_USAGE;
+    xg_outdir od = {.lock_fd = -1, .manifest_fd = -1};
+    char **names = NULL;
+    unsigned char *written = calloc((size_t)(ds->n ? ds->n : 1), 1);
+    int status = XG_EXIT_FAIL;
+    if (!written) {
+        xg_cli_errorf(CMD, "out of memory");
+        return XG_EXIT_FAIL;
     }
-    if (k == 0 || out[0] == '.')
-        k = (size_t)snprintf(out, n, "structure");
-    out[k] = '\0';
-}
-
-/* qsort has no context argument; the names being sorted are passed through this pointer,
- * which is set right before the one qsort call (the command is single-threaded here). */
-static char (*sort_names)[XG_ID_LEN];
-
-static int cmp_order(const void *a, const void *b)
-{
-    int64_t x = *(const int64_t *)a, y = *(const int64_t *)b;
-    int c = strcmp(sort_names[x], sort_names[y]);
-    return c ? c : (x < y ? -1 : x > y);
+    if (xg_outdir_open(&od, output, "convert", overwrite ? XG_OUTDIR_OVERWRITE : XG_OUTDIR_NEW,
+                       &err) ||
+        xg_outdir_unique_names(ds, NULL, format_ext[fmt], "convert", quiet, &names, &err)) {
+        xg_cli_errorf(CMD, "%s", err.msg);
+        goto done;
+    }
+    /* Recorded before anything is written, so a killed run's files are known as ours. */
+    for (int64_t i = 0; i < ds->n; i++) {
+        char fname[XG_ID_LEN + 64];
+        snprintf(fname, sizeof fname, "%s.%s", names[i], format_ext[fmt]);
+        if (xg_outdir_record(&od, fname, &err)) {
+            xg_cli_errorf(CMD, "%s", err.msg);
+            goto done;
+        }
+    }
+    xg_progress bar;
+    xg_progress_start(&bar, "convert", (long)ds->n, quiet);
+    long failed = 0, done = 0;
+    int64_t i;
+    /* one file per structure, so structures can be converted in parallel */
+#pragma omp parallel for schedule(dynamic, 8)
+    for (i = 0; i < ds->n; i++) {
+        char fname[XG_ID_LEN + 64], path[4096 + XG_ID_LEN + 96];
+        snprintf(fname, sizeof fname, "%s.%s", names[i], format_ext[fmt]);
+        xg_error e = {0};
+        xg_atomic_file af;
+        xg_structure *s = xg_dataset_get(ds, i, &e);
+        int rc = s ? xg_outdir_path(&od, fname, path, sizeof path, &e) : e.code;
+        if (rc == XG_OK)
+            rc = xg_atomic_open(&af, path, &e);
+        if (rc == XG_OK) {
+            rc = write_one(af.f, s, wo, &e);
+            if (rc == XG_OK)
+                rc = xg_atomic_commit(&af, &e);
+            else
+                xg_atomic_abort(&af);
+            written[i] = rc == XG_OK;
+        }
+        xg_structure_free(s);
+#pragma omp critical(convert_report)
+        {
+            if (rc) {
+                xg_cli_errorf(CMD, "%s: %s", ds->ids[i], e.msg);
+                failed++;
+            }
+            xg_progress_update(&bar, ++done);
+        }
+    }
+    xg_progress_finish(&bar);
+    if (failed) {
+        /* all or nothing: a half-converted folder would pass for a complete one */
+        for (int64_t k = 0; k < ds->n; k++) {
+            char fname[XG_ID_LEN + 64], path[4096 + XG_ID_LEN + 96];
+            snprintf(fname, sizeof fname, "%s.%s", names[k], format_ext[fmt]);
+            if (written[k] && xg_outdir_path(&od, fname, path, sizeof path, &err) == XG_OK)
+                unlink(path);
+        }
+        xg_cli_errorf(CMD, "%ld of %lld structures could not be written; none was kept", failed,
+                      (long long)ds->n);
+        goto done;
+    }
+    status = XG_EXIT_OK;
+done:
+    xg_outdir_close(&od);
+    xg_outdir_names_free(names, ds->n);
+    free(written);
+    return status;
 }
 
 static int run(int argc, char **argv)
@@ -200,7 +269,7 @@ static int run(int argc, char **argv)
         return XG_EXIT_USAGE;
     const char *input = args.npos ? args.pos[0] : NULL, *output = A.output;
     const char *only = A.only, *screen = A.screen;
-    int symmetrize = A.symmetrize, quiet = A.quiet, cell = A.cell;
+    int symmetrize = A.symmetrize, quiet = A.quiet, cell = A.cell, overwrite = A.overwrite;
     double symprec = A.symprec;
     if (!input || !output) {
         xg_cli_errorf(CMD, "needs INPUT and -o OUTPUT (see xtalgen help convert)");
@@ -296,76 +365,7 @@ static int run(int argc, char **argv)
             status = XG_EXIT_FAIL;
         }
     } else {
-        if (xg_mkdir_p(output, &err)) {
-            xg_cli_errorf(CMD, "%s", err.msg);
-            xg_dataset_free(ds);
-            return XG_EXIT_FAIL;
-        }
-        /* File names: two structures with the same id must not overwrite each other, so the
-         * second and later get _2, _3, ... (found by sorting the names once). */
-        char(*names)[XG_ID_LEN] = malloc((size_t)ds->n * sizeof *names);
-        int64_t *order = malloc((size_t)ds->n * sizeof *order);
-        int *dup = calloc((size_t)ds->n, sizeof *dup);
-        if (!names || !order || !dup) {
-            free(names);
-            free(order);
-            free(dup);
-            xg_dataset_free(ds);
-            xg_cli_errorf(CMD, "out of memory");
-            return XG_EXIT_FAIL;
-        }
-        for (int64_t i = 0; i < ds->n; i++) {
-            safe_name(ds->ids[i], names[i], sizeof names[i]);
-            order[i] = i;
-        }
-        sort_names = names;
-        qsort(order, (size_t)ds->n, sizeof *order, cmp_order);
-        for (int64_t k = 1; k < ds->n; k++)
-            if (!strcmp(names[order[k]], names[order[k - 1]]))
-                dup[order[k]] = dup[order[k - 1]] + 1;
-        xg_progress bar;
-        xg_progress_start(&bar, "convert", (long)ds->n, quiet);
-        long failed = 0, done = 0;
-        int64_t i;
-        /* one file per structure, so structures can be converted in parallel */
-#pragma omp parallel for schedule(dynamic, 8)
-        for (i = 0; i < ds->n; i++) {
-            char path[4096 + XG_ID_LEN + 32];
-            if (dup[i])
-                snprintf(path, sizeof path, "%s/%s_%d.%s", output, names[i], dup[i] + 1,
-                         format_ext[fmt]);
-            else
-                snprintf(path, sizeof path, "%s/%s.%s", output, names[i], format_ext[fmt]);
-            xg_error e = {0};
-            xg_atomic_file af;
-            xg_structure *s = xg_dataset_get(ds, i, &e);
-            int rc = s ? xg_atomic_open(&af, path, &e) : e.code;
-            if (rc == XG_OK) {
-                rc = write_one(af.f, s, &wo, &e);
-                if (rc == XG_OK)
-                    rc = xg_atomic_commit(&af, &e);
-                else
-                    xg_atomic_abort(&af);
-            }
-            xg_structure_free(s);
-#pragma omp critical(convert_report)
-            {
-                if (rc) {
-                    xg_cli_errorf(CMD, "%s: %s", ds->ids[i], e.msg);
-                    failed++;
-                }
-                xg_progress_update(&bar, ++done);
-            }
-        }
-        xg_progress_finish(&bar);
-        free(names);
-        free(order);
-        free(dup);
-        if (failed) {
-            xg_cli_errorf(CMD, "%ld of %lld structures could not be written", failed,
-                          (long long)ds->n);
-            status = XG_EXIT_FAIL;
-        }
+        status = write_folder(ds, input, output, fmt, &wo, overwrite, quiet);
     }
     xg_dataset_free(ds);
     return status;

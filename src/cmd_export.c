@@ -116,72 +116,6 @@ static int parse_formats(const char *list, formats *f)
     return 0;
 }
 
-/* File names for the crystals to export (keep may be NULL: all), one per crystal, collision-free:
- * ids are cut to a safe alphabet, and a name already taken (two crystals with one id, or ids
- * "x" and "x.cif", whose files would be x.cif and x.cif/ ... x.cif.cif) gets a suffix _2, _3, ...
- * that no other crystal uses; each rename is reported (issue 19: a duplicate id once overwrote
- * the first crystal while export said "2 of 2 written"). */
-static int unique_names(const xg_dataset *ds, const unsigned char *keep, char ***out, int quiet,
-                        xg_error *err)
-{
-    char **names = calloc((size_t)(ds->n ? ds->n : 1), sizeof *names);
-    /* every name claims itself and NAME.cif, case-insensitively (case-folding file systems) */
-    size_t cap = 2 * (size_t)(ds->n ? ds->n : 1) + 2, nused = 0;
-    char **used = calloc(cap, sizeof *used);
-    if (!names || !used) {
-        free(names);
-        free(used);
-        return xg_error_set(err, XG_ENOMEM, "export: out of memory");
-    }
-    int rc = XG_OK;
-    for (int64_t i = 0; i < ds->n && !rc; i++) {
-        if (keep && !keep[i])
-            continue;
-        char base[XG_ID_LEN + 8];
-        snprintf(base, sizeof base, "%s", ds->ids[i][0] ? ds->ids[i] : "crystal");
-        for (char *c = base; *c; c++)
-            if (!(*c == '-' || *c == '_' || *c == '.' || (*c >= '0' && *c <= '9') ||
-                  (*c >= 'a' && *c <= 'z') || (*c >= 'A' && *c <= 'Z')))
-                *c = '_';
-        if (base[0] == '.')
-            base[0] = '_';
-        char cand[XG_ID_LEN + 40], candcif[XG_ID_LEN + 48];
-        for (int k = 1;; k++) {
-            if (k == 1)
-                snprintf(cand, sizeof cand, "%s", base);
-            else
-                snprintf(cand, sizeof cand, "%s_%d", base, k);
-            snprintf(candcif, sizeof candcif, "%s.cif", cand);
-            int taken = 0;
-            for (size_t u = 0; u < nused && !taken; u++)
-                taken = !strcasecmp(used[u], cand) || !strcasecmp(used[u], candcif);
-            if (!taken)
-                break;
-        }
-        if (strcmp(cand, ds->ids[i]) != 0 && !quiet)
-            fprintf(stderr, "xtalgen export: crystal '%s' is written as '%s' (%s)\n", ds->ids[i],
-                    cand, strcmp(base, cand) ? "its name is taken by another crystal"
-                                             : "characters unsafe in file names replaced");
-        names[i] = strdup(cand);
-        used[nused] = strdup(cand);
-        used[nused + 1] = strdup(candcif);
-        if (!names[i] || !used[nused] || !used[nused + 1])
-            rc = xg_error_set(err, XG_ENOMEM, "export: out of memory");
-        nused += 2;
-    }
-    for (size_t u = 0; u < nused; u++)
-        free(used[u]);
-    free(used);
-    if (rc) {
-        for (int64_t i = 0; i < ds->n; i++)
-            free(names[i]);
-        free(names);
-        return rc;
-    }
-    *out = names;
-    return XG_OK;
-}
-
 static int run(int argc, char **argv)
 {
     const char *input = NULL, *outdir = NULL, *screen = NULL, *format = "cif,vasp",
@@ -300,7 +234,9 @@ static int run(int argc, char **argv)
         xg_cli_errorf(CMD, "%s", err.msg);
         goto done;
     }
-    if (unique_names(ds, keep, &names, quiet, &err)) {
+    /* collision-free names, renames reported (issue 19: a duplicate id once overwrote the first
+     * crystal while export said "2 of 2 written") */
+    if (xg_outdir_unique_names(ds, keep, "cif", "export", quiet, &names, &err)) {
         xg_cli_errorf(CMD, "%s", err.msg);
         goto done;
     }

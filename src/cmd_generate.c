@@ -35,6 +35,7 @@
 #include "diffusion/xg_template.h"
 #include "src/cli.h"
 #include "src/commands.h"
+#include "src/gen_resume.h"
 #include "src/model_path.h"
 #include "src/outdir.h"
 #include "src/run_record.h"
@@ -98,6 +99,15 @@ static const char usage[] =
     "  --overwrite            replace the results of an earlier run in DIR (what xtalgen wrote\n"
     "                         there; other files make it refuse). Without it a DIR holding\n"
     "                         results is refused, and a DIR another run is writing always is\n"
+    "  --resume               continue an interrupted run in DIR (killed, Ctrl-C, out of time):\n"
+    "                         give the same command line plus --resume; the crystals already\n"
+    "                         written are kept, the batch that was cut short is redone, and the\n"
+    "                         outputs end byte for byte as an uninterrupted run's. A DIR with no\n"
+    "                         results starts the run; a finished run is left as it is\n"
+    "  --max-memory SIZE      refuse a run whose largest batch would need more memory than SIZE\n"
+    "                         (8G, 500M, 50%: of physical memory; default 80%), before sampling\n"
+    "                         anything: the network's activations grow with the atom pairs of a\n"
+    "                         batch (1000 atoms: about 1.7 GB)\n"
     "  --quiet                no progress bar\n"
     "\n"
     "With MPI (-DXTALGEN_MPI=ON): mpirun -n R xtalgen generate ... deals the batches to the R\n"
@@ -111,7 +121,8 @@ typedef struct {
     const char *model, *outdir, *elements, *exclude, *spacegroups, *templates;
     int symmetry; /* SYM_NONE or SYM_TEMPLATE */
     int symmetry_default; /* no --symmetry given: the default may fall back to none */
-    int overwrite;
+    int overwrite, resume;
+    double max_memory; /* bytes; 0 = the default fraction of physical memory */
     long n, batch, steps, corrector, seed, threads, natoms;
     double guidance, symprec;
     int quiet;
@@ -214,6 +225,11 @@ static int parse_args(int argc, char **argv, gen_args *a)
             return -1;
         } else if (!strcmp(arg, "--overwrite")) {
             a->overwrite = 1;
+        } else if (!strcmp(arg, "--resume")) {
+            a->resume = 1;
+        } else if (xg_cli_is(arg, "--max-memory")) {
+            VAL();
+            if (xg_cli_parse_bytes(CMD, "--max-memory", v, &a->max_memory)) return -1;
         } else if (!strcmp(arg, "--quiet") || !strcmp(arg, "-q")) {
             a->quiet = 1;
         } else {
@@ -228,6 +244,10 @@ static int parse_args(int argc, char **argv, gen_args *a)
     }
     if (!a->outdir) {
         xg_cli_errorf(CMD, "-o DIR is required");
+        return -1;
+    }
+    if (a->overwrite && a->resume) {
+        xg_cli_errorf(CMD, "--overwrite starts afresh and --resume continues: give one of them");
         return -1;
     }
     if (a->spacegroups && a->symmetry == SYM_NONE) {
@@ -508,7 +528,8 @@ static void part_dir(const char *outdir, int rank, int size, char *buf, size_t n
 
 /* Rank 0: merges the parts of `size` ranks (batch b of `batch` crystals came from rank
  * b mod size) into DIR's outputs, in crystal order, and removes the parts. */
-static int merge_parts(const char *outdir, long n, long batch, int size, xg_error *err)
+static int merge_parts(const char *outdir, long n, long batch, int size, const xg_dataset *head,
+                       xg_error *err)
 {
     int rc = XG_EIO;
     char path[4400], part[4200];
@@ -555,10 +576,24 @@ static int merge_parts(const char *outdir, long n, long batch, int size, xg_erro
         goto out;
     }
     write_summary_header(ocsv);
+    /* generated.h5 grows batch by batch exactly as one process grows it (same attributes, then
+     * the same appends), so the bytes equal a single process's. */
+    char h5[4400];
+    snprintf(h5, sizeof h5, "%s/generated.h5", outdir);
+    remove(h5);
+    /* the run's provenance, in the order one process writes it (a file lists its attributes
+     * by name, so the parts' order would differ) */
+    if ((rc = xg_dataset_h5_append(h5, head, err)))
+        goto out;
     for (long b0 = 0, bi = 0; b0 < n; b0 += batch, bi++) {
         int r = (int)(bi % size);
         long nb = n - b0 < batch ? n - b0 : batch;
         part_dir(outdir, r, size, part, sizeof part);
+        xg_dataset_free(ds);
+        if (!(ds = xg_dataset_alloc())) {
+            rc = xg_error_set(err, XG_ENOMEM, "merging the ranks' parts: out of memory");
+            goto out;
+        }
         for (long k = b0; k < b0 + nb; k++) {
             char id[XG_ID_LEN];
             snprintf(id, sizeof id, "gen-%07ld", k);
@@ -594,6 +629,8 @@ static int merge_parts(const char *outdir, long n, long batch, int size, xg_erro
                 goto out;
             }
         }
+        if ((rc = xg_dataset_h5_append(h5, ds, err)))
+            goto out;
     }
     if (fclose(ocsv) != 0 || fclose(oxyz) != 0) {
         ocsv = oxyz = NULL;
@@ -601,13 +638,6 @@ static int merge_parts(const char *outdir, long n, long batch, int size, xg_erro
         goto out;
     }
     ocsv = oxyz = NULL;
-    for (int k = 0; pds[0] && k < pds[0]->nattrs; k++) /* the run's provenance */
-        if ((rc = xg_dataset_set_attr(ds, pds[0]->attr_names[k], pds[0]->attr_values[k], err)))
-            goto out;
-    snprintf(path, sizeof path, "%s/generated.h5", outdir);
-    rc = xg_dataset_write_h5(ds, path, err);
-    if (rc)
-        goto out;
     for (int r = 0; r < size; r++) {
         fclose(csv[r]);
         fclose(xyz[r]);
@@ -765,6 +795,52 @@ out:
     return rc;
 }
 
+/* ---------------------------------------------------------------- memory ---- */
+
+/* The network's activations grow with the atom pairs of a batch (9.4 GB for one crystal of
+ * 1000 atoms when the arena was carved for training). Sampling carves it for inference, and
+ * the largest batch this run can form is checked against --max-memory (default 80% of the
+ * physical memory) before anything is written, so an oversized run is refused with a message
+ * rather than killed by the kernel midway; the cap also guards every later allocation. */
+static int check_memory(const gen_args *a, xg_model *m, const xg_template_table *tab,
+                        int workers, size_t *cap_each)
+{
+    double phys = xg_cli_physical_memory();
+    double cap = a->max_memory > 0 ? a->max_memory : 0.8 * phys;
+    *cap_each = 0;
+    xg_denoiser_set_inference(m->net, 1);
+    long nmax = a->natoms;
+    for (int i = 0; nmax == 0 && tab && i < tab->n; i++)
+        nmax = tab->t[i].natoms > nmax ? tab->t[i].natoms : nmax;
+    for (int k = m->stats.hist_len - 1; nmax == 0 && k > 0; k--)
+        if (m->stats.natoms_hist[k] > 0)
+            nmax = k;
+    if (cap <= 0 || nmax <= 0)
+        return XG_EXIT_OK; /* unknown physical memory: the kernel decides, as before */
+    /* Each of the evaluation pool's workers holds a copy of the network and the activations of
+     * one chunk of crystals (xg_evalpool.h), not of the whole batch. */
+    long nb = a->batch < a->n ? a->batch : a->n;
+    if (nb > XG_EVALPOOL_CHUNK)
+        nb = XG_EVALPOOL_CHUNK;
+    double act = xg_denoiser_arena_bytes(m->net, (int)nb, (int)(nb * nmax), nb * nmax * nmax);
+    double model = (workers + 1) * 2.0 * (double)xg_denoiser_num_params(m->net) * sizeof(float);
+    if (workers * act + model > cap) {
+        char dflt[96] = "";
+        if (a->max_memory <= 0)
+            snprintf(dflt, sizeof dflt, " (the default: 80%% of the %.1f GB of physical memory)",
+                     phys / 1e9);
+        xg_cli_errorf(CMD, "%d thread%s, each on chunks of %ld crystals of up to %ld atoms, "
+                           "needs %.2f GB for the network's activations and %.2f GB for the "
+                           "model copies, more than --max-memory %.2f GB%s; use fewer --threads, "
+                           "a smaller --num-atoms, or raise --max-memory",
+                      workers, workers == 1 ? "" : "s", nb, nmax, workers * act / 1e9, model / 1e9,
+                      cap / 1e9, dflt);
+        return XG_EXIT_FAIL;
+    }
+    *cap_each = (size_t)((cap - model) / workers);
+    return XG_EXIT_OK;
+}
+
 /* ---------------------------------------------------------------- the command ---- */
 
 static int run(int argc, char **argv)
@@ -810,7 +886,7 @@ static int run(int argc, char **argv)
     xg_template_table *tab = NULL;
     const xg_template **tpl = NULL;
     FILE *xyz = NULL, *csv = NULL;
-    xg_dataset *ds = NULL;
+    xg_dataset *ds = NULL, *bds = NULL;
     xg_structure **batch = NULL;
     int *natoms = NULL;
     xg_evalpool *pool = NULL;
@@ -870,6 +946,21 @@ static int run(int argc, char **argv)
         xg_cli_errorf(CMD, "%s has no number-of-atoms histogram; pass --num-atoms", model_path);
         goto done;
     }
+    if (a.resume && mpi.size > 1) {
+        xg_cli_errorf(CMD, "--resume continues a single-process run; run it without mpirun");
+        rc = XG_EXIT_USAGE;
+        goto done;
+    }
+    /* Threads work on chunks of crystals, each on one core with its own copy of the network
+     * (xg_evalpool.h): no idle spinning, and the crystals do not depend on --threads. */
+    int workers = 1;
+#ifdef _OPENMP
+    workers = a.threads > 0 ? (int)a.threads : omp_get_max_threads();
+#endif
+    size_t cap_each = 0;
+    if ((rc = check_memory(&a, m, tab, workers, &cap_each)) != XG_EXIT_OK)
+        goto done;
+    rc = XG_EXIT_FAIL;
 
     /* Provenance: recorded in every CIF, in generated.h5 and in summary.json. */
     xg_provenance prov;
@@ -885,13 +976,15 @@ static int run(int argc, char **argv)
      * holds an earlier run's results unless --overwrite; the other ranks wait for its verdict. */
     int64_t od_fail = 0;
     if (mpi.rank == 0) {
-        if (xg_outdir_open(&od, a.outdir, "generate",
-                           a.overwrite ? XG_OUTDIR_OVERWRITE : XG_OUTDIR_NEW, &err)) {
+        int mode = a.overwrite ? XG_OUTDIR_OVERWRITE
+                               : a.resume  ? XG_OUTDIR_RESUME
+                                           : XG_OUTDIR_NEW;
+        if (xg_outdir_open(&od, a.outdir, "generate", mode, &err)) {
             xg_cli_errorf(CMD, "%s", err.msg);
             od_fail = 1;
         } else {
             const char *own[] = {"cif", "generated.extxyz", "generated.h5", "summary.csv",
-                                 "summary.json"};
+                                 "summary.json", XG_GEN_PROGRESS_NAME};
             for (size_t k = 0; k < sizeof own / sizeof own[0] && !od_fail; k++)
                 if (xg_outdir_record(&od, own[k], &err)) {
                     xg_cli_errorf(CMD, "%s", err.msg);
@@ -932,15 +1025,51 @@ static int run(int argc, char **argv)
         xg_cli_errorf(CMD, "%s", err.msg);
         goto done;
     }
+    /* Written now, so a killed run still says how it was made; rewritten at the end with the
+     * template redraw counts. */
+    xg_run_settings rs = {model_path, a.n, a.batch, a.steps, a.corrector, a.seed, a.threads,
+                          a.natoms, a.guidance, a.symprec, a.ncond, a.cond_arg, a.elements,
+                          a.exclude, allowed, mpi.size, tab ? "template" : "none", -1, -1, 0, 0};
+    /* --resume: the folder must hold this command's run; it is cut back to the crystals that
+     * were committed to generated.h5, and sampling goes on from there. */
+    xg_gen_progress prog = {0};
+    char h5path[4400];
+    snprintf(h5path, sizeof h5path, "%s/generated.h5", part);
+    if (a.resume) {
+        char mine_json[4400], theirs[4400];
+        snprintf(mine_json, sizeof mine_json, "%s/.summary-check.tmp", a.outdir);
+        snprintf(theirs, sizeof theirs, "%s/summary.json", a.outdir);
+        int rr = xg_run_write_summary_json(mine_json, &prov, &rs, &err);
+        if (!rr && (access(theirs, F_OK) == 0 || access(h5path, F_OK) == 0))
+            rr = xg_gen_resume_same_run(theirs, mine_json, &err);
+        unlink(mine_json);
+        if (!rr)
+            rr = xg_gen_resume_prepare(part, a.n, a.batch, &prog, &err);
+        if (rr) {
+            xg_cli_errorf(CMD, "%s", err.msg);
+            goto done;
+        }
+        if (prog.complete) {
+            if (!a.quiet)
+                fprintf(stderr, "xtalgen generate: %s already holds all %ld crystals of this "
+                                "run; nothing to do\n", a.outdir, a.n);
+            rc = XG_EXIT_OK;
+            goto done;
+        }
+        if (!a.quiet && prog.done > 0)
+            fprintf(stderr, "xtalgen generate: resuming %s after %ld of %ld crystals\n",
+                    a.outdir, prog.done, a.n);
+    }
     snprintf(path, sizeof path, "%s/generated.extxyz", part);
-    xyz = fopen(path, "w");
+    xyz = fopen(path, prog.done > 0 ? "a" : "w");
     snprintf(path, sizeof path, "%s/summary.csv", part);
-    csv = fopen(path, "w");
+    csv = fopen(path, prog.done > 0 ? "a" : "w");
     if (!xyz || !csv) {
         xg_cli_errorf(CMD, "cannot create outputs in %s: %s", part, strerror(errno));
         goto done;
     }
-    write_summary_header(csv);
+    if (prog.done == 0)
+        write_summary_header(csv);
     fflush(csv);
     ds = xg_dataset_alloc();
     batch = calloc((size_t)a.batch, sizeof *batch);
@@ -955,11 +1084,6 @@ static int run(int argc, char **argv)
         xg_cli_errorf(CMD, "%s", err.msg);
         goto done;
     }
-    /* Written now, so a killed run still says how it was made; rewritten at the end with the
-     * template redraw counts. */
-    xg_run_settings rs = {model_path, a.n, a.batch, a.steps, a.corrector, a.seed, a.threads,
-                          a.natoms, a.guidance, a.symprec, a.ncond, a.cond_arg, a.elements,
-                          a.exclude, allowed, mpi.size, tab ? "template" : "none", -1, -1, 0, 0};
     if (mpi.rank == 0) {
         snprintf(path, sizeof path, "%s/summary.json", a.outdir);
         if (xg_run_write_summary_json(path, &prov, &rs, &err)) {
@@ -967,19 +1091,25 @@ static int run(int argc, char **argv)
             goto done;
         }
     }
+    /* generated.h5 starts empty, with the run's provenance, and grows by one append per batch
+     * (issue 19: it was rewritten whole after every batch). */
+    if (prog.done == 0) {
+        remove(h5path);
+        if (xg_dataset_h5_append(h5path, ds, &err) ||
+            (mpi.size == 1 && xg_gen_progress_record(part, 0, 0, 0, 1, &err))) {
+            xg_cli_errorf(CMD, "%s", err.msg);
+            goto done;
+        }
+    }
+    xg_gen_signals_install();
 
-    /* Threads work on chunks of crystals, each on one core with its own copy of the network
-     * (xg_evalpool.h): no idle spinning, and the crystals do not depend on --threads. */
-    int workers = 1;
-#ifdef _OPENMP
-    workers = a.threads > 0 ? (int)a.threads : omp_get_max_threads();
-#endif
     openblas_set_num_threads(1);
     pool = xg_evalpool_alloc(m->net, workers, XG_EVALPOOL_CHUNK, &err);
     if (!pool) {
         xg_cli_errorf(CMD, "%s", err.msg);
         goto done;
     }
+    xg_evalpool_set_inference(pool, cap_each);
     xg_sampler_opts so;
     xg_sampler_opts_default(&so);
     so.steps = (int)a.steps;
@@ -994,6 +1124,7 @@ static int run(int argc, char **argv)
     long nbatches = (a.n + a.batch - 1) / a.batch, mine = 0;
     for (long bi = mpi.rank; bi < nbatches; bi += mpi.size)
         mine += (bi + 1) * a.batch <= a.n ? a.batch : a.n - bi * a.batch;
+    mine -= prog.done; /* a resumed run (one process) has these already */
     if (mpi.size > 1 && !a.quiet) {
         fprintf(stderr, "xtalgen generate: %d ranks share %ld batches of up to %ld crystals\n",
                 mpi.size, nbatches, a.batch);
@@ -1011,8 +1142,10 @@ static int run(int argc, char **argv)
     /* Templates likewise, from a stream of their own. */
     xg_rng trng;
     xg_rng_seed(&trng, (uint64_t)a.seed, (UINT64_C(1) << 62) + 1);
-    snprintf(path, sizeof path, "%s/generated.h5", part);
-    long done_mine = 0, redrawn = 0, unresolved = 0, wrong = 0, wrong_kept = 0;
+    /* The --spacegroup redraw counts are not in the resume record: after --resume they count
+     * the resumed part only. */
+    long done_mine = 0, redrawn = prog.redrawn, unresolved = prog.unresolved, wrong = 0,
+         wrong_kept = 0;
     for (long done = 0, bi = 0; done < a.n; bi++) {
         int nb = (int)((a.n - done) < a.batch ? (a.n - done) : a.batch);
         for (int k = 0; k < nb; k++) {
@@ -1024,9 +1157,15 @@ static int run(int argc, char **argv)
                 natoms[k] = a.natoms > 0 ? (int)a.natoms : xg_model_sample_natoms(&m->stats, &nrng);
             }
         }
-        if (bi % mpi.size != mpi.rank) {
+        /* Another rank's batch, or one a resumed run has: the draws above were replayed. */
+        if (bi % mpi.size != mpi.rank || done < prog.done) {
             done += nb;
             continue;
+        }
+        bds = xg_dataset_alloc();
+        if (!bds) {
+            xg_cli_errorf(CMD, "out of memory");
+            goto done;
         }
         step_ctx sc = {&bar, done_mine, nb};
         if (xg_sampler_run(&m->noise, xg_evalpool_eval, pool, &so, nb, natoms,
@@ -1065,7 +1204,7 @@ static int run(int argc, char **argv)
             snprintf(prov.template_sg, sizeof prov.template_sg, "%s", tsg);
             xg_provenance_format(&prov, 0, note, sizeof note);
             if (write_cif(cif, s, a.symprec, note, &err) || xg_extxyz_write(xyz, s, &err) ||
-                xg_dataset_append(ds, s, NULL, &err)) {
+                xg_dataset_append(bds, s, NULL, &err)) {
                 xg_cli_errorf(CMD, "%s", err.msg);
                 goto done;
             }
@@ -1076,8 +1215,19 @@ static int run(int argc, char **argv)
         }
         fflush(xyz);
         fflush(csv);
-        /* Rewritten whole after each batch, atomically: a kill leaves the previous version. */
-        if (xg_dataset_write_h5(ds, path, &err)) {
+        /* The batch's commit: its progress row first (a resumed run looks up the row of the
+         * crystals generated.h5 holds), then the append, which a kill cannot cut in two. */
+        if (mpi.size == 1 &&
+            xg_gen_progress_record(part, done + nb, redrawn, unresolved, 0, &err)) {
+            xg_cli_errorf(CMD, "%s", err.msg);
+            goto done;
+        }
+        xg_gen_critical_begin();
+        int arc = xg_dataset_h5_append(h5path, bds, &err);
+        xg_gen_critical_end();
+        xg_dataset_free(bds);
+        bds = NULL;
+        if (arc) {
             xg_cli_errorf(CMD, "%s", err.msg);
             goto done;
         }
@@ -1098,7 +1248,7 @@ static int run(int argc, char **argv)
             xg_cli_errorf(CMD, "%s", err.msg);
             goto done;
         }
-        if (mpi.rank == 0 && merge_parts(a.outdir, a.n, a.batch, mpi.size, &err)) {
+        if (mpi.rank == 0 && merge_parts(a.outdir, a.n, a.batch, mpi.size, ds, &err)) {
             xg_cli_errorf(CMD, "merging the ranks' outputs: %s", err.msg);
             goto done;
         }
@@ -1118,6 +1268,8 @@ static int run(int argc, char **argv)
             rs.unresolved = unresolved;
             rs.wrong_group = wrong;
             rs.wrong_group_kept = wrong_kept;
+            /* The provenance's template is per crystal (CIF notes); the run has none. */
+            prov.template_sg[0] = '\0';
             snprintf(path, sizeof path, "%s/summary.json", a.outdir);
             if (xg_run_write_summary_json(path, &prov, &rs, &err)) {
                 xg_cli_errorf(CMD, "%s", err.msg);
@@ -1133,6 +1285,8 @@ static int run(int argc, char **argv)
                             "--spacegroup were drawn again (%ld kept so)\n",
                     wrong, wrong_kept);
     }
+    if (mpi.size == 1)
+        xg_gen_progress_finish(part); /* complete: nothing left to resume */
     if (!a.quiet)
         fprintf(stderr, "xtalgen generate: %ld crystals in %s\n", a.n, a.outdir);
     rc = XG_EXIT_OK;
@@ -1153,6 +1307,7 @@ done:
     xg_evalpool_free(pool);
     free(cond);
     xg_dataset_free(ds);
+    xg_dataset_free(bds);
     xg_model_free(m);
     return xg_mpi_finalize(&mpi, rc);
 }

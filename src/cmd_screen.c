@@ -23,6 +23,7 @@
 #include "properties/xg_propmodel.h"
 #include "src/cli.h"
 #include "src/commands.h"
+#include "src/outdir.h"
 #include "src/report.h"
 #include "src/screen_props.h"
 #include "src/screen_relax.h"
@@ -57,7 +58,12 @@ static const char usage[] =
     "  --distribution-reference REF  crystals to compare distributions with: Wasserstein\n"
     "                                distances of density and number of elements, over the\n"
     "                                inputs valid in both senses (as CDVAE reports them)\n"
-    "  -o DIR                        output folder (default screen_out)\n"
+    "  -o DIR                        output folder (default screen_out); a folder holding an\n"
+    "                                earlier screen's results is refused unless --overwrite,\n"
+    "                                one another run is writing always is, and DIR may not be\n"
+    "                                an input (use RUN/screen, not RUN)\n"
+    "  --overwrite                   replace an earlier screen's results in DIR (files xtalgen\n"
+    "                                did not write there make it refuse)\n"
     "  --property-model M            a property model (xtalgen train-property) of\n"
     "                                formation_energy_per_atom, dft_mag_density or band_gap\n"
     "                                (repeatable, one per target)\n"
@@ -1211,6 +1217,7 @@ static int run(int argc, char **argv)
     const char *inputs[MAX_PATHS], *refs[MAX_PATHS], *dist_ref = NULL, *outdir = "screen_out";
     const char *models[XG_SCREEN_MAX_MODELS], *hull_path = NULL, *explain = NULL;
     int ninputs = 0, nrefs = 0, nmodels = 0, quiet = 0, no_default_ref = 0, report = 1, relax = 0;
+    int overwrite = 0;
     const char *mlip_hull = NULL;
     xg_screen_relax_row *rx = NULL;
     double symprec = 0.1, ehull_max = 0.1, ehull_min = XG_SCREEN_EHULL_IMPLAUSIBLE;
@@ -1270,6 +1277,8 @@ static int run(int argc, char **argv)
             quiet = 1;
         } else if (!strcmp(a, "--no-report")) {
             report = 0;
+        } else if (!strcmp(a, "--overwrite")) {
+            overwrite = 1;
         } else if (!strcmp(a, "--relax")) {
             relax = 1;
         } else if (xg_cli_is(a, "--mlip-hull")) {
@@ -1330,6 +1339,31 @@ static int run(int argc, char **argv)
     const int R = mpi.size, me = mpi.rank;
     if (me != 0)
         quiet = 1; /* rank 0 speaks for the job */
+    /* The output folder is this screen's alone while it runs (issue 19): rank 0 locks it before
+     * the long work, and refuses an input, or an earlier screen's results without --overwrite
+     * (the DFT export after the magnet example once replaced its screen.csv). */
+    xg_outdir od = {.lock_fd = -1, .manifest_fd = -1};
+    int64_t od_fail = 0;
+    if (me == 0) {
+        if (xg_cli_check_output(CMD, "-o", outdir, inputs, ninputs)) {
+            od_fail = 2;
+        } else if (xg_outdir_open(&od, outdir, "screen",
+                                  overwrite ? XG_OUTDIR_OVERWRITE : XG_OUTDIR_NEW, &err) ||
+                   xg_outdir_record(&od, "screen.csv", &err) ||
+                   xg_outdir_record(&od, "summary.json", &err) ||
+                   xg_outdir_record(&od, "report.html", &err)) {
+            xg_cli_errorf(CMD, "%s", err.msg);
+            od_fail = 1;
+        }
+    }
+    if (R > 1 && xg_mpi_max_i64(&mpi, &od_fail, 1, &err)) {
+        xg_cli_errorf(CMD, "%s", err.msg);
+        od_fail = 1;
+    }
+    if (od_fail) {
+        status = od_fail == 2 ? XG_EXIT_USAGE : XG_EXIT_FAIL;
+        goto out;
+    }
     /* Property models and the hull first: a bad file fails before the long work. Every rank
      * loads them (each predicts its own crystals). */
     if (nmodels) {
@@ -1567,17 +1601,13 @@ static int run(int argc, char **argv)
     flag_stats(&run_, st);
     sm.seconds = xg_now() - t0;
     char path[4096];
-    if (xg_mkdir_p(outdir, &err)) {
+    if (xg_outdir_path(&od, "screen.csv", path, sizeof path, &err) ||
+        write_csv(path, &run_, &err)) {
         xg_cli_errorf(CMD, "%s", err.msg);
         goto out;
     }
-    snprintf(path, sizeof path, "%s/screen.csv", outdir);
-    if (write_csv(path, &run_, &err)) {
-        xg_cli_errorf(CMD, "%s", err.msg);
-        goto out;
-    }
-    snprintf(path, sizeof path, "%s/summary.json", outdir);
-    if (write_json(path, &run_, st, &sm, &err)) {
+    if (xg_outdir_path(&od, "summary.json", path, sizeof path, &err) ||
+        write_json(path, &run_, st, &sm, &err)) {
         xg_cli_errorf(CMD, "%s", err.msg);
         goto out;
     }
@@ -1598,6 +1628,7 @@ static int run(int argc, char **argv)
         write_report(inputs, ninputs, outdir, quiet);
     status = XG_EXIT_OK;
 out:
+    xg_outdir_close(&od);
     if (red)
         for (int64_t i = 0; ds && i < ds->n; i++)
             xg_structure_free(red[i]);

@@ -4,9 +4,12 @@
 #include <dirent.h>
 #include <errno.h>
 #include <fcntl.h>
+#include <ctype.h>
+#include <stdint.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <strings.h>
 #include <sys/file.h>
 #include <sys/stat.h>
 #include <unistd.h>
@@ -34,6 +37,77 @@ static int is_temp_name(const char *name)
         if (*p < '0' || *p > '9')
             return 0;
     return 1;
+}
+
+/* ---------------------------------------------------------------- a set of names ---- */
+
+/* Open addressing over strdup'ed names; fold != 0 compares case-insensitively. */
+typedef struct {
+    char **slot;
+    size_t cap, n;
+    int fold;
+} name_set;
+
+static uint64_t name_hash(const char *s, int fold)
+{
+    uint64_t h = 1469598103934665603ULL; /* FNV-1a */
+    for (; *s; s++) {
+        h ^= (unsigned char)(fold ? tolower((unsigned char)*s) : *s);
+        h *= 1099511628211ULL;
+    }
+    return h;
+}
+
+static int set_has(const name_set *t, const char *s)
+{
+    if (!t->cap)
+        return 0;
+    for (size_t i = name_hash(s, t->fold) & (t->cap - 1);; i = (i + 1) & (t->cap - 1)) {
+        if (!t->slot[i])
+            return 0;
+        if (t->fold ? !strcasecmp(t->slot[i], s) : !strcmp(t->slot[i], s))
+            return 1;
+    }
+}
+
+static int set_add(name_set *t, const char *s)
+{
+    if (set_has(t, s))
+        return 0;
+    if (2 * (t->n + 1) > t->cap) { /* keep it at most half full */
+        size_t cap = t->cap ? 2 * t->cap : 64;
+        char **slot = calloc(cap, sizeof *slot);
+        if (!slot)
+            return -1;
+        for (size_t k = 0; k < t->cap; k++) {
+            if (!t->slot[k])
+                continue;
+            size_t i = name_hash(t->slot[k], t->fold) & (cap - 1);
+            while (slot[i])
+                i = (i + 1) & (cap - 1);
+            slot[i] = t->slot[k];
+        }
+        free(t->slot);
+        t->slot = slot;
+        t->cap = cap;
+    }
+    char *copy = strdup(s);
+    if (!copy)
+        return -1;
+    size_t i = name_hash(s, t->fold) & (t->cap - 1);
+    while (t->slot[i])
+        i = (i + 1) & (t->cap - 1);
+    t->slot[i] = copy;
+    t->n++;
+    return 0;
+}
+
+static void set_free(name_set *t)
+{
+    for (size_t k = 0; k < t->cap; k++)
+        free(t->slot[k]);
+    free(t->slot);
+    memset(t, 0, sizeof *t);
 }
 
 static int is_own_name(const char *name)
@@ -185,6 +259,7 @@ static int prepare(const char *dir, const char *cmd, int mode, xg_error *err)
 int xg_outdir_open(xg_outdir *od, const char *dir, const char *cmd, int mode, xg_error *err)
 {
     od->lock_fd = od->manifest_fd = -1;
+    od->recorded = NULL;
     if (!dir || !*dir)
         return xg_error_set(err, XG_EINVAL, "no output folder given");
     if (strlen(dir) >= sizeof od->dir - 64)
@@ -245,12 +320,29 @@ int xg_outdir_record(xg_outdir *od, const char *name, xg_error *err)
     if (!name || !*name || strchr(name, '/') || strchr(name, '\n') || is_own_name(name))
         return xg_error_set(err, XG_EINVAL, "output folder entry '%s' is not a plain name",
                             name ? name : "");
-    size_t mlen = 0;
-    char *manifest = read_manifest(od->dir, &mlen);
-    int have = in_manifest(manifest, mlen, name);
-    free(manifest);
-    if (have)
+    /* The manifest is read once, then kept as a set: a folder of many thousand converted
+     * files must not reread it per file. */
+    name_set *set = od->recorded;
+    if (!set) {
+        size_t mlen = 0;
+        char *manifest = read_manifest(od->dir, &mlen);
+        set = calloc(1, sizeof *set);
+        int bad = !set;
+        for (size_t i = 0; !bad && manifest && i < mlen; i += strlen(manifest + i) + 1)
+            bad = manifest[i] && set_add(set, manifest + i) != 0;
+        free(manifest);
+        if (bad) {
+            if (set)
+                set_free(set);
+            free(set);
+            return xg_error_set(err, XG_ENOMEM, "%s: out of memory", od->dir);
+        }
+        od->recorded = set;
+    }
+    if (set_has(set, name))
         return XG_OK;
+    if (set_add(set, name) != 0)
+        return xg_error_set(err, XG_ENOMEM, "%s: out of memory", od->dir);
     size_t n = strlen(name);
     char line[512];
     if (n + 2 > sizeof line)
@@ -290,8 +382,68 @@ int xg_outdir_path(const xg_outdir *od, const char *name, char *buf, size_t size
     return XG_OK;
 }
 
+int xg_outdir_unique_names(const xg_dataset *ds, const unsigned char *keep, const char *ext,
+                           const char *cmd, int quiet, char ***out, xg_error *err)
+{
+    *out = NULL;
+    char **names = calloc((size_t)(ds->n ? ds->n : 1), sizeof *names);
+    name_set used = {NULL, 0, 0, 1};
+    if (!names)
+        return xg_error_set(err, XG_ENOMEM, "%s: out of memory", cmd);
+    int rc = XG_OK;
+    for (int64_t i = 0; i < ds->n && !rc; i++) {
+        if (keep && !keep[i])
+            continue;
+        char base[XG_ID_LEN + 8];
+        snprintf(base, sizeof base, "%s", ds->ids[i][0] ? ds->ids[i] : "crystal");
+        for (char *c = base; *c; c++)
+            if (!(*c == '-' || *c == '_' || *c == '.' || (*c >= '0' && *c <= '9') ||
+                  (*c >= 'a' && *c <= 'z') || (*c >= 'A' && *c <= 'Z')))
+                *c = '_';
+        if (base[0] == '.')
+            base[0] = '_';
+        char cand[XG_ID_LEN + 40], withext[XG_ID_LEN + 64];
+        for (long k = 1;; k++) {
+            if (k == 1)
+                snprintf(cand, sizeof cand, "%s", base);
+            else
+                snprintf(cand, sizeof cand, "%s_%ld", base, k);
+            snprintf(withext, sizeof withext, "%s.%s", cand, ext);
+            if (!set_has(&used, cand) && !set_has(&used, withext))
+                break;
+        }
+        if (strcmp(cand, ds->ids[i]) != 0 && !quiet)
+            fprintf(stderr, "xtalgen %s: crystal '%s' is written as '%s' (%s)\n", cmd,
+                    ds->ids[i], cand,
+                    strcmp(base, cand) ? "its name is taken by another crystal"
+                                       : "characters unsafe in file names replaced");
+        names[i] = strdup(cand);
+        if (!names[i] || set_add(&used, cand) || set_add(&used, withext))
+            rc = xg_error_set(err, XG_ENOMEM, "%s: out of memory", cmd);
+    }
+    set_free(&used);
+    if (rc) {
+        xg_outdir_names_free(names, ds->n);
+        return rc;
+    }
+    *out = names;
+    return XG_OK;
+}
+
+void xg_outdir_names_free(char **names, int64_t n)
+{
+    for (int64_t i = 0; names && i < n; i++)
+        free(names[i]);
+    free(names);
+}
+
 void xg_outdir_close(xg_outdir *od)
 {
+    if (od->recorded) {
+        set_free(od->recorded);
+        free(od->recorded);
+        od->recorded = NULL;
+    }
     if (od->manifest_fd >= 0)
         close(od->manifest_fd);
     if (od->lock_fd >= 0) {

@@ -19,6 +19,7 @@
 
 #include <stddef.h>
 
+#include "crystal/xg_dataset.h"
 #include "crystal/xg_error.h"
 
 enum {
@@ -31,6 +32,7 @@ typedef struct {
     char dir[4096];
     int lock_fd;     /* -1 when not held */
     int manifest_fd; /* append-only record of what this folder's runs created */
+    void *recorded;  /* the manifest's names, loaded once (private to outdir.c) */
 } xg_outdir;
 
 /* Creates DIR (and its parents) if needed, locks it and applies mode. `cmd` names the command
@@ -43,6 +45,18 @@ int xg_outdir_record(xg_outdir *od, const char *name, xg_error *err);
 /* Writes DIR/name into buf, after checking that no existing component below DIR is a symbolic
  * link (a link planted in the output folder would send writes elsewhere). */
 int xg_outdir_path(const xg_outdir *od, const char *name, char *buf, size_t size, xg_error *err);
+
+/* File names for the crystals of ds (keep may be NULL: all; else only keep[i] != 0), one per
+ * crystal, collision-free: ids are cut to a safe alphabet (letters, digits, - _ .; a leading
+ * '.' becomes '_'), and a name already taken, case-insensitively (case-folding file systems),
+ * gets a suffix _2, _3, ... that no other crystal uses. Every name claims itself and NAME.ext,
+ * so ids "x" and "x.cif" never meet as x.cif (a file) and x.cif/ (a folder). Each rename is
+ * reported on stderr as "xtalgen CMD: crystal 'ID' is written as 'NAME' (why)" unless quiet.
+ * *out receives ds->n strings (NULL where not kept); free with xg_outdir_names_free. Linear
+ * time: a hash of the names taken. */
+int xg_outdir_unique_names(const xg_dataset *ds, const unsigned char *keep, const char *ext,
+                           const char *cmd, int quiet, char ***out, xg_error *err);
+void xg_outdir_names_free(char **names, int64_t n);
 
 /* Releases the lock (the lock file stays: removing it would race with a waiting run). */
 void xg_outdir_close(xg_outdir *od);

@@ -146,8 +146,8 @@ unsigned char *xg_select_by_flags(const xg_dataset *ds, const char *screen, cons
             const char *want = xg_csv_field(r, cformula);
             if (strcmp(formula, want) != 0) {
                 xg_error_set(err, XG_EINVAL,
-                             "%s: row '%s' is for %s but the crystal '%s' is %s: this screen.csv "
-                             "belongs to other crystals (screen them again)",
+                             "%s: row '%s' has formula %s but the crystal '%s' is %s: this "
+                             "screen.csv belongs to other crystals (screen them again)",
                              screen, id, want, id, formula);
                 break;
             }

@@ -170,6 +170,88 @@ check "  ... naming the other run" grep -q "another xtalgen run" "$T/err"
 kill $busy 2>/dev/null; wait $busy 2>/dev/null
 check "a killed run's folder is free again (--overwrite)" "$BIN" "${G[@]}" -o "$T/busy" --overwrite
 
+# ---- generate --resume: an interrupted run continues to the bytes of an uninterrupted one ----------
+R=(generate -n 6 --batch 2 --steps 30 --num-atoms 6 --threads 1 --quiet)
+"$BIN" "${R[@]}" -o "$T/whole" 2>>"$T/all_err"
+"$BIN" "${R[@]}" -o "$T/cut" 2>>"$T/all_err" & cut=$!
+for _ in $(seq 1 2400); do [ "$(cat "$T/cut/summary.csv" 2>/dev/null | wc -l)" -ge 3 ] && break; sleep 0.05; done
+kill -TERM $cut 2>/dev/null; wait $cut 2>/dev/null
+if [ -e "$T/cut/.generate-progress" ]; then
+    check "a run killed midway holds a committed prefix" \
+        test "$("$BIN" dataset info "$T/cut/generated.h5" | awk '/^structures:/ { print $2 }')" -lt 6
+    # what a kill inside a batch leaves behind: a cut row, a cut frame, a later CIF, temp files
+    printf 'gen-0000005,Na' >> "$T/cut/summary.csv"
+    printf '6\nLattice="' >> "$T/cut/generated.extxyz"
+    cp "$T/whole/cif/gen-0000005.cif" "$T/cut/cif/"
+    : > "$T/cut/generated.h5.tmp"; : > "$T/cut/cif/gen-0000004.cif.tmp.123"
+else
+    echo "note: the run finished before the kill; resume is checked on a finished run only"
+fi
+check "a plain rerun into the interrupted folder is refused" bash -c "! '$BIN' ${R[*]} -o '$T/cut' 2>/dev/null"
+check "--resume with other settings is refused" bash -c "! '$BIN' ${R[*]} --seed 5 -o '$T/cut' --resume 2>'$T/err'"
+check "  ... naming the setting" grep -q '"seed"' "$T/err"
+check "--resume --overwrite is a usage error" test "$(status "$BIN" "${R[@]}" -o "$T/cut" --resume --overwrite)" = 2
+check "--resume continues the interrupted run" "$BIN" "${R[@]}" -o "$T/cut" --resume
+for f in summary.csv generated.extxyz generated.h5 summary.json; do
+    check "  ... $f byte-identical to an uninterrupted run" cmp -s "$T/whole/$f" "$T/cut/$f"
+done
+check "  ... the same CIFs" diff -r "$T/whole/cif" "$T/cut/cif"
+check "  ... no progress record or temp file left" \
+    bash -c "test -z \"\$(ls -A '$T/cut' | grep -E '^\\.generate-progress|\\.tmp')\""
+sum0=$(cat "$T/cut"/summary.csv "$T/cut"/generated.h5 | cksum)
+check "--resume on a finished run does nothing" "$BIN" "${R[@]}" -o "$T/cut" --resume
+check "  ... and changes nothing" test "$(cat "$T/cut"/summary.csv "$T/cut"/generated.h5 | cksum)" = "$sum0"
+check "--resume into a new folder starts the run" "$BIN" "${R[@]}" -o "$T/fresh" --resume
+check "  ... with the same result" cmp -s "$T/whole/generated.h5" "$T/fresh/generated.h5"
+
+# ---- memory: an oversized batch is refused before anything is written -------------------------------
+check "--num-atoms 1000 with --max-memory 1G is refused" \
+    test "$(status "$BIN" generate -n 1 --batch 1 --num-atoms 1000 --max-memory 1G -o "$T/big")" = 1
+check "  ... saying how much it needs" grep -q "needs [0-9.]* GB for the network's activations" "$T/err"
+check "  ... before creating the folder" test ! -e "$T/big"
+check "--max-memory 12 parrots is a usage error" \
+    test "$(status "$BIN" generate -n 1 --max-memory 12parrots -o "$T/big")" = 2
+
+# ---- screen and convert own their output folders ------------------------------------------------------
+check "screen into RUN/screen" "$BIN" screen --quiet --no-default-reference "$T/whole" -o "$T/whole/screen"
+sum0=$(cksum < "$T/whole/screen/screen.csv")
+check "a second screen into it is refused" \
+    test "$(status "$BIN" screen --quiet --no-default-reference "$T/whole" -o "$T/whole/screen")" = 1
+check "  ... and its screen.csv kept" test "$(cksum < "$T/whole/screen/screen.csv")" = "$sum0"
+check "screen -o INPUT is refused" \
+    test "$(status "$BIN" screen --quiet --no-default-reference "$T/whole" -o "$T/whole")" = 2
+check "  ... and the run intact" cmp -s "$T/whole/generated.h5" "$T/fresh/generated.h5"
+check "screen --overwrite replaces its own results" \
+    "$BIN" screen --quiet --no-default-reference "$T/whole" -o "$T/whole/screen" --overwrite
+XTALGEN="$BIN" bash "$SRC/examples/dft_export.sh" "$T/whole" "$T/to_dft" >"$T/dft.log" 2>&1
+check "the DFT export example keeps an existing screen.csv" grep -q "using the existing" "$T/dft.log"
+check "  ... unchanged" test "$(cksum < "$T/whole/screen/screen.csv")" = "$sum0"
+sed 's/^xg-2,/xg-1,/;s/^xg-3,/xg-1_2,/' "$FX/cdvae_small.csv" > "$T/dup.csv"
+check "convert of duplicate ids into a folder" "$BIN" convert --quiet "$T/dup.csv" -o "$T/conv" --format cif
+check "  ... one file per crystal (5)" test "$(ls "$T/conv" | wc -l)" -eq 5
+check "  ... the id taken twice and the one its suffix would hit both renamed" \
+    test -s "$T/conv/xg-1_2.cif" -a -s "$T/conv/xg-1_2_2.cif"
+"$BIN" convert "$T/dup.csv" -o "$T/conv2" --format cif 2>"$T/err" >/dev/null
+check "  ... renames reported" grep -q "'xg-1_2' is written as 'xg-1_2_2'" "$T/err"
+check "a second convert into the folder is refused" \
+    test "$(status "$BIN" convert "$T/dup.csv" -o "$T/conv" --format cif)" = 1
+check "convert --overwrite replaces its own files" \
+    "$BIN" convert "$T/dup.csv" -o "$T/conv" --format cif --overwrite --quiet
+
+# ---- export: duplicate ids, planted links, a stale screen.csv ------------------------------------------
+check "export of duplicate ids" "$BIN" export "$T/dup.csv" --format cif,poscar -o "$T/exp" --quiet
+check "  ... five CIFs under distinct names" test "$(ls "$T/exp"/*.cif | wc -l)" -eq 5
+mkdir -p "$T/outside"
+rm -rf "$T/exp/xg-4" && ln -s "$T/outside" "$T/exp/xg-4"
+check "export --overwrite over a link planted in its folder" \
+    "$BIN" export "$T/dup.csv" --format cif,poscar -o "$T/exp" --overwrite --quiet
+check "  ... wrote nothing through it" test -z "$(ls -A "$T/outside")"
+check "  ... and replaced the link by a folder" test -d "$T/exp/xg-4" -a ! -L "$T/exp/xg-4"
+"$BIN" generate "${G[@]}" --seed 3 -o "$T/other" 2>>"$T/all_err"
+check "export --only with another run's screen.csv is refused" \
+    test "$(status "$BIN" export "$T/other" --only valid_structure --screen "$T/whole/screen/screen.csv" -o "$T/stale")" != 0
+check "  ... naming the mismatch" grep -qi "formula\|does not match\|not in" "$T/err"
+
 # ---- messages name problems, not build paths -----------------------------------------------------------
 check "no message printed a source path (file.c:NNN)" bash -c "! grep -E '\\.c:[0-9]+' '$T/all_err'"
 

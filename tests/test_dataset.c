@@ -436,6 +436,73 @@ static int write_v7(const char *path)
     return 0;
 }
 
+/* generated.h5 grows in place (issue 19): appends in batches read back as one dataset, the
+ * same appends give the same bytes, and a file written whole is not appended to. */
+static void test_h5_append(void)
+{
+    xg_error err = {0};
+    const char *p1 = tmp_h5("app1.h5"), *p2 = tmp_h5("app2.h5");
+    xg_dataset *all = xg_dataset_alloc(), *head = xg_dataset_alloc();
+    CU_ASSERT_EQUAL_FATAL(xg_dataset_set_attr(head, "seed", "7", &err), XG_OK);
+    for (int pass = 0; pass < 2; pass++) {
+        const char *p = pass ? p2 : p1;
+        CU_ASSERT_EQUAL_FATAL(xg_dataset_h5_append(p, head, &err), XG_OK); /* empty, attrs */
+        for (int b = 0; b < 5; b++) {
+            xg_dataset *part = xg_dataset_alloc();
+            for (int k = 0; k < 60; k++) { /* 5 x 60 x ~10 atoms: several chunks of each */
+                char id[32];
+                snprintf(id, sizeof id, "gen-%07d", b * 60 + k);
+                xg_structure *s = toy(1 + (b * 60 + k) % 19, 1 + k % 80, id);
+                CU_ASSERT_EQUAL_FATAL(xg_dataset_append(part, s, NULL, &err), XG_OK);
+                if (pass == 0)
+                    CU_ASSERT_EQUAL_FATAL(xg_dataset_append(all, s, NULL, &err), XG_OK);
+                xg_structure_free(s);
+            }
+            CU_ASSERT_EQUAL_FATAL(xg_dataset_h5_append(p, part, &err), XG_OK);
+            xg_dataset_free(part);
+        }
+    }
+    xg_dataset *back = NULL;
+    CU_ASSERT_EQUAL_FATAL(xg_dataset_read_h5(p1, &back, &err), XG_OK);
+    CU_ASSERT_EQUAL(back->n, all->n);
+    CU_ASSERT_EQUAL(back->m, all->m);
+    CU_ASSERT_EQUAL(memcmp(back->offsets, all->offsets, (size_t)(all->n + 1) * sizeof(int64_t)), 0);
+    CU_ASSERT_EQUAL(memcmp(back->types, all->types, (size_t)all->m * sizeof(int32_t)), 0);
+    CU_ASSERT_EQUAL(memcmp(back->frac, all->frac, (size_t)all->m * 3 * sizeof(double)), 0);
+    CU_ASSERT_EQUAL(memcmp(back->lattices, all->lattices, (size_t)all->n * 9 * sizeof(double)), 0);
+    CU_ASSERT_STRING_EQUAL(back->ids[299], "gen-0000299");
+    CU_ASSERT_STRING_EQUAL(xg_dataset_get_attr(back, "seed"), "7");
+    xg_dataset_free(back);
+    /* same appends, same bytes */
+    FILE *f1 = fopen(p1, "rb"), *f2 = fopen(p2, "rb");
+    CU_ASSERT_PTR_NOT_NULL_FATAL(f1);
+    CU_ASSERT_PTR_NOT_NULL_FATAL(f2);
+    int c1, c2, same = 1;
+    do {
+        c1 = fgetc(f1);
+        c2 = fgetc(f2);
+        same &= c1 == c2;
+    } while (c1 != EOF && c2 != EOF);
+    fclose(f1);
+    fclose(f2);
+    CU_ASSERT(same);
+    /* a file written whole (contiguous arrays) is refused with a message, and left alone */
+    const char *whole = tmp_h5("whole.h5");
+    CU_ASSERT_EQUAL_FATAL(xg_dataset_write_h5(all, whole, &err), XG_OK);
+    CU_ASSERT_EQUAL(xg_dataset_h5_append(whole, all, &err), XG_EPARSE);
+    CU_ASSERT_PTR_NOT_NULL(strstr(err.msg, "extendible"));
+    CU_ASSERT_EQUAL(xg_dataset_read_h5(whole, &back, &err), XG_OK);
+    CU_ASSERT_EQUAL(back->n, all->n);
+    xg_dataset_free(back);
+    /* property columns must match */
+    xg_dataset *withp = xg_dataset_alloc();
+    CU_ASSERT(xg_dataset_add_property(withp, "band_gap", &err) >= 0);
+    CU_ASSERT_EQUAL(xg_dataset_h5_append(p1, withp, &err), XG_EPARSE);
+    xg_dataset_free(withp);
+    xg_dataset_free(all);
+    xg_dataset_free(head);
+}
+
 int main(int argc, char **argv)
 {
     if (argc == 3 && !strcmp(argv[1], "--write-v7"))
@@ -443,6 +510,7 @@ int main(int argc, char **argv)
     CU_TestInfo tests[] = {
         {"in-memory dataset: append, properties, get", test_memory},
         {"HDF5 round trip (and empty dataset)", test_h5_roundtrip},
+        {"appendable HDF5: batches, same bytes, refusals", test_h5_append},
         {"hostile HDF5 files are refused clearly", test_hostile},
         {"xg_input: folders, CSV, HDF5, sniffing, errors", test_input_formats},
         {"compact layout; tolerant folder reading", test_compact_and_tolerant},

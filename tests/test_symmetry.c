@@ -363,7 +363,7 @@ static void check_symcif(xg_structure *s, int group, int natoms_conv, int nsites
     xg_error err = {0};
     char *text = NULL;
     CU_ASSERT_EQUAL_FATAL(xg_symmetry_cif_string(s, 0.01, &text, &err), XG_OK);
-    char num[32];
+    char num[48];
     snprintf(num, sizeof num, "_symmetry_Int_Tables_number   %d", group);
     CU_ASSERT(strstr(text, num) != NULL);
     /* count atom_site rows: lines with 8 fields after the atom_site loop header */
