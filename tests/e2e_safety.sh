@@ -247,7 +247,7 @@ check "export --overwrite over a link planted in its folder" \
     "$BIN" export "$T/dup.csv" --format cif,poscar -o "$T/exp" --overwrite --quiet
 check "  ... wrote nothing through it" test -z "$(ls -A "$T/outside")"
 check "  ... and replaced the link by a folder" test -d "$T/exp/xg-4" -a ! -L "$T/exp/xg-4"
-"$BIN" generate "${G[@]}" --seed 3 -o "$T/other" 2>>"$T/all_err"
+"$BIN" "${G[@]}" --seed 3 -o "$T/other" 2>>"$T/all_err"
 check "export --only with another run's screen.csv is refused" \
     test "$(status "$BIN" export "$T/other" --only valid_structure --screen "$T/whole/screen/screen.csv" -o "$T/stale")" != 0
 check "  ... naming the mismatch" grep -qi "formula\|does not match\|not in" "$T/err"
