@@ -33,6 +33,7 @@
 #include "diffusion/xg_template.h"
 #include "src/cli.h"
 #include "src/commands.h"
+#include "src/gen_chem.h"
 #include "src/model_path.h"
 #include "src/outdir.h"
 #include "src/run_record.h"
@@ -92,6 +93,7 @@ static const char usage[] =
     "                         there; other files make it refuse). Without it a DIR holding\n"
     "                         results is refused, and a DIR another run is writing always is\n"
     "  --quiet                no progress bar\n"
+    GEN_CHEM_USAGE
     "\n"
     "With MPI (-DXTALGEN_MPI=ON): mpirun -n R xtalgen generate ... deals the batches to the R\n"
     "ranks round-robin (set OMP_NUM_THREADS or --threads per rank); each writes DIR/.rank<r>/,\n"
@@ -109,6 +111,7 @@ typedef struct {
     int quiet;
     int ncond;
     const char *cond_arg[MAX_CONDITIONS]; /* "NAME=VALUE", encoded with the model's spec */
+    gen_chem_args chem;                   /* --chemsys, --composition, ... (gen_chem.h) */
 } gen_args;
 
 enum { SYM_NONE, SYM_TEMPLATE };
@@ -128,6 +131,7 @@ static int parse_args(int argc, char **argv, gen_args *a)
     a->symprec = 0.1;
     for (int i = 1; i < argc; i++) {
         const char *arg = argv[i], *v;
+        int cr;
 #define VAL() do { if (!(v = xg_cli_value(CMD, argc, argv, &i))) return -1; } while (0)
         if (!strcmp(arg, "-n") || xg_cli_is(arg, "--num")) {
             VAL();
@@ -200,6 +204,9 @@ static int parse_args(int argc, char **argv, gen_args *a)
                 return -1;
             }
             a->cond_arg[a->ncond++] = v;
+        } else if ((cr = gen_chem_parse_arg(CMD, argc, argv, &i, &a->chem)) != 0) {
+            if (cr < 0)
+                return -1;
         } else if (!strcmp(arg, "--trajectories")) {
             xg_cli_errorf(CMD, "--trajectories is not available in this version");
             return -1;
@@ -213,7 +220,7 @@ static int parse_args(int argc, char **argv, gen_args *a)
         }
 #undef VAL
     }
-    if (a->n < 0) {
+    if (a->n < 0 && !a->chem.compositions) { /* --compositions: rows x k */
         xg_cli_errorf(CMD, "-n N is required");
         return -1;
     }
@@ -637,6 +644,7 @@ static int collapsed(const xg_structure *s)
 static int redraw_collapsed(const gen_args *a, xg_model *m, const xg_sampler_opts *so,
                             const xg_template_table *tab, const unsigned char *groups,
                             const xg_template **tpl, int nb, long done, xg_structure **batch,
+                            const gen_chem_plan *chem, xg_sampler_chem *chemv, int *chem_types,
                             long *redrawn, long *unresolved, xg_error *err)
 {
     for (int k = 0; k < nb; k++) {
@@ -648,13 +656,28 @@ static int redraw_collapsed(const gen_args *a, xg_model *m, const xg_sampler_opt
             uint64_t idx = (uint64_t)(done + k);
             xg_rng r;
             xg_rng_seed(&r, (uint64_t)a->seed, (UINT64_C(1) << 61) + idx * 16 + (uint64_t)attempt);
-            int ti = xg_template_table_draw(tab, groups, (int)a->natoms, &r);
+            const gen_comp *comp = chemv ? gen_chem_comp_of(chem, done + k) : NULL;
+            int nwant = comp ? comp->natoms : (int)a->natoms;
+            int ti = xg_template_table_draw(tab, groups, nwant, &r);
+            /* Hard chemistry: only a template that can hold the crystal's constraint (a few
+             * draws; the first one that fits). */
+            xg_sampler_chem c1 = chemv ? chemv[k] : (xg_sampler_chem){0};
+            int *tb = chem_types ? chem_types + (size_t)k * 1000 : NULL;
+            for (int tries = 0; chemv && ti >= 0 && tries < 64; tries++) {
+                if (gen_chem_template_fits(&c1, comp, &tab->t[ti], &r, tb))
+                    break;
+                ti = tries == 63 ? -1 : xg_template_table_draw(tab, groups, nwant, &r);
+            }
             if (ti < 0)
                 break;
             const xg_template *one[1] = {&tab->t[ti]};
             int natoms1 = one[0]->natoms;
             xg_sampler_opts o1 = *so;
             o1.templates = one;
+            const xg_sampler_chem *c1p[1] = {&c1};
+            if (comp)
+                c1.types = tb;
+            o1.chem = chemv ? c1p : NULL;
             xg_structure *s1 = NULL;
             /* Sampler streams beyond 2^60 are never used by first draws (indices < N). */
             uint64_t stream = (UINT64_C(1) << 60) + idx * 16 + (uint64_t)attempt;
@@ -665,6 +688,8 @@ static int redraw_collapsed(const gen_args *a, xg_model *m, const xg_sampler_opt
             xg_structure_free(batch[k]);
             batch[k] = s1;
             tpl[k] = one[0];
+            if (chemv)
+                chemv[k] = c1;
             ok = !collapsed(s1);
         }
         if (!ok)
@@ -689,6 +714,17 @@ static int run(int argc, char **argv)
     if (build_allowed(&a, allowed, &err)) {
         xg_cli_errorf(CMD, "%s", err.msg);
         return XG_EXIT_USAGE;
+    }
+    /* Hard chemistry (issue 16): what each crystal must contain, checked before any work. */
+    gen_chem_plan chem;
+    if (gen_chem_plan_build(&a.chem, allowed, a.natoms, &chem, &err)) {
+        xg_cli_errorf(CMD, "%s", err.msg);
+        gen_chem_plan_free(&chem);
+        return XG_EXIT_USAGE;
+    }
+    if (gen_chem_count(&chem) > 0) {
+        if (a.n < 0 || a.n > gen_chem_count(&chem))
+            a.n = gen_chem_count(&chem); /* -n N <= rows x k: the first N */
     }
     /* Joined after the command line was checked: usage errors exit alike on every rank. */
     xg_mpi mpi;
@@ -721,6 +757,10 @@ static int run(int argc, char **argv)
     xg_dataset *ds = NULL;
     xg_structure **batch = NULL;
     int *natoms = NULL;
+    xg_sampler_chem *chemv = NULL;
+    const xg_sampler_chem **chemp = NULL;
+    int *chem_types = NULL;
+    long no_template = 0;
 
     if (a.ncond > 0 && m->cfg.cond_dim == 0) {
         xg_cli_errorf(CMD, "%s is an unconditional model; --condition needs a model fine-tuned "
@@ -853,7 +893,12 @@ static int run(int argc, char **argv)
     batch = calloc((size_t)a.batch, sizeof *batch);
     natoms = calloc((size_t)a.batch, sizeof *natoms);
     tpl = calloc((size_t)a.batch, sizeof *tpl);
-    if (!ds || !batch || !natoms || !tpl) {
+    if (chem.active) {
+        chemv = calloc((size_t)a.batch, sizeof *chemv);
+        chemp = calloc((size_t)a.batch, sizeof *chemp);
+        chem_types = malloc(sizeof(int) * (size_t)a.batch * 1000);
+    }
+    if (!ds || !batch || !natoms || !tpl || (chem.active && (!chemv || !chemp || !chem_types))) {
         xg_cli_errorf(CMD, "out of memory");
         goto done;
     }
@@ -866,7 +911,8 @@ static int run(int argc, char **argv)
      * template redraw counts. */
     xg_run_settings rs = {model_path, a.n, a.batch, a.steps, a.corrector, a.seed, a.threads,
                           a.natoms, a.guidance, a.symprec, a.ncond, a.cond_arg, a.elements,
-                          a.exclude, allowed, mpi.size, tab ? "template" : "none", -1, -1};
+                          a.exclude, allowed, mpi.size, tab ? "template" : "none", -1, -1,
+                          chem.desc};
     if (mpi.rank == 0) {
         snprintf(path, sizeof path, "%s/summary.json", a.outdir);
         if (xg_run_write_summary_json(path, &prov, &rs, &err)) {
@@ -884,6 +930,7 @@ static int run(int argc, char **argv)
     so.cond = cond;
     so.cond_dim = m->cfg.cond_dim;
     so.templates = tab ? tpl : NULL;
+    so.chem = chem.active ? chemp : NULL;
 
     /* Batch b is rank (b mod R)'s: count this rank's crystals for its progress bar. */
     long nbatches = (a.n + a.batch - 1) / a.batch, mine = 0;
@@ -911,7 +958,17 @@ static int run(int argc, char **argv)
     for (long done = 0, bi = 0; done < a.n; bi++) {
         int nb = (int)((a.n - done) < a.batch ? (a.n - done) : a.batch);
         for (int k = 0; k < nb; k++) {
-            if (tab) {
+            if (chem.active) {
+                chemp[k] = &chemv[k];
+                if (gen_chem_setup(&chem, (uint64_t)a.seed, done + k, a.natoms, &m->stats, &nrng,
+                                   tab, ngroups ? groups : NULL, &trng, &chemv[k],
+                                   chem_types + (size_t)k * 1000, &natoms[k], &tpl[k], &err)) {
+                    xg_cli_errorf(CMD, "crystal %ld: %s", done + k, err.msg);
+                    rc = XG_EXIT_USAGE;
+                    goto done;
+                }
+                no_template += tab && !tpl[k] && bi % mpi.size == mpi.rank;
+            } else if (tab) {
                 int ti = xg_template_table_draw(tab, ngroups ? groups : NULL, (int)a.natoms, &trng);
                 tpl[k] = &tab->t[ti]; /* ti >= 0: load_templates checked the weight */
                 natoms[k] = tpl[k]->natoms;
@@ -931,7 +988,8 @@ static int run(int argc, char **argv)
         }
         if (tab) {
             int rr = redraw_collapsed(&a, m, &so, tab, ngroups ? groups : NULL, tpl, nb, done,
-                                      batch, &redrawn, &unresolved, &err);
+                                      batch, &chem, chemv, chem_types, &redrawn, &unresolved,
+                                      &err);
             if (rr) {
                 xg_cli_errorf(CMD, "%s", err.msg);
                 goto done;
@@ -954,7 +1012,7 @@ static int run(int argc, char **argv)
             char cif[4600], note[2048];
             snprintf(cif, sizeof cif, "%s/cif/%s.cif", part, s->id);
             char tsg[8] = "";
-            if (tab || p1_only)
+            if ((tab && tpl[k]) || p1_only)
                 snprintf(tsg, sizeof tsg, "%d", tab ? tpl[k]->spacegroup : 1);
             prov.index = done + k;
             snprintf(prov.template_sg, sizeof prov.template_sg, "%s", tsg);
@@ -1020,6 +1078,9 @@ static int run(int argc, char **argv)
                             "were drawn again (%ld still collapsed, kept)\n",
                     redrawn, unresolved);
     }
+    if (!a.quiet && no_template > 0)
+        fprintf(stderr, "xtalgen generate: %ld compositions fit no template's orbits (with their "
+                        "N) and were sampled without one\n", no_template);
     if (!a.quiet)
         fprintf(stderr, "xtalgen generate: %ld crystals in %s\n", a.n, a.outdir);
     rc = XG_EXIT_OK;
@@ -1036,6 +1097,10 @@ done:
     }
     free(natoms);
     free(tpl);
+    free(chemv);
+    free(chemp);
+    free(chem_types);
+    gen_chem_plan_free(&chem);
     xg_template_table_free(tab);
     free(cond);
     xg_dataset_free(ds);

@@ -107,6 +107,11 @@ static int write_json(FILE *f, const void *ctx, xg_error *err)
         fprintf(f, "  \"redrawn_collapsed\": %ld,\n  \"collapsed_kept\": %ld,\n", r->redrawn,
                 r->unresolved);
     kv(f, "template", p->template_sg, 0);
+    if (r->chemistry && r->chemistry[0]) { /* issue 16: --chemsys, --composition(s), ... */
+        fputs("  \"chemistry\": ", f);
+        xg_cli_json_string(f, r->chemistry);
+        fputs(",\n", f);
+    }
     fputs("  \"elements_option\": ", f);
     if (r->elements_spec)
         xg_cli_json_string(f, r->elements_spec);

@@ -25,6 +25,8 @@ typedef struct {
     long redrawn, unresolved;      /* template crystals drawn again (collapsed atoms), and
                                     * those still collapsed after every redraw; -1: not known
                                     * yet (the run has not finished) */
+    const char *chemistry;         /* hard chemistry, "chemsys=Fe-Co-N;min_elements=2"; NULL:
+                                    * none (src/gen_chem.h) */
 } xg_run_settings;
 
 /* Writes PATH (atomically) as a JSON object: the provenance fields, "settings", and
