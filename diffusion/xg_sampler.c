@@ -348,9 +348,32 @@ static void reveal_crystal(const xg_sampler_opts *o, sampler_ws *w, int b, doubl
     xg_rng *r = &w->rng[b];
     const xg_template *tp = template_of(o, b);
     const xg_sampler_chem *c = chem_of(o, b);
-    if (c && c->types)
-        return; /* fixed from the start */
     int a0 = w->offsets[b], n = w->offsets[b + 1] - a0;
+    if (c && c->types && (!c->unmask || tp))
+        return; /* fixed from the start */
+    if (c && c->types) {
+        /* The composition's counts left for the sites still masked. */
+        int left[XG_MAX_Z + 1] = {0};
+        for (int a = 0; a < n; a++) {
+            left[c->types[a]]++;
+            if (w->tokens[a0 + a] != XG_MASK_TOKEN)
+                left[w->tokens[a0 + a] + 1]--;
+        }
+        for (int a = a0; a < a0 + n; a++) {
+            if (w->tokens[a] != XG_MASK_TOKEN)
+                continue;
+            if (p_reveal < 1.0 && xg_rng_uniform(r) >= p_reveal)
+                continue;
+            for (int k = 0; k < XG_NUM_TYPES; k++)
+                w->avg[k] = (double)w->logits[(size_t)a * XG_NUM_TYPES + k];
+            for (int z = 0; z <= XG_MAX_Z; z++)
+                w->mask[z] = z >= 1 && z <= XG_NUM_TYPES && left[z] > 0;
+            int pick = draw_class(w->mask, w->avg, w->prob, r);
+            w->tokens[a] = pick;
+            left[pick + 1]--;
+        }
+        return;
+    }
     int nunits = tp ? tp->norbits : n;
     const unsigned char *allowed = c && c->allowed ? c->allowed : o->allowed;
     chem_state st;
@@ -550,7 +573,7 @@ int xg_sampler_run(const xg_noise_params *noise, xg_eval_fn eval, void *eval_ctx
         w.tokens[a] = XG_MASK_TOKEN;
     for (int b = 0; b < B; b++) { /* crystal structure prediction: types known from t = 1 */
         const xg_sampler_chem *c = chem_of(o, b);
-        for (int a = 0; c && c->types && a < natoms[b]; a++)
+        for (int a = 0; c && c->types && !(c->unmask && !template_of(o, b)) && a < natoms[b]; a++)
             w.tokens[w.offsets[b] + a] = c->types[a] - 1;
     }
     /* A templated crystal starts from the prior projected onto its subspace. */

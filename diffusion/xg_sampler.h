@@ -76,6 +76,12 @@ typedef struct {
      * template's order with a template, constant over each orbit): only coordinates and
      * lattice are sampled. The other fields are then not used. */
     const int *types;
+    /* With types and no template: 0 = the types are given from t = 1 (a CSP model, trained
+     * with types never masked); 1 = the sites are unmasked on the usual schedule, each draw
+     * restricted to the elements whose count in `types` is not yet used up, so the network sees
+     * the masked inputs it was trained on and decides which site takes which element, and the
+     * crystal ends with exactly that composition. */
+    int unmask;
 } xg_sampler_chem;
 
 typedef struct {

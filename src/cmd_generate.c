@@ -812,6 +812,11 @@ static int run(int argc, char **argv)
             rc = lr;
             goto done;
         }
+        if (gen_chem_check_templates(&chem, tab, ngroups ? groups : NULL, a.natoms, &err)) {
+            xg_cli_errorf(CMD, "%s", err.msg);
+            rc = XG_EXIT_USAGE;
+            goto done;
+        }
     }
     if (m->stats.hist_len <= 1 && a.natoms == 0 && !tab) {
         xg_cli_errorf(CMD, "%s has no number-of-atoms histogram; pass --num-atoms", model_path);

@@ -56,6 +56,19 @@ int gen_chem_parse_arg(const char *cmd, int argc, char **argv, int *i, gen_chem_
             return -1;
         return 1;
     }
+    if (xg_cli_is(arg, "--csp-types")) {
+        if (!(v = xg_cli_value(cmd, argc, argv, i)))
+            return -1;
+        if (!strcmp(v, "fixed")) {
+            a->csp_types = 1;
+        } else if (!strcmp(v, "unmask")) {
+            a->csp_types = 2;
+        } else {
+            xg_cli_errorf(cmd, "--csp-types expects fixed or unmask, got '%s'", v);
+            return -1;
+        }
+        return 1;
+    }
     if (!strcmp(arg, "-k") || xg_cli_is(arg, "--candidates")) {
         if (!(v = xg_cli_value(cmd, argc, argv, i)) ||
             xg_cli_parse_int(cmd, "-k", v, 1, 100000, &a->k))
@@ -288,9 +301,9 @@ int gen_chem_plan_build(const gen_chem_args *a, const unsigned char *allowed, lo
     int csp = a->composition || a->compositions;
     p->active = csp || a->nsys_args || a->min_elements || a->max_elements;
     if (!p->active) {
-        if (a->k || a->formula_units)
-            return xg_error_set(err, XG_EINVAL, "-k and --formula-units go with --composition or "
-                                "--compositions");
+        if (a->k || a->formula_units || a->csp_types)
+            return xg_error_set(err, XG_EINVAL, "-k, --formula-units and --csp-types go with "
+                                "--composition or --compositions");
         return XG_OK;
     }
     if (a->composition && a->compositions)
@@ -300,7 +313,7 @@ int gen_chem_plan_build(const gen_chem_args *a, const unsigned char *allowed, lo
                             "cannot be combined with --chemsys, --min-elements or --max-elements");
     if (a->formula_units && natoms_opt > 0)
         return xg_error_set(err, XG_EINVAL, "give --num-atoms or --formula-units, not both");
-    if (!csp && (a->k || a->formula_units))
+    if (!csp && (a->k || a->formula_units || a->csp_types))
         return xg_error_set(err, XG_EINVAL, "-k and --formula-units go with --composition or "
                             "--compositions");
     if (a->composition && a->k)
@@ -309,6 +322,7 @@ int gen_chem_plan_build(const gen_chem_args *a, const unsigned char *allowed, lo
     int rc = XG_OK;
     int len = 0;
     if (csp) {
+        p->unmask = a->csp_types != 1;
         if (a->composition) {
             int cap = 0;
             if ((rc = comp_push(p, &cap, err)))
@@ -495,6 +509,29 @@ int gen_chem_template_fits(const xg_sampler_chem *c, const gen_comp *comp, const
     return 1;
 }
 
+int gen_chem_check_templates(const gen_chem_plan *p, const xg_template_table *tab,
+                             const unsigned char *groups, long natoms_opt, xg_error *err)
+{
+    if (!p->active || p->ncomp > 0)
+        return XG_OK;
+    int most = 0;
+    for (int i = 0; i < tab->n; i++) {
+        const xg_template *t = &tab->t[i];
+        if ((groups && !groups[t->spacegroup]) || (natoms_opt > 0 && t->natoms != natoms_opt))
+            continue;
+        most = t->norbits > most ? t->norbits : most;
+    }
+    for (int s = p->nsys > 0 ? 0 : -1; s < p->nsys; s++) {
+        const xg_sampler_chem *c = s < 0 ? &p->plain : &p->sys_chem[s];
+        if (gen_chem_need(c) > most)
+            return xg_error_set(err, XG_EINVAL, "%d distinct elements need %d orbits, but the "
+                                "templates of the requested space groups%s have at most %d",
+                                gen_chem_need(c), gen_chem_need(c),
+                                natoms_opt > 0 ? " with --num-atoms" : "", most);
+    }
+    return XG_OK;
+}
+
 int gen_chem_setup(const gen_chem_plan *p, uint64_t seed, long k, long natoms_opt,
                    const xg_model_stats *stats, xg_rng *nrng, const xg_template_table *tab,
                    const unsigned char *groups, xg_rng *trng, xg_sampler_chem *c, int *types_buf,
@@ -505,6 +542,7 @@ int gen_chem_setup(const gen_chem_plan *p, uint64_t seed, long k, long natoms_op
     const gen_comp *comp = gen_chem_comp_of(p, k);
     if (comp) {
         c->types = comp->types;
+        c->unmask = p->unmask;
         *natoms = comp->natoms;
     } else if (p->nsys > 0) {
         int pick = 0;

@@ -31,6 +31,7 @@ typedef struct {
     const char *compositions;                  /* --compositions FILE */
     long formula_units;                        /* --formula-units Z (0: not given) */
     long k;                                    /* -k candidates per composition (0: not given) */
+    int csp_types;                             /* --csp-types: 1 fixed, 2 unmask, 0 not given */
 } gen_chem_args;
 
 /* Consumes argv[*i] (and its value) when it is one of the options above: 1 when consumed, 0
@@ -52,7 +53,7 @@ int gen_chem_parse_arg(const char *cmd, int argc, char **argv, int *i, gen_chem_
     "                         Bias: a missing element tends to land late, on few sites (often\n" \
     "                         once). N is drawn among the model's N that can hold the elements;\n" \
     "                         templates among those with enough orbits\n" \
-    "crystal structure prediction (types fixed from t = 1; coordinates and lattice sampled):\n" \
+    "crystal structure prediction (the exact composition; see --csp-types):\n" \
     "  --composition F        every crystal has formula F (Fe2CoN, Fe4N2): as written, or scaled\n" \
     "                         to --num-atoms N (a multiple of the reduced formula's atoms) or to\n" \
     "                         --formula-units Z of the reduced formula\n" \
@@ -63,6 +64,11 @@ int gen_chem_parse_arg(const char *cmd, int argc, char **argv, int *i, gen_chem_
     "                         rows x K and crystal i*K+j (j < K) is candidate j of row i, in the\n" \
     "                         input's order\n" \
     "  -k, --candidates K     candidates per composition (default 1)\n" \
+    "  --csp-types MODE       fixed: types given from t = 1 (for a CSP model); unmask: sites\n" \
+    "                         are unmasked on the model's schedule, each draw limited to the\n" \
+    "                         elements the composition has left (the network sees the inputs\n" \
+    "                         it was trained on; exact composition all the same). Default:\n" \
+    "                         unmask; a template always takes its orbit assignment from t = 1\n" \
     "                         With --symmetry template a composition takes only templates whose\n" \
     "                         orbit sizes can be split among its element counts (one element per\n" \
     "                         orbit); a composition no template can hold is sampled without one\n"
@@ -86,6 +92,7 @@ typedef struct {
     gen_comp *comp;
     long k;                                    /* candidates per composition */
     int from_file;                             /* --compositions: crystal k is row k / k */
+    int unmask;                                /* --csp-types unmask */
     char desc[1024];                           /* "chemsys=Fe-Co-N;min_elements=2" */
 } gen_chem_plan;
 
@@ -123,6 +130,12 @@ int gen_chem_setup(const gen_chem_plan *p, uint64_t seed, long k, long natoms_op
  * with r). Used again when a collapsed template crystal is drawn anew. */
 int gen_chem_template_fits(const xg_sampler_chem *c, const gen_comp *comp, const xg_template *t,
                            xg_rng *r, int *types_buf);
+
+/* With --symmetry template: refuses (XG_EINVAL) a chemical system or element bound that no
+ * template of `groups` (with N = natoms_opt when > 0) has the orbits for, before any work.
+ * Compositions are not refused: one that no template holds is sampled without one. */
+int gen_chem_check_templates(const gen_chem_plan *p, const xg_template_table *tab,
+                             const unsigned char *groups, long natoms_opt, xg_error *err);
 
 /* The composition of crystal k (NULL without --composition(s)). */
 const gen_comp *gen_chem_comp_of(const gen_chem_plan *p, long k);
