@@ -1005,6 +1005,8 @@ static int setup_fresh(trainer *T, const xg_dataset *train, const xg_dataset *va
         /* The base network was trained on these noise processes: keep them exactly. */
         T->noise = base->noise;
         nc = base->cfg;
+        if (cfg->csp)
+            T->noise.csp = 1; /* same processes, types no longer masked */
     } else {
         int *nat = malloc((size_t)T->tr.n * sizeof(int));
         if (!nat)
@@ -1064,6 +1066,8 @@ int xg_train_run(const xg_train_config *cfg, const xg_dataset *train, const xg_d
     T.ckpt_step = -1;
     T.hp = cfg->hp;
     T.noise = cfg->noise;
+    if (cfg->csp)
+        T.noise.csp = 1; /* on resume the checkpoint's noise (which records it) replaces this */
     int rc = XG_OK;
 
     if (cfg->resume) {

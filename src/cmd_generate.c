@@ -735,8 +735,13 @@ static int run(int argc, char **argv)
     if (mpi.rank != 0)
         a.quiet = 1; /* rank 0 speaks for the job */
     char model_path[4096];
+    xg_error cerr = {0};
     if (a.model) {
         snprintf(model_path, sizeof model_path, "%s", a.model);
+    } else if (chem.ncomp > 0 &&
+               xg_default_model_path(GEN_CHEM_CSP_MODEL, model_path, sizeof model_path, &cerr) ==
+                   XG_OK) {
+        /* crystal structure prediction: the CSP model when one is shipped */
     } else if (xg_default_model_path("xtalgen-mp20.h5", model_path, sizeof model_path, &err)) {
         xg_cli_errorf(CMD, "%s", err.msg);
         return xg_mpi_finalize(&mpi, XG_EXIT_FAIL);
@@ -762,6 +767,11 @@ static int run(int argc, char **argv)
     int *chem_types = NULL;
     long no_template = 0;
 
+    if (gen_chem_plan_model(&chem, m->noise.csp, model_path, &err)) {
+        xg_cli_errorf(CMD, "%s", err.msg);
+        rc = XG_EXIT_USAGE;
+        goto done;
+    }
     if (a.ncond > 0 && m->cfg.cond_dim == 0) {
         xg_cli_errorf(CMD, "%s is an unconditional model; --condition needs a model fine-tuned "
                            "with conditions (xtalgen train --finetune ... --condition NAME)",

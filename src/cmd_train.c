@@ -80,7 +80,16 @@ static const char USAGE[] =
     "                         elements); repeatable (at most 8). Crystals without a label train\n"
     "                         with the unconditional vector: missing is never taken as zero\n"
     "  --cond-drop P          probability that a labelled crystal trains unconditionally\n"
-    "                         (default 0.2)\n";
+    "                         (default 0.2)\n"
+    "\n"
+    "crystal structure prediction (issue 16):\n"
+    "  --csp                  train a CSP model: atom types are never masked, only coordinates\n"
+    "                         and lattice are noised (DiffCSP's setting); the model file records\n"
+    "                         it and `generate --composition` then gives it the types from t = 1.\n"
+    "                         With --finetune BASE.h5 (no --condition needed) it starts from a\n"
+    "                         generative model's weights and noise processes, e.g.\n"
+    "                         xtalgen train --csp --finetune data/models/xtalgen-mp20.h5 \\\n"
+    "                           --data train.h5 --val val.h5 -o data/models/xtalgen-mp20-csp.h5\n";
 
 /* The only static state: set by the signal handler, read by the progress callback. */
 static volatile sig_atomic_t g_stop_requested;
@@ -241,6 +250,8 @@ static int run(int argc, char **argv)
                 return XG_EXIT_USAGE;
             cfg.cond_drop = x;
             drop_given = 1;
+        } else if (!strcmp(a, "--csp")) {
+            cfg.csp = 1;
         } else if (!strcmp(a, "--resume")) {
             cfg.resume = 1;
         } else if (!strcmp(a, "--allow-new-data")) {
@@ -259,8 +270,8 @@ static int run(int argc, char **argv)
         xg_cli_errorf(CMD, "--data and -o are required (see `xtalgen help train`)");
         return XG_EXIT_USAGE;
     }
-    if (cfg.finetune_path && cfg.ncond == 0) {
-        xg_cli_errorf(CMD, "--finetune needs at least one --condition NAME");
+    if (cfg.finetune_path && cfg.ncond == 0 && !cfg.csp) {
+        xg_cli_errorf(CMD, "--finetune needs at least one --condition NAME (or --csp)");
         return XG_EXIT_USAGE;
     }
     if (cfg.reschedule && (!cfg.resume || !to.epochs_given)) {

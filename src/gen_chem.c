@@ -323,6 +323,7 @@ int gen_chem_plan_build(const gen_chem_args *a, const unsigned char *allowed, lo
     int len = 0;
     if (csp) {
         p->unmask = a->csp_types != 1;
+        p->csp_types_given = a->csp_types != 0;
         if (a->composition) {
             int cap = 0;
             if ((rc = comp_push(p, &cap, err)))
@@ -507,6 +508,23 @@ int gen_chem_template_fits(const xg_sampler_chem *c, const gen_comp *comp, const
             for (int a = t->orbit_start[o]; a < t->orbit_start[o + 1]; a++)
                 types_buf[a] = zs[orbit_el[o]];
     return 1;
+}
+
+int gen_chem_plan_model(gen_chem_plan *p, int model_is_csp, const char *model_path,
+                        xg_error *err)
+{
+    if (!model_is_csp)
+        return XG_OK;
+    if (p->ncomp == 0)
+        return xg_error_set(err, XG_EINVAL, "%s is a crystal-structure-prediction model (trained "
+                            "with types never masked): it needs --composition or --compositions",
+                            model_path);
+    if (p->unmask && p->csp_types_given)
+        return xg_error_set(err, XG_EINVAL, "%s is a crystal-structure-prediction model: "
+                            "--csp-types unmask does not apply (it takes the types from t = 1)",
+                            model_path);
+    p->unmask = 0;
+    return XG_OK;
 }
 
 int gen_chem_check_templates(const gen_chem_plan *p, const xg_template_table *tab,

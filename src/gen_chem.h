@@ -68,7 +68,10 @@ int gen_chem_parse_arg(const char *cmd, int argc, char **argv, int *i, gen_chem_
     "                         are unmasked on the model's schedule, each draw limited to the\n" \
     "                         elements the composition has left (the network sees the inputs\n" \
     "                         it was trained on; exact composition all the same). Default:\n" \
-    "                         unmask; a template always takes its orbit assignment from t = 1\n" \
+    "                         unmask with a generative model, fixed with a CSP model (`train\n" \
+    "                         --csp`; data/models/xtalgen-mp20-csp.h5 is taken automatically\n" \
+    "                         when shipped and no --model is given); a template always takes\n" \
+    "                         its orbit assignment from t = 1\n" \
     "                         With --symmetry template a composition takes only templates whose\n" \
     "                         orbit sizes can be split among its element counts (one element per\n" \
     "                         orbit); a composition no template can hold is sampled without one\n"
@@ -93,6 +96,7 @@ typedef struct {
     long k;                                    /* candidates per composition */
     int from_file;                             /* --compositions: crystal k is row k / k */
     int unmask;                                /* --csp-types unmask */
+    int csp_types_given;
     char desc[1024];                           /* "chemsys=Fe-Co-N;min_elements=2" */
 } gen_chem_plan;
 
@@ -130,6 +134,14 @@ int gen_chem_setup(const gen_chem_plan *p, uint64_t seed, long k, long natoms_op
  * with r). Used again when a collapsed template crystal is drawn anew. */
 int gen_chem_template_fits(const xg_sampler_chem *c, const gen_comp *comp, const xg_template *t,
                            xg_rng *r, int *types_buf);
+
+/* The CSP model `generate --composition` takes when no --model is given and it is shipped. */
+#define GEN_CHEM_CSP_MODEL "xtalgen-mp20-csp.h5"
+
+/* Adapts the plan to the model: a CSP model (types never masked in training) is given the types
+ * from t = 1; it cannot generate without a composition, nor unmask (XG_EINVAL). */
+int gen_chem_plan_model(gen_chem_plan *p, int model_is_csp, const char *model_path,
+                        xg_error *err);
 
 /* With --symmetry template: refuses (XG_EINVAL) a chemical system or element bound that no
  * template of `groups` (with N = natoms_opt when > 0) has the orbits for, before any work.
