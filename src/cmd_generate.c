@@ -1072,13 +1072,14 @@ static int run(int argc, char **argv)
         }
     }
     if (tab) {
-        double cnt[2] = {(double)redrawn, (double)unresolved};
-        if (mpi.size > 1 && xg_mpi_sum_f64(&mpi, cnt, 2, &err)) {
+        double cnt[3] = {(double)redrawn, (double)unresolved, (double)no_template};
+        if (mpi.size > 1 && xg_mpi_sum_f64(&mpi, cnt, 3, &err)) {
             xg_cli_errorf(CMD, "%s", err.msg);
             goto done;
         }
         redrawn = (long)cnt[0];
         unresolved = (long)cnt[1];
+        no_template = (long)cnt[2];
         if (mpi.rank == 0) {
             rs.redrawn = redrawn;
             rs.unresolved = unresolved;
