@@ -68,6 +68,20 @@ grep -q "k=1 without the validity filter: match rate 100.00% (6/6)" "$TMP/self.t
 [ $? -eq 1 ] || fail "csp-eval of NaCl against Fe2O3 should fail with status 1"
 grep -q "compositions differ" "$TMP/err.txt" || fail "no message: $(cat "$TMP/err.txt")"
 
+step "csp-eval -k 2: k = 1 and k = 2 rows against one truth per composition"
+"$BIN" generate --compositions "$TMP/comps.csv" --steps 10 --seed 9 -o "$TMP/truth" --quiet \
+  || fail "generate of the truths failed"
+"$BIN" csp-eval -k 2 "$TMP/csp" "$TMP/truth/generated.h5" --quiet > "$TMP/k2.txt" \
+  || fail "csp-eval -k 2 failed: $(cat "$TMP/k2.txt")"
+grep -q "compositions: 3, candidates per composition: 2" "$TMP/k2.txt" || fail "$(cat "$TMP/k2.txt")"
+grep -q "^k=2: match rate" "$TMP/k2.txt" || fail "no k=2 line: $(cat "$TMP/k2.txt")"
+
+step "--composition on templates: orbits split among the element counts"
+"$BIN" generate --composition Fe2CoN --formula-units 2 --symmetry template -n 3 --steps 10 \
+  -o "$TMP/tpl" --quiet || fail "generate --composition --symmetry template failed"
+[ "$(awk -F, 'NR>1 && $2=="Fe2CoN" && $3==8 && $6!=""' "$TMP/tpl/summary.csv" | wc -l)" -eq 3 ] \
+  || fail "expected 3 crystals Fe4Co2N2 on templates: $(cat "$TMP/tpl/summary.csv")"
+
 step "constraints that cannot be met are refused (status 2, a message)"
 refuse() {
   local want=$1; shift
