@@ -42,6 +42,7 @@ void xg_noise_params_default(xg_noise_params *p)
     p->w_coord = 1.0;
     p->w_lattice = 1.0;
     p->w_type = 1.0;
+    p->csp = 0;
 }
 
 int xg_noise_params_check(const xg_noise_params *p, xg_error *err)
@@ -307,7 +308,9 @@ void xg_noise_draw(const xg_noise_params *p, double t, int natoms, const int *cl
     double rnorm = 1.0 / sqrt(xg_noise_coord_norm(sigma));
     for (int a = 0; a < natoms; a++) {
         double u = xg_rng_uniform(rng);
-        tokens[a] = u < t ? XG_MASK_TOKEN : classes[a]; /* P(mask) = 1 - alpha(t) = t */
+        /* P(mask) = 1 - alpha(t) = t; a CSP model sees every type (u is drawn all the same, so
+         * the coordinate noise of both kinds of model comes from the same stream). */
+        tokens[a] = u < t && !p->csp ? XG_MASK_TOKEN : classes[a];
         for (int k = 0; k < 3; k++) {
             double d = sigma * xg_rng_normal(rng);
             double x = frac0[a * 3 + k] + d;

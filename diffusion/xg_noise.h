@@ -54,6 +54,10 @@ typedef struct {
     double cos_s;       /* offset of the cosine schedule (0.008) */
     double t_min;       /* training draws t uniformly in [t_min, 1] (1e-3) */
     double w_coord, w_lattice, w_type; /* loss weights (1, 1, 1) */
+    /* 1: a crystal-structure-prediction model (issue 16, as DiffCSP): types are never masked,
+     * only coordinates and lattice are noised, and the sampler is given the composition.
+     * Stored in the model file only when set (files without it are 0). */
+    int csp;
 } xg_noise_params;
 
 /* MP-20 defaults; avg_density and lattice_c are refitted from the data by xg_noise_fit. */

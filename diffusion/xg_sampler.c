@@ -46,6 +46,67 @@ int xg_sampler_check(const xg_sampler_opts *o, xg_error *err)
     return XG_OK;
 }
 
+int xg_sampler_chem_check(const xg_sampler_chem *c, const unsigned char *allowed, int natoms,
+                          const xg_template *tp, xg_error *err)
+{
+    if (c->allowed)
+        allowed = c->allowed;
+    int nunits = tp ? tp->norbits : natoms;
+    const char *unit = tp ? "orbits" : "atoms";
+    if (c->types) {
+        for (int a = 0; a < natoms; a++) {
+            int z = c->types[a];
+            if (z < 1 || z > XG_NUM_TYPES)
+                return xg_error_set(err, XG_EINVAL, "atom %d has Z = %d; the model knows Z = 1..%d",
+                                    a + 1, z, XG_NUM_TYPES);
+            if (allowed && !allowed[z])
+                return xg_error_set(err, XG_EINVAL, "the composition holds %s, which the element "
+                                    "constraints exclude", xg_element_get(z)->symbol);
+        }
+        for (int q = 0; tp && q < tp->norbits; q++)
+            for (int a = tp->orbit_start[q] + 1; a < tp->orbit_start[q + 1]; a++)
+                if (c->types[a] != c->types[tp->orbit_start[q]])
+                    return xg_error_set(err, XG_EINVAL, "fixed types differ within orbit %d of the "
+                                        "template", q + 1);
+        return XG_OK;
+    }
+    if (c->nrequired < 0 || c->nrequired > XG_SAMPLER_MAX_REQUIRED)
+        return xg_error_set(err, XG_EINVAL, "at most %d required elements, got %d",
+                            XG_SAMPLER_MAX_REQUIRED, c->nrequired);
+    for (int i = 0; i < c->nrequired; i++) {
+        int z = c->required[i];
+        if (z < 1 || z > XG_NUM_TYPES)
+            return xg_error_set(err, XG_EINVAL, "required element Z = %d is not one the model "
+                                "knows (Z = 1..%d)", z, XG_NUM_TYPES);
+        if (allowed && !allowed[z])
+            return xg_error_set(err, XG_EINVAL, "required element %s is excluded by the element "
+                                "constraints", xg_element_get(z)->symbol);
+        for (int k = 0; k < i; k++)
+            if (c->required[k] == z)
+                return xg_error_set(err, XG_EINVAL, "required element %s given twice",
+                                    xg_element_get(z)->symbol);
+    }
+    if (c->min_elements < 0 || c->max_elements < 0)
+        return xg_error_set(err, XG_EINVAL, "negative bound on the number of elements");
+    if (c->max_elements > 0 && c->min_elements > c->max_elements)
+        return xg_error_set(err, XG_EINVAL, "at least %d but at most %d elements cannot both hold",
+                            c->min_elements, c->max_elements);
+    if (c->max_elements > 0 && c->nrequired > c->max_elements)
+        return xg_error_set(err, XG_EINVAL, "%d required elements but at most %d elements",
+                            c->nrequired, c->max_elements);
+    int need = c->nrequired > c->min_elements ? c->nrequired : c->min_elements;
+    if (need > nunits)
+        return xg_error_set(err, XG_EINVAL, "%d distinct elements cannot fit in %d %s", need,
+                            nunits, unit);
+    int navail = 0;
+    for (int z = 1; z <= XG_NUM_TYPES; z++)
+        navail += !allowed || allowed[z];
+    if (c->min_elements > navail)
+        return xg_error_set(err, XG_EINVAL, "at least %d elements asked but only %d are allowed",
+                            c->min_elements, navail);
+    return XG_OK;
+}
+
 void xg_sampler_mix(int n, const float *u, const float *c, double gamma, float *out)
 {
     float g = (float)gamma;
@@ -87,6 +148,7 @@ typedef struct {
     /* unconditional outputs while the conditional pass runs */
     float *coord_u, *logits_u, *latout_u;
     double *prob, *avg;
+    unsigned char mask[XG_MAX_Z + 1]; /* the elements one constrained draw may take */
 } sampler_ws;
 
 static void ws_free(sampler_ws *w)
@@ -190,16 +252,17 @@ static void corrector(const xg_noise_params *noise, const xg_sampler_opts *o, sa
     }
 }
 
-/* Draws a class from the softmax of logits lg over the allowed classes (prob: scratch). */
-static int draw_class(const xg_sampler_opts *o, const double *lg, double *prob, xg_rng *r)
+/* Draws a class from the softmax of logits lg over the classes mask allows (mask indexed by Z;
+ * NULL: all) (prob: scratch). */
+static int draw_class(const unsigned char *mask, const double *lg, double *prob, xg_rng *r)
 {
     double mx = -INFINITY;
     for (int k = 0; k < XG_NUM_TYPES; k++)
-        if (!o->allowed || o->allowed[k + 1])
+        if (!mask || mask[k + 1])
             mx = fmax(mx, lg[k]);
     double sum = 0;
     for (int k = 0; k < XG_NUM_TYPES; k++) {
-        double p = (!o->allowed || o->allowed[k + 1]) ? exp(lg[k] - mx) : 0.0;
+        double p = (!mask || mask[k + 1]) ? exp(lg[k] - mx) : 0.0;
         prob[k] = p;
         sum += p;
     }
@@ -213,7 +276,7 @@ static int draw_class(const xg_sampler_opts *o, const double *lg, double *prob, 
         if (u < acc)
             break;
     }
-    return pick; /* >= 0: xg_sampler_check guaranteed an allowed class */
+    return pick; /* >= 0: xg_sampler_check and chem_mask guarantee an allowed class */
 }
 
 static const xg_template *template_of(const xg_sampler_opts *o, int b)
@@ -221,44 +284,150 @@ static const xg_template *template_of(const xg_sampler_opts *o, int b)
     return o->templates ? o->templates[b] : NULL;
 }
 
-static void reveal_types(const xg_sampler_opts *o, sampler_ws *w, int B, double t, double s)
+static const xg_sampler_chem *chem_of(const xg_sampler_opts *o, int b)
 {
-    /* alpha(t) = 1 - t: a site masked at t is revealed by s with probability (t - s) / t. */
-    double p_reveal = s <= 0 ? 1.0 : (t - s) / t;
-    for (int b = 0; b < B; b++) {
-        xg_rng *r = &w->rng[b];
-        const xg_template *tp = template_of(o, b);
-        if (tp) {
-            /* One reveal and one draw per orbit, from the orbit's averaged logits. */
-            for (int q = 0; q < tp->norbits; q++) {
-                int a0 = w->offsets[b] + tp->orbit_start[q], a1 = w->offsets[b] + tp->orbit_start[q + 1];
-                if (w->tokens[a0] != XG_MASK_TOKEN)
-                    continue;
-                if (p_reveal < 1.0 && xg_rng_uniform(r) >= p_reveal)
-                    continue;
-                for (int k = 0; k < XG_NUM_TYPES; k++) {
-                    double acc = 0;
-                    for (int a = a0; a < a1; a++)
-                        acc += (double)w->logits[(size_t)a * XG_NUM_TYPES + k];
-                    w->avg[k] = acc / (a1 - a0);
-                }
-                int pick = draw_class(o, w->avg, w->prob, r);
-                for (int a = a0; a < a1; a++)
-                    w->tokens[a] = pick;
-            }
-            continue;
+    return o->chem ? o->chem[b] : NULL;
+}
+
+/* What one crystal's hard chemistry still asks for, from the elements revealed so far. */
+typedef struct {
+    unsigned char present[XG_MAX_Z + 1];
+    int distinct;   /* elements present */
+    int missing;    /* required elements not yet present */
+    int extra;      /* further new elements min_elements asks for beyond the missing ones */
+} chem_state;
+
+static void chem_state_update(const xg_sampler_chem *c, chem_state *st)
+{
+    st->missing = 0;
+    for (int i = 0; i < c->nrequired; i++)
+        st->missing += !st->present[c->required[i]];
+    int e = c->min_elements - st->distinct - st->missing;
+    st->extra = e > 0 ? e : 0;
+}
+
+/* The elements the next draw may take (into mask), given `masked` units still masked, this one
+ * included. While more units remain than new elements are owed, the crystal's allowed set (less
+ * any element max_elements forbids); once they are equal, only the owed ones. */
+static void chem_mask(const xg_sampler_chem *c, const unsigned char *allowed, const chem_state *st,
+                      int masked, unsigned char *mask)
+{
+    int owed = st->missing + st->extra;
+    for (int z = 0; z <= XG_MAX_Z; z++)
+        mask[z] = z >= 1 && z <= XG_NUM_TYPES && (!allowed || allowed[z]);
+    if (masked <= owed) {
+        if (st->extra > 0) {
+            /* Any new element counts toward min_elements (the missing required ones too). */
+            for (int z = 1; z <= XG_MAX_Z; z++)
+                if (st->present[z])
+                    mask[z] = 0;
+        } else {
+            for (int z = 1; z <= XG_MAX_Z; z++)
+                mask[z] = 0;
+            for (int i = 0; i < c->nrequired; i++)
+                if (!st->present[c->required[i]])
+                    mask[c->required[i]] = 1;
         }
-        for (int a = w->offsets[b]; a < w->offsets[b + 1]; a++) {
+    } else if (c->max_elements > 0 && st->distinct + st->missing >= c->max_elements) {
+        /* No room for a new element other than the missing required ones. */
+        for (int z = 1; z <= XG_MAX_Z; z++) {
+            int req = 0;
+            for (int i = 0; i < c->nrequired; i++)
+                req |= c->required[i] == z;
+            if (!st->present[z] && !req)
+                mask[z] = 0;
+        }
+    }
+}
+
+/* Unmasks the sites of crystal b due between t and s: one unit is a site, or an orbit of the
+ * crystal's template (one reveal and one draw per orbit, from the orbit's averaged logits,
+ * given to all its atoms). */
+static void reveal_crystal(const xg_sampler_opts *o, sampler_ws *w, int b, double p_reveal)
+{
+    xg_rng *r = &w->rng[b];
+    const xg_template *tp = template_of(o, b);
+    const xg_sampler_chem *c = chem_of(o, b);
+    int a0 = w->offsets[b], n = w->offsets[b + 1] - a0;
+    if (c && c->types && (!c->unmask || tp))
+        return; /* fixed from the start */
+    if (c && c->types) {
+        /* The composition's counts left for the sites still masked. */
+        int left[XG_MAX_Z + 1] = {0};
+        for (int a = 0; a < n; a++) {
+            left[c->types[a]]++;
+            if (w->tokens[a0 + a] != XG_MASK_TOKEN)
+                left[w->tokens[a0 + a] + 1]--;
+        }
+        for (int a = a0; a < a0 + n; a++) {
             if (w->tokens[a] != XG_MASK_TOKEN)
                 continue;
             if (p_reveal < 1.0 && xg_rng_uniform(r) >= p_reveal)
                 continue;
-            const float *lg = w->logits + (size_t)a * XG_NUM_TYPES;
             for (int k = 0; k < XG_NUM_TYPES; k++)
-                w->avg[k] = (double)lg[k];
-            w->tokens[a] = draw_class(o, w->avg, w->prob, r);
+                w->avg[k] = (double)w->logits[(size_t)a * XG_NUM_TYPES + k];
+            for (int z = 0; z <= XG_MAX_Z; z++)
+                w->mask[z] = z >= 1 && z <= XG_NUM_TYPES && left[z] > 0;
+            int pick = draw_class(w->mask, w->avg, w->prob, r);
+            w->tokens[a] = pick;
+            left[pick + 1]--;
+        }
+        return;
+    }
+    int nunits = tp ? tp->norbits : n;
+    const unsigned char *allowed = c && c->allowed ? c->allowed : o->allowed;
+    chem_state st;
+    int masked = 0;
+    if (c) {
+        memset(&st, 0, sizeof st);
+        for (int u = 0; u < nunits; u++) {
+            int tok = w->tokens[a0 + (tp ? tp->orbit_start[u] : u)];
+            if (tok == XG_MASK_TOKEN) {
+                masked++;
+            } else if (!st.present[tok + 1]) {
+                st.present[tok + 1] = 1;
+                st.distinct++;
+            }
+        }
+        chem_state_update(c, &st);
+    }
+    for (int u = 0; u < nunits; u++) {
+        int u0 = a0 + (tp ? tp->orbit_start[u] : u), u1 = tp ? a0 + tp->orbit_start[u + 1] : u0 + 1;
+        if (w->tokens[u0] != XG_MASK_TOKEN)
+            continue;
+        if (p_reveal < 1.0 && xg_rng_uniform(r) >= p_reveal)
+            continue;
+        for (int k = 0; k < XG_NUM_TYPES; k++) {
+            double acc = 0;
+            for (int a = u0; a < u1; a++)
+                acc += (double)w->logits[(size_t)a * XG_NUM_TYPES + k];
+            w->avg[k] = acc / (u1 - u0);
+        }
+        const unsigned char *mask = allowed;
+        if (c) {
+            chem_mask(c, allowed, &st, masked, w->mask);
+            mask = w->mask;
+        }
+        int pick = draw_class(mask, w->avg, w->prob, r);
+        for (int a = u0; a < u1; a++)
+            w->tokens[a] = pick;
+        if (c) {
+            masked--;
+            if (!st.present[pick + 1]) {
+                st.present[pick + 1] = 1;
+                st.distinct++;
+            }
+            chem_state_update(c, &st);
         }
     }
+}
+
+static void reveal_types(const xg_sampler_opts *o, sampler_ws *w, int B, double t, double s)
+{
+    /* alpha(t) = 1 - t: a site masked at t is revealed by s with probability (t - s) / t. */
+    double p_reveal = s <= 0 ? 1.0 : (t - s) / t;
+    for (int b = 0; b < B; b++)
+        reveal_crystal(o, w, b, p_reveal);
 }
 
 /* Projects every templated crystal onto its symmetric subspace (positions and lattice). */
@@ -351,6 +520,9 @@ int xg_sampler_run(const xg_noise_params *noise, xg_eval_fn eval, void *eval_ctx
         if (tp && tp->natoms != natoms[b])
             return xg_error_set(err, XG_EINVAL, "sampler: crystal %d asks for %d atoms but its "
                                 "template has %d", b, natoms[b], tp->natoms);
+        const xg_sampler_chem *c = chem_of(o, b);
+        if (c && (rc = xg_sampler_chem_check(c, o->allowed, natoms[b], tp, err)))
+            return xg_error_prefix(err, rc, "sampler: crystal %d", b);
     }
     sampler_ws w;
     memset(&w, 0, sizeof w);
@@ -399,6 +571,11 @@ int xg_sampler_run(const xg_noise_params *noise, xg_eval_fn eval, void *eval_ctx
     }
     for (int a = 0; a < M; a++)
         w.tokens[a] = XG_MASK_TOKEN;
+    for (int b = 0; b < B; b++) { /* crystal structure prediction: types known from t = 1 */
+        const xg_sampler_chem *c = chem_of(o, b);
+        for (int a = 0; c && c->types && !(c->unmask && !template_of(o, b)) && a < natoms[b]; a++)
+            w.tokens[w.offsets[b] + a] = c->types[a] - 1;
+    }
     /* A templated crystal starts from the prior projected onto its subspace. */
     rc = project(noise, o, &w, B, err);
 

@@ -25,6 +25,23 @@
  * one reveal and one draw per orbit, from the softmax of the orbit's averaged logits over the
  * allowed elements, given to all its atoms.
  *
+ * Hard chemistry (issue 16): a crystal may carry an xg_sampler_chem. Its elements come from its
+ * own allowed set; each required element appears at least once, the number of distinct elements
+ * stays within [min_elements, max_elements], enforced while unmasking rather than by rejection.
+ * The sampler tracks, per crystal, the elements already revealed and the count m of new distinct
+ * elements still owed (missing required ones, plus any further ones min_elements asks for).
+ * Sites (orbits, with a template) are revealed in the usual random order and drawn from the
+ * network's softmax as usual while more masked units remain than are owed; once the masked
+ * units left equal m, each remaining draw is restricted to the owed elements (the missing
+ * required ones, or any allowed element not yet present when min_elements still asks for more),
+ * renormalised over them. With max_elements, an element that would exceed the bound is given
+ * probability zero. The bias: the first reveals follow the network exactly, and the last m
+ * units are reserved, so a missing element tends to occupy a late-revealed, low-multiplicity
+ * position and appears about once when the network would not have chosen it; the network's
+ * preferences still decide which owed element goes where, and the coordinates and lattice adapt
+ * to the types as they appear. A crystal with fixed types (crystal structure prediction) has
+ * them from t = 1: nothing is unmasked and only coordinates and lattice are sampled.
+ *
  * Randomness: crystal k of a run draws from its own stream (seed, k), so a crystal does not
  * depend on which other crystals share its batch, only on the seed, its index and the thread
  * count (GEMM blocking can change float rounding with the batch shape; the batch size is part
@@ -49,6 +66,28 @@ typedef int (*xg_eval_fn)(void *ctx, const xg_batch *b, xg_denoiser_out *out, xg
  * the fewest steps whose 1,000-crystal quality table is as good as with more steps. */
 #define XG_SAMPLER_DEFAULT_STEPS 100
 
+/* The hard chemistry of one crystal (see above). Zero-initialise, then fill what applies. */
+#define XG_SAMPLER_MAX_REQUIRED 16
+typedef struct {
+    /* NULL: the run's allowed set (xg_sampler_opts.allowed); else this crystal's, replacing it
+     * (a chemical system: exactly its elements). Indexed by Z as opts.allowed. */
+    const unsigned char *allowed;
+    int nrequired;                          /* distinct atomic numbers that must all appear */
+    int required[XG_SAMPLER_MAX_REQUIRED];
+    int min_elements;                       /* at least this many distinct elements (0: none) */
+    int max_elements;                       /* at most this many (0: no bound) */
+    /* NULL, or natoms atomic numbers fixed from the start, in the crystal's atom order (the
+     * template's order with a template, constant over each orbit): only coordinates and
+     * lattice are sampled. The other fields are then not used. */
+    const int *types;
+    /* With types and no template: 0 = the types are given from t = 1 (a CSP model, trained
+     * with types never masked); 1 = the sites are unmasked on the usual schedule, each draw
+     * restricted to the elements whose count in `types` is not yet used up, so the network sees
+     * the masked inputs it was trained on and decides which site takes which element, and the
+     * crystal ends with exactly that composition. */
+    int unmask;
+} xg_sampler_chem;
+
 typedef struct {
     int steps;                /* predictor steps (default XG_SAMPLER_DEFAULT_STEPS) */
     int corrector_steps;      /* Langevin corrector moves per step (default 1) */
@@ -67,12 +106,23 @@ typedef struct {
     /* NULL, or the random stream of each crystal of the batch (instead of first_index + k):
      * lets one batch gather crystals whose streams are not consecutive, such as redraws. */
     const uint64_t *streams;
+    /* NULL, or one hard-chemistry constraint per crystal of the batch (NULL entries: none). */
+    const xg_sampler_chem *const *chem;
 } xg_sampler_opts;
 
 void xg_sampler_opts_default(xg_sampler_opts *o);
 
 /* Checks that some element is allowed and that the options make sense. */
 int xg_sampler_check(const xg_sampler_opts *o, xg_error *err);
+
+/* Can constraint c be met by a crystal of natoms atoms (with template tp, or NULL) whose
+ * elements come from `allowed` (c->allowed when set; NULL: every element the network knows)?
+ * XG_EINVAL with the reason otherwise: a required element that is not allowed or not one the
+ * network knows, more required or minimum elements than atoms (orbits), min above max, more
+ * required elements than max_elements, fixed types that are not allowed or not constant over
+ * an orbit. */
+int xg_sampler_chem_check(const xg_sampler_chem *c, const unsigned char *allowed, int natoms,
+                          const xg_template *tp, xg_error *err);
 
 /* Samples nstructs crystals with natoms[k] atoms each; crystal k uses stream first_index + k of
  * `seed`. out[k] receives a new structure (caller frees). eval is called with batches of exactly

@@ -766,6 +766,8 @@ static int setup_fresh(trainer *T, const xg_dataset *train, const xg_dataset *va
         /* The base network was trained on these noise processes: keep them exactly. */
         T->noise = base->noise;
         nc = base->cfg;
+        if (cfg->csp)
+            T->noise.csp = 1; /* same processes, types no longer masked */
     } else {
         int *nat = malloc((size_t)T->tr.n * sizeof(int));
         if (!nat)
@@ -825,6 +827,8 @@ int xg_train_run(const xg_train_config *cfg, const xg_dataset *train, const xg_d
     C->t0 = xg_train_clock();
     C->hp = cfg->hp;
     T.noise = cfg->noise;
+    if (cfg->csp)
+        T.noise.csp = 1; /* on resume the checkpoint's noise (which records it) replaces this */
     int rc = XG_OK;
 
     if (cfg->resume) {

@@ -68,6 +68,9 @@ typedef struct {
                                  NULL = a fresh network from net */
     int ncond;                /* conditions: dataset property names or "chemsys" */
     const char *cond_names[XG_COND_MAX];
+    int csp;                  /* 1: train a crystal-structure-prediction model (types never
+                                 masked; xg_noise_params.csp), fresh or fine-tuned from a
+                                 generative model (--finetune without conditions) */
     double cond_drop;         /* probability that a labelled crystal trains unconditionally
                                  (classifier-free guidance; default 0.2). Crystals without any
                                  label always train unconditionally. */

@@ -36,6 +36,7 @@
 #include "src/cli.h"
 #include "src/commands.h"
 #include "src/gen_resume.h"
+#include "src/gen_chem.h"
 #include "src/model_path.h"
 #include "src/outdir.h"
 #include "src/run_record.h"
@@ -63,7 +64,8 @@ static const char usage[] =
     "\n"
     "options:\n"
     "  --model M              model file (default: the shipped data/models/xtalgen-mp20.h5)\n"
-    "  -n, --num N            number of crystals (required)\n"
+    "  -n, --num N            number of crystals (required; with --compositions: at most\n"
+    "                         rows x K, the first ones; default all)\n"
     "  -o, --output DIR       output folder (required; created if missing)\n"
     "  --batch B              crystals denoised together (default 64)\n"
     "  --steps S              reverse-diffusion steps (default 100, chosen by the README's\n"
@@ -109,6 +111,7 @@ static const char usage[] =
     "                         anything: the network's activations grow with the atom pairs of a\n"
     "                         batch (1000 atoms: about 1.7 GB)\n"
     "  --quiet                no progress bar\n"
+    GEN_CHEM_USAGE
     "\n"
     "With MPI (-DXTALGEN_MPI=ON): mpirun -n R xtalgen generate ... deals the batches to the R\n"
     "ranks round-robin (set OMP_NUM_THREADS or --threads per rank); each writes DIR/.rank<r>/,\n"
@@ -128,6 +131,7 @@ typedef struct {
     int quiet;
     int ncond;
     const char *cond_arg[MAX_CONDITIONS]; /* "NAME=VALUE", encoded with the model's spec */
+    gen_chem_args chem;                   /* --chemsys, --composition, ... (gen_chem.h) */
 } gen_args;
 
 enum { SYM_NONE, SYM_TEMPLATE };
@@ -148,6 +152,7 @@ static int parse_args(int argc, char **argv, gen_args *a)
     a->symprec = 0.1;
     for (int i = 1; i < argc; i++) {
         const char *arg = argv[i], *v;
+        int cr;
 #define VAL() do { if (!(v = xg_cli_value(CMD, argc, argv, &i))) return -1; } while (0)
         if (!strcmp(arg, "-n") || xg_cli_is(arg, "--num")) {
             VAL();
@@ -220,6 +225,9 @@ static int parse_args(int argc, char **argv, gen_args *a)
                 return -1;
             }
             a->cond_arg[a->ncond++] = v;
+        } else if ((cr = gen_chem_parse_arg(CMD, argc, argv, &i, &a->chem)) != 0) {
+            if (cr < 0)
+                return -1;
         } else if (!strcmp(arg, "--trajectories")) {
             xg_cli_errorf(CMD, "--trajectories is not available in this version");
             return -1;
@@ -238,7 +246,7 @@ static int parse_args(int argc, char **argv, gen_args *a)
         }
 #undef VAL
     }
-    if (a->n < 0) {
+    if (a->n < 0 && !a->chem.compositions) { /* --compositions: rows x k */
         xg_cli_errorf(CMD, "-n N is required");
         return -1;
     }
@@ -713,6 +721,7 @@ static int redraw_collapsed(const gen_args *a, xg_model *m, xg_evalpool *pool,
                             const xg_sampler_opts *so,
                             const xg_template_table *tab, const unsigned char *groups,
                             const xg_template **tpl, int nb, long done, xg_structure **batch,
+                            const gen_chem_plan *chem, xg_sampler_chem *chemv, int *chem_types,
                             long *redrawn, long *unresolved, long *wrong, long *wrong_kept,
                             xg_error *err)
 {
@@ -723,8 +732,10 @@ static int redraw_collapsed(const gen_args *a, xg_model *m, xg_evalpool *pool,
     uint64_t *streams = malloc((size_t)nb * sizeof *streams);
     const xg_template **one = malloc((size_t)nb * sizeof *one);
     xg_structure **fresh = calloc((size_t)nb, sizeof *fresh);
+    xg_sampler_chem *cv = calloc((size_t)nb, sizeof *cv);
+    const xg_sampler_chem **cp = calloc((size_t)nb, sizeof *cp);
     int rc = XG_OK;
-    if (!idx || !nat || !streams || !one || !fresh) {
+    if (!idx || !nat || !streams || !one || !fresh || !cv || !cp) {
         rc = xg_error_set(err, XG_ENOMEM, "out of memory for redraws");
         goto out;
     }
@@ -744,18 +755,34 @@ static int redraw_collapsed(const gen_args *a, xg_model *m, xg_evalpool *pool,
             uint64_t ci = (uint64_t)(done + idx[i]);
             xg_rng r;
             xg_rng_seed(&r, (uint64_t)a->seed, (UINT64_C(1) << 61) + ci * 16 + (uint64_t)attempt);
-            int ti = xg_template_table_draw(tab, groups, (int)a->natoms, &r);
+            int k = idx[i];
+            const gen_comp *comp = chemv ? gen_chem_comp_of(chem, done + k) : NULL;
+            int nwant = comp ? comp->natoms : (int)a->natoms;
+            int ti = xg_template_table_draw(tab, groups, nwant, &r);
+            /* Hard chemistry: only a template that can hold the crystal's constraint (a few
+             * draws; the first one that fits). */
+            xg_sampler_chem c1 = chemv ? chemv[k] : (xg_sampler_chem){0};
+            int *tb = chem_types ? chem_types + (size_t)k * 1000 : NULL;
+            for (int tries = 0; chemv && ti >= 0 && tries < 64; tries++) {
+                if (gen_chem_template_fits(&c1, comp, &tab->t[ti], &r, tb))
+                    break;
+                ti = tries == 63 ? -1 : xg_template_table_draw(tab, groups, nwant, &r);
+            }
             if (ti < 0) {
                 /* no template left to draw: kept as it is */
-                if (rejected(a, groups, batch[idx[i]]) == 2)
+                if (rejected(a, groups, batch[k]) == 2)
                     (*wrong_kept)++;
                 else
                     (*unresolved)++;
                 continue;
             }
-            idx[nr] = idx[i];
+            if (comp)
+                c1.types = tb;
+            idx[nr] = k;
             one[nr] = &tab->t[ti];
             nat[nr] = one[nr]->natoms;
+            cv[nr] = c1;
+            cp[nr] = &cv[nr];
             /* Sampler streams beyond 2^60 are never used by first draws (indices < N). */
             streams[nr] = (UINT64_C(1) << 60) + ci * 16 + (uint64_t)attempt;
             nr++;
@@ -765,6 +792,7 @@ static int redraw_collapsed(const gen_args *a, xg_model *m, xg_evalpool *pool,
         xg_sampler_opts o1 = *so;
         o1.templates = one;
         o1.streams = streams;
+        o1.chem = chemv ? cp : NULL;
         rc = xg_sampler_run(&m->noise, xg_evalpool_eval, pool, &o1, nr, nat, (uint64_t)a->seed,
                             0, fresh, NULL, NULL, err);
         if (rc)
@@ -776,6 +804,8 @@ static int redraw_collapsed(const gen_args *a, xg_model *m, xg_evalpool *pool,
             batch[k] = fresh[i];
             fresh[i] = NULL;
             tpl[k] = one[i];
+            if (chemv)
+                chemv[k] = cv[i];
             if (rejected(a, groups, batch[k]))
                 idx[nleft++] = k;
         }
@@ -792,6 +822,8 @@ out:
     free(streams);
     free(one);
     free(fresh);
+    free(cv);
+    free(cp);
     return rc;
 }
 
@@ -858,6 +890,17 @@ static int run(int argc, char **argv)
         xg_cli_errorf(CMD, "%s", err.msg);
         return XG_EXIT_USAGE;
     }
+    /* Hard chemistry (issue 16): what each crystal must contain, checked before any work. */
+    gen_chem_plan chem;
+    if (gen_chem_plan_build(&a.chem, allowed, a.natoms, &chem, &err)) {
+        xg_cli_errorf(CMD, "%s", err.msg);
+        gen_chem_plan_free(&chem);
+        return XG_EXIT_USAGE;
+    }
+    if (gen_chem_count(&chem) > 0) {
+        if (a.n < 0 || a.n > gen_chem_count(&chem))
+            a.n = gen_chem_count(&chem); /* -n N <= rows x k: the first N */
+    }
     /* Joined after the command line was checked: usage errors exit alike on every rank. */
     xg_mpi mpi;
     if (xg_mpi_init(&mpi, &err)) {
@@ -867,8 +910,13 @@ static int run(int argc, char **argv)
     if (mpi.rank != 0)
         a.quiet = 1; /* rank 0 speaks for the job */
     char model_path[4096];
+    xg_error cerr = {0};
     if (a.model) {
         snprintf(model_path, sizeof model_path, "%s", a.model);
+    } else if (chem.ncomp > 0 &&
+               xg_default_model_path(GEN_CHEM_CSP_MODEL, model_path, sizeof model_path, &cerr) ==
+                   XG_OK) {
+        /* crystal structure prediction: the CSP model when one is shipped */
     } else if (xg_default_model_path("xtalgen-mp20.h5", model_path, sizeof model_path, &err)) {
         xg_cli_errorf(CMD, "%s", err.msg);
         return xg_mpi_finalize(&mpi, XG_EXIT_FAIL);
@@ -890,7 +938,16 @@ static int run(int argc, char **argv)
     xg_structure **batch = NULL;
     int *natoms = NULL;
     xg_evalpool *pool = NULL;
+    xg_sampler_chem *chemv = NULL;
+    const xg_sampler_chem **chemp = NULL;
+    int *chem_types = NULL;
+    long no_template = 0;
 
+    if (gen_chem_plan_model(&chem, m->noise.csp, model_path, &err)) {
+        xg_cli_errorf(CMD, "%s", err.msg);
+        rc = XG_EXIT_USAGE;
+        goto done;
+    }
     if (a.ncond > 0 && m->cfg.cond_dim == 0) {
         xg_cli_errorf(CMD, "%s is an unconditional model; --condition needs a model fine-tuned "
                            "with conditions (xtalgen train --finetune ... --condition NAME)",
@@ -939,6 +996,11 @@ static int run(int argc, char **argv)
         int lr = load_templates(&a, ngroups ? groups : NULL, &tab);
         if (lr) {
             rc = lr;
+            goto done;
+        }
+        if (gen_chem_check_templates(&chem, tab, ngroups ? groups : NULL, a.natoms, &err)) {
+            xg_cli_errorf(CMD, "%s", err.msg);
+            rc = XG_EXIT_USAGE;
             goto done;
         }
     }
@@ -1029,7 +1091,8 @@ static int run(int argc, char **argv)
      * template redraw counts. */
     xg_run_settings rs = {model_path, a.n, a.batch, a.steps, a.corrector, a.seed, a.threads,
                           a.natoms, a.guidance, a.symprec, a.ncond, a.cond_arg, a.elements,
-                          a.exclude, allowed, mpi.size, tab ? "template" : "none", -1, -1, 0, 0};
+                          a.exclude, allowed, mpi.size, tab ? "template" : "none", -1, -1, 0, 0,
+                          chem.desc};
     /* --resume: the folder must hold this command's run; it is cut back to the crystals that
      * were committed to generated.h5, and sampling goes on from there. */
     xg_gen_progress prog = {0};
@@ -1075,7 +1138,12 @@ static int run(int argc, char **argv)
     batch = calloc((size_t)a.batch, sizeof *batch);
     natoms = calloc((size_t)a.batch, sizeof *natoms);
     tpl = calloc((size_t)a.batch, sizeof *tpl);
-    if (!ds || !batch || !natoms || !tpl) {
+    if (chem.active) {
+        chemv = calloc((size_t)a.batch, sizeof *chemv);
+        chemp = calloc((size_t)a.batch, sizeof *chemp);
+        chem_types = malloc(sizeof(int) * (size_t)a.batch * 1000);
+    }
+    if (!ds || !batch || !natoms || !tpl || (chem.active && (!chemv || !chemp || !chem_types))) {
         xg_cli_errorf(CMD, "out of memory");
         goto done;
     }
@@ -1119,6 +1187,7 @@ static int run(int argc, char **argv)
     so.cond = cond;
     so.cond_dim = m->cfg.cond_dim;
     so.templates = tab ? tpl : NULL;
+    so.chem = chem.active ? chemp : NULL;
 
     /* Batch b is rank (b mod R)'s: count this rank's crystals for its progress bar. */
     long nbatches = (a.n + a.batch - 1) / a.batch, mine = 0;
@@ -1149,7 +1218,17 @@ static int run(int argc, char **argv)
     for (long done = 0, bi = 0; done < a.n; bi++) {
         int nb = (int)((a.n - done) < a.batch ? (a.n - done) : a.batch);
         for (int k = 0; k < nb; k++) {
-            if (tab) {
+            if (chem.active) {
+                chemp[k] = &chemv[k];
+                if (gen_chem_setup(&chem, (uint64_t)a.seed, done + k, a.natoms, &m->stats, &nrng,
+                                   tab, ngroups ? groups : NULL, &trng, &chemv[k],
+                                   chem_types + (size_t)k * 1000, &natoms[k], &tpl[k], &err)) {
+                    xg_cli_errorf(CMD, "crystal %ld: %s", done + k, err.msg);
+                    rc = XG_EXIT_USAGE;
+                    goto done;
+                }
+                no_template += tab && !tpl[k] && bi % mpi.size == mpi.rank;
+            } else if (tab) {
                 int ti = xg_template_table_draw(tab, ngroups ? groups : NULL, (int)a.natoms, &trng);
                 tpl[k] = &tab->t[ti]; /* ti >= 0: load_templates checked the weight */
                 natoms[k] = tpl[k]->natoms;
@@ -1175,7 +1254,8 @@ static int run(int argc, char **argv)
         }
         if (tab) {
             int rr = redraw_collapsed(&a, m, pool, &so, tab, ngroups ? groups : NULL, tpl, nb, done,
-                                      batch, &redrawn, &unresolved, &wrong, &wrong_kept, &err);
+                                      batch, &chem, chemv, chem_types, &redrawn, &unresolved,
+                                      &wrong, &wrong_kept, &err);
             if (rr) {
                 xg_cli_errorf(CMD, "%s", err.msg);
                 goto done;
@@ -1198,7 +1278,7 @@ static int run(int argc, char **argv)
             char cif[4600], note[2048];
             snprintf(cif, sizeof cif, "%s/cif/%s.cif", part, s->id);
             char tsg[8] = "";
-            if (tab || p1_only)
+            if ((tab && tpl[k]) || p1_only)
                 snprintf(tsg, sizeof tsg, "%d", tab ? tpl[k]->spacegroup : 1);
             prov.index = done + k;
             snprintf(prov.template_sg, sizeof prov.template_sg, "%s", tsg);
@@ -1254,8 +1334,9 @@ static int run(int argc, char **argv)
         }
     }
     if (tab) {
-        double cnt[4] = {(double)redrawn, (double)unresolved, (double)wrong, (double)wrong_kept};
-        if (mpi.size > 1 && xg_mpi_sum_f64(&mpi, cnt, 4, &err)) {
+        double cnt[5] = {(double)redrawn, (double)unresolved, (double)wrong, (double)wrong_kept,
+                         (double)no_template};
+        if (mpi.size > 1 && xg_mpi_sum_f64(&mpi, cnt, 5, &err)) {
             xg_cli_errorf(CMD, "%s", err.msg);
             goto done;
         }
@@ -1263,6 +1344,7 @@ static int run(int argc, char **argv)
         unresolved = (long)cnt[1];
         wrong = (long)cnt[2];
         wrong_kept = (long)cnt[3];
+        no_template = (long)cnt[4];
         if (mpi.rank == 0) {
             rs.redrawn = redrawn;
             rs.unresolved = unresolved;
@@ -1285,6 +1367,9 @@ static int run(int argc, char **argv)
                             "--spacegroup were drawn again (%ld kept so)\n",
                     wrong, wrong_kept);
     }
+    if (!a.quiet && no_template > 0)
+        fprintf(stderr, "xtalgen generate: %ld compositions fit no template's orbits (with their "
+                        "N) and were sampled without one\n", no_template);
     if (mpi.size == 1)
         xg_gen_progress_finish(part); /* complete: nothing left to resume */
     if (!a.quiet)
@@ -1303,6 +1388,10 @@ done:
     }
     free(natoms);
     free(tpl);
+    free(chemv);
+    free(chemp);
+    free(chem_types);
+    gen_chem_plan_free(&chem);
     xg_template_table_free(tab);
     xg_evalpool_free(pool);
     free(cond);

@@ -40,7 +40,7 @@ typedef struct {
     const char *conditions[XG_COND_MAX];
     int ncond;
     double cond_drop;
-    int allow_new_data, reschedule;
+    int allow_new_data, reschedule, csp;
 } train_args;
 
 static const xg_opt OPTS[] = {
@@ -79,6 +79,15 @@ static const xg_opt OPTS[] = {
              "with the unconditional vector: missing is never taken as zero"),
     XG_OPT_D("--cond-drop", NULL, train_args, cond_drop, "P", 0, 0.99, "0.2",
              "probability that a labelled crystal trains unconditionally"),
+    XG_OPT_T("\ncrystal structure prediction (issue 16):\n"),
+    XG_OPT_F("--csp", NULL, train_args, csp,
+             "train a CSP model: atom types are never masked, only coordinates\n"
+             "and lattice are noised (DiffCSP's setting); the model file records\n"
+             "it and `generate --composition` then gives it the types from t = 1.\n"
+             "With --finetune BASE.h5 (no --condition needed) it starts from a\n"
+             "generative model's weights and noise processes, e.g.\n"
+             "xtalgen train --csp --finetune data/models/xtalgen-mp20.h5 \\\n"
+             "  --data train.h5 --val val.h5 -o data/models/xtalgen-mp20-csp.h5"),
     XG_OPT_TABLE_END};
 
 /* The only static state: set by the signal handler, read by the progress callback. */
@@ -212,13 +221,14 @@ static int run(int argc, char **argv)
     cfg.resume = A.t.resume;
     cfg.allow_new_data = A.allow_new_data;
     cfg.reschedule = A.reschedule;
+    cfg.csp = A.csp;
     int epochs_given = xg_opts_given(OPTS, &args, "--epochs");
     if (!data || !out) {
         xg_cli_errorf(CMD, "--data and -o are required (see `xtalgen help train`)");
         return XG_EXIT_USAGE;
     }
-    if (cfg.finetune_path && cfg.ncond == 0) {
-        xg_cli_errorf(CMD, "--finetune needs at least one --condition NAME");
+    if (cfg.finetune_path && cfg.ncond == 0 && !cfg.csp) {
+        xg_cli_errorf(CMD, "--finetune needs at least one --condition NAME (or --csp)");
         return XG_EXIT_USAGE;
     }
     if (cfg.reschedule && (!cfg.resume || !epochs_given)) {

@@ -28,7 +28,7 @@ typedef struct {
 #define XG_COMMAND_LIST(X) \
     X(symmetry) X(convert) X(dataset) X(train) X(bench) X(generate) X(screen) X(match) \
     X(export) X(model) X(train_property) X(hull) X(xrd) X(xrd_match) X(xrd_refine) X(report) \
-    X(templates) X(relax)
+    X(templates) X(relax) X(csp_eval)
 
 #define XG_DECLARE(n)                                                                              \
     extern const xg_command xg_command_##n __attribute__((weak));                                 \

@@ -108,6 +108,11 @@ static int write_json(FILE *f, const void *ctx, xg_error *err)
                    "  \"redrawn_wrong_group\": %ld,\n  \"wrong_group_kept\": %ld,\n",
                 r->redrawn, r->unresolved, r->wrong_group, r->wrong_group_kept);
     kv(f, "template", p->template_sg, 0);
+    if (r->chemistry && r->chemistry[0]) { /* issue 16: --chemsys, --composition(s), ... */
+        fputs("  \"chemistry\": ", f);
+        xg_cli_json_string(f, r->chemistry);
+        fputs(",\n", f);
+    }
     fputs("  \"elements_option\": ", f);
     if (r->elements_spec)
         xg_cli_json_string(f, r->elements_spec);

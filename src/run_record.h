@@ -28,6 +28,8 @@ typedef struct {
     long wrong_group, wrong_group_kept; /* with --spacegroup: crystals drawn again because
                                     * spglib found a group outside the request (a supergroup),
                                     * and those kept so after every redraw */
+    const char *chemistry;         /* hard chemistry, "chemsys=Fe-Co-N;min_elements=2"; NULL:
+                                    * none (src/gen_chem.h) */
 } xg_run_settings;
 
 /* Writes PATH (atomically) as a JSON object: the provenance fields, "settings", and

@@ -400,9 +400,41 @@ static void test_loss_gradients(void)
     CU_ASSERT_EQUAL(xg_noise_loss_eval(&p, &b, &out, classes, ct, lt, &L1, NULL, NULL, NULL, &err), XG_ENUMERIC);
 }
 
+/* A CSP model (issue 16) sees every type at every t; the coordinate and lattice noise are the
+ * same draws as the generative model's. */
+static void test_csp_never_masks(void)
+{
+    xg_noise_params p;
+    xg_noise_params_default(&p);
+    enum { N = 40 };
+    int classes[N], tok0[N], tok1[N];
+    double frac0[N * 3], S0[9] = {5, 0, 0, 0, 5, 0, 0, 0, 5};
+    float f0[N * 3], f1[N * 3], l0[9], l1[9], c0[N * 3], c1[N * 3], lt0[9], lt1[9];
+    for (int a = 0; a < N; a++) {
+        classes[a] = a % 7;
+        for (int k = 0; k < 3; k++)
+            frac0[3 * a + k] = fmod(0.1 * a + 0.3 * k, 1.0);
+    }
+    xg_rng r0, r1;
+    xg_rng_seed(&r0, 5, 1);
+    xg_rng_seed(&r1, 5, 1);
+    xg_noise_draw(&p, 0.95, N, classes, frac0, S0, &r0, tok0, f0, l0, c0, lt0, NULL);
+    p.csp = 1;
+    xg_noise_draw(&p, 0.95, N, classes, frac0, S0, &r1, tok1, f1, l1, c1, lt1, NULL);
+    int masked = 0;
+    for (int a = 0; a < N; a++) {
+        masked += tok0[a] == XG_MASK_TOKEN;
+        CU_ASSERT_EQUAL(tok1[a], classes[a]);
+    }
+    CU_ASSERT(masked > N / 2);
+    CU_ASSERT(memcmp(f0, f1, sizeof f0) == 0);
+    CU_ASSERT(memcmp(l0, l1, sizeof l0) == 0);
+}
+
 int main(void)
 {
     CU_TestInfo tests[] = {
+        {"CSP model: types never masked, same noise", test_csp_never_masks},
         {"wrapped-normal score = numerical derivative of the density", test_score_vs_numerical},
         {"wrapped-normal density is normalised", test_logpdf_normalised},
         {"score normaliser = Monte Carlo E[(sigma score)^2]", test_norm_vs_monte_carlo},

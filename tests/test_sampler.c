@@ -300,6 +300,279 @@ static void test_few_steps_still_work(void)
     }
 }
 
+/* Hard chemistry (issue 16). The oracle wants Fe above all and O next: a chemical system must
+ * still bring in every one of its elements, and nothing else, in every crystal. */
+static int has_type(const xg_structure *s, int z)
+{
+    for (int a = 0; a < s->natoms; a++)
+        if (s->types[a] == z)
+            return 1;
+    return 0;
+}
+
+static int distinct_types(const xg_structure *s)
+{
+    int n = 0;
+    for (int a = 0; a < s->natoms; a++) {
+        int seen = 0;
+        for (int b = 0; b < a; b++)
+            seen |= s->types[b] == s->types[a];
+        n += !seen;
+    }
+    return n;
+}
+
+static void test_chemsys_every_element_present(void)
+{
+    oracle o;
+    oracle_init(&o, 8);
+    unsigned char sys[XG_MAX_Z + 1] = {0};
+    int req[4] = {3, 26, 15, 8}; /* Li Fe P O */
+    xg_sampler_chem c;
+    memset(&c, 0, sizeof c);
+    c.allowed = sys;
+    c.nrequired = 4;
+    for (int i = 0; i < 4; i++) {
+        sys[req[i]] = 1;
+        c.required[i] = req[i];
+    }
+    const xg_sampler_chem *cs[16];
+    int natoms[16];
+    for (int k = 0; k < 16; k++) {
+        cs[k] = &c;
+        natoms[k] = 4 + k % 5; /* 4..8 atoms: with 4, every site is reserved */
+    }
+    xg_sampler_opts so;
+    xg_sampler_opts_default(&so);
+    so.steps = 10;
+    so.chem = cs;
+    xg_error err = {0};
+    long crystals = 0, fe_sites = 0, sites = 0;
+    for (int rep = 0; rep < 8; rep++) {
+        xg_structure *out[16];
+        CU_ASSERT_EQUAL_FATAL(xg_sampler_run(&o.noise, oracle_eval, &o, &so, 16, natoms, 11,
+                                             (uint64_t)rep * 16, out, NULL, NULL, &err), XG_OK);
+        for (int s = 0; s < 16; s++) {
+            for (int i = 0; i < 4; i++)
+                CU_ASSERT(has_type(out[s], req[i]));
+            for (int a = 0; a < out[s]->natoms; a++) {
+                CU_ASSERT(sys[out[s]->types[a]]);
+                fe_sites += out[s]->types[a] == 26;
+            }
+            sites += out[s]->natoms;
+            crystals++;
+            xg_structure_free(out[s]);
+        }
+    }
+    CU_ASSERT_EQUAL(crystals, 128);
+    /* The unreserved sites still follow the network: Fe (its favourite) fills them. */
+    CU_ASSERT(fe_sites > sites / 3);
+}
+
+static void test_min_max_elements(void)
+{
+    oracle o;
+    oracle_init(&o, 6);
+    xg_sampler_chem c;
+    memset(&c, 0, sizeof c);
+    c.min_elements = 3;
+    const xg_sampler_chem *cs[16];
+    int natoms[16];
+    for (int k = 0; k < 16; k++) {
+        cs[k] = &c;
+        natoms[k] = 3 + k % 4;
+    }
+    xg_sampler_opts so;
+    xg_sampler_opts_default(&so);
+    so.steps = 8;
+    so.chem = cs;
+    unsigned char allowed[XG_MAX_Z + 1] = {0};
+    allowed[26] = allowed[8] = allowed[14] = allowed[13] = 1; /* Fe O Si Al */
+    so.allowed = allowed;
+    xg_error err = {0};
+    xg_structure *out[16];
+    for (int rep = 0; rep < 4; rep++) {
+        CU_ASSERT_EQUAL_FATAL(xg_sampler_run(&o.noise, oracle_eval, &o, &so, 16, natoms, 5,
+                                             (uint64_t)rep * 16, out, NULL, NULL, &err), XG_OK);
+        for (int s = 0; s < 16; s++) {
+            CU_ASSERT(distinct_types(out[s]) >= 3);
+            for (int a = 0; a < out[s]->natoms; a++)
+                CU_ASSERT(allowed[out[s]->types[a]]);
+            xg_structure_free(out[s]);
+        }
+    }
+    /* At most one element. With its favourite (O) excluded, the network gives Fe about 60% and
+     * the 98 other elements 40% together: without the bound nearly every crystal would mix. */
+    memset(&c, 0, sizeof c);
+    c.max_elements = 1;
+    for (int z = 0; z <= XG_MAX_Z; z++)
+        allowed[z] = z >= 1 && z != 8;
+    for (int k = 0; k < 16; k++)
+        natoms[k] = 6;
+    o.favourite = 7;  /* O */
+    o.second = 25;    /* Fe */
+    CU_ASSERT_EQUAL_FATAL(xg_sampler_run(&o.noise, oracle_eval, &o, &so, 16, natoms, 5, 0, out,
+                                         NULL, NULL, &err), XG_OK);
+    for (int s = 0; s < 16; s++) {
+        CU_ASSERT_EQUAL(distinct_types(out[s]), 1);
+        xg_structure_free(out[s]);
+    }
+    /* Fe and S both required, at most two elements: exactly Fe and S. */
+    c.nrequired = 2;
+    c.required[0] = 26;
+    c.required[1] = 16;
+    c.max_elements = 2;
+    CU_ASSERT_EQUAL_FATAL(xg_sampler_run(&o.noise, oracle_eval, &o, &so, 16, natoms, 6, 0, out,
+                                         NULL, NULL, &err), XG_OK);
+    for (int s = 0; s < 16; s++) {
+        CU_ASSERT_EQUAL(distinct_types(out[s]), 2);
+        CU_ASSERT(has_type(out[s], 26) && has_type(out[s], 16));
+        xg_structure_free(out[s]);
+    }
+}
+
+static void test_fixed_composition(void)
+{
+    oracle o;
+    oracle_init(&o, 8);
+    int types[8] = {26, 26, 27, 7, 26, 26, 27, 7}; /* Fe4Co2N2: the oracle wants none of them */
+    xg_sampler_chem c;
+    memset(&c, 0, sizeof c);
+    c.types = types;
+    const xg_sampler_chem *cs[3] = {&c, NULL, &c};
+    int natoms[3] = {8, 8, 8};
+    xg_sampler_opts so;
+    xg_sampler_opts_default(&so);
+    so.steps = 12;
+    so.chem = cs;
+    xg_error err = {0};
+    xg_structure *out[3];
+    CU_ASSERT_EQUAL_FATAL(xg_sampler_run(&o.noise, oracle_eval, &o, &so, 3, natoms, 2, 0, out,
+                                         NULL, NULL, &err), XG_OK);
+    for (int a = 0; a < 8; a++) {
+        CU_ASSERT_EQUAL(out[0]->types[a], types[a]);
+        CU_ASSERT_EQUAL(out[2]->types[a], types[a]);
+        CU_ASSERT(out[1]->types[a] == 26 || out[1]->types[a] == 8); /* unconstrained */
+    }
+    for (int s = 0; s < 3; s++)
+        xg_structure_free(out[s]);
+    /* A fixed type the element constraints exclude is refused. */
+    unsigned char allowed[XG_MAX_Z + 1] = {0};
+    allowed[26] = allowed[7] = 1;
+    so.allowed = allowed;
+    CU_ASSERT_EQUAL(xg_sampler_run(&o.noise, oracle_eval, &o, &so, 3, natoms, 2, 0, out, NULL,
+                                   NULL, &err), XG_EINVAL);
+    CU_ASSERT(strstr(err.msg, "Co") != NULL);
+}
+
+static void test_impossible_chemistry_refused(void)
+{
+    oracle o;
+    oracle_init(&o, 3);
+    xg_sampler_chem c;
+    memset(&c, 0, sizeof c);
+    c.nrequired = 4;
+    int req[4] = {3, 26, 15, 8};
+    memcpy(c.required, req, sizeof req);
+    const xg_sampler_chem *cs[1] = {&c};
+    int natoms[1] = {3};
+    xg_sampler_opts so;
+    xg_sampler_opts_default(&so);
+    so.steps = 2;
+    so.chem = cs;
+    xg_error err = {0};
+    xg_structure *out[1];
+    /* Four required elements, three atoms. */
+    CU_ASSERT_EQUAL(xg_sampler_run(&o.noise, oracle_eval, &o, &so, 1, natoms, 1, 0, out, NULL,
+                                   NULL, &err), XG_EINVAL);
+    CU_ASSERT(strstr(err.msg, "cannot fit in 3 atoms") != NULL);
+    /* A required element the run excludes. */
+    natoms[0] = 4;
+    unsigned char allowed[XG_MAX_Z + 1];
+    for (int z = 0; z <= XG_MAX_Z; z++)
+        allowed[z] = z >= 1 && z != 15;
+    so.allowed = allowed;
+    CU_ASSERT_EQUAL(xg_sampler_run(&o.noise, oracle_eval, &o, &so, 1, natoms, 1, 0, out, NULL,
+                                   NULL, &err), XG_EINVAL);
+    CU_ASSERT(strstr(err.msg, "P is excluded") != NULL);
+    so.allowed = NULL;
+    /* Bounds that contradict each other or the required set. */
+    c.max_elements = 3;
+    CU_ASSERT_EQUAL(xg_sampler_run(&o.noise, oracle_eval, &o, &so, 1, natoms, 1, 0, out, NULL,
+                                   NULL, &err), XG_EINVAL);
+    c.nrequired = 0;
+    c.min_elements = 3;
+    c.max_elements = 2;
+    CU_ASSERT_EQUAL(xg_sampler_run(&o.noise, oracle_eval, &o, &so, 1, natoms, 1, 0, out, NULL,
+                                   NULL, &err), XG_EINVAL);
+    c.min_elements = 5;
+    c.max_elements = 0;
+    CU_ASSERT_EQUAL(xg_sampler_run(&o.noise, oracle_eval, &o, &so, 1, natoms, 1, 0, out, NULL,
+                                   NULL, &err), XG_EINVAL);
+}
+
+/* Rock salt: two orbits of four atoms (Fm-3m, 4a and 4b). Types are drawn per orbit, so a
+ * two-element system fills one orbit each, and a three-element one cannot fit. */
+static void test_chemsys_on_template(void)
+{
+    xg_structure *nacl = xg_structure_alloc(8);
+    double f[8][3] = {{0, 0, 0}, {0, .5, .5}, {.5, 0, .5}, {.5, .5, 0},
+                      {.5, .5, .5}, {.5, 0, 0}, {0, .5, 0}, {0, 0, .5}};
+    for (int a = 0; a < 8; a++) {
+        nacl->types[a] = a < 4 ? 11 : 17;
+        memcpy(nacl->frac[a], f[a], sizeof f[a]);
+    }
+    memset(nacl->lattice, 0, sizeof nacl->lattice);
+    for (int i = 0; i < 3; i++)
+        nacl->lattice[i][i] = 5.64;
+    xg_template *tp = NULL;
+    xg_error err = {0};
+    CU_ASSERT_EQUAL_FATAL(xg_template_from_structure(nacl, 0.1, &tp, NULL, NULL, &err), XG_OK);
+    CU_ASSERT_EQUAL_FATAL(tp->norbits, 2);
+    oracle o;
+    oracle_init(&o, 8);
+    xg_sampler_chem c;
+    memset(&c, 0, sizeof c);
+    unsigned char sys[XG_MAX_Z + 1] = {0};
+    sys[26] = sys[16] = 1; /* Fe S: the oracle prefers Fe, then O (not allowed) */
+    c.allowed = sys;
+    c.nrequired = 2;
+    c.required[0] = 26;
+    c.required[1] = 16;
+    const xg_sampler_chem *cs[8];
+    const xg_template *tps[8];
+    int natoms[8];
+    for (int k = 0; k < 8; k++) {
+        cs[k] = &c;
+        tps[k] = tp;
+        natoms[k] = 8;
+    }
+    xg_sampler_opts so;
+    xg_sampler_opts_default(&so);
+    so.steps = 6;
+    so.chem = cs;
+    so.templates = tps;
+    xg_structure *out[8];
+    CU_ASSERT_EQUAL_FATAL(xg_sampler_run(&o.noise, oracle_eval, &o, &so, 8, natoms, 4, 0, out,
+                                         NULL, NULL, &err), XG_OK);
+    for (int s = 0; s < 8; s++) {
+        CU_ASSERT(has_type(out[s], 26) && has_type(out[s], 16));
+        CU_ASSERT_EQUAL(distinct_types(out[s]), 2);
+        /* One element per orbit. */
+        CU_ASSERT_EQUAL(out[s]->types[0], out[s]->types[3]);
+        CU_ASSERT_EQUAL(out[s]->types[4], out[s]->types[7]);
+        xg_structure_free(out[s]);
+    }
+    c.nrequired = 3;
+    c.required[2] = 8;
+    sys[8] = 1;
+    CU_ASSERT_EQUAL(xg_sampler_run(&o.noise, oracle_eval, &o, &so, 8, natoms, 4, 0, out, NULL,
+                                   NULL, &err), XG_EINVAL);
+    CU_ASSERT(strstr(err.msg, "cannot fit in 2 orbits") != NULL);
+    xg_template_free(tp);
+    xg_structure_free(nacl);
+}
+
 int main(void)
 {
     CU_TestInfo tests[] = {
@@ -309,6 +582,11 @@ int main(void)
         {"guidance mixing", test_guidance_mixing},
         {"bad options", test_bad_options},
         {"one step still works", test_few_steps_still_work},
+        {"chemsys: every element present, no other", test_chemsys_every_element_present},
+        {"min and max number of elements", test_min_max_elements},
+        {"fixed composition (CSP)", test_fixed_composition},
+        {"impossible chemistry refused", test_impossible_chemistry_refused},
+        {"chemsys on a template: per orbit", test_chemsys_on_template},
         CU_TEST_INFO_NULL,
     };
     return xg_test_run("sampler", tests);

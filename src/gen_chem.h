@@ -1,0 +1,155 @@
+/* gen_chem.h: the hard-chemistry options of `xtalgen generate` (issue 16): --chemsys,
+ * --min-elements / --max-elements, and crystal structure prediction with --composition /
+ * --compositions. Parses them, checks that they can be met, and gives every crystal its
+ * constraint (diffusion/xg_sampler.h, xg_sampler_chem), its number of atoms and, with
+ * --symmetry template, a template that can hold it. The sampler enforces the constraint while
+ * unmasking types; this file only decides what each crystal asks for.
+ *
+ * Randomness: crystal k picks its chemical system (when several are given) from a stream of its
+ * own, (seed, GEN_CHEM_STREAM + k), so it does not depend on the batch size, the threads or the
+ * MPI rank. */
+#ifndef XG_GEN_CHEM_H
+#define XG_GEN_CHEM_H
+
+#include <stdint.h>
+
+#include "crystal/xg_elements.h"
+#include "crystal/xg_error.h"
+#include "crystal/xg_rng.h"
+#include "diffusion/xg_model.h"
+#include "diffusion/xg_sampler.h"
+#include "diffusion/xg_template.h"
+
+#define GEN_CHEM_MAX_SYSTEMS 64
+#define GEN_CHEM_STREAM (UINT64_C(1) << 59)
+
+typedef struct {
+    long min_elements, max_elements;          /* 0: not given */
+    int nsys_args;
+    const char *sys_arg[GEN_CHEM_MAX_SYSTEMS]; /* --chemsys values, each a list "A-B,C-D" */
+    const char *composition;                   /* --composition FORMULA */
+    const char *compositions;                  /* --compositions FILE */
+    long formula_units;                        /* --formula-units Z (0: not given) */
+    long k;                                    /* -k candidates per composition (0: not given) */
+    int csp_types;                             /* --csp-types: 1 fixed, 2 unmask, 0 not given */
+} gen_chem_args;
+
+/* Consumes argv[*i] (and its value) when it is one of the options above: 1 when consumed, 0
+ * when not ours, -1 after printing a usage error. */
+int gen_chem_parse_arg(const char *cmd, int argc, char **argv, int *i, gen_chem_args *a);
+
+/* The options' lines of `xtalgen help generate` (a literal, joined to its usage text). */
+#define GEN_CHEM_USAGE \
+    "\nhard chemistry (enforced while types are unmasked, not by rejection):\n" \
+    "  --chemsys A-B-C        every crystal contains each of these elements at least once and\n" \
+    "                         no other; repeatable or comma-separated (Li-Fe-P-O,Fe-Co-N): crystal\n" \
+    "                         k then takes one system, drawn from a stream of its own\n" \
+    "  --min-elements K       at least K distinct elements per crystal\n" \
+    "  --max-elements K       at most K distinct elements per crystal\n" \
+    "                         How: sites (orbits with --symmetry template) are unmasked in the\n" \
+    "                         usual random order from the network's distribution while more masked\n" \
+    "                         sites remain than elements are still owed; the last ones are\n" \
+    "                         reserved for the owed elements (the network picks which goes where).\n" \
+    "                         Bias: a missing element tends to land late, on few sites (often\n" \
+    "                         once). N is drawn among the model's N that can hold the elements;\n" \
+    "                         templates among those with enough orbits\n" \
+    "crystal structure prediction (the exact composition; see --csp-types):\n" \
+    "  --composition F        every crystal has formula F (Fe2CoN, Fe4N2): as written, or scaled\n" \
+    "                         to --num-atoms N (a multiple of the reduced formula's atoms) or to\n" \
+    "                         --formula-units Z of the reduced formula\n" \
+    "  --formula-units Z      formula units of the reduced formula per cell\n" \
+    "  --compositions FILE    one composition per row: a CSV with column formula and optionally\n" \
+    "                         num_atoms and id, or any structure input (CIF, POSCAR, extxyz, .h5,\n" \
+    "                         CDVAE .csv, folder) whose cells' compositions are used; -n is then\n" \
+    "                         rows x K and crystal i*K+j (j < K) is candidate j of row i, in the\n" \
+    "                         input's order\n" \
+    "  -k, --candidates K     candidates per composition (default 1)\n" \
+    "  --csp-types MODE       fixed: types given from t = 1 (for a CSP model); unmask: sites\n" \
+    "                         are unmasked on the model's schedule, each draw limited to the\n" \
+    "                         elements the composition has left (the network sees the inputs\n" \
+    "                         it was trained on; exact composition all the same). Default:\n" \
+    "                         unmask with a generative model, fixed with a CSP model (`train\n" \
+    "                         --csp`; data/models/xtalgen-mp20-csp.h5 is taken automatically\n" \
+    "                         when shipped and no --model is given); a template always takes\n" \
+    "                         its orbit assignment from t = 1\n" \
+    "                         With --symmetry template a composition takes only templates whose\n" \
+    "                         orbit sizes can be split among its element counts (one element per\n" \
+    "                         orbit); a composition no template can hold is sampled without one\n"
+
+
+/* One composition to predict: natoms atomic numbers, grouped by element. */
+typedef struct {
+    int natoms;
+    int *types;
+    char id[XG_ID_LEN];
+    char formula[128]; /* reduced formula, for messages */
+} gen_comp;
+
+typedef struct {
+    int active;       /* any option given */
+    int nsys;
+    unsigned char (*sys)[XG_MAX_Z + 1];        /* nsys element sets */
+    xg_sampler_chem *sys_chem;                 /* nsys constraints (point into sys) */
+    xg_sampler_chem plain;                     /* min/max elements without a system */
+    int ncomp;
+    gen_comp *comp;
+    long k;                                    /* candidates per composition */
+    int from_file;                             /* --compositions: crystal k is row k / k */
+    int unmask;                                /* --csp-types unmask */
+    int csp_types_given;
+    char desc[1024];                           /* "chemsys=Fe-Co-N;min_elements=2" */
+} gen_chem_plan;
+
+/* Builds the plan from the options against the run's allowed elements and --num-atoms
+ * (natoms_opt, 0 when not given). Refuses (XG_EINVAL, message naming the option) what cannot be
+ * met: a system element that is excluded or unknown to the model, more required elements than
+ * --num-atoms, a formula whose atoms do not divide --num-atoms, combinations that make no sense
+ * (--chemsys with --composition). XG_EPARSE / XG_EIO for a --compositions file that cannot be
+ * read (the message names the file and line). */
+int gen_chem_plan_build(const gen_chem_args *a, const unsigned char *allowed, long natoms_opt,
+                        gen_chem_plan *p, xg_error *err);
+void gen_chem_plan_free(gen_chem_plan *p);
+
+/* Crystals a --compositions run makes (rows x k), 0 otherwise. */
+long gen_chem_count(const gen_chem_plan *p);
+
+/* Distinct elements crystal c needs at least (atoms or orbits it must have). */
+int gen_chem_need(const xg_sampler_chem *c);
+
+/* Sets up crystal k of the run: its constraint *c (pointing into the plan, or into types_buf
+ * for a composition on a template; types_buf holds room for 1000 atoms), its number of atoms
+ * and, when tab is not NULL, its template *tp (drawn with its training frequency among those of
+ * `groups` that can hold the constraint: enough orbits, or, for a composition, orbit sizes that
+ * add up to every element's count; NULL when no template can, and the crystal is then sampled
+ * without one). Without a template or a composition, N is --num-atoms or drawn from the model's
+ * histogram among N that hold the required elements. nrng and trng are the run's number-of-atoms
+ * and template streams. Returns 0, or an error (none of the model's N can hold the constraint). */
+int gen_chem_setup(const gen_chem_plan *p, uint64_t seed, long k, long natoms_opt,
+                   const xg_model_stats *stats, xg_rng *nrng, const xg_template_table *tab,
+                   const unsigned char *groups, xg_rng *trng, xg_sampler_chem *c, int *types_buf,
+                   int *natoms, const xg_template **tp, xg_error *err);
+
+/* Whether template t can hold crystal k's constraint c (the composition comp when c->types is
+ * set: then types_buf receives the per-atom types of an assignment of orbits to elements, drawn
+ * with r). Used again when a collapsed template crystal is drawn anew. */
+int gen_chem_template_fits(const xg_sampler_chem *c, const gen_comp *comp, const xg_template *t,
+                           xg_rng *r, int *types_buf);
+
+/* The CSP model `generate --composition` takes when no --model is given and it is shipped. */
+#define GEN_CHEM_CSP_MODEL "xtalgen-mp20-csp.h5"
+
+/* Adapts the plan to the model: a CSP model (types never masked in training) is given the types
+ * from t = 1; it cannot generate without a composition, nor unmask (XG_EINVAL). */
+int gen_chem_plan_model(gen_chem_plan *p, int model_is_csp, const char *model_path,
+                        xg_error *err);
+
+/* With --symmetry template: refuses (XG_EINVAL) a chemical system or element bound that no
+ * template of `groups` (with N = natoms_opt when > 0) has the orbits for, before any work.
+ * Compositions are not refused: one that no template holds is sampled without one. */
+int gen_chem_check_templates(const gen_chem_plan *p, const xg_template_table *tab,
+                             const unsigned char *groups, long natoms_opt, xg_error *err);
+
+/* The composition of crystal k (NULL without --composition(s)). */
+const gen_comp *gen_chem_comp_of(const gen_chem_plan *p, long k);
+
+#endif
