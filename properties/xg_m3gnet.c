@@ -10,6 +10,7 @@
 #include <cblas.h>
 #include <ctype.h>
 #include <math.h>
+#include <stdint.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -885,7 +886,46 @@ int xg_m3gnet_graph_size(const xg_m3gnet *m, const xg_structure *s, long *nbonds
 /* ------------------------------------------------------------------------------------------
  * dense helpers
  * ------------------------------------------------------------------------------------------ */
-static inline double sigm(double x) { return 1.0 / (1.0 + exp(-x)); }
+/* exp(x) without a library call, so that loops over sigmoids vectorize: glibc's exp is one
+ * scalar call per number, and the ~1.6 million sigmoids of a 20-atom energy+forces call took
+ * 40% of its time in exp and the division behind it. Cody-Waite reduction x = k ln2 + r
+ * (|r| <= ln2 / 2, ln2 split in a 32-bit head and a tail so k ln2 is exact), exp(r) by its
+ * Taylor series to degree 13 (remainder below 4e-18 relative), 2^k put into the exponent bits.
+ * The integer k comes from adding 1.5 * 2^52, which rounds x / ln2 to the nearest integer in
+ * the low mantissa bits without a float-to-int conversion (AVX2 has none for 64-bit
+ * integers). Within 2 ulp of exp for |x| <= 708; clamped outside, where the sigmoid it feeds
+ * is 0 or 1 to double precision anyway. */
+static inline double exp_vec(double x)
+{
+    const double shifter = 0x1.8p52, ln2_hi = 0x1.62e42feep-1, ln2_lo = 0x1.a39ef35793c76p-33;
+    x = x < -708.0 ? -708.0 : (x > 708.0 ? 708.0 : x);
+    double kd = x * 0x1.71547652b82fep0 + shifter;
+    double k = kd - shifter;
+    double r = (x - k * ln2_hi) - k * ln2_lo;
+    double p = 1.0 / 6227020800.0;             /* 1/13! */
+    p = p * r + 1.0 / 479001600.0;
+    p = p * r + 1.0 / 39916800.0;
+    p = p * r + 1.0 / 3628800.0;
+    p = p * r + 1.0 / 362880.0;
+    p = p * r + 1.0 / 40320.0;
+    p = p * r + 1.0 / 5040.0;
+    p = p * r + 1.0 / 720.0;
+    p = p * r + 1.0 / 120.0;
+    p = p * r + 1.0 / 24.0;
+    p = p * r + 1.0 / 6.0;
+    p = p * r + 0.5;
+    p = p * r + 1.0;
+    p = p * r + 1.0;
+    int64_t ki, si, sh;
+    memcpy(&ki, &kd, sizeof ki);
+    memcpy(&sh, &shifter, sizeof sh);
+    si = (ki - sh + 1023) << 52; /* 2^k: k in [-1022, 1022] after the clamp */
+    double scale;
+    memcpy(&scale, &si, sizeof scale);
+    return p * scale;
+}
+
+static inline double sigm(double x) { return 1.0 / (1.0 + exp_vec(-x)); }
 static inline double silu(double x) { return x * sigm(x); }
 static inline double dsilu(double x)
 {
@@ -928,7 +968,7 @@ typedef struct {
 static void sig_rows(double *s, double *h, const double *z, long n)
 {
     for (long k = 0; k < n; k++)
-        s[k] = 1.0 / (1.0 + exp(-z[k]));
+        s[k] = 1.0 / (1.0 + exp_vec(-z[k]));
     if (h)
         for (long k = 0; k < n; k++)
             h[k] = z[k] * s[k];
