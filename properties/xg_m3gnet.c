@@ -956,6 +956,16 @@ static void lin_back(double *dX, const double *dY, const double *W, long N, int 
                 1.0, dX, ldx);
 }
 
+/* dX[N x in] = dY[N x out] W (overwrites: saves clearing a buffer the GEMM fills anyway). */
+static void lin_back_set(double *dX, const double *dY, const double *W, long N, int in, int out,
+                         int ldx, int ldw, int ldy)
+{
+    if (N <= 0)
+        return;
+    cblas_dgemm(CblasRowMajor, CblasNoTrans, CblasNoTrans, (int)N, in, out, 1.0, dY, ldy, W, ldw,
+                0.0, dX, ldx);
+}
+
 /* Saved state of one conv gated MLP over E rows. */
 typedef struct {
     double *z1;        /* E x 2U (layer | gate pre-activations) */
@@ -965,13 +975,17 @@ typedef struct {
 } conv_save;
 
 /* s = sigmoid(z) over n numbers; h (optional) = SiLU(z) = z s. */
-static void sig_rows(double *s, double *h, const double *z, long n)
+static void sig_rows(double *restrict s, double *restrict h, const double *restrict z, long n)
 {
-    for (long k = 0; k < n; k++)
-        s[k] = 1.0 / (1.0 + exp_vec(-z[k]));
     if (h)
+        for (long k = 0; k < n; k++) {
+            double sk = 1.0 / (1.0 + exp_vec(-z[k]));
+            s[k] = sk;
+            h[k] = z[k] * sk;
+        }
+    else
         for (long k = 0; k < n; k++)
-            h[k] = z[k] * s[k];
+            s[k] = 1.0 / (1.0 + exp_vec(-z[k]));
 }
 
 /* SiLU'(z) from z and s = sigmoid(z). */
@@ -1033,14 +1047,12 @@ static void conv_backward(const conv_mlp *c, const conv_save *S, const double *d
     }
     lin_back(drbf, dw, c->Wr, E, nb, U, nb, nb, U);
     /* through layer 3 into h2 (t1 as E x 2U) */
-    memset(t1, 0, sizeof(double) * E * U2);
-    lin_back(t1, t2, c->A3, E, U, U, U2, U, U2);
-    lin_back(t1 + U, t2 + U, c->G3, E, U, U, U2, U, U2);
+    lin_back_set(t1, t2, c->A3, E, U, U, U2, U, U2);
+    lin_back_set(t1 + U, t2 + U, c->G3, E, U, U, U2, U, U2);
     for (long k = 0; k < E * U2; k++)
         t1[k] *= dsilu_s(S->z2[k], S->s2[k]);
-    memset(t2, 0, sizeof(double) * E * U2);
-    lin_back(t2, t1, c->A2, E, U, U, U2, U, U2);
-    lin_back(t2 + U, t1 + U, c->G2, E, U, U, U2, U, U2);
+    lin_back_set(t2, t1, c->A2, E, U, U, U2, U, U2);
+    lin_back_set(t2 + U, t1 + U, c->G2, E, U, U, U2, U, U2);
     for (long k = 0; k < E * U2; k++)
         t2[k] *= dsilu_s(S->z1[k], S->s1[k]);
     /* t2 = dz1 (E x 2U): into e, and per node through the split first layer */
@@ -1067,7 +1079,11 @@ static void conv_backward(const conv_mlp *c, const conv_save *S, const double *d
  * energy, forces, stress
  * ------------------------------------------------------------------------------------------ */
 typedef struct {
-    double *v_in, *atoms, *nbs, *zb, *zg, *sb, *sg, *e_in, *e_mid, *e_new, *out_e, *out_n;
+    /* what the backward pass reads: the three-body atom gates and bond pre-activations with
+     * their sigmoids, and the two gated MLPs' saves; edge and node features themselves are
+     * not needed there and live in one buffer each, updated in place (the arena is ~2 MB per
+     * block for 20 atoms, so every array not kept is memory traffic saved) */
+    double *atoms, *zb, *zg, *sb, *sg;
     conv_save ce, cn;
 } block_save;
 
@@ -1122,9 +1138,8 @@ int xg_m3gnet_compute_work(const xg_m3gnet *m, xg_m3gnet_work *work, const xg_st
     need += (size_t)Eg * nb * 3;                /* rbf, drbf_dr, g_rbf */
     need += (size_t)Tg * (nb * 2 + 8);          /* basis, dbasis, ... */
     need += (size_t)Eg * 2;                     /* fc, dfc */
-    need += (size_t)NB * ((size_t)n * U + (size_t)n * nb + (size_t)Eg * nb + (size_t)Eg * U * 9 +
-                          (size_t)Eg * U2 * 12 + (size_t)Eg * U * 2);
-    need += (size_t)n * U * 4 + (size_t)n * U2 * 3 + (size_t)Eg * U2 * 3 + (size_t)Eg * U * 2 +
+    need += (size_t)NB * ((size_t)n * nb + (size_t)Eg * U * 6 + (size_t)Eg * U2 * 12);
+    need += (size_t)n * U * 4 + (size_t)n * U2 * 3 + (size_t)Eg * U2 * 3 + (size_t)Eg * U * 4 +
             (size_t)n * (U * 2 * NRO + 8) + (size_t)Eg * nb + (size_t)n * nb;
     if (work->cap < need) {
         /* grow with headroom: a relaxation's graph changes size a little from step to step */
@@ -1153,16 +1168,9 @@ int xg_m3gnet_compute_work(const xg_m3gnet *m, xg_m3gnet_work *work, const xg_st
     block_save bs[MAXB];
     for (int b = 0; b < NB; b++) {
         block_save *B = &bs[b];
-        B->v_in = TAKE((size_t)n * U);
         B->atoms = TAKE((size_t)n * nb);
-        B->nbs = TAKE((size_t)Eg * nb);
         B->zb = TAKE((size_t)Eg * U);
         B->zg = TAKE((size_t)Eg * U);
-        B->e_in = TAKE((size_t)Eg * U);
-        B->e_mid = TAKE((size_t)Eg * U);
-        B->e_new = TAKE((size_t)Eg * U);
-        B->out_e = TAKE((size_t)Eg * U);
-        B->out_n = TAKE((size_t)Eg * U);
         B->ce.z1 = TAKE((size_t)Eg * U2);
         B->ce.z2 = TAKE((size_t)Eg * U2);
         B->ce.z3 = TAKE((size_t)Eg * U2);
@@ -1187,6 +1195,7 @@ int xg_m3gnet_compute_work(const xg_m3gnet *m, xg_m3gnet_work *work, const xg_st
     double *ro = TAKE((size_t)n * U * 2 * NRO);
     double *ro_y = TAKE((size_t)n * 8);
     double *dnb = TAKE((size_t)Eg * nb), *datoms = TAKE((size_t)n * nb);
+    double *ecur = TAKE((size_t)Eg * U), *eout = TAKE((size_t)Eg * U); /* edge features, a conv's output */
 #undef TAKE
 
     /* ---- bases ---- */
@@ -1223,44 +1232,41 @@ int xg_m3gnet_compute_work(const xg_m3gnet *m, xg_m3gnet_work *work, const xg_st
     /* ---- embedding ---- */
     for (int i = 0; i < n; i++)
         memcpy(v + (size_t)i * U, m->Emb + (size_t)m->z2i[s->types[i]] * U, sizeof(double) * U);
-    double *e_cur = bs[0].e_in;
     lin(ez, rbf, m->Ew, m->Eb, E, nb, U, nb, nb, U, 0);
     for (long k = 0; k < E * U; k++)
-        e_cur[k] = silu(ez[k]);
+        ecur[k] = silu(ez[k]);
 
     /* ---- blocks ---- */
     for (int b = 0; b < NB; b++) {
         const block_w *W = &m->blk[b];
         block_save *B = &bs[b];
-        if (b > 0)
-            memcpy(B->e_in, bs[b - 1].e_new, sizeof(double) * E * U);
-        memcpy(B->v_in, v, sizeof(double) * n * U);
         /* three-body */
         lin(B->atoms, v, W->Wa, W->ba, n, U, nb, U, U, nb, 0);
         for (long k = 0; k < (long)n * nb; k++)
             B->atoms[k] = sigm(B->atoms[k]);
-        memset(B->nbs, 0, sizeof(double) * E * nb);
+        double *nbs = dnb; /* free until the backward pass */
+        memset(nbs, 0, sizeof(double) * E * nb);
         for (long q = 0; q < T; q++) {
-            double *o = B->nbs + tb1[q] * nb;
+            double *o = nbs + tb1[q] * nb;
             const double *at = B->atoms + (long)g.dst[tb2[q]] * nb, *bq = basis + q * nb;
             for (int c = 0; c < nb; c++)
                 o[c] += bq[c] * at[c] * tw[q];
         }
-        lin(B->zb, B->nbs, W->Wb, NULL, E, nb, U, nb, nb, U, 0);
-        lin(B->zg, B->nbs, W->Wg, NULL, E, nb, U, nb, nb, U, 0);
+        lin(B->zb, nbs, W->Wb, NULL, E, nb, U, nb, nb, U, 0);
+        lin(B->zg, nbs, W->Wg, NULL, E, nb, U, nb, nb, U, 0);
         sig_rows(B->sb, NULL, B->zb, E * U);
         sig_rows(B->sg, NULL, B->zg, E * U);
         for (long k = 0; k < E * U; k++)
-            B->e_mid[k] = B->e_in[k] + B->zb[k] * B->sb[k] * B->sg[k];
+            ecur[k] += B->zb[k] * B->sb[k] * B->sg[k];
         /* edge update */
-        conv_forward(&W->edge, &B->ce, B->out_e, v, B->e_mid, rbf, &g, U, nb, P, Q, h);
+        conv_forward(&W->edge, &B->ce, eout, v, ecur, rbf, &g, U, nb, P, Q, h);
         for (long k = 0; k < E * U; k++)
-            B->e_new[k] = B->e_mid[k] + B->out_e[k];
+            ecur[k] += eout[k];
         /* node update: messages src -> dst */
-        conv_forward(&W->node, &B->cn, B->out_n, v, B->e_new, rbf, &g, U, nb, P, Q, h);
+        conv_forward(&W->node, &B->cn, eout, v, ecur, rbf, &g, U, nb, P, Q, h);
         for (long r = 0; r < E; r++) {
             double *vd = v + (long)g.dst[r] * U;
-            const double *o = B->out_n + r * U;
+            const double *o = eout + r * U;
             for (int k = 0; k < U; k++)
                 vd[k] += o[k];
         }
@@ -1358,13 +1364,12 @@ int xg_m3gnet_compute_work(const xg_m3gnet *m, xg_m3gnet_work *work, const xg_st
         memcpy(h, de, sizeof(double) * E * U); /* dout of the edge conv = de */
         conv_backward(&W->edge, &B->ce, h, dv2, de, grbf, &g, U, nb, t1, t2, dP);
         /* de is now dE/d e_mid; three-body: e_mid = e_in + silu(zb) sigm(zg) */
-        memset(dnb, 0, sizeof(double) * E * nb);
         for (long k = 0; k < E * U; k++) {
             double sb = B->zb[k] * B->sb[k], sg = B->sg[k];
             t1[k] = de[k] * sg * dsilu_s(B->zb[k], B->sb[k]);
             t2[k] = de[k] * sb * sg * (1 - sg);
         }
-        lin_back(dnb, t1, W->Wb, E, nb, U, nb, nb, U);
+        lin_back_set(dnb, t1, W->Wb, E, nb, U, nb, nb, U);
         lin_back(dnb, t2, W->Wg, E, nb, U, nb, nb, U);
         memset(datoms, 0, sizeof(double) * n * nb);
         for (long q = 0; q < T; q++) {
