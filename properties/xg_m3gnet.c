@@ -975,6 +975,16 @@ typedef struct {
 } conv_save;
 
 /* s = sigmoid(z) over n numbers; h (optional) = SiLU(z) = z s. */
+/* The sigmoid passes are arithmetic-bound (a 13-term polynomial and a division per number);
+ * where the CPU has AVX-512 they run twice as wide. GCC builds one copy per target and picks
+ * at load time (an ifunc); elementwise, the copies compute the same numbers. */
+#if defined(__GNUC__) && !defined(__clang__) && defined(__x86_64__) && defined(__linux__)
+#define XG_SIMD_CLONES __attribute__((target_clones("avx512f", "default")))
+#else
+#define XG_SIMD_CLONES
+#endif
+
+XG_SIMD_CLONES
 static void sig_rows(double *restrict s, double *restrict h, const double *restrict z, long n)
 {
     if (h)
@@ -991,7 +1001,14 @@ static void sig_rows(double *restrict s, double *restrict h, const double *restr
 /* SiLU'(z) from z and s = sigmoid(z). */
 static inline double dsilu_s(double z, double s) { return s * (1.0 + z * (1.0 - s)); }
 
-/* out[E x U] = GatedMLP([v_src, v_dst, e]) * (W_rbf rbf). P (N x 2U) = v W1s^T, Q = v W1d^T. */
+/* Edges go through a gated MLP in tiles of this many rows: each tile's activations (a few
+ * hundred KB for all edges) stay in the core's cache between the GEMM that makes them and the
+ * sigmoid and GEMM that use them. Done over all edges at once, every layer made a round trip
+ * through L3 and the sigmoid passes were bound by memory, not arithmetic. */
+#define CONV_TILE 96
+
+/* out[E x U] = GatedMLP([v_src, v_dst, e]) * (W_rbf rbf). P (N x 2U) = v W1s^T, Q = v W1d^T;
+ * h: a TILE x 2U work array. */
 static void conv_forward(const conv_mlp *c, conv_save *S, double *out, const double *v,
                          const double *e, const double *rbf, const graph *g, int U, int nb,
                          double *P, double *Q, double *h)
@@ -1000,79 +1017,89 @@ static void conv_forward(const conv_mlp *c, conv_save *S, double *out, const dou
     int n = g->n, U2 = 2 * U;
     lin(P, v, c->W1s, c->b1, n, U, U2, U, U, U2, 0);
     lin(Q, v, c->W1d, NULL, n, U, U2, U, U, U2, 0);
-    lin(S->z1, e, c->W1e, NULL, E, U, U2, U, U, U2, 0);
-    for (long r = 0; r < E; r++) {
-        double *z = S->z1 + r * U2;
-        const double *p = P + (long)g->src[r] * U2, *q = Q + (long)g->dst[r] * U2;
-        for (int k = 0; k < U2; k++)
-            z[k] += p[k] + q[k];
-    }
-    sig_rows(S->s1, h, S->z1, E * U2);
-    /* layer 2: h (E x 2U) -> z2; layers read columns 0..U-1, gates U..2U-1 */
-    lin(S->z2, h, c->A2, c->a2, E, U, U, U2, U, U2, 0);
-    lin(S->z2 + U, h + U, c->G2, c->c2, E, U, U, U2, U, U2, 0);
-    sig_rows(S->s2, h, S->z2, E * U2);
-    lin(S->z3, h, c->A3, c->a3, E, U, U, U2, U, U2, 0);
-    lin(S->z3 + U, h + U, c->G3, c->c3, E, U, U, U2, U, U2, 0);
     lin(S->w, rbf, c->Wr, NULL, E, nb, U, nb, nb, U, 0);
-    sig_rows(S->s3, NULL, S->z3, E * U2);
-    for (long r = 0; r < E; r++) {
-        const double *z = S->z3 + r * U2, *sg = S->s3 + r * U2, *w = S->w + r * U;
-        double *o = out + r * U;
-        for (int k = 0; k < U; k++)
-            o[k] = z[k] * sg[k] * sg[U + k] * w[k];
+    for (long r0 = 0; r0 < E; r0 += CONV_TILE) {
+        long R = E - r0 < CONV_TILE ? E - r0 : CONV_TILE;
+        double *z1 = S->z1 + r0 * U2, *z2 = S->z2 + r0 * U2, *z3 = S->z3 + r0 * U2;
+        double *s1 = S->s1 + r0 * U2, *s2 = S->s2 + r0 * U2, *s3 = S->s3 + r0 * U2;
+        lin(z1, e + r0 * U, c->W1e, NULL, R, U, U2, U, U, U2, 0);
+        for (long r = 0; r < R; r++) {
+            double *z = z1 + r * U2;
+            const double *pp = P + (long)g->src[r0 + r] * U2, *q = Q + (long)g->dst[r0 + r] * U2;
+            for (int k = 0; k < U2; k++)
+                z[k] += pp[k] + q[k];
+        }
+        sig_rows(s1, h, z1, R * U2);
+        /* layer 2: h (R x 2U) -> z2; layers read columns 0..U-1, gates U..2U-1 */
+        lin(z2, h, c->A2, c->a2, R, U, U, U2, U, U2, 0);
+        lin(z2 + U, h + U, c->G2, c->c2, R, U, U, U2, U, U2, 0);
+        sig_rows(s2, h, z2, R * U2);
+        lin(z3, h, c->A3, c->a3, R, U, U, U2, U, U2, 0);
+        lin(z3 + U, h + U, c->G3, c->c3, R, U, U, U2, U, U2, 0);
+        sig_rows(s3, NULL, z3, R * U2);
+        for (long r = 0; r < R; r++) {
+            const double *z = z3 + r * U2, *sg = s3 + r * U2, *w = S->w + (r0 + r) * U;
+            double *o = out + (r0 + r) * U;
+            for (int k = 0; k < U; k++)
+                o[k] = z[k] * sg[k] * sg[U + k] * w[k];
+        }
     }
 }
 
-/* Backward of conv_forward given dout (E x U): adds into dv (N x U), de (E x U), drbf (E x nb).
- * Work arrays: t1, t2 (E x 2U), dP (N x 2U). */
-static void conv_backward(const conv_mlp *c, const conv_save *S, const double *dout, double *dv,
-                          double *de, double *drbf, const graph *g, int U, int nb, double *t1,
-                          double *t2, double *dP)
+/* Backward of conv_forward given dout: adds into dv (N x U), de (E x U), drbf (E x nb). Row r
+ * of dout is dout[r] (E x U), or dout[dout_atom[r]] when dout_atom is given (a node update's
+ * message gradient is that of its destination atom: no E x U gather). dout may be de itself:
+ * each tile reads its rows of dout before it adds into the same rows of de.
+ * Work arrays: t1, t2 (TILE x 2U at least), dw (E x U), dP (2 N x 2U). */
+static void conv_backward(const conv_mlp *c, const conv_save *S, const double *dout,
+                          const int *dout_atom, double *dv, double *de, double *drbf,
+                          const graph *g, int U, int nb, double *t1, double *t2, double *dw,
+                          double *dP)
 {
     long E = g->E;
     int n = g->n, U2 = 2 * U;
-    /* dW: d(w) = dout * mlp_out -> drbf; d z3 */
-    double *dw = t1; /* E x U (first half of t1 reused as E x U contiguous) */
-    for (long r = 0; r < E; r++) {
-        const double *z = S->z3 + r * U2, *s3 = S->s3 + r * U2, *w = S->w + r * U;
-        const double *d = dout + r * U;
-        double *dz = t2 + r * U2, *dwr = dw + r * U;
-        for (int k = 0; k < U; k++) {
-            double a = z[k] * s3[k], s = s3[U + k];
-            dwr[k] = d[k] * a * s;
-            dz[k] = d[k] * w[k] * s * dsilu_s(z[k], s3[k]);
-            dz[U + k] = d[k] * w[k] * a * s * (1.0 - s);
+    double *dPs = dP, *dPd = dP + (size_t)n * U2; /* by source and by destination atom */
+    memset(dP, 0, sizeof(double) * 2 * n * U2);
+    for (long r0 = 0; r0 < E; r0 += CONV_TILE) {
+        long R = E - r0 < CONV_TILE ? E - r0 : CONV_TILE;
+        const double *z1 = S->z1 + r0 * U2, *z2 = S->z2 + r0 * U2, *z3 = S->z3 + r0 * U2;
+        const double *s1 = S->s1 + r0 * U2, *s2 = S->s2 + r0 * U2, *s3 = S->s3 + r0 * U2;
+        /* d(w) = dout * mlp_out -> drbf (after the loop); d z3 into t2 */
+        for (long r = 0; r < R; r++) {
+            const double *z = z3 + r * U2, *sr = s3 + r * U2, *w = S->w + (r0 + r) * U;
+            const double *d = dout + (dout_atom ? (long)dout_atom[r0 + r] : r0 + r) * U;
+            double *dz = t2 + r * U2, *dwr = dw + (r0 + r) * U;
+            for (int k = 0; k < U; k++) {
+                double a = z[k] * sr[k], sg = sr[U + k];
+                dwr[k] = d[k] * a * sg;
+                dz[k] = d[k] * w[k] * sg * dsilu_s(z[k], sr[k]);
+                dz[U + k] = d[k] * w[k] * a * sg * (1.0 - sg);
+            }
+        }
+        /* through layer 3 into h2 (t1), layer 2 into h1 (t2) */
+        lin_back_set(t1, t2, c->A3, R, U, U, U2, U, U2);
+        lin_back_set(t1 + U, t2 + U, c->G3, R, U, U, U2, U, U2);
+        for (long k = 0; k < R * U2; k++)
+            t1[k] *= dsilu_s(z2[k], s2[k]);
+        lin_back_set(t2, t1, c->A2, R, U, U, U2, U, U2);
+        lin_back_set(t2 + U, t1 + U, c->G2, R, U, U, U2, U, U2);
+        for (long k = 0; k < R * U2; k++)
+            t2[k] *= dsilu_s(z1[k], s1[k]);
+        /* t2 = dz1 (R x 2U): into e, and summed per source and destination atom for the
+         * split first layer */
+        lin_back(de + r0 * U, t2, c->W1e, R, U, U2, U, U, U2);
+        for (long r = 0; r < R; r++) {
+            double *ps = dPs + (long)g->src[r0 + r] * U2, *pd = dPd + (long)g->dst[r0 + r] * U2;
+            const double *d = t2 + r * U2;
+            for (int k = 0; k < U2; k++) {
+                ps[k] += d[k];
+                pd[k] += d[k];
+            }
         }
     }
     lin_back(drbf, dw, c->Wr, E, nb, U, nb, nb, U);
-    /* through layer 3 into h2 (t1 as E x 2U) */
-    lin_back_set(t1, t2, c->A3, E, U, U, U2, U, U2);
-    lin_back_set(t1 + U, t2 + U, c->G3, E, U, U, U2, U, U2);
-    for (long k = 0; k < E * U2; k++)
-        t1[k] *= dsilu_s(S->z2[k], S->s2[k]);
-    lin_back_set(t2, t1, c->A2, E, U, U, U2, U, U2);
-    lin_back_set(t2 + U, t1 + U, c->G2, E, U, U, U2, U, U2);
-    for (long k = 0; k < E * U2; k++)
-        t2[k] *= dsilu_s(S->z1[k], S->s1[k]);
-    /* t2 = dz1 (E x 2U): into e, and per node through the split first layer */
-    lin_back(de, t2, c->W1e, E, U, U2, U, U, U2);
-    memset(dP, 0, sizeof(double) * n * U2);
-    for (long r = 0; r < E; r++) {
-        double *p = dP + (long)g->src[r] * U2;
-        const double *d = t2 + r * U2;
-        for (int k = 0; k < U2; k++)
-            p[k] += d[k];
-    }
-    lin_back(dv, dP, c->W1s, n, U, U2, U, U, U2);
-    memset(dP, 0, sizeof(double) * n * U2);
-    for (long r = 0; r < E; r++) {
-        double *p = dP + (long)g->dst[r] * U2;
-        const double *d = t2 + r * U2;
-        for (int k = 0; k < U2; k++)
-            p[k] += d[k];
-    }
-    lin_back(dv, dP, c->W1d, n, U, U2, U, U, U2);
+    lin_back(dv, dPs, c->W1s, n, U, U2, U, U, U2);
+    lin_back(dv, dPd, c->W1d, n, U, U2, U, U, U2);
 }
 
 /* ------------------------------------------------------------------------------------------
@@ -1139,7 +1166,7 @@ int xg_m3gnet_compute_work(const xg_m3gnet *m, xg_m3gnet_work *work, const xg_st
     need += (size_t)Tg * (nb * 2 + 8);          /* basis, dbasis, ... */
     need += (size_t)Eg * 2;                     /* fc, dfc */
     need += (size_t)NB * ((size_t)n * nb + (size_t)Eg * U * 6 + (size_t)Eg * U2 * 12);
-    need += (size_t)n * U * 4 + (size_t)n * U2 * 3 + (size_t)Eg * U2 * 3 + (size_t)Eg * U * 4 +
+    need += (size_t)n * U * 4 + (size_t)n * U2 * 4 + (size_t)Eg * U2 * 3 + (size_t)Eg * U * 4 +
             (size_t)n * (U * 2 * NRO + 8) + (size_t)Eg * nb + (size_t)n * nb;
     if (work->cap < need) {
         /* grow with headroom: a relaxation's graph changes size a little from step to step */
@@ -1189,7 +1216,7 @@ int xg_m3gnet_compute_work(const xg_m3gnet *m, xg_m3gnet_work *work, const xg_st
         B->cn.w = TAKE((size_t)Eg * U);
     }
     double *v = TAKE((size_t)n * U), *dv = TAKE((size_t)n * U), *dv2 = TAKE((size_t)n * U);
-    double *P = TAKE((size_t)n * U2), *Q = TAKE((size_t)n * U2), *dP = TAKE((size_t)n * U2);
+    double *P = TAKE((size_t)n * U2), *Q = TAKE((size_t)n * U2), *dP = TAKE((size_t)n * U2 * 2);
     double *h = TAKE((size_t)Eg * U2), *t1 = TAKE((size_t)Eg * U2), *t2 = TAKE((size_t)Eg * U2);
     double *de = TAKE((size_t)Eg * U), *ez = TAKE((size_t)Eg * U);
     double *ro = TAKE((size_t)n * U * 2 * NRO);
@@ -1354,15 +1381,10 @@ int xg_m3gnet_compute_work(const xg_m3gnet *m, xg_m3gnet_work *work, const xg_st
         block_save *B = &bs[b];
         /* node update: v_out = v_in + scatter_dst(out_n); dv (wrt v_out) passes through */
         memcpy(dv2, dv, sizeof(double) * n * U); /* dv2 = dE/dv_in accumulator */
-        /* dE/d(message of bond r) = dE/dv[dst r]; gathered into h (t1, t2 are the work
-         * arrays of conv_backward) */
-        double *dout = h;
-        for (long r = 0; r < E; r++)
-            memcpy(dout + r * U, dv + (long)g.dst[r] * U, sizeof(double) * U);
-        conv_backward(&W->node, &B->cn, dout, dv2, de, grbf, &g, U, nb, t1, t2, dP);
-        /* edge update: e_new = e_mid + out_e */
-        memcpy(h, de, sizeof(double) * E * U); /* dout of the edge conv = de */
-        conv_backward(&W->edge, &B->ce, h, dv2, de, grbf, &g, U, nb, t1, t2, dP);
+        /* dE/d(message of bond r) = dE/dv[dst r]; h is conv_backward's E x U work array */
+        conv_backward(&W->node, &B->cn, dv, g.dst, dv2, de, grbf, &g, U, nb, t1, t2, h, dP);
+        /* edge update: e_new = e_mid + out_e, so the conv's output gradient is de itself */
+        conv_backward(&W->edge, &B->ce, de, NULL, dv2, de, grbf, &g, U, nb, t1, t2, h, dP);
         /* de is now dE/d e_mid; three-body: e_mid = e_in + silu(zb) sigm(zg) */
         for (long k = 0; k < E * U; k++) {
             double sb = B->zb[k] * B->sb[k], sg = B->sg[k];
