@@ -10,6 +10,7 @@
 #include <cblas.h>
 #include <ctype.h>
 #include <math.h>
+#include <stdint.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -885,7 +886,46 @@ int xg_m3gnet_graph_size(const xg_m3gnet *m, const xg_structure *s, long *nbonds
 /* ------------------------------------------------------------------------------------------
  * dense helpers
  * ------------------------------------------------------------------------------------------ */
-static inline double sigm(double x) { return 1.0 / (1.0 + exp(-x)); }
+/* exp(x) without a library call, so that loops over sigmoids vectorize: glibc's exp is one
+ * scalar call per number, and the ~1.6 million sigmoids of a 20-atom energy+forces call took
+ * 40% of its time in exp and the division behind it. Cody-Waite reduction x = k ln2 + r
+ * (|r| <= ln2 / 2, ln2 split in a 32-bit head and a tail so k ln2 is exact), exp(r) by its
+ * Taylor series to degree 13 (remainder below 4e-18 relative), 2^k put into the exponent bits.
+ * The integer k comes from adding 1.5 * 2^52, which rounds x / ln2 to the nearest integer in
+ * the low mantissa bits without a float-to-int conversion (AVX2 has none for 64-bit
+ * integers). Within 2 ulp of exp for |x| <= 708; clamped outside, where the sigmoid it feeds
+ * is 0 or 1 to double precision anyway. */
+static inline double exp_vec(double x)
+{
+    const double shifter = 0x1.8p52, ln2_hi = 0x1.62e42feep-1, ln2_lo = 0x1.a39ef35793c76p-33;
+    x = x < -708.0 ? -708.0 : (x > 708.0 ? 708.0 : x);
+    double kd = x * 0x1.71547652b82fep0 + shifter;
+    double k = kd - shifter;
+    double r = (x - k * ln2_hi) - k * ln2_lo;
+    double p = 1.0 / 6227020800.0;             /* 1/13! */
+    p = p * r + 1.0 / 479001600.0;
+    p = p * r + 1.0 / 39916800.0;
+    p = p * r + 1.0 / 3628800.0;
+    p = p * r + 1.0 / 362880.0;
+    p = p * r + 1.0 / 40320.0;
+    p = p * r + 1.0 / 5040.0;
+    p = p * r + 1.0 / 720.0;
+    p = p * r + 1.0 / 120.0;
+    p = p * r + 1.0 / 24.0;
+    p = p * r + 1.0 / 6.0;
+    p = p * r + 0.5;
+    p = p * r + 1.0;
+    p = p * r + 1.0;
+    int64_t ki, si, sh;
+    memcpy(&ki, &kd, sizeof ki);
+    memcpy(&sh, &shifter, sizeof sh);
+    si = (ki - sh + 1023) << 52; /* 2^k: k in [-1022, 1022] after the clamp */
+    double scale;
+    memcpy(&scale, &si, sizeof scale);
+    return p * scale;
+}
+
+static inline double sigm(double x) { return 1.0 / (1.0 + exp_vec(-x)); }
 static inline double silu(double x) { return x * sigm(x); }
 static inline double dsilu(double x)
 {
@@ -916,6 +956,16 @@ static void lin_back(double *dX, const double *dY, const double *W, long N, int 
                 1.0, dX, ldx);
 }
 
+/* dX[N x in] = dY[N x out] W (overwrites: saves clearing a buffer the GEMM fills anyway). */
+static void lin_back_set(double *dX, const double *dY, const double *W, long N, int in, int out,
+                         int ldx, int ldw, int ldy)
+{
+    if (N <= 0)
+        return;
+    cblas_dgemm(CblasRowMajor, CblasNoTrans, CblasNoTrans, (int)N, in, out, 1.0, dY, ldy, W, ldw,
+                0.0, dX, ldx);
+}
+
 /* Saved state of one conv gated MLP over E rows. */
 typedef struct {
     double *z1;        /* E x 2U (layer | gate pre-activations) */
@@ -925,19 +975,40 @@ typedef struct {
 } conv_save;
 
 /* s = sigmoid(z) over n numbers; h (optional) = SiLU(z) = z s. */
-static void sig_rows(double *s, double *h, const double *z, long n)
+/* The sigmoid passes are arithmetic-bound (a 13-term polynomial and a division per number);
+ * where the CPU has AVX-512 they run twice as wide. GCC builds one copy per target and picks
+ * at load time (an ifunc); elementwise, the copies compute the same numbers. */
+#if defined(__GNUC__) && !defined(__clang__) && defined(__x86_64__) && defined(__linux__)
+#define XG_SIMD_CLONES __attribute__((target_clones("avx512f", "default")))
+#else
+#define XG_SIMD_CLONES
+#endif
+
+XG_SIMD_CLONES
+static void sig_rows(double *restrict s, double *restrict h, const double *restrict z, long n)
 {
-    for (long k = 0; k < n; k++)
-        s[k] = 1.0 / (1.0 + exp(-z[k]));
     if (h)
+        for (long k = 0; k < n; k++) {
+            double sk = 1.0 / (1.0 + exp_vec(-z[k]));
+            s[k] = sk;
+            h[k] = z[k] * sk;
+        }
+    else
         for (long k = 0; k < n; k++)
-            h[k] = z[k] * s[k];
+            s[k] = 1.0 / (1.0 + exp_vec(-z[k]));
 }
 
 /* SiLU'(z) from z and s = sigmoid(z). */
 static inline double dsilu_s(double z, double s) { return s * (1.0 + z * (1.0 - s)); }
 
-/* out[E x U] = GatedMLP([v_src, v_dst, e]) * (W_rbf rbf). P (N x 2U) = v W1s^T, Q = v W1d^T. */
+/* Edges go through a gated MLP in tiles of this many rows: each tile's activations (a few
+ * hundred KB for all edges) stay in the core's cache between the GEMM that makes them and the
+ * sigmoid and GEMM that use them. Done over all edges at once, every layer made a round trip
+ * through L3 and the sigmoid passes were bound by memory, not arithmetic. */
+#define CONV_TILE 96
+
+/* out[E x U] = GatedMLP([v_src, v_dst, e]) * (W_rbf rbf). P (N x 2U) = v W1s^T, Q = v W1d^T;
+ * h: a TILE x 2U work array. */
 static void conv_forward(const conv_mlp *c, conv_save *S, double *out, const double *v,
                          const double *e, const double *rbf, const graph *g, int U, int nb,
                          double *P, double *Q, double *h)
@@ -946,88 +1017,100 @@ static void conv_forward(const conv_mlp *c, conv_save *S, double *out, const dou
     int n = g->n, U2 = 2 * U;
     lin(P, v, c->W1s, c->b1, n, U, U2, U, U, U2, 0);
     lin(Q, v, c->W1d, NULL, n, U, U2, U, U, U2, 0);
-    lin(S->z1, e, c->W1e, NULL, E, U, U2, U, U, U2, 0);
-    for (long r = 0; r < E; r++) {
-        double *z = S->z1 + r * U2;
-        const double *p = P + (long)g->src[r] * U2, *q = Q + (long)g->dst[r] * U2;
-        for (int k = 0; k < U2; k++)
-            z[k] += p[k] + q[k];
-    }
-    sig_rows(S->s1, h, S->z1, E * U2);
-    /* layer 2: h (E x 2U) -> z2; layers read columns 0..U-1, gates U..2U-1 */
-    lin(S->z2, h, c->A2, c->a2, E, U, U, U2, U, U2, 0);
-    lin(S->z2 + U, h + U, c->G2, c->c2, E, U, U, U2, U, U2, 0);
-    sig_rows(S->s2, h, S->z2, E * U2);
-    lin(S->z3, h, c->A3, c->a3, E, U, U, U2, U, U2, 0);
-    lin(S->z3 + U, h + U, c->G3, c->c3, E, U, U, U2, U, U2, 0);
     lin(S->w, rbf, c->Wr, NULL, E, nb, U, nb, nb, U, 0);
-    sig_rows(S->s3, NULL, S->z3, E * U2);
-    for (long r = 0; r < E; r++) {
-        const double *z = S->z3 + r * U2, *sg = S->s3 + r * U2, *w = S->w + r * U;
-        double *o = out + r * U;
-        for (int k = 0; k < U; k++)
-            o[k] = z[k] * sg[k] * sg[U + k] * w[k];
+    for (long r0 = 0; r0 < E; r0 += CONV_TILE) {
+        long R = E - r0 < CONV_TILE ? E - r0 : CONV_TILE;
+        double *z1 = S->z1 + r0 * U2, *z2 = S->z2 + r0 * U2, *z3 = S->z3 + r0 * U2;
+        double *s1 = S->s1 + r0 * U2, *s2 = S->s2 + r0 * U2, *s3 = S->s3 + r0 * U2;
+        lin(z1, e + r0 * U, c->W1e, NULL, R, U, U2, U, U, U2, 0);
+        for (long r = 0; r < R; r++) {
+            double *z = z1 + r * U2;
+            const double *pp = P + (long)g->src[r0 + r] * U2, *q = Q + (long)g->dst[r0 + r] * U2;
+            for (int k = 0; k < U2; k++)
+                z[k] += pp[k] + q[k];
+        }
+        sig_rows(s1, h, z1, R * U2);
+        /* layer 2: h (R x 2U) -> z2; layers read columns 0..U-1, gates U..2U-1 */
+        lin(z2, h, c->A2, c->a2, R, U, U, U2, U, U2, 0);
+        lin(z2 + U, h + U, c->G2, c->c2, R, U, U, U2, U, U2, 0);
+        sig_rows(s2, h, z2, R * U2);
+        lin(z3, h, c->A3, c->a3, R, U, U, U2, U, U2, 0);
+        lin(z3 + U, h + U, c->G3, c->c3, R, U, U, U2, U, U2, 0);
+        sig_rows(s3, NULL, z3, R * U2);
+        for (long r = 0; r < R; r++) {
+            const double *z = z3 + r * U2, *sg = s3 + r * U2, *w = S->w + (r0 + r) * U;
+            double *o = out + (r0 + r) * U;
+            for (int k = 0; k < U; k++)
+                o[k] = z[k] * sg[k] * sg[U + k] * w[k];
+        }
     }
 }
 
-/* Backward of conv_forward given dout (E x U): adds into dv (N x U), de (E x U), drbf (E x nb).
- * Work arrays: t1, t2 (E x 2U), dP (N x 2U). */
-static void conv_backward(const conv_mlp *c, const conv_save *S, const double *dout, double *dv,
-                          double *de, double *drbf, const graph *g, int U, int nb, double *t1,
-                          double *t2, double *dP)
+/* Backward of conv_forward given dout: adds into dv (N x U), de (E x U), drbf (E x nb). Row r
+ * of dout is dout[r] (E x U), or dout[dout_atom[r]] when dout_atom is given (a node update's
+ * message gradient is that of its destination atom: no E x U gather). dout may be de itself:
+ * each tile reads its rows of dout before it adds into the same rows of de.
+ * Work arrays: t1, t2 (TILE x 2U at least), dw (E x U), dP (2 N x 2U). */
+static void conv_backward(const conv_mlp *c, const conv_save *S, const double *dout,
+                          const int *dout_atom, double *dv, double *de, double *drbf,
+                          const graph *g, int U, int nb, double *t1, double *t2, double *dw,
+                          double *dP)
 {
     long E = g->E;
     int n = g->n, U2 = 2 * U;
-    /* dW: d(w) = dout * mlp_out -> drbf; d z3 */
-    double *dw = t1; /* E x U (first half of t1 reused as E x U contiguous) */
-    for (long r = 0; r < E; r++) {
-        const double *z = S->z3 + r * U2, *s3 = S->s3 + r * U2, *w = S->w + r * U;
-        const double *d = dout + r * U;
-        double *dz = t2 + r * U2, *dwr = dw + r * U;
-        for (int k = 0; k < U; k++) {
-            double a = z[k] * s3[k], s = s3[U + k];
-            dwr[k] = d[k] * a * s;
-            dz[k] = d[k] * w[k] * s * dsilu_s(z[k], s3[k]);
-            dz[U + k] = d[k] * w[k] * a * s * (1.0 - s);
+    double *dPs = dP, *dPd = dP + (size_t)n * U2; /* by source and by destination atom */
+    memset(dP, 0, sizeof(double) * 2 * n * U2);
+    for (long r0 = 0; r0 < E; r0 += CONV_TILE) {
+        long R = E - r0 < CONV_TILE ? E - r0 : CONV_TILE;
+        const double *z1 = S->z1 + r0 * U2, *z2 = S->z2 + r0 * U2, *z3 = S->z3 + r0 * U2;
+        const double *s1 = S->s1 + r0 * U2, *s2 = S->s2 + r0 * U2, *s3 = S->s3 + r0 * U2;
+        /* d(w) = dout * mlp_out -> drbf (after the loop); d z3 into t2 */
+        for (long r = 0; r < R; r++) {
+            const double *z = z3 + r * U2, *sr = s3 + r * U2, *w = S->w + (r0 + r) * U;
+            const double *d = dout + (dout_atom ? (long)dout_atom[r0 + r] : r0 + r) * U;
+            double *dz = t2 + r * U2, *dwr = dw + (r0 + r) * U;
+            for (int k = 0; k < U; k++) {
+                double a = z[k] * sr[k], sg = sr[U + k];
+                dwr[k] = d[k] * a * sg;
+                dz[k] = d[k] * w[k] * sg * dsilu_s(z[k], sr[k]);
+                dz[U + k] = d[k] * w[k] * a * sg * (1.0 - sg);
+            }
+        }
+        /* through layer 3 into h2 (t1), layer 2 into h1 (t2) */
+        lin_back_set(t1, t2, c->A3, R, U, U, U2, U, U2);
+        lin_back_set(t1 + U, t2 + U, c->G3, R, U, U, U2, U, U2);
+        for (long k = 0; k < R * U2; k++)
+            t1[k] *= dsilu_s(z2[k], s2[k]);
+        lin_back_set(t2, t1, c->A2, R, U, U, U2, U, U2);
+        lin_back_set(t2 + U, t1 + U, c->G2, R, U, U, U2, U, U2);
+        for (long k = 0; k < R * U2; k++)
+            t2[k] *= dsilu_s(z1[k], s1[k]);
+        /* t2 = dz1 (R x 2U): into e, and summed per source and destination atom for the
+         * split first layer */
+        lin_back(de + r0 * U, t2, c->W1e, R, U, U2, U, U, U2);
+        for (long r = 0; r < R; r++) {
+            double *ps = dPs + (long)g->src[r0 + r] * U2, *pd = dPd + (long)g->dst[r0 + r] * U2;
+            const double *d = t2 + r * U2;
+            for (int k = 0; k < U2; k++) {
+                ps[k] += d[k];
+                pd[k] += d[k];
+            }
         }
     }
     lin_back(drbf, dw, c->Wr, E, nb, U, nb, nb, U);
-    /* through layer 3 into h2 (t1 as E x 2U) */
-    memset(t1, 0, sizeof(double) * E * U2);
-    lin_back(t1, t2, c->A3, E, U, U, U2, U, U2);
-    lin_back(t1 + U, t2 + U, c->G3, E, U, U, U2, U, U2);
-    for (long k = 0; k < E * U2; k++)
-        t1[k] *= dsilu_s(S->z2[k], S->s2[k]);
-    memset(t2, 0, sizeof(double) * E * U2);
-    lin_back(t2, t1, c->A2, E, U, U, U2, U, U2);
-    lin_back(t2 + U, t1 + U, c->G2, E, U, U, U2, U, U2);
-    for (long k = 0; k < E * U2; k++)
-        t2[k] *= dsilu_s(S->z1[k], S->s1[k]);
-    /* t2 = dz1 (E x 2U): into e, and per node through the split first layer */
-    lin_back(de, t2, c->W1e, E, U, U2, U, U, U2);
-    memset(dP, 0, sizeof(double) * n * U2);
-    for (long r = 0; r < E; r++) {
-        double *p = dP + (long)g->src[r] * U2;
-        const double *d = t2 + r * U2;
-        for (int k = 0; k < U2; k++)
-            p[k] += d[k];
-    }
-    lin_back(dv, dP, c->W1s, n, U, U2, U, U, U2);
-    memset(dP, 0, sizeof(double) * n * U2);
-    for (long r = 0; r < E; r++) {
-        double *p = dP + (long)g->dst[r] * U2;
-        const double *d = t2 + r * U2;
-        for (int k = 0; k < U2; k++)
-            p[k] += d[k];
-    }
-    lin_back(dv, dP, c->W1d, n, U, U2, U, U, U2);
+    lin_back(dv, dPs, c->W1s, n, U, U2, U, U, U2);
+    lin_back(dv, dPd, c->W1d, n, U, U2, U, U, U2);
 }
 
 /* ------------------------------------------------------------------------------------------
  * energy, forces, stress
  * ------------------------------------------------------------------------------------------ */
 typedef struct {
-    double *v_in, *atoms, *nbs, *zb, *zg, *sb, *sg, *e_in, *e_mid, *e_new, *out_e, *out_n;
+    /* what the backward pass reads: the three-body atom gates and bond pre-activations with
+     * their sigmoids, and the two gated MLPs' saves; edge and node features themselves are
+     * not needed there and live in one buffer each, updated in place (the arena is ~2 MB per
+     * block for 20 atoms, so every array not kept is memory traffic saved) */
+    double *atoms, *zb, *zg, *sb, *sg;
     conv_save ce, cn;
 } block_save;
 
@@ -1082,9 +1165,8 @@ int xg_m3gnet_compute_work(const xg_m3gnet *m, xg_m3gnet_work *work, const xg_st
     need += (size_t)Eg * nb * 3;                /* rbf, drbf_dr, g_rbf */
     need += (size_t)Tg * (nb * 2 + 8);          /* basis, dbasis, ... */
     need += (size_t)Eg * 2;                     /* fc, dfc */
-    need += (size_t)NB * ((size_t)n * U + (size_t)n * nb + (size_t)Eg * nb + (size_t)Eg * U * 9 +
-                          (size_t)Eg * U2 * 12 + (size_t)Eg * U * 2);
-    need += (size_t)n * U * 4 + (size_t)n * U2 * 3 + (size_t)Eg * U2 * 3 + (size_t)Eg * U * 2 +
+    need += (size_t)NB * ((size_t)n * nb + (size_t)Eg * U * 6 + (size_t)Eg * U2 * 12);
+    need += (size_t)n * U * 4 + (size_t)n * U2 * 4 + (size_t)Eg * U2 * 3 + (size_t)Eg * U * 4 +
             (size_t)n * (U * 2 * NRO + 8) + (size_t)Eg * nb + (size_t)n * nb;
     if (work->cap < need) {
         /* grow with headroom: a relaxation's graph changes size a little from step to step */
@@ -1113,16 +1195,9 @@ int xg_m3gnet_compute_work(const xg_m3gnet *m, xg_m3gnet_work *work, const xg_st
     block_save bs[MAXB];
     for (int b = 0; b < NB; b++) {
         block_save *B = &bs[b];
-        B->v_in = TAKE((size_t)n * U);
         B->atoms = TAKE((size_t)n * nb);
-        B->nbs = TAKE((size_t)Eg * nb);
         B->zb = TAKE((size_t)Eg * U);
         B->zg = TAKE((size_t)Eg * U);
-        B->e_in = TAKE((size_t)Eg * U);
-        B->e_mid = TAKE((size_t)Eg * U);
-        B->e_new = TAKE((size_t)Eg * U);
-        B->out_e = TAKE((size_t)Eg * U);
-        B->out_n = TAKE((size_t)Eg * U);
         B->ce.z1 = TAKE((size_t)Eg * U2);
         B->ce.z2 = TAKE((size_t)Eg * U2);
         B->ce.z3 = TAKE((size_t)Eg * U2);
@@ -1141,12 +1216,13 @@ int xg_m3gnet_compute_work(const xg_m3gnet *m, xg_m3gnet_work *work, const xg_st
         B->cn.w = TAKE((size_t)Eg * U);
     }
     double *v = TAKE((size_t)n * U), *dv = TAKE((size_t)n * U), *dv2 = TAKE((size_t)n * U);
-    double *P = TAKE((size_t)n * U2), *Q = TAKE((size_t)n * U2), *dP = TAKE((size_t)n * U2);
+    double *P = TAKE((size_t)n * U2), *Q = TAKE((size_t)n * U2), *dP = TAKE((size_t)n * U2 * 2);
     double *h = TAKE((size_t)Eg * U2), *t1 = TAKE((size_t)Eg * U2), *t2 = TAKE((size_t)Eg * U2);
     double *de = TAKE((size_t)Eg * U), *ez = TAKE((size_t)Eg * U);
     double *ro = TAKE((size_t)n * U * 2 * NRO);
     double *ro_y = TAKE((size_t)n * 8);
     double *dnb = TAKE((size_t)Eg * nb), *datoms = TAKE((size_t)n * nb);
+    double *ecur = TAKE((size_t)Eg * U), *eout = TAKE((size_t)Eg * U); /* edge features, a conv's output */
 #undef TAKE
 
     /* ---- bases ---- */
@@ -1183,44 +1259,41 @@ int xg_m3gnet_compute_work(const xg_m3gnet *m, xg_m3gnet_work *work, const xg_st
     /* ---- embedding ---- */
     for (int i = 0; i < n; i++)
         memcpy(v + (size_t)i * U, m->Emb + (size_t)m->z2i[s->types[i]] * U, sizeof(double) * U);
-    double *e_cur = bs[0].e_in;
     lin(ez, rbf, m->Ew, m->Eb, E, nb, U, nb, nb, U, 0);
     for (long k = 0; k < E * U; k++)
-        e_cur[k] = silu(ez[k]);
+        ecur[k] = silu(ez[k]);
 
     /* ---- blocks ---- */
     for (int b = 0; b < NB; b++) {
         const block_w *W = &m->blk[b];
         block_save *B = &bs[b];
-        if (b > 0)
-            memcpy(B->e_in, bs[b - 1].e_new, sizeof(double) * E * U);
-        memcpy(B->v_in, v, sizeof(double) * n * U);
         /* three-body */
         lin(B->atoms, v, W->Wa, W->ba, n, U, nb, U, U, nb, 0);
         for (long k = 0; k < (long)n * nb; k++)
             B->atoms[k] = sigm(B->atoms[k]);
-        memset(B->nbs, 0, sizeof(double) * E * nb);
+        double *nbs = dnb; /* free until the backward pass */
+        memset(nbs, 0, sizeof(double) * E * nb);
         for (long q = 0; q < T; q++) {
-            double *o = B->nbs + tb1[q] * nb;
+            double *o = nbs + tb1[q] * nb;
             const double *at = B->atoms + (long)g.dst[tb2[q]] * nb, *bq = basis + q * nb;
             for (int c = 0; c < nb; c++)
                 o[c] += bq[c] * at[c] * tw[q];
         }
-        lin(B->zb, B->nbs, W->Wb, NULL, E, nb, U, nb, nb, U, 0);
-        lin(B->zg, B->nbs, W->Wg, NULL, E, nb, U, nb, nb, U, 0);
+        lin(B->zb, nbs, W->Wb, NULL, E, nb, U, nb, nb, U, 0);
+        lin(B->zg, nbs, W->Wg, NULL, E, nb, U, nb, nb, U, 0);
         sig_rows(B->sb, NULL, B->zb, E * U);
         sig_rows(B->sg, NULL, B->zg, E * U);
         for (long k = 0; k < E * U; k++)
-            B->e_mid[k] = B->e_in[k] + B->zb[k] * B->sb[k] * B->sg[k];
+            ecur[k] += B->zb[k] * B->sb[k] * B->sg[k];
         /* edge update */
-        conv_forward(&W->edge, &B->ce, B->out_e, v, B->e_mid, rbf, &g, U, nb, P, Q, h);
+        conv_forward(&W->edge, &B->ce, eout, v, ecur, rbf, &g, U, nb, P, Q, h);
         for (long k = 0; k < E * U; k++)
-            B->e_new[k] = B->e_mid[k] + B->out_e[k];
+            ecur[k] += eout[k];
         /* node update: messages src -> dst */
-        conv_forward(&W->node, &B->cn, B->out_n, v, B->e_new, rbf, &g, U, nb, P, Q, h);
+        conv_forward(&W->node, &B->cn, eout, v, ecur, rbf, &g, U, nb, P, Q, h);
         for (long r = 0; r < E; r++) {
             double *vd = v + (long)g.dst[r] * U;
-            const double *o = B->out_n + r * U;
+            const double *o = eout + r * U;
             for (int k = 0; k < U; k++)
                 vd[k] += o[k];
         }
@@ -1308,23 +1381,17 @@ int xg_m3gnet_compute_work(const xg_m3gnet *m, xg_m3gnet_work *work, const xg_st
         block_save *B = &bs[b];
         /* node update: v_out = v_in + scatter_dst(out_n); dv (wrt v_out) passes through */
         memcpy(dv2, dv, sizeof(double) * n * U); /* dv2 = dE/dv_in accumulator */
-        /* dE/d(message of bond r) = dE/dv[dst r]; gathered into h (t1, t2 are the work
-         * arrays of conv_backward) */
-        double *dout = h;
-        for (long r = 0; r < E; r++)
-            memcpy(dout + r * U, dv + (long)g.dst[r] * U, sizeof(double) * U);
-        conv_backward(&W->node, &B->cn, dout, dv2, de, grbf, &g, U, nb, t1, t2, dP);
-        /* edge update: e_new = e_mid + out_e */
-        memcpy(h, de, sizeof(double) * E * U); /* dout of the edge conv = de */
-        conv_backward(&W->edge, &B->ce, h, dv2, de, grbf, &g, U, nb, t1, t2, dP);
+        /* dE/d(message of bond r) = dE/dv[dst r]; h is conv_backward's E x U work array */
+        conv_backward(&W->node, &B->cn, dv, g.dst, dv2, de, grbf, &g, U, nb, t1, t2, h, dP);
+        /* edge update: e_new = e_mid + out_e, so the conv's output gradient is de itself */
+        conv_backward(&W->edge, &B->ce, de, NULL, dv2, de, grbf, &g, U, nb, t1, t2, h, dP);
         /* de is now dE/d e_mid; three-body: e_mid = e_in + silu(zb) sigm(zg) */
-        memset(dnb, 0, sizeof(double) * E * nb);
         for (long k = 0; k < E * U; k++) {
             double sb = B->zb[k] * B->sb[k], sg = B->sg[k];
             t1[k] = de[k] * sg * dsilu_s(B->zb[k], B->sb[k]);
             t2[k] = de[k] * sb * sg * (1 - sg);
         }
-        lin_back(dnb, t1, W->Wb, E, nb, U, nb, nb, U);
+        lin_back_set(dnb, t1, W->Wb, E, nb, U, nb, nb, U);
         lin_back(dnb, t2, W->Wg, E, nb, U, nb, nb, U);
         memset(datoms, 0, sizeof(double) * n * nb);
         for (long q = 0; q < T; q++) {

@@ -48,12 +48,16 @@ static const char usage[] =
     "\n"
     "  --reference REF               more known crystals for novelty (repeatable), besides\n"
     "                                the shipped data/reference/mp20.h5: all 42,955 crystals\n"
-    "                                of MP-20 (train, val and test), so that by default\n"
-    "                                novel means \"not in MP-20\"\n"
+    "                                of MP-20 (train, val and test), and the shipped\n"
+    "                                data/reference/elements-extra.h5: 50 well-known\n"
+    "                                elemental structures from published lattice\n"
+    "                                constants (with fcc Fe, diamond and white tin, which\n"
+    "                                MP-20 lacks), so that by default novel means \"not\n"
+    "                                in MP-20 nor a common form of an element\"\n"
     "  --explain ID                  also print, for the crystal with this id, the numbers\n"
     "                                behind each of its flags (why it is or is not valid,\n"
     "                                novel, stable, S.U.N.)\n"
-    "  --no-default-reference        leave the shipped MP-20 reference out (novelty only\n"
+    "  --no-default-reference        leave the shipped references out (novelty only\n"
     "                                against --reference sets; none: novel stays empty)\n"
     "  --distribution-reference REF  crystals to compare distributions with: Wasserstein\n"
     "                                distances of density and number of elements, over the\n"
@@ -1299,22 +1303,25 @@ static int run(int argc, char **argv)
         xg_cli_errorf(CMD, "no INPUT given (see xtalgen help screen)");
         return XG_EXIT_USAGE;
     }
-    /* The shipped MP-20 reference comes first, so novelty means "not in MP-20" out of the box;
-     * --reference adds sets after it. */
-    static char default_ref[4096];
-    if (!no_default_ref) {
+    /* The shipped references come first, so novelty means "not in MP-20 nor a well-known
+     * elemental structure" out of the box (fcc Fe is not in MP-20); --reference adds sets
+     * after them. */
+    static char default_ref[2][4096];
+    static const char *const default_names[2] = {XG_SCREEN_REFERENCE_FILE,
+                                                 XG_SCREEN_REFERENCE_EXTRA_FILE};
+    for (int d = 0, at = 0; !no_default_ref && d < 2; d++) {
         xg_error e2 = {0};
         if (nrefs == MAX_PATHS) {
-            xg_cli_errorf(CMD, "at most %d references besides the shipped one", MAX_PATHS - 1);
+            xg_cli_errorf(CMD, "at most %d references besides the shipped ones", MAX_PATHS - 2);
             return XG_EXIT_USAGE;
         }
-        if (xg_screen_data_path(XG_SCREEN_REFERENCE_FILE, default_ref, sizeof default_ref,
+        if (xg_screen_data_path(default_names[d], default_ref[d], sizeof default_ref[d],
                                 &e2) == XG_OK) {
-            memmove(refs + 1, refs, (size_t)nrefs * sizeof refs[0]);
-            refs[0] = default_ref;
+            memmove(refs + at + 1, refs + at, (size_t)(nrefs - at) * sizeof refs[0]);
+            refs[at++] = default_ref[d];
             nrefs++;
         } else {
-            xg_cli_errorf(CMD, "note: %s; novelty only against --reference sets", e2.msg);
+            xg_cli_errorf(CMD, "note: %s; novelty without it", e2.msg);
         }
     }
     double t0 = xg_now();

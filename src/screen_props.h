@@ -79,6 +79,11 @@ const char *xg_screen_props_target(int k);
 /* The shipped novelty reference (issue 14): all of MP-20 (train, val, test), ids and
  * structures, built with `xtalgen dataset import --compact` (README "Shipped reference"). */
 #define XG_SCREEN_REFERENCE_FILE "reference/mp20.h5"
+/* Shipped next to it: well-known elemental structures (fcc, bcc, hcp, diamond, graphite, white
+ * tin) from published lattice constants, among them phases MP-20 lacks (fcc Fe, mp-150;
+ * diamond; white tin), built with `xtalgen dataset import --compact` from the committed
+ * data/reference/elements-extra.csv, whose `source` column cites each one. */
+#define XG_SCREEN_REFERENCE_EXTRA_FILE "reference/elements-extra.h5"
 
 /* Finds a shipped data file (name relative to data/, e.g. "hull-mp20.h5"), in the places
  * listed for the hull table below. XG_EIO naming every place tried when none exists. */
