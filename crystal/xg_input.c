@@ -55,7 +55,7 @@ static void stem(const char *path, char *out, size_t n)
     out[len] = '\0';
 }
 
-static xg_input_format by_extension(const char *path)
+xg_input_format xg_input_format_from_name(const char *path)
 {
     const char *ext = extension(path), *b = base_name(path);
     if (!strcasecmp(ext, "cif") || !strcasecmp(ext, "mcif"))
@@ -83,7 +83,7 @@ int xg_input_detect(const char *path, xg_input_format *fmt, xg_error *err)
         *fmt = XG_INPUT_DIR;
         return XG_OK;
     }
-    *fmt = by_extension(path);
+    *fmt = xg_input_format_from_name(path);
     if (*fmt != XG_INPUT_UNKNOWN)
         return XG_OK;
     /* No telling extension: look at the first bytes. */
@@ -303,7 +303,7 @@ static int read_dir_into(const char *path, xg_dataset *ds, const xg_input_option
     while ((e = readdir(d))) {
         if (e->d_name[0] == '.')
             continue;
-        xg_input_format f = by_extension(e->d_name);
+        xg_input_format f = xg_input_format_from_name(e->d_name);
         if (f != XG_INPUT_CIF && f != XG_INPUT_POSCAR && f != XG_INPUT_EXTXYZ)
             continue;
         if (n == cap) {
@@ -344,7 +344,7 @@ static int read_dir_into(const char *path, xg_dataset *ds, const xg_input_option
              * the whole file parsed, but an append itself may fail midway) and skipped. */
             int64_t n0 = ds->n;
             xg_error why = {0};
-            xg_input_format f = by_extension(names[i]);
+            xg_input_format f = xg_input_format_from_name(names[i]);
             if (f == XG_INPUT_CIF)
                 rc = read_cif_into(full, ds, &why);
             else if (f == XG_INPUT_POSCAR)
