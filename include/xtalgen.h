@@ -71,6 +71,13 @@ typedef struct {
 /* A short name of a status code ("parse error"). */
 const char *xtalgen_status_string(int code);
 
+/* ---- elements ---------------------------------------------------------------------------- */
+
+/* The symbol of atomic number z ("Fe"), or NULL outside 1..103. */
+const char *xtalgen_element_symbol(int z);
+/* The atomic number of an exact, case-sensitive symbol ("Fe" -> 26); 0 when unknown. */
+int xtalgen_element_number(const char *symbol);
+
 /* ---- structures --------------------------------------------------------------------------- */
 
 typedef struct xtalgen_structure xtalgen_structure;

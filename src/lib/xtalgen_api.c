@@ -83,6 +83,16 @@ static xtalgen_structure *wrap(xg_structure *s)
     return h;
 }
 
+/* ---- elements ---- */
+
+const char *xtalgen_element_symbol(int z)
+{
+    const xg_element *e = xg_element_get(z);
+    return e ? e->symbol : NULL;
+}
+
+int xtalgen_element_number(const char *symbol) { return symbol ? xg_element_from_symbol(symbol) : 0; }
+
 /* ---- structures ---- */
 
 int xtalgen_structure_create(int natoms, const double lattice[3][3], const int *types,
