@@ -15,6 +15,7 @@
 #include "crystal/xg_csv.h"
 #include "crystal/xg_extxyz.h"
 #include "crystal/xg_poscar.h"
+#include "crystal/xg_fileio.h"
 
 #define XG_INPUT_MAX_FILE ((long long)1 << 31)
 
@@ -133,39 +134,6 @@ int xg_input_detect(const char *path, xg_input_format *fmt, xg_error *err)
                         path);
 }
 
-/* Reads a whole (regular) file into memory, NUL-terminated. */
-static int slurp(const char *path, char **text, size_t *len, xg_error *err)
-{
-    *text = NULL;
-    *len = 0;
-    FILE *f = fopen(path, "rb");
-    if (!f)
-        return xg_error_set(err, XG_EIO, "%s: cannot open: %s", path, strerror(errno));
-    struct stat st;
-    if (fstat(fileno(f), &st) != 0 || !S_ISREG(st.st_mode) ||
-        (long long)st.st_size > XG_INPUT_MAX_FILE) {
-        fclose(f);
-        return xg_error_set(err, XG_EIO, "%s: not a regular file of a readable size", path);
-    }
-    size_t n = (size_t)st.st_size;
-    char *buf = xg_malloc(n + 1);
-    if (!buf) {
-        fclose(f);
-        return xg_error_set(err, XG_ENOMEM, "%s: out of memory reading %zu bytes", path, n);
-    }
-    size_t got = fread(buf, 1, n, f);
-    int bad = ferror(f);
-    fclose(f);
-    if (bad) {
-        free(buf);
-        return xg_error_set(err, XG_EIO, "%s: read error", path);
-    }
-    buf[got] = '\0';
-    *text = buf;
-    *len = got;
-    return XG_OK;
-}
-
 /* Appends s to ds under id. */
 static int append_as(xg_dataset *ds, xg_structure *s, const char *id, xg_error *err)
 {
@@ -208,7 +176,7 @@ static int read_cif_into(const char *path, xg_dataset *ds, xg_error *err)
 {
     char *text;
     size_t len;
-    int rc = slurp(path, &text, &len, err);
+    int rc = xg_file_read_all(path, (size_t)XG_INPUT_MAX_FILE, &text, &len, err);
     if (rc)
         return rc;
     xg_structure **list = NULL;

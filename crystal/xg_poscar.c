@@ -366,37 +366,9 @@ int xg_poscar_read_file(const char *path, const int *species, int nspecies, xg_s
     if (!out || !path)
         return xg_error_set(err, XG_EINVAL, "xg_poscar_read_file: NULL argument");
     *out = NULL;
-    FILE *f = fopen(path, "rb");
-    if (!f)
-        return xg_error_set(err, XG_EIO, "%s: cannot open: %s", path, strerror(errno));
-    size_t cap = 1 << 14, n = 0;
-    char *b = xg_malloc(cap);
-    int rc = XG_OK;
-    while (b) {
-        if (n == cap) {
-            if (cap >= ((size_t)1 << 30)) {
-                rc = xg_error_set(err, XG_EIO, "%s: larger than 1 GiB", path);
-                break;
-            }
-            char *nb = xg_realloc(b, cap * 2);
-            if (!nb) {
-                free(b);
-                b = NULL;
-                break;
-            }
-            b = nb;
-            cap *= 2;
-        }
-        size_t got = fread(b + n, 1, cap - n, f);
-        n += got;
-        if (got == 0)
-            break;
-    }
-    if (!b)
-        rc = xg_error_set(err, XG_ENOMEM, "%s: out of memory", path);
-    else if (!rc && ferror(f))
-        rc = xg_error_set(err, XG_EIO, "%s: read error (a directory?)", path);
-    fclose(f);
+    char *b = NULL;
+    size_t n = 0;
+    int rc = xg_file_read_all(path, (size_t)1 << 30, &b, &n, err);
     if (!rc)
         rc = xg_poscar_read_buffer(b, n, path, species, nspecies, out, err);
     free(b);

@@ -461,47 +461,17 @@ int xtalgen_model_num_conditions(const xtalgen_model *m) { return m ? m->m->cond
 
 void xtalgen_generate_default_options(xtalgen_generate_options *o)
 {
-    /* The defaults of `xtalgen generate`. */
+    /* The defaults of `xtalgen generate`: the sampler's own, seed 1, batches of 64. */
+    xg_sampler_opts so;
+    xg_sampler_opts_default(&so);
     memset(o, 0, sizeof *o);
-    o->steps = 1000;
-    o->corrector_steps = 1;
+    o->steps = so.steps;
+    o->corrector_steps = so.corrector_steps;
+    o->guidance = so.guidance;
     o->seed = 1;
     o->batch = 64;
-    o->guidance = 1.0;
 }
 
-/* allowed[z] from the two element-set specs, restricted to what the network can produce (the
- * rule of `xtalgen generate --elements / --exclude-elements`). */
-static int allowed_elements(const xtalgen_generate_options *o, unsigned char allowed[XG_MAX_Z + 1],
-                            xg_error *e)
-{
-    int rc;
-    if (o->elements) {
-        if ((rc = xg_element_set_parse(o->elements, allowed, e)))
-            return xg_error_prefix(e, rc, "elements");
-    } else {
-        memset(allowed, 1, XG_MAX_Z + 1);
-    }
-    allowed[0] = 0;
-    if (o->exclude_elements) {
-        unsigned char ex[XG_MAX_Z + 1];
-        if ((rc = xg_element_set_parse(o->exclude_elements, ex, e)))
-            return xg_error_prefix(e, rc, "exclude_elements");
-        for (int z = 1; z <= XG_MAX_Z; z++)
-            if (ex[z])
-                allowed[z] = 0;
-    }
-    int any = 0;
-    for (int z = 1; z <= XG_MAX_Z; z++) {
-        if (z > XG_NUM_TYPES)
-            allowed[z] = 0;
-        any |= allowed[z];
-    }
-    if (!any)
-        return xg_error_set(e, XG_EINVAL, "the element constraints leave no element to generate "
-                            "(the model knows Z = 1..%d)", XG_NUM_TYPES);
-    return XG_OK;
-}
 
 int xtalgen_generate(xtalgen_model *h, int n, const xtalgen_generate_options *opts,
                      xtalgen_structure **out, xtalgen_error *err)
@@ -522,7 +492,8 @@ int xtalgen_generate(xtalgen_model *h, int n, const xtalgen_generate_options *op
     xg_model *m = h->m;
     xg_error e = {0};
     unsigned char allowed[XG_MAX_Z + 1];
-    int rc = allowed_elements(&o, allowed, &e);
+    int rc = xg_sampler_allowed_elements(o.elements, o.exclude_elements, "elements",
+                                         "exclude_elements", allowed, &e);
     if (rc)
         return out_err(err, &e, rc);
     if (o.nconditions > 0 && (m->cfg.cond_dim == 0 || m->cond.n == 0)) {
