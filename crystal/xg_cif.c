@@ -1634,20 +1634,8 @@ int xg_cif_write_file(const char *path, const xg_structure *s, xg_error *err)
     return xg_file_write_atomic(path, xg_cif_write, s, err);
 }
 
-struct annotated_job {
-    const xg_structure *s;
-    const char *comment;
-};
-
-static int write_annotated_job(FILE *f, const void *ctx, xg_error *err)
-{
-    const struct annotated_job *j = ctx;
-    return xg_cif_write_annotated(f, j->s, j->comment, err);
-}
-
 int xg_cif_write_annotated_file(const char *path, const xg_structure *s, const char *comment,
                                 xg_error *err)
 {
-    struct annotated_job j = {s, comment};
-    return xg_file_write_atomic_with(path, write_annotated_job, &j, err);
+    return xg_file_write_atomic_note(path, xg_cif_write_annotated, s, comment, err);
 }

@@ -118,16 +118,8 @@ static const char *xr_name(const xr *r) { return r->name && r->name[0] ? r->name
 
 static int xr_line(xr *r, const char **s, size_t *n)
 {
-    if (r->pos >= r->len)
+    if (!xg_text_line(r->t, r->len, &r->pos, s, n))
         return 0;
-    size_t i = r->pos;
-    while (i < r->len && r->t[i] != '\n' && r->t[i] != '\r')
-        i++;
-    *s = r->t + r->pos;
-    *n = i - r->pos;
-    if (i < r->len)
-        i += (r->t[i] == '\r' && i + 1 < r->len && r->t[i + 1] == '\n') ? 2 : 1;
-    r->pos = i;
     r->line++;
     return 1;
 }

@@ -125,19 +125,28 @@ int xg_file_write_atomic_with(const char *path, xg_file_writer write, const void
 
 typedef struct {
     xg_structure_writer write;
+    xg_structure_note_writer write_note;
     const xg_structure *s;
+    const char *note;
 } structure_job;
 
 static int write_structure(FILE *f, const void *ctx, xg_error *err)
 {
     const structure_job *j = ctx;
-    return j->write(f, j->s, err);
+    return j->write ? j->write(f, j->s, err) : j->write_note(f, j->s, j->note, err);
 }
 
 int xg_file_write_atomic(const char *path, xg_structure_writer write, const xg_structure *s,
                          xg_error *err)
 {
-    structure_job j = {write, s};
+    structure_job j = {write, NULL, s, NULL};
+    return xg_file_write_atomic_with(path, write_structure, &j, err);
+}
+
+int xg_file_write_atomic_note(const char *path, xg_structure_note_writer write,
+                              const xg_structure *s, const char *note, xg_error *err)
+{
+    structure_job j = {NULL, write, s, note};
     return xg_file_write_atomic_with(path, write_structure, &j, err);
 }
 
@@ -201,6 +210,21 @@ int xg_file_read_all(const char *path, size_t max, char **text, size_t *len, xg_
     *text = b;
     *len = n;
     return XG_OK;
+}
+
+int xg_text_line(const char *text, size_t len, size_t *pos, const char **s, size_t *n)
+{
+    if (*pos >= len)
+        return 0;
+    size_t i = *pos;
+    while (i < len && text[i] != '\n' && text[i] != '\r')
+        i++;
+    *s = text + *pos;
+    *n = i - *pos;
+    if (i < len)
+        i += (text[i] == '\r' && i + 1 < len && text[i + 1] == '\n') ? 2 : 1;
+    *pos = i;
+    return 1;
 }
 
 int xg_text_check(const char *text, size_t len, const char *name, size_t *skip, xg_error *err)

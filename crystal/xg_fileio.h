@@ -50,6 +50,12 @@ int xg_file_write_atomic_with(const char *path, xg_file_writer write, const void
 typedef int (*xg_structure_writer)(FILE *f, const xg_structure *s, xg_error *err);
 int xg_file_write_atomic(const char *path, xg_structure_writer write, const xg_structure *s,
                          xg_error *err);
+/* The same for a writer that puts a note in the file (xg_cif_write_annotated,
+ * xg_poscar_write_titled; note may be NULL). */
+typedef int (*xg_structure_note_writer)(FILE *f, const xg_structure *s, const char *note,
+                                        xg_error *err);
+int xg_file_write_atomic_note(const char *path, xg_structure_note_writer write,
+                              const xg_structure *s, const char *note, xg_error *err);
 
 /* ---- reading ---- */
 
@@ -58,6 +64,11 @@ int xg_file_write_atomic(const char *path, xg_structure_writer write, const xg_s
  * XG_EIO "PATH: larger than N MiB" (readers set max to what their format can sensibly be).
  * XG_EIO "PATH: cannot open: reason" and "PATH: read error (a directory?)"; XG_ENOMEM. */
 int xg_file_read_all(const char *path, size_t max, char **text, size_t *len, xg_error *err);
+
+/* The next line of text[0, len) at *pos: [*s, *s + *n) without its end (\n, \r\n or \r, as
+ * Unix, Windows and old Mac files end lines); *pos moves past the end. 0 when no text is left.
+ * The line readers of POSCAR and extxyz. */
+int xg_text_line(const char *text, size_t len, size_t *pos, const char **s, size_t *n);
 
 /* Checks the text of a structure file (CIF, POSCAR, extxyz) before parsing: a UTF-8 byte
  * order mark, which Windows editors write, is accepted and its length (3, else 0) returned in
