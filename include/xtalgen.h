@@ -115,9 +115,10 @@ int xtalgen_read(const char *path, xtalgen_structure ***out, int *n, xtalgen_err
 
 /* Writes n >= 1 crystals to path, the format from its name: .cif (one data block each),
  * .extxyz / .xyz (one frame each), POSCAR* / CONTCAR* / .vasp / .poscar (n must be 1). The file
- * appears whole or not at all (written to a temporary name, then renamed). CIF and POSCAR
- * hold xtalgen's DFT-ready cell (right-handed, a along x, species grouped); the crystal is the
- * same. */
+ * appears whole or not at all (written to a temporary name, synced, then renamed). Every
+ * format holds the cell in the standard orientation (right-handed, a along x, b in the xy
+ * plane), the same crystal rotated; POSCAR groups the atoms by species. A CIF data block is
+ * named by the reduced formula (pymatgen's CifWriter form), so ids do not survive a CIF. */
 int xtalgen_write(const char *path, const xtalgen_structure *const *list, int n,
                   xtalgen_error *err);
 
