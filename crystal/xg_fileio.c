@@ -2,7 +2,9 @@
  * xg_fileio.h). */
 #include "crystal/xg_fileio.h"
 
+#include <dirent.h>
 #include <errno.h>
+#include <signal.h>
 #include <stdint.h>
 #include <fcntl.h>
 #include <stdlib.h>
@@ -33,6 +35,40 @@ int xg_atomic_tmpname(const char *path, char *tmp, size_t n, xg_error *err)
     }
     return xg_error_set(err, XG_EIO, "%s: no free temporary name (%s.tmp.* left behind?)", path,
                         path);
+}
+
+void xg_atomic_sweep(const char *path)
+{
+    char dir[4096];
+    if (!path || snprintf(dir, sizeof dir, "%s", path) >= (int)sizeof dir)
+        return;
+    char *slash = strrchr(dir, '/');
+    const char *base = slash ? slash + 1 : path;
+    if (slash)
+        *slash = '\0';
+    DIR *d = opendir(slash ? (dir[0] ? dir : "/") : ".");
+    if (!d)
+        return;
+    size_t bl = strlen(base);
+    long self = (long)getpid();
+    for (struct dirent *e; (e = readdir(d));) {
+        const char *nm = e->d_name;
+        if (strncmp(nm, base, bl) || strncmp(nm + bl, ".tmp.", 5))
+            continue;
+        char *end;
+        long pid = strtol(nm + bl + 5, &end, 10);
+        if (end == nm + bl + 5 || *end != '.' || end[1] < '0' || end[1] > '9' || pid <= 0 ||
+            pid == self)
+            continue;
+        for (end++; *end >= '0' && *end <= '9'; end++)
+            ;
+        if (*end != '\0' || kill((pid_t)pid, 0) == 0 || errno != ESRCH)
+            continue; /* not ours to judge, or its writer is alive */
+        char full[8300];
+        snprintf(full, sizeof full, "%s/%s", slash ? (dir[0] ? dir : "") : ".", nm);
+        unlink(full);
+    }
+    closedir(d);
 }
 
 int xg_atomic_rename(const char *tmp, const char *path, xg_error *err)

@@ -21,6 +21,13 @@
 /* Creates an empty file under a fresh temporary name for path and writes the name to tmp[n].
  * XG_EIO naming the folder's problem (missing, read-only); XG_EINVAL for a path too long. */
 int xg_atomic_tmpname(const char *path, char *tmp, size_t n, xg_error *err);
+/* Removes what killed writers of path left behind: PATH.tmp.PID.K of a process that no longer
+ * exists. One directory scan, so it is for files rewritten again and again in small folders
+ * (models, checkpoints, datasets: xg_h5_write_atomic sweeps), not for the thousand CIFs of one
+ * output folder (a kill leaves at most one small leftover there, which `--overwrite` of the
+ * folder removes, src/outdir.c). A writer in another PID namespace sharing the folder could be
+ * taken for dead; its rename then fails with a clear error, nothing is corrupted. */
+void xg_atomic_sweep(const char *path);
 /* Makes the finished file tmp durable (fsync) and renames it onto path. On failure tmp is
  * removed and XG_EIO names path. */
 int xg_atomic_rename(const char *tmp, const char *path, xg_error *err);

@@ -338,6 +338,7 @@ int xg_h5_write_atomic(const char *path, xg_h5_filler fill, const void *user, co
                        xg_error *err)
 {
     char tmp[4200];
+    xg_atomic_sweep(path); /* a checkpoint rewritten every few minutes must not pile up */
     int rc = xg_atomic_tmpname(path, tmp, sizeof tmp, err);
     if (rc)
         return xg_error_prefix(err, rc, "%s", what);

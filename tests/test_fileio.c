@@ -5,6 +5,7 @@
 #include <stdlib.h>
 #include <string.h>
 #include <sys/stat.h>
+#include <sys/wait.h>
 #include <unistd.h>
 
 #include "crystal/xg_csv.h"
@@ -88,6 +89,39 @@ static void test_atomic(void)
     snprintf(path, sizeof path, "%s/no/such/dir/x.txt", dir);
     CU_ASSERT_EQUAL(xg_file_write_atomic_with(path, write_text, "x", &err), XG_EIO);
     CU_ASSERT_PTR_NOT_NULL(strstr(err.msg, "no/such/dir"));
+}
+
+/* Leftovers of dead writers go; those of live ones (pid 1, this process) and other names stay. */
+static void test_sweep(void)
+{
+    const char *dir = xg_test_tmpdir();
+    pid_t child = fork();
+    if (child == 0)
+        _exit(0);
+    CU_ASSERT_FATAL(child > 0);
+    waitpid(child, NULL, 0); /* a pid that no longer exists */
+    char path[4200], p[4300];
+    snprintf(path, sizeof path, "%s/m.h5", dir);
+    const char *names[] = {"m.h5.tmp.%ld.0", "m.h5.tmp.1.0", "m.h5.tmp.%ld.3x", "n.h5.tmp.%ld.0",
+                           "m.h5"};
+    long pids[] = {(long)child, 0, (long)child, (long)child, 0};
+    for (int i = 0; i < 5; i++) {
+        char nm[128];
+        snprintf(nm, sizeof nm, names[i], pids[i]);
+        snprintf(p, sizeof p, "%s/%s", dir, nm);
+        FILE *f = fopen(p, "w");
+        CU_ASSERT_PTR_NOT_NULL_FATAL(f);
+        fclose(f);
+    }
+    char own[4200];
+    xg_error err;
+    CU_ASSERT_EQUAL(xg_atomic_tmpname(path, own, sizeof own, &err), XG_OK);
+    CU_ASSERT_EQUAL(count_entries(dir), 6);
+    xg_atomic_sweep(path);
+    CU_ASSERT_EQUAL(count_entries(dir), 5); /* only the dead writer's m.h5.tmp.PID.0 */
+    snprintf(p, sizeof p, "%s/m.h5.tmp.%ld.0", dir, (long)child);
+    CU_ASSERT_FALSE(xg_test_exists(p));
+    CU_ASSERT_TRUE(xg_test_exists(own));
 }
 
 static void test_read_all(void)
@@ -188,6 +222,7 @@ int main(void)
 {
     CU_TestInfo tests[] = {
         {"atomic writes", test_atomic},
+        {"leftovers of killed writers", test_sweep},
         {"whole-file reads", test_read_all},
         {"CSV and JSON escapes", test_escapes},
         CU_TEST_INFO_NULL,
