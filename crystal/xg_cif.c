@@ -1350,52 +1350,6 @@ fail:
     return rc;
 }
 
-/* Reads a whole file into memory (the CIF tokenizer wants one buffer). */
-static int read_whole(const char *path, char **buf, size_t *len, xg_error *err)
-{
-    *buf = NULL;
-    *len = 0;
-    FILE *f = fopen(path, "rb");
-    if (!f)
-        return xg_error_set(err, XG_EIO, "%s: cannot open: %s", path, strerror(errno));
-    size_t cap = 1 << 16, n = 0;
-    char *b = xg_malloc(cap);
-    if (!b) {
-        fclose(f);
-        return xg_error_set(err, XG_ENOMEM, "%s: out of memory", path);
-    }
-    for (;;) {
-        if (n == cap) {
-            if (cap >= ((size_t)1 << 31)) {
-                free(b);
-                fclose(f);
-                return xg_error_set(err, XG_EIO, "%s: larger than 2 GiB", path);
-            }
-            char *nb = xg_realloc(b, cap * 2);
-            if (!nb) {
-                free(b);
-                fclose(f);
-                return xg_error_set(err, XG_ENOMEM, "%s: out of memory", path);
-            }
-            b = nb;
-            cap *= 2;
-        }
-        size_t got = fread(b + n, 1, cap - n, f);
-        n += got;
-        if (got == 0)
-            break;
-    }
-    int bad = ferror(f);
-    fclose(f);
-    if (bad) {
-        free(b);
-        return xg_error_set(err, XG_EIO, "%s: read error (a directory?)", path);
-    }
-    *buf = b;
-    *len = n;
-    return XG_OK;
-}
-
 int xg_cif_read_file(const char *path, xg_structure ***out, int *nout, xg_error *err)
 {
     return xg_cif_read_file_flags(path, 0, out, nout, err);
@@ -1412,7 +1366,7 @@ int xg_cif_read_file_flags(const char *path, int flags, xg_structure ***out, int
         return xg_error_set(err, XG_EINVAL, "xg_cif_read_file: NULL path");
     char *buf;
     size_t len;
-    int rc = read_whole(path, &buf, &len, err);
+    int rc = xg_file_read_all(path, (size_t)1 << 31, &buf, &len, err);
     if (rc)
         return rc;
     rc = xg_cif_read_buffer_flags(buf, len, path, flags, out, nout, err);
@@ -1680,20 +1634,8 @@ int xg_cif_write_file(const char *path, const xg_structure *s, xg_error *err)
     return xg_file_write_atomic(path, xg_cif_write, s, err);
 }
 
-struct annotated_job {
-    const xg_structure *s;
-    const char *comment;
-};
-
-static int write_annotated_job(FILE *f, const void *ctx, xg_error *err)
-{
-    const struct annotated_job *j = ctx;
-    return xg_cif_write_annotated(f, j->s, j->comment, err);
-}
-
 int xg_cif_write_annotated_file(const char *path, const xg_structure *s, const char *comment,
                                 xg_error *err)
 {
-    struct annotated_job j = {s, comment};
-    return xg_file_write_atomic_with(path, write_annotated_job, &j, err);
+    return xg_file_write_atomic_note(path, xg_cif_write_annotated, s, comment, err);
 }

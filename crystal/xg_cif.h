@@ -77,7 +77,7 @@ int xg_cif_format_symop(const int rot[3][3], const double trans[3], char *buf, s
  * "# generated using xtalgen", data_<reduced formula>, 'P 1', cell with 8 decimals, formulas,
  * volume, Z, the identity symop loop and the atom_site loop with labels Na0, Cl1, ... */
 int xg_cif_write(FILE *f, const xg_structure *s, xg_error *err);
-/* Same, into PATH atomically (PATH.tmp.PID, then rename): a reader never sees half a file. */
+/* Same, into PATH atomically (a temporary name beside PATH, then rename: crystal/xg_fileio.h): a reader never sees half a file. */
 int xg_cif_write_file(const char *path, const xg_structure *s, xg_error *err);
 /* The same with a comment block (NULL for none): each line of comment becomes a "# " line
  * after the first, where every CIF reader skips it (provenance: model, seed, steps, ...).

@@ -19,6 +19,7 @@
 #define XG_CSV_H
 
 #include <stddef.h>
+#include <stdio.h>
 #include "crystal/xg_dataset.h"
 #include "crystal/xg_error.h"
 
@@ -71,5 +72,9 @@ int xg_csv_read_cdvae(const char *path, xg_dataset **out, xg_csv_progress_fn pro
  * keep NaN, table rows whose id is not in ds are ignored. *matched (may be NULL) receives the
  * number of rows of the table that matched a structure. */
 int xg_csv_merge_properties(xg_dataset *ds, const char *path, long *matched, xg_error *err);
+
+/* Writes s as one CSV cell (RFC 4180), the one escape of every CSV xtalgen writes: as is, or
+ * in double quotes with quotes doubled when it holds a comma, a quote or a line break. */
+void xg_csv_write_cell(FILE *f, const char *s);
 
 #endif

@@ -408,34 +408,24 @@ int xg_dataset_write_h5(const xg_dataset *ds, const char *path, xg_error *err)
     return xg_dataset_write_h5_compact(ds, path, 0, err);
 }
 
+typedef struct {
+    const xg_dataset *ds;
+    int compact;
+} write_job;
+
+static int fill_dataset(hid_t file, const void *ctx, const char *path, xg_error *err)
+{
+    const write_job *j = ctx;
+    return write_h5_body(file, j->ds, j->compact, path, err);
+}
+
 int xg_dataset_write_h5_compact(const xg_dataset *ds, const char *path, int compact,
                                 xg_error *err)
 {
     if (!ds || !path)
         return xg_error_set(err, XG_EINVAL, "dataset: write_h5 needs a dataset and a path");
-    size_t plen = strlen(path);
-    char *tmp = xg_malloc(plen + 8);
-    if (!tmp)
-        return xg_error_set(err, XG_ENOMEM, "%s: out of memory", path);
-    snprintf(tmp, plen + 8, "%s.tmp", path);
-    h5_quiet q;
-    h5_silence(&q);
-    int rc;
-    hid_t file = H5Fcreate(tmp, H5F_ACC_TRUNC, H5P_DEFAULT, H5P_DEFAULT);
-    if (file < 0) {
-        rc = xg_error_set(err, XG_EIO, "%s: cannot create the file (does the folder exist?)", tmp);
-    } else {
-        rc = write_h5_body(file, ds, compact, path, err);
-        if (H5Fclose(file) < 0 && rc == XG_OK)
-            rc = xg_error_set(err, XG_EIO, "%s: could not finish writing (disk full?)", tmp);
-        if (rc == XG_OK && rename(tmp, path) != 0)
-            rc = xg_error_set(err, XG_EIO, "%s: could not rename %s onto it", path, tmp);
-        if (rc != XG_OK)
-            remove(tmp);
-    }
-    h5_restore(&q);
-    free(tmp);
-    return rc;
+    write_job j = {ds, compact};
+    return xg_h5_write_atomic(path, fill_dataset, &j, "dataset", err);
 }
 
 /* ---------------------------------------------------------------- appendable files ---- */

@@ -68,7 +68,8 @@ int xg_dataset_append(xg_dataset *ds, const xg_structure *s, const double *props
 xg_structure *xg_dataset_get(const xg_dataset *ds, int64_t i, xg_error *err);
 int xg_dataset_natoms(const xg_dataset *ds, int64_t i);
 
-/* HDF5 I/O. Writing goes to PATH.tmp and is renamed onto PATH when complete. */
+/* HDF5 I/O. Writing goes to a temporary name beside PATH (xg_h5_write_atomic) and is renamed
+ * onto PATH when complete. */
 int xg_dataset_write_h5(const xg_dataset *ds, const char *path, xg_error *err);
 int xg_dataset_read_h5(const char *path, xg_dataset **out, xg_error *err);
 /* Appends ds's crystals to the file at path, which grows in place rather than being

@@ -80,27 +80,28 @@ int xg_extxyz_write(FILE *f, const xg_structure *s, xg_error *err)
     return rc;
 }
 
+typedef struct {
+    xg_structure *const *list;
+    int n;
+    const char *path;
+} frames_job;
+
+static int write_frames(FILE *f, const void *ctx, xg_error *err)
+{
+    const frames_job *j = ctx;
+    int rc = XG_OK;
+    for (int i = 0; i < j->n && !rc; i++)
+        if ((rc = xg_extxyz_write(f, j->list[i], err)))
+            xg_error_prefix(err, rc, "frame %d", i + 1);
+    return rc;
+}
+
 int xg_extxyz_write_file(const char *path, xg_structure *const *list, int n, xg_error *err)
 {
     if (!path || (!list && n > 0) || n < 0)
         return xg_error_set(err, XG_EINVAL, "xg_extxyz_write_file: bad argument");
-    char tmp[4200];
-    snprintf(tmp, sizeof tmp, "%s.tmp.%ld", path, (long)getpid());
-    FILE *f = fopen(tmp, "w");
-    if (!f)
-        return xg_error_set(err, XG_EIO, "%s: cannot create: %s", tmp, strerror(errno));
-    int rc = XG_OK;
-    for (int i = 0; i < n && !rc; i++)
-        if ((rc = xg_extxyz_write(f, list[i], err)))
-            xg_error_prefix(err, rc, "%s: frame %d", path, i + 1);
-    if (fclose(f) != 0 && !rc)
-        rc = xg_error_set(err, XG_EIO, "%s: write failed: %s", tmp, strerror(errno));
-    if (!rc && rename(tmp, path) != 0)
-        rc = xg_error_set(err, XG_EIO, "%s: cannot rename into place: %s", path,
-                          strerror(errno));
-    if (rc)
-        remove(tmp);
-    return rc;
+    frames_job j = {list, n, path};
+    return xg_file_write_atomic_with(path, write_frames, &j, err);
 }
 
 /* ------------------------------------------------------------------------------------------ */
@@ -117,16 +118,8 @@ static const char *xr_name(const xr *r) { return r->name && r->name[0] ? r->name
 
 static int xr_line(xr *r, const char **s, size_t *n)
 {
-    if (r->pos >= r->len)
+    if (!xg_text_line(r->t, r->len, &r->pos, s, n))
         return 0;
-    size_t i = r->pos;
-    while (i < r->len && r->t[i] != '\n' && r->t[i] != '\r')
-        i++;
-    *s = r->t + r->pos;
-    *n = i - r->pos;
-    if (i < r->len)
-        i += (r->t[i] == '\r' && i + 1 < r->len && r->t[i + 1] == '\n') ? 2 : 1;
-    r->pos = i;
     r->line++;
     return 1;
 }
@@ -493,37 +486,9 @@ int xg_extxyz_read_file(const char *path, xg_structure ***out, int *nout, xg_err
         *nout = 0;
     if (!path)
         return xg_error_set(err, XG_EINVAL, "xg_extxyz_read_file: NULL path");
-    FILE *f = fopen(path, "rb");
-    if (!f)
-        return xg_error_set(err, XG_EIO, "%s: cannot open: %s", path, strerror(errno));
-    size_t cap = 1 << 16, n = 0;
-    char *b = xg_malloc(cap);
-    int rc = XG_OK;
-    while (b) {
-        if (n == cap) {
-            if (cap >= ((size_t)1 << 31)) {
-                rc = xg_error_set(err, XG_EIO, "%s: larger than 2 GiB", path);
-                break;
-            }
-            char *nb = xg_realloc(b, cap * 2);
-            if (!nb) {
-                free(b);
-                b = NULL;
-                break;
-            }
-            b = nb;
-            cap *= 2;
-        }
-        size_t got = fread(b + n, 1, cap - n, f);
-        n += got;
-        if (got == 0)
-            break;
-    }
-    if (!b)
-        rc = xg_error_set(err, XG_ENOMEM, "%s: out of memory", path);
-    else if (!rc && ferror(f))
-        rc = xg_error_set(err, XG_EIO, "%s: read error (a directory?)", path);
-    fclose(f);
+    char *b = NULL;
+    size_t n = 0;
+    int rc = xg_file_read_all(path, (size_t)1 << 31, &b, &n, err);
     if (!rc)
         rc = xg_extxyz_read_buffer(b, n, path, out, nout, err);
     free(b);

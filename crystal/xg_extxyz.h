@@ -23,7 +23,7 @@
 
 /* Appends one frame, the cell in the standard orientation (xg_structure_orient). */
 int xg_extxyz_write(FILE *f, const xg_structure *s, xg_error *err);
-/* Writes n frames to PATH atomically (PATH.tmp.PID, then rename). */
+/* Writes n frames to PATH atomically (a temporary name beside PATH, then rename: crystal/xg_fileio.h). */
 int xg_extxyz_write_file(const char *path, xg_structure *const *list, int n, xg_error *err);
 
 /* Reads every frame (len bytes, need not be NUL-terminated; blank lines after the last frame are

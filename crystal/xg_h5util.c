@@ -1,6 +1,7 @@
 /* xg_h5util.c: HDF5 helpers shared by the model file formats (see xg_h5util.h). */
 #include "crystal/xg_h5util.h"
 #include "crystal/xg_alloc.h"
+#include "crystal/xg_fileio.h"
 
 #include <errno.h>
 #include <fcntl.h>
@@ -336,12 +337,11 @@ int xg_h5_get_ds(hid_t loc, const char *path, hid_t mtype, int rank, const hsize
 int xg_h5_write_atomic(const char *path, xg_h5_filler fill, const void *user, const char *what,
                        xg_error *err)
 {
-    size_t n = strlen(path);
-    char *tmp = xg_malloc(n + 8);
-    if (!tmp)
-        return xg_error_set(err, XG_ENOMEM, "%s: out of memory", what);
-    snprintf(tmp, n + 8, "%s.tmp", path);
-    int rc = XG_OK;
+    char tmp[4200];
+    xg_atomic_sweep(path); /* a checkpoint rewritten every few minutes must not pile up */
+    int rc = xg_atomic_tmpname(path, tmp, sizeof tmp, err);
+    if (rc)
+        return xg_error_prefix(err, rc, "%s", what);
     H5E_BEGIN_TRY
     {
         hid_t f = H5Fcreate(tmp, H5F_ACC_TRUNC, H5P_DEFAULT, H5P_DEFAULT);
@@ -354,18 +354,9 @@ int xg_h5_write_atomic(const char *path, xg_h5_filler fill, const void *user, co
         }
     }
     H5E_END_TRY;
-    if (!rc) {
-        /* Data on disk before the rename makes the new name visible. */
-        int fd = open(tmp, O_RDONLY);
-        if (fd >= 0) {
-            fsync(fd);
-            close(fd);
-        }
-        if (rename(tmp, path) != 0)
-            rc = xg_error_set(err, XG_EIO, "%s: cannot rename %s onto it (%s)", path, tmp, strerror(errno));
-    }
-    if (rc)
+    if (rc) {
         unlink(tmp);
-    free(tmp);
-    return rc;
+        return rc;
+    }
+    return xg_atomic_rename(tmp, path, err);
 }

@@ -1,8 +1,8 @@
 /* xg_h5util.h: the small HDF5 vocabulary shared by the file formats: datasets (crystal/
  * xg_dataset.c), model files (diffusion/xg_model.c, properties/xg_propmodel.c) and hull tables
  * (properties/xg_hull.c): scalar attributes, whole numeric datasets, checks of declared sizes
- * against stored bytes, and writing a file to PATH.tmp and renaming it onto PATH. It lives in
- * crystal/, the lowest layer that reads HDF5, so every reader above can use it.
+ * against stored bytes, and writing a file under a temporary name and renaming it onto PATH.
+ * It lives in crystal/, the lowest layer that reads HDF5, so every reader above can use it.
  *
  * Why a module: both file formats were written with private copies of the same helpers, and a
  * fix to one (a leaked handle, a missing shape check) had to be made twice. The on-disk types
@@ -89,9 +89,10 @@ int xg_h5_get_ds(hid_t loc, const char *path, hid_t mtype, int rank, const hsize
 /* Fills a freshly created file; returns an xg_status. */
 typedef int (*xg_h5_filler)(hid_t file, const void *user, const char *path, xg_error *err);
 
-/* Creates PATH.tmp, lets fill write it, closes it, syncs it and renames it onto PATH, so a
- * killed run never leaves a broken file at PATH; on any failure PATH.tmp is removed and PATH
- * is untouched. `what` names the file kind in the out-of-memory message ("model write"). */
+/* Creates a temporary file beside PATH (xg_atomic_tmpname, crystal/xg_fileio.h), lets fill
+ * write it, closes it, syncs it and renames it onto PATH, so a killed run never leaves a broken
+ * file at PATH; on any failure the temporary file is removed and PATH is untouched. `what`
+ * names the file kind when no temporary file can be made ("model write"). */
 int xg_h5_write_atomic(const char *path, xg_h5_filler fill, const void *user, const char *what,
                        xg_error *err);
 

@@ -15,6 +15,7 @@
 #include "crystal/xg_csv.h"
 #include "crystal/xg_extxyz.h"
 #include "crystal/xg_poscar.h"
+#include "crystal/xg_fileio.h"
 
 #define XG_INPUT_MAX_FILE ((long long)1 << 31)
 
@@ -55,7 +56,7 @@ static void stem(const char *path, char *out, size_t n)
     out[len] = '\0';
 }
 
-static xg_input_format by_extension(const char *path)
+xg_input_format xg_input_format_from_name(const char *path)
 {
     const char *ext = extension(path), *b = base_name(path);
     if (!strcasecmp(ext, "cif") || !strcasecmp(ext, "mcif"))
@@ -83,7 +84,7 @@ int xg_input_detect(const char *path, xg_input_format *fmt, xg_error *err)
         *fmt = XG_INPUT_DIR;
         return XG_OK;
     }
-    *fmt = by_extension(path);
+    *fmt = xg_input_format_from_name(path);
     if (*fmt != XG_INPUT_UNKNOWN)
         return XG_OK;
     /* No telling extension: look at the first bytes. */
@@ -133,39 +134,6 @@ int xg_input_detect(const char *path, xg_input_format *fmt, xg_error *err)
                         path);
 }
 
-/* Reads a whole (regular) file into memory, NUL-terminated. */
-static int slurp(const char *path, char **text, size_t *len, xg_error *err)
-{
-    *text = NULL;
-    *len = 0;
-    FILE *f = fopen(path, "rb");
-    if (!f)
-        return xg_error_set(err, XG_EIO, "%s: cannot open: %s", path, strerror(errno));
-    struct stat st;
-    if (fstat(fileno(f), &st) != 0 || !S_ISREG(st.st_mode) ||
-        (long long)st.st_size > XG_INPUT_MAX_FILE) {
-        fclose(f);
-        return xg_error_set(err, XG_EIO, "%s: not a regular file of a readable size", path);
-    }
-    size_t n = (size_t)st.st_size;
-    char *buf = xg_malloc(n + 1);
-    if (!buf) {
-        fclose(f);
-        return xg_error_set(err, XG_ENOMEM, "%s: out of memory reading %zu bytes", path, n);
-    }
-    size_t got = fread(buf, 1, n, f);
-    int bad = ferror(f);
-    fclose(f);
-    if (bad) {
-        free(buf);
-        return xg_error_set(err, XG_EIO, "%s: read error", path);
-    }
-    buf[got] = '\0';
-    *text = buf;
-    *len = got;
-    return XG_OK;
-}
-
 /* Appends s to ds under id. */
 static int append_as(xg_dataset *ds, xg_structure *s, const char *id, xg_error *err)
 {
@@ -208,7 +176,7 @@ static int read_cif_into(const char *path, xg_dataset *ds, xg_error *err)
 {
     char *text;
     size_t len;
-    int rc = slurp(path, &text, &len, err);
+    int rc = xg_file_read_all(path, (size_t)XG_INPUT_MAX_FILE, &text, &len, err);
     if (rc)
         return rc;
     xg_structure **list = NULL;
@@ -303,7 +271,7 @@ static int read_dir_into(const char *path, xg_dataset *ds, const xg_input_option
     while ((e = readdir(d))) {
         if (e->d_name[0] == '.')
             continue;
-        xg_input_format f = by_extension(e->d_name);
+        xg_input_format f = xg_input_format_from_name(e->d_name);
         if (f != XG_INPUT_CIF && f != XG_INPUT_POSCAR && f != XG_INPUT_EXTXYZ)
             continue;
         if (n == cap) {
@@ -344,7 +312,7 @@ static int read_dir_into(const char *path, xg_dataset *ds, const xg_input_option
              * the whole file parsed, but an append itself may fail midway) and skipped. */
             int64_t n0 = ds->n;
             xg_error why = {0};
-            xg_input_format f = by_extension(names[i]);
+            xg_input_format f = xg_input_format_from_name(names[i]);
             if (f == XG_INPUT_CIF)
                 rc = read_cif_into(full, ds, &why);
             else if (f == XG_INPUT_POSCAR)

@@ -35,6 +35,9 @@ typedef enum {
  * path cannot be opened; XG_EUNSUPPORTED when nothing fits. */
 int xg_input_detect(const char *path, xg_input_format *fmt, xg_error *err);
 const char *xg_input_format_name(xg_input_format fmt); /* "CIF", "POSCAR", ... */
+/* The format path's name alone says (extension, or a POSCAR / CONTCAR base name), without
+ * opening it: what writers choose their output format by. XG_INPUT_UNKNOWN when it says none. */
+xg_input_format xg_input_format_from_name(const char *path);
 
 /* Reads every crystal of path into a new dataset (*out; free with xg_dataset_free). An input
  * with no crystal at all is an error (XG_EPARSE), so callers need not check for n == 0. */

@@ -1,5 +1,6 @@
 /* xg_json.c: recursive-descent JSON reader (see xg_json.h). */
 #include "crystal/xg_json.h"
+#include "crystal/xg_fileio.h"
 
 #include <math.h>
 #include <stdio.h>
@@ -345,40 +346,14 @@ int xg_json_parse(const char *text, size_t len, const char *name, xg_json **out,
 int xg_json_read_file(const char *path, xg_json **out, xg_error *err)
 {
     *out = NULL;
-    FILE *f = fopen(path, "rb");
-    if (!f)
-        return xg_error_set(err, XG_EIO, "%s: cannot open", path);
-    size_t cap = 1 << 16, len = 0;
-    char *buf = malloc(cap);
-    while (buf) {
-        size_t got = fread(buf + len, 1, cap - len, f);
-        len += got;
-        if (len < cap)
-            break;
-        if (cap >= ((size_t)1 << 30)) { /* a summary is kilobytes; a gigabyte is not one */
-            free(buf);
-            fclose(f);
-            return xg_error_set(err, XG_EPARSE, "%s: larger than 1 GiB, not a summary", path);
-        }
-        char *nb = realloc(buf, cap * 2);
-        if (!nb) {
-            free(buf);
-            buf = NULL;
-            break;
-        }
-        buf = nb;
-        cap *= 2;
-    }
-    int bad = ferror(f);
-    fclose(f);
-    if (!buf)
-        return xg_error_set(err, XG_ENOMEM, "%s: out of memory", path);
-    if (bad) {
-        free(buf);
-        return xg_error_set(err, XG_EIO, "%s: read error", path);
-    }
+    char *buf = NULL;
+    size_t len = 0;
+    /* a summary is kilobytes; a gigabyte is not one */
+    int rc = xg_file_read_all(path, (size_t)1 << 30, &buf, &len, err);
+    if (rc)
+        return rc;
     const char *slash = strrchr(path, '/');
-    int rc = xg_json_parse(buf, len, slash ? slash + 1 : path, out, err);
+    rc = xg_json_parse(buf, len, slash ? slash + 1 : path, out, err);
     free(buf);
     return rc;
 }
@@ -419,4 +394,19 @@ const char *xg_json_string(const xg_json *v, const char *path)
 {
     const xg_json *x = xg_json_path(v, path);
     return x && x->type == XG_JSON_STRING ? x->text : NULL;
+}
+
+void xg_json_write_string(FILE *f, const char *s)
+{
+    fputc('"', f);
+    for (; s && *s; s++) {
+        unsigned char c = (unsigned char)*s;
+        if (c == '"' || c == '\\')
+            fprintf(f, "\\%c", c);
+        else if (c < 0x20)
+            fprintf(f, "\\u%04x", c);
+        else
+            fputc(c, f);
+    }
+    fputc('"', f);
 }

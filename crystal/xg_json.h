@@ -10,6 +10,7 @@
 #define XG_JSON_H
 
 #include <stddef.h>
+#include <stdio.h>
 #include "crystal/xg_error.h"
 
 typedef enum {
@@ -46,5 +47,10 @@ const xg_json *xg_json_path(const xg_json *v, const char *path);
 double xg_json_number(const xg_json *v, const char *path);
 /* The string at path, or NULL when absent or not a string. */
 const char *xg_json_string(const xg_json *v, const char *path);
+
+/* Writes s as a JSON string literal, the one escape of every JSON xtalgen writes: quotes and
+ * backslashes escaped, control characters as \u00XX, bytes >= 0x80 passed through (UTF-8
+ * stays UTF-8). NULL is written as "". */
+void xg_json_write_string(FILE *f, const char *s);
 
 #endif

@@ -35,16 +35,8 @@ static const char *pc_name(const pc_reader *r) { return r->name && r->name[0] ? 
 /* Next line as [*s, *s + *n); 0 at end of text. */
 static int pc_line(pc_reader *r, const char **s, size_t *n)
 {
-    if (r->pos >= r->len)
+    if (!xg_text_line(r->t, r->len, &r->pos, s, n))
         return 0;
-    size_t i = r->pos;
-    while (i < r->len && r->t[i] != '\n' && r->t[i] != '\r')
-        i++;
-    *s = r->t + r->pos;
-    *n = i - r->pos;
-    if (i < r->len)
-        i += (r->t[i] == '\r' && i + 1 < r->len && r->t[i + 1] == '\n') ? 2 : 1;
-    r->pos = i;
     r->line++;
     return 1;
 }
@@ -366,37 +358,9 @@ int xg_poscar_read_file(const char *path, const int *species, int nspecies, xg_s
     if (!out || !path)
         return xg_error_set(err, XG_EINVAL, "xg_poscar_read_file: NULL argument");
     *out = NULL;
-    FILE *f = fopen(path, "rb");
-    if (!f)
-        return xg_error_set(err, XG_EIO, "%s: cannot open: %s", path, strerror(errno));
-    size_t cap = 1 << 14, n = 0;
-    char *b = xg_malloc(cap);
-    int rc = XG_OK;
-    while (b) {
-        if (n == cap) {
-            if (cap >= ((size_t)1 << 30)) {
-                rc = xg_error_set(err, XG_EIO, "%s: larger than 1 GiB", path);
-                break;
-            }
-            char *nb = xg_realloc(b, cap * 2);
-            if (!nb) {
-                free(b);
-                b = NULL;
-                break;
-            }
-            b = nb;
-            cap *= 2;
-        }
-        size_t got = fread(b + n, 1, cap - n, f);
-        n += got;
-        if (got == 0)
-            break;
-    }
-    if (!b)
-        rc = xg_error_set(err, XG_ENOMEM, "%s: out of memory", path);
-    else if (!rc && ferror(f))
-        rc = xg_error_set(err, XG_EIO, "%s: read error (a directory?)", path);
-    fclose(f);
+    char *b = NULL;
+    size_t n = 0;
+    int rc = xg_file_read_all(path, (size_t)1 << 30, &b, &n, err);
     if (!rc)
         rc = xg_poscar_read_buffer(b, n, path, species, nspecies, out, err);
     free(b);
@@ -483,20 +447,8 @@ int xg_poscar_write_file(const char *path, const xg_structure *s, xg_error *err)
     return xg_file_write_atomic(path, xg_poscar_write, s, err);
 }
 
-struct titled_job {
-    const xg_structure *s;
-    const char *note;
-};
-
-static int write_titled_job(FILE *f, const void *ctx, xg_error *err)
-{
-    const struct titled_job *j = ctx;
-    return xg_poscar_write_titled(f, j->s, j->note, err);
-}
-
 int xg_poscar_write_titled_file(const char *path, const xg_structure *s, const char *note,
                                 xg_error *err)
 {
-    struct titled_job j = {s, note};
-    return xg_file_write_atomic_with(path, write_titled_job, &j, err);
+    return xg_file_write_atomic_note(path, xg_poscar_write_titled, s, note, err);
 }

@@ -37,7 +37,7 @@ int xg_poscar_read_file(const char *path, const int *species, int nspecies, xg_s
  * sorted structures), so the title's formula and the species line list the elements in one
  * order; the order within a species is kept. */
 int xg_poscar_write(FILE *f, const xg_structure *s, xg_error *err);
-/* Same, into PATH atomically (PATH.tmp.PID, then rename). */
+/* Same, into PATH atomically (a temporary name beside PATH, then rename: crystal/xg_fileio.h). */
 int xg_poscar_write_file(const char *path, const xg_structure *s, xg_error *err);
 /* The same with a note after the formula on the title line ("Fe4 O6  xtalgen 0.1.0 model=..."),
  * control characters replaced by spaces; NULL or "" for none. */

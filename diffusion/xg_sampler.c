@@ -638,3 +638,31 @@ int xg_sampler_run(const xg_noise_params *noise, xg_eval_fn eval, void *eval_ctx
     ws_free(&w);
     return rc;
 }
+
+int xg_sampler_allowed_elements(const char *elements, const char *exclude,
+                                const char *elements_label, const char *exclude_label,
+                                unsigned char allowed[XG_MAX_Z + 1], xg_error *err)
+{
+    unsigned char in[XG_MAX_Z + 1], ex[XG_MAX_Z + 1]; /* written in full by the parser */
+    int rc;
+    if (elements) {
+        if ((rc = xg_element_set_parse(elements, in, err)))
+            return xg_error_prefix(err, rc, "%s", elements_label);
+    } else {
+        memset(in, 1, sizeof in);
+    }
+    memset(ex, 0, sizeof ex);
+    if (exclude && (rc = xg_element_set_parse(exclude, ex, err)))
+        return xg_error_prefix(err, rc, "%s", exclude_label);
+    int any = 0;
+    allowed[0] = 0;
+    for (int z = 1; z <= XG_MAX_Z; z++) {
+        allowed[z] = in[z] && !ex[z] && z <= XG_NUM_TYPES;
+        any |= allowed[z];
+    }
+    if (!any)
+        return xg_error_set(err, XG_EINVAL,
+                            "the element constraints leave no element to generate (the model "
+                            "knows Z = 1..%d)", XG_NUM_TYPES);
+    return XG_OK;
+}

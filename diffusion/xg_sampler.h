@@ -111,6 +111,14 @@ typedef struct {
 } xg_sampler_opts;
 
 void xg_sampler_opts_default(xg_sampler_opts *o);
+/* The sampler's allowed[] from two element-set specs (xg_element_set_parse: "Fe,Co,O",
+ * "rare-earths"): elements NULL = every element, minus exclude (may be NULL), restricted to
+ * what the network can produce (Z <= XG_NUM_TYPES). A parse error is prefixed with the label
+ * of the spec it came from (elements_label / exclude_label: "--elements", ...); XG_EINVAL when
+ * nothing is left. */
+int xg_sampler_allowed_elements(const char *elements, const char *exclude,
+                                const char *elements_label, const char *exclude_label,
+                                unsigned char allowed[XG_MAX_Z + 1], xg_error *err);
 
 /* Checks that some element is allowed and that the options make sense. */
 int xg_sampler_check(const xg_sampler_opts *o, xg_error *err);

@@ -1038,6 +1038,49 @@ static int h5_write_1d(hid_t f, const char *name, hid_t ftype, hid_t mtype, hsiz
     return rc;
 }
 
+typedef struct {
+    const xg_hull *h;
+    int64_t n, m;
+    const int32_t *off;
+    const unsigned char *el;
+    const double *am;
+} hull_job;
+
+static int fill_hull(hid_t f, const void *ctx, const char *path, xg_error *err)
+{
+    const hull_job *j = ctx;
+    const xg_hull *h = j->h;
+    int64_t n = j->n, m = j->m;
+    const int32_t *off = j->off;
+    const unsigned char *el = j->el;
+    const double *am = j->am;
+    int rc;
+    hid_t idt = H5Tcopy(H5T_C_S1);
+    H5Tset_size(idt, XG_HULL_ID_LEN);
+    H5Tset_strpad(idt, H5T_STR_NULLPAD);
+    H5E_BEGIN_TRY
+    {
+        rc = h5_write_attrs(f, err);
+        if (!rc)
+            rc = h5_write_1d(f, "ids", idt, idt, (hsize_t)n, h->id, err);
+        if (!rc)
+            rc = h5_write_1d(f, "offsets", H5T_STD_I32LE, H5T_NATIVE_INT32, (hsize_t)(n + 1),
+                             off, err);
+        if (!rc)
+            rc = h5_write_1d(f, "elements", H5T_STD_U8LE, H5T_NATIVE_UCHAR, (hsize_t)m, el, err);
+        if (!rc)
+            rc = h5_write_1d(f, "amounts", H5T_IEEE_F64LE, H5T_NATIVE_DOUBLE, (hsize_t)m, am, err);
+        if (!rc)
+            rc = h5_write_1d(f, "formation_energy_per_atom", H5T_IEEE_F64LE, H5T_NATIVE_DOUBLE,
+                             (hsize_t)n, h->e, err);
+    }
+    H5E_END_TRY;
+    H5Tclose(idt);
+    if (rc)
+        xg_error_prefix(err, rc, "%s: ", path);
+    return rc;
+}
+
 int xg_hull_write_h5(const xg_hull *h, const char *path, xg_error *err)
 {
     if (!h || !path)
@@ -1052,13 +1095,10 @@ int xg_hull_write_h5(const xg_hull *h, const char *path, xg_error *err)
     int32_t *off = malloc((size_t)(n + 1) * sizeof *off);
     unsigned char *el = malloc((size_t)(m > 0 ? m : 1));
     double *am = malloc((size_t)(m > 0 ? m : 1) * sizeof *am);
-    size_t tlen = strlen(path) + 16;
-    char *tmp = malloc(tlen);
-    if (!off || !el || !am || !tmp) {
+    if (!off || !el || !am) {
         free(off);
         free(el);
         free(am);
-        free(tmp);
         return xg_error_set(err, XG_ENOMEM, "xg_hull_write_h5: out of memory");
     }
     int64_t p = 0;
@@ -1071,50 +1111,11 @@ int xg_hull_write_h5(const xg_hull *h, const char *path, xg_error *err)
         }
         off[i + 1] = (int32_t)p;
     }
-    snprintf(tmp, tlen, "%s.tmp", path);
-    int rc = XG_OK;
-    hid_t f;
-    H5E_BEGIN_TRY { f = H5Fcreate(tmp, H5F_ACC_TRUNC, H5P_DEFAULT, H5P_DEFAULT); }
-    H5E_END_TRY;
-    if (f < 0) {
-        rc = xg_error_set(err, XG_EIO, "%s: cannot create file", tmp);
-    } else {
-        hid_t idt = H5Tcopy(H5T_C_S1);
-        H5Tset_size(idt, XG_HULL_ID_LEN);
-        H5Tset_strpad(idt, H5T_STR_NULLPAD);
-        H5E_BEGIN_TRY
-        {
-            rc = h5_write_attrs(f, err);
-            if (!rc)
-                rc = h5_write_1d(f, "ids", idt, idt, (hsize_t)n, h->id, err);
-            if (!rc)
-                rc = h5_write_1d(f, "offsets", H5T_STD_I32LE, H5T_NATIVE_INT32, (hsize_t)(n + 1),
-                                 off, err);
-            if (!rc)
-                rc = h5_write_1d(f, "elements", H5T_STD_U8LE, H5T_NATIVE_UCHAR, (hsize_t)m, el, err);
-            if (!rc)
-                rc = h5_write_1d(f, "amounts", H5T_IEEE_F64LE, H5T_NATIVE_DOUBLE, (hsize_t)m, am, err);
-            if (!rc)
-                rc = h5_write_1d(f, "formation_energy_per_atom", H5T_IEEE_F64LE, H5T_NATIVE_DOUBLE,
-                                 (hsize_t)n, h->e, err);
-        }
-        H5E_END_TRY;
-        H5Tclose(idt);
-        if (H5Fclose(f) < 0 && !rc)
-            rc = xg_error_set(err, XG_EIO, "%s: error closing file", tmp);
-        if (rc) {
-            xg_error_prefix(err, rc, "%s: ", path);
-            remove(tmp);
-        } else if (rename(tmp, path) != 0) {
-            rc = xg_error_set(err, XG_EIO, "%s: cannot rename %s onto it: %s", path, tmp,
-                              strerror(errno));
-            remove(tmp);
-        }
-    }
+    hull_job j = {h, n, m, off, el, am};
+    int rc = xg_h5_write_atomic(path, fill_hull, &j, "hull table", err);
     free(off);
     free(el);
     free(am);
-    free(tmp);
     return rc;
 }
 

@@ -19,6 +19,7 @@
 
 #include "crystal/xg_elements.h"
 #include "crystal/xg_h5util.h"
+#include "crystal/xg_fileio.h"
 
 #define MAXB 8       /* blocks */
 #define MAXL 6       /* max_l */
@@ -556,21 +557,11 @@ static int json_is(const char *doc, const char *key, const char *want)
 
 static int import_json(xg_m3gnet *m, const char *path, xg_error *err)
 {
-    FILE *fp = fopen(path, "rb");
-    if (!fp)
-        return xg_error_set(err, XG_EIO, "%s: cannot open", path);
-    fseek(fp, 0, SEEK_END);
-    long n = ftell(fp);
-    fseek(fp, 0, SEEK_SET);
-    char *doc = n > 0 && n < (1 << 24) ? malloc((size_t)n + 1) : NULL;
-    if (!doc || fread(doc, 1, (size_t)n, fp) != (size_t)n) {
-        fclose(fp);
-        free(doc);
-        return xg_error_set(err, XG_EIO, "%s: cannot read", path);
-    }
-    fclose(fp);
-    doc[n] = 0;
-    int rc = XG_OK;
+    char *doc = NULL;
+    size_t n = 0;
+    int rc = xg_file_read_all(path, (size_t)1 << 24, &doc, &n, err);
+    if (rc)
+        return rc;
     double v[5];
     const char *keys[5] = {"max_n", "max_l", "nblocks", "units", "cutoff"};
     for (int i = 0; i < 5 && !rc; i++)

@@ -186,53 +186,6 @@ void xg_progress_finish(xg_progress *p)
     progress_draw(p, 1);
 }
 
-int xg_atomic_open(xg_atomic_file *a, const char *path, xg_error *err)
-{
-    memset(a, 0, sizeof *a);
-    if (strlen(path) >= sizeof a->path)
-        return xg_error_set(err, XG_EINVAL, "%s: path too long", path);
-    snprintf(a->path, sizeof a->path, "%s", path);
-    snprintf(a->tmp, sizeof a->tmp, "%s.tmp.%ld", path, (long)getpid());
-    a->f = fopen(a->tmp, "w");
-    if (!a->f)
-        return xg_error_set(err, XG_EIO, "%s: cannot create: %s", a->tmp, strerror(errno));
-    return XG_OK;
-}
-
-int xg_atomic_commit(xg_atomic_file *a, xg_error *err)
-{
-    if (!a->f)
-        return xg_error_set(err, XG_EIO, "%s: not open", a->path);
-    int bad = ferror(a->f);
-    if (fflush(a->f) != 0)
-        bad = 1;
-    /* fsync so that a crash after the rename cannot leave an empty file under the final name. */
-    if (!bad && fsync(fileno(a->f)) != 0)
-        bad = 1;
-    if (fclose(a->f) != 0)
-        bad = 1;
-    a->f = NULL;
-    if (bad) {
-        remove(a->tmp);
-        return xg_error_set(err, XG_EIO, "%s: write failed: %s", a->path, strerror(errno));
-    }
-    if (rename(a->tmp, a->path) != 0) {
-        int e = errno;
-        remove(a->tmp);
-        return xg_error_set(err, XG_EIO, "%s: cannot rename into place: %s", a->path, strerror(e));
-    }
-    return XG_OK;
-}
-
-void xg_atomic_abort(xg_atomic_file *a)
-{
-    if (a->f) {
-        fclose(a->f);
-        a->f = NULL;
-        remove(a->tmp);
-    }
-}
-
 int xg_mkdir_p(const char *path, xg_error *err)
 {
     char buf[4096];
@@ -254,21 +207,6 @@ int xg_mkdir_p(const char *path, xg_error *err)
     if (stat(buf, &st) != 0 || !S_ISDIR(st.st_mode))
         return xg_error_set(err, XG_EIO, "%s: exists and is not a directory", buf);
     return XG_OK;
-}
-
-void xg_cli_json_string(FILE *f, const char *s)
-{
-    fputc('"', f);
-    for (; s && *s; s++) {
-        unsigned char c = (unsigned char)*s;
-        if (c == '"' || c == '\\')
-            fprintf(f, "\\%c", c);
-        else if (c < 0x20)
-            fprintf(f, "\\u%04x", c);
-        else
-            fputc(c, f);
-    }
-    fputc('"', f);
 }
 
 int xg_cli_check_output(const char *cmd, const char *option, const char *out,

@@ -5,6 +5,7 @@
 
 #include <stdio.h>
 #include "crystal/xg_error.h"
+#include "crystal/xg_fileio.h"
 
 #define XG_EXIT_OK 0
 #define XG_EXIT_FAIL 1   /* the command ran and failed (bad input file, I/O error) */
@@ -50,18 +51,9 @@ void xg_progress_update(xg_progress *p, long done);
 void xg_progress_finish(xg_progress *p);
 double xg_now(void); /* monotonic seconds */
 
-/* Writes a file atomically: open PATH.tmp.PID, caller writes, commit renames onto PATH. */
-typedef struct {
-    FILE *f;
-    char path[4096];
-    char tmp[4200];
-} xg_atomic_file;
-int xg_atomic_open(xg_atomic_file *a, const char *path, xg_error *err);
-int xg_atomic_commit(xg_atomic_file *a, xg_error *err);  /* closes and renames */
-void xg_atomic_abort(xg_atomic_file *a);                 /* closes and removes the temp file */
-
-/* Writes s as a JSON string literal (quotes, backslashes and control characters escaped). */
-void xg_cli_json_string(FILE *f, const char *s);
+/* Outputs are written atomically with xg_atomic_open / commit / abort (crystal/xg_fileio.h);
+ * JSON strings with xg_json_write_string (crystal/xg_json.h), CSV cells with xg_csv_write_cell
+ * (crystal/xg_csv.h). */
 
 /* Outputs never overwrite inputs: refuses `out` when it names the same file (or folder) as one
  * of the n inputs (NULL entries skipped), by device and inode, so "d.h5", "./d.h5", a hard

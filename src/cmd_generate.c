@@ -402,35 +402,8 @@ static int write_cif(const char *path, const xg_structure *s, double symprec, co
  * network can produce. */
 static int build_allowed(const gen_args *a, unsigned char allowed[XG_MAX_Z + 1], xg_error *err)
 {
-    memset(allowed, 0, XG_MAX_Z + 1);
-    if (a->elements) {
-        int rc = xg_element_set_parse(a->elements, allowed, err);
-        if (rc)
-            return xg_error_prefix(err, rc, "--elements");
-    } else {
-        for (int z = 1; z <= XG_MAX_Z; z++)
-            allowed[z] = 1;
-    }
-    if (a->exclude) {
-        unsigned char ex[XG_MAX_Z + 1]; /* written in full by the parser */
-        int rc = xg_element_set_parse(a->exclude, ex, err);
-        if (rc)
-            return xg_error_prefix(err, rc, "--exclude-elements");
-        for (int z = 1; z <= XG_MAX_Z; z++)
-            if (ex[z])
-                allowed[z] = 0;
-    }
-    int any = 0;
-    for (int z = 1; z <= XG_MAX_Z; z++) {
-        if (z > XG_NUM_TYPES)
-            allowed[z] = 0;
-        any |= allowed[z];
-    }
-    if (!any)
-        return xg_error_set(err, XG_EINVAL,
-                            "the element constraints leave no element to generate (the model "
-                            "knows Z = 1..%d)", XG_NUM_TYPES);
-    return XG_OK;
+    return xg_sampler_allowed_elements(a->elements, a->exclude, "--elements",
+                                       "--exclude-elements", allowed, err);
 }
 
 /* Says which elements the sampler may draw, so a user (and e2e_determinism.sh) can check that

@@ -28,6 +28,8 @@
 #include "src/screen_props.h"
 #include "src/screen_relax.h"
 #include "src/xg_mpi.h"
+#include "crystal/xg_csv.h"
+#include "crystal/xg_json.h"
 
 #define CMD "screen"
 #define MAX_PATHS 64
@@ -519,36 +521,6 @@ static void property_means(const screen_run *r, prop_mean *pm)
 
 /* ---------------------------------------------------------------- output ---- */
 
-static void csv_cell(FILE *f, const char *s)
-{
-    if (strpbrk(s, ",\"\n\r")) {
-        fputc('"', f);
-        for (; *s; s++) {
-            if (*s == '"')
-                fputc('"', f);
-            fputc(*s, f);
-        }
-        fputc('"', f);
-    } else {
-        fputs(s, f);
-    }
-}
-
-static void json_string(FILE *f, const char *s)
-{
-    fputc('"', f);
-    for (; *s; s++) {
-        unsigned char c = (unsigned char)*s;
-        if (c == '"' || c == '\\')
-            fprintf(f, "\\%c", c);
-        else if (c < 0x20)
-            fprintf(f, "\\u%04x", c);
-        else
-            fputc(c, f);
-    }
-    fputc('"', f);
-}
-
 static void json_number(FILE *f, double x)
 {
     if (isfinite(x))
@@ -575,7 +547,7 @@ static int write_csv(const char *path, const screen_run *r, xg_error *err)
             if (c)
                 fputc(',', a.f);
             columns[c].format(r, i, cell, sizeof cell);
-            csv_cell(a.f, cell);
+            xg_csv_write_cell(a.f, cell);
         }
         fputc('\n', a.f);
     }
@@ -668,7 +640,7 @@ static void write_json_properties(FILE *f, const screen_run *r)
     json_number(f, r->ehull_max);
     fputs(",\n    \"hull\": ", f);
     if (has_hull(r)) {
-        json_string(f, pi->hull_path);
+        xg_json_write_string(f, pi->hull_path);
         fprintf(f, ",\n    \"hull_entries\": %lld", (long long)pi->hull_entries);
     } else {
         fputs("null", f);
@@ -679,7 +651,7 @@ static void write_json_properties(FILE *f, const screen_run *r)
         if (!has_model(r, k))
             continue;
         fprintf(f, "%s\n      \"%s\": {\"path\": ", first ? "" : ",", xg_screen_props_target(k));
-        json_string(f, pi->model_path[k]);
+        xg_json_write_string(f, pi->model_path[k]);
         fputs(", \"test_mae\": ", f);
         json_number(f, pi->test_mae[k]);
         fprintf(f, ", \"n_test\": %lld, \"val_mae\": ", (long long)pi->n_test[k]);
@@ -716,12 +688,12 @@ static int write_json(const char *path, const screen_run *r, const flag_stat *st
     fprintf(f, "{\n  \"n_structures\": %ld,\n  \"inputs\": [", n);
     for (int k = 0; k < sm->ninputs; k++) {
         fputs(k ? ", " : "", f);
-        json_string(f, sm->inputs[k]);
+        xg_json_write_string(f, sm->inputs[k]);
     }
     fputs("],\n  \"references\": [", f);
     for (int k = 0; k < sm->nrefs; k++) {
         fputs(k ? ", " : "", f);
-        json_string(f, sm->refs[k]);
+        xg_json_write_string(f, sm->refs[k]);
     }
     fprintf(f, "],\n  \"n_references\": %ld,\n", sm->refs_total);
     fputs("  \"counts\": {", f);
@@ -772,7 +744,7 @@ static int write_json(const char *path, const screen_run *r, const flag_stat *st
     fputs(",\n  \"wasserstein\": ", f);
     if (sm->dist_ref) {
         fputs("{\n    \"reference\": ", f);
-        json_string(f, sm->dist_ref);
+        xg_json_write_string(f, sm->dist_ref);
         fputs(",\n    \"density_g_cm3\": ", f);
         json_number(f, sm->w_density);
         fputs(",\n    \"n_elements\": ", f);

@@ -8,6 +8,8 @@
 #include "crystal/xg_symmetry.h"
 #include "src/cli.h"
 #include "src/commands.h"
+#include "crystal/xg_csv.h"
+#include "crystal/xg_json.h"
 
 #define CMD "symmetry"
 #define CHUNK 256
@@ -54,36 +56,6 @@ typedef struct {
     char *wyckoffs; /* per atom, json only */
     char error[XG_ERROR_MSG_LEN];
 } result;
-
-static void csv_field(FILE *f, const char *s)
-{
-    if (strpbrk(s, ",\"\n\r")) {
-        fputc('"', f);
-        for (; *s; s++) {
-            if (*s == '"')
-                fputc('"', f);
-            fputc(*s, f);
-        }
-        fputc('"', f);
-    } else {
-        fputs(s, f);
-    }
-}
-
-static void json_string(FILE *f, const char *s)
-{
-    fputc('"', f);
-    for (; *s; s++) {
-        unsigned char c = (unsigned char)*s;
-        if (c == '"' || c == '\\')
-            fprintf(f, "\\%c", c);
-        else if (c < 0x20)
-            fprintf(f, "\\u%04x", c);
-        else
-            fputc(c, f);
-    }
-    fputc('"', f);
-}
 
 static void analyse(const xg_dataset *ds, int64_t i, double symprec, int want_details,
                     result *r)
@@ -179,27 +151,27 @@ static int run(int argc, char **argv)
                     failures++;
                 }
                 if (csv) {
-                    csv_field(stdout, id);
+                    xg_csv_write_cell(stdout, id);
                     putchar(',');
-                    csv_field(stdout, r->formula);
+                    xg_csv_write_cell(stdout, r->formula);
                     printf(",%d,%d,", r->natoms, r->number);
-                    csv_field(stdout, r->symbol);
+                    xg_csv_write_cell(stdout, r->symbol);
                     putchar('\n');
                 } else if (json) {
                     printf("%s\n  {\"id\": ", printed ? "," : "");
-                    json_string(stdout, id);
+                    xg_json_write_string(stdout, id);
                     printf(", \"formula\": ");
-                    json_string(stdout, r->formula);
+                    xg_json_write_string(stdout, r->formula);
                     printf(", \"natoms\": %d, \"spacegroup_number\": %d, \"spacegroup_symbol\": ",
                            r->natoms, r->number);
-                    json_string(stdout, r->symbol);
+                    xg_json_write_string(stdout, r->symbol);
                     printf(", \"hall_number\": %d, \"pointgroup\": ", r->hall);
-                    json_string(stdout, r->pointgroup);
+                    xg_json_write_string(stdout, r->pointgroup);
                     printf(", \"n_operations\": %d, \"wyckoffs\": ", r->nops);
-                    json_string(stdout, r->wyckoffs ? r->wyckoffs : "");
+                    xg_json_write_string(stdout, r->wyckoffs ? r->wyckoffs : "");
                     if (r->error[0]) {
                         printf(", \"error\": ");
-                        json_string(stdout, r->error);
+                        xg_json_write_string(stdout, r->error);
                     }
                     printf("}");
                 } else {

@@ -13,6 +13,7 @@
 #include "properties/xg_xrd_refine.h"
 #include "src/cli.h"
 #include "src/commands.h"
+#include "crystal/xg_csv.h"
 
 static const char usage_xrd[] =
     "usage: xtalgen xrd INPUT [--wavelength CuKa] [--two-theta 5:90:0.02] [--peaks]\n"
@@ -146,21 +147,6 @@ static int parse_triplet(const char *cmd, const char *opt, const char *v, double
         return -1;
     }
     return k;
-}
-
-static void csv_field(FILE *f, const char *s)
-{
-    if (strpbrk(s, ",\"\n\r")) {
-        fputc('"', f);
-        for (; *s; s++) {
-            if (*s == '"')
-                fputc('"', f);
-            fputc(*s, f);
-        }
-        fputc('"', f);
-    } else {
-        fputs(s, f);
-    }
 }
 
 /* ---- inputs that may be disordered ---- */
@@ -349,7 +335,7 @@ static int run_xrd(int argc, char **argv)
         } else if (peaks_only) {
             for (int k = 0; k < pat.n; k++) {
                 const xg_xrd_peak *p = &pat.peaks[k];
-                csv_field(out, s->id);
+                xg_csv_write_cell(out, s->id);
                 fprintf(out, ",%.5f,%.6f,%.4f,%d,%d,%d,%d,%d\n", p->two_theta, p->d, p->intensity,
                         p->hkl[0], p->hkl[1], p->hkl[2], p->multiplicity, p->line + 1);
             }
@@ -360,7 +346,7 @@ static int run_xrd(int argc, char **argv)
         fprintf(out, "two_theta");
         for (int64_t i = 0; i < n; i++) {
             fputc(',', out);
-            csv_field(out, list[i]->id[0] ? list[i]->id : "intensity");
+            xg_csv_write_cell(out, list[i]->id[0] ? list[i]->id : "intensity");
         }
         fputc('\n', out);
         for (int k = 0; k < npts; k++) {
@@ -692,9 +678,9 @@ static int run_match(int argc, char **argv)
         fprintf(af.f, "rank,id,formula,score,scale,shift,rwp\n");
         for (int64_t k = 0; k < total && res[k].ok; k++) {
             fprintf(af.f, "%lld,", (long long)k + 1);
-            csv_field(af.f, res[k].id);
+            xg_csv_write_cell(af.f, res[k].id);
             fputc(',', af.f);
-            csv_field(af.f, res[k].formula);
+            xg_csv_write_cell(af.f, res[k].formula);
             fprintf(af.f, ",%.6f,%.5f,%.4f,", res[k].r.score, res[k].r.scale, res[k].r.shift);
             if (res[k].refined == 1)
                 fprintf(af.f, "%.6f", res[k].rwp);

@@ -379,15 +379,16 @@ int xg_hull_m3gnet_cmd(int argc, char **argv)
         }
     }
     if (h) {
+        /* written whole (hull, then the elemental references) before it takes the name */
         char tmp[4200];
-        snprintf(tmp, sizeof tmp, "%s.m3g.%d", out, (int)getpid());
         int rc = xg_hull_finalize(h, NULL, &err);
+        int have_tmp = !rc && !(rc = xg_atomic_tmpname(out, tmp, sizeof tmp, &err));
         if (!rc) rc = xg_hull_write_h5(h, tmp, &err);
         if (!rc) rc = add_refs(tmp, refs, ref_id, &err);
-        if (!rc && rename(tmp, out) != 0)
-            rc = xg_error_set(&err, XG_EIO, "%s: cannot rename onto %s", tmp, out);
+        if (!rc) rc = xg_atomic_rename(tmp, out, &err);
         if (rc) {
-            unlink(tmp);
+            if (have_tmp)
+                unlink(tmp);
             xg_cli_errorf(CMD, "%s", err.msg);
             status = XG_EXIT_FAIL;
         } else {

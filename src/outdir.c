@@ -19,7 +19,8 @@
 #define LOCK_NAME ".xtalgen.lock"
 #define MANIFEST_NAME ".xtalgen-manifest"
 
-/* A leftover of an interrupted atomic write: NAME.tmp or NAME.tmp.DIGITS. */
+/* A leftover of an interrupted atomic write: NAME.tmp, or NAME.tmp.PID.K as crystal/xg_fileio.h
+ * names them now (NAME.tmp.DIGITS before). */
 static int is_temp_name(const char *name)
 {
     const char *t = strstr(name, ".tmp");
@@ -31,10 +32,10 @@ static int is_temp_name(const char *name)
     if (*p != '.')
         return 0;
     p++;
-    if (*p == '\0')
+    if (*p < '0' || *p > '9')
         return 0;
     for (; *p; p++)
-        if (*p < '0' || *p > '9')
+        if ((*p < '0' || *p > '9') && !(*p == '.' && p[1] >= '0' && p[1] <= '9'))
             return 0;
     return 1;
 }

@@ -8,6 +8,7 @@
 #include "crystal/xg_symmetry.h"
 #include "src/cli.h"
 #include "src/model_path.h"
+#include "crystal/xg_csv.h"
 
 int xg_relax_load_model(const char *path, xg_m3gnet **m, xg_error *err)
 {
@@ -50,21 +51,6 @@ void xg_relax_one(const xg_m3gnet *m, xg_structure *s, const xg_relax_config *cf
         row->sg_after = 0;
 }
 
-static void csv_field(FILE *f, const char *s)
-{
-    if (strpbrk(s, ",\"\n\r")) {
-        fputc('"', f);
-        for (; *s; s++) {
-            if (*s == '"')
-                fputc('"', f);
-            fputc(*s, f);
-        }
-        fputc('"', f);
-    } else {
-        fputs(s, f);
-    }
-}
-
 int xg_relax_write_csv(const char *path, const xg_dataset *in, const xg_relax_row *rows, long n,
                        xg_error *err)
 {
@@ -77,14 +63,14 @@ int xg_relax_write_csv(const char *path, const xg_dataset *in, const xg_relax_ro
                  "error\n");
     for (long i = 0; i < n; i++) {
         const xg_relax_row *r = &rows[i];
-        csv_field(a.f, in->ids[i]);
+        xg_csv_write_cell(a.f, in->ids[i]);
         fputc(',', a.f);
-        csv_field(a.f, r->formula);
+        xg_csv_write_cell(a.f, r->formula);
         fprintf(a.f, ",%d,%.6f,%.6f,%.6f,%.4f,%d,%d,%.4f,%.4f,%d,%d,", r->natoms, r->energy,
                 r->natoms ? r->energy / r->natoms : NAN, r->energy_initial, r->max_force,
                 r->steps, r->converged, r->rms_displacement, r->volume_change, r->sg_before,
                 r->sg_after);
-        csv_field(a.f, r->error);
+        xg_csv_write_cell(a.f, r->error);
         fputc('\n', a.f);
     }
     return xg_atomic_commit(&a, err);

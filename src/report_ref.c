@@ -102,22 +102,6 @@ int xg_refdist_build(const xg_dataset *ds, const char *name, const char *source,
     return rc;
 }
 
-/* A CSV text cell: quoted when it holds a comma, quote or line break. */
-static void csv_cell(FILE *f, const char *s)
-{
-    if (!strpbrk(s, ",\"\r\n")) {
-        fputs(s, f);
-        return;
-    }
-    fputc('"', f);
-    for (; *s; s++) {
-        if (*s == '"')
-            fputc('"', f);
-        fputc(*s, f);
-    }
-    fputc('"', f);
-}
-
 int xg_refdist_write(const char *path, const xg_refdist *r, xg_error *err)
 {
     xg_atomic_file a;
@@ -128,9 +112,9 @@ int xg_refdist_write(const char *path, const xg_refdist *r, xg_error *err)
     fputs("section,key,value\nmeta,format,xtalgen-reference-distribution\nmeta,version,1\n"
           "meta,name,",
           f);
-    csv_cell(f, r->name);
+    xg_csv_write_cell(f, r->name);
     fputs("\nmeta,source,", f);
-    csv_cell(f, r->source);
+    xg_csv_write_cell(f, r->source);
     fprintf(f, "\nmeta,n,%ld\n", r->n);
     for (int k = 0; k < r->n_density; k++)
         fprintf(f, "density_q,%d,%.6g\n", k, r->density_q[k]);

@@ -9,6 +9,7 @@
 #include "crystal/xg_fileio.h"
 #include "crystal/xg_sha256.h"
 #include "src/cli.h"
+#include "crystal/xg_json.h"
 
 #ifndef XTALGEN_VERSION
 #define XTALGEN_VERSION "unknown"
@@ -56,9 +57,9 @@ int xg_run_elements_list(const unsigned char *allowed, char *buf, size_t n)
 static void kv(FILE *f, const char *key, const char *val, int last)
 {
     fprintf(f, "  ");
-    xg_cli_json_string(f, key);
+    xg_json_write_string(f, key);
     fputs(": ", f);
-    xg_cli_json_string(f, val);
+    xg_json_write_string(f, val);
     fputs(last ? "\n" : ",\n", f);
 }
 
@@ -78,7 +79,7 @@ static int write_json(FILE *f, const void *ctx, xg_error *err)
         char name[256];
         snprintf(name, sizeof name, "%.*s", (int)(eq - r->cond[k]), r->cond[k]);
         fputs(k ? ", " : "", f);
-        xg_cli_json_string(f, name);
+        xg_json_write_string(f, name);
         fputs(": ", f);
         /* a number stays a number; a chemical system stays a string */
         char *end = NULL;
@@ -86,7 +87,7 @@ static int write_json(FILE *f, const void *ctx, xg_error *err)
         if (end != eq + 1 && *end == '\0' && isfinite(v))
             fprintf(f, "%.15g", v); /* the value as typed, not its binary expansion */
         else
-            xg_cli_json_string(f, eq + 1);
+            xg_json_write_string(f, eq + 1);
     }
     fputs("},\n", f);
     fprintf(f, "  \"guidance\": %.15g,\n", r->ncond > 0 ? r->guidance : 1.0);
@@ -110,17 +111,17 @@ static int write_json(FILE *f, const void *ctx, xg_error *err)
     kv(f, "template", p->template_sg, 0);
     if (r->chemistry && r->chemistry[0]) { /* issue 16: --chemsys, --composition(s), ... */
         fputs("  \"chemistry\": ", f);
-        xg_cli_json_string(f, r->chemistry);
+        xg_json_write_string(f, r->chemistry);
         fputs(",\n", f);
     }
     fputs("  \"elements_option\": ", f);
     if (r->elements_spec)
-        xg_cli_json_string(f, r->elements_spec);
+        xg_json_write_string(f, r->elements_spec);
     else
         fputs("null", f);
     fputs(",\n  \"exclude_elements_option\": ", f);
     if (r->exclude_spec)
-        xg_cli_json_string(f, r->exclude_spec);
+        xg_json_write_string(f, r->exclude_spec);
     else
         fputs("null", f);
     fputs(",\n  \"elements\": [", f);
@@ -128,7 +129,7 @@ static int write_json(FILE *f, const void *ctx, xg_error *err)
     for (int z = 1; z <= XG_MAX_Z; z++)
         if (r->allowed[z]) {
             fputs(first ? "" : ", ", f);
-            xg_cli_json_string(f, xg_element_get(z)->symbol);
+            xg_json_write_string(f, xg_element_get(z)->symbol);
             first = 0;
         }
     fputs("]\n}\n", f);

@@ -5,12 +5,12 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
-#include <unistd.h>
 
 #include "properties/xg_ewald.h"
 #include "properties/xg_hhi.h"
 #include "properties/xg_hull.h"
 #include "properties/xg_propmodel.h"
+#include "src/model_path.h"
 
 struct xg_screen_props {
     xg_propmodel *model[XG_SCREEN_NTARGETS]; /* NULL when not given */
@@ -26,46 +26,9 @@ const char *xg_screen_props_target(int k)
     return k >= 0 && k < XG_SCREEN_NTARGETS ? target_names[k] : NULL;
 }
 
-static int readable(const char *p) { return access(p, R_OK) == 0; }
-
 int xg_screen_data_path(const char *name, char *out, size_t n, xg_error *err)
 {
-    enum { NCAND = 4 };
-    char tried[NCAND][4096];
-    int nt = 0, found = -1;
-    const char *env = getenv("XTALGEN_DATA_DIR");
-    if (env && *env)
-        snprintf(tried[nt++], sizeof tried[0], "%.3000s/%s", env, name);
-    char exe[4096];
-    ssize_t len = readlink("/proc/self/exe", exe, sizeof exe - 1);
-    if (len > 0) {
-        exe[len] = '\0';
-        char *slash = strrchr(exe, '/');
-        if (slash)
-            *slash = '\0';
-        /* a build folder inside the source tree, then an installed tree */
-        snprintf(tried[nt++], sizeof tried[0], "%.3000s/../data/%s", exe, name);
-        snprintf(tried[nt++], sizeof tried[0], "%.3000s/../share/xtalgen/%s", exe, name);
-    }
-#ifdef XTALGEN_SOURCE_DIR
-    /* a build folder elsewhere still finds the data of the tree it was built from */
-    snprintf(tried[nt++], sizeof tried[0], "%.3000s/data/%s", XTALGEN_SOURCE_DIR, name);
-#endif
-    for (int i = 0; i < nt && found < 0; i++)
-        if (readable(tried[i]))
-            found = i;
-    if (found < 0) {
-        char msg[900] = "";
-        for (int i = 0; i < nt; i++) {
-            size_t used = strlen(msg);
-            snprintf(msg + used, sizeof msg - used, "%s%s", i ? ", " : "", tried[i]);
-        }
-        return xg_error_set(err, XG_EIO, "no shipped %s found (tried %s)", name, msg);
-    }
-    if (strlen(tried[found]) >= n)
-        return xg_error_set(err, XG_EINVAL, "path too long: %s", tried[found]);
-    snprintf(out, n, "%s", tried[found]);
-    return XG_OK;
+    return xg_default_data_path(name, out, n, err); /* one search for every shipped file */
 }
 
 int xg_screen_props_hull_path(char *out, size_t n, xg_error *err)

@@ -85,13 +85,12 @@ const char *xg_screen_props_target(int k);
  * data/reference/elements-extra.csv, whose `source` column cites each one. */
 #define XG_SCREEN_REFERENCE_EXTRA_FILE "reference/elements-extra.h5"
 
-/* Finds a shipped data file (name relative to data/, e.g. "hull-mp20.h5"), in the places
- * listed for the hull table below. XG_EIO naming every place tried when none exists. */
+/* Finds a shipped data file (name relative to data/, e.g. "hull-mp20.h5"): xg_default_data_path. XG_EIO naming every place tried when none exists. */
 int xg_screen_data_path(const char *name, char *out, size_t n, xg_error *err);
 
-/* Finds the shipped hull table: $XTALGEN_DATA_DIR/hull-mp20.h5, <dir of the binary>/../data/,
- * <dir of the binary>/../share/xtalgen/, then the source tree's data/ (XTALGEN_SOURCE_DIR).
- * XG_EIO naming every place tried when none exists. */
+/* Finds the shipped hull table hull-mp20.h5 where xg_default_data_path (src/model_path.h)
+ * looks: $XTALGEN_DATA_DIR, data/ or share/xtalgen/ beside the binary or the library, the
+ * install prefix, the source tree. XG_EIO naming every place tried when none exists. */
 int xg_screen_props_hull_path(char *out, size_t n, xg_error *err);
 
 /* Loads the property models (paths[0..nmodels-1]) and, when a formation-energy model is among
