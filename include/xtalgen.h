@@ -220,7 +220,7 @@ const char *xtalgen_model_path(const xtalgen_model *m);
 int xtalgen_model_num_conditions(const xtalgen_model *m);
 
 typedef struct {
-    int steps;            /* reverse-diffusion steps (1000; fewer is faster, 100 is usable) */
+    int steps;            /* reverse-diffusion steps (100, as generate's default) */
     int corrector_steps;  /* Langevin corrector moves per step (1) */
     uint64_t seed;        /* same seed, batch, steps and threads = the same crystals (1) */
     int batch;            /* crystals denoised together (64) */

@@ -33,10 +33,10 @@ static const char usage[] =
     "holding every frame. Files are written atomically (temp file, then rename). A folder is\n"
     "this command's alone while it writes; one holding an earlier run's files is refused unless\n"
     "--overwrite, and names are collision-free: an id taken already (twice the same id, unsafe\n"
-    "characters) gets _2, _3, ..., reported; if any file cannot be written, none is kept. Every cell is\n"
-    "written right-handed with a along x and b in the xy plane, POSCAR species grouped in the\n"
-    "formula's order; a generate run's provenance (model, hash, seed, steps, index) goes into\n"
-    "CIF comments and POSCAR titles.\n"
+    "characters) gets _2, _3, ..., reported; if any file cannot be written, none is kept.\n"
+    "Every cell is written right-handed with a along x and b in the xy plane, POSCAR species\n"
+    "grouped in the formula's order; a generate run's provenance (model, hash, seed, steps,\n"
+    "index) goes into CIF comments and POSCAR titles.\n"
     "\n"
     "";
 

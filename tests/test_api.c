@@ -235,7 +235,7 @@ static void test_generate(void)
     CU_ASSERT_EQUAL(xtalgen_model_num_conditions(m), 0);
     xtalgen_generate_options o;
     xtalgen_generate_default_options(&o);
-    CU_ASSERT_EQUAL(o.steps, 1000);
+    CU_ASSERT_EQUAL(o.steps, 100);
     o.steps = 20;
     o.seed = 5;
     o.batch = 2;
