@@ -340,6 +340,9 @@ static int log_fill(FILE *f, const void *ctx, xg_error *err)
 static int write_log(const xg_trainer *T, xg_error *err)
 {
     struct log_rows lr = {T};
+    /* Rewritten every epoch like the checkpoint: a run killed while writing it leaves a
+     * temporary file that the next run (--resume) must clear, as xg_h5_write_atomic does. */
+    xg_atomic_sweep(T->log_path);
     int rc = xg_file_write_atomic_with(T->log_path, log_fill, &lr, err);
     if (rc)
         xg_error_prefix(err, rc, "%s: writing the training log", T->log_path);
