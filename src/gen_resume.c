@@ -1,6 +1,7 @@
 /* gen_resume.c: see gen_resume.h. */
 #include "src/gen_resume.h"
 
+#include <ctype.h>
 #include <dirent.h>
 #include <errno.h>
 #include <fcntl.h>
@@ -202,17 +203,17 @@ static int cut_extxyz(const char *dir, long k, xg_error *err)
     return rc;
 }
 
-/* NAME.tmp or NAME.tmp.DIGITS: what an interrupted atomic write leaves. */
+/* NAME.tmp followed by zero or more .DIGITS groups: what an interrupted write leaves (the
+ * atomic writer's names are NAME.tmp.PID.K). */
 static int temp_name(const char *name)
 {
     const char *t = strstr(name, ".tmp");
     if (!t || t == name)
         return 0;
-    if (t[4] == '\0')
-        return 1;
-    if (t[4] != '.' || !t[5])
-        return 0;
-    return strspn(t + 5, "0123456789") == strlen(t + 5);
+    for (t += 4; *t; t += 1 + strspn(t + 1, "0123456789"))
+        if (*t != '.' || !isdigit((unsigned char)t[1]))
+            return 0;
+    return 1;
 }
 
 /* Removes CIFs of crystals >= k and leftover temporary files in cif/; every CIF of 0..k-1

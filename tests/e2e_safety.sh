@@ -184,6 +184,7 @@ if [ -e "$T/cut/.generate-progress" ]; then
     printf '6\nLattice="' >> "$T/cut/generated.extxyz"
     cp "$T/whole/cif/gen-0000005.cif" "$T/cut/cif/"
     : > "$T/cut/generated.h5.tmp"; : > "$T/cut/cif/gen-0000004.cif.tmp.123"
+    : > "$T/cut/cif/gen-0000001.cif.tmp.4392.0" # the atomic writer's NAME.tmp.PID.K
 else
     echo "note: the run finished before the kill; resume is checked on a finished run only"
 fi
