@@ -26,9 +26,10 @@
 
 static const char usage[] =
     "usage: xtalgen export INPUT -o DIR [--format cif,poscar,vasp,espresso,extxyz]\n"
-    "                      [--only FLAGS] [--screen SCREEN.csv] [--cell primitive|conventional|as-is]\n"
-    "                      [--symmetrize] [--symprec S] [--kppa K] [--pseudo-pattern P]\n"
-    "                      [--pseudo-dir D] [--ecutwfc E] [--quiet]\n"
+    "                      [--only FLAGS] [--screen SCREEN.csv]\n"
+    "                      [--cell primitive|conventional|as-is] [--symmetrize] [--symprec S]\n"
+    "                      [--kppa K] [--pseudo-pattern P] [--pseudo-dir D] [--ecutwfc E]\n"
+    "                      [--overwrite] [--quiet]\n"
     "\n"
     "Writes the crystals of INPUT for DFT, every file of a crystal in one cell and one geometry:\n"
     "  cif       DIR/<id>.cif (P1, or symmetrized with --symmetrize: space group, symmetry\n"
@@ -48,27 +49,54 @@ static const char usage[] =
     "folder (its generated.h5 is read, and its provenance -- xtalgen version, model and its\n"
     "SHA-256, conditions, guidance, seed, steps, crystal index -- goes into the CIF comments,\n"
     "POSCAR titles, INCAR and pw.x inputs) or any crystal input.\n"
-    "\n"
-    "  --format LIST     comma list of the formats above (default cif,vasp)\n"
-    "  --cell C          primitive (default: spglib's standardized primitive cell, the cheapest\n"
-    "                    for DFT), conventional (spglib's standard conventional cell) or as-is\n"
-    "  --symmetrize      every format gets spglib's symmetrized (idealized) geometry; with\n"
-    "                    --cell as-is, the refined conventional cell. Otherwise the geometry\n"
-    "                    is the input's, only the cell changes\n"
-    "  --symprec S       spglib tolerance in Angstrom (default 0.1)\n"
-    "  --kppa K          k-points per reciprocal atom for KPOINTS and pw.x (default 1000)\n"
-    "  --pseudo-pattern P  pw.x pseudopotential file names, {El} for the element (default\n"
-    "                    '" DEFAULT_PSEUDO "'; e.g. '{El}.pbe-spn-kjpaw_psl.1.0.0.UPF')\n"
-    "  --pseudo-dir D    pw.x pseudo_dir (default ./pseudo)\n"
-    "  --ecutwfc E       pw.x wave-function cutoff in Ry (default 60; ecutrho = 8 E)\n"
-    "  --only FLAGS      keep only crystals whose screen.csv row has every flag set; FLAGS is a\n"
-    "                    comma list of " XG_SELECT_FLAGS_HELP "\n"
-    "  --screen FILE     the screen.csv to filter with (default: INPUT/screen/screen.csv, then\n"
-    "                    INPUT/screen_out/screen.csv, then ./screen_out/screen.csv)\n"
-    "  --quiet           no progress display\n"
+    "\n";
+
+static const char usage_after[] =
     "A crystal spglib cannot standardize is written in its own cell (a warning says so); one\n"
     "with an element the Materials Project has no POTCAR for gets no VASP folder, which makes\n"
     "the exit status 1 after every other crystal is written.\n";
+
+typedef struct {
+    const char *outdir, *screen, *format, *only, *pseudo, *pseudo_dir;
+    int symmetrize, quiet, cell, overwrite;
+    double symprec, kppa, ecutwfc;
+} export_args;
+
+static const xg_opt OPTS[] = {
+    XG_OPT_OUTPUT(export_args, outdir, "DIR", "output folder (required)"),
+    XG_OPT_S("--format", NULL, export_args, format, "LIST", "cif,vasp",
+             "comma list of the formats above (espresso also as qe or pw)"),
+    XG_OPT_E("--cell", NULL, export_args, cell, "as-is|primitive|conventional", "primitive",
+             "primitive: spglib's standardized primitive cell, the cheapest for DFT; "
+             "conventional: spglib's standard conventional cell; as-is: the input's"),
+    XG_OPT_F("--symmetrize", NULL, export_args, symmetrize,
+             "every format gets spglib's symmetrized (idealized) geometry; with --cell as-is, "
+             "the refined conventional cell. Otherwise the geometry is the input's, only the "
+             "cell changes"),
+    XG_OPT_D("--symprec", NULL, export_args, symprec, "S", 1e-6, 1, "0.1",
+             "spglib tolerance in Angstrom"),
+    XG_OPT_D("--kppa", NULL, export_args, kppa, "K", 1, 1e7, "1000",
+             "k-points per reciprocal atom for KPOINTS and pw.x"),
+    XG_OPT_S("--pseudo-pattern", NULL, export_args, pseudo, "P", DEFAULT_PSEUDO,
+             "pw.x pseudopotential file names, {El} for the element (e.g. "
+             "'{El}.pbe-spn-kjpaw_psl.1.0.0.UPF')"),
+    XG_OPT_S("--pseudo-dir", NULL, export_args, pseudo_dir, "D", NULL,
+             "pw.x pseudo_dir (default ./pseudo)"),
+    XG_OPT_D("--ecutwfc", NULL, export_args, ecutwfc, "E", 5, 1000, "60",
+             "pw.x wave-function cutoff in Ry (ecutrho = 8 E)"),
+    XG_OPT_S("--only", NULL, export_args, only, "FLAGS", NULL,
+             "keep only crystals whose screen.csv row has every flag set, a\n"
+             "comma list of: " XG_SELECT_FLAGS_HELP),
+    XG_OPT_S("--screen", NULL, export_args, screen, "FILE", NULL,
+             "the screen.csv to filter with (default: INPUT/screen/screen.csv, then "
+             "INPUT/screen_out/screen.csv, then ./screen_out/screen.csv)"),
+    XG_OPT_F("--overwrite", NULL, export_args, overwrite,
+             "replace what an earlier export wrote in DIR (files it did not write make it "
+             "refuse)"),
+    XG_OPT_QUIET(export_args, quiet),
+    XG_OPT_TABLE_END};
+
+const xg_command_options xg_options_export = {OPTS, usage_after, NULL};
 
 static int is_dir(const char *p)
 {
@@ -118,71 +146,23 @@ static int parse_formats(const char *list, formats *f)
 
 static int run(int argc, char **argv)
 {
-    const char *input = NULL, *outdir = NULL, *screen = NULL, *format = "cif,vasp",
-               *only = NULL, *pseudo = DEFAULT_PSEUDO, *pseudo_dir = NULL;
-    int symmetrize = 0, quiet = 0, cell = XG_CELL_PRIMITIVE;
-    int overwrite = 0;
-    double symprec = 0.1, kppa = 1000, ecutwfc = 60;
-    for (int i = 1; i < argc; i++) {
-        const char *a = argv[i], *v;
-#define VAL() do { if (!(v = xg_cli_value(CMD, argc, argv, &i))) return XG_EXIT_USAGE; } while (0)
-        if (!strcmp(a, "-o") || xg_cli_is(a, "--output")) {
-            VAL();
-            outdir = v;
-        } else if (xg_cli_is(a, "--format")) {
-            VAL();
-            format = v;
-        } else if (xg_cli_is(a, "--only")) {
-            VAL();
-            only = v;
-        } else if (xg_cli_is(a, "--screen")) {
-            VAL();
-            screen = v;
-        } else if (xg_cli_is(a, "--symprec")) {
-            VAL();
-            if (xg_cli_parse_double(CMD, "--symprec", v, 1e-6, 1, &symprec))
-                return XG_EXIT_USAGE;
-        } else if (xg_cli_is(a, "--cell")) {
-            VAL();
-            if ((cell = xg_cell_choice_parse(v)) < 0) {
-                xg_cli_errorf(CMD, "--cell expects primitive, conventional or as-is, got '%s'", v);
-                return XG_EXIT_USAGE;
-            }
-        } else if (xg_cli_is(a, "--kppa")) {
-            VAL();
-            if (xg_cli_parse_double(CMD, "--kppa", v, 1, 1e7, &kppa))
-                return XG_EXIT_USAGE;
-        } else if (xg_cli_is(a, "--pseudo-pattern")) {
-            VAL();
-            pseudo = v;
-            if (!strstr(v, "{El}") && !strstr(v, "{el}")) {
-                xg_cli_errorf(CMD, "--pseudo-pattern '%s' has no {El} (or {el}) for the element",
-                              v);
-                return XG_EXIT_USAGE;
-            }
-        } else if (xg_cli_is(a, "--pseudo-dir")) {
-            VAL();
-            pseudo_dir = v;
-        } else if (xg_cli_is(a, "--ecutwfc")) {
-            VAL();
-            if (xg_cli_parse_double(CMD, "--ecutwfc", v, 5, 1000, &ecutwfc))
-                return XG_EXIT_USAGE;
-        } else if (!strcmp(a, "--symmetrize")) {
-            symmetrize = 1;
-        } else if (!strcmp(a, "--quiet") || !strcmp(a, "-q")) {
-            quiet = 1;
-        } else if (!strcmp(a, "--overwrite")) {
-            overwrite = 1;
-        } else if (a[0] == '-' && a[1]) {
-            xg_cli_errorf(CMD, "unknown option '%s' (see xtalgen help export)", a);
-            return XG_EXIT_USAGE;
-        } else if (!input) {
-            input = a;
-        } else {
-            xg_cli_errorf(CMD, "one INPUT only (got '%s' and '%s')", input, a);
-            return XG_EXIT_USAGE;
-        }
-#undef VAL
+    export_args A;
+    memset(&A, 0, sizeof A);
+    xg_opts_args args;
+    if (xg_opts_parse(CMD, OPTS, argc, argv, &A, &args, -1))
+        return XG_EXIT_USAGE;
+    if (args.npos > 1) {
+        xg_cli_errorf(CMD, "one INPUT only (got '%s' and '%s')", args.pos[0], args.pos[1]);
+        return XG_EXIT_USAGE;
+    }
+    const char *input = args.npos ? args.pos[0] : NULL, *outdir = A.outdir, *screen = A.screen;
+    const char *format = A.format, *only = A.only, *pseudo = A.pseudo;
+    const char *pseudo_dir = A.pseudo_dir;
+    int symmetrize = A.symmetrize, quiet = A.quiet, cell = A.cell, overwrite = A.overwrite;
+    double symprec = A.symprec, kppa = A.kppa, ecutwfc = A.ecutwfc;
+    if (!strstr(pseudo, "{El}") && !strstr(pseudo, "{el}")) {
+        xg_cli_errorf(CMD, "--pseudo-pattern '%s' has no {El} (or {el}) for the element", pseudo);
+        return XG_EXIT_USAGE;
     }
     if (!input || !outdir) {
         xg_cli_errorf(CMD, "need INPUT and -o DIR (see xtalgen help export)");

@@ -62,56 +62,9 @@ static const char usage[] =
     "                        elements sampled from; every CIF and generated.h5 carry the same\n"
     "Every cell is written right-handed with a along x and b in the xy plane.\n"
     "\n"
-    "options:\n"
-    "  --model M              model file (default: the shipped data/models/xtalgen-mp20.h5)\n"
-    "  -n, --num N            number of crystals (required; with --compositions: at most\n"
-    "                         rows x K, the first ones; default all)\n"
-    "  -o, --output DIR       output folder (required; created if missing)\n"
-    "  --batch B              crystals denoised together (default 64)\n"
-    "  --steps S              reverse-diffusion steps (default 100, chosen by the README's\n"
-    "                         steps study; more is slower)\n"
-    "  --corrector K          Langevin corrector moves per step (default 1)\n"
-    "  --seed X               random seed (default 1); same seed and batch = same crystals\n"
-    "  --threads T            threads (default: all cores); each evaluates the network on\n"
-    "                         chunks of 16 crystals of a batch on its own core, so more\n"
-    "                         threads pay from 17 crystals up and never change the crystals\n"
-    "  --num-atoms K          every crystal has K atoms (default: drawn from the training set)\n"
-    "  --elements LIST        only these elements may appear (symbols and named sets)\n"
-    "  --exclude-elements L   these never appear: symbols and sets rare-earths, noble-gases,\n"
-    "                         radioactive, lanthanides, actinides, alkali, alkaline-earths,\n"
-    "                         halogens, transition-metals\n"
-    "  --condition NAME=VAL   steer toward a property the model was fine-tuned on, e.g.\n"
-    "                         dft_mag_density=0.15 or chemsys=Li-Fe-P-O; repeatable; conditions\n"
-    "                         of the model not given stay unspecified\n"
-    "  --guidance G           classifier-free guidance strength gamma: u + gamma (c - u)\n"
-    "                         (default 1 = plain conditional, 0 = unconditional)\n"
-    "  --symmetry MODE        template: every crystal is sampled exactly symmetric inside a\n"
-    "                         space-group template drawn with its training frequency (orbits,\n"
-    "                         site symmetries and N of a training crystal; types drawn per\n"
-    "                         orbit); none: no symmetry constraint, every atom free (default:\n"
-    "                         template; with --num-atoms N that no template has, the default\n"
-    "                         falls back to none with a note)\n"
-    "  --spacegroup LIST      only these space groups, numbers or symbols, comma-separated\n"
-    "                         (225, Fm-3m, P2_1/c); implies --symmetry template; combines with\n"
-    "                         --num-atoms (templates with that N). --spacegroup 1 alone is the\n"
-    "                         unconstrained sampler\n"
-    "  --templates FILE       template table (default: the shipped data/models/templates-mp20.h5;\n"
-    "                         build one with `xtalgen templates build`)\n"
-    "  --symprec S            spglib tolerance of summary.csv and the CIFs (default 0.1)\n"
-    "  --overwrite            replace the results of an earlier run in DIR (what xtalgen wrote\n"
-    "                         there; other files make it refuse). Without it a DIR holding\n"
-    "                         results is refused, and a DIR another run is writing always is\n"
-    "  --resume               continue an interrupted run in DIR (killed, Ctrl-C, out of time):\n"
-    "                         give the same command line plus --resume; the crystals already\n"
-    "                         written are kept, the batch that was cut short is redone, and the\n"
-    "                         outputs end byte for byte as an uninterrupted run's. A DIR with no\n"
-    "                         results starts the run; a finished run is left as it is\n"
-    "  --max-memory SIZE      refuse a run whose largest batch would need more memory than SIZE\n"
-    "                         (8G, 500M, 50%: of physical memory; default 80%), before sampling\n"
-    "                         anything: the network's activations grow with the atom pairs of a\n"
-    "                         batch (1000 atoms: about 1.7 GB)\n"
-    "  --quiet                no progress bar\n"
-    GEN_CHEM_USAGE
+    "options:\n";
+
+static const char usage_after[] =
     "\n"
     "With MPI (-DXTALGEN_MPI=ON): mpirun -n R xtalgen generate ... deals the batches to the R\n"
     "ranks round-robin (set OMP_NUM_THREADS or --threads per rank); each writes DIR/.rank<r>/,\n"
@@ -120,13 +73,19 @@ static const char usage[] =
     "use --batch at most N/R so that every rank gets work. A killed MPI run\n"
     "leaves its finished crystals in the DIR/.rank<r>/ parts.\n";
 
+/* --symmetry's choices, in the table's order. */
+enum { SYM_TEMPLATE, SYM_NONE };
+/* The sampler a plain `generate` uses. */
+/* Symmetric by default (issue 13): 2.8% P1 against ~75% without templates, MP-20 test 1.8%. */
+#define SYM_DEFAULT SYM_TEMPLATE
+
 typedef struct {
-    const char *model, *outdir, *elements, *exclude, *spacegroups, *templates;
+    const char *model, *outdir, *elements, *exclude, *spacegroups, *templates, *max_memory_arg;
     int symmetry; /* SYM_NONE or SYM_TEMPLATE */
     int symmetry_default; /* no --symmetry given: the default may fall back to none */
     int overwrite, resume;
     double max_memory; /* bytes; 0 = the default fraction of physical memory */
-    long n, batch, steps, corrector, seed, threads, natoms;
+    long n, num_batches, batch, steps, corrector, seed, threads, natoms;
     double guidance, symprec;
     int quiet;
     int ncond;
@@ -134,117 +93,116 @@ typedef struct {
     gen_chem_args chem;                   /* --chemsys, --composition, ... (gen_chem.h) */
 } gen_args;
 
-enum { SYM_NONE, SYM_TEMPLATE };
-/* The sampler a plain `generate` uses. */
-/* Symmetric by default (issue 13): 2.8% P1 against ~75% without templates, MP-20 test 1.8%. */
-#define SYM_DEFAULT SYM_TEMPLATE
+#define STR_(x) #x
+#define STR(x) STR_(x)
+
+static const xg_opt OPTS[] = {
+    XG_OPT_S("--model", NULL, gen_args, model, "M", NULL,
+             "model file (default: the shipped data/models/xtalgen-mp20.h5)"),
+    XG_OPT_I("-n", "--num", gen_args, n, "N", 1, 100000000, NULL,
+             "number of crystals (required, or --num_batches; with --compositions: at most "
+             "rows x K, the first ones; default all)"),
+    XG_OPT_I("--num_batches", NULL, gen_args, num_batches, "B", 1, 100000000, NULL,
+             "B batches of --batch crystals, B x --batch in all (MatterGen's spelling of\n"
+             "the count; instead of -n)"),
+    XG_OPT_OUTPUT(gen_args, outdir, "DIR", "output folder (required; created if missing)"),
+    XG_OPT_I("--batch", "--batch_size", gen_args, batch, "B", 1, 100000, "64",
+             "crystals denoised together"),
+    XG_OPT_I("--steps", NULL, gen_args, steps, "S", 1, 100000, STR(XG_SAMPLER_DEFAULT_STEPS),
+             "reverse-diffusion steps; more is slower (the default: the README's steps study)"),
+    XG_OPT_I("--corrector", NULL, gen_args, corrector, "K", 0, 100, "1",
+             "Langevin corrector moves per step"),
+    XG_OPT_I("--seed", NULL, gen_args, seed, "X", 0, LONG_MAX, "1",
+             "random seed; same seed and batch = same crystals"),
+    XG_OPT_THREADS(gen_args, threads, 0, "0",
+                   "threads; 0 = all cores. Each evaluates the network on chunks of 16 "
+                   "crystals of a batch on its own core, so more threads pay from 17 crystals "
+                   "up and never change the crystals"),
+    XG_OPT_I("--num-atoms", NULL, gen_args, natoms, "K", 1, 1000, NULL,
+             "every crystal has K atoms (default: drawn from the training set)"),
+    XG_OPT_S("--elements", NULL, gen_args, elements, "LIST", NULL,
+             "only these elements may appear (symbols and named sets)"),
+    XG_OPT_S("--exclude-elements", NULL, gen_args, exclude, "L", NULL,
+             "these never appear: symbols and sets rare-earths, noble-gases, radioactive, "
+             "lanthanides, actinides, alkali, alkaline-earths, halogens, transition-metals"),
+    XG_OPT_L("--condition", NULL, gen_args, cond_arg, ncond, "NAME=VAL", MAX_CONDITIONS,
+             "steer toward a property the model was fine-tuned on, e.g. dft_mag_density=0.15 "
+             "or chemsys=Li-Fe-P-O; repeatable; conditions of the model not given stay "
+             "unspecified"),
+    XG_OPT_D("--guidance", "--diffusion_guidance_factor", gen_args, guidance, "G", -100, 100,
+             "1",
+             "classifier-free guidance strength gamma: u + gamma (c - u) (1 = plain "
+             "conditional, 0 = unconditional)"),
+    XG_OPT_E("--symmetry", NULL, gen_args, symmetry, "template|none", NULL,
+             "template: every crystal is sampled exactly symmetric inside a space-group "
+             "template drawn with its training frequency (orbits, site symmetries and N of a "
+             "training crystal; types drawn per orbit); none: no symmetry constraint, every "
+             "atom free (default: template; with --num-atoms N that no template has, the "
+             "default falls back to none with a note)"),
+    XG_OPT_S("--spacegroup", NULL, gen_args, spacegroups, "LIST", NULL,
+             "only these space groups, numbers or symbols, comma-separated (225, Fm-3m, "
+             "P2_1/c); implies --symmetry template; combines with --num-atoms (templates with "
+             "that N). --spacegroup 1 alone is the unconstrained sampler"),
+    XG_OPT_S("--templates", NULL, gen_args, templates, "FILE", NULL,
+             "template table (default: the shipped data/models/templates-mp20.h5; build one "
+             "with `xtalgen templates build`)"),
+    XG_OPT_D("--symprec", NULL, gen_args, symprec, "S", 1e-6, 1, "0.1",
+             "spglib tolerance of summary.csv and the CIFs"),
+    XG_OPT_F("--overwrite", NULL, gen_args, overwrite,
+             "replace the results of an earlier run in DIR (what xtalgen wrote there; other "
+             "files make it refuse). Without it a DIR holding results is refused, and a DIR "
+             "another run is writing always is"),
+    XG_OPT_F("--resume", NULL, gen_args, resume,
+             "continue an interrupted run in DIR (killed, Ctrl-C, out of time): give the same "
+             "command line plus --resume; the crystals already written are kept, the batch "
+             "that was cut short is redone, and the outputs end byte for byte as an "
+             "uninterrupted run's. A DIR with no results starts the run; a finished run is "
+             "left as it is"),
+    XG_OPT_S("--max-memory", NULL, gen_args, max_memory_arg, "SIZE", NULL,
+             "refuse a run whose largest batch would need more memory than SIZE (8G, 500M, "
+             "50%: of physical memory; default 80%), before sampling anything: the network's "
+             "activations grow with the atom pairs of a batch (1000 atoms: about 1.7 GB)"),
+    XG_OPT_QUIET(gen_args, quiet),
+    GEN_CHEM_OPTS(gen_args, chem),
+    XG_OPT_TABLE_END};
+
+const xg_command_options xg_options_generate = {OPTS, usage_after, NULL};
 
 static int parse_args(int argc, char **argv, gen_args *a)
 {
     memset(a, 0, sizeof *a);
-    a->symmetry = -1;
     a->n = -1;
-    a->batch = 64;
-    a->steps = XG_SAMPLER_DEFAULT_STEPS;
-    a->corrector = 1;
-    a->seed = 1;
-    a->guidance = 1.0;
-    a->symprec = 0.1;
-    for (int i = 1; i < argc; i++) {
-        const char *arg = argv[i], *v;
-        int cr;
-#define VAL() do { if (!(v = xg_cli_value(CMD, argc, argv, &i))) return -1; } while (0)
-        if (!strcmp(arg, "-n") || xg_cli_is(arg, "--num")) {
-            VAL();
-            if (xg_cli_parse_int(CMD, "-n", v, 1, 100000000, &a->n)) return -1;
-        } else if (!strcmp(arg, "-o") || xg_cli_is(arg, "--output")) {
-            VAL();
-            a->outdir = v;
-        } else if (xg_cli_is(arg, "--model")) {
-            VAL();
-            a->model = v;
-        } else if (xg_cli_is(arg, "--batch")) {
-            VAL();
-            if (xg_cli_parse_int(CMD, "--batch", v, 1, 100000, &a->batch)) return -1;
-        } else if (xg_cli_is(arg, "--steps")) {
-            VAL();
-            if (xg_cli_parse_int(CMD, "--steps", v, 1, 100000, &a->steps)) return -1;
-        } else if (xg_cli_is(arg, "--corrector")) {
-            VAL();
-            if (xg_cli_parse_int(CMD, "--corrector", v, 0, 100, &a->corrector)) return -1;
-        } else if (xg_cli_is(arg, "--seed")) {
-            VAL();
-            if (xg_cli_parse_int(CMD, "--seed", v, 0, LONG_MAX, &a->seed)) return -1;
-        } else if (xg_cli_is(arg, "--threads")) {
-            VAL();
-            if (xg_cli_parse_int(CMD, "--threads", v, 1, 4096, &a->threads)) return -1;
-        } else if (xg_cli_is(arg, "--num-atoms")) {
-            VAL();
-            if (xg_cli_parse_int(CMD, "--num-atoms", v, 1, 1000, &a->natoms)) return -1;
-        } else if (xg_cli_is(arg, "--elements")) {
-            VAL();
-            a->elements = v;
-        } else if (xg_cli_is(arg, "--exclude-elements")) {
-            VAL();
-            a->exclude = v;
-        } else if (xg_cli_is(arg, "--guidance")) {
-            VAL();
-            if (xg_cli_parse_double(CMD, "--guidance", v, -100, 100, &a->guidance)) return -1;
-        } else if (xg_cli_is(arg, "--symprec")) {
-            VAL();
-            if (xg_cli_parse_double(CMD, "--symprec", v, 1e-6, 1, &a->symprec)) return -1;
-        } else if (xg_cli_is(arg, "--symmetry")) {
-            VAL();
-            if (!strcmp(v, "template")) {
-                a->symmetry = SYM_TEMPLATE;
-            } else if (!strcmp(v, "none")) {
-                a->symmetry = SYM_NONE;
-            } else {
-                xg_cli_errorf(CMD, "--symmetry expects template or none, got '%s'", v);
-                return -1;
-            }
-        } else if (xg_cli_is(arg, "--spacegroup")) {
-            VAL();
-            a->spacegroups = v;
-        } else if (xg_cli_is(arg, "--templates")) {
-            VAL();
-            a->templates = v;
-        } else if (xg_cli_is(arg, "--condition")) {
-            VAL();
-            const char *eq = strchr(v, '=');
-            if (!eq || eq == v) {
-                xg_cli_errorf(CMD, "--condition expects NAME=VALUE, got '%s'", v);
-                return -1;
-            }
-            if (a->ncond == MAX_CONDITIONS) {
-                xg_cli_errorf(CMD, "at most %d conditions", MAX_CONDITIONS);
-                return -1;
-            }
-            if (!eq[1]) {
-                xg_cli_errorf(CMD, "--condition '%s' has no value", v);
-                return -1;
-            }
-            a->cond_arg[a->ncond++] = v;
-        } else if ((cr = gen_chem_parse_arg(CMD, argc, argv, &i, &a->chem)) != 0) {
-            if (cr < 0)
-                return -1;
-        } else if (!strcmp(arg, "--trajectories")) {
-            xg_cli_errorf(CMD, "--trajectories is not available in this version");
-            return -1;
-        } else if (!strcmp(arg, "--overwrite")) {
-            a->overwrite = 1;
-        } else if (!strcmp(arg, "--resume")) {
-            a->resume = 1;
-        } else if (xg_cli_is(arg, "--max-memory")) {
-            VAL();
-            if (xg_cli_parse_bytes(CMD, "--max-memory", v, &a->max_memory)) return -1;
-        } else if (!strcmp(arg, "--quiet") || !strcmp(arg, "-q")) {
-            a->quiet = 1;
-        } else {
-            xg_cli_errorf(CMD, "unknown option '%s' (see xtalgen help generate)", arg);
+    gen_chem_args_init(&a->chem);
+    xg_opts_args args;
+    if (xg_opts_parse(CMD, OPTS, argc, argv, a, &args, 0))
+        return -1;
+    for (int k = 0; k < a->ncond; k++) {
+        const char *v = a->cond_arg[k], *eq = strchr(v, '=');
+        if (!eq || eq == v) {
+            xg_cli_errorf(CMD, "--condition expects NAME=VALUE, got '%s'", v);
             return -1;
         }
-#undef VAL
+        if (!eq[1]) {
+            xg_cli_errorf(CMD, "--condition '%s' has no value", v);
+            return -1;
+        }
+    }
+    if (a->max_memory_arg &&
+        xg_cli_parse_bytes(CMD, "--max-memory", a->max_memory_arg, &a->max_memory))
+        return -1;
+    if (a->num_batches > 0) {
+        /* MatterGen's count: batches of --batch_size crystals. */
+        if (a->n >= 0) {
+            xg_cli_errorf(CMD, "-n and --num_batches both give the number of crystals: give "
+                               "one of them");
+            return -1;
+        }
+        if (a->num_batches > 100000000 / a->batch) {
+            xg_cli_errorf(CMD, "--num_batches %ld x --batch %ld is more than 100000000 crystals",
+                          a->num_batches, a->batch);
+            return -1;
+        }
+        a->n = a->num_batches * a->batch;
     }
     if (a->n < 0 && !a->chem.compositions) { /* --compositions: rows x k */
         xg_cli_errorf(CMD, "-n N is required");
@@ -258,14 +216,14 @@ static int parse_args(int argc, char **argv, gen_args *a)
         xg_cli_errorf(CMD, "--overwrite starts afresh and --resume continues: give one of them");
         return -1;
     }
-    if (a->spacegroups && a->symmetry == SYM_NONE) {
+    a->symmetry_default = !xg_opts_given(OPTS, &args, "--symmetry");
+    if (a->spacegroups && !a->symmetry_default && a->symmetry == SYM_NONE) {
         xg_cli_errorf(CMD, "--spacegroup samples inside templates; it cannot be combined with "
                            "--symmetry none");
         return -1;
     }
-    a->symmetry_default = a->symmetry < 0;
-    if (a->symmetry < 0)
-        a->symmetry = a->spacegroups ? SYM_TEMPLATE : SYM_DEFAULT;
+    if (a->symmetry_default)
+        a->symmetry = SYM_DEFAULT;
     return 0;
 }
 

@@ -47,48 +47,9 @@ static const char usage[] =
     "uniqueness within the inputs and novelty against the references, by pymatgen\n"
     "StructureMatcher() rules. INPUT and REF are CIF files, folders of CIF/POSCAR files,\n"
     "extxyz files, xtalgen .h5 datasets or CDVAE-format .csv tables.\n"
-    "\n"
-    "  --reference REF               more known crystals for novelty (repeatable), besides\n"
-    "                                the shipped data/reference/mp20.h5: all 42,955 crystals\n"
-    "                                of MP-20 (train, val and test), and the shipped\n"
-    "                                data/reference/elements-extra.h5: 50 well-known\n"
-    "                                elemental structures from published lattice\n"
-    "                                constants (with fcc Fe, diamond and white tin, which\n"
-    "                                MP-20 lacks), so that by default novel means \"not\n"
-    "                                in MP-20 nor a common form of an element\"\n"
-    "  --explain ID                  also print, for the crystal with this id, the numbers\n"
-    "                                behind each of its flags (why it is or is not valid,\n"
-    "                                novel, stable, S.U.N.)\n"
-    "  --no-default-reference        leave the shipped references out (novelty only\n"
-    "                                against --reference sets; none: novel stays empty)\n"
-    "  --distribution-reference REF  crystals to compare distributions with: Wasserstein\n"
-    "                                distances of density and number of elements, over the\n"
-    "                                inputs valid in both senses (as CDVAE reports them)\n"
-    "  -o DIR                        output folder (default screen_out); a folder holding an\n"
-    "                                earlier screen's results is refused unless --overwrite,\n"
-    "                                one another run is writing always is, and DIR may not be\n"
-    "                                an input (use RUN/screen, not RUN)\n"
-    "  --overwrite                   replace an earlier screen's results in DIR (files xtalgen\n"
-    "                                did not write there make it refuse)\n"
-    "  --property-model M            a property model (xtalgen train-property) of\n"
-    "                                formation_energy_per_atom, dft_mag_density or band_gap\n"
-    "                                (repeatable, one per target)\n"
-    "  --hull H                      hull table (xtalgen hull build) for e_hull_pred (default\n"
-    "                                the shipped data/hull-mp20.h5)\n"
-    "  --ehull-max E                 stable: e_hull_pred < E eV/atom (default 0.1)\n"
-    "  --ehull-min E                 below E eV/atom a prediction is not believed: stable is\n"
-    "                                left empty (default -0.3, ten times the shipped model's\n"
-    "                                error below every known MP-20 phase)\n"
-    "  --symprec S                   spglib tolerance in Angstrom (default 0.1)\n"
-    "  --quiet                       no progress display and no summary table\n"
-    "  --no-report                   do not write DIR/report.html (xtalgen help report)\n"
-    "  --relax                       relax every crystal with the M3GNet potential (as\n"
-    "                                `xtalgen relax`) and judge stability by its relaxed\n"
-    "                                energy against the M3GNet hull of MP-20; then stable and\n"
-    "                                sun come from e_hull_mlip (the property model's verdict\n"
-    "                                stays as stable_pred)\n"
-    "  --mlip-hull H                 M3GNet hull table (xtalgen hull m3gnet; default the\n"
-    "                                shipped data/hull-m3gnet-mp20.h5)\n"
+    "\n";
+
+static const char usage_after[] =
     "\n"
     "Writes DIR/screen.csv with the columns id,formula,natoms,spacegroup_number,\n"
     "valid_structure,valid_composition,unique,duplicate_of,novel,matched_reference (flags are\n"
@@ -142,6 +103,66 @@ static const char usage[] =
     "duplicates and writes the same files as one process.\n";
 
 /* What is known about one crystal after screening. */
+typedef struct {
+    const char *inputs[MAX_PATHS], *refs[MAX_PATHS], *models[XG_SCREEN_MAX_MODELS];
+    int nrefs, nmodels;
+    const char *dist_ref, *outdir, *hull_path, *explain, *mlip_hull;
+    int quiet, no_default_ref, no_report, relax, overwrite;
+    double symprec, ehull_max, ehull_min;
+} screen_args;
+
+static const xg_opt OPTS[] = {
+    XG_OPT_L("--reference", NULL, screen_args, refs, nrefs, "REF", MAX_PATHS,
+             "more known crystals for novelty (repeatable), besides the shipped "
+             "data/reference/mp20.h5: all 42,955 crystals of MP-20 (train, val and test), and "
+             "the shipped data/reference/elements-extra.h5: 50 well-known elemental structures "
+             "from published lattice constants (with fcc Fe, diamond and white tin, which MP-20 "
+             "lacks), so that by default novel means \"not in MP-20 nor a common form of an "
+             "element\""),
+    XG_OPT_S("--explain", NULL, screen_args, explain, "ID", NULL,
+             "also print, for the crystal with this id, the numbers behind each of its flags "
+             "(why it is or is not valid, novel, stable, S.U.N.)"),
+    XG_OPT_F("--no-default-reference", NULL, screen_args, no_default_ref,
+             "leave the shipped references out (novelty only against --reference sets; none: "
+             "novel stays empty)"),
+    XG_OPT_S("--distribution-reference", NULL, screen_args, dist_ref, "REF", NULL,
+             "crystals to compare distributions with: Wasserstein distances of density and "
+             "number of elements, over the inputs valid in both senses (as CDVAE reports them)"),
+    XG_OPT_S("--output", "-o", screen_args, outdir, "DIR", "screen_out",
+             "output folder; a folder holding an earlier screen's results is refused unless "
+             "--overwrite, one another run is writing always is, and DIR may not be an input "
+             "(use RUN/screen, not RUN)"),
+    XG_OPT_F("--overwrite", NULL, screen_args, overwrite,
+             "replace an earlier screen's results in DIR (files xtalgen did not write there "
+             "make it refuse)"),
+    XG_OPT_L("--property-model", NULL, screen_args, models, nmodels, "M", XG_SCREEN_MAX_MODELS,
+             "a property model (xtalgen train-property) of formation_energy_per_atom, "
+             "dft_mag_density or band_gap (repeatable, one per target)"),
+    XG_OPT_S("--hull", NULL, screen_args, hull_path, "H", NULL,
+             "hull table (xtalgen hull build) for e_hull_pred (default the shipped "
+             "data/hull-mp20.h5)"),
+    XG_OPT_D("--ehull-max", NULL, screen_args, ehull_max, "E", 0, 10, "0.1",
+             "stable: e_hull_pred < E eV/atom"),
+    XG_OPT_D("--ehull-min", NULL, screen_args, ehull_min, "E", -1000, 0, NULL,
+             "below E eV/atom a prediction is not believed: stable is left empty (default "
+             "-0.3, ten times the shipped model's error below every known MP-20 phase)"),
+    XG_OPT_D("--symprec", NULL, screen_args, symprec, "S", 1e-6, 5, "0.1",
+             "spglib tolerance in Angstrom"),
+    XG_OPT_F("--quiet", "-q", screen_args, quiet, "no progress display and no summary table"),
+    XG_OPT_F("--no-report", NULL, screen_args, no_report,
+             "do not write DIR/report.html (xtalgen help report)"),
+    XG_OPT_F("--relax", NULL, screen_args, relax,
+             "relax every crystal with the M3GNet potential (as `xtalgen relax`) and judge "
+             "stability by its relaxed energy against the M3GNet hull of MP-20; then stable "
+             "and sun come from e_hull_mlip (the property model's verdict stays as "
+             "stable_pred)"),
+    XG_OPT_S("--mlip-hull", NULL, screen_args, mlip_hull, "H", NULL,
+             "M3GNet hull table (xtalgen hull m3gnet; default the shipped "
+             "data/hull-m3gnet-mp20.h5)"),
+    XG_OPT_TABLE_END};
+
+const xg_command_options xg_options_screen = {OPTS, usage_after, NULL};
+
 typedef struct {
     char formula[128];
     int natoms;
@@ -1190,87 +1211,24 @@ static void write_report(const char *const *inputs, int ninputs, const char *out
 
 static int run(int argc, char **argv)
 {
-    const char *inputs[MAX_PATHS], *refs[MAX_PATHS], *dist_ref = NULL, *outdir = "screen_out";
-    const char *models[XG_SCREEN_MAX_MODELS], *hull_path = NULL, *explain = NULL;
-    int ninputs = 0, nrefs = 0, nmodels = 0, quiet = 0, no_default_ref = 0, report = 1, relax = 0;
-    int overwrite = 0;
-    const char *mlip_hull = NULL;
-    xg_screen_relax_row *rx = NULL;
-    double symprec = 0.1, ehull_max = 0.1, ehull_min = XG_SCREEN_EHULL_IMPLAUSIBLE;
-    for (int i = 1; i < argc; i++) {
-        const char *a = argv[i], *v;
-        if (xg_cli_is(a, "--property-model")) {
-            if (!(v = xg_cli_value(CMD, argc, argv, &i)))
-                return XG_EXIT_USAGE;
-            if (nmodels == XG_SCREEN_MAX_MODELS) {
-                xg_cli_errorf(CMD, "at most %d property models", XG_SCREEN_MAX_MODELS);
-                return XG_EXIT_USAGE;
-            }
-            models[nmodels++] = v;
-        } else if (xg_cli_is(a, "--hull")) {
-            if (!(hull_path = xg_cli_value(CMD, argc, argv, &i)))
-                return XG_EXIT_USAGE;
-        } else if (xg_cli_is(a, "--ehull-min")) {
-            if (!(v = xg_cli_value(CMD, argc, argv, &i)) ||
-                xg_cli_parse_double(CMD, "--ehull-min", v, -1000, 0, &ehull_min))
-                return XG_EXIT_USAGE;
-        } else if (xg_cli_is(a, "--ehull-max")) {
-            if (!(v = xg_cli_value(CMD, argc, argv, &i)) ||
-                xg_cli_parse_double(CMD, "--ehull-max", v, 0, 10, &ehull_max))
-                return XG_EXIT_USAGE;
-        } else if (xg_cli_is(a, "--reference")) {
-            if (!(v = xg_cli_value(CMD, argc, argv, &i)))
-                return XG_EXIT_USAGE;
-            if (nrefs == MAX_PATHS) {
-                xg_cli_errorf(CMD, "at most %d references", MAX_PATHS);
-                return XG_EXIT_USAGE;
-            }
-            refs[nrefs++] = v;
-        } else if (xg_cli_is(a, "--explain")) {
-            if (!(explain = xg_cli_value(CMD, argc, argv, &i)))
-                return XG_EXIT_USAGE;
-        } else if (!strcmp(a, "--no-default-reference")) {
-            no_default_ref = 1;
-        } else if (xg_cli_is(a, "--distribution-reference")) {
-            if (!(v = xg_cli_value(CMD, argc, argv, &i)))
-                return XG_EXIT_USAGE;
-            dist_ref = v;
-        } else if (!strcmp(a, "-o") || xg_cli_is(a, "--output")) {
-            if (!strcmp(a, "-o")) {
-                if (i + 1 >= argc) {
-                    xg_cli_errorf(CMD, "-o expects a folder");
-                    return XG_EXIT_USAGE;
-                }
-                outdir = argv[++i];
-            } else if (!(outdir = xg_cli_value(CMD, argc, argv, &i))) {
-                return XG_EXIT_USAGE;
-            }
-        } else if (xg_cli_is(a, "--symprec")) {
-            if (!(v = xg_cli_value(CMD, argc, argv, &i)) ||
-                xg_cli_parse_double(CMD, "--symprec", v, 1e-6, 5, &symprec))
-                return XG_EXIT_USAGE;
-        } else if (!strcmp(a, "--quiet") || !strcmp(a, "-q")) {
-            quiet = 1;
-        } else if (!strcmp(a, "--no-report")) {
-            report = 0;
-        } else if (!strcmp(a, "--overwrite")) {
-            overwrite = 1;
-        } else if (!strcmp(a, "--relax")) {
-            relax = 1;
-        } else if (xg_cli_is(a, "--mlip-hull")) {
-            if (!(mlip_hull = xg_cli_value(CMD, argc, argv, &i)))
-                return XG_EXIT_USAGE;
-        } else if (a[0] == '-' && a[1] != '\0') {
-            xg_cli_errorf(CMD, "unknown option '%s' (see xtalgen help screen)", a);
-            return XG_EXIT_USAGE;
-        } else {
-            if (ninputs == MAX_PATHS) {
-                xg_cli_errorf(CMD, "at most %d inputs", MAX_PATHS);
-                return XG_EXIT_USAGE;
-            }
-            inputs[ninputs++] = a;
-        }
+    screen_args A;
+    memset(&A, 0, sizeof A);
+    A.ehull_min = XG_SCREEN_EHULL_IMPLAUSIBLE;
+    xg_opts_args args;
+    if (xg_opts_parse(CMD, OPTS, argc, argv, &A, &args, -1))
+        return XG_EXIT_USAGE;
+    if (args.npos > MAX_PATHS) {
+        xg_cli_errorf(CMD, "at most %d inputs", MAX_PATHS);
+        return XG_EXIT_USAGE;
     }
+    const char **inputs = (const char **)args.pos, **refs = A.refs, **models = A.models;
+    const char *dist_ref = A.dist_ref, *outdir = A.outdir, *hull_path = A.hull_path;
+    const char *explain = A.explain, *mlip_hull = A.mlip_hull;
+    int ninputs = args.npos, nrefs = A.nrefs, nmodels = A.nmodels, quiet = A.quiet;
+    int no_default_ref = A.no_default_ref, report = !A.no_report, relax = A.relax;
+    int overwrite = A.overwrite;
+    xg_screen_relax_row *rx = NULL;
+    double symprec = A.symprec, ehull_max = A.ehull_max, ehull_min = A.ehull_min;
     if (!ninputs) {
         xg_cli_errorf(CMD, "no INPUT given (see xtalgen help screen)");
         return XG_EXIT_USAGE;

@@ -12,70 +12,10 @@
 #include "src/cli.h"
 
 
-int gen_chem_parse_arg(const char *cmd, int argc, char **argv, int *i, gen_chem_args *a)
+void gen_chem_args_init(gen_chem_args *a)
 {
-    const char *arg = argv[*i], *v;
-    if (xg_cli_is(arg, "--chemsys")) {
-        if (!(v = xg_cli_value(cmd, argc, argv, i)))
-            return -1;
-        if (a->nsys_args == GEN_CHEM_MAX_SYSTEMS) {
-            xg_cli_errorf(cmd, "--chemsys: at most %d options", GEN_CHEM_MAX_SYSTEMS);
-            return -1;
-        }
-        a->sys_arg[a->nsys_args++] = v;
-        return 1;
-    }
-    if (xg_cli_is(arg, "--min-elements")) {
-        if (!(v = xg_cli_value(cmd, argc, argv, i)) ||
-            xg_cli_parse_int(cmd, "--min-elements", v, 1, XG_SAMPLER_MAX_REQUIRED,
-                             &a->min_elements))
-            return -1;
-        return 1;
-    }
-    if (xg_cli_is(arg, "--max-elements")) {
-        if (!(v = xg_cli_value(cmd, argc, argv, i)) ||
-            xg_cli_parse_int(cmd, "--max-elements", v, 1, 100, &a->max_elements))
-            return -1;
-        return 1;
-    }
-    if (xg_cli_is(arg, "--composition")) {
-        if (!(v = xg_cli_value(cmd, argc, argv, i)))
-            return -1;
-        a->composition = v;
-        return 1;
-    }
-    if (xg_cli_is(arg, "--compositions")) {
-        if (!(v = xg_cli_value(cmd, argc, argv, i)))
-            return -1;
-        a->compositions = v;
-        return 1;
-    }
-    if (xg_cli_is(arg, "--formula-units")) {
-        if (!(v = xg_cli_value(cmd, argc, argv, i)) ||
-            xg_cli_parse_int(cmd, "--formula-units", v, 1, 1000, &a->formula_units))
-            return -1;
-        return 1;
-    }
-    if (xg_cli_is(arg, "--csp-types")) {
-        if (!(v = xg_cli_value(cmd, argc, argv, i)))
-            return -1;
-        if (!strcmp(v, "fixed")) {
-            a->csp_types = 1;
-        } else if (!strcmp(v, "unmask")) {
-            a->csp_types = 2;
-        } else {
-            xg_cli_errorf(cmd, "--csp-types expects fixed or unmask, got '%s'", v);
-            return -1;
-        }
-        return 1;
-    }
-    if (!strcmp(arg, "-k") || xg_cli_is(arg, "--candidates")) {
-        if (!(v = xg_cli_value(cmd, argc, argv, i)) ||
-            xg_cli_parse_int(cmd, "-k", v, 1, 100000, &a->k))
-            return -1;
-        return 1;
-    }
-    return 0;
+    memset(a, 0, sizeof *a);
+    a->csp_types = GEN_CHEM_CSP_NOT_GIVEN;
 }
 
 static long gcd_l(long a, long b)
@@ -301,7 +241,7 @@ int gen_chem_plan_build(const gen_chem_args *a, const unsigned char *allowed, lo
     int csp = a->composition || a->compositions;
     p->active = csp || a->nsys_args || a->min_elements || a->max_elements;
     if (!p->active) {
-        if (a->k || a->formula_units || a->csp_types)
+        if (a->k || a->formula_units || a->csp_types != GEN_CHEM_CSP_NOT_GIVEN)
             return xg_error_set(err, XG_EINVAL, "-k, --formula-units and --csp-types go with "
                                 "--composition or --compositions");
         return XG_OK;
@@ -313,7 +253,7 @@ int gen_chem_plan_build(const gen_chem_args *a, const unsigned char *allowed, lo
                             "cannot be combined with --chemsys, --min-elements or --max-elements");
     if (a->formula_units && natoms_opt > 0)
         return xg_error_set(err, XG_EINVAL, "give --num-atoms or --formula-units, not both");
-    if (!csp && (a->k || a->formula_units || a->csp_types))
+    if (!csp && (a->k || a->formula_units || a->csp_types != GEN_CHEM_CSP_NOT_GIVEN))
         return xg_error_set(err, XG_EINVAL, "-k and --formula-units go with --composition or "
                             "--compositions");
     if (a->composition && a->k)
@@ -322,8 +262,8 @@ int gen_chem_plan_build(const gen_chem_args *a, const unsigned char *allowed, lo
     int rc = XG_OK;
     int len = 0;
     if (csp) {
-        p->unmask = a->csp_types != 1;
-        p->csp_types_given = a->csp_types != 0;
+        p->unmask = a->csp_types != GEN_CHEM_CSP_FIXED;
+        p->csp_types_given = a->csp_types != GEN_CHEM_CSP_NOT_GIVEN;
         if (a->composition) {
             int cap = 0;
             if ((rc = comp_push(p, &cap, err)))

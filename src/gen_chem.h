@@ -19,6 +19,7 @@
 #include "diffusion/xg_model.h"
 #include "diffusion/xg_sampler.h"
 #include "diffusion/xg_template.h"
+#include "src/xg_opts.h"
 
 #define GEN_CHEM_MAX_SYSTEMS 64
 #define GEN_CHEM_STREAM (UINT64_C(1) << 59)
@@ -31,51 +32,65 @@ typedef struct {
     const char *compositions;                  /* --compositions FILE */
     long formula_units;                        /* --formula-units Z (0: not given) */
     long k;                                    /* -k candidates per composition (0: not given) */
-    int csp_types;                             /* --csp-types: 1 fixed, 2 unmask, 0 not given */
+    int csp_types;                             /* --csp-types: GEN_CHEM_CSP_* */
 } gen_chem_args;
 
-/* Consumes argv[*i] (and its value) when it is one of the options above: 1 when consumed, 0
- * when not ours, -1 after printing a usage error. */
-int gen_chem_parse_arg(const char *cmd, int argc, char **argv, int *i, gen_chem_args *a);
+/* --csp-types: the index of the choice in the option table, or not given. */
+enum { GEN_CHEM_CSP_NOT_GIVEN = -1, GEN_CHEM_CSP_FIXED, GEN_CHEM_CSP_UNMASK };
 
-/* The options' lines of `xtalgen help generate` (a literal, joined to its usage text). */
-#define GEN_CHEM_USAGE \
-    "\nhard chemistry (enforced while types are unmasked, not by rejection):\n" \
-    "  --chemsys A-B-C        every crystal contains each of these elements at least once and\n" \
-    "                         no other; repeatable or comma-separated (Li-Fe-P-O,Fe-Co-N): crystal\n" \
-    "                         k then takes one system, drawn from a stream of its own\n" \
-    "  --min-elements K       at least K distinct elements per crystal\n" \
-    "  --max-elements K       at most K distinct elements per crystal\n" \
+/* Empty arguments: nothing given. Call before parsing into them. */
+void gen_chem_args_init(gen_chem_args *a);
+
+/* The options as entries of an option table (src/xg_opts.h) of the struct S whose field F is a
+ * gen_chem_args, with their part of `xtalgen help generate`. */
+#define GEN_CHEM_OPTS(S, F)                                                                       \
+    XG_OPT_T("\nhard chemistry (enforced while types are unmasked, not by rejection):\n"),        \
+    XG_OPT_L("--chemsys", NULL, S, F.sys_arg, F.nsys_args, "A-B-C", GEN_CHEM_MAX_SYSTEMS,         \
+             "every crystal contains each of these elements at least once and no other; "      \
+             "repeatable or comma-separated (Li-Fe-P-O,Fe-Co-N): crystal k then takes one "     \
+             "system, drawn from a stream of its own"),                                          \
+    XG_OPT_I("--min-elements", NULL, S, F.min_elements, "K", 1, XG_SAMPLER_MAX_REQUIRED, NULL,   \
+             "at least K distinct elements per crystal"),                                        \
+    XG_OPT_I("--max-elements", NULL, S, F.max_elements, "K", 1, 100, NULL,                      \
+             "at most K distinct elements per crystal"),                                         \
+    XG_OPT_T(GEN_CHEM_HOW),                                                                     \
+    XG_OPT_T("crystal structure prediction (the exact composition; see --csp-types):\n"),       \
+    XG_OPT_S("--composition", NULL, S, F.composition, "F", NULL,                               \
+             "every crystal has formula F (Fe2CoN, Fe4N2): as written, or scaled to "          \
+             "--num-atoms N (a multiple of the reduced formula's atoms) or to --formula-units " \
+             "Z of the reduced formula"),                                                        \
+    XG_OPT_I("--formula-units", NULL, S, F.formula_units, "Z", 1, 1000, NULL,                   \
+             "formula units of the reduced formula per cell"),                                   \
+    XG_OPT_S("--compositions", NULL, S, F.compositions, "FILE", NULL,                          \
+             "one composition per row: a CSV with column formula and optionally num_atoms and " \
+             "id, or any structure input (CIF, POSCAR, extxyz, .h5, CDVAE .csv, folder) whose " \
+             "cells' compositions are used; -n is then rows x K and crystal i*K+j (j < K) is "  \
+             "candidate j of row i, in the input's order"),                                      \
+    XG_OPT_I("-k", "--candidates", S, F.k, "K", 1, 100000, NULL,                                \
+             "candidates per composition (default 1)"),                                          \
+    XG_OPT_E("--csp-types", NULL, S, F.csp_types, "fixed|unmask", NULL,                        \
+             "fixed: types given from t = 1 (for a CSP model); unmask: sites are unmasked on "  \
+             "the model's schedule, each draw limited to the elements the composition has "     \
+             "left (the network sees the inputs it was trained on; exact composition all the "   \
+             "same). Default: unmask with a generative model, fixed with a CSP model (`train "   \
+             "--csp`; data/models/xtalgen-mp20-csp.h5 is taken automatically when shipped and "  \
+             "no --model is given); a template always takes its orbit assignment from t = 1"),   \
+    XG_OPT_T(GEN_CHEM_TEMPLATES)
+
+/* Paragraphs of the help, indented as an option's text. */
+#define GEN_CHEM_HOW                                                                            \
     "                         How: sites (orbits with --symmetry template) are unmasked in the\n" \
-    "                         usual random order from the network's distribution while more masked\n" \
-    "                         sites remain than elements are still owed; the last ones are\n" \
-    "                         reserved for the owed elements (the network picks which goes where).\n" \
-    "                         Bias: a missing element tends to land late, on few sites (often\n" \
-    "                         once). N is drawn among the model's N that can hold the elements;\n" \
-    "                         templates among those with enough orbits\n" \
-    "crystal structure prediction (the exact composition; see --csp-types):\n" \
-    "  --composition F        every crystal has formula F (Fe2CoN, Fe4N2): as written, or scaled\n" \
-    "                         to --num-atoms N (a multiple of the reduced formula's atoms) or to\n" \
-    "                         --formula-units Z of the reduced formula\n" \
-    "  --formula-units Z      formula units of the reduced formula per cell\n" \
-    "  --compositions FILE    one composition per row: a CSV with column formula and optionally\n" \
-    "                         num_atoms and id, or any structure input (CIF, POSCAR, extxyz, .h5,\n" \
-    "                         CDVAE .csv, folder) whose cells' compositions are used; -n is then\n" \
-    "                         rows x K and crystal i*K+j (j < K) is candidate j of row i, in the\n" \
-    "                         input's order\n" \
-    "  -k, --candidates K     candidates per composition (default 1)\n" \
-    "  --csp-types MODE       fixed: types given from t = 1 (for a CSP model); unmask: sites\n" \
-    "                         are unmasked on the model's schedule, each draw limited to the\n" \
-    "                         elements the composition has left (the network sees the inputs\n" \
-    "                         it was trained on; exact composition all the same). Default:\n" \
-    "                         unmask with a generative model, fixed with a CSP model (`train\n" \
-    "                         --csp`; data/models/xtalgen-mp20-csp.h5 is taken automatically\n" \
-    "                         when shipped and no --model is given); a template always takes\n" \
-    "                         its orbit assignment from t = 1\n" \
+    "                         usual random order from the network's distribution while more\n"  \
+    "                         masked sites remain than elements are still owed; the last ones\n" \
+    "                         are reserved for the owed elements (the network picks which goes\n" \
+    "                         where). Bias: a missing element tends to land late, on few sites\n" \
+    "                         (often once). N is drawn among the model's N that can hold the\n"  \
+    "                         elements; templates among those with enough orbits\n"
+#define GEN_CHEM_TEMPLATES                                                                      \
     "                         With --symmetry template a composition takes only templates whose\n" \
-    "                         orbit sizes can be split among its element counts (one element per\n" \
-    "                         orbit); a composition no template can hold is sampled without one\n"
-
+    "                         orbit sizes can be split among its element counts (one element\n" \
+    "                         per orbit); a composition no template can hold is sampled without\n" \
+    "                         one\n"
 
 /* One composition to predict: natoms atomic numbers, grouped by element. */
 typedef struct {

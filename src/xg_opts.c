@@ -2,6 +2,7 @@
 #include "src/xg_opts.h"
 
 #include <ctype.h>
+#include <limits.h>
 #include <math.h>
 #include <stdint.h>
 #include <stdlib.h>
@@ -168,8 +169,10 @@ static int store(const char *cmd, const xg_opt *o, const char *v, void *dst)
     char *base = dst;
     switch (o->type) {
     case XG_OPT_INT: {
-        long x;
-        if (xg_cli_parse_int(cmd, o->name, v, (long)o->lo, (long)o->hi, &x))
+        /* A bound of LONG_MAX (a seed) is 2^63 as a double, one past what a long holds. */
+        long x, lo = o->lo <= -0x1p63 ? LONG_MIN : (long)o->lo,
+                hi = o->hi >= 0x1p63 ? LONG_MAX : (long)o->hi;
+        if (xg_cli_parse_int(cmd, o->name, v, lo, hi, &x))
             return -1;
         *(long *)(base + o->off) = x;
         return 0;

@@ -14,7 +14,7 @@ fail() { echo "FAIL: $*" >&2; exit 1; }
 CMDS=("match" "xrd" "xrd-match" "xrd-refine" "hull build" "hull query" "hull check" "hull m3gnet"
       "model info" "model export" "model domain" "model import-m3gnet" "symmetry" "convert"
       "dataset import" "dataset info" "templates build" "templates show" "report" "bench denoiser"
-      "bench m3gnet" "relax" "train" "train-property")
+      "bench m3gnet" "relax" "train" "train-property" "generate" "screen" "export")
 for c in "${CMDS[@]}"; do
     # shellcheck disable=SC2086
     "$BIN" $c --quiett > /dev/null 2> "$TMP/err"
@@ -24,7 +24,7 @@ for c in "${CMDS[@]}"; do
     tr "\n" " " < "$TMP/err" | grep -q "valid options:.*--quiet" || fail "$c: valid options not listed"
 done
 for c in match xrd xrd-match xrd-refine hull model symmetry convert dataset templates report bench \
-         relax train train-property; do
+         relax train train-property generate screen export; do
     "$BIN" help "$c" > "$TMP/help" || fail "help $c"
     grep -q -- "--quiet" "$TMP/help" || fail "help $c does not show --quiet"
     awk 'length($0) > 92 { exit 1 }' "$TMP/help" || fail "help $c has lines over 92 columns"
