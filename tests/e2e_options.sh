@@ -2,7 +2,8 @@
 # e2e_options.sh BINARY SOURCE_DIR: the commands whose options are declared in tables
 # (src/xg_opts.h) accept --quiet, name the closest spelling of a misspelt option or value and
 # list the valid ones (exit 2), show every option in `xtalgen help` within 92 columns, and take
-# MatterGen's --batch_size for --batch. Runs in a few seconds.
+# MatterGen's --batch_size for --batch, and on generate --num_batches and
+# --diffusion_guidance_factor. Runs in a few seconds.
 set -u
 BIN=${1:?usage: e2e_options.sh BINARY SOURCE_DIR}
 SRC=${2:?usage: e2e_options.sh BINARY SOURCE_DIR}
@@ -52,4 +53,19 @@ grep -q "2 steps per epoch" "$TMP/err" || fail "--batch_size 2 did not set the b
 "$BIN" help train | grep -q -- "--batch, --batch_size B" || fail "help train shows the alias"
 "$BIN" help train | grep -q -- "--warmup N.*(default 500)" || fail "help train: warm-up default"
 "$BIN" help train-property | grep -q -- "--warmup N.*(default 300)" || fail "help train-property: warm-up default"
+# MatterGen's spellings on generate: --num_batches B (B x --batch_size crystals) and
+# --diffusion_guidance_factor (= --guidance) give the native spelling's bytes
+M="$SRC/data/models/xtalgen-mp20-magnetic.h5"
+G=(generate --model "$M" --steps 4 --seed 5 --condition dft_mag_density=0.1 --threads 1 --quiet)
+"$BIN" "${G[@]}" -n 4 --batch 2 --guidance 2 -o "$TMP/native" || fail "generate (native spelling)"
+"$BIN" "${G[@]}" --num_batches 2 --batch_size 2 --diffusion_guidance_factor 2 -o "$TMP/mg" \
+    || fail "generate (MatterGen's spelling)"
+for f in generated.extxyz generated.h5 summary.csv summary.json cif/gen-0000003.cif; do
+    cmp -s "$TMP/native/$f" "$TMP/mg/$f" || fail "MatterGen's spelling changed $f"
+done
+[ "$(ls "$TMP/mg/cif" | wc -l)" -eq 4 ] || fail "--num_batches 2 x --batch_size 2 is 4 crystals"
+"$BIN" generate -n 4 --num_batches 2 -o "$TMP/both" 2> "$TMP/err"; [ $? -eq 2 ] || fail "-n with --num_batches"
+grep -q "give one of them" "$TMP/err" || fail "-n with --num_batches: message"
+"$BIN" help generate | grep -q -- "--guidance, --diffusion_guidance_factor G" || fail "help generate: alias"
+"$BIN" help generate | grep -q -- "--num_batches B" || fail "help generate: --num_batches"
 echo "e2e_options: all passed"
