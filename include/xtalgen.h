@@ -236,15 +236,27 @@ typedef struct {
     const char *const *conditions;
     int nconditions;
     double guidance;
+    /* Fields are only ever added below, at the end (a program built against an older header
+     * must be rebuilt against this one: xtalgen_generate_default_options fills them all). */
+    /* XTALGEN_SYMMETRY_TEMPLATE (the default, as `xtalgen generate`'s): every crystal is
+     * sampled exactly symmetric inside a space-group template drawn with its training
+     * frequency, from `templates` (NULL: the shipped templates-mp20.h5, looked for as the
+     * model is); with natoms that no template has, sampling falls back to none, as the
+     * command's default does. XTALGEN_SYMMETRY_NONE: every atom free (mostly P1 crystals). */
+    int symmetry;
+    const char *templates;
 } xtalgen_generate_options;
+
+enum { XTALGEN_SYMMETRY_NONE = 0, XTALGEN_SYMMETRY_TEMPLATE = 1 };
 
 void xtalgen_generate_default_options(xtalgen_generate_options *o);
 
 /* Generates n crystals into out[0..n-1] (caller-owned array; each entry becomes a new handle
- * to free with xtalgen_structure_free; on failure every entry is NULL). Crystal k is the one
- * `xtalgen generate -n N --seed S --steps T --batch B --symmetry none` writes as gen-k with the
- * same options and thread count (ids "gen-0000000", ...), in the same DFT-ready cell. o may be
- * NULL (defaults). */
+ * to free with xtalgen_structure_free; on failure every entry is NULL). Crystal k is, bit for
+ * bit, the one `xtalgen generate -n N --seed S --steps T --batch B` writes as gen-k with the
+ * same options (--symmetry none for XTALGEN_SYMMETRY_NONE; ids "gen-0000000", ...), in the same
+ * DFT-ready cell, for any thread count: template crystals whose atoms collapse are drawn again
+ * as there. o may be NULL (defaults). */
 int xtalgen_generate(xtalgen_model *m, int n, const xtalgen_generate_options *o,
                      xtalgen_structure **out, xtalgen_error *err);
 

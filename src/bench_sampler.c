@@ -11,13 +11,13 @@
 #include <omp.h>
 #endif
 
-#include "crystal/xg_rng.h"
 #include "diffusion/xg_evalpool.h"
 #include "diffusion/xg_model.h"
 #include "diffusion/xg_sampler.h"
 #include "diffusion/xg_template.h"
 #include "src/bench_sampler.h"
 #include "src/cli.h"
+#include "src/gen_sample.h"
 #include "src/model_path.h"
 #include "src/xg_opts.h"
 
@@ -128,23 +128,15 @@ int xg_bench_sampler(int argc, char **argv)
     so.steps = (int)steps;
     so.corrector_steps = (int)corrector;
     so.templates = tab ? tpl : NULL;
-    xg_rng nrng, trng;
-    xg_rng_seed(&nrng, (uint64_t)seed, UINT64_C(1) << 62);
-    xg_rng_seed(&trng, (uint64_t)seed, (UINT64_C(1) << 62) + 1);
+    gen_streams st; /* generate's streams: the same crystals as generate --seed */
+    gen_streams_init(&st, (uint64_t)seed);
     long atoms = 0;
     double w0 = xg_now(), c0 = cpu_now();
     for (long done = 0; done < n;) {
         int nb = (int)(n - done < batch ? n - done : batch);
-        for (int k = 0; k < nb; k++) {
-            if (tab) {
-                int ti = xg_template_table_draw(tab, NULL, 0, &trng);
-                tpl[k] = &tab->t[ti];
-                natoms[k] = tpl[k]->natoms;
-            } else {
-                natoms[k] = xg_model_sample_natoms(&m->stats, &nrng);
-            }
+        gen_sample_sizes(&st, &m->stats, tab, NULL, 0, nb, natoms, tpl);
+        for (int k = 0; k < nb; k++)
             atoms += natoms[k];
-        }
         if (xg_sampler_run(&m->noise, xg_evalpool_eval, pool, &so, nb, natoms, (uint64_t)seed,
                            (uint64_t)done, out, NULL, NULL, &err)) {
             xg_cli_errorf(CMD, "%s", err.msg);

@@ -37,6 +37,7 @@
 #include "src/commands.h"
 #include "src/gen_resume.h"
 #include "src/gen_chem.h"
+#include "src/gen_sample.h"
 #include "src/model_path.h"
 #include "src/outdir.h"
 #include "src/run_record.h"
@@ -607,157 +608,6 @@ out:
     return rc;
 }
 
-/* Template sampling keeps every state exactly symmetric, so two atoms of one orbit that meet
- * at a special position (or two orbits on one Wyckoff line) cannot move apart again: ~13% of
- * template crystals ended with atoms closer than the CDVAE limit of 0.5 A. Such a crystal is
- * drawn again, with another template from a stream of its own (seeded by its index and the
- * attempt, so the result does not depend on batches or ranks) and a fresh sampler stream, up to
- * REDRAWS times; one still collapsed is kept (screen flags it). The redraws are counted in
- * summary.json: this is rejection of unphysical samples, which conditions the distribution on
- * structural validity, as pyxtal and AIRSS do for random structures. */
-#define REDRAWS 4
-
-static int collapsed(const xg_structure *s)
-{
-    double d = 0;
-    xg_error e = {0};
-    return xg_validity_min_distance(s, 1.0, &d, &e) != XG_OK || d < 0.5;
-}
-
-/* With --spacegroup the user asked for these groups: a template crystal whose atoms ended where
- * spglib (at the run's symprec) finds a higher group is not what was asked for. The usual case
- * is two orbits of one element that together form a smaller lattice (rock salt of one element
- * is simple cubic Pm-3m, not Fm-3m): it is drawn again like a collapsed one. */
-static int wrong_group(const xg_structure *s, const unsigned char *groups, double symprec)
-{
-    if (!groups)
-        return 0;
-    int sg = 0;
-    char sym[32];
-    xg_error e = {0};
-    if (xg_symmetry_spacegroup(s, symprec, &sg, sym, &e) || sg < 1 || sg > 230)
-        return 1;
-    return !groups[sg];
-}
-
-/* 0 kept, 1 collapsed, 2 in a group outside the request. */
-static int rejected(const gen_args *a, const unsigned char *groups, const xg_structure *s)
-{
-    if (collapsed(s))
-        return 1;
-    return a->spacegroups && wrong_group(s, groups, a->symprec) ? 2 : 0;
-}
-
-static int redraw_collapsed(const gen_args *a, xg_model *m, xg_evalpool *pool,
-                            const xg_sampler_opts *so,
-                            const xg_template_table *tab, const unsigned char *groups,
-                            const xg_template **tpl, int nb, long done, xg_structure **batch,
-                            const gen_chem_plan *chem, xg_sampler_chem *chemv, int *chem_types,
-                            long *redrawn, long *unresolved, long *wrong, long *wrong_kept,
-                            xg_error *err)
-{
-    /* The crystals still collapsed after each attempt are sampled again together, as one
-     * batch: their streams depend on their index and the attempt only, so gathering them does
-     * not change any crystal, and the network sees batches big enough to be efficient. */
-    int *idx = malloc((size_t)nb * sizeof *idx), *nat = malloc((size_t)nb * sizeof *nat);
-    uint64_t *streams = malloc((size_t)nb * sizeof *streams);
-    const xg_template **one = malloc((size_t)nb * sizeof *one);
-    xg_structure **fresh = calloc((size_t)nb, sizeof *fresh);
-    xg_sampler_chem *cv = calloc((size_t)nb, sizeof *cv);
-    const xg_sampler_chem **cp = calloc((size_t)nb, sizeof *cp);
-    int rc = XG_OK;
-    if (!idx || !nat || !streams || !one || !fresh || !cv || !cp) {
-        rc = xg_error_set(err, XG_ENOMEM, "out of memory for redraws");
-        goto out;
-    }
-    int nleft = 0;
-    for (int k = 0; k < nb; k++) {
-        int why = tpl[k] ? rejected(a, groups, batch[k]) : 0;
-        if (why)
-            idx[nleft++] = k;
-        if (why == 1)
-            (*redrawn)++;
-        else if (why == 2)
-            (*wrong)++;
-    }
-    for (int attempt = 1; attempt <= REDRAWS && nleft > 0; attempt++) {
-        int nr = 0;
-        for (int i = 0; i < nleft; i++) {
-            uint64_t ci = (uint64_t)(done + idx[i]);
-            xg_rng r;
-            xg_rng_seed(&r, (uint64_t)a->seed, (UINT64_C(1) << 61) + ci * 16 + (uint64_t)attempt);
-            int k = idx[i];
-            const gen_comp *comp = chemv ? gen_chem_comp_of(chem, done + k) : NULL;
-            int nwant = comp ? comp->natoms : (int)a->natoms;
-            int ti = xg_template_table_draw(tab, groups, nwant, &r);
-            /* Hard chemistry: only a template that can hold the crystal's constraint (a few
-             * draws; the first one that fits). */
-            xg_sampler_chem c1 = chemv ? chemv[k] : (xg_sampler_chem){0};
-            int *tb = chem_types ? chem_types + (size_t)k * 1000 : NULL;
-            for (int tries = 0; chemv && ti >= 0 && tries < 64; tries++) {
-                if (gen_chem_template_fits(&c1, comp, &tab->t[ti], &r, tb))
-                    break;
-                ti = tries == 63 ? -1 : xg_template_table_draw(tab, groups, nwant, &r);
-            }
-            if (ti < 0) {
-                /* no template left to draw: kept as it is */
-                if (rejected(a, groups, batch[k]) == 2)
-                    (*wrong_kept)++;
-                else
-                    (*unresolved)++;
-                continue;
-            }
-            if (comp)
-                c1.types = tb;
-            idx[nr] = k;
-            one[nr] = &tab->t[ti];
-            nat[nr] = one[nr]->natoms;
-            cv[nr] = c1;
-            cp[nr] = &cv[nr];
-            /* Sampler streams beyond 2^60 are never used by first draws (indices < N). */
-            streams[nr] = (UINT64_C(1) << 60) + ci * 16 + (uint64_t)attempt;
-            nr++;
-        }
-        if (nr == 0)
-            break;
-        xg_sampler_opts o1 = *so;
-        o1.templates = one;
-        o1.streams = streams;
-        o1.chem = chemv ? cp : NULL;
-        rc = xg_sampler_run(&m->noise, xg_evalpool_eval, pool, &o1, nr, nat, (uint64_t)a->seed,
-                            0, fresh, NULL, NULL, err);
-        if (rc)
-            goto out;
-        nleft = 0;
-        for (int i = 0; i < nr; i++) {
-            int k = idx[i];
-            xg_structure_free(batch[k]);
-            batch[k] = fresh[i];
-            fresh[i] = NULL;
-            tpl[k] = one[i];
-            if (chemv)
-                chemv[k] = cv[i];
-            if (rejected(a, groups, batch[k]))
-                idx[nleft++] = k;
-        }
-    }
-    for (int i = 0; i < nleft; i++) {
-        if (rejected(a, groups, batch[idx[i]]) == 2)
-            (*wrong_kept)++;
-        else
-            (*unresolved)++;
-    }
-out:
-    free(idx);
-    free(nat);
-    free(streams);
-    free(one);
-    free(fresh);
-    free(cv);
-    free(cp);
-    return rc;
-}
-
 /* ---------------------------------------------------------------- memory ---- */
 
 /* The network's activations grow with the atom pairs of a batch (9.4 GB for one crystal of
@@ -1135,38 +985,32 @@ static int run(int argc, char **argv)
     }
     xg_progress bar;
     xg_progress_start(&bar, "generate", mine, a.quiet);
-    /* Numbers of atoms come from their own stream, so changing --num-atoms on one run does
-     * not reshuffle the other random choices. Every rank replays the whole sequence. */
-    xg_rng nrng;
-    xg_rng_seed(&nrng, (uint64_t)a.seed, UINT64_C(1) << 62);
-    /* Templates likewise, from a stream of their own. */
-    xg_rng trng;
-    xg_rng_seed(&trng, (uint64_t)a.seed, (UINT64_C(1) << 62) + 1);
+    /* Numbers of atoms and templates come from streams of their own (gen_sample.h); every
+     * rank replays the whole sequence. */
+    gen_streams st;
+    gen_streams_init(&st, (uint64_t)a.seed);
     /* The --spacegroup redraw counts are not in the resume record: after --resume they count
      * the resumed part only. */
-    long done_mine = 0, redrawn = prog.redrawn, unresolved = prog.unresolved, wrong = 0,
-         wrong_kept = 0;
+    long done_mine = 0;
+    gen_redraw_counts rdc = {prog.redrawn, prog.unresolved, 0, 0};
+    gen_redraw_opts rdo = {(uint64_t)a.seed, a.natoms, a.symprec, tab, ngroups ? groups : NULL,
+                           &chem, chem.active ? chemv : NULL, chem.active ? chem_types : NULL};
     for (long done = 0, bi = 0; done < a.n; bi++) {
         int nb = (int)((a.n - done) < a.batch ? (a.n - done) : a.batch);
-        for (int k = 0; k < nb; k++) {
-            if (chem.active) {
-                chemp[k] = &chemv[k];
-                if (gen_chem_setup(&chem, (uint64_t)a.seed, done + k, a.natoms, &m->stats, &nrng,
-                                   tab, ngroups ? groups : NULL, &trng, &chemv[k],
-                                   chem_types + (size_t)k * 1000, &natoms[k], &tpl[k], &err)) {
-                    xg_cli_errorf(CMD, "crystal %ld: %s", done + k, err.msg);
-                    rc = XG_EXIT_USAGE;
-                    goto done;
-                }
-                no_template += tab && !tpl[k] && bi % mpi.size == mpi.rank;
-            } else if (tab) {
-                int ti = xg_template_table_draw(tab, ngroups ? groups : NULL, (int)a.natoms, &trng);
-                tpl[k] = &tab->t[ti]; /* ti >= 0: load_templates checked the weight */
-                natoms[k] = tpl[k]->natoms;
-            } else {
-                natoms[k] = a.natoms > 0 ? (int)a.natoms : xg_model_sample_natoms(&m->stats, &nrng);
+        for (int k = 0; chem.active && k < nb; k++) {
+            chemp[k] = &chemv[k];
+            if (gen_chem_setup(&chem, (uint64_t)a.seed, done + k, a.natoms, &m->stats, &st.nrng,
+                               tab, ngroups ? groups : NULL, &st.trng, &chemv[k],
+                               chem_types + (size_t)k * 1000, &natoms[k], &tpl[k], &err)) {
+                xg_cli_errorf(CMD, "crystal %ld: %s", done + k, err.msg);
+                rc = XG_EXIT_USAGE;
+                goto done;
             }
+            no_template += tab && !tpl[k] && bi % mpi.size == mpi.rank;
         }
+        if (!chem.active)
+            gen_sample_sizes(&st, &m->stats, tab, ngroups ? groups : NULL, a.natoms, nb, natoms,
+                             tpl);
         /* Another rank's batch, or one a resumed run has: the draws above were replayed. */
         if (bi % mpi.size != mpi.rank || done < prog.done) {
             done += nb;
@@ -1184,9 +1028,8 @@ static int run(int argc, char **argv)
             goto done;
         }
         if (tab) {
-            int rr = redraw_collapsed(&a, m, pool, &so, tab, ngroups ? groups : NULL, tpl, nb, done,
-                                      batch, &chem, chemv, chem_types, &redrawn, &unresolved,
-                                      &wrong, &wrong_kept, &err);
+            int rr = gen_sample_redraw(&rdo, &m->noise, xg_evalpool_eval, pool, &so, tpl, nb,
+                                       done, batch, &rdc, &err);
             if (rr) {
                 xg_cli_errorf(CMD, "%s", err.msg);
                 goto done;
@@ -1229,7 +1072,7 @@ static int run(int argc, char **argv)
         /* The batch's commit: its progress row first (a resumed run looks up the row of the
          * crystals generated.h5 holds), then the append, which a kill cannot cut in two. */
         if (mpi.size == 1 &&
-            xg_gen_progress_record(part, done + nb, redrawn, unresolved, 0, &err)) {
+            xg_gen_progress_record(part, done + nb, rdc.redrawn, rdc.unresolved, 0, &err)) {
             xg_cli_errorf(CMD, "%s", err.msg);
             goto done;
         }
@@ -1265,16 +1108,14 @@ static int run(int argc, char **argv)
         }
     }
     if (tab) {
-        double cnt[5] = {(double)redrawn, (double)unresolved, (double)wrong, (double)wrong_kept,
-                         (double)no_template};
+        double cnt[5] = {(double)rdc.redrawn, (double)rdc.unresolved, (double)rdc.wrong,
+                         (double)rdc.wrong_kept, (double)no_template};
         if (mpi.size > 1 && xg_mpi_sum_f64(&mpi, cnt, 5, &err)) {
             xg_cli_errorf(CMD, "%s", err.msg);
             goto done;
         }
-        redrawn = (long)cnt[0];
-        unresolved = (long)cnt[1];
-        wrong = (long)cnt[2];
-        wrong_kept = (long)cnt[3];
+        long redrawn = (long)cnt[0], unresolved = (long)cnt[1], wrong = (long)cnt[2],
+             wrong_kept = (long)cnt[3];
         no_template = (long)cnt[4];
         if (mpi.rank == 0) {
             rs.redrawn = redrawn;

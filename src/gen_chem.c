@@ -9,7 +9,6 @@
 #include "crystal/xg_input.h"
 #include "diffusion/xg_condition.h"
 #include "properties/xg_hull.h"
-#include "src/cli.h"
 
 
 void gen_chem_args_init(gen_chem_args *a)

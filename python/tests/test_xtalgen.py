@@ -177,22 +177,27 @@ class TestGenerate(unittest.TestCase):
         with self.assertRaises(xtalgen.XtalgenError):
             xtalgen.Model("/nonexistent/model.h5")
 
+    def test_symmetric_by_default(self):
+        # template sampling, as the command's default: 2.8% P1 over 1,000 crystals (README)
+        numbers = [xtalgen.symmetry(c)["number"] for c in generated()]
+        self.assertGreaterEqual(sum(n > 1 for n in numbers), 2, numbers)
+        with self.assertRaises(xtalgen.XtalgenError):
+            xtalgen.generate(1, steps=2, symmetry="spacegroup")
+
     @unittest.skipUnless(os.environ.get("XTALGEN_BIN"), "XTALGEN_BIN not set")
     def test_same_as_command(self):
-        threads = os.environ.get("OMP_NUM_THREADS") or str(os.cpu_count())
-        with tempfile.TemporaryDirectory() as d:
-            out = os.path.join(d, "run")
-            subprocess.run([os.environ["XTALGEN_BIN"], "generate", "-n", "3", "--steps", "20",
-                            "--seed", "3", "--batch", "2", "--threads", threads,
-                            "--symmetry", "none", "--quiet", "-o", out], check=True,
-                           env=dict(os.environ, OMP_NUM_THREADS=threads))
-            cmd = xtalgen.read(os.path.join(out, "generated.h5"))
-        lib = generated()
-        self.assertEqual([c["id"] for c in cmd], [c["id"] for c in lib])
-        for a, b in zip(cmd, lib):
-            self.assertEqual(a["species"], b["species"])
-            self.assertTrue(close(sum(a["lattice"], []), sum(b["lattice"], []), 1e-9))
-            self.assertTrue(close(sum(a["frac_coords"], []), sum(b["frac_coords"], []), 1e-9))
+        # the command's crystals, bit for bit, with templates (the default) and without
+        for symmetry, lib in (("template", generated()),
+                              ("none", xtalgen.generate(2, steps=8, seed=3, batch=2,
+                                                        symmetry="none"))):
+            n, steps = (3, 20) if symmetry == "template" else (2, 8)
+            with tempfile.TemporaryDirectory() as d:
+                out = os.path.join(d, "run")
+                subprocess.run([os.environ["XTALGEN_BIN"], "generate", "-n", str(n), "--steps",
+                                str(steps), "--seed", "3", "--batch", "2", "--symmetry",
+                                symmetry, "--quiet", "-o", out], check=True)
+                cmd = xtalgen.read(os.path.join(out, "generated.h5"))
+            self.assertEqual(cmd, lib, symmetry)
 
 
 @unittest.skipUnless(HAVE_ASE, "ASE not installed (Debian package python3-ase)")

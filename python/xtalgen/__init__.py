@@ -122,7 +122,11 @@ class _GenerateOptions(ctypes.Structure):
                 ("seed", ctypes.c_uint64), ("batch", ctypes.c_int), ("natoms", ctypes.c_int),
                 ("elements", ctypes.c_char_p), ("exclude_elements", ctypes.c_char_p),
                 ("conditions", ctypes.POINTER(ctypes.c_char_p)), ("nconditions", ctypes.c_int),
-                ("guidance", ctypes.c_double)]
+                ("guidance", ctypes.c_double), ("symmetry", ctypes.c_int),
+                ("templates", ctypes.c_char_p)]
+
+# xtalgen_generate_options.symmetry
+_SYMMETRY = {"none": 0, "template": 1}
 
 
 def _declare(name, restype, *argtypes):
@@ -406,17 +410,24 @@ class Model:
         except Exception:
             pass
 
-    def generate(self, n, steps=1000, seed=1, batch=64, natoms=0, corrector_steps=1,
-                 elements=None, exclude_elements=None, conditions=None, guidance=1.0):
-        """n crystals, the same as `xtalgen generate -n n --seed seed --steps steps --batch
-        batch --symmetry none` gives at the same thread count (ids gen-0000000, ...).
+    def generate(self, n, steps=100, seed=1, batch=64, natoms=0, corrector_steps=1,
+                 elements=None, exclude_elements=None, conditions=None, guidance=1.0,
+                 symmetry="template", templates=None):
+        """n crystals, bit for bit those `xtalgen generate -n n --seed seed --steps steps
+        --batch batch --symmetry symmetry` writes (ids gen-0000000, ...), for any thread count.
+        symmetry: "template" (the command's default: each crystal sampled exactly symmetric in
+        a space-group template from the templates file, None for the shipped one) or "none".
         elements / exclude_elements: element sets as the command takes them ("Fe,Co,O",
         "rare-earths"); conditions: {"dft_mag_density": 0.15} or ["name=value"] for a
         fine-tuned model, with guidance."""
         if not self._h:
             raise XtalgenError(EINVAL, "the model is closed")
+        if symmetry not in _SYMMETRY:
+            raise XtalgenError(EINVAL, "symmetry is 'template' or 'none', not %r" % (symmetry,))
         o = _GenerateOptions()
         _gen_defaults(ctypes.byref(o))
+        o.symmetry = _SYMMETRY[symmetry]
+        o.templates = os.fsencode(templates) if templates else None
         o.steps, o.seed, o.batch = int(steps), int(seed), int(batch)
         o.natoms, o.corrector_steps, o.guidance = int(natoms), int(corrector_steps), float(guidance)
         o.elements = elements.encode() if elements else None
@@ -441,7 +452,7 @@ class Model:
 def generate(n, model=None, **options):
     """n crystals from model (a Model, a model file, or None for the shipped MP-20 model); the
     options are Model.generate's (steps, seed, batch, natoms, elements, exclude_elements,
-    conditions, guidance)."""
+    conditions, guidance, symmetry, templates)."""
     if isinstance(model, Model):
         return model.generate(n, **options)
     with Model(model) as m:

@@ -6,10 +6,14 @@
  * calls. */
 #include "include/xtalgen.h"
 
+#include <cblas.h>
 #include <math.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#ifdef _OPENMP
+#include <omp.h>
+#endif
 
 #include "crystal/xg_cif.h"
 #include "crystal/xg_dataset.h"
@@ -24,9 +28,12 @@
 #include "crystal/xg_symmetry.h"
 #include "crystal/xg_validity.h"
 #include "diffusion/xg_condition.h"
+#include "diffusion/xg_evalpool.h"
 #include "diffusion/xg_model.h"
 #include "diffusion/xg_sampler.h"
+#include "diffusion/xg_template.h"
 #include "properties/xg_hhi.h"
+#include "src/gen_sample.h"
 #include "src/model_path.h"
 
 /* The public status codes are the internal ones, value for value. */
@@ -470,6 +477,7 @@ void xtalgen_generate_default_options(xtalgen_generate_options *o)
     o->guidance = so.guidance;
     o->seed = 1;
     o->batch = 64;
+    o->symmetry = XTALGEN_SYMMETRY_TEMPLATE;
 }
 
 
@@ -501,15 +509,38 @@ int xtalgen_generate(xtalgen_model *h, int n, const xtalgen_generate_options *op
                      "conditions need a model fine-tuned with them", h->path);
         return out_err(err, &e, XG_EINVAL);
     }
-    if (m->stats.hist_len <= 1 && o.natoms == 0) {
-        xg_error_set(&e, XG_EINVAL, "%s has no number-of-atoms histogram; set natoms", h->path);
-        return out_err(err, &e, XG_EINVAL);
-    }
+    if (o.symmetry != XTALGEN_SYMMETRY_NONE && o.symmetry != XTALGEN_SYMMETRY_TEMPLATE)
+        return fail(err, XTALGEN_EINVAL, "xtalgen_generate: symmetry is XTALGEN_SYMMETRY_NONE "
+                    "or XTALGEN_SYMMETRY_TEMPLATE");
     float *cond = NULL;
+    xg_template_table *tab = NULL;
+    xg_evalpool *pool = NULL;
     xg_structure **batch = calloc((size_t)o.batch, sizeof *batch);
     int *natoms = calloc((size_t)o.batch, sizeof *natoms);
-    if (!batch || !natoms) {
+    const xg_template **tpl = calloc((size_t)o.batch, sizeof *tpl);
+    /* The pool's workers run OpenBLAS single-threaded, as generate does; restored at the end. */
+    int blas_threads = openblas_get_num_threads();
+    if (!batch || !natoms || !tpl) {
         rc = xg_error_set(&e, XG_ENOMEM, "out of memory");
+        goto done;
+    }
+    if (o.symmetry == XTALGEN_SYMMETRY_TEMPLATE) {
+        char tp[4096];
+        if (o.templates)
+            snprintf(tp, sizeof tp, "%s", o.templates);
+        else if ((rc = xg_default_model_path("templates-mp20.h5", tp, sizeof tp, &e)))
+            goto done;
+        if ((rc = xg_template_table_read(tp, &tab, &e)))
+            goto done;
+        if (xg_template_table_weight(tab, NULL, o.natoms) == 0) {
+            /* no template with natoms atoms: without the constraint, as generate's default */
+            xg_template_table_free(tab);
+            tab = NULL;
+        }
+    }
+    if (m->stats.hist_len <= 1 && o.natoms == 0 && !tab) {
+        rc = xg_error_set(&e, XG_EINVAL, "%s has no number-of-atoms histogram; set natoms",
+                          h->path);
         goto done;
     }
     if (o.nconditions > 0) {
@@ -522,6 +553,18 @@ int xtalgen_generate(xtalgen_model *h, int n, const xtalgen_generate_options *op
             goto done;
         }
     }
+    /* The network is evaluated as generate evaluates it (chunks of crystals, each on one
+     * worker), which makes the crystals the command's for any number of threads. */
+    int workers = 1;
+#ifdef _OPENMP
+    workers = omp_get_max_threads();
+#endif
+    openblas_set_num_threads(1);
+    if (!(pool = xg_evalpool_alloc(m->net, workers, XG_EVALPOOL_CHUNK, &e))) {
+        rc = e.code ? e.code : XG_ENOMEM;
+        goto done;
+    }
+    xg_evalpool_set_inference(pool, 0);
     xg_sampler_opts so;
     xg_sampler_opts_default(&so);
     so.steps = o.steps;
@@ -530,16 +573,21 @@ int xtalgen_generate(xtalgen_model *h, int n, const xtalgen_generate_options *op
     so.allowed = allowed;
     so.cond = cond;
     so.cond_dim = m->cfg.cond_dim;
-    /* The streams of `xtalgen generate`: numbers of atoms from stream 2^62 of the seed, crystal
-     * k from stream k, so the same options give the same crystals as the command. */
-    xg_rng nrng;
-    xg_rng_seed(&nrng, o.seed, UINT64_C(1) << 62);
+    so.templates = tab ? tpl : NULL;
+    /* The streams of `xtalgen generate` (src/gen_sample.h), so the same options give the same
+     * crystals as the command. */
+    gen_streams st;
+    gen_streams_init(&st, o.seed);
+    gen_redraw_opts rdo = {o.seed, o.natoms, 0.1, tab, NULL, NULL, NULL, NULL};
+    gen_redraw_counts rdc = {0, 0, 0, 0};
     for (int done = 0; done < n;) {
         int nb = n - done < o.batch ? n - done : o.batch;
-        for (int k = 0; k < nb; k++)
-            natoms[k] = o.natoms > 0 ? o.natoms : xg_model_sample_natoms(&m->stats, &nrng);
-        if ((rc = xg_sampler_run(&m->noise, xg_sampler_eval_denoiser, m->net, &so, nb, natoms,
-                                 o.seed, (uint64_t)done, batch, NULL, NULL, &e)))
+        gen_sample_sizes(&st, &m->stats, tab, NULL, o.natoms, nb, natoms, tpl);
+        if ((rc = xg_sampler_run(&m->noise, xg_evalpool_eval, pool, &so, nb, natoms, o.seed,
+                                 (uint64_t)done, batch, NULL, NULL, &e)))
+            goto done;
+        if (tab && (rc = gen_sample_redraw(&rdo, &m->noise, xg_evalpool_eval, pool, &so, tpl, nb,
+                                           done, batch, &rdc, &e)))
             goto done;
         for (int k = 0; k < nb; k++) {
             xg_structure *s = batch[k];
@@ -551,17 +599,21 @@ int xtalgen_generate(xtalgen_model *h, int n, const xtalgen_generate_options *op
             xg_structure_make_standard(s, &oe);
             if (!(out[done + k] = wrap(s))) {
                 rc = xg_error_set(&e, XG_ENOMEM, "out of memory");
-                for (int j = k + 1; j < nb; j++)
-                    xg_structure_free(batch[j]), batch[j] = NULL;
                 goto done;
             }
         }
         done += nb;
     }
 done:
+    openblas_set_num_threads(blas_threads);
+    for (int k = 0; batch && k < o.batch; k++)
+        xg_structure_free(batch[k]);
+    xg_evalpool_free(pool);
+    xg_template_table_free(tab);
     free(cond);
     free(batch);
     free(natoms);
+    free(tpl);
     if (rc) {
         for (int k = 0; k < n; k++) {
             xtalgen_structure_free(out[k]);
