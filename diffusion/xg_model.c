@@ -25,6 +25,46 @@ const char *const xg_hist_column_names[XG_HIST_COLS] = {
 
 /* ================================================================ stats */
 
+int xg_model_stats_scalers(xg_model_stats *st, const xg_dataset *ds, const int64_t *rows,
+                           int64_t nrows, xg_error *err)
+{
+    int np = ds->nprops;
+    st->nscalers = np;
+    if (np == 0)
+        return XG_OK;
+    st->scaler_names = calloc((size_t)np, sizeof *st->scaler_names);
+    st->scaler_mean = calloc((size_t)np, sizeof(double));
+    st->scaler_std = calloc((size_t)np, sizeof(double));
+    if (!st->scaler_names || !st->scaler_mean || !st->scaler_std)
+        return xg_error_set(err, XG_ENOMEM, "model stats: out of memory");
+    if (!rows)
+        nrows = ds->n;
+    for (int k = 0; k < np; k++) {
+        snprintf(st->scaler_names[k], XG_PROP_NAME_LEN, "%s", ds->prop_names[k]);
+        double s = 0, s2 = 0;
+        long cnt = 0;
+        for (int64_t j = 0; j < nrows; j++) {
+            double v = ds->props[(rows ? rows[j] : j) * np + k];
+            if (isnan(v))
+                continue; /* missing is not zero */
+            s += v;
+            cnt++;
+        }
+        double mean = cnt ? s / cnt : NAN;
+        for (int64_t j = 0; j < nrows; j++) {
+            double v = ds->props[(rows ? rows[j] : j) * np + k];
+            if (!isnan(v))
+                s2 += (v - mean) * (v - mean);
+        }
+        double sd = cnt > 1 ? sqrt(s2 / (cnt - 1)) : (cnt ? 1.0 : NAN);
+        if (cnt > 1 && !(sd > 0))
+            sd = 1.0; /* a constant column still needs a usable scale */
+        st->scaler_mean[k] = mean;
+        st->scaler_std[k] = sd;
+    }
+    return XG_OK;
+}
+
 int xg_model_stats_from_dataset(xg_model_stats *st, const xg_dataset *ds, xg_error *err)
 {
     memset(st, 0, sizeof *st);
@@ -38,15 +78,11 @@ int xg_model_stats_from_dataset(xg_model_stats *st, const xg_dataset *ds, xg_err
     }
     st->hist_len = maxn + 1;
     st->natoms_hist = calloc((size_t)st->hist_len, sizeof *st->natoms_hist);
-    st->nscalers = ds->nprops;
-    if (ds->nprops > 0) {
-        st->scaler_names = calloc((size_t)ds->nprops, sizeof *st->scaler_names);
-        st->scaler_mean = calloc((size_t)ds->nprops, sizeof(double));
-        st->scaler_std = calloc((size_t)ds->nprops, sizeof(double));
-    }
-    if (!st->natoms_hist || (ds->nprops > 0 && (!st->scaler_names || !st->scaler_mean || !st->scaler_std))) {
+    int rc = st->natoms_hist ? xg_model_stats_scalers(st, ds, NULL, 0, err)
+                             : xg_error_set(err, XG_ENOMEM, "model stats: out of memory");
+    if (rc) {
         xg_model_stats_free(st);
-        return xg_error_set(err, XG_ENOMEM, "model stats: out of memory");
+        return rc;
     }
     double dens = 0;
     for (int64_t i = 0; i < ds->n; i++) {
@@ -64,29 +100,6 @@ int xg_model_stats_from_dataset(xg_model_stats *st, const xg_dataset *ds, xg_err
     }
     st->avg_density = dens / (double)ds->n;
     st->nstructs = ds->n;
-    for (int k = 0; k < ds->nprops; k++) {
-        snprintf(st->scaler_names[k], XG_PROP_NAME_LEN, "%s", ds->prop_names[k]);
-        double s = 0, s2 = 0;
-        long cnt = 0;
-        for (int64_t i = 0; i < ds->n; i++) {
-            double v = ds->props[i * ds->nprops + k];
-            if (isnan(v))
-                continue; /* missing is not zero */
-            s += v;
-            cnt++;
-        }
-        double mean = cnt ? s / cnt : NAN;
-        for (int64_t i = 0; i < ds->n; i++) {
-            double v = ds->props[i * ds->nprops + k];
-            if (!isnan(v))
-                s2 += (v - mean) * (v - mean);
-        }
-        double sd = cnt > 1 ? sqrt(s2 / (cnt - 1)) : (cnt ? 1.0 : NAN);
-        if (cnt > 1 && !(sd > 0))
-            sd = 1.0; /* a constant column still needs a usable scale */
-        st->scaler_mean[k] = mean;
-        st->scaler_std[k] = sd;
-    }
     return XG_OK;
 }
 

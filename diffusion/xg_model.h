@@ -73,6 +73,12 @@ typedef struct {
 
 /* Fills stats from a dataset (allocates; release with xg_model_stats_free). */
 int xg_model_stats_from_dataset(xg_model_stats *st, const xg_dataset *ds, xg_error *err);
+/* Sets st's property scalers: for each of ds's properties, the mean and sample standard
+ * deviation (1 for a constant column) over rows[0..nrows-1] of ds, in that order (rows NULL:
+ * every row), missing values (NaN) skipped. The trainer passes the rows it trains on. Allocates
+ * st's scaler arrays (freed with xg_model_stats_free, also after a failure). */
+int xg_model_stats_scalers(xg_model_stats *st, const xg_dataset *ds, const int64_t *rows,
+                           int64_t nrows, xg_error *err);
 void xg_model_stats_free(xg_model_stats *st);
 /* Draws a number of atoms from the histogram (N >= 1). Returns 0 when the histogram is empty,
  * or not a histogram (a negative count, or counts summing past INT64_MAX). */

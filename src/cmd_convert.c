@@ -63,12 +63,7 @@ static const xg_opt OPTS[] = {
              "standard conventional cell)"),
     XG_OPT_D("--symprec", NULL, convert_args, symprec, "S", 1e-8, 10.0, "0.1",
              "spglib tolerance in Angstrom for --cell and --symmetrize"),
-    XG_OPT_S("--only", NULL, convert_args, only, "FLAGS", NULL,
-             "keep only crystals whose screen.csv row has every flag set, a comma\n"
-             "list of: " XG_SELECT_FLAGS_HELP),
-    XG_OPT_S("--screen", NULL, convert_args, screen, "FILE", NULL,
-             "the screen.csv for --only (default: INPUT/screen/screen.csv, then\n"
-             "INPUT/screen_out/screen.csv, then ./screen_out/screen.csv)"),
+    XG_OPT_SELECT(convert_args, only, screen),
     XG_OPT_F("--overwrite", NULL, convert_args, overwrite,
              "replace what an earlier xtalgen run wrote in the OUTPUT folder (files it\n"
              "did not write make it refuse)"),

@@ -84,12 +84,7 @@ static const xg_opt OPTS[] = {
              "pw.x pseudo_dir (default ./pseudo)"),
     XG_OPT_D("--ecutwfc", NULL, export_args, ecutwfc, "E", 5, 1000, "60",
              "pw.x wave-function cutoff in Ry (ecutrho = 8 E)"),
-    XG_OPT_S("--only", NULL, export_args, only, "FLAGS", NULL,
-             "keep only crystals whose screen.csv row has every flag set, a\n"
-             "comma list of: " XG_SELECT_FLAGS_HELP),
-    XG_OPT_S("--screen", NULL, export_args, screen, "FILE", NULL,
-             "the screen.csv to filter with (default: INPUT/screen/screen.csv, then "
-             "INPUT/screen_out/screen.csv, then ./screen_out/screen.csv)"),
+    XG_OPT_SELECT(export_args, only, screen),
     XG_OPT_F("--overwrite", NULL, export_args, overwrite,
              "replace what an earlier export wrote in DIR (files it did not write make it "
              "refuse)"),

@@ -139,28 +139,26 @@ static int progress_row(const char *dir, long done, xg_gen_progress *p, int *hav
 
 /* ---------------------------------------------------------------- cutting back ---- */
 
-/* Cuts summary.csv to its header and the rows of crystals 0..k-1, which must be there. */
-static int cut_csv(const char *dir, long k, xg_error *err)
+/* Reads record i of a file being cut back (i = -1: its header), checking that it is whole and
+ * the one of crystal i; an error naming the file otherwise. */
+typedef int (*record_fn)(FILE *f, const char *path, long i, char **line, size_t *cap,
+                         xg_error *err);
+
+/* Cuts DIR/NAME after records first..k-1 (first = -1: a header, then crystals 0..k-1), which
+ * must be there. */
+static int cut_file(const char *dir, const char *name, long first, long k, record_fn record,
+                    xg_error *err)
 {
-    char path[4400], id[32];
-    join(path, sizeof path, dir, "summary.csv");
+    char path[4400];
+    join(path, sizeof path, dir, name);
     FILE *f = fopen(path, "r");
     if (!f)
         return xg_error_set(err, XG_EPARSE, "%s: missing (%s)", path, strerror(errno));
     char *line = NULL;
     size_t cap = 0;
     int rc = XG_OK;
-    if (getline(&line, &cap, f) < 0 || strncmp(line, "id,", 3) != 0)
-        rc = xg_error_set(err, XG_EPARSE, "%s: no header line", path);
-    for (long i = 0; !rc && i < k; i++) {
-        snprintf(id, sizeof id, "gen-%07ld,", i);
-        ssize_t len = getline(&line, &cap, f);
-        if (len < 1 || line[len - 1] != '\n' || strncmp(line, id, strlen(id)) != 0)
-            rc = xg_error_set(err, XG_EPARSE,
-                              "%s: row %ld is not the one of gen-%07ld (damaged?); use "
-                              "--overwrite to start again",
-                              path, i + 2, i);
-    }
+    for (long i = first; !rc && i < k; i++)
+        rc = record(f, path, i, &line, &cap, err);
     long end = ftell(f);
     free(line);
     fclose(f);
@@ -169,38 +167,41 @@ static int cut_csv(const char *dir, long k, xg_error *err)
     return rc;
 }
 
-/* Cuts generated.extxyz to its first k frames, which must be there. */
-static int cut_extxyz(const char *dir, long k, xg_error *err)
+/* summary.csv: the header, then the row of crystal i. */
+static int csv_row(FILE *f, const char *path, long i, char **line, size_t *cap, xg_error *err)
 {
-    char path[4400];
-    join(path, sizeof path, dir, "generated.extxyz");
-    FILE *f = fopen(path, "r");
-    if (!f)
-        return xg_error_set(err, XG_EPARSE, "%s: missing (%s)", path, strerror(errno));
-    char *line = NULL;
-    size_t cap = 0;
-    int rc = XG_OK;
-    for (long i = 0; !rc && i < k; i++) {
-        ssize_t len = getline(&line, &cap, f);
-        char *end = NULL;
-        long natoms = len > 0 ? strtol(line, &end, 10) : -1;
-        int ok = len > 0 && end != line && natoms >= 1;
-        for (long a = 0; ok && a < natoms + 1; a++) {
-            len = getline(&line, &cap, f);
-            ok = len > 0 && line[len - 1] == '\n';
-        }
-        if (!ok)
-            rc = xg_error_set(err, XG_EPARSE,
-                              "%s: frame %ld (gen-%07ld) is missing or cut short (damaged?); "
-                              "use --overwrite to start again",
-                              path, i + 1, i);
+    char id[32];
+    ssize_t len = getline(line, cap, f);
+    if (i < 0)
+        return len < 0 || strncmp(*line, "id,", 3) != 0
+                   ? xg_error_set(err, XG_EPARSE, "%s: no header line", path)
+                   : XG_OK;
+    snprintf(id, sizeof id, "gen-%07ld,", i);
+    if (len < 1 || (*line)[len - 1] != '\n' || strncmp(*line, id, strlen(id)) != 0)
+        return xg_error_set(err, XG_EPARSE,
+                            "%s: row %ld is not the one of gen-%07ld (damaged?); use "
+                            "--overwrite to start again",
+                            path, i + 2, i);
+    return XG_OK;
+}
+
+/* generated.extxyz: the frame of crystal i (a count line, a comment line, count atom lines). */
+static int xyz_frame(FILE *f, const char *path, long i, char **line, size_t *cap, xg_error *err)
+{
+    ssize_t len = getline(line, cap, f);
+    char *end = NULL;
+    long natoms = len > 0 ? strtol(*line, &end, 10) : -1;
+    int ok = len > 0 && end != *line && natoms >= 1;
+    for (long a = 0; ok && a < natoms + 1; a++) {
+        len = getline(line, cap, f);
+        ok = len > 0 && (*line)[len - 1] == '\n';
     }
-    long end = ftell(f);
-    free(line);
-    fclose(f);
-    if (!rc && truncate(path, end) != 0)
-        rc = xg_error_set(err, XG_EIO, "%s: %s", path, strerror(errno));
-    return rc;
+    if (!ok)
+        return xg_error_set(err, XG_EPARSE,
+                            "%s: frame %ld (gen-%07ld) is missing or cut short (damaged?); "
+                            "use --overwrite to start again",
+                            path, i + 1, i);
+    return XG_OK;
 }
 
 /* NAME.tmp followed by zero or more .DIGITS groups: what an interrupted write leaves (the
@@ -295,7 +296,8 @@ int xg_gen_resume_prepare(const char *dir, long n, long batch, xg_gen_progress *
                             "--overwrite to start again",
                             dir, XG_GEN_PROGRESS_NAME);
     }
-    if ((rc = cut_csv(dir, k, err)) || (rc = cut_extxyz(dir, k, err)) ||
+    if ((rc = cut_file(dir, "summary.csv", -1, k, csv_row, err)) ||
+        (rc = cut_file(dir, "generated.extxyz", 0, k, xyz_frame, err)) ||
         (rc = cut_cifs(dir, k, err)))
         return rc;
     return XG_OK;

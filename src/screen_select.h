@@ -5,12 +5,23 @@
 
 #include "crystal/xg_dataset.h"
 #include "crystal/xg_error.h"
+#include "src/xg_opts.h"
 
 /* The flags --only knows: valid (structure and composition), valid_structure,
  * valid_composition, valid_geometry, unique, novel, stable, sun, in_domain. */
 #define XG_SELECT_FLAGS_HELP                                                                     \
     "valid (structure and composition), valid_structure, valid_composition, valid_geometry,\n"  \
     "unique, novel, stable, sun, in_domain"
+
+/* --only and --screen as option-table entries (src/xg_opts.h) of the struct S, into its
+ * fields ONLY and SCREEN: the same spelling and help in every command that selects. */
+#define XG_OPT_SELECT(S, ONLY, SCREEN)                                                           \
+    XG_OPT_S("--only", NULL, S, ONLY, "FLAGS", NULL,                                             \
+             "keep only crystals whose screen.csv row has every flag set, a comma\n"             \
+             "list of: " XG_SELECT_FLAGS_HELP),                                                  \
+    XG_OPT_S("--screen", NULL, S, SCREEN, "FILE", NULL,                                          \
+             "the screen.csv for --only (default: INPUT/screen/screen.csv, then\n"               \
+             "INPUT/screen_out/screen.csv, then ./screen_out/screen.csv)")
 
 /* Checks a comma list of flags; XG_EINVAL naming an unknown one. */
 int xg_select_check_flags(const char *only, xg_error *err);
