@@ -1,6 +1,7 @@
 /* test_opts.c: the option tables of src/xg_opts.h: defaults, types and ranges, aliases and
  * "--name=value", repeatable options, positional arguments, misspelt options and enum values
  * (suggestion and the list of valid spellings), and the help text written from the table. */
+#include <limits.h>
 #include <math.h>
 #include <stdint.h>
 #include <stdio.h>
@@ -106,6 +107,17 @@ static void test_ranges(void)
     CU_ASSERT_PTR_NOT_NULL(strstr(err, "needs a value"));
     CU_ASSERT_EQUAL(parse("--quiet=1", &o, &a, 0, err, sizeof err), -1);
     CU_ASSERT_PTR_NOT_NULL(strstr(err, "takes no value"));
+    /* An INT bound of LONG_MAX (generate's --seed) is 2^63 as a double: still LONG_MAX. */
+    static const xg_opt big[] = {
+        XG_OPT_I("--seed", NULL, opts, n, "S", 0, LONG_MAX, "1", "seed"), XG_OPT_TABLE_END};
+    char a0[] = "cmd", a1[] = "--seed", a2[] = "9223372036854775807";
+    char *argv[] = {a0, a1, a2, NULL};
+    CU_ASSERT_EQUAL(xg_opts_parse("cmd", big, 3, argv, &o, &a, 0), 0);
+    CU_ASSERT_EQUAL(o.n, LONG_MAX);
+    char a3[] = "0";
+    char *argv0[] = {a0, a1, a3, NULL};
+    CU_ASSERT_EQUAL(xg_opts_parse("cmd", big, 3, argv0, &o, &a, 0), 0);
+    CU_ASSERT_EQUAL(o.n, 0);
 }
 
 static void test_aliases_lists_positionals(void)
