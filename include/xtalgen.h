@@ -16,8 +16,9 @@
  *    into caller-owned buffers by the accessors.
  *  - Every fallible call returns an xtalgen_status (XTALGEN_OK = 0) and fills *err (which may
  *    be NULL) with that code and a message naming what went wrong and where ("x.cif:12: ...").
- *  - No hidden global state: every call is reentrant, except that the number of OpenMP threads
- *    generation uses is the process's (OMP_NUM_THREADS).
+ *  - No hidden global state: every call is reentrant, except that generation uses the
+ *    process's number of OpenMP threads (OMP_NUM_THREADS) and sets OpenBLAS to one thread
+ *    while it runs (each thread evaluates its own crystals; restored when it returns).
  *
  * Example:
  *     xtalgen_error err;
@@ -222,7 +223,7 @@ int xtalgen_model_num_conditions(const xtalgen_model *m);
 typedef struct {
     int steps;            /* reverse-diffusion steps (100, as generate's default) */
     int corrector_steps;  /* Langevin corrector moves per step (1) */
-    uint64_t seed;        /* same seed, batch, steps and threads = the same crystals (1) */
+    uint64_t seed;        /* same seed, batch and steps = the same crystals, any threads (1) */
     int batch;            /* crystals denoised together (64) */
     int natoms;           /* atoms per crystal; 0 = drawn from the training set's histogram */
     /* Element sets as `xtalgen generate --elements / --exclude-elements` take them: symbols
