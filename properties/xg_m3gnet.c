@@ -26,22 +26,22 @@
 #define MAXN 8       /* max_n */
 #define NRO 4        /* readout layers */
 
-/* A gated MLP of three layers whose input is [v_src, v_dst, e] (edge and node updates). */
+/* A gated MLP of three layers whose input is [v_src, v_dst, e] (edge and node updates), as
+ * stored: float32 (out, in). The network computes on working copies of these in the chosen
+ * precision (struct m3net_d / m3net_f, made in xg_m3gnet_net.h). */
 typedef struct {
-    float *L[3], *Lb[3], *G[3], *Gb[3]; /* raw (out, in) */
+    float *L[3], *Lb[3], *G[3], *Gb[3];
     float *rbf_w;                        /* (U, nb) */
-    /* derived, double: first layer split by input block, layers and gates stacked (2U rows) */
-    double *W1s, *W1d, *W1e, *b1;        /* (2U, U) x3, 2U */
-    double *A2, *a2, *G2, *c2, *A3, *a3, *G3, *c3; /* (U, U), U */
-    double *Wr;                          /* (U, nb) */
-} conv_mlp;
+} conv_raw;
 
 typedef struct {
     float *atom_w, *atom_b;  /* (nb, U), nb */
     float *bond_w, *bond_g;  /* (U, nb) each */
-    double *Wa, *ba, *Wb, *Wg;
-    conv_mlp edge, node;
-} block_w;
+    conv_raw edge, node;
+} block_raw;
+
+struct m3net_d;
+struct m3net_f;
 
 struct xg_m3gnet {
     double cutoff, tb_cutoff, mean, std;
@@ -51,10 +51,14 @@ struct xg_m3gnet {
     int z2i[XG_MAX_Z + 1];
     float *emb, *emb_ew, *emb_eb;            /* (nel, U), (U, nb), U */
     float *ro_L[NRO], *ro_Lb[NRO], *ro_G[NRO], *ro_Gb[NRO];
-    double *Emb, *Ew, *Eb, *RL[NRO], *RLb[NRO], *RG[NRO], *RGb[NRO];
-    block_w blk[MAXB];
+    block_raw blk[MAXB];
     double root[MAXL][MAXN], norm[MAXL][MAXN]; /* z_ln and sqrt(2/rc^3)/|j_{l+1}(z_ln)| */
     long nparams;
+    /* both working copies are made at load (0.3M parameters: 3.6 MB together), so switching
+     * precision is free and a loaded model stays read-only while threads compute */
+    struct m3net_d *net_d;
+    struct m3net_f *net_f;
+    xg_m3gnet_precision precision;
 };
 
 /* ------------------------------------------------------------------------------------------
@@ -102,7 +106,7 @@ static int table(xg_m3gnet *m, tensor_ref *t)
     }
     for (int b = 0; b < m->nblocks; b++) {
         char xg[96], mg[128];
-        block_w *B = &m->blk[b];
+        block_raw *B = &m->blk[b];
         snprintf(xg, sizeof xg, "block%d.tb.atom_w", b);
         snprintf(mg, sizeof mg, "model.three_body_interactions.%d.update_network_atom.layers.0.weight", b);
         ADD(xg, mg, &B->atom_w, nb, U);
@@ -116,7 +120,7 @@ static int table(xg_m3gnet *m, tensor_ref *t)
         snprintf(mg, sizeof mg, "model.three_body_interactions.%d.update_network_bond.gates.0.weight", b);
         ADD(xg, mg, &B->bond_g, U, nb);
         for (int which = 0; which < 2; which++) {
-            conv_mlp *c = which ? &B->node : &B->edge;
+            conv_raw *c = which ? &B->node : &B->edge;
             const char *xn = which ? "node" : "edge";
             for (int k = 0; k < 3; k++) {
                 int in = k == 0 ? 3 * U : U;
@@ -276,66 +280,25 @@ static double poly_cut(double r, double rc, double *d)
 /* ------------------------------------------------------------------------------------------
  * model setup
  * ------------------------------------------------------------------------------------------ */
-static double *to_d(const float *f, size_t n)
-{
-    double *d = malloc(n * sizeof *d);
-    if (d)
-        for (size_t i = 0; i < n; i++)
-            d[i] = f[i];
-    return d;
-}
+static struct m3net_d *m3net_make_d(const xg_m3gnet *m);
+static struct m3net_f *m3net_make_f(const xg_m3gnet *m);
+static void m3net_free_d(struct m3net_d *w);
+static void m3net_free_f(struct m3net_f *w);
 
-/* Derives the double-precision working copies (the first conv layer split into its three
- * input blocks, layers and gates stacked so one GEMM feeds both). */
+/* Element lookup, Bessel roots, the parameter count, and the working copies of the weights in
+ * both precisions (the first conv layer split into its three input blocks, layers and gates
+ * stacked so one GEMM feeds both). */
 static int finalize(xg_m3gnet *m, xg_error *err)
 {
-    int U = m->U, nb = m->nb;
     for (int z = 0; z <= XG_MAX_Z; z++)
         m->z2i[z] = -1;
     for (int i = 0; i < m->nel; i++)
         if (m->el_z[i] >= 1 && m->el_z[i] <= XG_MAX_Z)
             m->z2i[m->el_z[i]] = i;
-    m->Emb = to_d(m->emb, (size_t)m->nel * U);
-    m->Ew = to_d(m->emb_ew, (size_t)U * nb);
-    m->Eb = to_d(m->emb_eb, (size_t)U);
-    int ok = m->Emb && m->Ew && m->Eb;
-    for (int k = 0; k < NRO; k++) {
-        int out = k == NRO - 1 ? 1 : U;
-        ok = ok && (m->RL[k] = to_d(m->ro_L[k], (size_t)out * U)) &&
-             (m->RLb[k] = to_d(m->ro_Lb[k], (size_t)out)) &&
-             (m->RG[k] = to_d(m->ro_G[k], (size_t)out * U)) &&
-             (m->RGb[k] = to_d(m->ro_Gb[k], (size_t)out));
-    }
-    for (int b = 0; ok && b < m->nblocks; b++) {
-        block_w *B = &m->blk[b];
-        ok = (B->Wa = to_d(B->atom_w, (size_t)nb * U)) && (B->ba = to_d(B->atom_b, (size_t)nb)) &&
-             (B->Wb = to_d(B->bond_w, (size_t)U * nb)) && (B->Wg = to_d(B->bond_g, (size_t)U * nb));
-        for (int w = 0; ok && w < 2; w++) {
-            conv_mlp *c = w ? &B->node : &B->edge;
-            c->W1s = malloc(sizeof(double) * 2 * U * U);
-            c->W1d = malloc(sizeof(double) * 2 * U * U);
-            c->W1e = malloc(sizeof(double) * 2 * U * U);
-            c->b1 = malloc(sizeof(double) * 2 * U);
-            ok = c->W1s && c->W1d && c->W1e && c->b1;
-            if (!ok)
-                break;
-            for (int o = 0; o < 2 * U; o++) {
-                const float *row = o < U ? c->L[0] + (size_t)o * 3 * U : c->G[0] + (size_t)(o - U) * 3 * U;
-                for (int i = 0; i < U; i++) {
-                    c->W1s[(size_t)o * U + i] = row[i];
-                    c->W1d[(size_t)o * U + i] = row[U + i];
-                    c->W1e[(size_t)o * U + i] = row[2 * U + i];
-                }
-                c->b1[o] = o < U ? c->Lb[0][o] : c->Gb[0][o - U];
-            }
-            ok = (c->A2 = to_d(c->L[1], (size_t)U * U)) && (c->a2 = to_d(c->Lb[1], U)) &&
-                 (c->G2 = to_d(c->G[1], (size_t)U * U)) && (c->c2 = to_d(c->Gb[1], U)) &&
-                 (c->A3 = to_d(c->L[2], (size_t)U * U)) && (c->a3 = to_d(c->Lb[2], U)) &&
-                 (c->G3 = to_d(c->G[2], (size_t)U * U)) && (c->c3 = to_d(c->Gb[2], U)) &&
-                 (c->Wr = to_d(c->rbf_w, (size_t)U * nb));
-        }
-    }
-    if (!ok)
+    m->precision = XG_M3GNET_FLOAT32;
+    m->net_d = m3net_make_d(m);
+    m->net_f = m3net_make_f(m);
+    if (!m->net_d || !m->net_f)
         return xg_error_set(err, XG_ENOMEM, "M3GNet: out of memory setting up the model");
     bessel_roots(m);
     tensor_ref t[MAXT];
@@ -358,38 +321,8 @@ void xg_m3gnet_free(xg_m3gnet *m)
     }
     free(m->el_z);
     free(m->refs);
-    free(m->Emb);
-    free(m->Ew);
-    free(m->Eb);
-    for (int k = 0; k < NRO; k++) {
-        free(m->RL[k]);
-        free(m->RLb[k]);
-        free(m->RG[k]);
-        free(m->RGb[k]);
-    }
-    for (int b = 0; b < MAXB; b++) {
-        block_w *B = &m->blk[b];
-        free(B->Wa);
-        free(B->ba);
-        free(B->Wb);
-        free(B->Wg);
-        for (int w = 0; w < 2; w++) {
-            conv_mlp *c = w ? &B->node : &B->edge;
-            free(c->W1s);
-            free(c->W1d);
-            free(c->W1e);
-            free(c->b1);
-            free(c->A2);
-            free(c->a2);
-            free(c->G2);
-            free(c->c2);
-            free(c->A3);
-            free(c->a3);
-            free(c->G3);
-            free(c->c3);
-            free(c->Wr);
-        }
-    }
+    m3net_free_d(m->net_d);
+    m3net_free_f(m->net_f);
     free(m);
 }
 
@@ -875,7 +808,7 @@ int xg_m3gnet_graph_size(const xg_m3gnet *m, const xg_structure *s, long *nbonds
 }
 
 /* ------------------------------------------------------------------------------------------
- * dense helpers
+ * vectorizable exponentials for the sigmoids
  * ------------------------------------------------------------------------------------------ */
 /* exp(x) without a library call, so that loops over sigmoids vectorize: glibc's exp is one
  * scalar call per number, and the ~1.6 million sigmoids of a 20-atom energy+forces call took
@@ -916,81 +849,41 @@ static inline double exp_vec(double x)
     return p * scale;
 }
 
-static inline double sigm(double x) { return 1.0 / (1.0 + exp_vec(-x)); }
-static inline double silu(double x) { return x * sigm(x); }
-static inline double dsilu(double x)
+/* The same construction in single precision: shifter 1.5 * 2^23, ln2 split in a 16-bit head
+ * (k ln2_hi exact for |k| < 2^8) and a tail, Taylor series to degree 7 (remainder below 6e-9
+ * relative for |r| <= ln2 / 2, under float's half ulp). Clamped to [-87, 87], where the
+ * sigmoid is 0 or 1 to single precision. */
+static inline float expf_vec(float x)
 {
-    double s = sigm(x);
-    return s * (1.0 + x * (1.0 - s));
+    const float shifter = 0x1.8p23f, ln2_hi = 0x1.62e4p-1f, ln2_lo = 0x1.7f7d1cp-20f;
+    x = x < -87.0f ? -87.0f : (x > 87.0f ? 87.0f : x);
+    float kd = x * 0x1.715476p0f + shifter;
+    float k = kd - shifter;
+    float r = (x - k * ln2_hi) - k * ln2_lo;
+    float p = 1.0f / 5040.0f;
+    p = p * r + 1.0f / 720.0f;
+    p = p * r + 1.0f / 120.0f;
+    p = p * r + 1.0f / 24.0f;
+    p = p * r + 1.0f / 6.0f;
+    p = p * r + 0.5f;
+    p = p * r + 1.0f;
+    p = p * r + 1.0f;
+    int32_t ki, si, sh;
+    memcpy(&ki, &kd, sizeof ki);
+    memcpy(&sh, &shifter, sizeof sh);
+    si = (ki - sh + 127) * (1 << 23); /* 2^k: k in [-126, 126] after the clamp */
+    float scale;
+    memcpy(&scale, &si, sizeof scale);
+    return p * scale;
 }
 
-/* Y[N x out] (=, or += with acc) X[N x in] W^T (W is out x in, row stride ldw) (+ bias). */
-static void lin(double *Y, const double *X, const double *W, const double *bias, long N, int in,
-                int out, int ldx, int ldw, int ldy, int acc)
-{
-    if (N <= 0)
-        return;
-    if (bias && !acc)
-        for (long r = 0; r < N; r++)
-            memcpy(Y + r * ldy, bias, sizeof(double) * out);
-    cblas_dgemm(CblasRowMajor, CblasNoTrans, CblasTrans, (int)N, out, in, 1.0, X, ldx, W, ldw,
-                (bias || acc) ? 1.0 : 0.0, Y, ldy);
-}
-
-/* dX[N x in] += dY[N x out] W. */
-static void lin_back(double *dX, const double *dY, const double *W, long N, int in, int out,
-                     int ldx, int ldw, int ldy)
-{
-    if (N <= 0)
-        return;
-    cblas_dgemm(CblasRowMajor, CblasNoTrans, CblasNoTrans, (int)N, in, out, 1.0, dY, ldy, W, ldw,
-                1.0, dX, ldx);
-}
-
-/* dX[N x in] = dY[N x out] W (overwrites: saves clearing a buffer the GEMM fills anyway). */
-static void lin_back_set(double *dX, const double *dY, const double *W, long N, int in, int out,
-                         int ldx, int ldw, int ldy)
-{
-    if (N <= 0)
-        return;
-    cblas_dgemm(CblasRowMajor, CblasNoTrans, CblasNoTrans, (int)N, in, out, 1.0, dY, ldy, W, ldw,
-                0.0, dX, ldx);
-}
-
-/* Saved state of one conv gated MLP over E rows. */
-typedef struct {
-    double *z1;        /* E x 2U (layer | gate pre-activations) */
-    double *z2, *z3;   /* E x 2U each */
-    double *s1, *s2, *s3; /* their sigmoids, so backward needs no exp */
-    double *w;         /* E x U: W_rbf rbf */
-} conv_save;
-
-/* s = sigmoid(z) over n numbers; h (optional) = SiLU(z) = z s. */
-/* The sigmoid passes are arithmetic-bound (a 13-term polynomial and a division per number);
- * where the CPU has AVX-512 they run twice as wide. GCC builds one copy per target and picks
- * at load time (an ifunc); elementwise, the copies compute the same numbers. */
+/* The sigmoid passes are arithmetic-bound; where the CPU has AVX-512 they run twice as wide.
+ * GCC builds one copy per target and picks at load time (an ifunc). */
 #if defined(__GNUC__) && !defined(__clang__) && defined(__x86_64__) && defined(__linux__)
 #define XG_SIMD_CLONES __attribute__((target_clones("avx512f", "default")))
 #else
 #define XG_SIMD_CLONES
 #endif
-
-XG_SIMD_CLONES
-static void sig_rows(double *restrict s, double *restrict h, const double *restrict z, long n)
-{
-    if (h)
-        for (long k = 0; k < n; k++) {
-            double sk = 1.0 / (1.0 + exp_vec(-z[k]));
-            s[k] = sk;
-            h[k] = z[k] * sk;
-        }
-    else
-        for (long k = 0; k < n; k++)
-            s[k] = 1.0 / (1.0 + exp_vec(-z[k]));
-}
-
-/* SiLU'(z) from z and s = sigmoid(z). */
-static inline double dsilu_s(double z, double s) { return s * (1.0 + z * (1.0 - s)); }
 
 /* Edges go through a gated MLP in tiles of this many rows: each tile's activations (a few
  * hundred KB for all edges) stay in the core's cache between the GEMM that makes them and the
@@ -998,116 +891,60 @@ static inline double dsilu_s(double z, double s) { return s * (1.0 + z * (1.0 - 
  * through L3 and the sigmoid passes were bound by memory, not arithmetic. */
 #define CONV_TILE 96
 
-/* out[E x U] = GatedMLP([v_src, v_dst, e]) * (W_rbf rbf). P (N x 2U) = v W1s^T, Q = v W1d^T;
- * h: a TILE x 2U work array. */
-static void conv_forward(const conv_mlp *c, conv_save *S, double *out, const double *v,
-                         const double *e, const double *rbf, const graph *g, int U, int nb,
-                         double *P, double *Q, double *h)
+/* Arrays of the work arena start on cache-line boundaries (also what AVX-512 loads like). */
+#define ARENA_ALIGN 64
+
+static void *arena_take(char **p, size_t bytes)
 {
-    long E = g->E;
-    int n = g->n, U2 = 2 * U;
-    lin(P, v, c->W1s, c->b1, n, U, U2, U, U, U2, 0);
-    lin(Q, v, c->W1d, NULL, n, U, U2, U, U, U2, 0);
-    lin(S->w, rbf, c->Wr, NULL, E, nb, U, nb, nb, U, 0);
-    for (long r0 = 0; r0 < E; r0 += CONV_TILE) {
-        long R = E - r0 < CONV_TILE ? E - r0 : CONV_TILE;
-        double *z1 = S->z1 + r0 * U2, *z2 = S->z2 + r0 * U2, *z3 = S->z3 + r0 * U2;
-        double *s1 = S->s1 + r0 * U2, *s2 = S->s2 + r0 * U2, *s3 = S->s3 + r0 * U2;
-        lin(z1, e + r0 * U, c->W1e, NULL, R, U, U2, U, U, U2, 0);
-        for (long r = 0; r < R; r++) {
-            double *z = z1 + r * U2;
-            const double *pp = P + (long)g->src[r0 + r] * U2, *q = Q + (long)g->dst[r0 + r] * U2;
-            for (int k = 0; k < U2; k++)
-                z[k] += pp[k] + q[k];
-        }
-        sig_rows(s1, h, z1, R * U2);
-        /* layer 2: h (R x 2U) -> z2; layers read columns 0..U-1, gates U..2U-1 */
-        lin(z2, h, c->A2, c->a2, R, U, U, U2, U, U2, 0);
-        lin(z2 + U, h + U, c->G2, c->c2, R, U, U, U2, U, U2, 0);
-        sig_rows(s2, h, z2, R * U2);
-        lin(z3, h, c->A3, c->a3, R, U, U, U2, U, U2, 0);
-        lin(z3 + U, h + U, c->G3, c->c3, R, U, U, U2, U, U2, 0);
-        sig_rows(s3, NULL, z3, R * U2);
-        for (long r = 0; r < R; r++) {
-            const double *z = z3 + r * U2, *sg = s3 + r * U2, *w = S->w + (r0 + r) * U;
-            double *o = out + (r0 + r) * U;
-            for (int k = 0; k < U; k++)
-                o[k] = z[k] * sg[k] * sg[U + k] * w[k];
-        }
-    }
+    char *r = *p;
+    *p += (bytes + ARENA_ALIGN - 1) / ARENA_ALIGN * ARENA_ALIGN;
+    return r;
 }
 
-/* Backward of conv_forward given dout: adds into dv (N x U), de (E x U), drbf (E x nb). Row r
- * of dout is dout[r] (E x U), or dout[dout_atom[r]] when dout_atom is given (a node update's
- * message gradient is that of its destination atom: no E x U gather). dout may be de itself:
- * each tile reads its rows of dout before it adds into the same rows of de.
- * Work arrays: t1, t2 (TILE x 2U at least), dw (E x U), dP (2 N x 2U). */
-static void conv_backward(const conv_mlp *c, const conv_save *S, const double *dout,
-                          const int *dout_atom, double *dv, double *de, double *drbf,
-                          const graph *g, int U, int nb, double *t1, double *t2, double *dw,
-                          double *dP)
+/* What the network hands back to the geometry step (double, whatever it computed in). */
+typedef struct {
+    double *grbf, *gbasis, *gtw; /* E x nb, T x nb, T */
+} net_grads;
+
+/* the network, once per precision */
+#define REAL double
+#define SFX(x) x##_d
+#define GEMM cblas_dgemm
+#define EXPV(x) exp_vec(x)
+#include "properties/xg_m3gnet_net.h"
+#undef REAL
+#undef SFX
+#undef GEMM
+#undef EXPV
+
+#define REAL float
+#define SFX(x) x##_f
+#define GEMM cblas_sgemm
+#define EXPV(x) expf_vec(x)
+#include "properties/xg_m3gnet_net.h"
+#undef REAL
+#undef SFX
+#undef GEMM
+#undef EXPV
+
+void xg_m3gnet_set_precision(xg_m3gnet *m, xg_m3gnet_precision p)
 {
-    long E = g->E;
-    int n = g->n, U2 = 2 * U;
-    double *dPs = dP, *dPd = dP + (size_t)n * U2; /* by source and by destination atom */
-    memset(dP, 0, sizeof(double) * 2 * n * U2);
-    for (long r0 = 0; r0 < E; r0 += CONV_TILE) {
-        long R = E - r0 < CONV_TILE ? E - r0 : CONV_TILE;
-        const double *z1 = S->z1 + r0 * U2, *z2 = S->z2 + r0 * U2, *z3 = S->z3 + r0 * U2;
-        const double *s1 = S->s1 + r0 * U2, *s2 = S->s2 + r0 * U2, *s3 = S->s3 + r0 * U2;
-        /* d(w) = dout * mlp_out -> drbf (after the loop); d z3 into t2 */
-        for (long r = 0; r < R; r++) {
-            const double *z = z3 + r * U2, *sr = s3 + r * U2, *w = S->w + (r0 + r) * U;
-            const double *d = dout + (dout_atom ? (long)dout_atom[r0 + r] : r0 + r) * U;
-            double *dz = t2 + r * U2, *dwr = dw + (r0 + r) * U;
-            for (int k = 0; k < U; k++) {
-                double a = z[k] * sr[k], sg = sr[U + k];
-                dwr[k] = d[k] * a * sg;
-                dz[k] = d[k] * w[k] * sg * dsilu_s(z[k], sr[k]);
-                dz[U + k] = d[k] * w[k] * a * sg * (1.0 - sg);
-            }
-        }
-        /* through layer 3 into h2 (t1), layer 2 into h1 (t2) */
-        lin_back_set(t1, t2, c->A3, R, U, U, U2, U, U2);
-        lin_back_set(t1 + U, t2 + U, c->G3, R, U, U, U2, U, U2);
-        for (long k = 0; k < R * U2; k++)
-            t1[k] *= dsilu_s(z2[k], s2[k]);
-        lin_back_set(t2, t1, c->A2, R, U, U, U2, U, U2);
-        lin_back_set(t2 + U, t1 + U, c->G2, R, U, U, U2, U, U2);
-        for (long k = 0; k < R * U2; k++)
-            t2[k] *= dsilu_s(z1[k], s1[k]);
-        /* t2 = dz1 (R x 2U): into e, and summed per source and destination atom for the
-         * split first layer */
-        lin_back(de + r0 * U, t2, c->W1e, R, U, U2, U, U, U2);
-        for (long r = 0; r < R; r++) {
-            double *ps = dPs + (long)g->src[r0 + r] * U2, *pd = dPd + (long)g->dst[r0 + r] * U2;
-            const double *d = t2 + r * U2;
-            for (int k = 0; k < U2; k++) {
-                ps[k] += d[k];
-                pd[k] += d[k];
-            }
-        }
-    }
-    lin_back(drbf, dw, c->Wr, E, nb, U, nb, nb, U);
-    lin_back(dv, dPs, c->W1s, n, U, U2, U, U, U2);
-    lin_back(dv, dPd, c->W1d, n, U, U2, U, U, U2);
+    m->precision = p == XG_M3GNET_FLOAT64 ? XG_M3GNET_FLOAT64 : XG_M3GNET_FLOAT32;
+}
+
+xg_m3gnet_precision xg_m3gnet_get_precision(const xg_m3gnet *m) { return m->precision; }
+
+const char *xg_m3gnet_precision_name(xg_m3gnet_precision p)
+{
+    return p == XG_M3GNET_FLOAT64 ? "float64" : "float32";
 }
 
 /* ------------------------------------------------------------------------------------------
  * energy, forces, stress
  * ------------------------------------------------------------------------------------------ */
-typedef struct {
-    /* what the backward pass reads: the three-body atom gates and bond pre-activations with
-     * their sigmoids, and the two gated MLPs' saves; edge and node features themselves are
-     * not needed there and live in one buffer each, updated in place (the arena is ~2 MB per
-     * block for 20 atoms, so every array not kept is memory traffic saved) */
-    double *atoms, *zb, *zg, *sb, *sg;
-    conv_save ce, cn;
-} block_save;
-
 struct xg_m3gnet_work {
-    double *arena;
-    size_t cap; /* doubles */
+    char *arena;
+    size_t cap; /* bytes */
 };
 
 xg_m3gnet_work *xg_m3gnet_work_alloc(void) { return calloc(1, sizeof(xg_m3gnet_work)); }
@@ -1133,8 +970,8 @@ int xg_m3gnet_compute_work(const xg_m3gnet *m, xg_m3gnet_work *work, const xg_st
                            double *energy, double (*forces)[3], double stress[3][3],
                            xg_error *err)
 {
-    int n = s->natoms, U = m->U, nb = m->nb, U2 = 2 * U, NB = m->nblocks;
-    int backward = forces || stress;
+    int n = s->natoms, U = m->U, nb = m->nb, NB = m->nblocks;
+    int backward = forces || stress, f32 = m->precision == XG_M3GNET_FLOAT32;
     if (n < 1)
         return xg_error_set(err, XG_EINVAL, "%s: no atoms", s->id);
     for (int i = 0; i < n; i++)
@@ -1150,71 +987,33 @@ int xg_m3gnet_compute_work(const xg_m3gnet *m, xg_m3gnet_work *work, const xg_st
         return rc;
     }
     long E = g.E, T = g.T;
-    long Eg = E ? E : 1, Tg = T ? T : 1;
-    /* one arena for everything */
-    size_t need = 0;
-    need += (size_t)Eg * nb * 3;                /* rbf, drbf_dr, g_rbf */
-    need += (size_t)Tg * (nb * 2 + 8);          /* basis, dbasis, ... */
-    need += (size_t)Eg * 2;                     /* fc, dfc */
-    need += (size_t)NB * ((size_t)n * nb + (size_t)Eg * U * 6 + (size_t)Eg * U2 * 12);
-    need += (size_t)n * U * 4 + (size_t)n * U2 * 4 + (size_t)Eg * U2 * 3 + (size_t)Eg * U * 4 +
-            (size_t)n * (U * 2 * NRO + 8) + (size_t)Eg * nb + (size_t)n * nb;
+    size_t Eg = E ? (size_t)E : 1, Tg = T ? (size_t)T : 1;
+    /* one arena: the geometry's double arrays, then the network's */
+    size_t geo = (Eg * nb * 3 + Tg * (nb * 2 + 5) + Eg * 6) * sizeof(double) + 16 * ARENA_ALIGN;
+    size_t need = geo + (f32 ? net_arena_bytes_f(n, E, T, U, nb, NB)
+                             : net_arena_bytes_d(n, E, T, U, nb, NB));
     if (work->cap < need) {
         /* grow with headroom: a relaxation's graph changes size a little from step to step */
         size_t nc = need + need / 4;
-        double *na = realloc(work->arena, nc * sizeof(double));
-        if (na) {
-            work->arena = na;
-            work->cap = nc;
-        }
+        free(work->arena);
+        work->arena = aligned_alloc(ARENA_ALIGN, (nc + ARENA_ALIGN - 1) / ARENA_ALIGN * ARENA_ALIGN);
+        work->cap = work->arena ? nc : 0;
     }
-    double *arena = work->cap >= need ? work->arena : NULL;
-    if (!arena) {
+    if (!work->arena) {
         graph_free(&g);
         return xg_error_set(err, XG_ENOMEM, "%s: out of memory (%ld bonds, %ld triples)", s->id,
                             E, T);
     }
-    double *p = arena;
-#define TAKE(N) (p += (N), p - (N))
-    double *rbf = TAKE((size_t)Eg * nb), *drbf = TAKE((size_t)Eg * nb), *grbf = TAKE((size_t)Eg * nb);
-    double *basis = TAKE((size_t)Tg * nb), *gbasis = TAKE((size_t)Tg * nb);
-    double *tw = TAKE((size_t)Tg), *gtw = TAKE((size_t)Tg), *tcos = TAKE((size_t)Tg);
-    /* the two bond indices of each triple, stored in double-sized slots of the arena */
-    double *tslots = TAKE((size_t)Tg * 2);
-    long *tb1 = (long *)tslots, *tb2 = (long *)(tslots + Tg);
-    double *fc = TAKE((size_t)Eg), *dfc = TAKE((size_t)Eg);
-    block_save bs[MAXB];
-    for (int b = 0; b < NB; b++) {
-        block_save *B = &bs[b];
-        B->atoms = TAKE((size_t)n * nb);
-        B->zb = TAKE((size_t)Eg * U);
-        B->zg = TAKE((size_t)Eg * U);
-        B->ce.z1 = TAKE((size_t)Eg * U2);
-        B->ce.z2 = TAKE((size_t)Eg * U2);
-        B->ce.z3 = TAKE((size_t)Eg * U2);
-        B->cn.z1 = TAKE((size_t)Eg * U2);
-        B->cn.z2 = TAKE((size_t)Eg * U2);
-        B->cn.z3 = TAKE((size_t)Eg * U2);
-        B->ce.s1 = TAKE((size_t)Eg * U2);
-        B->ce.s2 = TAKE((size_t)Eg * U2);
-        B->ce.s3 = TAKE((size_t)Eg * U2);
-        B->cn.s1 = TAKE((size_t)Eg * U2);
-        B->cn.s2 = TAKE((size_t)Eg * U2);
-        B->cn.s3 = TAKE((size_t)Eg * U2);
-        B->sb = TAKE((size_t)Eg * U);
-        B->sg = TAKE((size_t)Eg * U);
-        B->ce.w = TAKE((size_t)Eg * U);
-        B->cn.w = TAKE((size_t)Eg * U);
-    }
-    double *v = TAKE((size_t)n * U), *dv = TAKE((size_t)n * U), *dv2 = TAKE((size_t)n * U);
-    double *P = TAKE((size_t)n * U2), *Q = TAKE((size_t)n * U2), *dP = TAKE((size_t)n * U2 * 2);
-    double *h = TAKE((size_t)Eg * U2), *t1 = TAKE((size_t)Eg * U2), *t2 = TAKE((size_t)Eg * U2);
-    double *de = TAKE((size_t)Eg * U), *ez = TAKE((size_t)Eg * U);
-    double *ro = TAKE((size_t)n * U * 2 * NRO);
-    double *ro_y = TAKE((size_t)n * 8);
-    double *dnb = TAKE((size_t)Eg * nb), *datoms = TAKE((size_t)n * nb);
-    double *ecur = TAKE((size_t)Eg * U), *eout = TAKE((size_t)Eg * U); /* edge features, a conv's output */
-#undef TAKE
+    char *p = work->arena;
+#define TAKE_D(N) ((double *)arena_take(&p, (size_t)(N) * sizeof(double)))
+    double *rbf = TAKE_D(Eg * nb), *drbf = TAKE_D(Eg * nb), *grbf = TAKE_D(Eg * nb);
+    double *basis = TAKE_D(Tg * nb), *gbasis = TAKE_D(Tg * nb);
+    double *tw = TAKE_D(Tg), *gtw = TAKE_D(Tg), *tcos = TAKE_D(Tg);
+    long *tb1 = (long *)arena_take(&p, Tg * sizeof(long)), *tb2 = (long *)arena_take(&p, Tg * sizeof(long));
+    double *fc = TAKE_D(Eg), *dfc = TAKE_D(Eg), *gd = TAKE_D(Eg);
+    double(*gv)[3] = (double(*)[3])TAKE_D(Eg * 3);
+#undef TAKE_D
+    char *net_arena = p;
 
     /* ---- bases ---- */
     for (long e = 0; e < E; e++) {
@@ -1247,76 +1046,11 @@ int xg_m3gnet_compute_work(const xg_m3gnet *m, xg_m3gnet_work *work, const xg_st
                 t++;
             }
 
-    /* ---- embedding ---- */
-    for (int i = 0; i < n; i++)
-        memcpy(v + (size_t)i * U, m->Emb + (size_t)m->z2i[s->types[i]] * U, sizeof(double) * U);
-    lin(ez, rbf, m->Ew, m->Eb, E, nb, U, nb, nb, U, 0);
-    for (long k = 0; k < E * U; k++)
-        ecur[k] = silu(ez[k]);
-
-    /* ---- blocks ---- */
-    for (int b = 0; b < NB; b++) {
-        const block_w *W = &m->blk[b];
-        block_save *B = &bs[b];
-        /* three-body */
-        lin(B->atoms, v, W->Wa, W->ba, n, U, nb, U, U, nb, 0);
-        for (long k = 0; k < (long)n * nb; k++)
-            B->atoms[k] = sigm(B->atoms[k]);
-        double *nbs = dnb; /* free until the backward pass */
-        memset(nbs, 0, sizeof(double) * E * nb);
-        for (long q = 0; q < T; q++) {
-            double *o = nbs + tb1[q] * nb;
-            const double *at = B->atoms + (long)g.dst[tb2[q]] * nb, *bq = basis + q * nb;
-            for (int c = 0; c < nb; c++)
-                o[c] += bq[c] * at[c] * tw[q];
-        }
-        lin(B->zb, nbs, W->Wb, NULL, E, nb, U, nb, nb, U, 0);
-        lin(B->zg, nbs, W->Wg, NULL, E, nb, U, nb, nb, U, 0);
-        sig_rows(B->sb, NULL, B->zb, E * U);
-        sig_rows(B->sg, NULL, B->zg, E * U);
-        for (long k = 0; k < E * U; k++)
-            ecur[k] += B->zb[k] * B->sb[k] * B->sg[k];
-        /* edge update */
-        conv_forward(&W->edge, &B->ce, eout, v, ecur, rbf, &g, U, nb, P, Q, h);
-        for (long k = 0; k < E * U; k++)
-            ecur[k] += eout[k];
-        /* node update: messages src -> dst */
-        conv_forward(&W->node, &B->cn, eout, v, ecur, rbf, &g, U, nb, P, Q, h);
-        for (long r = 0; r < E; r++) {
-            double *vd = v + (long)g.dst[r] * U;
-            const double *o = eout + r * U;
-            for (int k = 0; k < U; k++)
-                vd[k] += o[k];
-        }
-    }
-
-    /* ---- readout: per atom gated MLP, NRO layers ---- */
-    /* ro holds per layer k: zL (n x U) at ro + 2k n U, zG at ro + (2k+1) n U (last: width 1) */
-    double sum = 0.0;
-    {
-        const double *x = v;
-        double *xh = dv2, *xg = P; /* layer / gate activations of the previous layer */
-        for (int k = 0; k < NRO; k++) {
-            int out = k == NRO - 1 ? 1 : U;
-            double *zL = ro + (size_t)2 * k * n * U, *zG = ro + (size_t)(2 * k + 1) * n * U;
-            lin(zL, k == 0 ? x : xh, m->RL[k], m->RLb[k], n, U, out, U, U, out, 0);
-            lin(zG, k == 0 ? x : xg, m->RG[k], m->RGb[k], n, U, out, U, U, out, 0);
-            if (k < NRO - 1) {
-                double *nh = k % 2 ? dv2 : Q, *ng = k % 2 ? P : dP;
-                for (long q = 0; q < (long)n * U; q++) {
-                    nh[q] = silu(zL[q]);
-                    ng[q] = silu(zG[q]);
-                }
-                xh = nh;
-                xg = ng;
-            }
-        }
-        double *zL = ro + (size_t)2 * (NRO - 1) * n * U, *zG = ro + (size_t)(2 * NRO - 1) * n * U;
-        for (int i = 0; i < n; i++) {
-            ro_y[i] = zL[i] * sigm(zG[i]);
-            sum += ro_y[i];
-        }
-    }
+    /* ---- the network ---- */
+    net_grads gr = {grbf, gbasis, gtw};
+    net_grads *grp = backward ? &gr : NULL;
+    double sum = f32 ? net_run_f(m, m->net_f, &g, s->types, rbf, basis, tw, tb1, tb2, net_arena, grp)
+                     : net_run_d(m, m->net_d, &g, s->types, rbf, basis, tw, tb1, tb2, net_arena, grp);
     double etot = m->std * sum + m->mean;
     for (int i = 0; i < n; i++)
         etot += m->refs[m->z2i[s->types[i]]];
@@ -1330,89 +1064,9 @@ int xg_m3gnet_compute_work(const xg_m3gnet *m, xg_m3gnet_work *work, const xg_st
         return XG_OK;
     }
 
-    /* ================= backward ================= */
-    /* readout: recompute activations layer by layer from the saved pre-activations */
-    memset(dv, 0, sizeof(double) * n * U);
-    {
-        double *zL = ro + (size_t)2 * (NRO - 1) * n * U, *zG = ro + (size_t)(2 * NRO - 1) * n * U;
-        double *dh = Q, *dg = dP; /* n x U each: gradient wrt previous layer's activations */
-        double *dzL = dv2, *dzG = P;
-        /* last layer: y = zL * sigm(zG); dy = std */
-        double *dzl = ro_y + n * 2, *dzg = ro_y + n * 4; /* n each */
-        for (int i = 0; i < n; i++) {
-            double sg = sigm(zG[i]);
-            dzl[i] = m->std * sg;
-            dzg[i] = m->std * zL[i] * sg * (1 - sg);
-        }
-        for (int k = NRO - 1; k >= 0; k--) {
-            int out = k == NRO - 1 ? 1 : U;
-            const double *gl = k == NRO - 1 ? dzl : dzL, *gg = k == NRO - 1 ? dzg : dzG;
-            if (k == 0) {
-                lin_back(dv, gl, m->RL[0], n, U, out, U, U, out);
-                lin_back(dv, gg, m->RG[0], n, U, out, U, U, out);
-                break;
-            }
-            memset(dh, 0, sizeof(double) * n * U);
-            memset(dg, 0, sizeof(double) * n * U);
-            lin_back(dh, gl, m->RL[k], n, U, out, U, U, out);
-            lin_back(dg, gg, m->RG[k], n, U, out, U, U, out);
-            const double *pzL = ro + (size_t)2 * (k - 1) * n * U, *pzG = ro + (size_t)(2 * k - 1) * n * U;
-            for (long q = 0; q < (long)n * U; q++) {
-                dzL[q] = dh[q] * dsilu(pzL[q]);
-                dzG[q] = dg[q] * dsilu(pzG[q]);
-            }
-        }
-    }
-    memset(grbf, 0, sizeof(double) * E * nb);
-    memset(gbasis, 0, sizeof(double) * Tg * nb);
-    memset(gtw, 0, sizeof(double) * Tg);
-    memset(de, 0, sizeof(double) * E * U); /* dE/d e_new of the last block */
-    for (int b = NB - 1; b >= 0; b--) {
-        const block_w *W = &m->blk[b];
-        block_save *B = &bs[b];
-        /* node update: v_out = v_in + scatter_dst(out_n); dv (wrt v_out) passes through */
-        memcpy(dv2, dv, sizeof(double) * n * U); /* dv2 = dE/dv_in accumulator */
-        /* dE/d(message of bond r) = dE/dv[dst r]; h is conv_backward's E x U work array */
-        conv_backward(&W->node, &B->cn, dv, g.dst, dv2, de, grbf, &g, U, nb, t1, t2, h, dP);
-        /* edge update: e_new = e_mid + out_e, so the conv's output gradient is de itself */
-        conv_backward(&W->edge, &B->ce, de, NULL, dv2, de, grbf, &g, U, nb, t1, t2, h, dP);
-        /* de is now dE/d e_mid; three-body: e_mid = e_in + silu(zb) sigm(zg) */
-        for (long k = 0; k < E * U; k++) {
-            double sb = B->zb[k] * B->sb[k], sg = B->sg[k];
-            t1[k] = de[k] * sg * dsilu_s(B->zb[k], B->sb[k]);
-            t2[k] = de[k] * sb * sg * (1 - sg);
-        }
-        lin_back_set(dnb, t1, W->Wb, E, nb, U, nb, nb, U);
-        lin_back(dnb, t2, W->Wg, E, nb, U, nb, nb, U);
-        memset(datoms, 0, sizeof(double) * n * nb);
-        for (long q = 0; q < T; q++) {
-            const double *dn = dnb + tb1[q] * nb;
-            long k = g.dst[tb2[q]];
-            const double *at = B->atoms + k * nb, *bq = basis + q * nb;
-            double *da = datoms + k * nb, *gb = gbasis + q * nb, w = tw[q], acc = 0;
-            for (int c = 0; c < nb; c++) {
-                gb[c] += dn[c] * at[c] * w;
-                da[c] += dn[c] * bq[c] * w;
-                acc += dn[c] * bq[c] * at[c];
-            }
-            gtw[q] += acc;
-        }
-        for (long k = 0; k < (long)n * nb; k++)
-            datoms[k] *= B->atoms[k] * (1 - B->atoms[k]);
-        lin_back(dv2, datoms, W->Wa, n, U, nb, U, U, nb);
-        /* de stays dE/d e_in = dE/d e_new of the previous block */
-        memcpy(dv, dv2, sizeof(double) * n * U);
-    }
-    /* edge embedding: e0 = silu(Ew rbf + Eb) */
-    for (long k = 0; k < E * U; k++)
-        de[k] *= dsilu(ez[k]);
-    lin_back(grbf, de, m->Ew, E, nb, U, nb, nb, U);
-
     /* ---- geometry: per-bond dE/dr ---- */
-    double(*gv)[3] = (double(*)[3])t1; /* E x 3 fits in E x 2U */
     memset(gv, 0, sizeof(double[3]) * E);
-    double *gd = t2; /* dE/d(distance) per bond */
-    for (long e = 0; e < E; e++) {
+    for (long e = 0; e < E; e++) { /* dE/d(distance) per bond */
         double acc = 0;
         for (int c = 0; c < nb; c++)
             acc += grbf[e * nb + c] * drbf[e * nb + c];

@@ -15,8 +15,16 @@
  *  - per block: e_ij += GatedMLP([v_i, v_j, e_ij]) * (W_e rbf_ij), then
  *    v_j += sum_i GatedMLP'([v_i, v_j, e_ij]) * (W_v rbf_ij) (messages flow src -> dst);
  *  - readout: E = std * sum_i GatedMLP_r(v_i) + mean + sum_i ref(Z_i).
- * Everything runs in double precision. Forces are -dE/dr by an explicit backward pass through
- * the same graph; the stress is the virial (1/V) sum_bonds r (x) dE/dr, i.e. ASE's convention
+ * Precision (xg_m3gnet_set_precision): the network (every dense layer, activation and their
+ * gradients) runs in float32 by default, with single-precision GEMMs, about twice as fast; or
+ * in float64, the reference. The graph, the bases, the geometry of the backward pass, the sum
+ * of the atomic energies and forces and stress themselves are double in both. float32 energies
+ * differ from float64 ones by ~1e-6 eV/atom and forces by ~1e-5 eV/A (tests/test_m3gnet.c
+ * bounds both), far below the potential's own error, but float rounding makes the float32
+ * energy a step function of the positions at the 1e-6 eV level, so finite-difference checks
+ * of the gradient and invariance tests at 1e-9 eV need float64: tests and oracles use it,
+ * screening and relaxation use the default. Both are deterministic (fixed summation order,
+ * one BLAS thread). Forces are -dE/dr by an explicit backward pass through the same graph; the stress is the virial (1/V) sum_bonds r (x) dE/dr, i.e. ASE's convention
  * (eV/A^3, (1/V) dE/d(strain), negative under compression; pressure = -trace/3).
  *
  * Model file (HDF5), version 1, written by xg_m3gnet_import (`xtalgen model import-m3gnet`):
@@ -41,9 +49,19 @@
 
 typedef struct xg_m3gnet xg_m3gnet;
 
-/* Reads an xtalgen M3GNet model file. */
+/* Reads an xtalgen M3GNet model file. Its precision is XG_M3GNET_FLOAT32. */
 int xg_m3gnet_load(const char *path, xg_m3gnet **out, xg_error *err);
 void xg_m3gnet_free(xg_m3gnet *m);
+
+/* The precision the network computes in (see the top of this file). Values are the indices of
+ * "float32|float64" (the commands' --precision option). */
+typedef enum { XG_M3GNET_FLOAT32 = 0, XG_M3GNET_FLOAT64 = 1 } xg_m3gnet_precision;
+
+/* Sets the precision of later calls. Not thread-safe: call it before threads share m. */
+void xg_m3gnet_set_precision(xg_m3gnet *m, xg_m3gnet_precision p);
+xg_m3gnet_precision xg_m3gnet_get_precision(const xg_m3gnet *m);
+/* "float32" or "float64". */
+const char *xg_m3gnet_precision_name(xg_m3gnet_precision p);
 
 /* Converts matgl's published files (DIR/model.json with the hyperparameters and element list,
  * DIR/<name>.h5 with the PyTorch state dict, one dataset per tensor) into an xtalgen model

@@ -57,12 +57,13 @@ static xg_structure *synthetic(int n, uint64_t seed)
 typedef struct {
     long natoms, iters;
     const char *input, *model;
-    int quiet;
+    int quiet, precision;
 } m3_args;
 
 const xg_opt xg_bench_m3gnet_opts[] = {
     XG_OPT_T("\n"
              "usage: xtalgen bench m3gnet [--natoms N] [--input CRYSTALS] [--iters K] [--model FILE]\n"
+             "                            [--precision float32|float64]\n"
              "\n"
              "CPU milliseconds of one M3GNet call on one thread (median of K): energy only\n"
              "and energy + forces + stress, with the bond and three-body triple counts, on a synthetic\n"
@@ -72,12 +73,15 @@ const xg_opt xg_bench_m3gnet_opts[] = {
     XG_OPT_S("--input", NULL, m3_args, input, "CRYSTALS", NULL, "time these crystals instead"),
     XG_OPT_I("--iters", NULL, m3_args, iters, "K", 1, 1000000, "20", "timed calls of each kind"),
     XG_OPT_S("--model", NULL, m3_args, model, "FILE", NULL, "the potential (default: the shipped one)"),
+    XG_OPT_E("--precision", NULL, m3_args, precision, "float32|float64", "float32",
+             "the network's arithmetic (float64: the reference the tests check gradients in)"),
     XG_OPT_QUIET(m3_args, quiet),
     XG_OPT_TABLE_END};
 
 int xg_bench_m3gnet(int argc, char **argv)
 {
     m3_args A;
+    memset(&A, 0, sizeof A); /* the parser sets only options with a default */
     xg_opts_args args;
     if (xg_opts_parse("bench m3gnet", xg_bench_m3gnet_opts, argc, argv, &A, &args, 0))
         return XG_EXIT_USAGE;
@@ -89,6 +93,7 @@ int xg_bench_m3gnet(int argc, char **argv)
         xg_cli_errorf(CMD, "%s", err.msg);
         return XG_EXIT_FAIL;
     }
+    xg_m3gnet_set_precision(m, (xg_m3gnet_precision)A.precision);
     omp_set_num_threads(1);
     openblas_set_num_threads(1);
     xg_dataset *ds = NULL;
@@ -110,7 +115,8 @@ int xg_bench_m3gnet(int argc, char **argv)
         }
         xg_structure_free(s);
     }
-    printf("M3GNet, one thread, CPU time per call (median of %ld):\n", iters);
+    printf("M3GNet (%s), one thread, CPU time per call (median of %ld):\n",
+           xg_m3gnet_precision_name(xg_m3gnet_get_precision(m)), iters);
     printf("%-24s %6s %7s %8s %10s %14s\n", "crystal", "atoms", "bonds", "triples", "energy ms",
            "E+F+stress ms");
     int status = XG_EXIT_OK;

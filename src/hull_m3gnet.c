@@ -122,18 +122,20 @@ static int add_refs(const char *path, const double refs[XG_MAX_Z + 1],
 
 static const char usage[] =
     "usage: xtalgen hull m3gnet INPUT... [-o HULL.h5] [--refs HULL.h5] [--energies OUT.csv]\n"
-    "                          [--limit N] [--model M3GNET.h5] [--threads N] [--quiet]\n";
+    "                          [--limit N] [--model M3GNET.h5] [--precision P] [--threads N]\n"
+    "                          [--quiet]\n";
 
 typedef struct {
     const char *out, *refs, *energies, *model;
     long limit, threads;
-    int quiet;
+    int quiet, precision;
 } m3_args;
 
 const xg_opt xg_hull_m3gnet_opts[] = {
     XG_OPT_T("\n"
              "usage: xtalgen hull m3gnet INPUT... [-o HULL.h5] [--refs HULL.h5] [--energies OUT.csv]\n"
-             "                          [--limit N] [--model M3GNET.h5] [--threads N] [--quiet]\n"
+             "                          [--limit N] [--model M3GNET.h5] [--precision P] [--threads N]\n"
+             "                          [--quiet]\n"
              "m3gnet  single-point M3GNet energies (and forces) of every crystal of the inputs, formation\n"
              "        energies against elemental references, and (with -o) the convex hull of those:\n"
              "        data/hull-m3gnet-mp20.h5, which `screen --relax` reads, is this command on MP-20's\n"
@@ -153,6 +155,9 @@ const xg_opt xg_hull_m3gnet_opts[] = {
              "only the first N crystals of each input"),
     XG_OPT_S("--model", NULL, m3_args, model, "M3GNET.h5", NULL,
              "the potential (default: the shipped one)"),
+    XG_OPT_E("--precision", NULL, m3_args, precision, "float32|float64", "float32",
+             "the network's arithmetic: float32 as screen --relax and relax use, or float64,\n"
+             "the reference (energies differ by ~1e-6 eV/atom; see README)"),
     XG_OPT_THREADS_ALL(m3_args, threads),
     XG_OPT_QUIET(m3_args, quiet),
     XG_OPT_TABLE_END};
@@ -160,6 +165,7 @@ const xg_opt xg_hull_m3gnet_opts[] = {
 int xg_hull_m3gnet_cmd(int argc, char **argv)
 {
     m3_args A;
+    memset(&A, 0, sizeof A); /* the parser sets only options with a default */
     xg_opts_args args;
     if (xg_opts_parse("hull m3gnet", xg_hull_m3gnet_opts, argc, argv, &A, &args, MAXIN))
         return XG_EXIT_USAGE;
@@ -177,6 +183,7 @@ int xg_hull_m3gnet_cmd(int argc, char **argv)
         xg_cli_errorf(CMD, "%s", err.msg);
         return XG_EXIT_FAIL;
     }
+    xg_m3gnet_set_precision(m, (xg_m3gnet_precision)A.precision);
     if (threads > 0)
         omp_set_num_threads((int)threads);
     openblas_set_num_threads(1);

@@ -1,0 +1,555 @@
+/* xg_m3gnet_net.h: the M3GNet network (the gated MLPs, three-body aggregation, readout and
+ * their backward pass) written once for a floating type REAL, included twice by xg_m3gnet.c:
+ * once as double (the exact reference: finite-difference and invariance tests, oracles) and
+ * once as float (the default, for screening and relaxation), in the way GSL instantiates its
+ * vector and matrix code per element type. Not a public header.
+ *
+ * The includer defines before each inclusion:
+ *   REAL       the element type of every network array and weight copy
+ *   SFX(x)     x with a per-type suffix (x##_d, x##_f) so both copies link into one file
+ *   GEMM       cblas_dgemm or cblas_sgemm
+ *   EXPV(x)    a vectorizable exp in REAL
+ * and undefines them afterwards. What stays double in both copies: the graph and bond
+ * geometry, the radial and angular bases as computed, the per-bond dE/dr the geometry step
+ * assembles, the energy sum over atoms, and forces and stress themselves. Only what the
+ * network computes on (activations, their gradients, the weights) is REAL. */
+
+/* ------------------------------------------------------------------------------------------
+ * weights in REAL, derived from the model's float32 tensors
+ * ------------------------------------------------------------------------------------------ */
+typedef struct {
+    /* the first layer split by input block, layers and gates stacked (2U rows) */
+    REAL *W1s, *W1d, *W1e, *b1;              /* (2U, U) x3, 2U */
+    REAL *A2, *a2, *G2, *c2, *A3, *a3, *G3, *c3; /* (U, U), U */
+    REAL *Wr;                                /* (U, nb) */
+} SFX(conv_w);
+
+typedef struct {
+    REAL *Wa, *ba, *Wb, *Wg;
+    SFX(conv_w) edge, node;
+} SFX(block_w);
+
+struct SFX(m3net) {
+    REAL *Emb, *Ew, *Eb, *RL[NRO], *RLb[NRO], *RG[NRO], *RGb[NRO];
+    SFX(block_w) blk[MAXB];
+};
+
+static REAL *SFX(copy_w)(const float *f, size_t n)
+{
+    REAL *d = malloc(n * sizeof *d);
+    if (d)
+        for (size_t i = 0; i < n; i++)
+            d[i] = (REAL)f[i];
+    return d;
+}
+
+static void SFX(m3net_free)(struct SFX(m3net) *w)
+{
+    if (!w)
+        return;
+    free(w->Emb);
+    free(w->Ew);
+    free(w->Eb);
+    for (int k = 0; k < NRO; k++) {
+        free(w->RL[k]);
+        free(w->RLb[k]);
+        free(w->RG[k]);
+        free(w->RGb[k]);
+    }
+    for (int b = 0; b < MAXB; b++) {
+        SFX(block_w) *B = &w->blk[b];
+        free(B->Wa);
+        free(B->ba);
+        free(B->Wb);
+        free(B->Wg);
+        for (int k = 0; k < 2; k++) {
+            SFX(conv_w) *c = k ? &B->node : &B->edge;
+            free(c->W1s);
+            free(c->W1d);
+            free(c->W1e);
+            free(c->b1);
+            free(c->A2);
+            free(c->a2);
+            free(c->G2);
+            free(c->c2);
+            free(c->A3);
+            free(c->a3);
+            free(c->G3);
+            free(c->c3);
+            free(c->Wr);
+        }
+    }
+    free(w);
+}
+
+/* The REAL working copies of m's stored tensors; NULL when out of memory. */
+static struct SFX(m3net) *SFX(m3net_make)(const xg_m3gnet *m)
+{
+    int U = m->U, nb = m->nb;
+    struct SFX(m3net) *w = calloc(1, sizeof *w);
+    if (!w)
+        return NULL;
+    int ok = (w->Emb = SFX(copy_w)(m->emb, (size_t)m->nel * U)) &&
+             (w->Ew = SFX(copy_w)(m->emb_ew, (size_t)U * nb)) &&
+             (w->Eb = SFX(copy_w)(m->emb_eb, (size_t)U));
+    for (int k = 0; ok && k < NRO; k++) {
+        int out = k == NRO - 1 ? 1 : U;
+        ok = (w->RL[k] = SFX(copy_w)(m->ro_L[k], (size_t)out * U)) &&
+             (w->RLb[k] = SFX(copy_w)(m->ro_Lb[k], (size_t)out)) &&
+             (w->RG[k] = SFX(copy_w)(m->ro_G[k], (size_t)out * U)) &&
+             (w->RGb[k] = SFX(copy_w)(m->ro_Gb[k], (size_t)out));
+    }
+    for (int b = 0; ok && b < m->nblocks; b++) {
+        const block_raw *R = &m->blk[b];
+        SFX(block_w) *B = &w->blk[b];
+        ok = (B->Wa = SFX(copy_w)(R->atom_w, (size_t)nb * U)) &&
+             (B->ba = SFX(copy_w)(R->atom_b, (size_t)nb)) &&
+             (B->Wb = SFX(copy_w)(R->bond_w, (size_t)U * nb)) &&
+             (B->Wg = SFX(copy_w)(R->bond_g, (size_t)U * nb));
+        for (int k = 0; ok && k < 2; k++) {
+            const conv_raw *r = k ? &R->node : &R->edge;
+            SFX(conv_w) *c = k ? &B->node : &B->edge;
+            c->W1s = malloc(sizeof(REAL) * 2 * U * U);
+            c->W1d = malloc(sizeof(REAL) * 2 * U * U);
+            c->W1e = malloc(sizeof(REAL) * 2 * U * U);
+            c->b1 = malloc(sizeof(REAL) * 2 * U);
+            ok = c->W1s && c->W1d && c->W1e && c->b1;
+            if (!ok)
+                break;
+            for (int o = 0; o < 2 * U; o++) {
+                const float *row = o < U ? r->L[0] + (size_t)o * 3 * U
+                                         : r->G[0] + (size_t)(o - U) * 3 * U;
+                for (int i = 0; i < U; i++) {
+                    c->W1s[(size_t)o * U + i] = (REAL)row[i];
+                    c->W1d[(size_t)o * U + i] = (REAL)row[U + i];
+                    c->W1e[(size_t)o * U + i] = (REAL)row[2 * U + i];
+                }
+                c->b1[o] = (REAL)(o < U ? r->Lb[0][o] : r->Gb[0][o - U]);
+            }
+            ok = (c->A2 = SFX(copy_w)(r->L[1], (size_t)U * U)) &&
+                 (c->a2 = SFX(copy_w)(r->Lb[1], U)) &&
+                 (c->G2 = SFX(copy_w)(r->G[1], (size_t)U * U)) &&
+                 (c->c2 = SFX(copy_w)(r->Gb[1], U)) &&
+                 (c->A3 = SFX(copy_w)(r->L[2], (size_t)U * U)) &&
+                 (c->a3 = SFX(copy_w)(r->Lb[2], U)) &&
+                 (c->G3 = SFX(copy_w)(r->G[2], (size_t)U * U)) &&
+                 (c->c3 = SFX(copy_w)(r->Gb[2], U)) &&
+                 (c->Wr = SFX(copy_w)(r->rbf_w, (size_t)U * nb));
+        }
+    }
+    if (!ok) {
+        SFX(m3net_free)(w);
+        return NULL;
+    }
+    return w;
+}
+
+/* ------------------------------------------------------------------------------------------
+ * dense helpers
+ * ------------------------------------------------------------------------------------------ */
+static inline REAL SFX(sigm)(REAL x) { return (REAL)1 / ((REAL)1 + EXPV(-x)); }
+static inline REAL SFX(silu)(REAL x) { return x * SFX(sigm)(x); }
+static inline REAL SFX(dsilu)(REAL x)
+{
+    REAL s = SFX(sigm)(x);
+    return s * ((REAL)1 + x * ((REAL)1 - s));
+}
+
+/* Y[N x out] (=, or += with acc) X[N x in] W^T (W is out x in, row stride ldw) (+ bias). */
+static void SFX(lin)(REAL *Y, const REAL *X, const REAL *W, const REAL *bias, long N, int in,
+                     int out, int ldx, int ldw, int ldy, int acc)
+{
+    if (N <= 0)
+        return;
+    if (bias && !acc)
+        for (long r = 0; r < N; r++)
+            memcpy(Y + r * ldy, bias, sizeof(REAL) * out);
+    GEMM(CblasRowMajor, CblasNoTrans, CblasTrans, (int)N, out, in, 1, X, ldx, W, ldw,
+         (bias || acc) ? 1 : 0, Y, ldy);
+}
+
+/* dX[N x in] += dY[N x out] W. */
+static void SFX(lin_back)(REAL *dX, const REAL *dY, const REAL *W, long N, int in, int out,
+                          int ldx, int ldw, int ldy)
+{
+    if (N <= 0)
+        return;
+    GEMM(CblasRowMajor, CblasNoTrans, CblasNoTrans, (int)N, in, out, 1, dY, ldy, W, ldw, 1, dX,
+         ldx);
+}
+
+/* dX[N x in] = dY[N x out] W (overwrites: saves clearing a buffer the GEMM fills anyway). */
+static void SFX(lin_back_set)(REAL *dX, const REAL *dY, const REAL *W, long N, int in, int out,
+                              int ldx, int ldw, int ldy)
+{
+    if (N <= 0)
+        return;
+    GEMM(CblasRowMajor, CblasNoTrans, CblasNoTrans, (int)N, in, out, 1, dY, ldy, W, ldw, 0, dX,
+         ldx);
+}
+
+/* Saved state of one conv gated MLP over E rows. */
+typedef struct {
+    REAL *z1;             /* E x 2U (layer | gate pre-activations) */
+    REAL *z2, *z3;        /* E x 2U each */
+    REAL *s1, *s2, *s3;   /* their sigmoids, so backward needs no exp */
+    REAL *w;              /* E x U: W_rbf rbf */
+} SFX(conv_save);
+
+/* s = sigmoid(z) over n numbers; h (optional) = SiLU(z) = z s. The sigmoid passes are
+ * arithmetic-bound (a polynomial and a division per number); where the CPU has AVX-512 they
+ * run twice as wide (XG_SIMD_CLONES). Elementwise, so every copy computes the same numbers. */
+XG_SIMD_CLONES
+static void SFX(sig_rows)(REAL *restrict s, REAL *restrict h, const REAL *restrict z, long n)
+{
+    if (h)
+        for (long k = 0; k < n; k++) {
+            REAL sk = (REAL)1 / ((REAL)1 + EXPV(-z[k]));
+            s[k] = sk;
+            h[k] = z[k] * sk;
+        }
+    else
+        for (long k = 0; k < n; k++)
+            s[k] = (REAL)1 / ((REAL)1 + EXPV(-z[k]));
+}
+
+/* SiLU'(z) from z and s = sigmoid(z). */
+static inline REAL SFX(dsilu_s)(REAL z, REAL s) { return s * ((REAL)1 + z * ((REAL)1 - s)); }
+
+/* out[E x U] = GatedMLP([v_src, v_dst, e]) * (W_rbf rbf). P (N x 2U) = v W1s^T, Q = v W1d^T;
+ * h: a TILE x 2U work array. Edges go in tiles of CONV_TILE rows so each tile's activations
+ * stay in cache between the GEMM that makes them and the sigmoid and GEMM that use them. */
+static void SFX(conv_forward)(const SFX(conv_w) *c, SFX(conv_save) *S, REAL *out, const REAL *v,
+                              const REAL *e, const REAL *rbf, const graph *g, int U, int nb,
+                              REAL *P, REAL *Q, REAL *h)
+{
+    long E = g->E;
+    int n = g->n, U2 = 2 * U;
+    SFX(lin)(P, v, c->W1s, c->b1, n, U, U2, U, U, U2, 0);
+    SFX(lin)(Q, v, c->W1d, NULL, n, U, U2, U, U, U2, 0);
+    SFX(lin)(S->w, rbf, c->Wr, NULL, E, nb, U, nb, nb, U, 0);
+    for (long r0 = 0; r0 < E; r0 += CONV_TILE) {
+        long R = E - r0 < CONV_TILE ? E - r0 : CONV_TILE;
+        REAL *z1 = S->z1 + r0 * U2, *z2 = S->z2 + r0 * U2, *z3 = S->z3 + r0 * U2;
+        REAL *s1 = S->s1 + r0 * U2, *s2 = S->s2 + r0 * U2, *s3 = S->s3 + r0 * U2;
+        SFX(lin)(z1, e + r0 * U, c->W1e, NULL, R, U, U2, U, U, U2, 0);
+        for (long r = 0; r < R; r++) {
+            REAL *z = z1 + r * U2;
+            const REAL *pp = P + (long)g->src[r0 + r] * U2, *q = Q + (long)g->dst[r0 + r] * U2;
+            for (int k = 0; k < U2; k++)
+                z[k] += pp[k] + q[k];
+        }
+        SFX(sig_rows)(s1, h, z1, R * U2);
+        /* layer 2: h (R x 2U) -> z2; layers read columns 0..U-1, gates U..2U-1 */
+        SFX(lin)(z2, h, c->A2, c->a2, R, U, U, U2, U, U2, 0);
+        SFX(lin)(z2 + U, h + U, c->G2, c->c2, R, U, U, U2, U, U2, 0);
+        SFX(sig_rows)(s2, h, z2, R * U2);
+        SFX(lin)(z3, h, c->A3, c->a3, R, U, U, U2, U, U2, 0);
+        SFX(lin)(z3 + U, h + U, c->G3, c->c3, R, U, U, U2, U, U2, 0);
+        SFX(sig_rows)(s3, NULL, z3, R * U2);
+        for (long r = 0; r < R; r++) {
+            const REAL *z = z3 + r * U2, *sg = s3 + r * U2, *w = S->w + (r0 + r) * U;
+            REAL *o = out + (r0 + r) * U;
+            for (int k = 0; k < U; k++)
+                o[k] = z[k] * sg[k] * sg[U + k] * w[k];
+        }
+    }
+}
+
+/* Backward of conv_forward given dout: adds into dv (N x U), de (E x U), drbf (E x nb). Row r
+ * of dout is dout[r] (E x U), or dout[dout_atom[r]] when dout_atom is given (a node update's
+ * message gradient is that of its destination atom: no E x U gather). dout may be de itself:
+ * each tile reads its rows of dout before it adds into the same rows of de.
+ * Work arrays: t1, t2 (TILE x 2U at least), dw (E x U), dP (2 N x 2U). */
+static void SFX(conv_backward)(const SFX(conv_w) *c, const SFX(conv_save) *S, const REAL *dout,
+                               const int *dout_atom, REAL *dv, REAL *de, REAL *drbf,
+                               const graph *g, int U, int nb, REAL *t1, REAL *t2, REAL *dw,
+                               REAL *dP)
+{
+    long E = g->E;
+    int n = g->n, U2 = 2 * U;
+    REAL *dPs = dP, *dPd = dP + (size_t)n * U2; /* by source and by destination atom */
+    memset(dP, 0, sizeof(REAL) * 2 * n * U2);
+    for (long r0 = 0; r0 < E; r0 += CONV_TILE) {
+        long R = E - r0 < CONV_TILE ? E - r0 : CONV_TILE;
+        const REAL *z1 = S->z1 + r0 * U2, *z2 = S->z2 + r0 * U2, *z3 = S->z3 + r0 * U2;
+        const REAL *s1 = S->s1 + r0 * U2, *s2 = S->s2 + r0 * U2, *s3 = S->s3 + r0 * U2;
+        /* d(w) = dout * mlp_out -> drbf (after the loop); d z3 into t2 */
+        for (long r = 0; r < R; r++) {
+            const REAL *z = z3 + r * U2, *sr = s3 + r * U2, *w = S->w + (r0 + r) * U;
+            const REAL *d = dout + (dout_atom ? (long)dout_atom[r0 + r] : r0 + r) * U;
+            REAL *dz = t2 + r * U2, *dwr = dw + (r0 + r) * U;
+            for (int k = 0; k < U; k++) {
+                REAL a = z[k] * sr[k], sg = sr[U + k];
+                dwr[k] = d[k] * a * sg;
+                dz[k] = d[k] * w[k] * sg * SFX(dsilu_s)(z[k], sr[k]);
+                dz[U + k] = d[k] * w[k] * a * sg * ((REAL)1 - sg);
+            }
+        }
+        /* through layer 3 into h2 (t1), layer 2 into h1 (t2) */
+        SFX(lin_back_set)(t1, t2, c->A3, R, U, U, U2, U, U2);
+        SFX(lin_back_set)(t1 + U, t2 + U, c->G3, R, U, U, U2, U, U2);
+        for (long k = 0; k < R * U2; k++)
+            t1[k] *= SFX(dsilu_s)(z2[k], s2[k]);
+        SFX(lin_back_set)(t2, t1, c->A2, R, U, U, U2, U, U2);
+        SFX(lin_back_set)(t2 + U, t1 + U, c->G2, R, U, U, U2, U, U2);
+        for (long k = 0; k < R * U2; k++)
+            t2[k] *= SFX(dsilu_s)(z1[k], s1[k]);
+        /* t2 = dz1 (R x 2U): into e, and summed per source and destination atom for the
+         * split first layer */
+        SFX(lin_back)(de + r0 * U, t2, c->W1e, R, U, U2, U, U, U2);
+        for (long r = 0; r < R; r++) {
+            REAL *ps = dPs + (long)g->src[r0 + r] * U2, *pd = dPd + (long)g->dst[r0 + r] * U2;
+            const REAL *d = t2 + r * U2;
+            for (int k = 0; k < U2; k++) {
+                ps[k] += d[k];
+                pd[k] += d[k];
+            }
+        }
+    }
+    SFX(lin_back)(drbf, dw, c->Wr, E, nb, U, nb, nb, U);
+    SFX(lin_back)(dv, dPs, c->W1s, n, U, U2, U, U, U2);
+    SFX(lin_back)(dv, dPd, c->W1d, n, U, U2, U, U, U2);
+}
+
+/* ------------------------------------------------------------------------------------------
+ * the network over a graph
+ * ------------------------------------------------------------------------------------------ */
+typedef struct {
+    /* what the backward pass reads: the three-body atom gates and bond pre-activations with
+     * their sigmoids, and the two gated MLPs' saves; edge and node features themselves are
+     * not needed there and live in one buffer each, updated in place */
+    REAL *atoms, *zb, *zg, *sb, *sg;
+    SFX(conv_save) ce, cn;
+} SFX(block_save);
+
+/* Bytes of arena SFX(net_run) needs for n atoms, E bonds, T triples (each array rounded up to
+ * ARENA_ALIGN bytes). */
+static size_t SFX(net_arena_bytes)(int n, long E, long T, int U, int nb, int NB)
+{
+    size_t U2 = 2 * (size_t)U, Eg = E ? (size_t)E : 1, Tg = T ? (size_t)T : 1, elems = 0;
+    int arrays = 0;
+    elems += Eg * nb * 2 + Tg * nb * 2 + Tg * 2; /* rbf, grbf, basis, gbasis, tw, gtw */
+    arrays += 6;
+    elems += (size_t)NB * ((size_t)n * nb + Eg * U * 6 + Eg * U2 * 12);
+    arrays += NB * 19;
+    elems += (size_t)n * U * 3 + (size_t)n * U2 * 4 + Eg * U2 * 3 + Eg * U * 4 +
+             (size_t)n * (U * 2 * NRO + 8) + Eg * nb + (size_t)n * nb;
+    arrays += 17;
+    return elems * sizeof(REAL) + (size_t)arrays * ARENA_ALIGN;
+}
+
+/* The energy of the graph g (whose bases the caller computed in double: rbf_d, basis_d, tw_d)
+ * and, with gr non-NULL, the gradients the geometry step needs: gr->grbf (E x nb, dE/d rbf),
+ * gr->gbasis (T x nb), gr->gtw (T), converted to double. arena: net_arena_bytes(...) bytes. */
+static double SFX(net_run)(const xg_m3gnet *m, const struct SFX(m3net) *W0, const graph *g,
+                           const int *types, const double *rbf_d, const double *basis_d,
+                           const double *tw_d, const long *tb1, const long *tb2, char *arena,
+                           net_grads *gr)
+{
+    int n = g->n, U = m->U, nb = m->nb, U2 = 2 * U, NB = m->nblocks;
+    long E = g->E, T = g->T;
+    long Eg = E ? E : 1, Tg = T ? T : 1;
+    char *p = arena;
+#define TAKE(N) ((REAL *)arena_take(&p, (size_t)(N) * sizeof(REAL)))
+    REAL *rbf = TAKE((size_t)Eg * nb), *grbf = TAKE((size_t)Eg * nb);
+    REAL *basis = TAKE((size_t)Tg * nb), *gbasis = TAKE((size_t)Tg * nb);
+    REAL *tw = TAKE((size_t)Tg), *gtw = TAKE((size_t)Tg);
+    SFX(block_save) bs[MAXB];
+    for (int b = 0; b < NB; b++) {
+        SFX(block_save) *B = &bs[b];
+        B->atoms = TAKE((size_t)n * nb);
+        B->zb = TAKE((size_t)Eg * U);
+        B->zg = TAKE((size_t)Eg * U);
+        B->ce.z1 = TAKE((size_t)Eg * U2);
+        B->ce.z2 = TAKE((size_t)Eg * U2);
+        B->ce.z3 = TAKE((size_t)Eg * U2);
+        B->cn.z1 = TAKE((size_t)Eg * U2);
+        B->cn.z2 = TAKE((size_t)Eg * U2);
+        B->cn.z3 = TAKE((size_t)Eg * U2);
+        B->ce.s1 = TAKE((size_t)Eg * U2);
+        B->ce.s2 = TAKE((size_t)Eg * U2);
+        B->ce.s3 = TAKE((size_t)Eg * U2);
+        B->cn.s1 = TAKE((size_t)Eg * U2);
+        B->cn.s2 = TAKE((size_t)Eg * U2);
+        B->cn.s3 = TAKE((size_t)Eg * U2);
+        B->sb = TAKE((size_t)Eg * U);
+        B->sg = TAKE((size_t)Eg * U);
+        B->ce.w = TAKE((size_t)Eg * U);
+        B->cn.w = TAKE((size_t)Eg * U);
+    }
+    REAL *v = TAKE((size_t)n * U), *dv = TAKE((size_t)n * U), *dv2 = TAKE((size_t)n * U);
+    REAL *P = TAKE((size_t)n * U2), *Q = TAKE((size_t)n * U2), *dP = TAKE((size_t)n * U2 * 2);
+    REAL *h = TAKE((size_t)Eg * U2), *t1 = TAKE((size_t)Eg * U2), *t2 = TAKE((size_t)Eg * U2);
+    REAL *de = TAKE((size_t)Eg * U), *ez = TAKE((size_t)Eg * U);
+    REAL *ro = TAKE((size_t)n * U * 2 * NRO);
+    REAL *ro_y = TAKE((size_t)n * 8);
+    REAL *dnb = TAKE((size_t)Eg * nb), *datoms = TAKE((size_t)n * nb);
+    REAL *ecur = TAKE((size_t)Eg * U), *eout = TAKE((size_t)Eg * U); /* edge features, a conv's output */
+#undef TAKE
+    for (long k = 0; k < E * nb; k++)
+        rbf[k] = (REAL)rbf_d[k];
+    for (long k = 0; k < T * nb; k++)
+        basis[k] = (REAL)basis_d[k];
+    for (long k = 0; k < T; k++)
+        tw[k] = (REAL)tw_d[k];
+
+    /* ---- embedding ---- */
+    for (int i = 0; i < n; i++)
+        memcpy(v + (size_t)i * U, W0->Emb + (size_t)m->z2i[types[i]] * U, sizeof(REAL) * U);
+    SFX(lin)(ez, rbf, W0->Ew, W0->Eb, E, nb, U, nb, nb, U, 0);
+    for (long k = 0; k < E * U; k++)
+        ecur[k] = SFX(silu)(ez[k]);
+
+    /* ---- blocks ---- */
+    for (int b = 0; b < NB; b++) {
+        const SFX(block_w) *W = &W0->blk[b];
+        SFX(block_save) *B = &bs[b];
+        /* three-body */
+        SFX(lin)(B->atoms, v, W->Wa, W->ba, n, U, nb, U, U, nb, 0);
+        for (long k = 0; k < (long)n * nb; k++)
+            B->atoms[k] = SFX(sigm)(B->atoms[k]);
+        REAL *nbs = dnb; /* free until the backward pass */
+        memset(nbs, 0, sizeof(REAL) * E * nb);
+        for (long q = 0; q < T; q++) {
+            REAL *o = nbs + tb1[q] * nb;
+            const REAL *at = B->atoms + (long)g->dst[tb2[q]] * nb, *bq = basis + q * nb;
+            for (int c = 0; c < nb; c++)
+                o[c] += bq[c] * at[c] * tw[q];
+        }
+        SFX(lin)(B->zb, nbs, W->Wb, NULL, E, nb, U, nb, nb, U, 0);
+        SFX(lin)(B->zg, nbs, W->Wg, NULL, E, nb, U, nb, nb, U, 0);
+        SFX(sig_rows)(B->sb, NULL, B->zb, E * U);
+        SFX(sig_rows)(B->sg, NULL, B->zg, E * U);
+        for (long k = 0; k < E * U; k++)
+            ecur[k] += B->zb[k] * B->sb[k] * B->sg[k];
+        /* edge update */
+        SFX(conv_forward)(&W->edge, &B->ce, eout, v, ecur, rbf, g, U, nb, P, Q, h);
+        for (long k = 0; k < E * U; k++)
+            ecur[k] += eout[k];
+        /* node update: messages src -> dst */
+        SFX(conv_forward)(&W->node, &B->cn, eout, v, ecur, rbf, g, U, nb, P, Q, h);
+        for (long r = 0; r < E; r++) {
+            REAL *vd = v + (long)g->dst[r] * U;
+            const REAL *o = eout + r * U;
+            for (int k = 0; k < U; k++)
+                vd[k] += o[k];
+        }
+    }
+
+    /* ---- readout: per atom gated MLP, NRO layers ---- */
+    /* ro holds per layer k: zL (n x U) at ro + 2k n U, zG at ro + (2k+1) n U (last: width 1) */
+    double sum = 0.0; /* over atoms in double and in atom order, in both precisions */
+    {
+        const REAL *x = v;
+        REAL *xh = dv2, *xg = P; /* layer / gate activations of the previous layer */
+        for (int k = 0; k < NRO; k++) {
+            int out = k == NRO - 1 ? 1 : U;
+            REAL *zL = ro + (size_t)2 * k * n * U, *zG = ro + (size_t)(2 * k + 1) * n * U;
+            SFX(lin)(zL, k == 0 ? x : xh, W0->RL[k], W0->RLb[k], n, U, out, U, U, out, 0);
+            SFX(lin)(zG, k == 0 ? x : xg, W0->RG[k], W0->RGb[k], n, U, out, U, U, out, 0);
+            if (k < NRO - 1) {
+                REAL *nh = k % 2 ? dv2 : Q, *ng = k % 2 ? P : dP;
+                for (long q = 0; q < (long)n * U; q++) {
+                    nh[q] = SFX(silu)(zL[q]);
+                    ng[q] = SFX(silu)(zG[q]);
+                }
+                xh = nh;
+                xg = ng;
+            }
+        }
+        REAL *zL = ro + (size_t)2 * (NRO - 1) * n * U, *zG = ro + (size_t)(2 * NRO - 1) * n * U;
+        for (int i = 0; i < n; i++) {
+            ro_y[i] = zL[i] * SFX(sigm)(zG[i]);
+            sum += (double)ro_y[i];
+        }
+    }
+    if (!gr)
+        return sum;
+
+    /* ================= backward ================= */
+    /* readout: recompute activations layer by layer from the saved pre-activations */
+    memset(dv, 0, sizeof(REAL) * n * U);
+    {
+        REAL *zL = ro + (size_t)2 * (NRO - 1) * n * U, *zG = ro + (size_t)(2 * NRO - 1) * n * U;
+        REAL *dh = Q, *dg = dP; /* n x U each: gradient wrt previous layer's activations */
+        REAL *dzL = dv2, *dzG = P;
+        /* last layer: y = zL * sigm(zG); dy = std */
+        REAL *dzl = ro_y + n * 2, *dzg = ro_y + n * 4; /* n each */
+        REAL sd = (REAL)m->std;
+        for (int i = 0; i < n; i++) {
+            REAL sg = SFX(sigm)(zG[i]);
+            dzl[i] = sd * sg;
+            dzg[i] = sd * zL[i] * sg * ((REAL)1 - sg);
+        }
+        for (int k = NRO - 1; k >= 0; k--) {
+            int out = k == NRO - 1 ? 1 : U;
+            const REAL *gl = k == NRO - 1 ? dzl : dzL, *gg = k == NRO - 1 ? dzg : dzG;
+            if (k == 0) {
+                SFX(lin_back)(dv, gl, W0->RL[0], n, U, out, U, U, out);
+                SFX(lin_back)(dv, gg, W0->RG[0], n, U, out, U, U, out);
+                break;
+            }
+            memset(dh, 0, sizeof(REAL) * n * U);
+            memset(dg, 0, sizeof(REAL) * n * U);
+            SFX(lin_back)(dh, gl, W0->RL[k], n, U, out, U, U, out);
+            SFX(lin_back)(dg, gg, W0->RG[k], n, U, out, U, U, out);
+            const REAL *pzL = ro + (size_t)2 * (k - 1) * n * U, *pzG = ro + (size_t)(2 * k - 1) * n * U;
+            for (long q = 0; q < (long)n * U; q++) {
+                dzL[q] = dh[q] * SFX(dsilu)(pzL[q]);
+                dzG[q] = dg[q] * SFX(dsilu)(pzG[q]);
+            }
+        }
+    }
+    memset(grbf, 0, sizeof(REAL) * E * nb);
+    memset(gbasis, 0, sizeof(REAL) * Tg * nb);
+    memset(gtw, 0, sizeof(REAL) * Tg);
+    memset(de, 0, sizeof(REAL) * E * U); /* dE/d e_new of the last block */
+    for (int b = NB - 1; b >= 0; b--) {
+        const SFX(block_w) *W = &W0->blk[b];
+        SFX(block_save) *B = &bs[b];
+        /* node update: v_out = v_in + scatter_dst(out_n); dv (wrt v_out) passes through */
+        memcpy(dv2, dv, sizeof(REAL) * n * U); /* dv2 = dE/dv_in accumulator */
+        /* dE/d(message of bond r) = dE/dv[dst r]; h is conv_backward's E x U work array */
+        SFX(conv_backward)(&W->node, &B->cn, dv, g->dst, dv2, de, grbf, g, U, nb, t1, t2, h, dP);
+        /* edge update: e_new = e_mid + out_e, so the conv's output gradient is de itself */
+        SFX(conv_backward)(&W->edge, &B->ce, de, NULL, dv2, de, grbf, g, U, nb, t1, t2, h, dP);
+        /* de is now dE/d e_mid; three-body: e_mid = e_in + silu(zb) sigm(zg) */
+        for (long k = 0; k < E * U; k++) {
+            REAL sb = B->zb[k] * B->sb[k], sg = B->sg[k];
+            t1[k] = de[k] * sg * SFX(dsilu_s)(B->zb[k], B->sb[k]);
+            t2[k] = de[k] * sb * sg * ((REAL)1 - sg);
+        }
+        SFX(lin_back_set)(dnb, t1, W->Wb, E, nb, U, nb, nb, U);
+        SFX(lin_back)(dnb, t2, W->Wg, E, nb, U, nb, nb, U);
+        memset(datoms, 0, sizeof(REAL) * n * nb);
+        for (long q = 0; q < T; q++) {
+            const REAL *dn = dnb + tb1[q] * nb;
+            long k = g->dst[tb2[q]];
+            const REAL *at = B->atoms + k * nb, *bq = basis + q * nb;
+            REAL *da = datoms + k * nb, *gb = gbasis + q * nb, w = tw[q], acc = 0;
+            for (int c = 0; c < nb; c++) {
+                gb[c] += dn[c] * at[c] * w;
+                da[c] += dn[c] * bq[c] * w;
+                acc += dn[c] * bq[c] * at[c];
+            }
+            gtw[q] += acc;
+        }
+        for (long k = 0; k < (long)n * nb; k++)
+            datoms[k] *= B->atoms[k] * ((REAL)1 - B->atoms[k]);
+        SFX(lin_back)(dv2, datoms, W->Wa, n, U, nb, U, U, nb);
+        /* de stays dE/d e_in = dE/d e_new of the previous block */
+        memcpy(dv, dv2, sizeof(REAL) * n * U);
+    }
+    /* edge embedding: e0 = silu(Ew rbf + Eb) */
+    for (long k = 0; k < E * U; k++)
+        de[k] *= SFX(dsilu)(ez[k]);
+    SFX(lin_back)(grbf, de, W0->Ew, E, nb, U, nb, nb, U);
+    for (long k = 0; k < E * nb; k++)
+        gr->grbf[k] = (double)grbf[k];
+    for (long k = 0; k < T * nb; k++)
+        gr->gbasis[k] = (double)gbasis[k];
+    for (long k = 0; k < T; k++)
+        gr->gtw[k] = (double)gtw[k];
+    return sum;
+}
