@@ -66,6 +66,7 @@ const xg_opt xg_bench_sampler_opts[] = {
 int xg_bench_sampler(int argc, char **argv)
 {
     bs_args A;
+    memset(&A, 0, sizeof A); /* the parser sets only options with a default */
     xg_opts_args args;
     A.steps = -1;
     if (xg_opts_parse(CMD, xg_bench_sampler_opts, argc, argv, &A, &args, 0))

@@ -82,6 +82,7 @@ static double sgemm_gflops(float *a, float *b, float *c, int n)
 static int bench_denoiser(int argc, char **argv)
 {
     den_args o;
+    memset(&o, 0, sizeof o); /* the parser sets only options with a default */
     xg_opts_args args;
     if (xg_opts_parse("bench denoiser", DEN_OPTS, argc, argv, &o, &args, 0))
         return XG_EXIT_USAGE;

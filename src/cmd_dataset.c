@@ -237,6 +237,7 @@ static int by_atoms(const void *a, const void *b)
 static int run_info(int argc, char **argv)
 {
     info_args A;
+    memset(&A, 0, sizeof A); /* the parser sets only options with a default */
     xg_opts_args args;
     if (xg_opts_parse("dataset info", INFO_OPTS, argc, argv, &A, &args, 1))
         return XG_EXIT_USAGE;

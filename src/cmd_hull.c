@@ -498,6 +498,7 @@ static const xg_opt QUERY_OPTS[] = {
 static int do_query(int argc, char **argv)
 {
     query_args A;
+    memset(&A, 0, sizeof A); /* the parser sets only options with a default */
     xg_opts_args args;
     if (xg_opts_parse("hull query", QUERY_OPTS, argc, argv, &A, &args, 3))
         return XG_EXIT_USAGE;

@@ -95,7 +95,8 @@ typedef struct {
 /* Parses argv[1..argc-1] (argv[0] is the command name) into dst with the table: defaults
  * first, then the options; other words go to args->pos in order. max_pos bounds the
  * positional arguments (-1 = no bound). Returns 0, or -1 on a usage error after printing
- * "xtalgen CMD: ..." to stderr. */
+ * "xtalgen CMD: ..." to stderr. Fields without a default are left as they are: the caller
+ * zeroes dst first (and may then preset fields the table has no default for). */
 int xg_opts_parse(const char *cmd, const xg_opt *table, int argc, char **argv, void *dst,
                   xg_opts_args *args, int max_pos);
 
