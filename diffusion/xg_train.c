@@ -164,17 +164,8 @@ static int stats_from_pset(const pset *p, const xg_dataset *ds, xg_model_stats *
     memset(st, 0, sizeof *st);
     st->hist_len = p->maxn + 1;
     st->natoms_hist = calloc((size_t)st->hist_len, sizeof(int64_t));
-    int k = ds->nprops;
-    st->nscalers = k;
-    if (k > 0) {
-        st->scaler_names = calloc((size_t)k, sizeof *st->scaler_names);
-        st->scaler_mean = calloc((size_t)k, sizeof(double));
-        st->scaler_std = calloc((size_t)k, sizeof(double));
-    }
-    if (!st->natoms_hist || (k > 0 && (!st->scaler_names || !st->scaler_mean || !st->scaler_std))) {
-        xg_model_stats_free(st);
+    if (!st->natoms_hist)
         return xg_error_set(err, XG_ENOMEM, "training statistics: out of memory");
-    }
     double dens = 0;
     for (int64_t b = 0; b < p->n; b++) {
         int n = (int)(p->off[b + 1] - p->off[b]);
@@ -186,30 +177,13 @@ static int stats_from_pset(const pset *p, const xg_dataset *ds, xg_model_stats *
     }
     st->avg_density = p->n ? dens / (double)p->n : 0;
     st->nstructs = p->n;
-    for (int c = 0; c < k; c++) {
-        snprintf(st->scaler_names[c], XG_PROP_NAME_LEN, "%s", ds->prop_names[c]);
-        double s = 0, s2 = 0;
-        long cnt = 0;
-        for (int64_t b = 0; b < p->n; b++) {
-            double v = ds->props[p->src[b] * k + c];
-            if (!isnan(v)) {
-                s += v;
-                cnt++;
-            }
-        }
-        double mean = cnt ? s / cnt : NAN;
-        for (int64_t b = 0; b < p->n; b++) {
-            double v = ds->props[p->src[b] * k + c];
-            if (!isnan(v))
-                s2 += (v - mean) * (v - mean);
-        }
-        double sd = cnt > 1 ? sqrt(s2 / (cnt - 1)) : (cnt ? 1.0 : NAN);
-        if (cnt > 1 && !(sd > 0))
-            sd = 1.0;
-        st->scaler_mean[c] = mean;
-        st->scaler_std[c] = sd;
+    /* the scalers (and label counts, ranges) over the crystals actually trained on */
+    int rc = xg_model_stats_set_scalers(st, ds, p->src, p->n, err);
+    if (rc) {
+        xg_model_stats_free(st);
+        xg_error_prefix(err, rc, "training statistics");
     }
-    return XG_OK;
+    return rc;
 }
 
 /* ================================================================ batch workspace */
