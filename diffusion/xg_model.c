@@ -25,46 +25,6 @@ const char *const xg_hist_column_names[XG_HIST_COLS] = {
 
 /* ================================================================ stats */
 
-int xg_model_stats_scalers(xg_model_stats *st, const xg_dataset *ds, const int64_t *rows,
-                           int64_t nrows, xg_error *err)
-{
-    int np = ds->nprops;
-    st->nscalers = np;
-    if (np == 0)
-        return XG_OK;
-    st->scaler_names = calloc((size_t)np, sizeof *st->scaler_names);
-    st->scaler_mean = calloc((size_t)np, sizeof(double));
-    st->scaler_std = calloc((size_t)np, sizeof(double));
-    if (!st->scaler_names || !st->scaler_mean || !st->scaler_std)
-        return xg_error_set(err, XG_ENOMEM, "model stats: out of memory");
-    if (!rows)
-        nrows = ds->n;
-    for (int k = 0; k < np; k++) {
-        snprintf(st->scaler_names[k], XG_PROP_NAME_LEN, "%s", ds->prop_names[k]);
-        double s = 0, s2 = 0;
-        long cnt = 0;
-        for (int64_t j = 0; j < nrows; j++) {
-            double v = ds->props[(rows ? rows[j] : j) * np + k];
-            if (isnan(v))
-                continue; /* missing is not zero */
-            s += v;
-            cnt++;
-        }
-        double mean = cnt ? s / cnt : NAN;
-        for (int64_t j = 0; j < nrows; j++) {
-            double v = ds->props[(rows ? rows[j] : j) * np + k];
-            if (!isnan(v))
-                s2 += (v - mean) * (v - mean);
-        }
-        double sd = cnt > 1 ? sqrt(s2 / (cnt - 1)) : (cnt ? 1.0 : NAN);
-        if (cnt > 1 && !(sd > 0))
-            sd = 1.0; /* a constant column still needs a usable scale */
-        st->scaler_mean[k] = mean;
-        st->scaler_std[k] = sd;
-    }
-    return XG_OK;
-}
-
 int xg_model_stats_from_dataset(xg_model_stats *st, const xg_dataset *ds, xg_error *err)
 {
     memset(st, 0, sizeof *st);
@@ -78,11 +38,9 @@ int xg_model_stats_from_dataset(xg_model_stats *st, const xg_dataset *ds, xg_err
     }
     st->hist_len = maxn + 1;
     st->natoms_hist = calloc((size_t)st->hist_len, sizeof *st->natoms_hist);
-    int rc = st->natoms_hist ? xg_model_stats_scalers(st, ds, NULL, 0, err)
-                             : xg_error_set(err, XG_ENOMEM, "model stats: out of memory");
-    if (rc) {
+    if (!st->natoms_hist) {
         xg_model_stats_free(st);
-        return rc;
+        return xg_error_set(err, XG_ENOMEM, "model stats: out of memory");
     }
     double dens = 0;
     for (int64_t i = 0; i < ds->n; i++) {
@@ -100,7 +58,117 @@ int xg_model_stats_from_dataset(xg_model_stats *st, const xg_dataset *ds, xg_err
     }
     st->avg_density = dens / (double)ds->n;
     st->nstructs = ds->n;
+    int rc = xg_model_stats_set_scalers(st, ds, NULL, ds->n, err);
+    if (rc)
+        xg_model_stats_free(st);
+    return rc;
+}
+
+static void free_scalers(xg_model_stats *st)
+{
+    free(st->scaler_names);
+    free(st->scaler_mean);
+    free(st->scaler_std);
+    free(st->scaler_count);
+    free(st->scaler_min);
+    free(st->scaler_max);
+    st->scaler_names = NULL;
+    st->scaler_mean = st->scaler_std = st->scaler_min = st->scaler_max = NULL;
+    st->scaler_count = NULL;
+    st->nscalers = 0;
+}
+
+int xg_model_stats_set_scalers(xg_model_stats *st, const xg_dataset *ds, const int64_t *rows,
+                               int64_t n, xg_error *err)
+{
+    free_scalers(st);
+    int k = ds->nprops;
+    if (k <= 0)
+        return XG_OK;
+    size_t kk = (size_t)k;
+    st->scaler_names = calloc(kk, sizeof *st->scaler_names);
+    st->scaler_mean = calloc(kk, sizeof(double));
+    st->scaler_std = calloc(kk, sizeof(double));
+    st->scaler_count = calloc(kk, sizeof(int64_t));
+    st->scaler_min = calloc(kk, sizeof(double));
+    st->scaler_max = calloc(kk, sizeof(double));
+    if (!st->scaler_names || !st->scaler_mean || !st->scaler_std || !st->scaler_count ||
+        !st->scaler_min || !st->scaler_max) {
+        free_scalers(st);
+        return xg_error_set(err, XG_ENOMEM, "model stats: out of memory");
+    }
+    st->nscalers = k;
+    if (!rows)
+        n = ds->n;
+    for (int c = 0; c < k; c++) {
+        snprintf(st->scaler_names[c], XG_PROP_NAME_LEN, "%s", ds->prop_names[c]);
+        double s = 0, s2 = 0, lo = INFINITY, hi = -INFINITY;
+        long cnt = 0;
+        for (int64_t b = 0; b < n; b++) {
+            double v = ds->props[(rows ? rows[b] : b) * k + c];
+            if (isnan(v))
+                continue; /* missing is not zero */
+            s += v;
+            cnt++;
+            lo = v < lo ? v : lo;
+            hi = v > hi ? v : hi;
+        }
+        double mean = cnt ? s / cnt : NAN;
+        for (int64_t b = 0; b < n; b++) {
+            double v = ds->props[(rows ? rows[b] : b) * k + c];
+            if (!isnan(v))
+                s2 += (v - mean) * (v - mean);
+        }
+        double sd = cnt > 1 ? sqrt(s2 / (cnt - 1)) : (cnt ? 1.0 : NAN);
+        if (cnt > 1 && !(sd > 0))
+            sd = 1.0; /* a constant column still needs a usable scale */
+        st->scaler_mean[c] = mean;
+        st->scaler_std[c] = sd;
+        st->scaler_count[c] = cnt;
+        st->scaler_min[c] = cnt ? lo : NAN;
+        st->scaler_max[c] = cnt ? hi : NAN;
+    }
     return XG_OK;
+}
+
+int xg_model_stats_copy_labels(xg_model_stats *st, const xg_model_stats *from, xg_error *err)
+{
+    if (!from->scaler_count)
+        return xg_error_set(err, XG_EINVAL, "model stats: no label counts to copy");
+    for (int c = 0; c < st->nscalers; c++)
+        if (xg_model_stats_find(from, st->scaler_names[c]) < 0)
+            return xg_error_set(err, XG_EINVAL, "model stats: no label counts for '%s'",
+                                st->scaler_names[c]);
+    size_t k = st->nscalers > 0 ? (size_t)st->nscalers : 1;
+    int64_t *cnt = calloc(k, sizeof *cnt);
+    double *lo = calloc(k, sizeof *lo), *hi = calloc(k, sizeof *hi);
+    if (!cnt || !lo || !hi) {
+        free(cnt);
+        free(lo);
+        free(hi);
+        return xg_error_set(err, XG_ENOMEM, "model stats: out of memory");
+    }
+    for (int c = 0; c < st->nscalers; c++) {
+        int j = xg_model_stats_find(from, st->scaler_names[c]);
+        cnt[c] = from->scaler_count[j];
+        lo[c] = from->scaler_min[j];
+        hi[c] = from->scaler_max[j];
+    }
+    free(st->scaler_count);
+    free(st->scaler_min);
+    free(st->scaler_max);
+    st->scaler_count = cnt;
+    st->scaler_min = lo;
+    st->scaler_max = hi;
+    return XG_OK;
+}
+
+int xg_model_stats_find(const xg_model_stats *st, const char *name)
+{
+    for (int c = 0; c < st->nscalers; c++)
+        if (!strcmp(st->scaler_names[c], name))
+            return c;
+    return -1;
 }
 
 void xg_model_stats_free(xg_model_stats *st)
@@ -108,9 +176,7 @@ void xg_model_stats_free(xg_model_stats *st)
     if (!st)
         return;
     free(st->natoms_hist);
-    free(st->scaler_names);
-    free(st->scaler_mean);
-    free(st->scaler_std);
+    free_scalers(st);
     memset(st, 0, sizeof *st);
 }
 
@@ -220,6 +286,11 @@ static int write_stats(hid_t file, const xg_model_stats *st, const char *ctx, xg
                              "stats/scaler_names", ctx, err);
         rc = rc ? rc : xg_h5_put_ds(g, "scaler_mean", H5T_IEEE_F64LE, H5T_NATIVE_DOUBLE, 1, &k, st->scaler_mean, ctx, err);
         rc = rc ? rc : xg_h5_put_ds(g, "scaler_std", H5T_IEEE_F64LE, H5T_NATIVE_DOUBLE, 1, &k, st->scaler_std, ctx, err);
+        if (st->scaler_count && st->scaler_min && st->scaler_max) { /* else: not recorded */
+            rc = rc ? rc : xg_h5_put_ds(g, "scaler_count", H5T_STD_I64LE, H5T_NATIVE_INT64, 1, &k, st->scaler_count, ctx, err);
+            rc = rc ? rc : xg_h5_put_ds(g, "scaler_min", H5T_IEEE_F64LE, H5T_NATIVE_DOUBLE, 1, &k, st->scaler_min, ctx, err);
+            rc = rc ? rc : xg_h5_put_ds(g, "scaler_max", H5T_IEEE_F64LE, H5T_NATIVE_DOUBLE, 1, &k, st->scaler_max, ctx, err);
+        }
     }
     H5Gclose(g);
     return rc;
@@ -424,6 +495,34 @@ static int read_config(hid_t file, xg_model *m, const char *ctx, xg_error *err)
     return rc;
 }
 
+/* The optional label counts and ranges of /stats (files from before them have none: the
+ * arrays stay NULL, "not recorded"). All three or none, each of the scalers' length. */
+static int read_label_stats(hid_t g, xg_model_stats *st, hsize_t k, const char *ctx, xg_error *err)
+{
+    int have = (H5Lexists(g, "scaler_count", H5P_DEFAULT) > 0) +
+               (H5Lexists(g, "scaler_min", H5P_DEFAULT) > 0) +
+               (H5Lexists(g, "scaler_max", H5P_DEFAULT) > 0);
+    if (have == 0)
+        return XG_OK;
+    if (have != 3)
+        return xg_error_set(err, XG_EPARSE, "%s: /stats has only some of scaler_count, scaler_min "
+                            "and scaler_max", ctx);
+    st->scaler_count = calloc(k ? k : 1, sizeof(int64_t));
+    st->scaler_min = calloc(k ? k : 1, sizeof(double));
+    st->scaler_max = calloc(k ? k : 1, sizeof(double));
+    if (!st->scaler_count || !st->scaler_min || !st->scaler_max)
+        return xg_error_set(err, XG_ENOMEM, "%s: out of memory", ctx);
+    int rc = xg_h5_get_ds(g, "scaler_count", H5T_NATIVE_INT64, 1, &k, st->scaler_count, ctx, err);
+    rc = rc ? rc : xg_h5_get_ds(g, "scaler_min", H5T_NATIVE_DOUBLE, 1, &k, st->scaler_min, ctx, err);
+    rc = rc ? rc : xg_h5_get_ds(g, "scaler_max", H5T_NATIVE_DOUBLE, 1, &k, st->scaler_max, ctx, err);
+    for (hsize_t c = 0; c < k && !rc; c++)
+        if (st->scaler_count[c] < 0 || st->scaler_count[c] > st->nstructs)
+            rc = xg_error_set(err, XG_EPARSE, "%s: /stats/scaler_count[%llu] = %lld is not in "
+                              "0..%lld (the training crystals)", ctx, (unsigned long long)c,
+                              (long long)st->scaler_count[c], (long long)st->nstructs);
+    return rc;
+}
+
 static int read_stats(hid_t file, xg_model_stats *st, const char *ctx, xg_error *err)
 {
     if (H5Lexists(file, "stats", H5P_DEFAULT) <= 0)
@@ -473,6 +572,7 @@ static int read_stats(hid_t file, xg_model_stats *st, const char *ctx, xg_error 
             hsize_t kd = k;
             rc = rc ? rc : xg_h5_get_ds(g, "scaler_mean", H5T_NATIVE_DOUBLE, 1, &kd, st->scaler_mean, ctx, err);
             rc = rc ? rc : xg_h5_get_ds(g, "scaler_std", H5T_NATIVE_DOUBLE, 1, &kd, st->scaler_std, ctx, err);
+            rc = rc ? rc : read_label_stats(g, st, kd, ctx, err);
         }
     }
     H5Gclose(g);

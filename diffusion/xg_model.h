@@ -21,7 +21,11 @@
  *   /stats       attributes: avg_density (double, atoms/A^3), nstructs (int64)
  *                natoms_hist (hist_len,) int64: training crystals with N = 0..hist_len-1 atoms
  *                scaler_names (k,) strings, scaler_mean (k,), scaler_std (k,) float64:
- *                per dataset property, over the crystals where it is known (absent when k = 0)
+ *                per dataset property, over the crystals where it is known (absent when k = 0);
+ *                scaler_count (k,) int64, scaler_min (k,), scaler_max (k,) float64: how many
+ *                training crystals have the property and its range (NaN when none); optional,
+ *                all three or none (files written before they existed lack them; `xtalgen
+ *                model stats` adds them from the training set)
  *   /condition   optional (version 1 files without it are unconditional models); written only
  *                when the model has conditions (xg_condition.h), so an unconditional file is
  *                exactly what it was before conditioning existed:
@@ -69,16 +73,25 @@ typedef struct {
     int nscalers;
     char (*scaler_names)[XG_PROP_NAME_LEN];
     double *scaler_mean, *scaler_std;
+    /* Label counts and ranges per scaler; NULL when the file does not record them. */
+    int64_t *scaler_count;
+    double *scaler_min, *scaler_max;
 } xg_model_stats;
 
 /* Fills stats from a dataset (allocates; release with xg_model_stats_free). */
 int xg_model_stats_from_dataset(xg_model_stats *st, const xg_dataset *ds, xg_error *err);
-/* Sets st's property scalers: for each of ds's properties, the mean and sample standard
- * deviation (1 for a constant column) over rows[0..nrows-1] of ds, in that order (rows NULL:
- * every row), missing values (NaN) skipped. The trainer passes the rows it trains on. Allocates
- * st's scaler arrays (freed with xg_model_stats_free, also after a failure). */
-int xg_model_stats_scalers(xg_model_stats *st, const xg_dataset *ds, const int64_t *rows,
-                           int64_t nrows, xg_error *err);
+/* Fills the property scalers of st (names, mean, std, count, min, max; allocated here, any
+ * previous ones freed) over the crystals rows[0..n) of ds, or over all of ds when rows is NULL.
+ * Missing labels (NaN) are skipped, never counted as zero. The one implementation behind
+ * xg_model_stats_from_dataset and the trainer's statistics. */
+int xg_model_stats_set_scalers(xg_model_stats *st, const xg_dataset *ds, const int64_t *rows,
+                               int64_t n, xg_error *err);
+/* Sets the label counts and ranges of st's scalers to those of the same name in from (which
+ * must have them, for every one of st's names): for files written before they were stored.
+ * XG_EINVAL naming a scaler from lacks; st is unchanged then. */
+int xg_model_stats_copy_labels(xg_model_stats *st, const xg_model_stats *from, xg_error *err);
+/* Index of the scaler called name in st, or -1. */
+int xg_model_stats_find(const xg_model_stats *st, const char *name);
 void xg_model_stats_free(xg_model_stats *st);
 /* Draws a number of atoms from the histogram (N >= 1). Returns 0 when the histogram is empty,
  * or not a histogram (a negative count, or counts summing past INT64_MAX). */

@@ -164,13 +164,8 @@ static int stats_from_pset(const pset *p, const xg_dataset *ds, xg_model_stats *
     memset(st, 0, sizeof *st);
     st->hist_len = p->maxn + 1;
     st->natoms_hist = calloc((size_t)st->hist_len, sizeof(int64_t));
-    /* the scalers of the structures trained on, in their order */
-    int rc = st->natoms_hist ? xg_model_stats_scalers(st, ds, p->src, p->n, err)
-                             : xg_error_set(err, XG_ENOMEM, "training statistics: out of memory");
-    if (rc) {
-        xg_model_stats_free(st);
-        return rc;
-    }
+    if (!st->natoms_hist)
+        return xg_error_set(err, XG_ENOMEM, "training statistics: out of memory");
     double dens = 0;
     for (int64_t b = 0; b < p->n; b++) {
         int n = (int)(p->off[b + 1] - p->off[b]);
@@ -182,7 +177,13 @@ static int stats_from_pset(const pset *p, const xg_dataset *ds, xg_model_stats *
     }
     st->avg_density = p->n ? dens / (double)p->n : 0;
     st->nstructs = p->n;
-    return XG_OK;
+    /* the scalers (and label counts, ranges) over the crystals actually trained on */
+    int rc = xg_model_stats_set_scalers(st, ds, p->src, p->n, err);
+    if (rc) {
+        xg_model_stats_free(st);
+        xg_error_prefix(err, rc, "training statistics");
+    }
+    return rc;
 }
 
 /* ================================================================ batch workspace */

@@ -92,6 +92,24 @@ cut -d, -f1-11 "$TMP/ft.log.csv" > "$TMP/a.cols"
 cut -d, -f1-11 "$TMP/ft_ref.log.csv" > "$TMP/b.cols"
 cmp -s "$TMP/a.cols" "$TMP/b.cols" || { diff "$TMP/a.cols" "$TMP/b.cols"; fail "resumed fine-tune differs from the uninterrupted one"; }
 
+step "model info and model stats (label counts, ranges, units)"
+"$BIN" model info "$TMP/ft.h5" > "$TMP/info.txt" || fail "model info"
+grep -q "dft_mag_density *muB/A^3: " "$TMP/info.txt" || { cat "$TMP/info.txt"; fail "unit of the condition"; }
+grep -qF "52 of 64 training crystals labelled, range 0 .. 0.2 muB/A^3" "$TMP/info.txt" \
+    || { cat "$TMP/info.txt"; fail "label count and range of the condition"; }
+grep -q "normalised with mean" "$TMP/info.txt" || fail "normalisation not printed"
+# recomputing them from the training set changes nothing: the same bytes
+"$BIN" model stats "$TMP/ft.h5" --data "$TMP/train.h5" -o "$TMP/ft_stats.h5" > "$TMP/stats.txt" \
+    || { cat "$TMP/stats.txt"; fail "model stats"; }
+grep -qF "dft_mag_density              52 labelled, range 0 .. 0.2 muB/A^3" "$TMP/stats.txt" \
+    || { cat "$TMP/stats.txt"; fail "model stats output"; }
+cmp -s "$TMP/ft.h5" "$TMP/ft_stats.h5" || fail "model stats on a model that has them changed its bytes"
+# another dataset is refused and nothing is written
+expect_rc 1 "model stats, wrong data" "$BIN" model stats "$TMP/ft.h5" --data "$TMP/val.h5" -o "$TMP/bad.h5"
+grep -q "is not the training set" "$TMP/last.err" || { cat "$TMP/last.err"; fail "wrong-data message"; }
+[ ! -e "$TMP/bad.h5" ] || fail "model stats wrote a model for the wrong data"
+expect_rc 2 "model stats without --data" "$BIN" model stats "$TMP/ft.h5"
+
 step "generate with conditions"
 GEN=(--model "$TMP/ft.h5" -n 3 --batch 3 --steps 10 --threads 1 --quiet)
 "$BIN" generate "${GEN[@]}" --condition dft_mag_density=0.15 --guidance 2.0 -o "$TMP/g1" 2> "$TMP/g1.err" \

@@ -13,7 +13,7 @@ fail() { echo "FAIL: $*" >&2; exit 1; }
 
 # every command (and subcommand) converted so far; each must know --quiet
 CMDS=("match" "xrd" "xrd-match" "xrd-refine" "hull build" "hull query" "hull check" "hull m3gnet"
-      "model info" "model export" "model domain" "model import-m3gnet" "symmetry" "convert"
+      "model info" "model export" "model domain" "model stats" "model import-m3gnet" "symmetry" "convert"
       "dataset import" "dataset info" "templates build" "templates show" "report" "bench denoiser"
       "bench m3gnet" "relax" "train" "train-property" "generate" "screen" "export")
 for c in "${CMDS[@]}"; do

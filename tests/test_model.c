@@ -336,6 +336,26 @@ static void test_stats(void)
     CU_ASSERT_EQUAL(stats.nscalers, 1);
     XG_ASSERT_NEAR(stats.scaler_mean[0], 3.0, 1e-12); /* NaN is missing, not zero */
     XG_ASSERT_NEAR(stats.scaler_std[0], 2.0, 1e-12);
+    /* label counts and ranges: the missing ones are not counted */
+    CU_ASSERT_PTR_NOT_NULL_FATAL(stats.scaler_count);
+    CU_ASSERT_EQUAL(stats.scaler_count[0], 3);
+    CU_ASSERT_EQUAL(stats.scaler_min[0], 1.0);
+    CU_ASSERT_EQUAL(stats.scaler_max[0], 5.0);
+    CU_ASSERT_EQUAL(xg_model_stats_find(&stats, "band_gap"), 0);
+    CU_ASSERT_EQUAL(xg_model_stats_find(&stats, "e_above_hull"), -1);
+    /* over chosen rows (the trainer's kept crystals): the same numbers as a dataset of them */
+    xg_model_stats sub = {0};
+    int64_t rows[2] = {3, 1};
+    CU_ASSERT_EQUAL_FATAL(xg_model_stats_set_scalers(&sub, ds, rows, 2, &err), XG_OK);
+    CU_ASSERT_EQUAL(sub.scaler_count[0], 1);
+    CU_ASSERT_EQUAL(sub.scaler_mean[0], 5.0);
+    CU_ASSERT_EQUAL(sub.scaler_min[0], 5.0);
+    CU_ASSERT_EQUAL(sub.scaler_max[0], 5.0);
+    rows[0] = 4; /* no label at all: count 0, range and mean undefined (NaN), never 0 */
+    CU_ASSERT_EQUAL_FATAL(xg_model_stats_set_scalers(&sub, ds, rows, 2, &err), XG_OK);
+    CU_ASSERT_EQUAL(sub.scaler_count[0], 0);
+    CU_ASSERT(isnan(sub.scaler_min[0]) && isnan(sub.scaler_max[0]) && isnan(sub.scaler_mean[0]));
+    xg_model_stats_free(&sub);
     xg_rng r;
     xg_rng_seed(&r, 1, 0);
     int count[4] = {0};
@@ -350,6 +370,80 @@ static void test_stats(void)
     xg_dataset_free(ds);
 }
 
+/* Label counts and ranges in /stats: absent from files written before them (loaded as "not
+ * recorded", NULL), added with xg_model_stats_copy_labels, round-tripped exactly, and files with
+ * only some of them, or impossible counts, refused. */
+static void test_label_stats(void)
+{
+    fixture f;
+    fixture_make(&f, 0);
+    xg_error err;
+    xg_model *m = NULL;
+    const char *old = tmp_path("old.h5"), *path = tmp_path("labels.h5");
+    CU_ASSERT_EQUAL_FATAL(write_fixture(&f, old, 0), XG_OK); /* as before counts existed */
+    CU_ASSERT_EQUAL_FATAL(xg_model_load(old, 0, &m, &err), XG_OK);
+    CU_ASSERT_PTR_NULL(m->stats.scaler_count);
+    CU_ASSERT_PTR_NULL(m->stats.scaler_min);
+    CU_ASSERT_EQUAL(m->stats.scaler_std[1], 0.04);
+    xg_model_free(m);
+
+    /* labels from a "dataset" whose scalers come in another order, with an extra one */
+    xg_model_stats from = {0};
+    from.nscalers = 3;
+    from.scaler_names = calloc(3, sizeof *from.scaler_names);
+    from.scaler_count = calloc(3, sizeof(int64_t));
+    from.scaler_min = calloc(3, sizeof(double));
+    from.scaler_max = calloc(3, sizeof(double));
+    CU_ASSERT_PTR_NOT_NULL_FATAL(from.scaler_max);
+    strcpy(from.scaler_names[0], "dft_mag_density");
+    strcpy(from.scaler_names[1], "hhi_production");
+    strcpy(from.scaler_names[2], "formation_energy_per_atom");
+    int64_t cnt[3] = {11, 10, 12};
+    double lo[3] = {0, 500, -4.25}, hi[3] = {0.25, 9800, 0.0625};
+    for (int c = 0; c < 3; c++) {
+        from.scaler_count[c] = cnt[c];
+        from.scaler_min[c] = lo[c];
+        from.scaler_max[c] = hi[c];
+    }
+    CU_ASSERT_EQUAL_FATAL(xg_model_stats_copy_labels(&f.stats, &from, &err), XG_OK);
+    CU_ASSERT_EQUAL(f.stats.scaler_count[0], 12); /* formation energy, the model's order */
+    CU_ASSERT_EQUAL(f.stats.scaler_count[1], 11);
+    CU_ASSERT_EQUAL_FATAL(write_fixture(&f, path, 0), XG_OK);
+    CU_ASSERT_EQUAL_FATAL(xg_model_load(path, 0, &m, &err), XG_OK);
+    CU_ASSERT_PTR_NOT_NULL_FATAL(m->stats.scaler_count);
+    CU_ASSERT_EQUAL(m->stats.scaler_count[0], 12);
+    CU_ASSERT_EQUAL(m->stats.scaler_min[0], -4.25);
+    CU_ASSERT_EQUAL(m->stats.scaler_max[0], 0.0625);
+    CU_ASSERT_EQUAL(m->stats.scaler_count[1], 11);
+    CU_ASSERT_EQUAL(m->stats.scaler_max[1], 0.25);
+    size_t np = xg_denoiser_num_params(f.net);
+    CU_ASSERT(memcmp(m->ema, f.ema, np * sizeof(float)) == 0);
+    xg_model_free(m);
+
+    /* a name the source lacks: refused, and the model's labels are left as they were */
+    strcpy(from.scaler_names[0], "band_gap");
+    CU_ASSERT_EQUAL(xg_model_stats_copy_labels(&f.stats, &from, &err), XG_EINVAL);
+    CU_ASSERT_PTR_NOT_NULL(strstr(err.msg, "dft_mag_density"));
+    CU_ASSERT_EQUAL(f.stats.scaler_count[1], 11);
+    xg_model_stats_free(&from);
+
+    /* only some of the three datasets */
+    hid_t fh = H5Fopen(path, H5F_ACC_RDWR, H5P_DEFAULT);
+    CU_ASSERT_FATAL(fh >= 0);
+    CU_ASSERT(H5Ldelete(fh, "stats/scaler_max", H5P_DEFAULT) >= 0);
+    H5Fclose(fh);
+    CU_ASSERT_EQUAL(xg_model_load(path, 0, &m, &err), XG_EPARSE);
+    CU_ASSERT_PTR_NULL(m);
+    CU_ASSERT_PTR_NOT_NULL(strstr(err.msg, "scaler_max"));
+
+    /* more labelled crystals than training crystals */
+    f.stats.scaler_count[1] = 13;
+    CU_ASSERT_EQUAL_FATAL(write_fixture(&f, path, 0), XG_OK);
+    CU_ASSERT_EQUAL(xg_model_load(path, 0, &m, &err), XG_EPARSE);
+    CU_ASSERT_PTR_NOT_NULL(strstr(err.msg, "scaler_count"));
+    fixture_free(&f);
+}
+
 int main(void)
 {
     CU_TestInfo tests[] = {
@@ -358,6 +452,7 @@ int main(void)
         {"unknown versions are refused", test_version_refusal},
         {"broken files give clear errors", test_broken_files},
         {"dataset statistics and natoms sampling", test_stats},
+        {"label counts and ranges: old files, added, refused when broken", test_label_stats},
         CU_TEST_INFO_NULL,
     };
     return xg_test_run("model", tests);
