@@ -731,12 +731,20 @@ static int redraw_collapsed(const gen_args *a, xg_model *m, xg_evalpool *pool,
             int k = idx[i];
             const gen_comp *comp = chemv ? gen_chem_comp_of(chem, done + k) : NULL;
             int nwant = comp ? comp->natoms : (int)a->natoms;
-            int ti = xg_template_table_draw(tab, groups, nwant, &r);
-            /* Hard chemistry: only a template that can hold the crystal's constraint (a few
-             * draws; the first one that fits). */
             xg_sampler_chem c1 = chemv ? chemv[k] : (xg_sampler_chem){0};
             int *tb = chem_types ? chem_types + (size_t)k * 1000 : NULL;
-            for (int tries = 0; chemv && ti >= 0 && tries < 64; tries++) {
+            /* A composition draws again among the training crystals of its stoichiometry
+             * (--csp-templates similar), else among the templates that fit. */
+            int similar = comp && chem->similar ? gen_chem_template_similar(comp, tab, groups, &r, tb)
+                                                : -1;
+            if (similar == -2) {
+                rc = xg_error_set(err, XG_ENOMEM, "out of memory for redraws");
+                goto out;
+            }
+            int ti = similar >= 0 ? similar : xg_template_table_draw(tab, groups, nwant, &r);
+            /* Hard chemistry: only a template that can hold the crystal's constraint (a few
+             * draws; the first one that fits). */
+            for (int tries = 0; chemv && similar < 0 && ti >= 0 && tries < 64; tries++) {
                 if (gen_chem_template_fits(&c1, comp, &tab->t[ti], &r, tb))
                     break;
                 ti = tries == 63 ? -1 : xg_template_table_draw(tab, groups, nwant, &r);

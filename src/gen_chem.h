@@ -32,6 +32,7 @@ typedef struct {
     long formula_units;                        /* --formula-units Z (0: not given) */
     long k;                                    /* -k candidates per composition (0: not given) */
     int csp_types;                             /* --csp-types: 1 fixed, 2 unmask, 0 not given */
+    int csp_templates;                         /* --csp-templates: 1 similar, 2 frequency, 0 not given */
 } gen_chem_args;
 
 /* Consumes argv[*i] (and its value) when it is one of the options above: 1 when consumed, 0
@@ -74,7 +75,17 @@ int gen_chem_parse_arg(const char *cmd, int argc, char **argv, int *i, gen_chem_
     "                         its orbit assignment from t = 1\n" \
     "                         With --symmetry template a composition takes only templates whose\n" \
     "                         orbit sizes can be split among its element counts (one element per\n" \
-    "                         orbit); a composition no template can hold is sampled without one\n"
+    "                         orbit); a composition no template can hold is sampled without one\n" \
+    "  --csp-templates MODE   with --symmetry template, how a composition's template is chosen.\n" \
+    "                         similar (default): among the training crystals with the same\n" \
+    "                         stoichiometry and N (counts per element, as a multiset), drawn with\n" \
+    "                         weight exp(-d / 0.1), d the chemical distance of the best pairing of\n" \
+    "                         their elements with the composition's (same count; per pair\n" \
+    "                         |electronegativity| + 0.5 |period| + 0.3 |group|); each orbit takes\n" \
+    "                         the element paired with the training crystal's element there.\n" \
+    "                         Falls back to frequency when no training crystal has that\n" \
+    "                         stoichiometry. frequency: templates drawn with their training\n" \
+    "                         frequency among those whose orbit sizes fit, orbits assigned at random\n"
 
 
 /* One composition to predict: natoms atomic numbers, grouped by element. */
@@ -96,6 +107,8 @@ typedef struct {
     long k;                                    /* candidates per composition */
     int from_file;                             /* --compositions: crystal k is row k / k */
     int unmask;                                /* --csp-types unmask */
+    int similar;                               /* --csp-templates similar (the default) */
+    int similar_given;
     int csp_types_given;
     char desc[1024];                           /* "chemsys=Fe-Co-N;min_elements=2" */
 } gen_chem_plan;
@@ -134,6 +147,18 @@ int gen_chem_setup(const gen_chem_plan *p, uint64_t seed, long k, long natoms_op
  * with r). Used again when a collapsed template crystal is drawn anew. */
 int gen_chem_template_fits(const xg_sampler_chem *c, const gen_comp *comp, const xg_template *t,
                            xg_rng *r, int *types_buf);
+
+/* Crystal structure prediction by analogy (--csp-templates similar): draws, with r, a training
+ * crystal of tab's members with comp's N and stoichiometry (groups: 231 flags or NULL), with
+ * weight exp(-(d - d_min) / GEN_CHEM_SIMILAR_TAU) where d is the smallest chemical distance of
+ * a count-preserving pairing of its elements with comp's; types_buf (the template's N) receives
+ * the template's atoms' elements under that pairing. Returns the template's index, -1 when no
+ * member has that stoichiometry (or the table has no members), -2 when out of memory. */
+#define GEN_CHEM_SIMILAR_TAU 0.1
+int gen_chem_template_similar(const gen_comp *comp, const xg_template_table *tab,
+                              const unsigned char *groups, xg_rng *r, int *types_buf);
+/* The chemical distance of two elements used above (0 for equal elements). */
+double gen_chem_element_distance(int za, int zb);
 
 /* The CSP model `generate --composition` takes when no --model is given and it is shipped. */
 #define GEN_CHEM_CSP_MODEL "xtalgen-mp20-csp.h5"
