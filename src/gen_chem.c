@@ -328,8 +328,8 @@ int gen_chem_plan_build(const gen_chem_args *a, const unsigned char *allowed, lo
     if (a->formula_units && natoms_opt > 0)
         return xg_error_set(err, XG_EINVAL, "give --num-atoms or --formula-units, not both");
     if (!csp && (a->k || a->formula_units || a->csp_types || a->csp_templates))
-        return xg_error_set(err, XG_EINVAL, "-k and --formula-units go with --composition or "
-                            "--compositions");
+        return xg_error_set(err, XG_EINVAL, "-k, --formula-units, --csp-types and "
+                            "--csp-templates go with --composition or --compositions");
     if (a->composition && a->k)
         return xg_error_set(err, XG_EINVAL, "-k goes with --compositions; with --composition, "
                             "-n is the number of candidates");
@@ -364,6 +364,9 @@ int gen_chem_plan_build(const gen_chem_args *a, const unsigned char *allowed, lo
                             "compositions=%s;k=%ld", a->compositions, p->k);
             p->from_file = 1;
         }
+        if (len < (int)sizeof p->desc) /* used with --symmetry template */
+            len += snprintf(p->desc + len, sizeof p->desc - (size_t)len, ";csp_templates=%s",
+                            p->similar ? "similar" : "frequency");
         for (int i = 0; i < p->ncomp; i++)
             for (int j = 0; j < p->comp[i].natoms; j++) {
                 int z = p->comp[i].types[j];
