@@ -131,10 +131,11 @@ int gen_chem_need(const xg_sampler_chem *c);
 
 /* Sets up crystal k of the run: its constraint *c (pointing into the plan, or into types_buf
  * for a composition on a template; types_buf holds room for 1000 atoms), its number of atoms
- * and, when tab is not NULL, its template *tp (drawn with its training frequency among those of
- * `groups` that can hold the constraint: enough orbits, or, for a composition, orbit sizes that
- * add up to every element's count; NULL when no template can, and the crystal is then sampled
- * without one). Without a template or a composition, N is --num-atoms or drawn from the model's
+ * and, when tab is not NULL, its template *tp (for a composition with p->similar, that of a
+ * chemical analogue, gen_chem_template_similar; otherwise, or when the composition has no
+ * analogue, drawn with its training frequency among those of `groups` that can hold the
+ * constraint: enough orbits, or, for a composition, orbit sizes that add up to every element's
+ * count; NULL when no template can, and the crystal is then sampled without one). Without a template or a composition, N is --num-atoms or drawn from the model's
  * histogram among N that hold the required elements. nrng and trng are the run's number-of-atoms
  * and template streams. Returns 0, or an error (none of the model's N can hold the constraint). */
 int gen_chem_setup(const gen_chem_plan *p, uint64_t seed, long k, long natoms_opt,
