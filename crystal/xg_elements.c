@@ -150,6 +150,37 @@ const xg_element *xg_element_get(int z)
     return &table[z];
 }
 
+int xg_element_period(int z)
+{
+    static const int last[] = {2, 10, 18, 36, 54, 86, 118};
+    if (z < 1 || z > XG_MAX_Z)
+        return 0;
+    int p = 0;
+    while (z > last[p])
+        p++;
+    return p + 1;
+}
+
+int xg_element_group(int z)
+{
+    int p = xg_element_period(z);
+    if (p == 0)
+        return 0;
+    if (p == 1)
+        return z == 1 ? 1 : 18;
+    static const int first[] = {0, 1, 3, 11, 19, 37, 55, 87};
+    int pos = z - first[p] + 1; /* 1-based place in the period */
+    if (p <= 3)
+        return pos <= 2 ? pos : pos + 10;
+    if (p <= 5)
+        return pos;
+    if (pos <= 2)
+        return pos;
+    if (pos <= 17)
+        return 3; /* La..Lu, Ac..Lr */
+    return pos - 14;
+}
+
 int xg_element_from_symbol(const char *symbol)
 {
     if (!symbol || !symbol[0] || strlen(symbol) > 2)

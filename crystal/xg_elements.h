@@ -23,6 +23,11 @@ typedef struct {
 /* The element of atomic number z, or NULL when z is outside 1..XG_MAX_Z. */
 const xg_element *xg_element_get(int z);
 
+/* Period (row, 1..7) and IUPAC group (1..18; 3 for the lanthanides and actinides) of element
+ * z, from its atomic number; 0 when z is outside 1..XG_MAX_Z. */
+int xg_element_period(int z);
+int xg_element_group(int z);
+
 /* Atomic number of an exact symbol ("Fe"), case-sensitive; 0 if unknown. */
 int xg_element_from_symbol(const char *symbol);
 

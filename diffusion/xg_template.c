@@ -8,6 +8,7 @@
 #include <string.h>
 #include <unistd.h>
 
+#include "crystal/xg_elements.h"
 #include "crystal/xg_symmetry.h"
 #include "crystal/xg_h5util.h"
 
@@ -509,6 +510,9 @@ void xg_template_table_free(xg_template_table *tab)
     for (int i = 0; i < tab->n; i++)
         tpl_release(&tab->t[i]);
     free(tab->t);
+    free(tab->member_template);
+    free(tab->member_start);
+    free(tab->member_z);
     free(tab);
 }
 
@@ -547,6 +551,65 @@ static uint64_t fnv1a(const char *s)
     return h;
 }
 
+/* The elements of crystal t's orbits (oz, in t's orbit order) given on the orbits of T, a
+ * template with the same key (out, in T's orbit order): orbits are paired by their descriptor
+ * (size, Wyckoff letter, site symmetry), equal descriptors in order. */
+static int map_orbit_z(const xg_template *T, const xg_template *t, const int *oz, int32_t *out)
+{
+    unsigned char *used = calloc((size_t)t->norbits, 1);
+    if (!used)
+        return XG_ENOMEM;
+    for (int o = 0; o < T->norbits; o++) {
+        int size = T->orbit_start[o + 1] - T->orbit_start[o];
+        out[o] = 0;
+        for (int q = 0; q < t->norbits; q++) {
+            if (used[q] || t->orbit_start[q + 1] - t->orbit_start[q] != size ||
+                t->wyckoff[q] != T->wyckoff[o] || strcmp(t->site_symbol[q], T->site_symbol[o]))
+                continue;
+            used[q] = 1;
+            out[o] = oz[q];
+            break;
+        }
+    }
+    free(used);
+    return XG_OK;
+}
+
+/* Appends member (template ti, orbit elements z) to the table; caps are the arrays' capacities. */
+static int add_member(xg_template_table *tab, int ti, const int32_t *z, int nz, int64_t *cap_m,
+                      int64_t *cap_z)
+{
+    int64_t used_z = tab->nmembers ? tab->member_start[tab->nmembers] : 0;
+    if (tab->nmembers + 1 >= *cap_m) {
+        int64_t nc = *cap_m ? 2 * *cap_m : 1024;
+        int32_t *mt = realloc(tab->member_template, sizeof *mt * (size_t)nc);
+        if (mt)
+            tab->member_template = mt;
+        int64_t *ms = mt ? realloc(tab->member_start, sizeof *ms * (size_t)(nc + 1)) : NULL;
+        if (ms)
+            tab->member_start = ms;
+        if (!mt || !ms)
+            return XG_ENOMEM;
+        *cap_m = nc;
+    }
+    if (used_z + nz > *cap_z) {
+        int64_t nc = *cap_z ? 2 * *cap_z : 4096;
+        while (nc < used_z + nz)
+            nc *= 2;
+        int32_t *mz = realloc(tab->member_z, sizeof *mz * (size_t)nc);
+        if (!mz)
+            return XG_ENOMEM;
+        tab->member_z = mz;
+        *cap_z = nc;
+    }
+    if (tab->nmembers == 0)
+        tab->member_start[0] = 0;
+    memcpy(tab->member_z + used_z, z, sizeof *z * (size_t)nz);
+    tab->member_template[tab->nmembers] = ti;
+    tab->member_start[++tab->nmembers] = used_z + nz;
+    return XG_OK;
+}
+
 int xg_template_table_build(const xg_dataset *ds, double symprec, const char *source,
                             void (*progress)(void *ctx, long done, long total), void *ctx,
                             xg_template_table **out, xg_error *err)
@@ -561,6 +624,7 @@ int xg_template_table_build(const xg_dataset *ds, double symprec, const char *so
     int *slot = malloc(sizeof(int) * cap);
     char **keys = NULL;
     int ncap = 0;
+    int64_t cap_m = 0, cap_z = 0;
     if (!tab || !slot) {
         free(tab);
         free(slot);
@@ -582,18 +646,32 @@ int xg_template_table_build(const xg_dataset *ds, double symprec, const char *so
         tab->ncrystals++;
         xg_template *t = NULL;
         xg_error e2 = {0};
-        int r2 = xg_template_from_structure(s, symprec, &t, NULL, NULL, &e2);
+        int *order = malloc(sizeof(int) * (size_t)s->natoms);
+        int *oz = malloc(sizeof(int) * (size_t)s->natoms);
+        int32_t *mz = malloc(sizeof(int32_t) * (size_t)s->natoms);
+        int r2 = order && oz && mz ? xg_template_from_structure(s, symprec, &t, order, NULL, &e2)
+                                   : XG_ENOMEM;
+        if (r2 == XG_OK)
+            for (int o = 0; o < t->norbits; o++)
+                oz[o] = s->types[order[t->orbit_start[o]]];
         xg_structure_free(s);
+        free(order);
         if (r2 == XG_ENOMEM) {
+            free(oz);
+            free(mz);
             rc = xg_error_set(err, XG_ENOMEM, "templates: %s", e2.msg);
             break;
         }
         if (r2) {
+            free(oz);
+            free(mz);
             tab->nskipped++;
             continue;
         }
         char *key = template_key(t);
         if (!key) {
+            free(oz);
+            free(mz);
             xg_template_free(t);
             rc = xg_error_set(err, XG_ENOMEM, "templates: out of memory");
             break;
@@ -602,9 +680,18 @@ int xg_template_table_build(const xg_dataset *ds, double symprec, const char *so
         while (slot[h] >= 0 && strcmp(keys[slot[h]], key) != 0)
             h = (h + 1) & (cap - 1);
         if (slot[h] >= 0) {
+            const xg_template *T = &tab->t[slot[h]];
             tab->t[slot[h]].frequency++;
+            int r3 = map_orbit_z(T, t, oz, mz);
+            r3 = r3 ? r3 : add_member(tab, slot[h], mz, T->norbits, &cap_m, &cap_z);
             free(key);
+            free(oz);
+            free(mz);
             xg_template_free(t);
+            if (r3) {
+                rc = xg_error_set(err, XG_ENOMEM, "templates: out of memory");
+                break;
+            }
             continue;
         }
         if (tab->n == ncap) {
@@ -617,11 +704,24 @@ int xg_template_table_build(const xg_dataset *ds, double symprec, const char *so
                 keys = nk;
             if (!nt || !nk) {
                 free(key);
+                free(oz);
+                free(mz);
                 xg_template_free(t);
                 rc = xg_error_set(err, XG_ENOMEM, "templates: out of memory");
                 break;
             }
             ncap = nc;
+        }
+        for (int o = 0; o < t->norbits; o++)
+            mz[o] = oz[o];
+        int r3 = add_member(tab, tab->n, mz, t->norbits, &cap_m, &cap_z);
+        free(oz);
+        free(mz);
+        if (r3) {
+            free(key);
+            xg_template_free(t);
+            rc = xg_error_set(err, XG_ENOMEM, "templates: out of memory");
+            break;
         }
         slot[h] = tab->n;
         keys[tab->n] = key;
@@ -733,6 +833,13 @@ static int fill_table(hid_t f, const void *user, const char *path, xg_error *err
     rc = rc ? rc : xg_h5_put_names(f, "orbit_site_symbol", osym, (hsize_t)torb, 8, "/orbit_site_symbol", path, err);
     rc = rc ? rc : xg_h5_put_ds(f, "orbit_nsite", H5T_STD_I32LE, H5T_NATIVE_INT32, 1, dor, ons, path, err);
     rc = rc ? rc : xg_h5_put_ds(f, "site_ops", H5T_STD_I32LE, H5T_NATIVE_INT32, 1, ds1, sops, path, err);
+    if (tab->nmembers > 0) {
+        hsize_t dm[1] = {(hsize_t)tab->nmembers}, dz[1] = {(hsize_t)tab->member_start[tab->nmembers]};
+        rc = rc ? rc : xg_h5_put_ds(f, "member_template", H5T_STD_I32LE, H5T_NATIVE_INT32, 1, dm,
+                                    tab->member_template, path, err);
+        rc = rc ? rc : xg_h5_put_ds(f, "member_orbit_z", H5T_STD_I32LE, H5T_NATIVE_INT32, 1, dz,
+                                    tab->member_z, path, err);
+    }
 out:
     free(sg);
     free(na);
@@ -775,6 +882,47 @@ static void *get1(hid_t f, const char *name, hid_t mtype, size_t size, hsize_t n
         return NULL;
     }
     return buf;
+}
+
+/* The optional member datasets (see xg_template.h); none present: no members. */
+static int read_members(hid_t f, const char *path, xg_template_table *tab, xg_error *err)
+{
+    if (H5Lexists(f, "member_template", H5P_DEFAULT) <= 0)
+        return XG_OK;
+    hsize_t m = 0, nz = 0;
+    int rc = xg_h5_ds_shape(f, "member_template", 1, &m, path, err);
+    rc = rc ? rc : xg_h5_ds_shape(f, "member_orbit_z", 1, &nz, path, err);
+    if (rc)
+        return rc;
+    if (m < 1 || m > 100000000)
+        return xg_error_set(err, XG_EPARSE, "%s: /member_template has %llu entries", path,
+                            (unsigned long long)m);
+    tab->member_template = get1(f, "member_template", H5T_NATIVE_INT32, 4, m, path, &rc, err);
+    tab->member_start = rc ? NULL : malloc(sizeof(int64_t) * (size_t)(m + 1));
+    if (!rc && !tab->member_start)
+        return xg_error_set(err, XG_ENOMEM, "%s: out of memory", path);
+    if (rc)
+        return rc;
+    tab->member_start[0] = 0;
+    for (hsize_t i = 0; i < m; i++) {
+        int ti = tab->member_template[i];
+        if (ti < 0 || ti >= tab->n)
+            return xg_error_set(err, XG_EPARSE, "%s: /member_template[%llu] = %d is not a template "
+                                "index", path, (unsigned long long)i, ti);
+        tab->member_start[i + 1] = tab->member_start[i] + tab->t[ti].norbits;
+    }
+    if ((hsize_t)tab->member_start[m] != nz)
+        return xg_error_set(err, XG_EPARSE, "%s: /member_orbit_z has %llu entries, the members' "
+                            "templates %lld orbits", path, (unsigned long long)nz,
+                            (long long)tab->member_start[m]);
+    tab->member_z = get1(f, "member_orbit_z", H5T_NATIVE_INT32, 4, nz, path, &rc, err);
+    for (hsize_t i = 0; i < nz && !rc; i++)
+        if (tab->member_z[i] < 1 || tab->member_z[i] > XG_MAX_Z)
+            rc = xg_error_set(err, XG_EPARSE, "%s: /member_orbit_z[%llu] = %d is not an atomic "
+                              "number", path, (unsigned long long)i, tab->member_z[i]);
+    if (!rc)
+        tab->nmembers = (int64_t)m;
+    return rc;
 }
 
 static int read_impl(hid_t f, const char *path, xg_template_table *tab, xg_error *err)
@@ -913,6 +1061,7 @@ static int read_impl(hid_t f, const char *path, xg_template_table *tab, xg_error
                 err->code = XG_EPARSE;
         }
     }
+    rc = rc ? rc : read_members(f, path, tab, err);
     free(sg);
     free(na);
     free(no);

@@ -42,6 +42,11 @@
  *   /orbit_wyckoff (sum norbits,) fixed strings of 2 bytes: spglib's Wyckoff letter
  *   /orbit_site_symbol (sum norbits,) fixed strings of 8 bytes: site symmetry, "m-3m"
  *   /orbit_nsite (sum norbits,) int32   /site_ops (sum orbit_nsite,) int32: operation indices
+ *   optional (tables built since issue 16; absent in older ones, which read with no members):
+ *   /member_template (m,) int32: each analysed training crystal's template, in dataset order
+ *   /member_orbit_z (sum over members of their template's norbits,) int32: the element on each
+ *      orbit of the member's template (template orbit order; orbits with equal descriptors are
+ *      matched in the crystal's own order)
  * Templates are distinct by (space group, N, the multiset of (orbit size, Wyckoff letter, site
  * symmetry symbol)); the stored operations and positions are those of the first training
  * crystal with that key. Another format or version is refused with XG_EVERSION. */
@@ -84,6 +89,15 @@ typedef struct {
     double symprec;
     int64_t ncrystals, nskipped;
     char source[512];
+    /* The training crystals behind the templates, for crystal structure prediction (optional:
+     * a table written before it has nmembers = 0). Member m has template member_template[m]
+     * and, on orbit o of that template (in the template's orbit order), the element
+     * member_z[member_start[m] + o]: its composition on the template, so a composition can be
+     * matched to the templates of training crystals of the same stoichiometry. */
+    int64_t nmembers;
+    int32_t *member_template;  /* nmembers */
+    int64_t *member_start;     /* nmembers + 1, derived from the templates' orbit counts */
+    int32_t *member_z;         /* member_start[nmembers] */
 } xg_template_table;
 
 /* The template of one crystal at spglib tolerance symprec (Angstrom). *out is new (free with

@@ -31,8 +31,11 @@ static const xg_opt BUILD_OPTS[] = {
              "of distinct space-group templates with their training frequencies: the operations of the\n"
              "cell, the orbits of equivalent atoms, each orbit's site-symmetry operations and its\n"
              "representative position. Distinct means a different (space group, number of atoms,\n"
-             "orbits as multiplicity + Wyckoff letter + site symmetry). The shipped table for the MP-20\n"
-             "models is data/models/templates-mp20.h5; `generate --templates TABLE.h5` uses another.\n"),
+             "orbits as multiplicity + Wyckoff letter + site symmetry). Every training crystal is kept\n"
+             "as a member: its template and the element on each orbit, which `generate --composition`\n"
+             "uses to take the templates of chemically similar crystals of the same stoichiometry\n"
+             "(--csp-templates similar). The shipped table for the MP-20 models is\n"
+             "data/models/templates-mp20.h5; `generate --templates TABLE.h5` uses another.\n"),
     XG_OPT_S("--data", NULL, tpl_args, data, "FILE", NULL, "the training dataset (required)"),
     XG_OPT_OUTPUT(tpl_args, out, "FILE", "the table to write (required; written atomically)"),
     XG_OPT_SYMPREC(tpl_args, symprec, "spglib tolerance in Angstrom (MP-20's own)"),
@@ -144,6 +147,12 @@ static int show(int argc, char **argv)
     printf("%s: %d templates in %d space groups from %lld crystals of %s (%lld without a "
            "template), spglib symprec %g\n", path, tab->n, groups, (long long)tab->ncrystals,
            tab->source, (long long)tab->nskipped, tab->symprec);
+    if (tab->nmembers > 0)
+        printf("members: %lld training crystals with the element on each orbit (for "
+               "generate --csp-templates similar)\n", (long long)tab->nmembers);
+    else
+        printf("members: none (a table from before issue 16; generate --composition then draws "
+               "templates by frequency)\n");
     printf("space group: templates, share of the training crystals\n");
     for (int g = 1; g <= 230; g++)
         if (nt[g]) {

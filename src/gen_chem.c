@@ -1,6 +1,7 @@
 /* gen_chem.c: the hard-chemistry options of `xtalgen generate` (see gen_chem.h). */
 #include "src/gen_chem.h"
 
+#include <math.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -15,6 +16,7 @@ void gen_chem_args_init(gen_chem_args *a)
 {
     memset(a, 0, sizeof *a);
     a->csp_types = GEN_CHEM_CSP_NOT_GIVEN;
+    a->csp_templates = GEN_CHEM_TPL_NOT_GIVEN;
 }
 
 static long gcd_l(long a, long b)
@@ -240,9 +242,10 @@ int gen_chem_plan_build(const gen_chem_args *a, const unsigned char *allowed, lo
     int csp = a->composition || a->compositions;
     p->active = csp || a->nsys_args || a->min_elements || a->max_elements;
     if (!p->active) {
-        if (a->k || a->formula_units || a->csp_types != GEN_CHEM_CSP_NOT_GIVEN)
-            return xg_error_set(err, XG_EINVAL, "-k, --formula-units and --csp-types go with "
-                                "--composition or --compositions");
+        if (a->k || a->formula_units || a->csp_types != GEN_CHEM_CSP_NOT_GIVEN ||
+            a->csp_templates != GEN_CHEM_TPL_NOT_GIVEN)
+            return xg_error_set(err, XG_EINVAL, "-k, --formula-units, --csp-types and "
+                                "--csp-templates go with --composition or --compositions");
         return XG_OK;
     }
     if (a->composition && a->compositions)
@@ -252,9 +255,10 @@ int gen_chem_plan_build(const gen_chem_args *a, const unsigned char *allowed, lo
                             "cannot be combined with --chemsys, --min-elements or --max-elements");
     if (a->formula_units && natoms_opt > 0)
         return xg_error_set(err, XG_EINVAL, "give --num-atoms or --formula-units, not both");
-    if (!csp && (a->k || a->formula_units || a->csp_types != GEN_CHEM_CSP_NOT_GIVEN))
-        return xg_error_set(err, XG_EINVAL, "-k and --formula-units go with --composition or "
-                            "--compositions");
+    if (!csp && (a->k || a->formula_units || a->csp_types != GEN_CHEM_CSP_NOT_GIVEN ||
+                 a->csp_templates != GEN_CHEM_TPL_NOT_GIVEN))
+        return xg_error_set(err, XG_EINVAL, "-k, --formula-units, --csp-types and "
+                            "--csp-templates go with --composition or --compositions");
     if (a->composition && a->k)
         return xg_error_set(err, XG_EINVAL, "-k goes with --compositions; with --composition, "
                             "-n is the number of candidates");
@@ -263,6 +267,8 @@ int gen_chem_plan_build(const gen_chem_args *a, const unsigned char *allowed, lo
     if (csp) {
         p->unmask = a->csp_types != GEN_CHEM_CSP_FIXED;
         p->csp_types_given = a->csp_types != GEN_CHEM_CSP_NOT_GIVEN;
+        p->similar = a->csp_templates != GEN_CHEM_TPL_FREQUENCY;
+        p->similar_given = a->csp_templates == GEN_CHEM_TPL_SIMILAR;
         if (a->composition) {
             int cap = 0;
             if ((rc = comp_push(p, &cap, err)))
@@ -287,6 +293,9 @@ int gen_chem_plan_build(const gen_chem_args *a, const unsigned char *allowed, lo
                             "compositions=%s;k=%ld", a->compositions, p->k);
             p->from_file = 1;
         }
+        if (len < (int)sizeof p->desc) /* used with --symmetry template */
+            len += snprintf(p->desc + len, sizeof p->desc - (size_t)len, ";csp_templates=%s",
+                            p->similar ? "similar" : "frequency");
         for (int i = 0; i < p->ncomp; i++)
             for (int j = 0; j < p->comp[i].natoms; j++) {
                 int z = p->comp[i].types[j];
@@ -469,6 +478,10 @@ int gen_chem_plan_model(gen_chem_plan *p, int model_is_csp, const char *model_pa
 int gen_chem_check_templates(const gen_chem_plan *p, const xg_template_table *tab,
                              const unsigned char *groups, long natoms_opt, xg_error *err)
 {
+    if (p->ncomp > 0 && p->similar_given && tab->nmembers == 0)
+        return xg_error_set(err, XG_EINVAL, "--csp-templates similar needs a template table with "
+                            "its training crystals' compositions (built by this version of "
+                            "`xtalgen templates build`); this one has none");
     if (!p->active || p->ncomp > 0)
         return XG_OK;
     int most = 0;
@@ -487,6 +500,180 @@ int gen_chem_check_templates(const gen_chem_plan *p, const xg_template_table *ta
                                 natoms_opt > 0 ? " with --num-atoms" : "", most);
     }
     return XG_OK;
+}
+
+double gen_chem_element_distance(int za, int zb)
+{
+    if (za == zb)
+        return 0.0;
+    const xg_element *a = xg_element_get(za), *b = xg_element_get(zb);
+    /* Noble gases have no Pauling electronegativity: taken as 0, so they pair with each other. */
+    double xa = a && isfinite(a->electronegativity) ? a->electronegativity : 0.0;
+    double xb = b && isfinite(b->electronegativity) ? b->electronegativity : 0.0;
+    return fabs(xa - xb) + 0.5 * abs(xg_element_period(za) - xg_element_period(zb)) +
+           0.3 * abs(xg_element_group(za) - xg_element_group(zb));
+}
+
+/* A composition's elements and their counts (comp->types is grouped by element). */
+typedef struct {
+    int n;
+    int z[XG_HULL_MAX_ELEMENTS];
+    long cnt[XG_HULL_MAX_ELEMENTS];
+} el_counts;
+
+static int comp_counts(const gen_comp *comp, el_counts *e)
+{
+    e->n = 0;
+    for (int a = 0; a < comp->natoms; a++) {
+        if (e->n == 0 || e->z[e->n - 1] != comp->types[a]) {
+            if (e->n == XG_HULL_MAX_ELEMENTS)
+                return 0;
+            e->z[e->n] = comp->types[a];
+            e->cnt[e->n++] = 0;
+        }
+        e->cnt[e->n - 1]++;
+    }
+    return 1;
+}
+
+/* Member m's elements and counts on its template; 0 when it has more than the table holds. */
+static int member_counts(const xg_template_table *tab, int64_t m, el_counts *e)
+{
+    const xg_template *t = &tab->t[tab->member_template[m]];
+    const int32_t *z = tab->member_z + tab->member_start[m];
+    e->n = 0;
+    for (int o = 0; o < t->norbits; o++) {
+        int j = 0;
+        while (j < e->n && e->z[j] != z[o])
+            j++;
+        if (j == e->n) {
+            if (e->n == XG_HULL_MAX_ELEMENTS)
+                return 0;
+            e->z[e->n] = z[o];
+            e->cnt[e->n++] = 0;
+        }
+        e->cnt[j] += t->orbit_start[o + 1] - t->orbit_start[o];
+    }
+    return 1;
+}
+
+/* The cheapest pairing of c's elements with m's of equal count (depth-first, bounded; a
+ * stoichiometry has few elements of one count). pair[i]: the index into m of c's element i. */
+typedef struct {
+    const el_counts *c, *m;
+    double cost[XG_HULL_MAX_ELEMENTS][XG_HULL_MAX_ELEMENTS];
+    int cur[XG_HULL_MAX_ELEMENTS], best[XG_HULL_MAX_ELEMENTS];
+    unsigned char used[XG_HULL_MAX_ELEMENTS];
+    double best_d;
+    long budget;
+} pairing;
+
+static void pair_search(pairing *P, int i, double d)
+{
+    if (d >= P->best_d || --P->budget < 0)
+        return;
+    if (i == P->c->n) {
+        P->best_d = d;
+        memcpy(P->best, P->cur, sizeof P->best);
+        return;
+    }
+    for (int j = 0; j < P->m->n; j++) {
+        if (P->used[j] || P->m->cnt[j] != P->c->cnt[i])
+            continue;
+        P->used[j] = 1;
+        P->cur[i] = j;
+        pair_search(P, i + 1, d + P->cost[i][j]);
+        P->used[j] = 0;
+    }
+}
+
+/* d of the best pairing (INFINITY when the stoichiometries differ). */
+static double pair_best(const el_counts *c, const el_counts *m, int *pair)
+{
+    if (c->n != m->n)
+        return INFINITY;
+    long a[XG_HULL_MAX_ELEMENTS], b[XG_HULL_MAX_ELEMENTS];
+    memcpy(a, c->cnt, sizeof(long) * (size_t)c->n);
+    memcpy(b, m->cnt, sizeof(long) * (size_t)m->n);
+    for (int i = 1; i < c->n; i++) /* insertion sorts: a few elements */
+        for (int j = i; j > 0 && a[j - 1] > a[j]; j--) {
+            long x = a[j]; a[j] = a[j - 1]; a[j - 1] = x;
+        }
+    for (int i = 1; i < m->n; i++)
+        for (int j = i; j > 0 && b[j - 1] > b[j]; j--) {
+            long x = b[j]; b[j] = b[j - 1]; b[j - 1] = x;
+        }
+    if (memcmp(a, b, sizeof(long) * (size_t)c->n))
+        return INFINITY;
+    pairing P;
+    memset(&P, 0, sizeof P);
+    P.c = c;
+    P.m = m;
+    P.best_d = INFINITY;
+    P.budget = 100000;
+    for (int i = 0; i < c->n; i++)
+        for (int j = 0; j < m->n; j++)
+            P.cost[i][j] = gen_chem_element_distance(c->z[i], m->z[j]);
+    pair_search(&P, 0, 0.0);
+    if (pair && isfinite(P.best_d))
+        memcpy(pair, P.best, sizeof(int) * (size_t)c->n);
+    return P.best_d;
+}
+
+int gen_chem_template_similar(const gen_comp *comp, const xg_template_table *tab,
+                              const unsigned char *groups, xg_rng *r, int *types_buf)
+{
+    el_counts c, m;
+    if (!tab || tab->nmembers == 0 || !comp_counts(comp, &c))
+        return -1;
+    double *d = malloc(sizeof(double) * (size_t)tab->nmembers);
+    if (!d)
+        return -2;
+    double dmin = INFINITY;
+    for (int64_t i = 0; i < tab->nmembers; i++) {
+        const xg_template *t = &tab->t[tab->member_template[i]];
+        d[i] = INFINITY;
+        if (t->natoms != comp->natoms || (groups && !groups[t->spacegroup]) ||
+            !member_counts(tab, i, &m))
+            continue;
+        d[i] = pair_best(&c, &m, NULL);
+        dmin = d[i] < dmin ? d[i] : dmin;
+    }
+    if (!isfinite(dmin)) {
+        free(d);
+        return -1;
+    }
+    double total = 0;
+    for (int64_t i = 0; i < tab->nmembers; i++)
+        if (isfinite(d[i]))
+            total += exp(-(d[i] - dmin) / GEN_CHEM_SIMILAR_TAU);
+    double u = xg_rng_uniform(r) * total;
+    int64_t pick = -1;
+    for (int64_t i = 0; i < tab->nmembers; i++) {
+        if (!isfinite(d[i]))
+            continue;
+        pick = i; /* the last candidate, should rounding leave u above the sum */
+        u -= exp(-(d[i] - dmin) / GEN_CHEM_SIMILAR_TAU);
+        if (u < 0)
+            break;
+    }
+    free(d);
+    int pair[XG_HULL_MAX_ELEMENTS];
+    member_counts(tab, pick, &m);
+    pair_best(&c, &m, pair);
+    int back[XG_HULL_MAX_ELEMENTS]; /* member element j -> composition element */
+    for (int i = 0; i < c.n; i++)
+        back[pair[i]] = c.z[i];
+    const xg_template *t = &tab->t[tab->member_template[pick]];
+    const int32_t *mz = tab->member_z + tab->member_start[pick];
+    for (int o = 0; o < t->norbits; o++) {
+        int j = 0;
+        while (m.z[j] != mz[o])
+            j++;
+        for (int a = t->orbit_start[o]; a < t->orbit_start[o + 1]; a++)
+            types_buf[a] = back[j];
+    }
+    return tab->member_template[pick];
 }
 
 int gen_chem_setup(const gen_chem_plan *p, uint64_t seed, long k, long natoms_opt,
@@ -511,6 +698,16 @@ int gen_chem_setup(const gen_chem_plan *p, uint64_t seed, long k, long natoms_op
         *c = p->sys_chem[pick];
     } else {
         *c = p->plain;
+    }
+    if (tab && comp && p->similar) {
+        int ti = gen_chem_template_similar(comp, tab, groups, trng, types_buf);
+        if (ti == -2)
+            return xg_error_set(err, XG_ENOMEM, "out of memory choosing a template");
+        if (ti >= 0) {
+            *tp = &tab->t[ti];
+            c->types = types_buf;
+            return XG_OK;
+        }
     }
     if (tab) {
         /* The template's training frequency, among those that can hold the constraint. */

@@ -33,10 +33,13 @@ typedef struct {
     long formula_units;                        /* --formula-units Z (0: not given) */
     long k;                                    /* -k candidates per composition (0: not given) */
     int csp_types;                             /* --csp-types: GEN_CHEM_CSP_* */
+    int csp_templates;                         /* --csp-templates: GEN_CHEM_TPL_* */
 } gen_chem_args;
 
 /* --csp-types: the index of the choice in the option table, or not given. */
 enum { GEN_CHEM_CSP_NOT_GIVEN = -1, GEN_CHEM_CSP_FIXED, GEN_CHEM_CSP_UNMASK };
+/* --csp-templates: the index of the choice in the option table, or not given. */
+enum { GEN_CHEM_TPL_NOT_GIVEN = -1, GEN_CHEM_TPL_SIMILAR, GEN_CHEM_TPL_FREQUENCY };
 
 /* Empty arguments: nothing given. Call before parsing into them. */
 void gen_chem_args_init(gen_chem_args *a);
@@ -75,7 +78,16 @@ void gen_chem_args_init(gen_chem_args *a);
              "same). Default: unmask with a generative model, fixed with a CSP model (`train "   \
              "--csp`; data/models/xtalgen-mp20-csp.h5 is taken automatically when shipped and "  \
              "no --model is given); a template always takes its orbit assignment from t = 1"),   \
-    XG_OPT_T(GEN_CHEM_TEMPLATES)
+    XG_OPT_T(GEN_CHEM_TEMPLATES),                                                               \
+    XG_OPT_E("--csp-templates", NULL, S, F.csp_templates, "similar|frequency", NULL,            \
+             "with --symmetry template, how a composition's template is chosen. similar "        \
+             "(default): among the training crystals with the same stoichiometry and N (counts " \
+             "per element, as a multiset), drawn with weight exp(-d / 0.1), d the chemical "      \
+             "distance of the best pairing of their elements with the composition's (per pair "   \
+             "|electronegativity| + 0.5 |period| + 0.3 |group|); each orbit takes the element "   \
+             "paired with the training crystal's element there; frequency when no training "      \
+             "crystal has that stoichiometry. frequency: templates drawn with their training "   \
+             "frequency among those whose orbit sizes fit, orbits assigned at random")
 
 /* Paragraphs of the help, indented as an option's text. */
 #define GEN_CHEM_HOW                                                                            \
@@ -111,6 +123,8 @@ typedef struct {
     long k;                                    /* candidates per composition */
     int from_file;                             /* --compositions: crystal k is row k / k */
     int unmask;                                /* --csp-types unmask */
+    int similar;                               /* --csp-templates similar (the default) */
+    int similar_given;
     int csp_types_given;
     char desc[1024];                           /* "chemsys=Fe-Co-N;min_elements=2" */
 } gen_chem_plan;
@@ -133,10 +147,11 @@ int gen_chem_need(const xg_sampler_chem *c);
 
 /* Sets up crystal k of the run: its constraint *c (pointing into the plan, or into types_buf
  * for a composition on a template; types_buf holds room for 1000 atoms), its number of atoms
- * and, when tab is not NULL, its template *tp (drawn with its training frequency among those of
- * `groups` that can hold the constraint: enough orbits, or, for a composition, orbit sizes that
- * add up to every element's count; NULL when no template can, and the crystal is then sampled
- * without one). Without a template or a composition, N is --num-atoms or drawn from the model's
+ * and, when tab is not NULL, its template *tp (for a composition with p->similar, that of a
+ * chemical analogue, gen_chem_template_similar; otherwise, or when the composition has no
+ * analogue, drawn with its training frequency among those of `groups` that can hold the
+ * constraint: enough orbits, or, for a composition, orbit sizes that add up to every element's
+ * count; NULL when no template can, and the crystal is then sampled without one). Without a template or a composition, N is --num-atoms or drawn from the model's
  * histogram among N that hold the required elements. nrng and trng are the run's number-of-atoms
  * and template streams. Returns 0, or an error (none of the model's N can hold the constraint). */
 int gen_chem_setup(const gen_chem_plan *p, uint64_t seed, long k, long natoms_opt,
@@ -149,6 +164,18 @@ int gen_chem_setup(const gen_chem_plan *p, uint64_t seed, long k, long natoms_op
  * with r). Used again when a collapsed template crystal is drawn anew. */
 int gen_chem_template_fits(const xg_sampler_chem *c, const gen_comp *comp, const xg_template *t,
                            xg_rng *r, int *types_buf);
+
+/* Crystal structure prediction by analogy (--csp-templates similar): draws, with r, a training
+ * crystal of tab's members with comp's N and stoichiometry (groups: 231 flags or NULL), with
+ * weight exp(-(d - d_min) / GEN_CHEM_SIMILAR_TAU) where d is the smallest chemical distance of
+ * a count-preserving pairing of its elements with comp's; types_buf (the template's N) receives
+ * the template's atoms' elements under that pairing. Returns the template's index, -1 when no
+ * member has that stoichiometry (or the table has no members), -2 when out of memory. */
+#define GEN_CHEM_SIMILAR_TAU 0.1
+int gen_chem_template_similar(const gen_comp *comp, const xg_template_table *tab,
+                              const unsigned char *groups, xg_rng *r, int *types_buf);
+/* The chemical distance of two elements used above (0 for equal elements). */
+double gen_chem_element_distance(int za, int zb);
 
 /* The CSP model `generate --composition` takes when no --model is given and it is shipped. */
 #define GEN_CHEM_CSP_MODEL "xtalgen-mp20-csp.h5"

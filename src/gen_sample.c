@@ -108,12 +108,21 @@ int gen_sample_redraw(const gen_redraw_opts *r, const xg_noise_params *noise, xg
             int k = idx[i];
             const gen_comp *comp = r->chemv ? gen_chem_comp_of(r->chem, done + k) : NULL;
             int nwant = comp ? comp->natoms : (int)r->natoms_opt;
-            int ti = xg_template_table_draw(r->tab, r->groups, nwant, &rng);
-            /* Hard chemistry: only a template that can hold the crystal's constraint (a few
-             * draws; the first one that fits). */
             xg_sampler_chem c1 = r->chemv ? r->chemv[k] : (xg_sampler_chem){0};
             int *tb = r->chem_types ? r->chem_types + (size_t)k * 1000 : NULL;
-            for (int tries = 0; r->chemv && ti >= 0 && tries < 64; tries++) {
+            /* A composition draws again among the training crystals of its stoichiometry
+             * (--csp-templates similar), else among the templates that fit. */
+            int similar = comp && r->chem->similar
+                              ? gen_chem_template_similar(comp, r->tab, r->groups, &rng, tb)
+                              : -1;
+            if (similar == -2) {
+                rc = xg_error_set(err, XG_ENOMEM, "out of memory for redraws");
+                goto out;
+            }
+            int ti = similar >= 0 ? similar : xg_template_table_draw(r->tab, r->groups, nwant, &rng);
+            /* Hard chemistry: only a template that can hold the crystal's constraint (a few
+             * draws; the first one that fits). */
+            for (int tries = 0; r->chemv && similar < 0 && ti >= 0 && tries < 64; tries++) {
                 if (gen_chem_template_fits(&c1, comp, &r->tab->t[ti], &rng, tb))
                     break;
                 ti = tries == 63 ? -1 : xg_template_table_draw(r->tab, r->groups, nwant, &rng);

@@ -82,6 +82,26 @@ step "--composition on templates: orbits split among the element counts"
 [ "$(awk -F, 'NR>1 && $2=="Fe2CoN" && $3==8 && $6!=""' "$TMP/tpl/summary.csv" | wc -l)" -eq 3 ] \
   || fail "expected 3 crystals Fe4Co2N2 on templates: $(cat "$TMP/tpl/summary.csv")"
 
+step "--csp-templates similar (the default): NaCl takes rock salt, as its analogues in training"
+"$BIN" generate --composition NaCl --num-atoms 2 --symmetry template -n 4 --steps 10 \
+  -o "$TMP/sim" --quiet || fail "generate --composition NaCl on templates failed"
+[ "$(awk -F, 'NR>1 && $2=="NaCl" && $6==225' "$TMP/sim/summary.csv" | wc -l)" -eq 4 ] \
+  || fail "expected 4 NaCl on Fm-3m templates: $(cat "$TMP/sim/summary.csv")"
+grep -q 'csp_templates=similar' "$TMP/sim/summary.json" || fail "summary.json lacks csp_templates"
+"$BIN" generate --composition NaCl --num-atoms 2 --symmetry template -n 4 --steps 10 \
+  --csp-templates frequency -o "$TMP/freq" --quiet || fail "--csp-templates frequency failed"
+grep -q 'csp_templates=frequency' "$TMP/freq/summary.json" || fail "summary.json lacks frequency"
+
+step "templates build keeps its members; compositions take the template of their analogue"
+"$BIN" dataset import --quiet "$SRC/tests/fixtures/cdvae_small.csv" -o "$TMP/small.h5" || fail "import failed"
+"$BIN" templates build --data "$TMP/small.h5" -o "$TMP/t.h5" --quiet || fail "templates build failed"
+"$BIN" templates show "$TMP/t.h5" | grep -q "^members: 5 training crystals" || fail "show: no members"
+printf 'id,formula,num_atoms\na,KBr,2\nb,CsBr,2\nc,SnO2,6\n' > "$TMP/analog.csv"
+"$BIN" generate --compositions "$TMP/analog.csv" --templates "$TMP/t.h5" --symmetry template \
+  --steps 3 -o "$TMP/analog" --quiet || fail "generate on the small table failed"
+got=$(tail -n +2 "$TMP/analog/summary.csv" | cut -d, -f6 | tr '\n' ' ')
+[ "$got" = "225 221 136 " ] || fail "KBr, CsBr, SnO2 should take NaCl's, CsCl's, TiO2's groups: $got"
+
 step "constraints that cannot be met are refused (status 2, a message)"
 refuse() {
   local want=$1; shift
@@ -96,5 +116,7 @@ refuse "Co is excluded" --chemsys Fe-Co-N --elements Fe,N,O
 refuse "not a whole number of formula units" --composition NaCl --num-atoms 7
 refuse "cannot be combined" --composition NaCl --chemsys Na-Cl
 refuse "at least 4 but at most 2" --min-elements 4 --max-elements 2
+refuse "go with --composition" --chemsys Na-Cl --csp-templates frequency
+refuse "one of: similar, frequency" --composition NaCl --csp-templates nearest
 refuse "need 4 orbits" --chemsys Fe-Co-N-O --spacegroup 225 --num-atoms 4
 echo "e2e_chem: all passed"

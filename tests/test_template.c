@@ -6,7 +6,8 @@
  * expanding a real crystal's representatives through its template gives the crystal back (the
  * matcher decides); the sampler keeps a templated crystal exactly symmetric with a test-double
  * network that knows nothing of symmetry; per-orbit type draws honour element constraints; the
- * table survives an HDF5 round trip and draws by frequency. */
+ * table survives an HDF5 round trip (with its members: each training crystal's template and
+ * the element on each orbit) and draws by frequency. */
 #include <math.h>
 #include <stdlib.h>
 #include <string.h>
@@ -412,6 +413,8 @@ static void test_table_roundtrip_and_draw(void)
     xg_error err = {0};
     xg_dataset *ds = xg_dataset_alloc();
     xg_structure *s[4] = {nacl(), nacl(), rutile(0.305), wurtzite()};
+    for (int a = 0; a < 8; a++) /* the second rock salt is KBr, Br on NaCl's Na positions */
+        s[1]->types[a] = a < 4 ? 35 : 19;
     for (int i = 0; i < 4; i++) {
         snprintf(s[i]->id, sizeof s[i]->id, "x-%d", i);
         CU_ASSERT_EQUAL(xg_dataset_append(ds, s[i], NULL, &err), XG_OK);
@@ -436,6 +439,24 @@ static void test_table_roundtrip_and_draw(void)
                          sizeof(int) * (size_t)a->site_start[a->norbits]) == 0);
         CU_ASSERT_STRING_EQUAL(a->example, b->example);
     }
+    /* The members: every crystal's template and the element on each of its orbits, the same
+     * after the round trip. Orbits are paired by Wyckoff position: KBr's Br sits where NaCl's
+     * Na does (4a), so it lands on NaCl's Na orbit. */
+    CU_ASSERT_EQUAL_FATAL(tab->nmembers, 4);
+    CU_ASSERT_EQUAL_FATAL(back->nmembers, 4);
+    const int want_t[4] = {0, 0, 1, 2};
+    for (int m = 0; m < 4; m++) {
+        CU_ASSERT_EQUAL(back->member_template[m], want_t[m]);
+        CU_ASSERT_EQUAL(back->member_start[m], tab->member_start[m]);
+    }
+    CU_ASSERT(memcmp(tab->member_z, back->member_z, sizeof(int32_t) * 8) == 0);
+    const int32_t *z0 = back->member_z, *z1 = back->member_z + back->member_start[1];
+    const int32_t *z2 = back->member_z + back->member_start[2];
+    CU_ASSERT((z0[0] == 11 && z0[1] == 17) || (z0[0] == 17 && z0[1] == 11));
+    CU_ASSERT_EQUAL(z1[0], z0[0] == 11 ? 35 : 19);
+    CU_ASSERT_EQUAL(z1[1], z0[1] == 11 ? 35 : 19);
+    for (int o = 0; o < back->t[1].norbits; o++) /* rutile: Ti on the 2-fold orbit, O on the 4 */
+        CU_ASSERT_EQUAL(z2[o], back->t[1].orbit_start[o + 1] - back->t[1].orbit_start[o] == 2 ? 22 : 8);
     /* Draws follow the frequencies 2:1:1; filters by group and N. */
     xg_rng r;
     xg_rng_seed(&r, 3, 0);
