@@ -37,6 +37,17 @@ int xg_atomic_tmpname(const char *path, char *tmp, size_t n, xg_error *err)
                         path);
 }
 
+int xg_atomic_is_leftover(const char *name)
+{
+    const char *t = name ? strstr(name, ".tmp") : NULL;
+    if (!t || t == name)
+        return 0;
+    for (t += 4; *t; t += 1 + strspn(t + 1, "0123456789"))
+        if (*t != '.' || t[1] < '0' || t[1] > '9')
+            return 0;
+    return 1;
+}
+
 void xg_atomic_sweep(const char *path)
 {
     char dir[4096];

@@ -21,6 +21,12 @@
 /* Creates an empty file under a fresh temporary name for path and writes the name to tmp[n].
  * XG_EIO naming the folder's problem (missing, read-only); XG_EINVAL for a path too long. */
 int xg_atomic_tmpname(const char *path, char *tmp, size_t n, xg_error *err);
+/* 1 when a file name (no folder) is what an interrupted atomic write leaves: NAME.tmp.PID.K as
+ * xg_atomic_tmpname makes them, or NAME.tmp and NAME.tmp.DIGITS of earlier versions; that is,
+ * NAME.tmp followed by zero or more .DIGITS groups, with NAME not empty. For a caller that owns
+ * the folder (a lock held): whose writer left it is not checked, unlike xg_atomic_sweep. */
+int xg_atomic_is_leftover(const char *name);
+
 /* Removes what killed writers of path left behind: PATH.tmp.PID.K of a process that no longer
  * exists. One directory scan, so it is for files rewritten again and again in small folders
  * (models, checkpoints, datasets: xg_h5_write_atomic sweeps), not for the thousand CIFs of one

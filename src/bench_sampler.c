@@ -68,7 +68,6 @@ int xg_bench_sampler(int argc, char **argv)
     bs_args A;
     memset(&A, 0, sizeof A); /* the parser sets only options with a default */
     xg_opts_args args;
-    A.steps = -1;
     if (xg_opts_parse(CMD, xg_bench_sampler_opts, argc, argv, &A, &args, 0))
         return XG_EXIT_USAGE;
     const char *model = A.model, *templates = A.templates;

@@ -1,7 +1,6 @@
 /* gen_resume.c: see gen_resume.h. */
 #include "src/gen_resume.h"
 
-#include <ctype.h>
 #include <dirent.h>
 #include <errno.h>
 #include <fcntl.h>
@@ -11,6 +10,7 @@
 #include <unistd.h>
 
 #include "crystal/xg_dataset.h"
+#include "crystal/xg_fileio.h"
 
 /* ---------------------------------------------------------------- same settings ---- */
 
@@ -204,19 +204,6 @@ static int xyz_frame(FILE *f, const char *path, long i, char **line, size_t *cap
     return XG_OK;
 }
 
-/* NAME.tmp followed by zero or more .DIGITS groups: what an interrupted write leaves (the
- * atomic writer's names are NAME.tmp.PID.K). */
-static int temp_name(const char *name)
-{
-    const char *t = strstr(name, ".tmp");
-    if (!t || t == name)
-        return 0;
-    for (t += 4; *t; t += 1 + strspn(t + 1, "0123456789"))
-        if (*t != '.' || !isdigit((unsigned char)t[1]))
-            return 0;
-    return 1;
-}
-
 /* Removes CIFs of crystals >= k and leftover temporary files in cif/; every CIF of 0..k-1
  * must be there. */
 static int cut_cifs(const char *dir, long k, xg_error *err)
@@ -234,7 +221,7 @@ static int cut_cifs(const char *dir, long k, xg_error *err)
         int used = 0;
         int is_cif = sscanf(e->d_name, "gen-%7ld.cif%n", &idx, &used) == 1 &&
                      e->d_name[used] == '\0' && strlen(e->d_name) == 15;
-        if ((is_cif && idx >= k) || temp_name(e->d_name)) {
+        if ((is_cif && idx >= k) || xg_atomic_is_leftover(e->d_name)) {
             snprintf(path, sizeof path, "%s/%s", cdir, e->d_name);
             if (unlink(path) != 0)
                 rc = xg_error_set(err, XG_EIO, "%s: %s", path, strerror(errno));

@@ -14,31 +14,11 @@
 #include <sys/stat.h>
 #include <unistd.h>
 
+#include "crystal/xg_fileio.h"
 #include "src/cli.h"
 
 #define LOCK_NAME ".xtalgen.lock"
 #define MANIFEST_NAME ".xtalgen-manifest"
-
-/* A leftover of an interrupted atomic write: NAME.tmp, or NAME.tmp.PID.K as crystal/xg_fileio.h
- * names them now (NAME.tmp.DIGITS before). */
-static int is_temp_name(const char *name)
-{
-    const char *t = strstr(name, ".tmp");
-    if (!t || t == name)
-        return 0;
-    const char *p = t + 4;
-    if (*p == '\0')
-        return 1;
-    if (*p != '.')
-        return 0;
-    p++;
-    if (*p < '0' || *p > '9')
-        return 0;
-    for (; *p; p++)
-        if ((*p < '0' || *p > '9') && !(*p == '.' && p[1] >= '0' && p[1] <= '9'))
-            return 0;
-    return 1;
-}
 
 /* ---------------------------------------------------------------- a set of names ---- */
 
@@ -212,7 +192,7 @@ static int prepare(const char *dir, const char *cmd, int mode, xg_error *err)
             continue;
         char path[4400];
         snprintf(path, sizeof path, "%s/%s", dir, nm);
-        if (is_temp_name(nm)) { /* debris of a killed run: never anyone's data */
+        if (xg_atomic_is_leftover(nm)) { /* debris of a killed run: never anyone's data */
             if ((rc = remove_tree(path, err)))
                 break;
             continue;

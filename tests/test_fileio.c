@@ -124,6 +124,27 @@ static void test_sweep(void)
     CU_ASSERT_TRUE(xg_test_exists(own));
 }
 
+static void test_leftover_names(void)
+{
+    /* What the writer names a temporary file is what the leftover test recognises (generate
+     * --resume and --overwrite clean up by it; the two once disagreed on NAME.tmp.PID.K). */
+    char path[4200], tmp[4300];
+    snprintf(path, sizeof path, "%s", xg_test_tmpfile(".cif", ""));
+    xg_error err;
+    CU_ASSERT_EQUAL_FATAL(xg_atomic_tmpname(path, tmp, sizeof tmp, &err), XG_OK);
+    const char *base = strrchr(tmp, '/');
+    CU_ASSERT_TRUE(xg_atomic_is_leftover(base ? base + 1 : tmp));
+    remove(tmp);
+    const char *yes[] = {"a.cif.tmp", "a.cif.tmp.123", "gen-0000001.cif.tmp.4392.0", "x.tmp.1.2.3"};
+    const char *no[] = {".tmp", ".tmp.1", "a.cif", "a.tmp.", "a.tmp.1.", "a.tmp..1", "a.tmp.12x",
+                        "a.tmpx", "a.tmp.1x.2", "notes.txt", ""};
+    for (size_t i = 0; i < sizeof yes / sizeof *yes; i++)
+        CU_ASSERT_TRUE(xg_atomic_is_leftover(yes[i]));
+    for (size_t i = 0; i < sizeof no / sizeof *no; i++)
+        CU_ASSERT_FALSE(xg_atomic_is_leftover(no[i]));
+    CU_ASSERT_FALSE(xg_atomic_is_leftover(NULL));
+}
+
 static void test_read_all(void)
 {
     const char *p = xg_test_tmpfile(".txt", "abc\ndef\n");
@@ -223,6 +244,7 @@ int main(void)
     CU_TestInfo tests[] = {
         {"atomic writes", test_atomic},
         {"leftovers of killed writers", test_sweep},
+        {"leftover names", test_leftover_names},
         {"whole-file reads", test_read_all},
         {"CSV and JSON escapes", test_escapes},
         CU_TEST_INFO_NULL,
