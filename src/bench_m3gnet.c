@@ -81,9 +81,8 @@ const xg_opt xg_bench_m3gnet_opts[] = {
 int xg_bench_m3gnet(int argc, char **argv)
 {
     m3_args A;
-    memset(&A, 0, sizeof A); /* the parser sets only options with a default */
     xg_opts_args args;
-    if (xg_opts_parse("bench m3gnet", xg_bench_m3gnet_opts, argc, argv, &A, &args, 0))
+    if (xg_opts_parse("bench m3gnet", xg_bench_m3gnet_opts, argc, argv, &A, sizeof A, &args, 0))
         return XG_EXIT_USAGE;
     long natoms = A.natoms, iters = A.iters;
     const char *input = A.input, *model = A.model;

@@ -66,9 +66,8 @@ const xg_opt xg_bench_sampler_opts[] = {
 int xg_bench_sampler(int argc, char **argv)
 {
     bs_args A;
-    memset(&A, 0, sizeof A); /* the parser sets only options with a default */
     xg_opts_args args;
-    if (xg_opts_parse(CMD, xg_bench_sampler_opts, argc, argv, &A, &args, 0))
+    if (xg_opts_parse(CMD, xg_bench_sampler_opts, argc, argv, &A, sizeof A, &args, 0))
         return XG_EXIT_USAGE;
     const char *model = A.model, *templates = A.templates;
     long n = A.n, steps = A.steps, batch = A.batch, threads = A.threads, corrector = A.corrector;

@@ -82,9 +82,8 @@ static double sgemm_gflops(float *a, float *b, float *c, int n)
 static int bench_denoiser(int argc, char **argv)
 {
     den_args o;
-    memset(&o, 0, sizeof o); /* the parser sets only options with a default */
     xg_opts_args args;
-    if (xg_opts_parse("bench denoiser", DEN_OPTS, argc, argv, &o, &args, 0))
+    if (xg_opts_parse("bench denoiser", DEN_OPTS, argc, argv, &o, sizeof o, &args, 0))
         return XG_EXIT_USAGE;
     xg_denoiser_config cfg;
     xg_denoiser_default_config(&cfg);

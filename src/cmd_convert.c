@@ -257,11 +257,11 @@ done:
 static int run(int argc, char **argv)
 {
     convert_args A;
-    memset(&A, 0, sizeof A);
-    A.format = CH_NONE;
     xg_opts_args args;
-    if (xg_opts_parse(CMD, OPTS, argc, argv, &A, &args, 1))
+    if (xg_opts_parse(CMD, OPTS, argc, argv, &A, sizeof A, &args, 1))
         return XG_EXIT_USAGE;
+    if (!xg_opts_given(OPTS, &args, "--format"))
+        A.format = CH_NONE; /* from OUTPUT's name */
     const char *input = args.npos ? args.pos[0] : NULL, *output = A.output;
     const char *only = A.only, *screen = A.screen;
     int symmetrize = A.symmetrize, quiet = A.quiet, cell = A.cell, overwrite = A.overwrite;

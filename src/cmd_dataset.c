@@ -149,9 +149,8 @@ static int append_all(xg_dataset *dst, const xg_dataset *src, xg_error *err)
 static int run_import(int argc, char **argv)
 {
     import_args A;
-    memset(&A, 0, sizeof A);
     xg_opts_args args;
-    if (xg_opts_parse("dataset import", IMPORT_OPTS, argc, argv, &A, &args, MAX_PROPS_FILES))
+    if (xg_opts_parse("dataset import", IMPORT_OPTS, argc, argv, &A, sizeof A, &args, MAX_PROPS_FILES))
         return XG_EXIT_USAGE;
     const char *const *props = A.props, *const *inputs = args.pos, *output = A.output;
     int nprops = A.nprops, quiet = A.quiet, compact = A.compact, ninputs = args.npos;
@@ -237,9 +236,8 @@ static int by_atoms(const void *a, const void *b)
 static int run_info(int argc, char **argv)
 {
     info_args A;
-    memset(&A, 0, sizeof A); /* the parser sets only options with a default */
     xg_opts_args args;
-    if (xg_opts_parse("dataset info", INFO_OPTS, argc, argv, &A, &args, 1))
+    if (xg_opts_parse("dataset info", INFO_OPTS, argc, argv, &A, sizeof A, &args, 1))
         return XG_EXIT_USAGE;
     const char *path = args.npos ? args.pos[0] : NULL;
     if (!path) {

@@ -142,9 +142,8 @@ static int parse_formats(const char *list, formats *f)
 static int run(int argc, char **argv)
 {
     export_args A;
-    memset(&A, 0, sizeof A);
     xg_opts_args args;
-    if (xg_opts_parse(CMD, OPTS, argc, argv, &A, &args, -1))
+    if (xg_opts_parse(CMD, OPTS, argc, argv, &A, sizeof A, &args, -1))
         return XG_EXIT_USAGE;
     if (args.npos > 1) {
         xg_cli_errorf(CMD, "one INPUT only (got '%s' and '%s')", args.pos[0], args.pos[1]);

@@ -171,12 +171,15 @@ const xg_command_options xg_options_generate = {OPTS, usage_after, NULL};
 
 static int parse_args(int argc, char **argv, gen_args *a)
 {
-    memset(a, 0, sizeof *a);
-    a->n = -1;
-    gen_chem_args_init(&a->chem);
     xg_opts_args args;
-    if (xg_opts_parse(CMD, OPTS, argc, argv, a, &args, 0))
+    if (xg_opts_parse(CMD, OPTS, argc, argv, a, sizeof *a, &args, 0))
         return -1;
+    if (!xg_opts_given(OPTS, &args, "-n"))
+        a->n = -1; /* -n is required unless --num_batches or --compositions count the crystals */
+    if (!xg_opts_given(OPTS, &args, "--csp-types"))
+        a->chem.csp_types = GEN_CHEM_CSP_NOT_GIVEN;
+    if (!xg_opts_given(OPTS, &args, "--csp-templates"))
+        a->chem.csp_templates = GEN_CHEM_TPL_NOT_GIVEN;
     for (int k = 0; k < a->ncond; k++) {
         const char *v = a->cond_arg[k], *eq = strchr(v, '=');
         if (!eq || eq == v) {

@@ -424,9 +424,8 @@ static int drop_inconsistent(const rows *rs, unsigned char *drop, double tol, in
 static int do_build(int argc, char **argv)
 {
     build_args A;
-    memset(&A, 0, sizeof A);
     xg_opts_args args;
-    if (xg_opts_parse("hull build", BUILD_OPTS, argc, argv, &A, &args, 0))
+    if (xg_opts_parse("hull build", BUILD_OPTS, argc, argv, &A, sizeof A, &args, 0))
         return XG_EXIT_USAGE;
     const char *const *inputs = A.entries;
     int ninputs = A.nentries, keep_all = A.keep_all, quiet = A.quiet, consistent = A.consistent;
@@ -498,9 +497,8 @@ static const xg_opt QUERY_OPTS[] = {
 static int do_query(int argc, char **argv)
 {
     query_args A;
-    memset(&A, 0, sizeof A); /* the parser sets only options with a default */
     xg_opts_args args;
-    if (xg_opts_parse("hull query", QUERY_OPTS, argc, argv, &A, &args, 3))
+    if (xg_opts_parse("hull query", QUERY_OPTS, argc, argv, &A, sizeof A, &args, 3))
         return XG_EXIT_USAGE;
     argc = args.npos + 1; /* argv[1..] now holds the arguments, in order */
     if (argc != 3 && argc != 4) {
@@ -563,9 +561,8 @@ static int do_query(int argc, char **argv)
 static int do_check(int argc, char **argv)
 {
     check_args A;
-    memset(&A, 0, sizeof A);
     xg_opts_args args;
-    if (xg_opts_parse("hull check", CHECK_OPTS, argc, argv, &A, &args, 2))
+    if (xg_opts_parse("hull check", CHECK_OPTS, argc, argv, &A, sizeof A, &args, 2))
         return XG_EXIT_USAGE;
     const char *hull_path = args.npos > 0 ? args.pos[0] : NULL;
     const char *data_path = args.npos > 1 ? args.pos[1] : NULL;

@@ -70,9 +70,8 @@ static int run(int argc, char **argv)
     xg_matcher_params p;
     xg_matcher_default_params(&p);
     match_args A;
-    memset(&A, 0, sizeof A); /* the parser sets only options with a default */
     xg_opts_args args;
-    if (xg_opts_parse(CMD, OPTS, argc, argv, &A, &args, 2))
+    if (xg_opts_parse(CMD, OPTS, argc, argv, &A, sizeof A, &args, 2))
         return XG_EXIT_USAGE;
     if (args.npos != 2) {
         xg_cli_errorf(CMD, "expects two inputs A B (see xtalgen help match)");

@@ -78,9 +78,8 @@ static const xg_opt IMPORT_OPTS[] = {
 static int sub_parse(const char *who, const xg_opt *t, int argc, char **argv, model_args *A,
                      const char **in)
 {
-    memset(A, 0, sizeof *A);
     xg_opts_args args;
-    if (xg_opts_parse(who, t, argc - 1, argv + 1, A, &args, 1))
+    if (xg_opts_parse(who, t, argc - 1, argv + 1, A, sizeof *A, &args, 1))
         return -1;
     *in = args.npos ? args.pos[0] : NULL;
     return 0;

@@ -84,9 +84,8 @@ static void safe_name(const char *id, char *out, size_t n)
 static int run(int argc, char **argv)
 {
     relax_args A;
-    memset(&A, 0, sizeof A); /* the parser sets only options with a default */
     xg_opts_args args;
-    if (xg_opts_parse(CMD, OPTS, argc, argv, &A, &args, -1))
+    if (xg_opts_parse(CMD, OPTS, argc, argv, &A, sizeof A, &args, -1))
         return XG_EXIT_USAGE;
     const char *out = A.out, *model = A.model;
     const char *const *inputs = args.pos;

@@ -128,9 +128,8 @@ static int make_reference(const report_args *A, const xg_opts_args *args)
 static int run(int argc, char **argv)
 {
     report_args A;
-    memset(&A, 0, sizeof A);
     xg_opts_args args;
-    if (xg_opts_parse(CMD, OPTS, argc, argv, &A, &args, -1))
+    if (xg_opts_parse(CMD, OPTS, argc, argv, &A, sizeof A, &args, -1))
         return XG_EXIT_USAGE;
     if (A.make_ref)
         return make_reference(&A, &args);

@@ -1212,11 +1212,11 @@ static void write_report(const char *const *inputs, int ninputs, const char *out
 static int run(int argc, char **argv)
 {
     screen_args A;
-    memset(&A, 0, sizeof A);
-    A.ehull_min = XG_SCREEN_EHULL_IMPLAUSIBLE;
     xg_opts_args args;
-    if (xg_opts_parse(CMD, OPTS, argc, argv, &A, &args, -1))
+    if (xg_opts_parse(CMD, OPTS, argc, argv, &A, sizeof A, &args, -1))
         return XG_EXIT_USAGE;
+    if (!xg_opts_given(OPTS, &args, "--ehull-min"))
+        A.ehull_min = XG_SCREEN_EHULL_IMPLAUSIBLE; /* the default lives with the verdict code */
     if (args.npos > MAX_PATHS) {
         xg_cli_errorf(CMD, "at most %d inputs", MAX_PATHS);
         return XG_EXIT_USAGE;

@@ -96,9 +96,8 @@ static void analyse(const xg_dataset *ds, int64_t i, double symprec, int want_de
 static int run(int argc, char **argv)
 {
     sym_args A;
-    memset(&A, 0, sizeof A); /* the parser sets only options with a default */
     xg_opts_args args;
-    if (xg_opts_parse(CMD, OPTS, argc, argv, &A, &args, -1))
+    if (xg_opts_parse(CMD, OPTS, argc, argv, &A, sizeof A, &args, -1))
         return XG_EXIT_USAGE;
     double symprec = A.symprec;
     int quiet = A.quiet, ninputs = args.npos;

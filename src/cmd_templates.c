@@ -63,9 +63,8 @@ static void on_progress(void *ctx, long done, long total)
 static int build(int argc, char **argv)
 {
     tpl_args A;
-    memset(&A, 0, sizeof A);
     xg_opts_args args;
-    if (xg_opts_parse("templates build", BUILD_OPTS, argc - 1, argv + 1, &A, &args, 0))
+    if (xg_opts_parse("templates build", BUILD_OPTS, argc - 1, argv + 1, &A, sizeof A, &args, 0))
         return XG_EXIT_USAGE;
     const char *data = A.data, *outp = A.out;
     double symprec = A.symprec;
@@ -119,9 +118,8 @@ static int cmp_ranked(const void *a, const void *b)
 static int show(int argc, char **argv)
 {
     tpl_args A;
-    memset(&A, 0, sizeof A);
     xg_opts_args args;
-    if (xg_opts_parse("templates show", SHOW_OPTS, argc - 1, argv + 1, &A, &args, 1))
+    if (xg_opts_parse("templates show", SHOW_OPTS, argc - 1, argv + 1, &A, sizeof A, &args, 1))
         return XG_EXIT_USAGE;
     const char *path = args.npos ? args.pos[0] : NULL;
     long top = A.top;

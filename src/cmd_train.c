@@ -194,10 +194,8 @@ static int run(int argc, char **argv)
     xg_train_config cfg;
     xg_train_config_default(&cfg);
     train_args A;
-    memset(&A, 0, sizeof A);
-    train_opts_init(&A.t);
     xg_opts_args args;
-    if (xg_opts_parse(CMD, OPTS, argc, argv, &A, &args, 0))
+    if (xg_opts_parse(CMD, OPTS, argc, argv, &A, sizeof A, &args, 0))
         return XG_EXIT_USAGE;
     const char *data = A.t.data, *valp = A.t.val, *out = A.t.output, *ckpt = A.t.checkpoint;
     int quiet = A.t.quiet;

@@ -145,10 +145,8 @@ static int run(int argc, char **argv)
     xg_propmodel_train_config cfg;
     xg_propmodel_train_config_default(&cfg);
     prop_args A;
-    memset(&A, 0, sizeof A);
-    train_opts_init(&A.t);
     xg_opts_args args;
-    if (xg_opts_parse(CMD, OPTS, argc, argv, &A, &args, 0))
+    if (xg_opts_parse(CMD, OPTS, argc, argv, &A, sizeof A, &args, 0))
         return XG_EXIT_USAGE;
     const char *data = A.t.data, *valp = A.t.val, *testp = A.test, *out = A.t.output;
     const char *ckpt = A.t.checkpoint, *logp = A.log;

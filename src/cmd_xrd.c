@@ -237,9 +237,8 @@ static int run_xrd(int argc, char **argv)
     xg_xrd_params_default(&prm);
     xg_error err = {0};
     xrd_args A;
-    memset(&A, 0, sizeof A);
     xg_opts_args args;
-    if (xg_opts_parse(cmd, XRD_OPTS, argc, argv, &A, &args, 1))
+    if (xg_opts_parse(cmd, XRD_OPTS, argc, argv, &A, sizeof A, &args, 1))
         return XG_EXIT_USAGE;
     const char *input = args.npos ? args.pos[0] : NULL, *output = A.output;
     double fwhm = A.fwhm, eta = A.eta, bfac = A.bfac, lscale = A.lscale;
@@ -433,9 +432,8 @@ static int run_match(int argc, char **argv)
     candidate *res = NULL;
     xg_xrd_measured m = {0};
     match_args A;
-    memset(&A, 0, sizeof A);
     xg_opts_args args;
-    if (xg_opts_parse(cmd, MATCH_OPTS, argc, argv, &A, &args, -1))
+    if (xg_opts_parse(cmd, MATCH_OPTS, argc, argv, &A, sizeof A, &args, -1))
         return XG_EXIT_USAGE;
     const char *measured = args.npos ? args.pos[0] : NULL, *output = A.output;
     const char *const *cands = args.npos ? args.pos + 1 : NULL;
@@ -862,9 +860,8 @@ static int run_refine(int argc, char **argv)
     xg_xrd_refine_params_default(&rp);
     xg_error err = {0};
     refine_args A;
-    memset(&A, 0, sizeof A);
     xg_opts_args args;
-    if (xg_opts_parse(cmd, REFINE_OPTS, argc, argv, &A, &args, -1))
+    if (xg_opts_parse(cmd, REFINE_OPTS, argc, argv, &A, sizeof A, &args, -1))
         return XG_EXIT_USAGE;
     if (args.npos > 2) {
         xg_cli_errorf(cmd, "MEASURED and one CRYSTAL only (extra '%s'); to rank many, use "

@@ -12,13 +12,6 @@
 #include "properties/xg_hull.h"
 
 
-void gen_chem_args_init(gen_chem_args *a)
-{
-    memset(a, 0, sizeof *a);
-    a->csp_types = GEN_CHEM_CSP_NOT_GIVEN;
-    a->csp_templates = GEN_CHEM_TPL_NOT_GIVEN;
-}
-
 static long gcd_l(long a, long b)
 {
     while (b) {

@@ -41,8 +41,9 @@ enum { GEN_CHEM_CSP_NOT_GIVEN = -1, GEN_CHEM_CSP_FIXED, GEN_CHEM_CSP_UNMASK };
 /* --csp-templates: the index of the choice in the option table, or not given. */
 enum { GEN_CHEM_TPL_NOT_GIVEN = -1, GEN_CHEM_TPL_SIMILAR, GEN_CHEM_TPL_FREQUENCY };
 
-/* Empty arguments: nothing given. Call before parsing into them. */
-void gen_chem_args_init(gen_chem_args *a);
+/* A command parsing GEN_CHEM_OPTS marks the enum options its command line did not give as
+ * GEN_CHEM_*_NOT_GIVEN after xg_opts_parse (which leaves them 0, a valid choice): whether they
+ * were given decides what --compositions may combine with. */
 
 /* The options as entries of an option table (src/xg_opts.h) of the struct S whose field F is a
  * gen_chem_args, with their part of `xtalgen help generate`. */

@@ -165,9 +165,8 @@ const xg_opt xg_hull_m3gnet_opts[] = {
 int xg_hull_m3gnet_cmd(int argc, char **argv)
 {
     m3_args A;
-    memset(&A, 0, sizeof A); /* the parser sets only options with a default */
     xg_opts_args args;
-    if (xg_opts_parse("hull m3gnet", xg_hull_m3gnet_opts, argc, argv, &A, &args, MAXIN))
+    if (xg_opts_parse("hull m3gnet", xg_hull_m3gnet_opts, argc, argv, &A, sizeof A, &args, MAXIN))
         return XG_EXIT_USAGE;
     const char *const *inputs = args.pos;
     const char *out = A.out, *refs_path = A.refs, *csv = A.energies, *model = A.model;

@@ -8,12 +8,6 @@
 
 #include "src/cli.h"
 
-void train_opts_init(train_cli *c)
-{
-    memset(c, 0, sizeof *c);
-    c->epochs = 100;
-}
-
 int train_opts_finish(const char *cmd, const train_cli *c, int epochs_given,
                       xg_denoiser_config *net, xg_hparams *hp, int64_t *stop_at_step)
 {
@@ -23,7 +17,7 @@ int train_opts_finish(const char *cmd, const train_cli *c, int epochs_given,
         net->n_freq = (int)c->n_freq;
     }
     hp->batch = (int)c->batch;
-    hp->epochs = (int)c->epochs;
+    hp->epochs = epochs_given ? (int)c->epochs : 100;
     hp->hours = c->hours;
     hp->lr = c->lr;
     hp->lr_min = c->lr_min;

@@ -64,12 +64,10 @@ typedef struct {
              "stop cleanly after N optimizer steps in total (testing)"),                           \
     XG_OPT_F("--quiet", "-q", S, F.quiet, "no progress bar, only the per-epoch lines")
 
-/* Before parsing: the fields without a table default (epochs 100, no limits). */
-void train_opts_init(train_cli *c);
-
 /* After parsing: copies the options into the network shape (may be NULL when fine-tuning
  * decides it), the training settings and the step limit, applying the rules: --hours without
- * --epochs runs until the budget is spent, --resume without --epochs keeps the checkpoint's;
+ * --epochs runs until the budget is spent, --resume without --epochs keeps the checkpoint's,
+ * otherwise 100 epochs unless given;
  * a fresh run's --lr-min must not exceed --lr. Returns 0, or -1 on a usage error (printed). */
 int train_opts_finish(const char *cmd, const train_cli *c, int epochs_given,
                       xg_denoiser_config *net, xg_hparams *hp, int64_t *stop_at_step);

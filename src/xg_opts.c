@@ -246,10 +246,26 @@ static int store(const char *cmd, const xg_opt *o, const char *v, void *dst)
     return -1;
 }
 
+/* Whether an entry's value (and a LIST's count) lies inside a struct of `size` bytes: a table
+ * written for another struct would otherwise store past the end of this one. */
+static int field_fits(const xg_opt *o, size_t size)
+{
+    size_t w = o->type == XG_OPT_INT      ? sizeof(long)
+               : o->type == XG_OPT_DOUBLE ? sizeof(double)
+               : o->type == XG_OPT_U64    ? sizeof(uint64_t)
+               : o->type == XG_OPT_STR    ? sizeof(const char *)
+               : o->type == XG_OPT_LIST   ? (size_t)o->hi * sizeof(const char *)
+                                          : sizeof(int);
+    if (o->off > size || w > size - o->off)
+        return 0;
+    return o->type != XG_OPT_LIST || (o->count_off <= size && sizeof(int) <= size - o->count_off);
+}
+
 int xg_opts_parse(const char *cmd, const xg_opt *table, int argc, char **argv, void *dst,
-                  xg_opts_args *args, int max_pos)
+                  size_t dst_size, xg_opts_args *args, int max_pos)
 {
     memset(args, 0, sizeof *args);
+    memset(dst, 0, dst_size);
     args->pos = (const char *const *)(argv + 1);
     if (max_pos < 0)
         max_pos = argc;
@@ -257,6 +273,10 @@ int xg_opts_parse(const char *cmd, const xg_opt *table, int argc, char **argv, v
     for (const xg_opt *o = table; o->type != XG_OPT_END; o++, nopt++) {
         if (nopt >= XG_OPTS_MAX) {
             xg_cli_errorf(cmd, "internal: more than %d options in the table", XG_OPTS_MAX);
+            return -1;
+        }
+        if (o->type != XG_OPT_TEXT && !field_fits(o, dst_size)) {
+            xg_cli_errorf(cmd, "internal: %s is stored outside the options struct", o->name);
             return -1;
         }
         if (o->def && store(cmd, o, o->def, dst)) {

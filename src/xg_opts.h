@@ -92,13 +92,16 @@ typedef struct {
     unsigned char given[XG_OPTS_MAX]; /* per table entry: times it was given */
 } xg_opts_args;
 
-/* Parses argv[1..argc-1] (argv[0] is the command name) into dst with the table: defaults
- * first, then the options; other words go to args->pos in order. max_pos bounds the
+/* Parses argv[1..argc-1] (argv[0] is the command name) into dst (dst_size bytes, the options
+ * struct) with the table: dst is zeroed, the defaults are stored, then the options; other words
+ * go to args->pos in order. A field without a default is 0 (NULL) unless given: a command that
+ * needs "not given" to differ from 0 asks xg_opts_given, so every default lives in the table or
+ * next to that question, never in a preset the parser could silently wipe. max_pos bounds the
  * positional arguments (-1 = no bound). Returns 0, or -1 on a usage error after printing
- * "xtalgen CMD: ..." to stderr. Fields without a default are left as they are: the caller
- * zeroes dst first (and may then preset fields the table has no default for). */
+ * "xtalgen CMD: ..." to stderr; a table entry whose field lies outside dst is such an error
+ * ("internal: ..."), not a write past the struct. */
 int xg_opts_parse(const char *cmd, const xg_opt *table, int argc, char **argv, void *dst,
-                  xg_opts_args *args, int max_pos);
+                  size_t dst_size, xg_opts_args *args, int max_pos);
 
 /* 1 when the option (by its name) was given on the command line. */
 int xg_opts_given(const xg_opt *table, const xg_opts_args *args, const char *name);

@@ -43,13 +43,13 @@ static int parse(const char *line, opts *o, xg_opts_args *a, int max_pos, char *
     for (char *t = strtok(buf, " "); t && argc < 63; t = strtok(NULL, " "))
         argv[argc++] = t;
     argv[argc] = NULL;
-    memset(o, 0, sizeof *o);
+    memset(o, 0x5a, sizeof *o); /* the parser zeroes the struct: leftovers must not survive */
     fflush(stderr);
     int saved = dup(2);
     const char *path = xg_test_tmpfile(".txt", "");
     FILE *f = fopen(path, "w");
     dup2(fileno(f), 2);
-    int rc = xg_opts_parse("cmd", T, argc, argv, o, a, max_pos);
+    int rc = xg_opts_parse("cmd", T, argc, argv, o, sizeof *o, a, max_pos);
     fflush(stderr);
     dup2(saved, 2);
     close(saved);
@@ -112,12 +112,43 @@ static void test_ranges(void)
         XG_OPT_I("--seed", NULL, opts, n, "S", 0, LONG_MAX, "1", "seed"), XG_OPT_TABLE_END};
     char a0[] = "cmd", a1[] = "--seed", a2[] = "9223372036854775807";
     char *argv[] = {a0, a1, a2, NULL};
-    CU_ASSERT_EQUAL(xg_opts_parse("cmd", big, 3, argv, &o, &a, 0), 0);
+    CU_ASSERT_EQUAL(xg_opts_parse("cmd", big, 3, argv, &o, sizeof o, &a, 0), 0);
     CU_ASSERT_EQUAL(o.n, LONG_MAX);
     char a3[] = "0";
     char *argv0[] = {a0, a1, a3, NULL};
-    CU_ASSERT_EQUAL(xg_opts_parse("cmd", big, 3, argv0, &o, &a, 0), 0);
+    CU_ASSERT_EQUAL(xg_opts_parse("cmd", big, 3, argv0, &o, sizeof o, &a, 0), 0);
     CU_ASSERT_EQUAL(o.n, 0);
+}
+
+/* The struct is the parser's to initialise (zero, then the defaults): a field nobody gave is 0
+ * whatever the caller's memory held, and a table entry beyond the struct's size is refused
+ * rather than written past its end. */
+static void test_struct_owned(void)
+{
+    opts o;
+    xg_opts_args a;
+    char err[2048];
+    CU_ASSERT_EQUAL(parse("--count 2", &o, &a, 0, err, sizeof err), 0);
+    CU_ASSERT_PTR_NULL(o.out);
+    CU_ASSERT_EQUAL(o.quiet, 0);
+    CU_ASSERT_EQUAL(o.nnames, 0);
+    CU_ASSERT_PTR_NULL(o.names[0]);
+    char a0[] = "cmd";
+    char *argv[] = {a0, NULL};
+    memset(&o, 0x5a, sizeof o);
+    /* A table written for `opts`, handed a struct that ends before --seed's field. */
+    CU_ASSERT_EQUAL(xg_opts_parse("cmd", T, 1, argv, &o, offsetof(opts, seed), &a, 0), -1);
+    const unsigned char *tail = (const unsigned char *)&o + offsetof(opts, seed);
+    int untouched = 1;
+    for (size_t k = 0; k < sizeof o - offsetof(opts, seed); k++)
+        untouched &= tail[k] == 0x5a;
+    CU_ASSERT_TRUE(untouched);
+    /* A LIST's count must fit as well. */
+    static const xg_opt lst[] = {XG_OPT_L("--name", NULL, opts, names, nnames, "NAME", 3, "n"),
+                                 XG_OPT_TABLE_END};
+    CU_ASSERT_EQUAL(xg_opts_parse("cmd", lst, 1, argv, &o, offsetof(opts, nnames), &a, 0), -1);
+    CU_ASSERT_EQUAL(xg_opts_parse("cmd", lst, 1, argv, &o, sizeof o, &a, 0), 0);
+    CU_ASSERT_EQUAL(o.nnames, 0);
 }
 
 static void test_aliases_lists_positionals(void)
@@ -199,6 +230,7 @@ int main(void)
     CU_TestInfo tests[] = {
         {"defaults and types", test_defaults_and_types},
         {"ranges and missing values", test_ranges},
+        {"the struct is zeroed and bounded", test_struct_owned},
         {"aliases, repeatable options, positional arguments", test_aliases_lists_positionals},
         {"misspelt options and values", test_misspellings},
         {"help written from the table", test_help},
