@@ -23,7 +23,8 @@
  * basis). For a group-invariant density the score at a symmetric point already lies in the
  * subspace; the projection removes what the network gets wrong. Types are unmasked per orbit:
  * one reveal and one draw per orbit, from the softmax of the orbit's averaged logits over the
- * allowed elements, given to all its atoms.
+ * allowed elements, given to all its atoms; or, with element classes (orbit_class below), per
+ * class of orbits that share an element.
  *
  * Hard chemistry (issue 16): a crystal may carry an xg_sampler_chem. Its elements come from its
  * own allowed set; each required element appears at least once, the number of distinct elements
@@ -68,6 +69,8 @@ typedef int (*xg_eval_fn)(void *ctx, const xg_batch *b, xg_denoiser_out *out, xg
 
 /* The hard chemistry of one crystal (see above). Zero-initialise, then fill what applies. */
 #define XG_SAMPLER_MAX_REQUIRED 16
+/* The most atoms (so also orbits) one crystal may have. */
+#define XG_SAMPLER_MAX_ATOMS 1000
 typedef struct {
     /* NULL: the run's allowed set (xg_sampler_opts.allowed); else this crystal's, replacing it
      * (a chemical system: exactly its elements). Indexed by Z as opts.allowed. */
@@ -108,6 +111,17 @@ typedef struct {
     const uint64_t *streams;
     /* NULL, or one hard-chemistry constraint per crystal of the batch (NULL entries: none). */
     const xg_sampler_chem *const *chem;
+    /* NULL, or per crystal of the batch NULL or its template's norbits element classes
+     * (0 .. K-1, every class used): the orbits of one class take one element and orbits of
+     * different classes different elements, the pattern of a training crystal on that template
+     * (xg_template_member_classes). Types are then unmasked per class, largest class first
+     * among those due at a step: one draw per class, from its atoms' averaged logits over the
+     * allowed elements that no other class holds (over all allowed ones when the others have
+     * used them up). Without it every orbit
+     * draws on its own, and nothing keeps two orbits from taking one element: measured on
+     * 1,000 crystals, 6.3% came out elemental and 45% binary against 0.9% and 21% in MP-20.
+     * Not used for a crystal with hard chemistry (its constraint decides per orbit). */
+    const int *const *orbit_class;
 } xg_sampler_opts;
 
 void xg_sampler_opts_default(xg_sampler_opts *o);

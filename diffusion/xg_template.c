@@ -1142,6 +1142,33 @@ int xg_template_table_draw(const xg_template_table *tab, const unsigned char *gr
     return -1;
 }
 
+int64_t xg_template_table_draw_member(const xg_template_table *tab, int ti, xg_rng *rng)
+{
+    int64_t count = 0;
+    for (int64_t m = 0; m < tab->nmembers; m++)
+        count += tab->member_template[m] == ti;
+    if (count == 0)
+        return -1;
+    uint64_t u = xg_rng_below(rng, (uint64_t)count);
+    for (int64_t m = 0; m < tab->nmembers; m++)
+        if (tab->member_template[m] == ti && u-- == 0)
+            return m;
+    return -1;
+}
+
+int xg_template_member_classes(const xg_template_table *tab, int64_t m, int *cls)
+{
+    const int32_t *z = tab->member_z + tab->member_start[m];
+    int norb = tab->t[tab->member_template[m]].norbits, ncls = 0;
+    for (int o = 0; o < norb; o++) {
+        int p = 0;
+        while (p < o && z[p] != z[o])
+            p++;
+        cls[o] = p < o ? cls[p] : ncls++;
+    }
+    return ncls;
+}
+
 int xg_template_table_nearest(const xg_template_table *tab, int sg, int natoms, int *out, int max)
 {
     unsigned char has[231] = {0};

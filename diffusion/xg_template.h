@@ -144,6 +144,14 @@ int xg_template_table_draw(const xg_template_table *tab, const unsigned char *gr
 /* Training crystals covered by the templates that xg_template_table_draw would consider. */
 int64_t xg_template_table_weight(const xg_template_table *tab, const unsigned char *groups,
                                  int natoms);
+/* A training crystal of template ti, drawn uniformly among the table's members on it: the
+ * member index, or -1 when the table lists none there (tables written before members were
+ * stored list none). A linear scan: members are few (MP-20: 24,862) next to a sampler run. */
+int64_t xg_template_table_draw_member(const xg_template_table *tab, int ti, xg_rng *rng);
+/* The element pattern of member m on its template: cls[o] (norbits ints) numbers orbit o's
+ * element by first appearance over the orbits (0, 1, ...), so orbits with one element share a
+ * class. Returns the number of classes (distinct elements). */
+int xg_template_member_classes(const xg_template_table *tab, int64_t m, int *cls);
 /* Up to max space groups that have a template (with N = natoms when natoms > 0), nearest to sg
  * first: same crystal system before others, then by distance in number. Returns the count. */
 int xg_template_table_nearest(const xg_template_table *tab, int sg, int natoms, int *out, int max);

@@ -243,7 +243,9 @@ typedef struct {
      * sampled exactly symmetric inside a space-group template drawn with its training
      * frequency, from `templates` (NULL: the shipped templates-mp20.h5, looked for as the
      * model is); with natoms that no template has, sampling falls back to none, as the
-     * command's default does. XTALGEN_SYMMETRY_NONE: every atom free (mostly P1 crystals). */
+     * command's default does; the orbits share and differ in elements as in a training crystal
+     * of the template (the command's default --element-pattern training).
+     * XTALGEN_SYMMETRY_NONE: every atom free (mostly P1 crystals). */
     int symmetry;
     const char *templates;
 } xtalgen_generate_options;

@@ -94,7 +94,9 @@ int xg_bench_sampler(int argc, char **argv)
     int *natoms = calloc((size_t)batch, sizeof *natoms);
     const xg_template **tpl = calloc((size_t)batch, sizeof *tpl);
     xg_structure **out = calloc((size_t)batch, sizeof *out);
-    if (!natoms || !tpl || !out) {
+    int *cls_buf = malloc((size_t)batch * GEN_CLASS_STRIDE * sizeof *cls_buf);
+    const int **cls = calloc((size_t)batch, sizeof *cls);
+    if (!natoms || !tpl || !out || !cls_buf || !cls) {
         xg_cli_errorf(CMD, "out of memory");
         goto done;
     }
@@ -127,13 +129,16 @@ int xg_bench_sampler(int argc, char **argv)
     so.steps = (int)steps;
     so.corrector_steps = (int)corrector;
     so.templates = tab ? tpl : NULL;
+    int pat = tab && tab->nmembers > 0; /* generate's default element patterns */
+    so.orbit_class = pat ? cls : NULL;
     gen_streams st; /* generate's streams: the same crystals as generate --seed */
     gen_streams_init(&st, (uint64_t)seed);
     long atoms = 0;
     double w0 = xg_now(), c0 = cpu_now();
     for (long done = 0; done < n;) {
         int nb = (int)(n - done < batch ? n - done : batch);
-        gen_sample_sizes(&st, &m->stats, tab, NULL, 0, nb, natoms, tpl);
+        gen_sample_sizes(&st, &m->stats, tab, NULL, 0, nb, natoms, tpl, pat ? cls_buf : NULL,
+                         pat ? cls : NULL);
         for (int k = 0; k < nb; k++)
             atoms += natoms[k];
         if (xg_sampler_run(&m->noise, xg_evalpool_eval, pool, &so, nb, natoms, (uint64_t)seed,
@@ -170,6 +175,8 @@ done:
     free(out);
     free(natoms);
     free(tpl);
+    free(cls_buf);
+    free(cls);
     xg_evalpool_free(pool);
     xg_template_table_free(tab);
     xg_model_free(m);

@@ -2,6 +2,7 @@
 #include "src/gen_sample.h"
 
 #include <stdlib.h>
+#include <string.h>
 
 #include "crystal/xg_symmetry.h"
 #include "crystal/xg_validity.h"
@@ -10,17 +11,32 @@ void gen_streams_init(gen_streams *st, uint64_t seed)
 {
     xg_rng_seed(&st->nrng, seed, UINT64_C(1) << 62);
     xg_rng_seed(&st->trng, seed, (UINT64_C(1) << 62) + 1);
+    xg_rng_seed(&st->crng, seed, (UINT64_C(1) << 62) + 2);
+}
+
+/* The element pattern of a training crystal of template ti into cls; NULL when none is listed. */
+static const int *pattern(const xg_template_table *tab, int ti, xg_rng *rng, int *cls)
+{
+    int64_t m = xg_template_table_draw_member(tab, ti, rng);
+    if (m < 0)
+        return NULL;
+    xg_template_member_classes(tab, m, cls);
+    return cls;
 }
 
 void gen_sample_sizes(gen_streams *st, const xg_model_stats *stats, const xg_template_table *tab,
                       const unsigned char *groups, long natoms_opt, int nb, int *natoms,
-                      const xg_template **tpl)
+                      const xg_template **tpl, int *cls_buf, const int **cls)
 {
     for (int k = 0; k < nb; k++) {
+        if (cls)
+            cls[k] = NULL;
         if (tab) {
             int ti = xg_template_table_draw(tab, groups, (int)natoms_opt, &st->trng);
             tpl[k] = &tab->t[ti]; /* ti >= 0: the caller checked the weight */
             natoms[k] = tpl[k]->natoms;
+            if (cls)
+                cls[k] = pattern(tab, ti, &st->crng, cls_buf + (size_t)k * GEN_CLASS_STRIDE);
         } else {
             natoms[k] = natoms_opt > 0 ? (int)natoms_opt : xg_model_sample_natoms(stats, &st->nrng);
         }
@@ -84,8 +100,11 @@ int gen_sample_redraw(const gen_redraw_opts *r, const xg_noise_params *noise, xg
     xg_structure **fresh = calloc((size_t)nb, sizeof *fresh);
     xg_sampler_chem *cv = calloc((size_t)nb, sizeof *cv);
     const xg_sampler_chem **cp = calloc((size_t)nb, sizeof *cp);
+    int *rbuf = r->cls ? malloc((size_t)nb * GEN_CLASS_STRIDE * sizeof *rbuf) : NULL;
+    const int **rcls = r->cls ? calloc((size_t)nb, sizeof *rcls) : NULL;
     int rc = XG_OK;
-    if (!idx || !nat || !why || !streams || !one || !fresh || !cv || !cp) {
+    if (!idx || !nat || !why || !streams || !one || !fresh || !cv || !cp ||
+        (r->cls && (!rbuf || !rcls))) {
         rc = xg_error_set(err, XG_ENOMEM, "out of memory for redraws");
         goto out;
     }
@@ -133,6 +152,9 @@ int gen_sample_redraw(const gen_redraw_opts *r, const xg_noise_params *noise, xg
             }
             if (comp)
                 c1.types = tb;
+            if (rcls)
+                rcls[nr] = r->chemv ? NULL
+                                    : pattern(r->tab, ti, &rng, rbuf + (size_t)nr * GEN_CLASS_STRIDE);
             idx[nr] = k;
             one[nr] = &r->tab->t[ti];
             nat[nr] = one[nr]->natoms;
@@ -148,6 +170,7 @@ int gen_sample_redraw(const gen_redraw_opts *r, const xg_noise_params *noise, xg
         o1.templates = one;
         o1.streams = streams;
         o1.chem = r->chemv ? cp : NULL;
+        o1.orbit_class = rcls;
         rc = xg_sampler_run(noise, eval, eval_ctx, &o1, nr, nat, r->seed, 0, fresh, NULL, NULL,
                             err);
         if (rc)
@@ -159,6 +182,12 @@ int gen_sample_redraw(const gen_redraw_opts *r, const xg_noise_params *noise, xg
             batch[k] = fresh[i];
             fresh[i] = NULL;
             tpl[k] = one[i];
+            if (rcls) {
+                int *dst = r->cls_buf + (size_t)k * GEN_CLASS_STRIDE;
+                if (rcls[i])
+                    memcpy(dst, rcls[i], (size_t)one[i]->norbits * sizeof *dst);
+                r->cls[k] = rcls[i] ? dst : NULL;
+            }
             if (r->chemv)
                 r->chemv[k] = cv[i];
             if ((why[k] = rejected(r, batch[k])))
@@ -176,5 +205,7 @@ out:
     free(fresh);
     free(cv);
     free(cp);
+    free(rbuf);
+    free(rcls);
     return rc;
 }

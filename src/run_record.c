@@ -109,6 +109,8 @@ static int write_json(FILE *f, const void *ctx, xg_error *err)
                    "  \"redrawn_wrong_group\": %ld,\n  \"wrong_group_kept\": %ld,\n",
                 r->redrawn, r->unresolved, r->wrong_group, r->wrong_group_kept);
     kv(f, "template", p->template_sg, 0);
+    if (r->element_pattern)
+        fprintf(f, "  \"element_pattern\": \"%s\",\n", r->element_pattern);
     if (r->chemistry && r->chemistry[0]) { /* issue 16: --chemsys, --composition(s), ... */
         fputs("  \"chemistry\": ", f);
         xg_json_write_string(f, r->chemistry);

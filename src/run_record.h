@@ -30,6 +30,8 @@ typedef struct {
                                     * and those kept so after every redraw */
     const char *chemistry;         /* hard chemistry, "chemsys=Fe-Co-N;min_elements=2"; NULL:
                                     * none (src/gen_chem.h) */
+    const char *element_pattern;   /* template runs without hard chemistry: "training" or
+                                    * "free" (--element-pattern); NULL: not applicable */
 } xg_run_settings;
 
 /* Writes PATH (atomically) as a JSON object: the provenance fields, "settings", and

@@ -573,6 +573,83 @@ static void test_chemsys_on_template(void)
     xg_structure_free(nacl);
 }
 
+/* Element patterns (xg_sampler_opts.orbit_class) on rock salt: the oracle prefers Fe, then O,
+ * at every site. Drawn per orbit, both orbits take Fe (an elemental "rock salt"); with the
+ * pattern {0, 1} of NaCl the second class may not take the first's element; with
+ * {0, 0} both take one element; when the allowed elements run out the pattern gives way. */
+static void test_element_pattern(void)
+{
+    xg_structure *nacl = xg_structure_alloc(8);
+    double f[8][3] = {{0, 0, 0}, {0, .5, .5}, {.5, 0, .5}, {.5, .5, 0},
+                      {.5, .5, .5}, {.5, 0, 0}, {0, .5, 0}, {0, 0, .5}};
+    for (int a = 0; a < 8; a++) {
+        nacl->types[a] = a < 4 ? 11 : 17;
+        memcpy(nacl->frac[a], f[a], sizeof f[a]);
+    }
+    memset(nacl->lattice, 0, sizeof nacl->lattice);
+    for (int i = 0; i < 3; i++)
+        nacl->lattice[i][i] = 5.64;
+    xg_template *tp = NULL;
+    xg_error err = {0};
+    CU_ASSERT_EQUAL_FATAL(xg_template_from_structure(nacl, 0.1, &tp, NULL, NULL, &err), XG_OK);
+    CU_ASSERT_EQUAL_FATAL(tp->norbits, 2);
+    oracle o;
+    oracle_init(&o, 8);
+    const xg_template *tps[8];
+    int natoms[8];
+    const int two[2] = {0, 1}, one[2] = {0, 0}, bad[2] = {1, 0};
+    const int *cls[8];
+    for (int k = 0; k < 8; k++) {
+        tps[k] = tp;
+        natoms[k] = 8;
+    }
+    xg_sampler_opts so;
+    xg_sampler_opts_default(&so);
+    so.steps = 6;
+    so.templates = tps;
+    xg_structure *out[8];
+    /* Per orbit: Fe everywhere (logit 10 against 5: e^-5 per draw). */
+    CU_ASSERT_EQUAL_FATAL(xg_sampler_run(&o.noise, oracle_eval, &o, &so, 8, natoms, 4, 0, out,
+                                         NULL, NULL, &err), XG_OK);
+    int elemental = 0;
+    for (int s = 0; s < 8; s++) {
+        elemental += distinct_types(out[s]) == 1;
+        xg_structure_free(out[s]);
+    }
+    CU_ASSERT(elemental >= 7);
+    for (int pass = 0; pass < 3; pass++) {
+        const int *pat = pass == 1 ? one : two;
+        for (int k = 0; k < 8; k++)
+            cls[k] = pat;
+        so.orbit_class = cls;
+        unsigned char only_fe[XG_MAX_Z + 1] = {0};
+        only_fe[26] = 1;
+        so.allowed = pass == 2 ? only_fe : NULL;
+        CU_ASSERT_EQUAL_FATAL(xg_sampler_run(&o.noise, oracle_eval, &o, &so, 8, natoms, 4, 0,
+                                             out, NULL, NULL, &err), XG_OK);
+        for (int s = 0; s < 8; s++) {
+            CU_ASSERT_EQUAL(out[s]->types[0], out[s]->types[3]); /* one element per orbit */
+            CU_ASSERT_EQUAL(out[s]->types[4], out[s]->types[7]);
+            if (pass == 0) {
+                CU_ASSERT_EQUAL(distinct_types(out[s]), 2);
+                CU_ASSERT(has_type(out[s], 26)); /* the other: O (60%) or any of 98 others */
+            } else {
+                CU_ASSERT_EQUAL(distinct_types(out[s]), 1);
+                CU_ASSERT(has_type(out[s], 26));
+            }
+            xg_structure_free(out[s]);
+        }
+    }
+    so.allowed = NULL;
+    for (int k = 0; k < 8; k++)
+        cls[k] = bad; /* classes are numbered by first use */
+    CU_ASSERT_EQUAL(xg_sampler_run(&o.noise, oracle_eval, &o, &so, 8, natoms, 4, 0, out, NULL,
+                                   NULL, &err), XG_EINVAL);
+    CU_ASSERT(strstr(err.msg, "element class") != NULL);
+    xg_template_free(tp);
+    xg_structure_free(nacl);
+}
+
 int main(void)
 {
     CU_TestInfo tests[] = {
@@ -587,6 +664,7 @@ int main(void)
         {"fixed composition (CSP)", test_fixed_composition},
         {"impossible chemistry refused", test_impossible_chemistry_refused},
         {"chemsys on a template: per orbit", test_chemsys_on_template},
+        {"element patterns on a template", test_element_pattern},
         CU_TEST_INFO_NULL,
     };
     return xg_test_run("sampler", tests);

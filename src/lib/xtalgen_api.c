@@ -518,9 +518,12 @@ int xtalgen_generate(xtalgen_model *h, int n, const xtalgen_generate_options *op
     xg_structure **batch = calloc((size_t)o.batch, sizeof *batch);
     int *natoms = calloc((size_t)o.batch, sizeof *natoms);
     const xg_template **tpl = calloc((size_t)o.batch, sizeof *tpl);
+    /* Element patterns as generate's default (--element-pattern training). */
+    int *cls_buf = malloc((size_t)o.batch * GEN_CLASS_STRIDE * sizeof *cls_buf);
+    const int **cls = calloc((size_t)o.batch, sizeof *cls);
     /* The pool's workers run OpenBLAS single-threaded, as generate does; restored at the end. */
     int blas_threads = openblas_get_num_threads();
-    if (!batch || !natoms || !tpl) {
+    if (!batch || !natoms || !tpl || !cls_buf || !cls) {
         rc = xg_error_set(&e, XG_ENOMEM, "out of memory");
         goto done;
     }
@@ -574,15 +577,19 @@ int xtalgen_generate(xtalgen_model *h, int n, const xtalgen_generate_options *op
     so.cond = cond;
     so.cond_dim = m->cfg.cond_dim;
     so.templates = tab ? tpl : NULL;
+    int pat = tab && tab->nmembers > 0;
+    so.orbit_class = pat ? cls : NULL;
     /* The streams of `xtalgen generate` (src/gen_sample.h), so the same options give the same
      * crystals as the command. */
     gen_streams st;
     gen_streams_init(&st, o.seed);
-    gen_redraw_opts rdo = {o.seed, o.natoms, 0.1, tab, NULL, NULL, NULL, NULL};
+    gen_redraw_opts rdo = {o.seed, o.natoms, 0.1, tab, NULL, NULL, NULL, NULL,
+                           pat ? cls_buf : NULL, pat ? cls : NULL};
     gen_redraw_counts rdc = {0, 0, 0, 0};
     for (int done = 0; done < n;) {
         int nb = n - done < o.batch ? n - done : o.batch;
-        gen_sample_sizes(&st, &m->stats, tab, NULL, o.natoms, nb, natoms, tpl);
+        gen_sample_sizes(&st, &m->stats, tab, NULL, o.natoms, nb, natoms, tpl,
+                         pat ? cls_buf : NULL, pat ? cls : NULL);
         if ((rc = xg_sampler_run(&m->noise, xg_evalpool_eval, pool, &so, nb, natoms, o.seed,
                                  (uint64_t)done, batch, NULL, NULL, &e)))
             goto done;
@@ -614,6 +621,8 @@ done:
     free(batch);
     free(natoms);
     free(tpl);
+    free(cls_buf);
+    free(cls);
     if (rc) {
         for (int k = 0; k < n; k++) {
             xtalgen_structure_free(out[k]);
