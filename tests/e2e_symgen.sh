@@ -67,6 +67,21 @@ cmp -s "$TMP/p1/generated.extxyz" "$TMP/none2/generated.extxyz" \
   || fail "--spacegroup 1 should equal --symmetry none"
 awk -F, 'NR>1 && $6!=1 {bad=1} END {exit bad}' "$TMP/p1/summary.csv" || fail "template column should be 1"
 
+step "element patterns: recorded, switchable, not with hard chemistry"
+"$BIN" generate -n 6 --steps 5 --seed 6 -o "$TMP/pat" --quiet || fail "generate (patterns) failed"
+grep -q '"element_pattern": "training"' "$TMP/pat/summary.json" || fail "default pattern not recorded"
+"$BIN" generate -n 6 --steps 5 --seed 6 --element-pattern free -o "$TMP/free" --quiet \
+  || fail "generate --element-pattern free failed"
+grep -q '"element_pattern": "free"' "$TMP/free/summary.json" || fail "free not recorded"
+cmp -s "$TMP/pat/generated.extxyz" "$TMP/free/generated.extxyz" && fail "patterns changed nothing"
+"$BIN" generate -n 2 --steps 3 --chemsys Fe-O -o "$TMP/patchem" --quiet || fail "chemsys failed"
+grep -q '"element_pattern"' "$TMP/patchem/summary.json" && fail "hard chemistry has no pattern"
+"$BIN" generate -n 2 --steps 3 --symmetry none -o "$TMP/patnone" --quiet || fail "none failed"
+grep -q '"element_pattern"' "$TMP/patnone/summary.json" && fail "--symmetry none has no pattern"
+"$BIN" generate -n 2 --element-pattern trainin -o "$TMP/patbad" 2>"$TMP/err"
+[ $? -eq 2 ] || fail "a bad --element-pattern should exit 2"
+grep -q "training" "$TMP/err" || fail "message: $(cat "$TMP/err")"
+
 step "templates build and show"
 "$BIN" dataset import --quiet "$SRC/tests/fixtures/cdvae_small.csv" -o "$TMP/small.h5" || fail "import failed"
 "$BIN" templates build --data "$TMP/small.h5" -o "$TMP/t.h5" --quiet || fail "templates build failed"
