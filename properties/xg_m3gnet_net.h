@@ -22,15 +22,20 @@ typedef struct {
     REAL *W1s, *W1d, *W1e, *b1;              /* (2U, U) x3, 2U */
     REAL *A2, *a2, *G2, *c2, *A3, *a3, *G3, *c3; /* (U, U), U */
     REAL *Wr;                                /* (U, nb) */
+    /* the transposes (in, out) the forward products read (SFX(mm) multiplies by B = W^T as
+     * stored; the backward ones by W itself) */
+    REAL *W1sT, *W1dT, *W1eT, *A2T, *G2T, *A3T, *G3T, *WrT; /* (U, 2U) x3, (U, U) x4, (nb, U) */
 } SFX(conv_w);
 
 typedef struct {
     REAL *Wa, *ba, *Wb, *Wg;
+    REAL *WbT, *WgT; /* (nb, U) */
     SFX(conv_w) edge, node;
 } SFX(block_w);
 
 struct SFX(m3net) {
     REAL *Emb, *Ew, *Eb, *RL[NRO], *RLb[NRO], *RG[NRO], *RGb[NRO];
+    REAL *EwT; /* (nb, U) */
     SFX(block_w) blk[MAXB];
 };
 
@@ -43,6 +48,17 @@ static REAL *SFX(copy_w)(const float *f, size_t n)
     return d;
 }
 
+/* The transpose (cols x rows) of a (rows x cols) REAL matrix; NULL when out of memory. */
+static REAL *SFX(transpose_w)(const REAL *a, int rows, int cols)
+{
+    REAL *t = a ? malloc(sizeof(REAL) * (size_t)rows * cols) : NULL;
+    if (t)
+        for (int r = 0; r < rows; r++)
+            for (int c = 0; c < cols; c++)
+                t[(size_t)c * rows + r] = a[(size_t)r * cols + c];
+    return t;
+}
+
 static void SFX(m3net_free)(struct SFX(m3net) *w)
 {
     if (!w)
@@ -50,6 +66,7 @@ static void SFX(m3net_free)(struct SFX(m3net) *w)
     free(w->Emb);
     free(w->Ew);
     free(w->Eb);
+    free(w->EwT);
     for (int k = 0; k < NRO; k++) {
         free(w->RL[k]);
         free(w->RLb[k]);
@@ -62,6 +79,8 @@ static void SFX(m3net_free)(struct SFX(m3net) *w)
         free(B->ba);
         free(B->Wb);
         free(B->Wg);
+        free(B->WbT);
+        free(B->WgT);
         for (int k = 0; k < 2; k++) {
             SFX(conv_w) *c = k ? &B->node : &B->edge;
             free(c->W1s);
@@ -77,6 +96,14 @@ static void SFX(m3net_free)(struct SFX(m3net) *w)
             free(c->G3);
             free(c->c3);
             free(c->Wr);
+            free(c->W1sT);
+            free(c->W1dT);
+            free(c->W1eT);
+            free(c->A2T);
+            free(c->G2T);
+            free(c->A3T);
+            free(c->G3T);
+            free(c->WrT);
         }
     }
     free(w);
@@ -91,7 +118,8 @@ static struct SFX(m3net) *SFX(m3net_make)(const xg_m3gnet *m)
         return NULL;
     int ok = (w->Emb = SFX(copy_w)(m->emb, (size_t)m->nel * U)) &&
              (w->Ew = SFX(copy_w)(m->emb_ew, (size_t)U * nb)) &&
-             (w->Eb = SFX(copy_w)(m->emb_eb, (size_t)U));
+             (w->Eb = SFX(copy_w)(m->emb_eb, (size_t)U)) &&
+             (w->EwT = SFX(transpose_w)(w->Ew, U, nb));
     for (int k = 0; ok && k < NRO; k++) {
         int out = k == NRO - 1 ? 1 : U;
         ok = (w->RL[k] = SFX(copy_w)(m->ro_L[k], (size_t)out * U)) &&
@@ -105,7 +133,9 @@ static struct SFX(m3net) *SFX(m3net_make)(const xg_m3gnet *m)
         ok = (B->Wa = SFX(copy_w)(R->atom_w, (size_t)nb * U)) &&
              (B->ba = SFX(copy_w)(R->atom_b, (size_t)nb)) &&
              (B->Wb = SFX(copy_w)(R->bond_w, (size_t)U * nb)) &&
-             (B->Wg = SFX(copy_w)(R->bond_g, (size_t)U * nb));
+             (B->Wg = SFX(copy_w)(R->bond_g, (size_t)U * nb)) &&
+             (B->WbT = SFX(transpose_w)(B->Wb, U, nb)) &&
+             (B->WgT = SFX(transpose_w)(B->Wg, U, nb));
         for (int k = 0; ok && k < 2; k++) {
             const conv_raw *r = k ? &R->node : &R->edge;
             SFX(conv_w) *c = k ? &B->node : &B->edge;
@@ -134,7 +164,15 @@ static struct SFX(m3net) *SFX(m3net_make)(const xg_m3gnet *m)
                  (c->a3 = SFX(copy_w)(r->Lb[2], U)) &&
                  (c->G3 = SFX(copy_w)(r->G[2], (size_t)U * U)) &&
                  (c->c3 = SFX(copy_w)(r->Gb[2], U)) &&
-                 (c->Wr = SFX(copy_w)(r->rbf_w, (size_t)U * nb));
+                 (c->Wr = SFX(copy_w)(r->rbf_w, (size_t)U * nb)) &&
+                 (c->W1sT = SFX(transpose_w)(c->W1s, 2 * U, U)) &&
+                 (c->W1dT = SFX(transpose_w)(c->W1d, 2 * U, U)) &&
+                 (c->W1eT = SFX(transpose_w)(c->W1e, 2 * U, U)) &&
+                 (c->A2T = SFX(transpose_w)(c->A2, U, U)) &&
+                 (c->G2T = SFX(transpose_w)(c->G2, U, U)) &&
+                 (c->A3T = SFX(transpose_w)(c->A3, U, U)) &&
+                 (c->G3T = SFX(transpose_w)(c->G3, U, U)) &&
+                 (c->WrT = SFX(transpose_w)(c->Wr, U, nb));
         }
     }
     if (!ok) {
@@ -155,9 +193,100 @@ static inline REAL SFX(dsilu)(REAL x)
     return s * ((REAL)1 + x * ((REAL)1 - s));
 }
 
-/* Y[N x out] (=, or += with acc) X[N x in] W^T (W is out x in, row stride ldw) (+ bias). */
-static void SFX(lin)(REAL *Y, const REAL *X, const REAL *W, const REAL *bias, long N, int in,
-                     int out, int ldx, int ldw, int ldy, int acc)
+#if XG_MM_KERNEL
+typedef REAL SFX(vec) __attribute__((vector_size(64)));
+
+/* Y[mr x MM_NP vectors] = (Y if acc, else bias or 0) + X[mr x K] B[K x ...]: the accumulators
+ * stay in registers through the K loop (the unroll pragmas make every c[i][j] a register). */
+static inline __attribute__((always_inline)) void SFX(mm_tile)(int mr, int K, const REAL *X,
+                                                                long ldx, const REAL *B, long ldb,
+                                                                REAL *Y, long ldy,
+                                                                const REAL *bias, int acc)
+{
+    SFX(vec) c[MM_MR][MM_NP];
+    _Pragma("GCC unroll 8") for (int i = 0; i < mr; i++)
+        _Pragma("GCC unroll 8") for (int j = 0; j < MM_NP; j++)
+    {
+        if (acc)
+            memcpy(&c[i][j], Y + i * ldy + j * MM_VL, sizeof c[i][j]);
+        else if (bias)
+            memcpy(&c[i][j], bias + j * MM_VL, sizeof c[i][j]);
+        else
+            c[i][j] = (SFX(vec)){0};
+    }
+    for (int k = 0; k < K; k++) {
+        SFX(vec) b[MM_NP];
+        _Pragma("GCC unroll 8") for (int j = 0; j < MM_NP; j++)
+            memcpy(&b[j], B + k * ldb + j * MM_VL, sizeof b[j]);
+        _Pragma("GCC unroll 8") for (int i = 0; i < mr; i++)
+        {
+            SFX(vec) a = (SFX(vec)){0} + X[i * ldx + k];
+            _Pragma("GCC unroll 8") for (int j = 0; j < MM_NP; j++)
+                c[i][j] += a * b[j];
+        }
+    }
+    _Pragma("GCC unroll 8") for (int i = 0; i < mr; i++)
+        _Pragma("GCC unroll 8") for (int j = 0; j < MM_NP; j++)
+            memcpy(Y + i * ldy + j * MM_VL, &c[i][j], sizeof c[i][j]);
+}
+
+/* SFX(mm) on the kernel: N a multiple of MM_NP * MM_VL. Column panels outside, so one panel
+ * of B (K x 64 floats: 16 KB at K = 64) stays in L1 while the rows stream past it. */
+XG_MM_TARGET static void SFX(mm_avx512)(REAL *Y, long ldy, const REAL *X, long ldx,
+                                         const REAL *B, long ldb, long M, int N, int K,
+                                         const REAL *bias, int acc)
+{
+    for (int j0 = 0; j0 < N; j0 += MM_NP * MM_VL) {
+        const REAL *bj = bias ? bias + j0 : NULL;
+        long i0 = 0;
+        for (; i0 + MM_MR <= M; i0 += MM_MR)
+            SFX(mm_tile)(MM_MR, K, X + i0 * ldx, ldx, B + j0, ldb, Y + i0 * ldy + j0, ldy, bj, acc);
+        const REAL *x = X + i0 * ldx;
+        REAL *y = Y + i0 * ldy + j0;
+        switch (M - i0) { /* the last rows, each count with its own unrolled copy */
+        case 5: SFX(mm_tile)(5, K, x, ldx, B + j0, ldb, y, ldy, bj, acc); break;
+        case 4: SFX(mm_tile)(4, K, x, ldx, B + j0, ldb, y, ldy, bj, acc); break;
+        case 3: SFX(mm_tile)(3, K, x, ldx, B + j0, ldb, y, ldy, bj, acc); break;
+        case 2: SFX(mm_tile)(2, K, x, ldx, B + j0, ldb, y, ldy, bj, acc); break;
+        case 1: SFX(mm_tile)(1, K, x, ldx, B + j0, ldb, y, ldy, bj, acc); break;
+        default: break;
+        }
+    }
+}
+#endif
+
+/* Y[M x N] = (Y if acc, else bias (N) on every row, or 0) + X[M x K] B[K x N]; row strides
+ * ldy, ldx, ldb. */
+static void SFX(mm)(REAL *Y, int ldy, const REAL *X, int ldx, const REAL *B, int ldb, long M,
+                    int N, int K, const REAL *bias, int acc)
+{
+    if (M <= 0)
+        return;
+#if XG_MM_KERNEL
+    if (N % (MM_NP * MM_VL) == 0 && mm_kernel_usable()) {
+        SFX(mm_avx512)(Y, ldy, X, ldx, B, ldb, M, N, K, bias, acc);
+        return;
+    }
+#endif
+    if (bias && !acc)
+        for (long r = 0; r < M; r++)
+            memcpy(Y + r * ldy, bias, sizeof(REAL) * N);
+    GEMM(CblasRowMajor, CblasNoTrans, CblasNoTrans, (int)M, N, K, 1, X, ldx, B, ldb,
+         (bias || acc) ? 1 : 0, Y, ldy);
+}
+
+/* Y[N x out] (=, or += with acc) X[N x in] W^T (+ bias), given WT = W^T (in x out, row stride
+ * ldwt). */
+static void SFX(lin)(REAL *Y, const REAL *X, const REAL *WT, const REAL *bias, long N, int in,
+                     int out, int ldx, int ldwt, int ldy, int acc)
+{
+    SFX(mm)(Y, ldy, X, ldx, WT, ldwt, N, out, in, bias, acc);
+}
+
+/* The same from W itself (out x in, row stride ldw), by CBLAS: for the per-atom layers (N = the
+ * atoms), whose weights are not kept transposed. */
+static void SFX(lin_w)(REAL *Y, const REAL *X, const REAL *W, const REAL *bias, long N, int in,
+                       int out, int ldx, int ldw, int ldy, int acc)
 {
     if (N <= 0)
         return;
@@ -168,24 +297,18 @@ static void SFX(lin)(REAL *Y, const REAL *X, const REAL *W, const REAL *bias, lo
          (bias || acc) ? 1 : 0, Y, ldy);
 }
 
-/* dX[N x in] += dY[N x out] W. */
+/* dX[N x in] += dY[N x out] W (W: out x in, row stride ldw). */
 static void SFX(lin_back)(REAL *dX, const REAL *dY, const REAL *W, long N, int in, int out,
                           int ldx, int ldw, int ldy)
 {
-    if (N <= 0)
-        return;
-    GEMM(CblasRowMajor, CblasNoTrans, CblasNoTrans, (int)N, in, out, 1, dY, ldy, W, ldw, 1, dX,
-         ldx);
+    SFX(mm)(dX, ldx, dY, ldy, W, ldw, N, in, out, NULL, 1);
 }
 
-/* dX[N x in] = dY[N x out] W (overwrites: saves clearing a buffer the GEMM fills anyway). */
+/* dX[N x in] = dY[N x out] W (overwrites: saves clearing a buffer the product fills anyway). */
 static void SFX(lin_back_set)(REAL *dX, const REAL *dY, const REAL *W, long N, int in, int out,
                               int ldx, int ldw, int ldy)
 {
-    if (N <= 0)
-        return;
-    GEMM(CblasRowMajor, CblasNoTrans, CblasNoTrans, (int)N, in, out, 1, dY, ldy, W, ldw, 0, dX,
-         ldx);
+    SFX(mm)(dX, ldx, dY, ldy, W, ldw, N, in, out, NULL, 0);
 }
 
 /* Saved state of one conv gated MLP over E rows. */
@@ -225,14 +348,14 @@ static void SFX(conv_forward)(const SFX(conv_w) *c, SFX(conv_save) *S, REAL *out
 {
     long E = g->E;
     int n = g->n, U2 = 2 * U;
-    SFX(lin)(P, v, c->W1s, c->b1, n, U, U2, U, U, U2, 0);
-    SFX(lin)(Q, v, c->W1d, NULL, n, U, U2, U, U, U2, 0);
-    SFX(lin)(S->w, rbf, c->Wr, NULL, E, nb, U, nb, nb, U, 0);
+    SFX(lin)(P, v, c->W1sT, c->b1, n, U, U2, U, U2, U2, 0);
+    SFX(lin)(Q, v, c->W1dT, NULL, n, U, U2, U, U2, U2, 0);
+    SFX(lin)(S->w, rbf, c->WrT, NULL, E, nb, U, nb, U, U, 0);
     for (long r0 = 0; r0 < E; r0 += CONV_TILE) {
         long R = E - r0 < CONV_TILE ? E - r0 : CONV_TILE;
         REAL *z1 = S->z1 + r0 * U2, *z2 = S->z2 + r0 * U2, *z3 = S->z3 + r0 * U2;
         REAL *s1 = S->s1 + r0 * U2, *s2 = S->s2 + r0 * U2, *s3 = S->s3 + r0 * U2;
-        SFX(lin)(z1, e + r0 * U, c->W1e, NULL, R, U, U2, U, U, U2, 0);
+        SFX(lin)(z1, e + r0 * U, c->W1eT, NULL, R, U, U2, U, U2, U2, 0);
         for (long r = 0; r < R; r++) {
             REAL *z = z1 + r * U2;
             const REAL *pp = P + (long)g->src[r0 + r] * U2, *q = Q + (long)g->dst[r0 + r] * U2;
@@ -241,11 +364,11 @@ static void SFX(conv_forward)(const SFX(conv_w) *c, SFX(conv_save) *S, REAL *out
         }
         SFX(sig_rows)(s1, h, z1, R * U2);
         /* layer 2: h (R x 2U) -> z2; layers read columns 0..U-1, gates U..2U-1 */
-        SFX(lin)(z2, h, c->A2, c->a2, R, U, U, U2, U, U2, 0);
-        SFX(lin)(z2 + U, h + U, c->G2, c->c2, R, U, U, U2, U, U2, 0);
+        SFX(lin)(z2, h, c->A2T, c->a2, R, U, U, U2, U, U2, 0);
+        SFX(lin)(z2 + U, h + U, c->G2T, c->c2, R, U, U, U2, U, U2, 0);
         SFX(sig_rows)(s2, h, z2, R * U2);
-        SFX(lin)(z3, h, c->A3, c->a3, R, U, U, U2, U, U2, 0);
-        SFX(lin)(z3 + U, h + U, c->G3, c->c3, R, U, U, U2, U, U2, 0);
+        SFX(lin)(z3, h, c->A3T, c->a3, R, U, U, U2, U, U2, 0);
+        SFX(lin)(z3 + U, h + U, c->G3T, c->c3, R, U, U, U2, U, U2, 0);
         SFX(sig_rows)(s3, NULL, z3, R * U2);
         for (long r = 0; r < R; r++) {
             const REAL *z = z3 + r * U2, *sg = s3 + r * U2, *w = S->w + (r0 + r) * U;
@@ -397,7 +520,7 @@ static double SFX(net_run)(const xg_m3gnet *m, const struct SFX(m3net) *W0, cons
     /* ---- embedding ---- */
     for (int i = 0; i < n; i++)
         memcpy(v + (size_t)i * U, W0->Emb + (size_t)m->z2i[types[i]] * U, sizeof(REAL) * U);
-    SFX(lin)(ez, rbf, W0->Ew, W0->Eb, E, nb, U, nb, nb, U, 0);
+    SFX(lin)(ez, rbf, W0->EwT, W0->Eb, E, nb, U, nb, U, U, 0);
     for (long k = 0; k < E * U; k++)
         ecur[k] = SFX(silu)(ez[k]);
 
@@ -406,7 +529,7 @@ static double SFX(net_run)(const xg_m3gnet *m, const struct SFX(m3net) *W0, cons
         const SFX(block_w) *W = &W0->blk[b];
         SFX(block_save) *B = &bs[b];
         /* three-body */
-        SFX(lin)(B->atoms, v, W->Wa, W->ba, n, U, nb, U, U, nb, 0);
+        SFX(lin_w)(B->atoms, v, W->Wa, W->ba, n, U, nb, U, U, nb, 0);
         for (long k = 0; k < (long)n * nb; k++)
             B->atoms[k] = SFX(sigm)(B->atoms[k]);
         REAL *nbs = dnb; /* free until the backward pass */
@@ -417,8 +540,8 @@ static double SFX(net_run)(const xg_m3gnet *m, const struct SFX(m3net) *W0, cons
             for (int c = 0; c < nb; c++)
                 o[c] += bq[c] * at[c] * tw[q];
         }
-        SFX(lin)(B->zb, nbs, W->Wb, NULL, E, nb, U, nb, nb, U, 0);
-        SFX(lin)(B->zg, nbs, W->Wg, NULL, E, nb, U, nb, nb, U, 0);
+        SFX(lin)(B->zb, nbs, W->WbT, NULL, E, nb, U, nb, U, U, 0);
+        SFX(lin)(B->zg, nbs, W->WgT, NULL, E, nb, U, nb, U, U, 0);
         SFX(sig_rows)(B->sb, NULL, B->zb, E * U);
         SFX(sig_rows)(B->sg, NULL, B->zg, E * U);
         for (long k = 0; k < E * U; k++)
@@ -446,8 +569,8 @@ static double SFX(net_run)(const xg_m3gnet *m, const struct SFX(m3net) *W0, cons
         for (int k = 0; k < NRO; k++) {
             int out = k == NRO - 1 ? 1 : U;
             REAL *zL = ro + (size_t)2 * k * n * U, *zG = ro + (size_t)(2 * k + 1) * n * U;
-            SFX(lin)(zL, k == 0 ? x : xh, W0->RL[k], W0->RLb[k], n, U, out, U, U, out, 0);
-            SFX(lin)(zG, k == 0 ? x : xg, W0->RG[k], W0->RGb[k], n, U, out, U, U, out, 0);
+            SFX(lin_w)(zL, k == 0 ? x : xh, W0->RL[k], W0->RLb[k], n, U, out, U, U, out, 0);
+            SFX(lin_w)(zG, k == 0 ? x : xg, W0->RG[k], W0->RGb[k], n, U, out, U, U, out, 0);
             if (k < NRO - 1) {
                 REAL *nh = k % 2 ? dv2 : Q, *ng = k % 2 ? P : dP;
                 for (long q = 0; q < (long)n * U; q++) {
