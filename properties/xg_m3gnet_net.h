@@ -196,12 +196,14 @@ static inline REAL SFX(dsilu)(REAL x)
 #if XG_MM_KERNEL
 typedef REAL SFX(vec) __attribute__((vector_size(64)));
 
-/* Y[mr x MM_NP vectors] = (Y if acc, else bias or 0) + X[mr x K] B[K x ...]: the accumulators
- * stay in registers through the K loop (the unroll pragmas make every c[i][j] a register). */
+/* Y[mr x MM_NP vectors] = (Y if acc, else bias or 0) + X[mr x K] B[K x ...], times D
+ * elementwise where D is given: the accumulators stay in registers through the K loop (the
+ * unroll pragmas make every c[i][j] a register). */
 static inline __attribute__((always_inline)) void SFX(mm_tile)(int mr, int K, const REAL *X,
                                                                 long ldx, const REAL *B, long ldb,
                                                                 REAL *Y, long ldy,
-                                                                const REAL *bias, int acc)
+                                                                const REAL *bias, int acc,
+                                                                const REAL *D, long ldd)
 {
     SFX(vec) c[MM_MR][MM_NP];
     _Pragma("GCC unroll 8") for (int i = 0; i < mr; i++)
@@ -225,6 +227,14 @@ static inline __attribute__((always_inline)) void SFX(mm_tile)(int mr, int K, co
                 c[i][j] += a * b[j];
         }
     }
+    if (D)
+        _Pragma("GCC unroll 8") for (int i = 0; i < mr; i++)
+            _Pragma("GCC unroll 8") for (int j = 0; j < MM_NP; j++)
+        {
+            SFX(vec) d;
+            memcpy(&d, D + i * ldd + j * MM_VL, sizeof d);
+            c[i][j] *= d;
+        }
     _Pragma("GCC unroll 8") for (int i = 0; i < mr; i++)
         _Pragma("GCC unroll 8") for (int j = 0; j < MM_NP; j++)
             memcpy(Y + i * ldy + j * MM_VL, &c[i][j], sizeof c[i][j]);
@@ -234,21 +244,22 @@ static inline __attribute__((always_inline)) void SFX(mm_tile)(int mr, int K, co
  * of B (K x 64 floats: 16 KB at K = 64) stays in L1 while the rows stream past it. */
 XG_MM_TARGET static void SFX(mm_avx512)(REAL *Y, long ldy, const REAL *X, long ldx,
                                          const REAL *B, long ldb, long M, int N, int K,
-                                         const REAL *bias, int acc)
+                                         const REAL *bias, int acc, const REAL *D, long ldd)
 {
     for (int j0 = 0; j0 < N; j0 += MM_NP * MM_VL) {
         const REAL *bj = bias ? bias + j0 : NULL;
         long i0 = 0;
         for (; i0 + MM_MR <= M; i0 += MM_MR)
-            SFX(mm_tile)(MM_MR, K, X + i0 * ldx, ldx, B + j0, ldb, Y + i0 * ldy + j0, ldy, bj, acc);
-        const REAL *x = X + i0 * ldx;
+            SFX(mm_tile)(MM_MR, K, X + i0 * ldx, ldx, B + j0, ldb, Y + i0 * ldy + j0, ldy, bj, acc,
+                         D ? D + i0 * ldd + j0 : NULL, ldd);
+        const REAL *x = X + i0 * ldx, *d = D ? D + i0 * ldd + j0 : NULL;
         REAL *y = Y + i0 * ldy + j0;
         switch (M - i0) { /* the last rows, each count with its own unrolled copy */
-        case 5: SFX(mm_tile)(5, K, x, ldx, B + j0, ldb, y, ldy, bj, acc); break;
-        case 4: SFX(mm_tile)(4, K, x, ldx, B + j0, ldb, y, ldy, bj, acc); break;
-        case 3: SFX(mm_tile)(3, K, x, ldx, B + j0, ldb, y, ldy, bj, acc); break;
-        case 2: SFX(mm_tile)(2, K, x, ldx, B + j0, ldb, y, ldy, bj, acc); break;
-        case 1: SFX(mm_tile)(1, K, x, ldx, B + j0, ldb, y, ldy, bj, acc); break;
+        case 5: SFX(mm_tile)(5, K, x, ldx, B + j0, ldb, y, ldy, bj, acc, d, ldd); break;
+        case 4: SFX(mm_tile)(4, K, x, ldx, B + j0, ldb, y, ldy, bj, acc, d, ldd); break;
+        case 3: SFX(mm_tile)(3, K, x, ldx, B + j0, ldb, y, ldy, bj, acc, d, ldd); break;
+        case 2: SFX(mm_tile)(2, K, x, ldx, B + j0, ldb, y, ldy, bj, acc, d, ldd); break;
+        case 1: SFX(mm_tile)(1, K, x, ldx, B + j0, ldb, y, ldy, bj, acc, d, ldd); break;
         default: break;
         }
     }
@@ -256,15 +267,16 @@ XG_MM_TARGET static void SFX(mm_avx512)(REAL *Y, long ldy, const REAL *X, long l
 #endif
 
 /* Y[M x N] = (Y if acc, else bias (N) on every row, or 0) + X[M x K] B[K x N]; row strides
- * ldy, ldx, ldb. */
+ * ldy, ldx, ldb. With D (row stride ldd), the result is then multiplied by D elementwise, in
+ * the kernel before it is stored. */
 static void SFX(mm)(REAL *Y, int ldy, const REAL *X, int ldx, const REAL *B, int ldb, long M,
-                    int N, int K, const REAL *bias, int acc)
+                    int N, int K, const REAL *bias, int acc, const REAL *D, int ldd)
 {
     if (M <= 0)
         return;
 #if XG_MM_KERNEL
     if (N % (MM_NP * MM_VL) == 0 && mm_kernel_usable()) {
-        SFX(mm_avx512)(Y, ldy, X, ldx, B, ldb, M, N, K, bias, acc);
+        SFX(mm_avx512)(Y, ldy, X, ldx, B, ldb, M, N, K, bias, acc, D, ldd);
         return;
     }
 #endif
@@ -273,6 +285,10 @@ static void SFX(mm)(REAL *Y, int ldy, const REAL *X, int ldx, const REAL *B, int
             memcpy(Y + r * ldy, bias, sizeof(REAL) * N);
     GEMM(CblasRowMajor, CblasNoTrans, CblasNoTrans, (int)M, N, K, 1, X, ldx, B, ldb,
          (bias || acc) ? 1 : 0, Y, ldy);
+    if (D)
+        for (long r = 0; r < M; r++)
+            for (int k = 0; k < N; k++)
+                Y[r * ldy + k] *= D[r * ldd + k];
 }
 
 /* Y[N x out] (=, or += with acc) X[N x in] W^T (+ bias), given WT = W^T (in x out, row stride
@@ -280,7 +296,7 @@ static void SFX(mm)(REAL *Y, int ldy, const REAL *X, int ldx, const REAL *B, int
 static void SFX(lin)(REAL *Y, const REAL *X, const REAL *WT, const REAL *bias, long N, int in,
                      int out, int ldx, int ldwt, int ldy, int acc)
 {
-    SFX(mm)(Y, ldy, X, ldx, WT, ldwt, N, out, in, bias, acc);
+    SFX(mm)(Y, ldy, X, ldx, WT, ldwt, N, out, in, bias, acc, NULL, 0);
 }
 
 /* The same from W itself (out x in, row stride ldw), by CBLAS: for the per-atom layers (N = the
@@ -301,50 +317,92 @@ static void SFX(lin_w)(REAL *Y, const REAL *X, const REAL *W, const REAL *bias, 
 static void SFX(lin_back)(REAL *dX, const REAL *dY, const REAL *W, long N, int in, int out,
                           int ldx, int ldw, int ldy)
 {
-    SFX(mm)(dX, ldx, dY, ldy, W, ldw, N, in, out, NULL, 1);
+    SFX(mm)(dX, ldx, dY, ldy, W, ldw, N, in, out, NULL, 1, NULL, 0);
 }
 
 /* dX[N x in] = dY[N x out] W (overwrites: saves clearing a buffer the product fills anyway). */
 static void SFX(lin_back_set)(REAL *dX, const REAL *dY, const REAL *W, long N, int in, int out,
                               int ldx, int ldw, int ldy)
 {
-    SFX(mm)(dX, ldx, dY, ldy, W, ldw, N, in, out, NULL, 0);
+    SFX(mm)(dX, ldx, dY, ldy, W, ldw, N, in, out, NULL, 0, NULL, 0);
+}
+
+/* dX[N x in] = (dY[N x out] W) * D elementwise (D: N x in, row stride ldx): a layer's input
+ * gradient times the SiLU' of the layer below, in one pass. */
+static void SFX(lin_back_mul)(REAL *dX, const REAL *dY, const REAL *W, const REAL *D, long N,
+                              int in, int out, int ldx, int ldw, int ldy)
+{
+    SFX(mm)(dX, ldx, dY, ldy, W, ldw, N, in, out, NULL, 0, D, ldx);
 }
 
 /* Saved state of one conv gated MLP over E rows. */
 typedef struct {
-    REAL *z1;             /* E x 2U (layer | gate pre-activations) */
-    REAL *z2, *z3;        /* E x 2U each */
-    REAL *s1, *s2, *s3;   /* their sigmoids, so backward needs no exp */
+    REAL *d1, *d2;        /* E x 2U: SiLU' of layers 1 and 2 (layer | gate columns) */
+    REAL *y, *gv, *gg;    /* E x U: the gated output y = SiLU(z3 layer) sigmoid(z3 gate) and
+                             its derivatives in the two (SFX(gate_rows)) */
     REAL *w;              /* E x U: W_rbf rbf */
 } SFX(conv_save);
 
-/* s = sigmoid(z) over n numbers; h (optional) = SiLU(z) = z s. The sigmoid passes are
- * arithmetic-bound (a polynomial and a division per number); where the CPU has AVX-512 they
- * run twice as wide (XG_SIMD_CLONES). Elementwise, so every copy computes the same numbers. */
+/* The element-wise passes below are arithmetic-bound (a polynomial and a division per
+ * sigmoid); where the CPU has AVX-512 they run twice as wide (XG_SIMD_CLONES). Element-wise,
+ * so every copy computes the same numbers. */
+
+/* x = SiLU(z) in place and d = SiLU'(z) over n numbers: a hidden layer's activation and what
+ * its backward pass multiplies by. */
 XG_SIMD_CLONES
-static void SFX(sig_rows)(REAL *restrict s, REAL *restrict h, const REAL *restrict z, long n)
+static void SFX(silu_d_rows)(REAL *restrict x, REAL *restrict d, long n)
 {
-    if (h)
-        for (long k = 0; k < n; k++) {
-            REAL sk = (REAL)1 / ((REAL)1 + EXPV(-z[k]));
-            s[k] = sk;
-            h[k] = z[k] * sk;
-        }
-    else
-        for (long k = 0; k < n; k++)
-            s[k] = (REAL)1 / ((REAL)1 + EXPV(-z[k]));
+    for (long k = 0; k < n; k++) {
+        REAL z = x[k], s = (REAL)1 / ((REAL)1 + EXPV(-z));
+        x[k] = z * s;
+        d[k] = s * ((REAL)1 + z * ((REAL)1 - s));
+    }
 }
 
-/* SiLU'(z) from z and s = sigmoid(z). */
-static inline REAL SFX(dsilu_s)(REAL z, REAL s) { return s * ((REAL)1 + z * ((REAL)1 - s)); }
+/* A gated output y = SiLU(zv) sigmoid(zg) over R rows of U numbers (zv and zg rows ldz
+ * apart): out = y w and m = y (w given) or out += y (w NULL), and what the backward pass
+ * multiplies by: gv = dy/dzv, gg = dy/dzg. out, w, gv, gg, m: rows of U. One pass, so the
+ * backward pass reads two or three numbers per output instead of recomputing SiLU' from saved
+ * pre-activations and sigmoids. The two uses get a loop each (one with no branch inside
+ * vectorizes). */
+XG_SIMD_CLONES
+static void SFX(gate_rows)(const REAL *restrict zv, const REAL *restrict zg, long ldz,
+                           const REAL *restrict w, REAL *restrict out, REAL *restrict gv,
+                           REAL *restrict gg, REAL *restrict m, long R, int U)
+{
+    for (long r = 0; r < R; r++) {
+        const REAL *a = zv + r * ldz, *b = zg + r * ldz;
+        REAL *restrict o = out + r * U, *restrict pv = gv + r * U, *restrict pg = gg + r * U;
+        if (w) {
+            const REAL *restrict wr = w + r * U;
+            REAL *restrict mr = m + r * U;
+            for (int k = 0; k < U; k++) {
+                REAL sv = (REAL)1 / ((REAL)1 + EXPV(-a[k]));
+                REAL sg = (REAL)1 / ((REAL)1 + EXPV(-b[k]));
+                REAL y = a[k] * sv * sg;
+                pv[k] = sg * sv * ((REAL)1 + a[k] * ((REAL)1 - sv));
+                pg[k] = y * ((REAL)1 - sg);
+                o[k] = y * wr[k];
+                mr[k] = y;
+            }
+        } else
+            for (int k = 0; k < U; k++) {
+                REAL sv = (REAL)1 / ((REAL)1 + EXPV(-a[k]));
+                REAL sg = (REAL)1 / ((REAL)1 + EXPV(-b[k]));
+                REAL y = a[k] * sv * sg;
+                pv[k] = sg * sv * ((REAL)1 + a[k] * ((REAL)1 - sv));
+                pg[k] = y * ((REAL)1 - sg);
+                o[k] += y;
+            }
+    }
+}
 
 /* out[E x U] = GatedMLP([v_src, v_dst, e]) * (W_rbf rbf). P (N x 2U) = v W1s^T, Q = v W1d^T;
- * h: a TILE x 2U work array. Edges go in tiles of CONV_TILE rows so each tile's activations
+ * h, h2: TILE x 2U work arrays. Edges go in tiles of CONV_TILE rows so each tile's activations
  * stay in cache between the GEMM that makes them and the sigmoid and GEMM that use them. */
 static void SFX(conv_forward)(const SFX(conv_w) *c, SFX(conv_save) *S, REAL *out, const REAL *v,
                               const REAL *e, const REAL *rbf, const graph *g, int U, int nb,
-                              REAL *P, REAL *Q, REAL *h)
+                              REAL *P, REAL *Q, REAL *h, REAL *h2)
 {
     long E = g->E;
     int n = g->n, U2 = 2 * U;
@@ -353,29 +411,25 @@ static void SFX(conv_forward)(const SFX(conv_w) *c, SFX(conv_save) *S, REAL *out
     SFX(lin)(S->w, rbf, c->WrT, NULL, E, nb, U, nb, U, U, 0);
     for (long r0 = 0; r0 < E; r0 += CONV_TILE) {
         long R = E - r0 < CONV_TILE ? E - r0 : CONV_TILE;
-        REAL *z1 = S->z1 + r0 * U2, *z2 = S->z2 + r0 * U2, *z3 = S->z3 + r0 * U2;
-        REAL *s1 = S->s1 + r0 * U2, *s2 = S->s2 + r0 * U2, *s3 = S->s3 + r0 * U2;
-        SFX(lin)(z1, e + r0 * U, c->W1eT, NULL, R, U, U2, U, U2, U2, 0);
+        REAL *d1 = S->d1 + r0 * U2, *d2 = S->d2 + r0 * U2;
+        /* layer 1: the bond's part by GEMM, the two atoms' parts gathered; h = SiLU */
+        SFX(lin)(h, e + r0 * U, c->W1eT, NULL, R, U, U2, U, U2, U2, 0);
         for (long r = 0; r < R; r++) {
-            REAL *z = z1 + r * U2;
+            REAL *z = h + r * U2;
             const REAL *pp = P + (long)g->src[r0 + r] * U2, *q = Q + (long)g->dst[r0 + r] * U2;
             for (int k = 0; k < U2; k++)
                 z[k] += pp[k] + q[k];
         }
-        SFX(sig_rows)(s1, h, z1, R * U2);
-        /* layer 2: h (R x 2U) -> z2; layers read columns 0..U-1, gates U..2U-1 */
-        SFX(lin)(z2, h, c->A2T, c->a2, R, U, U, U2, U, U2, 0);
-        SFX(lin)(z2 + U, h + U, c->G2T, c->c2, R, U, U, U2, U, U2, 0);
-        SFX(sig_rows)(s2, h, z2, R * U2);
-        SFX(lin)(z3, h, c->A3T, c->a3, R, U, U, U2, U, U2, 0);
-        SFX(lin)(z3 + U, h + U, c->G3T, c->c3, R, U, U, U2, U, U2, 0);
-        SFX(sig_rows)(s3, NULL, z3, R * U2);
-        for (long r = 0; r < R; r++) {
-            const REAL *z = z3 + r * U2, *sg = s3 + r * U2, *w = S->w + (r0 + r) * U;
-            REAL *o = out + (r0 + r) * U;
-            for (int k = 0; k < U; k++)
-                o[k] = z[k] * sg[k] * sg[U + k] * w[k];
-        }
+        SFX(silu_d_rows)(h, d1, R * U2);
+        /* layer 2: h (R x 2U) -> h2; layers read columns 0..U-1, gates U..2U-1 */
+        SFX(lin)(h2, h, c->A2T, c->a2, R, U, U, U2, U, U2, 0);
+        SFX(lin)(h2 + U, h + U, c->G2T, c->c2, R, U, U, U2, U, U2, 0);
+        SFX(silu_d_rows)(h2, d2, R * U2);
+        /* layer 3 into h (layer 1's activations are spent), then the gated output */
+        SFX(lin)(h, h2, c->A3T, c->a3, R, U, U, U2, U, U2, 0);
+        SFX(lin)(h + U, h2 + U, c->G3T, c->c3, R, U, U, U2, U, U2, 0);
+        SFX(gate_rows)(h, h + U, U2, S->w + r0 * U, out + r0 * U, S->gv + r0 * U, S->gg + r0 * U,
+                       S->y + r0 * U, R, U);
     }
 }
 
@@ -395,29 +449,25 @@ static void SFX(conv_backward)(const SFX(conv_w) *c, const SFX(conv_save) *S, co
     memset(dP, 0, sizeof(REAL) * 2 * n * U2);
     for (long r0 = 0; r0 < E; r0 += CONV_TILE) {
         long R = E - r0 < CONV_TILE ? E - r0 : CONV_TILE;
-        const REAL *z1 = S->z1 + r0 * U2, *z2 = S->z2 + r0 * U2, *z3 = S->z3 + r0 * U2;
-        const REAL *s1 = S->s1 + r0 * U2, *s2 = S->s2 + r0 * U2, *s3 = S->s3 + r0 * U2;
+        const REAL *d1 = S->d1 + r0 * U2, *d2 = S->d2 + r0 * U2;
         /* d(w) = dout * mlp_out -> drbf (after the loop); d z3 into t2 */
         for (long r = 0; r < R; r++) {
-            const REAL *z = z3 + r * U2, *sr = s3 + r * U2, *w = S->w + (r0 + r) * U;
+            const REAL *y = S->y + (r0 + r) * U, *gv = S->gv + (r0 + r) * U;
+            const REAL *gg = S->gg + (r0 + r) * U, *w = S->w + (r0 + r) * U;
             const REAL *d = dout + (dout_atom ? (long)dout_atom[r0 + r] : r0 + r) * U;
             REAL *dz = t2 + r * U2, *dwr = dw + (r0 + r) * U;
             for (int k = 0; k < U; k++) {
-                REAL a = z[k] * sr[k], sg = sr[U + k];
-                dwr[k] = d[k] * a * sg;
-                dz[k] = d[k] * w[k] * sg * SFX(dsilu_s)(z[k], sr[k]);
-                dz[U + k] = d[k] * w[k] * a * sg * ((REAL)1 - sg);
+                REAL dy = d[k] * w[k];
+                dwr[k] = d[k] * y[k];
+                dz[k] = dy * gv[k];
+                dz[U + k] = dy * gg[k];
             }
         }
-        /* through layer 3 into h2 (t1), layer 2 into h1 (t2) */
-        SFX(lin_back_set)(t1, t2, c->A3, R, U, U, U2, U, U2);
-        SFX(lin_back_set)(t1 + U, t2 + U, c->G3, R, U, U, U2, U, U2);
-        for (long k = 0; k < R * U2; k++)
-            t1[k] *= SFX(dsilu_s)(z2[k], s2[k]);
-        SFX(lin_back_set)(t2, t1, c->A2, R, U, U, U2, U, U2);
-        SFX(lin_back_set)(t2 + U, t1 + U, c->G2, R, U, U, U2, U, U2);
-        for (long k = 0; k < R * U2; k++)
-            t2[k] *= SFX(dsilu_s)(z1[k], s1[k]);
+        /* through layer 3 and SiLU' into z2 (t1), layer 2 and SiLU' into z1 (t2) */
+        SFX(lin_back_mul)(t1, t2, c->A3, d2, R, U, U, U2, U, U2);
+        SFX(lin_back_mul)(t1 + U, t2 + U, c->G3, d2 + U, R, U, U, U2, U, U2);
+        SFX(lin_back_mul)(t2, t1, c->A2, d1, R, U, U, U2, U, U2);
+        SFX(lin_back_mul)(t2 + U, t1 + U, c->G2, d1 + U, R, U, U, U2, U, U2);
         /* t2 = dz1 (R x 2U): into e, and summed per source and destination atom for the
          * split first layer */
         SFX(lin_back)(de + r0 * U, t2, c->W1e, R, U, U2, U, U, U2);
@@ -442,7 +492,7 @@ typedef struct {
     /* what the backward pass reads: the three-body atom gates and bond pre-activations with
      * their sigmoids, and the two gated MLPs' saves; edge and node features themselves are
      * not needed there and live in one buffer each, updated in place */
-    REAL *atoms, *zb, *zg, *sb, *sg;
+    REAL *atoms, *gv, *gg; /* gv, gg: the three-body gated update's SFX(gate_rows) */
     SFX(conv_save) ce, cn;
 } SFX(block_save);
 
@@ -454,8 +504,8 @@ static size_t SFX(net_arena_bytes)(int n, long E, long T, int U, int nb, int NB)
     int arrays = 0;
     elems += Eg * nb * 2 + Tg * nb * 2 + Tg * 2; /* rbf, grbf, basis, gbasis, tw, gtw */
     arrays += 6;
-    elems += (size_t)NB * ((size_t)n * nb + Eg * U * 6 + Eg * U2 * 12);
-    arrays += NB * 19;
+    elems += (size_t)NB * ((size_t)n * nb + Eg * U * 10 + Eg * U2 * 4);
+    arrays += NB * 15;
     elems += (size_t)n * U * 3 + (size_t)n * U2 * 4 + Eg * U2 * 3 + Eg * U * 4 +
              (size_t)n * (U * 2 * NRO + 8) + Eg * nb + (size_t)n * nb;
     arrays += 17;
@@ -482,22 +532,18 @@ static double SFX(net_run)(const xg_m3gnet *m, const struct SFX(m3net) *W0, cons
     for (int b = 0; b < NB; b++) {
         SFX(block_save) *B = &bs[b];
         B->atoms = TAKE((size_t)n * nb);
-        B->zb = TAKE((size_t)Eg * U);
-        B->zg = TAKE((size_t)Eg * U);
-        B->ce.z1 = TAKE((size_t)Eg * U2);
-        B->ce.z2 = TAKE((size_t)Eg * U2);
-        B->ce.z3 = TAKE((size_t)Eg * U2);
-        B->cn.z1 = TAKE((size_t)Eg * U2);
-        B->cn.z2 = TAKE((size_t)Eg * U2);
-        B->cn.z3 = TAKE((size_t)Eg * U2);
-        B->ce.s1 = TAKE((size_t)Eg * U2);
-        B->ce.s2 = TAKE((size_t)Eg * U2);
-        B->ce.s3 = TAKE((size_t)Eg * U2);
-        B->cn.s1 = TAKE((size_t)Eg * U2);
-        B->cn.s2 = TAKE((size_t)Eg * U2);
-        B->cn.s3 = TAKE((size_t)Eg * U2);
-        B->sb = TAKE((size_t)Eg * U);
-        B->sg = TAKE((size_t)Eg * U);
+        B->gv = TAKE((size_t)Eg * U);
+        B->gg = TAKE((size_t)Eg * U);
+        B->ce.d1 = TAKE((size_t)Eg * U2);
+        B->ce.d2 = TAKE((size_t)Eg * U2);
+        B->ce.y = TAKE((size_t)Eg * U);
+        B->cn.d1 = TAKE((size_t)Eg * U2);
+        B->cn.d2 = TAKE((size_t)Eg * U2);
+        B->cn.y = TAKE((size_t)Eg * U);
+        B->ce.gv = TAKE((size_t)Eg * U);
+        B->ce.gg = TAKE((size_t)Eg * U);
+        B->cn.gv = TAKE((size_t)Eg * U);
+        B->cn.gg = TAKE((size_t)Eg * U);
         B->ce.w = TAKE((size_t)Eg * U);
         B->cn.w = TAKE((size_t)Eg * U);
     }
@@ -540,18 +586,17 @@ static double SFX(net_run)(const xg_m3gnet *m, const struct SFX(m3net) *W0, cons
             for (int c = 0; c < nb; c++)
                 o[c] += bq[c] * at[c] * tw[q];
         }
-        SFX(lin)(B->zb, nbs, W->WbT, NULL, E, nb, U, nb, U, U, 0);
-        SFX(lin)(B->zg, nbs, W->WgT, NULL, E, nb, U, nb, U, U, 0);
-        SFX(sig_rows)(B->sb, NULL, B->zb, E * U);
-        SFX(sig_rows)(B->sg, NULL, B->zg, E * U);
-        for (long k = 0; k < E * U; k++)
-            ecur[k] += B->zb[k] * B->sb[k] * B->sg[k];
+        /* e += SiLU(zb) sigmoid(zg); zb, zg in eout and de, free until the convs and the
+         * backward pass */
+        SFX(lin)(eout, nbs, W->WbT, NULL, E, nb, U, nb, U, U, 0);
+        SFX(lin)(de, nbs, W->WgT, NULL, E, nb, U, nb, U, U, 0);
+        SFX(gate_rows)(eout, de, U, NULL, ecur, B->gv, B->gg, NULL, E, U);
         /* edge update */
-        SFX(conv_forward)(&W->edge, &B->ce, eout, v, ecur, rbf, g, U, nb, P, Q, h);
+        SFX(conv_forward)(&W->edge, &B->ce, eout, v, ecur, rbf, g, U, nb, P, Q, h, t1);
         for (long k = 0; k < E * U; k++)
             ecur[k] += eout[k];
         /* node update: messages src -> dst */
-        SFX(conv_forward)(&W->node, &B->cn, eout, v, ecur, rbf, g, U, nb, P, Q, h);
+        SFX(conv_forward)(&W->node, &B->cn, eout, v, ecur, rbf, g, U, nb, P, Q, h, t1);
         for (long r = 0; r < E; r++) {
             REAL *vd = v + (long)g->dst[r] * U;
             const REAL *o = eout + r * U;
@@ -639,9 +684,8 @@ static double SFX(net_run)(const xg_m3gnet *m, const struct SFX(m3net) *W0, cons
         SFX(conv_backward)(&W->edge, &B->ce, de, NULL, dv2, de, grbf, g, U, nb, t1, t2, h, dP);
         /* de is now dE/d e_mid; three-body: e_mid = e_in + silu(zb) sigm(zg) */
         for (long k = 0; k < E * U; k++) {
-            REAL sb = B->zb[k] * B->sb[k], sg = B->sg[k];
-            t1[k] = de[k] * sg * SFX(dsilu_s)(B->zb[k], B->sb[k]);
-            t2[k] = de[k] * sb * sg * ((REAL)1 - sg);
+            t1[k] = de[k] * B->gv[k];
+            t2[k] = de[k] * B->gg[k];
         }
         SFX(lin_back_set)(dnb, t1, W->Wb, E, nb, U, nb, nb, U);
         SFX(lin_back)(dnb, t2, W->Wg, E, nb, U, nb, nb, U);
