@@ -397,6 +397,22 @@ static void SFX(gate_rows)(const REAL *restrict zv, const REAL *restrict zg, lon
     }
 }
 
+/* Backward of one row of SFX(gate_rows) with w: given d = dE/d out (U), dw = d y and
+ * dz = [d w gv | d w gg] (2U). */
+XG_SIMD_CLONES
+static void SFX(gate_back_row)(const REAL *restrict d, const REAL *restrict w,
+                               const REAL *restrict y, const REAL *restrict gv,
+                               const REAL *restrict gg, REAL *restrict dw, REAL *restrict dz,
+                               int U)
+{
+    for (int k = 0; k < U; k++) {
+        REAL dy = d[k] * w[k];
+        dw[k] = d[k] * y[k];
+        dz[k] = dy * gv[k];
+        dz[U + k] = dy * gg[k];
+    }
+}
+
 /* out[E x U] = GatedMLP([v_src, v_dst, e]) * (W_rbf rbf). P (N x 2U) = v W1s^T, Q = v W1d^T;
  * h, h2: TILE x 2U work arrays. Edges go in tiles of CONV_TILE rows so each tile's activations
  * stay in cache between the GEMM that makes them and the sigmoid and GEMM that use them. */
@@ -452,16 +468,10 @@ static void SFX(conv_backward)(const SFX(conv_w) *c, const SFX(conv_save) *S, co
         const REAL *d1 = S->d1 + r0 * U2, *d2 = S->d2 + r0 * U2;
         /* d(w) = dout * mlp_out -> drbf (after the loop); d z3 into t2 */
         for (long r = 0; r < R; r++) {
-            const REAL *y = S->y + (r0 + r) * U, *gv = S->gv + (r0 + r) * U;
-            const REAL *gg = S->gg + (r0 + r) * U, *w = S->w + (r0 + r) * U;
+            long e0 = (r0 + r) * U;
             const REAL *d = dout + (dout_atom ? (long)dout_atom[r0 + r] : r0 + r) * U;
-            REAL *dz = t2 + r * U2, *dwr = dw + (r0 + r) * U;
-            for (int k = 0; k < U; k++) {
-                REAL dy = d[k] * w[k];
-                dwr[k] = d[k] * y[k];
-                dz[k] = dy * gv[k];
-                dz[U + k] = dy * gg[k];
-            }
+            SFX(gate_back_row)(d, S->w + e0, S->y + e0, S->gv + e0, S->gg + e0, dw + e0,
+                               t2 + r * U2, U);
         }
         /* through layer 3 and SiLU' into z2 (t1), layer 2 and SiLU' into z1 (t2) */
         SFX(lin_back_mul)(t1, t2, c->A3, d2, R, U, U, U2, U, U2);
