@@ -902,27 +902,6 @@ static inline float expf_vec(float x)
 #define XG_SIMD_CLONES
 #endif
 
-/* The dense layers' own matrix product (properties/xg_m3gnet_net.h, SFX(mm)): where the CPU has
- * AVX-512, a register-blocked kernel (MM_MR rows by MM_NP vectors of accumulators, 24 of the 32
- * registers) multiplies straight from the activations' rows and from weights stored once in the
- * layout it reads (in x out), so nothing is packed per call. The per-bond layers are small
- * (96 x 64 x 64 per tile, a few hundred calls per energy+forces call): OpenBLAS spent 9% of a
- * call packing them and clearing outputs, and its AVX-512 kernel reached 85-90 GFLOP/s on them
- * against this kernel's 112 (float, this machine's AMD EPYC core; a standalone loop over the
- * same shapes). Other CPUs, other compilers and shapes whose width is not a multiple of the
- * kernel's go to CBLAS. */
-#if defined(__GNUC__) && !defined(__clang__) && defined(__x86_64__) && defined(__linux__)
-#define XG_MM_KERNEL 1
-#define XG_MM_TARGET __attribute__((target("avx512f")))
-static int mm_kernel_usable(void) { return __builtin_cpu_supports("avx512f"); }
-#else
-#define XG_MM_KERNEL 0
-static int mm_kernel_usable(void) { return 0; }
-#endif
-#define MM_MR 6
-#define MM_NP 4
-#define MM_VL ((int)(64 / sizeof(REAL))) /* REAL numbers per 64-byte vector */
-
 /* Edges go through a gated MLP in tiles of this many rows: each tile's activations (a few
  * hundred KB for all edges) stay in the core's cache between the GEMM that makes them and the
  * sigmoid and GEMM that use them. Done over all edges at once, every layer made a round trip

@@ -23,7 +23,7 @@ typedef struct {
     REAL *A2, *a2, *G2, *c2, *A3, *a3, *G3, *c3; /* (U, U), U */
     REAL *Wr;                                /* (U, nb) */
     /* the transposes (in, out) the forward products read (SFX(mm) multiplies by B = W^T as
-     * stored; the backward ones by W itself) */
+     * stored, the backward ones by W itself: NoTrans x NoTrans both ways) */
     REAL *W1sT, *W1dT, *W1eT, *A2T, *G2T, *A3T, *G3T, *WrT; /* (U, 2U) x3, (U, U) x4, (nb, U) */
 } SFX(conv_w);
 
@@ -193,93 +193,17 @@ static inline REAL SFX(dsilu)(REAL x)
     return s * ((REAL)1 + x * ((REAL)1 - s));
 }
 
-#if XG_MM_KERNEL
-typedef REAL SFX(vec) __attribute__((vector_size(64)));
-
-/* Y[mr x MM_NP vectors] = (Y if acc, else bias or 0) + X[mr x K] B[K x ...], times D
- * elementwise where D is given: the accumulators stay in registers through the K loop (the
- * unroll pragmas make every c[i][j] a register). */
-static inline __attribute__((always_inline)) void SFX(mm_tile)(int mr, int K, const REAL *X,
-                                                                long ldx, const REAL *B, long ldb,
-                                                                REAL *Y, long ldy,
-                                                                const REAL *bias, int acc,
-                                                                const REAL *D, long ldd)
-{
-    SFX(vec) c[MM_MR][MM_NP];
-    _Pragma("GCC unroll 8") for (int i = 0; i < mr; i++)
-        _Pragma("GCC unroll 8") for (int j = 0; j < MM_NP; j++)
-    {
-        if (acc)
-            memcpy(&c[i][j], Y + i * ldy + j * MM_VL, sizeof c[i][j]);
-        else if (bias)
-            memcpy(&c[i][j], bias + j * MM_VL, sizeof c[i][j]);
-        else
-            c[i][j] = (SFX(vec)){0};
-    }
-    for (int k = 0; k < K; k++) {
-        SFX(vec) b[MM_NP];
-        _Pragma("GCC unroll 8") for (int j = 0; j < MM_NP; j++)
-            memcpy(&b[j], B + k * ldb + j * MM_VL, sizeof b[j]);
-        _Pragma("GCC unroll 8") for (int i = 0; i < mr; i++)
-        {
-            SFX(vec) a = (SFX(vec)){0} + X[i * ldx + k];
-            _Pragma("GCC unroll 8") for (int j = 0; j < MM_NP; j++)
-                c[i][j] += a * b[j];
-        }
-    }
-    if (D)
-        _Pragma("GCC unroll 8") for (int i = 0; i < mr; i++)
-            _Pragma("GCC unroll 8") for (int j = 0; j < MM_NP; j++)
-        {
-            SFX(vec) d;
-            memcpy(&d, D + i * ldd + j * MM_VL, sizeof d);
-            c[i][j] *= d;
-        }
-    _Pragma("GCC unroll 8") for (int i = 0; i < mr; i++)
-        _Pragma("GCC unroll 8") for (int j = 0; j < MM_NP; j++)
-            memcpy(Y + i * ldy + j * MM_VL, &c[i][j], sizeof c[i][j]);
-}
-
-/* SFX(mm) on the kernel: N a multiple of MM_NP * MM_VL. Column panels outside, so one panel
- * of B (K x 64 floats: 16 KB at K = 64) stays in L1 while the rows stream past it. */
-XG_MM_TARGET static void SFX(mm_avx512)(REAL *Y, long ldy, const REAL *X, long ldx,
-                                         const REAL *B, long ldb, long M, int N, int K,
-                                         const REAL *bias, int acc, const REAL *D, long ldd)
-{
-    for (int j0 = 0; j0 < N; j0 += MM_NP * MM_VL) {
-        const REAL *bj = bias ? bias + j0 : NULL;
-        long i0 = 0;
-        for (; i0 + MM_MR <= M; i0 += MM_MR)
-            SFX(mm_tile)(MM_MR, K, X + i0 * ldx, ldx, B + j0, ldb, Y + i0 * ldy + j0, ldy, bj, acc,
-                         D ? D + i0 * ldd + j0 : NULL, ldd);
-        const REAL *x = X + i0 * ldx, *d = D ? D + i0 * ldd + j0 : NULL;
-        REAL *y = Y + i0 * ldy + j0;
-        switch (M - i0) { /* the last rows, each count with its own unrolled copy */
-        case 5: SFX(mm_tile)(5, K, x, ldx, B + j0, ldb, y, ldy, bj, acc, d, ldd); break;
-        case 4: SFX(mm_tile)(4, K, x, ldx, B + j0, ldb, y, ldy, bj, acc, d, ldd); break;
-        case 3: SFX(mm_tile)(3, K, x, ldx, B + j0, ldb, y, ldy, bj, acc, d, ldd); break;
-        case 2: SFX(mm_tile)(2, K, x, ldx, B + j0, ldb, y, ldy, bj, acc, d, ldd); break;
-        case 1: SFX(mm_tile)(1, K, x, ldx, B + j0, ldb, y, ldy, bj, acc, d, ldd); break;
-        default: break;
-        }
-    }
-}
-#endif
-
 /* Y[M x N] = (Y if acc, else bias (N) on every row, or 0) + X[M x K] B[K x N]; row strides
- * ldy, ldx, ldb. With D (row stride ldd), the result is then multiplied by D elementwise, in
- * the kernel before it is stored. */
+ * ldy, ldx, ldb; with D (row stride ldd), the result is then multiplied by D elementwise.
+ * Every product is NoTrans x NoTrans, the forward ones on weights stored transposed: on these
+ * small shapes (96 x 64 x 64 per edge tile) OpenBLAS then runs its small-matrix kernels, which
+ * neither pack nor clear, where X W^T went through its packing path (9% of a call in packing,
+ * 3% clearing outputs). */
 static void SFX(mm)(REAL *Y, int ldy, const REAL *X, int ldx, const REAL *B, int ldb, long M,
                     int N, int K, const REAL *bias, int acc, const REAL *D, int ldd)
 {
     if (M <= 0)
         return;
-#if XG_MM_KERNEL
-    if (N % (MM_NP * MM_VL) == 0 && mm_kernel_usable()) {
-        SFX(mm_avx512)(Y, ldy, X, ldx, B, ldb, M, N, K, bias, acc, D, ldd);
-        return;
-    }
-#endif
     if (bias && !acc)
         for (long r = 0; r < M; r++)
             memcpy(Y + r * ldy, bias, sizeof(REAL) * N);
@@ -328,7 +252,7 @@ static void SFX(lin_back_set)(REAL *dX, const REAL *dY, const REAL *W, long N, i
 }
 
 /* dX[N x in] = (dY[N x out] W) * D elementwise (D: N x in, row stride ldx): a layer's input
- * gradient times the SiLU' of the layer below, in one pass. */
+ * gradient times the SiLU' of the layer below. */
 static void SFX(lin_back_mul)(REAL *dX, const REAL *dY, const REAL *W, const REAL *D, long N,
                               int in, int out, int ldx, int ldw, int ldy)
 {
