@@ -818,11 +818,21 @@ int xg_m3gnet_graph_size(const xg_m3gnet *m, const xg_structure *s, long *nbonds
  * The integer k comes from adding 1.5 * 2^52, which rounds x / ln2 to the nearest integer in
  * the low mantissa bits without a float-to-int conversion (AVX2 has none for 64-bit
  * integers). Within 2 ulp of exp for |x| <= 708; clamped outside, where the sigmoid it feeds
- * is 0 or 1 to double precision anyway. */
+ * is 0 or 1 to double precision anyway. The clamp is an integer minimum of x's magnitude bits
+ * (for non-negative numbers the bit patterns order as the values): two comparisons and blends
+ * in the float domain, NaN-aware, cost a third of a sigmoid pass. NaN and infinities come out
+ * as NaN (x - x is 0 for every finite x, so adding it changes nothing else). */
 static inline double exp_vec(double x)
 {
     const double shifter = 0x1.8p52, ln2_hi = 0x1.62e42feep-1, ln2_lo = 0x1.a39ef35793c76p-33;
-    x = x < -708.0 ? -708.0 : (x > 708.0 ? 708.0 : x);
+    const double lim = 708.0, x0 = x;
+    int64_t xb, lb;
+    memcpy(&xb, &x, sizeof xb);
+    memcpy(&lb, &lim, sizeof lb);
+    int64_t ab = xb & INT64_MAX;
+    ab = ab < lb ? ab : lb;
+    xb = ab | (xb & INT64_MIN);
+    memcpy(&x, &xb, sizeof x);
     double kd = x * 0x1.71547652b82fep0 + shifter;
     double k = kd - shifter;
     double r = (x - k * ln2_hi) - k * ln2_lo;
@@ -846,17 +856,24 @@ static inline double exp_vec(double x)
     si = (ki - sh + 1023) << 52; /* 2^k: k in [-1022, 1022] after the clamp */
     double scale;
     memcpy(&scale, &si, sizeof scale);
-    return p * scale;
+    return p * scale + (x0 - x0);
 }
 
 /* The same construction in single precision: shifter 1.5 * 2^23, ln2 split in a 16-bit head
  * (k ln2_hi exact for |k| < 2^8) and a tail, Taylor series to degree 7 (remainder below 6e-9
  * relative for |r| <= ln2 / 2, under float's half ulp). Clamped to [-87, 87], where the
- * sigmoid is 0 or 1 to single precision. */
+ * sigmoid is 0 or 1 to single precision, as exp_vec clamps. */
 static inline float expf_vec(float x)
 {
     const float shifter = 0x1.8p23f, ln2_hi = 0x1.62e4p-1f, ln2_lo = 0x1.7f7d1cp-20f;
-    x = x < -87.0f ? -87.0f : (x > 87.0f ? 87.0f : x);
+    const float lim = 87.0f, x0 = x;
+    int32_t xb, lb;
+    memcpy(&xb, &x, sizeof xb);
+    memcpy(&lb, &lim, sizeof lb);
+    int32_t ab = xb & INT32_MAX;
+    ab = ab < lb ? ab : lb;
+    xb = ab | (xb & INT32_MIN);
+    memcpy(&x, &xb, sizeof x);
     float kd = x * 0x1.715476p0f + shifter;
     float k = kd - shifter;
     float r = (x - k * ln2_hi) - k * ln2_lo;
@@ -874,7 +891,7 @@ static inline float expf_vec(float x)
     si = (ki - sh + 127) * (1 << 23); /* 2^k: k in [-126, 126] after the clamp */
     float scale;
     memcpy(&scale, &si, sizeof scale);
-    return p * scale;
+    return p * scale + (x0 - x0);
 }
 
 /* The sigmoid passes are arithmetic-bound; where the CPU has AVX-512 they run twice as wide.

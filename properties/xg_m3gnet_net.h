@@ -22,15 +22,20 @@ typedef struct {
     REAL *W1s, *W1d, *W1e, *b1;              /* (2U, U) x3, 2U */
     REAL *A2, *a2, *G2, *c2, *A3, *a3, *G3, *c3; /* (U, U), U */
     REAL *Wr;                                /* (U, nb) */
+    /* the transposes (in, out) the forward products read (SFX(mm) multiplies by B = W^T as
+     * stored, the backward ones by W itself: NoTrans x NoTrans both ways) */
+    REAL *W1sT, *W1dT, *W1eT, *A2T, *G2T, *A3T, *G3T, *WrT; /* (U, 2U) x3, (U, U) x4, (nb, U) */
 } SFX(conv_w);
 
 typedef struct {
     REAL *Wa, *ba, *Wb, *Wg;
+    REAL *WbT, *WgT; /* (nb, U) */
     SFX(conv_w) edge, node;
 } SFX(block_w);
 
 struct SFX(m3net) {
     REAL *Emb, *Ew, *Eb, *RL[NRO], *RLb[NRO], *RG[NRO], *RGb[NRO];
+    REAL *EwT; /* (nb, U) */
     SFX(block_w) blk[MAXB];
 };
 
@@ -43,6 +48,17 @@ static REAL *SFX(copy_w)(const float *f, size_t n)
     return d;
 }
 
+/* The transpose (cols x rows) of a (rows x cols) REAL matrix; NULL when out of memory. */
+static REAL *SFX(transpose_w)(const REAL *a, int rows, int cols)
+{
+    REAL *t = a ? malloc(sizeof(REAL) * (size_t)rows * cols) : NULL;
+    if (t)
+        for (int r = 0; r < rows; r++)
+            for (int c = 0; c < cols; c++)
+                t[(size_t)c * rows + r] = a[(size_t)r * cols + c];
+    return t;
+}
+
 static void SFX(m3net_free)(struct SFX(m3net) *w)
 {
     if (!w)
@@ -50,6 +66,7 @@ static void SFX(m3net_free)(struct SFX(m3net) *w)
     free(w->Emb);
     free(w->Ew);
     free(w->Eb);
+    free(w->EwT);
     for (int k = 0; k < NRO; k++) {
         free(w->RL[k]);
         free(w->RLb[k]);
@@ -62,6 +79,8 @@ static void SFX(m3net_free)(struct SFX(m3net) *w)
         free(B->ba);
         free(B->Wb);
         free(B->Wg);
+        free(B->WbT);
+        free(B->WgT);
         for (int k = 0; k < 2; k++) {
             SFX(conv_w) *c = k ? &B->node : &B->edge;
             free(c->W1s);
@@ -77,6 +96,14 @@ static void SFX(m3net_free)(struct SFX(m3net) *w)
             free(c->G3);
             free(c->c3);
             free(c->Wr);
+            free(c->W1sT);
+            free(c->W1dT);
+            free(c->W1eT);
+            free(c->A2T);
+            free(c->G2T);
+            free(c->A3T);
+            free(c->G3T);
+            free(c->WrT);
         }
     }
     free(w);
@@ -91,7 +118,8 @@ static struct SFX(m3net) *SFX(m3net_make)(const xg_m3gnet *m)
         return NULL;
     int ok = (w->Emb = SFX(copy_w)(m->emb, (size_t)m->nel * U)) &&
              (w->Ew = SFX(copy_w)(m->emb_ew, (size_t)U * nb)) &&
-             (w->Eb = SFX(copy_w)(m->emb_eb, (size_t)U));
+             (w->Eb = SFX(copy_w)(m->emb_eb, (size_t)U)) &&
+             (w->EwT = SFX(transpose_w)(w->Ew, U, nb));
     for (int k = 0; ok && k < NRO; k++) {
         int out = k == NRO - 1 ? 1 : U;
         ok = (w->RL[k] = SFX(copy_w)(m->ro_L[k], (size_t)out * U)) &&
@@ -105,7 +133,9 @@ static struct SFX(m3net) *SFX(m3net_make)(const xg_m3gnet *m)
         ok = (B->Wa = SFX(copy_w)(R->atom_w, (size_t)nb * U)) &&
              (B->ba = SFX(copy_w)(R->atom_b, (size_t)nb)) &&
              (B->Wb = SFX(copy_w)(R->bond_w, (size_t)U * nb)) &&
-             (B->Wg = SFX(copy_w)(R->bond_g, (size_t)U * nb));
+             (B->Wg = SFX(copy_w)(R->bond_g, (size_t)U * nb)) &&
+             (B->WbT = SFX(transpose_w)(B->Wb, U, nb)) &&
+             (B->WgT = SFX(transpose_w)(B->Wg, U, nb));
         for (int k = 0; ok && k < 2; k++) {
             const conv_raw *r = k ? &R->node : &R->edge;
             SFX(conv_w) *c = k ? &B->node : &B->edge;
@@ -134,7 +164,15 @@ static struct SFX(m3net) *SFX(m3net_make)(const xg_m3gnet *m)
                  (c->a3 = SFX(copy_w)(r->Lb[2], U)) &&
                  (c->G3 = SFX(copy_w)(r->G[2], (size_t)U * U)) &&
                  (c->c3 = SFX(copy_w)(r->Gb[2], U)) &&
-                 (c->Wr = SFX(copy_w)(r->rbf_w, (size_t)U * nb));
+                 (c->Wr = SFX(copy_w)(r->rbf_w, (size_t)U * nb)) &&
+                 (c->W1sT = SFX(transpose_w)(c->W1s, 2 * U, U)) &&
+                 (c->W1dT = SFX(transpose_w)(c->W1d, 2 * U, U)) &&
+                 (c->W1eT = SFX(transpose_w)(c->W1e, 2 * U, U)) &&
+                 (c->A2T = SFX(transpose_w)(c->A2, U, U)) &&
+                 (c->G2T = SFX(transpose_w)(c->G2, U, U)) &&
+                 (c->A3T = SFX(transpose_w)(c->A3, U, U)) &&
+                 (c->G3T = SFX(transpose_w)(c->G3, U, U)) &&
+                 (c->WrT = SFX(transpose_w)(c->Wr, U, nb));
         }
     }
     if (!ok) {
@@ -155,9 +193,40 @@ static inline REAL SFX(dsilu)(REAL x)
     return s * ((REAL)1 + x * ((REAL)1 - s));
 }
 
-/* Y[N x out] (=, or += with acc) X[N x in] W^T (W is out x in, row stride ldw) (+ bias). */
-static void SFX(lin)(REAL *Y, const REAL *X, const REAL *W, const REAL *bias, long N, int in,
-                     int out, int ldx, int ldw, int ldy, int acc)
+/* Y[M x N] = (Y if acc, else bias (N) on every row, or 0) + X[M x K] B[K x N]; row strides
+ * ldy, ldx, ldb; with D (row stride ldd), the result is then multiplied by D elementwise.
+ * Every product is NoTrans x NoTrans, the forward ones on weights stored transposed: on these
+ * small shapes (96 x 64 x 64 per edge tile) OpenBLAS then runs its small-matrix kernels, which
+ * neither pack nor clear, where X W^T went through its packing path (9% of a call in packing,
+ * 3% clearing outputs). */
+static void SFX(mm)(REAL *Y, int ldy, const REAL *X, int ldx, const REAL *B, int ldb, long M,
+                    int N, int K, const REAL *bias, int acc, const REAL *D, int ldd)
+{
+    if (M <= 0)
+        return;
+    if (bias && !acc)
+        for (long r = 0; r < M; r++)
+            memcpy(Y + r * ldy, bias, sizeof(REAL) * N);
+    GEMM(CblasRowMajor, CblasNoTrans, CblasNoTrans, (int)M, N, K, 1, X, ldx, B, ldb,
+         (bias || acc) ? 1 : 0, Y, ldy);
+    if (D)
+        for (long r = 0; r < M; r++)
+            for (int k = 0; k < N; k++)
+                Y[r * ldy + k] *= D[r * ldd + k];
+}
+
+/* Y[N x out] (=, or += with acc) X[N x in] W^T (+ bias), given WT = W^T (in x out, row stride
+ * ldwt). */
+static void SFX(lin)(REAL *Y, const REAL *X, const REAL *WT, const REAL *bias, long N, int in,
+                     int out, int ldx, int ldwt, int ldy, int acc)
+{
+    SFX(mm)(Y, ldy, X, ldx, WT, ldwt, N, out, in, bias, acc, NULL, 0);
+}
+
+/* The same from W itself (out x in, row stride ldw), by CBLAS: for the per-atom layers (N = the
+ * atoms), whose weights are not kept transposed. */
+static void SFX(lin_w)(REAL *Y, const REAL *X, const REAL *W, const REAL *bias, long N, int in,
+                       int out, int ldx, int ldw, int ldy, int acc)
 {
     if (N <= 0)
         return;
@@ -168,91 +237,139 @@ static void SFX(lin)(REAL *Y, const REAL *X, const REAL *W, const REAL *bias, lo
          (bias || acc) ? 1 : 0, Y, ldy);
 }
 
-/* dX[N x in] += dY[N x out] W. */
+/* dX[N x in] += dY[N x out] W (W: out x in, row stride ldw). */
 static void SFX(lin_back)(REAL *dX, const REAL *dY, const REAL *W, long N, int in, int out,
                           int ldx, int ldw, int ldy)
 {
-    if (N <= 0)
-        return;
-    GEMM(CblasRowMajor, CblasNoTrans, CblasNoTrans, (int)N, in, out, 1, dY, ldy, W, ldw, 1, dX,
-         ldx);
+    SFX(mm)(dX, ldx, dY, ldy, W, ldw, N, in, out, NULL, 1, NULL, 0);
 }
 
-/* dX[N x in] = dY[N x out] W (overwrites: saves clearing a buffer the GEMM fills anyway). */
+/* dX[N x in] = dY[N x out] W (overwrites: saves clearing a buffer the product fills anyway). */
 static void SFX(lin_back_set)(REAL *dX, const REAL *dY, const REAL *W, long N, int in, int out,
                               int ldx, int ldw, int ldy)
 {
-    if (N <= 0)
-        return;
-    GEMM(CblasRowMajor, CblasNoTrans, CblasNoTrans, (int)N, in, out, 1, dY, ldy, W, ldw, 0, dX,
-         ldx);
+    SFX(mm)(dX, ldx, dY, ldy, W, ldw, N, in, out, NULL, 0, NULL, 0);
+}
+
+/* dX[N x in] = (dY[N x out] W) * D elementwise (D: N x in, row stride ldx): a layer's input
+ * gradient times the SiLU' of the layer below. */
+static void SFX(lin_back_mul)(REAL *dX, const REAL *dY, const REAL *W, const REAL *D, long N,
+                              int in, int out, int ldx, int ldw, int ldy)
+{
+    SFX(mm)(dX, ldx, dY, ldy, W, ldw, N, in, out, NULL, 0, D, ldx);
 }
 
 /* Saved state of one conv gated MLP over E rows. */
 typedef struct {
-    REAL *z1;             /* E x 2U (layer | gate pre-activations) */
-    REAL *z2, *z3;        /* E x 2U each */
-    REAL *s1, *s2, *s3;   /* their sigmoids, so backward needs no exp */
+    REAL *d1, *d2;        /* E x 2U: SiLU' of layers 1 and 2 (layer | gate columns) */
+    REAL *y, *gv, *gg;    /* E x U: the gated output y = SiLU(z3 layer) sigmoid(z3 gate) and
+                             its derivatives in the two (SFX(gate_rows)) */
     REAL *w;              /* E x U: W_rbf rbf */
 } SFX(conv_save);
 
-/* s = sigmoid(z) over n numbers; h (optional) = SiLU(z) = z s. The sigmoid passes are
- * arithmetic-bound (a polynomial and a division per number); where the CPU has AVX-512 they
- * run twice as wide (XG_SIMD_CLONES). Elementwise, so every copy computes the same numbers. */
+/* The element-wise passes below are arithmetic-bound (a polynomial and a division per
+ * sigmoid); where the CPU has AVX-512 they run twice as wide (XG_SIMD_CLONES). Element-wise,
+ * so every copy computes the same numbers. */
+
+/* x = SiLU(z) in place and d = SiLU'(z) over n numbers: a hidden layer's activation and what
+ * its backward pass multiplies by. */
 XG_SIMD_CLONES
-static void SFX(sig_rows)(REAL *restrict s, REAL *restrict h, const REAL *restrict z, long n)
+static void SFX(silu_d_rows)(REAL *restrict x, REAL *restrict d, long n)
 {
-    if (h)
-        for (long k = 0; k < n; k++) {
-            REAL sk = (REAL)1 / ((REAL)1 + EXPV(-z[k]));
-            s[k] = sk;
-            h[k] = z[k] * sk;
-        }
-    else
-        for (long k = 0; k < n; k++)
-            s[k] = (REAL)1 / ((REAL)1 + EXPV(-z[k]));
+    for (long k = 0; k < n; k++) {
+        REAL z = x[k], s = (REAL)1 / ((REAL)1 + EXPV(-z));
+        x[k] = z * s;
+        d[k] = s * ((REAL)1 + z * ((REAL)1 - s));
+    }
 }
 
-/* SiLU'(z) from z and s = sigmoid(z). */
-static inline REAL SFX(dsilu_s)(REAL z, REAL s) { return s * ((REAL)1 + z * ((REAL)1 - s)); }
+/* A gated output y = SiLU(zv) sigmoid(zg) over R rows of U numbers (zv and zg rows ldz
+ * apart): out = y w and m = y (w given) or out += y (w NULL), and what the backward pass
+ * multiplies by: gv = dy/dzv, gg = dy/dzg. out, w, gv, gg, m: rows of U. One pass, so the
+ * backward pass reads two or three numbers per output instead of recomputing SiLU' from saved
+ * pre-activations and sigmoids. The two uses get a loop each (one with no branch inside
+ * vectorizes). */
+XG_SIMD_CLONES
+static void SFX(gate_rows)(const REAL *restrict zv, const REAL *restrict zg, long ldz,
+                           const REAL *restrict w, REAL *restrict out, REAL *restrict gv,
+                           REAL *restrict gg, REAL *restrict m, long R, int U)
+{
+    for (long r = 0; r < R; r++) {
+        const REAL *a = zv + r * ldz, *b = zg + r * ldz;
+        REAL *restrict o = out + r * U, *restrict pv = gv + r * U, *restrict pg = gg + r * U;
+        if (w) {
+            const REAL *restrict wr = w + r * U;
+            REAL *restrict mr = m + r * U;
+            for (int k = 0; k < U; k++) {
+                REAL sv = (REAL)1 / ((REAL)1 + EXPV(-a[k]));
+                REAL sg = (REAL)1 / ((REAL)1 + EXPV(-b[k]));
+                REAL y = a[k] * sv * sg;
+                pv[k] = sg * sv * ((REAL)1 + a[k] * ((REAL)1 - sv));
+                pg[k] = y * ((REAL)1 - sg);
+                o[k] = y * wr[k];
+                mr[k] = y;
+            }
+        } else
+            for (int k = 0; k < U; k++) {
+                REAL sv = (REAL)1 / ((REAL)1 + EXPV(-a[k]));
+                REAL sg = (REAL)1 / ((REAL)1 + EXPV(-b[k]));
+                REAL y = a[k] * sv * sg;
+                pv[k] = sg * sv * ((REAL)1 + a[k] * ((REAL)1 - sv));
+                pg[k] = y * ((REAL)1 - sg);
+                o[k] += y;
+            }
+    }
+}
+
+/* Backward of one row of SFX(gate_rows) with w: given d = dE/d out (U), dw = d y and
+ * dz = [d w gv | d w gg] (2U). */
+XG_SIMD_CLONES
+static void SFX(gate_back_row)(const REAL *restrict d, const REAL *restrict w,
+                               const REAL *restrict y, const REAL *restrict gv,
+                               const REAL *restrict gg, REAL *restrict dw, REAL *restrict dz,
+                               int U)
+{
+    for (int k = 0; k < U; k++) {
+        REAL dy = d[k] * w[k];
+        dw[k] = d[k] * y[k];
+        dz[k] = dy * gv[k];
+        dz[U + k] = dy * gg[k];
+    }
+}
 
 /* out[E x U] = GatedMLP([v_src, v_dst, e]) * (W_rbf rbf). P (N x 2U) = v W1s^T, Q = v W1d^T;
- * h: a TILE x 2U work array. Edges go in tiles of CONV_TILE rows so each tile's activations
+ * h, h2: TILE x 2U work arrays. Edges go in tiles of CONV_TILE rows so each tile's activations
  * stay in cache between the GEMM that makes them and the sigmoid and GEMM that use them. */
 static void SFX(conv_forward)(const SFX(conv_w) *c, SFX(conv_save) *S, REAL *out, const REAL *v,
                               const REAL *e, const REAL *rbf, const graph *g, int U, int nb,
-                              REAL *P, REAL *Q, REAL *h)
+                              REAL *P, REAL *Q, REAL *h, REAL *h2)
 {
     long E = g->E;
     int n = g->n, U2 = 2 * U;
-    SFX(lin)(P, v, c->W1s, c->b1, n, U, U2, U, U, U2, 0);
-    SFX(lin)(Q, v, c->W1d, NULL, n, U, U2, U, U, U2, 0);
-    SFX(lin)(S->w, rbf, c->Wr, NULL, E, nb, U, nb, nb, U, 0);
+    SFX(lin)(P, v, c->W1sT, c->b1, n, U, U2, U, U2, U2, 0);
+    SFX(lin)(Q, v, c->W1dT, NULL, n, U, U2, U, U2, U2, 0);
+    SFX(lin)(S->w, rbf, c->WrT, NULL, E, nb, U, nb, U, U, 0);
     for (long r0 = 0; r0 < E; r0 += CONV_TILE) {
         long R = E - r0 < CONV_TILE ? E - r0 : CONV_TILE;
-        REAL *z1 = S->z1 + r0 * U2, *z2 = S->z2 + r0 * U2, *z3 = S->z3 + r0 * U2;
-        REAL *s1 = S->s1 + r0 * U2, *s2 = S->s2 + r0 * U2, *s3 = S->s3 + r0 * U2;
-        SFX(lin)(z1, e + r0 * U, c->W1e, NULL, R, U, U2, U, U, U2, 0);
+        REAL *d1 = S->d1 + r0 * U2, *d2 = S->d2 + r0 * U2;
+        /* layer 1: the bond's part by GEMM, the two atoms' parts gathered; h = SiLU */
+        SFX(lin)(h, e + r0 * U, c->W1eT, NULL, R, U, U2, U, U2, U2, 0);
         for (long r = 0; r < R; r++) {
-            REAL *z = z1 + r * U2;
+            REAL *z = h + r * U2;
             const REAL *pp = P + (long)g->src[r0 + r] * U2, *q = Q + (long)g->dst[r0 + r] * U2;
             for (int k = 0; k < U2; k++)
                 z[k] += pp[k] + q[k];
         }
-        SFX(sig_rows)(s1, h, z1, R * U2);
-        /* layer 2: h (R x 2U) -> z2; layers read columns 0..U-1, gates U..2U-1 */
-        SFX(lin)(z2, h, c->A2, c->a2, R, U, U, U2, U, U2, 0);
-        SFX(lin)(z2 + U, h + U, c->G2, c->c2, R, U, U, U2, U, U2, 0);
-        SFX(sig_rows)(s2, h, z2, R * U2);
-        SFX(lin)(z3, h, c->A3, c->a3, R, U, U, U2, U, U2, 0);
-        SFX(lin)(z3 + U, h + U, c->G3, c->c3, R, U, U, U2, U, U2, 0);
-        SFX(sig_rows)(s3, NULL, z3, R * U2);
-        for (long r = 0; r < R; r++) {
-            const REAL *z = z3 + r * U2, *sg = s3 + r * U2, *w = S->w + (r0 + r) * U;
-            REAL *o = out + (r0 + r) * U;
-            for (int k = 0; k < U; k++)
-                o[k] = z[k] * sg[k] * sg[U + k] * w[k];
-        }
+        SFX(silu_d_rows)(h, d1, R * U2);
+        /* layer 2: h (R x 2U) -> h2; layers read columns 0..U-1, gates U..2U-1 */
+        SFX(lin)(h2, h, c->A2T, c->a2, R, U, U, U2, U, U2, 0);
+        SFX(lin)(h2 + U, h + U, c->G2T, c->c2, R, U, U, U2, U, U2, 0);
+        SFX(silu_d_rows)(h2, d2, R * U2);
+        /* layer 3 into h (layer 1's activations are spent), then the gated output */
+        SFX(lin)(h, h2, c->A3T, c->a3, R, U, U, U2, U, U2, 0);
+        SFX(lin)(h + U, h2 + U, c->G3T, c->c3, R, U, U, U2, U, U2, 0);
+        SFX(gate_rows)(h, h + U, U2, S->w + r0 * U, out + r0 * U, S->gv + r0 * U, S->gg + r0 * U,
+                       S->y + r0 * U, R, U);
     }
 }
 
@@ -272,29 +389,19 @@ static void SFX(conv_backward)(const SFX(conv_w) *c, const SFX(conv_save) *S, co
     memset(dP, 0, sizeof(REAL) * 2 * n * U2);
     for (long r0 = 0; r0 < E; r0 += CONV_TILE) {
         long R = E - r0 < CONV_TILE ? E - r0 : CONV_TILE;
-        const REAL *z1 = S->z1 + r0 * U2, *z2 = S->z2 + r0 * U2, *z3 = S->z3 + r0 * U2;
-        const REAL *s1 = S->s1 + r0 * U2, *s2 = S->s2 + r0 * U2, *s3 = S->s3 + r0 * U2;
+        const REAL *d1 = S->d1 + r0 * U2, *d2 = S->d2 + r0 * U2;
         /* d(w) = dout * mlp_out -> drbf (after the loop); d z3 into t2 */
         for (long r = 0; r < R; r++) {
-            const REAL *z = z3 + r * U2, *sr = s3 + r * U2, *w = S->w + (r0 + r) * U;
+            long e0 = (r0 + r) * U;
             const REAL *d = dout + (dout_atom ? (long)dout_atom[r0 + r] : r0 + r) * U;
-            REAL *dz = t2 + r * U2, *dwr = dw + (r0 + r) * U;
-            for (int k = 0; k < U; k++) {
-                REAL a = z[k] * sr[k], sg = sr[U + k];
-                dwr[k] = d[k] * a * sg;
-                dz[k] = d[k] * w[k] * sg * SFX(dsilu_s)(z[k], sr[k]);
-                dz[U + k] = d[k] * w[k] * a * sg * ((REAL)1 - sg);
-            }
+            SFX(gate_back_row)(d, S->w + e0, S->y + e0, S->gv + e0, S->gg + e0, dw + e0,
+                               t2 + r * U2, U);
         }
-        /* through layer 3 into h2 (t1), layer 2 into h1 (t2) */
-        SFX(lin_back_set)(t1, t2, c->A3, R, U, U, U2, U, U2);
-        SFX(lin_back_set)(t1 + U, t2 + U, c->G3, R, U, U, U2, U, U2);
-        for (long k = 0; k < R * U2; k++)
-            t1[k] *= SFX(dsilu_s)(z2[k], s2[k]);
-        SFX(lin_back_set)(t2, t1, c->A2, R, U, U, U2, U, U2);
-        SFX(lin_back_set)(t2 + U, t1 + U, c->G2, R, U, U, U2, U, U2);
-        for (long k = 0; k < R * U2; k++)
-            t2[k] *= SFX(dsilu_s)(z1[k], s1[k]);
+        /* through layer 3 and SiLU' into z2 (t1), layer 2 and SiLU' into z1 (t2) */
+        SFX(lin_back_mul)(t1, t2, c->A3, d2, R, U, U, U2, U, U2);
+        SFX(lin_back_mul)(t1 + U, t2 + U, c->G3, d2 + U, R, U, U, U2, U, U2);
+        SFX(lin_back_mul)(t2, t1, c->A2, d1, R, U, U, U2, U, U2);
+        SFX(lin_back_mul)(t2 + U, t1 + U, c->G2, d1 + U, R, U, U, U2, U, U2);
         /* t2 = dz1 (R x 2U): into e, and summed per source and destination atom for the
          * split first layer */
         SFX(lin_back)(de + r0 * U, t2, c->W1e, R, U, U2, U, U, U2);
@@ -319,7 +426,7 @@ typedef struct {
     /* what the backward pass reads: the three-body atom gates and bond pre-activations with
      * their sigmoids, and the two gated MLPs' saves; edge and node features themselves are
      * not needed there and live in one buffer each, updated in place */
-    REAL *atoms, *zb, *zg, *sb, *sg;
+    REAL *atoms, *gv, *gg; /* gv, gg: the three-body gated update's SFX(gate_rows) */
     SFX(conv_save) ce, cn;
 } SFX(block_save);
 
@@ -331,8 +438,8 @@ static size_t SFX(net_arena_bytes)(int n, long E, long T, int U, int nb, int NB)
     int arrays = 0;
     elems += Eg * nb * 2 + Tg * nb * 2 + Tg * 2; /* rbf, grbf, basis, gbasis, tw, gtw */
     arrays += 6;
-    elems += (size_t)NB * ((size_t)n * nb + Eg * U * 6 + Eg * U2 * 12);
-    arrays += NB * 19;
+    elems += (size_t)NB * ((size_t)n * nb + Eg * U * 10 + Eg * U2 * 4);
+    arrays += NB * 15;
     elems += (size_t)n * U * 3 + (size_t)n * U2 * 4 + Eg * U2 * 3 + Eg * U * 4 +
              (size_t)n * (U * 2 * NRO + 8) + Eg * nb + (size_t)n * nb;
     arrays += 17;
@@ -359,22 +466,18 @@ static double SFX(net_run)(const xg_m3gnet *m, const struct SFX(m3net) *W0, cons
     for (int b = 0; b < NB; b++) {
         SFX(block_save) *B = &bs[b];
         B->atoms = TAKE((size_t)n * nb);
-        B->zb = TAKE((size_t)Eg * U);
-        B->zg = TAKE((size_t)Eg * U);
-        B->ce.z1 = TAKE((size_t)Eg * U2);
-        B->ce.z2 = TAKE((size_t)Eg * U2);
-        B->ce.z3 = TAKE((size_t)Eg * U2);
-        B->cn.z1 = TAKE((size_t)Eg * U2);
-        B->cn.z2 = TAKE((size_t)Eg * U2);
-        B->cn.z3 = TAKE((size_t)Eg * U2);
-        B->ce.s1 = TAKE((size_t)Eg * U2);
-        B->ce.s2 = TAKE((size_t)Eg * U2);
-        B->ce.s3 = TAKE((size_t)Eg * U2);
-        B->cn.s1 = TAKE((size_t)Eg * U2);
-        B->cn.s2 = TAKE((size_t)Eg * U2);
-        B->cn.s3 = TAKE((size_t)Eg * U2);
-        B->sb = TAKE((size_t)Eg * U);
-        B->sg = TAKE((size_t)Eg * U);
+        B->gv = TAKE((size_t)Eg * U);
+        B->gg = TAKE((size_t)Eg * U);
+        B->ce.d1 = TAKE((size_t)Eg * U2);
+        B->ce.d2 = TAKE((size_t)Eg * U2);
+        B->ce.y = TAKE((size_t)Eg * U);
+        B->cn.d1 = TAKE((size_t)Eg * U2);
+        B->cn.d2 = TAKE((size_t)Eg * U2);
+        B->cn.y = TAKE((size_t)Eg * U);
+        B->ce.gv = TAKE((size_t)Eg * U);
+        B->ce.gg = TAKE((size_t)Eg * U);
+        B->cn.gv = TAKE((size_t)Eg * U);
+        B->cn.gg = TAKE((size_t)Eg * U);
         B->ce.w = TAKE((size_t)Eg * U);
         B->cn.w = TAKE((size_t)Eg * U);
     }
@@ -397,7 +500,7 @@ static double SFX(net_run)(const xg_m3gnet *m, const struct SFX(m3net) *W0, cons
     /* ---- embedding ---- */
     for (int i = 0; i < n; i++)
         memcpy(v + (size_t)i * U, W0->Emb + (size_t)m->z2i[types[i]] * U, sizeof(REAL) * U);
-    SFX(lin)(ez, rbf, W0->Ew, W0->Eb, E, nb, U, nb, nb, U, 0);
+    SFX(lin)(ez, rbf, W0->EwT, W0->Eb, E, nb, U, nb, U, U, 0);
     for (long k = 0; k < E * U; k++)
         ecur[k] = SFX(silu)(ez[k]);
 
@@ -406,7 +509,7 @@ static double SFX(net_run)(const xg_m3gnet *m, const struct SFX(m3net) *W0, cons
         const SFX(block_w) *W = &W0->blk[b];
         SFX(block_save) *B = &bs[b];
         /* three-body */
-        SFX(lin)(B->atoms, v, W->Wa, W->ba, n, U, nb, U, U, nb, 0);
+        SFX(lin_w)(B->atoms, v, W->Wa, W->ba, n, U, nb, U, U, nb, 0);
         for (long k = 0; k < (long)n * nb; k++)
             B->atoms[k] = SFX(sigm)(B->atoms[k]);
         REAL *nbs = dnb; /* free until the backward pass */
@@ -417,18 +520,17 @@ static double SFX(net_run)(const xg_m3gnet *m, const struct SFX(m3net) *W0, cons
             for (int c = 0; c < nb; c++)
                 o[c] += bq[c] * at[c] * tw[q];
         }
-        SFX(lin)(B->zb, nbs, W->Wb, NULL, E, nb, U, nb, nb, U, 0);
-        SFX(lin)(B->zg, nbs, W->Wg, NULL, E, nb, U, nb, nb, U, 0);
-        SFX(sig_rows)(B->sb, NULL, B->zb, E * U);
-        SFX(sig_rows)(B->sg, NULL, B->zg, E * U);
-        for (long k = 0; k < E * U; k++)
-            ecur[k] += B->zb[k] * B->sb[k] * B->sg[k];
+        /* e += SiLU(zb) sigmoid(zg); zb, zg in eout and de, free until the convs and the
+         * backward pass */
+        SFX(lin)(eout, nbs, W->WbT, NULL, E, nb, U, nb, U, U, 0);
+        SFX(lin)(de, nbs, W->WgT, NULL, E, nb, U, nb, U, U, 0);
+        SFX(gate_rows)(eout, de, U, NULL, ecur, B->gv, B->gg, NULL, E, U);
         /* edge update */
-        SFX(conv_forward)(&W->edge, &B->ce, eout, v, ecur, rbf, g, U, nb, P, Q, h);
+        SFX(conv_forward)(&W->edge, &B->ce, eout, v, ecur, rbf, g, U, nb, P, Q, h, t1);
         for (long k = 0; k < E * U; k++)
             ecur[k] += eout[k];
         /* node update: messages src -> dst */
-        SFX(conv_forward)(&W->node, &B->cn, eout, v, ecur, rbf, g, U, nb, P, Q, h);
+        SFX(conv_forward)(&W->node, &B->cn, eout, v, ecur, rbf, g, U, nb, P, Q, h, t1);
         for (long r = 0; r < E; r++) {
             REAL *vd = v + (long)g->dst[r] * U;
             const REAL *o = eout + r * U;
@@ -446,8 +548,8 @@ static double SFX(net_run)(const xg_m3gnet *m, const struct SFX(m3net) *W0, cons
         for (int k = 0; k < NRO; k++) {
             int out = k == NRO - 1 ? 1 : U;
             REAL *zL = ro + (size_t)2 * k * n * U, *zG = ro + (size_t)(2 * k + 1) * n * U;
-            SFX(lin)(zL, k == 0 ? x : xh, W0->RL[k], W0->RLb[k], n, U, out, U, U, out, 0);
-            SFX(lin)(zG, k == 0 ? x : xg, W0->RG[k], W0->RGb[k], n, U, out, U, U, out, 0);
+            SFX(lin_w)(zL, k == 0 ? x : xh, W0->RL[k], W0->RLb[k], n, U, out, U, U, out, 0);
+            SFX(lin_w)(zG, k == 0 ? x : xg, W0->RG[k], W0->RGb[k], n, U, out, U, U, out, 0);
             if (k < NRO - 1) {
                 REAL *nh = k % 2 ? dv2 : Q, *ng = k % 2 ? P : dP;
                 for (long q = 0; q < (long)n * U; q++) {
@@ -516,9 +618,8 @@ static double SFX(net_run)(const xg_m3gnet *m, const struct SFX(m3net) *W0, cons
         SFX(conv_backward)(&W->edge, &B->ce, de, NULL, dv2, de, grbf, g, U, nb, t1, t2, h, dP);
         /* de is now dE/d e_mid; three-body: e_mid = e_in + silu(zb) sigm(zg) */
         for (long k = 0; k < E * U; k++) {
-            REAL sb = B->zb[k] * B->sb[k], sg = B->sg[k];
-            t1[k] = de[k] * sg * SFX(dsilu_s)(B->zb[k], B->sb[k]);
-            t2[k] = de[k] * sb * sg * ((REAL)1 - sg);
+            t1[k] = de[k] * B->gv[k];
+            t2[k] = de[k] * B->gg[k];
         }
         SFX(lin_back_set)(dnb, t1, W->Wb, E, nb, U, nb, nb, U);
         SFX(lin_back)(dnb, t2, W->Wg, E, nb, U, nb, nb, U);
