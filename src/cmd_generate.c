@@ -88,6 +88,7 @@ typedef struct {
     double max_memory; /* bytes; 0 = the default fraction of physical memory */
     long n, num_batches, batch, steps, corrector, seed, threads, natoms;
     double guidance, symprec;
+    double guidance_types; /* NAN: not given, the type logits take --guidance */
     int quiet;
     int ncond;
     const char *cond_arg[MAX_CONDITIONS]; /* "NAME=VALUE", encoded with the model's spec */
@@ -134,6 +135,11 @@ static const xg_opt OPTS[] = {
              "1",
              "classifier-free guidance strength gamma: u + gamma (c - u) (1 = plain "
              "conditional, 0 = unconditional)"),
+    XG_OPT_D("--type-guidance", NULL, gen_args, guidance_types, "G", -100, 100, NULL,
+             "gamma of the atom types alone (default: --guidance); the coordinates and the "
+             "lattice keep --guidance. The composition decides most of a property such as the "
+             "energy above the hull: --guidance 1 --type-guidance 3 steers the chemistry and "
+             "leaves the geometry plainly conditional"),
     XG_OPT_E("--symmetry", NULL, gen_args, symmetry, "template|none", NULL,
              "template: every crystal is sampled exactly symmetric inside a space-group "
              "template drawn with its training frequency (orbits, site symmetries and N of a "
@@ -173,6 +179,7 @@ static int parse_args(int argc, char **argv, gen_args *a)
 {
     memset(a, 0, sizeof *a);
     a->n = -1;
+    a->guidance_types = NAN;
     gen_chem_args_init(&a->chem);
     xg_opts_args args;
     if (xg_opts_parse(CMD, OPTS, argc, argv, a, &args, 0))
@@ -736,8 +743,9 @@ static int run(int argc, char **argv)
         rc = XG_EXIT_USAGE;
         goto done;
     }
-    if (a.ncond == 0 && a.guidance != 1.0 && !a.quiet)
-        fprintf(stderr, "xtalgen generate: note: --guidance has no effect without --condition\n");
+    if (a.ncond == 0 && (a.guidance != 1.0 || !isnan(a.guidance_types)) && !a.quiet)
+        fprintf(stderr, "xtalgen generate: note: --guidance and --type-guidance have no effect "
+                        "without --condition\n");
     if (a.ncond > 0 && m->cond.n == 0) {
         xg_cli_errorf(CMD, "%s has cond_dim %d but no /condition group describing its conditions; "
                            "it cannot encode --condition",
@@ -759,7 +767,10 @@ static int run(int argc, char **argv)
             fprintf(stderr, "xtalgen generate: conditioning on");
             for (int k = 0; k < a.ncond; k++)
                 fprintf(stderr, " %s", a.cond_arg[k]);
-            fprintf(stderr, " with guidance %g\n", a.guidance);
+            fprintf(stderr, " with guidance %g", a.guidance);
+            if (!isnan(a.guidance_types))
+                fprintf(stderr, " (atom types %g)", a.guidance_types);
+            fputc('\n', stderr);
         }
     }
     if (!a.quiet)
@@ -808,8 +819,8 @@ static int run(int argc, char **argv)
     /* Provenance: recorded in every CIF, in generated.h5 and in summary.json. */
     xg_provenance prov;
     char elements[1024];
-    if (xg_run_provenance(model_path, a.ncond, a.cond_arg, a.guidance, a.seed, a.steps, &prov,
-                          &err) ||
+    if (xg_run_provenance(model_path, a.ncond, a.cond_arg, a.guidance, a.guidance_types, a.seed,
+                          a.steps, &prov, &err) ||
         xg_run_elements_list(allowed, elements, sizeof elements)) {
         xg_cli_errorf(CMD, "recording the run's provenance: %s", err.msg);
         goto done;
@@ -873,7 +884,7 @@ static int run(int argc, char **argv)
     xg_run_settings rs = {model_path, a.n, a.batch, a.steps, a.corrector, a.seed, a.threads,
                           a.natoms, a.guidance, a.symprec, a.ncond, a.cond_arg, a.elements,
                           a.exclude, allowed, mpi.size, tab ? "template" : "none", -1, -1, 0, 0,
-                          chem.desc};
+                          chem.desc, a.guidance_types};
     /* --resume: the folder must hold this command's run; it is cut back to the crystals that
      * were committed to generated.h5, and sampling goes on from there. */
     xg_gen_progress prog = {0};
@@ -964,6 +975,7 @@ static int run(int argc, char **argv)
     so.steps = (int)a.steps;
     so.corrector_steps = (int)a.corrector;
     so.guidance = a.guidance;
+    so.guidance_types = a.guidance_types;
     so.allowed = allowed;
     so.cond = cond;
     so.cond_dim = m->cfg.cond_dim;
