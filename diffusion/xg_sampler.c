@@ -18,6 +18,7 @@ void xg_sampler_opts_default(xg_sampler_opts *o)
     o->coord_lr = 0.4;
     o->lattice_lr = 0.0;
     o->guidance = 1.0;
+    o->guidance_types = NAN;
 }
 
 int xg_sampler_check(const xg_sampler_opts *o, xg_error *err)
@@ -29,7 +30,7 @@ int xg_sampler_check(const xg_sampler_opts *o, xg_error *err)
         return xg_error_set(err, XG_EINVAL, "sampler: corrector steps must be in [0, 100]");
     if (!(o->coord_lr >= 0 && o->coord_lr <= 10) || !(o->lattice_lr >= 0 && o->lattice_lr <= 1))
         return xg_error_set(err, XG_EINVAL, "sampler: corrector step sizes out of range");
-    if (!isfinite(o->guidance))
+    if (!isfinite(o->guidance) || isinf(o->guidance_types))
         return xg_error_set(err, XG_EINVAL, "sampler: guidance must be finite");
     if (o->cond && o->cond_dim <= 0)
         return xg_error_set(err, XG_EINVAL, "sampler: a condition needs cond_dim > 0");
@@ -200,7 +201,8 @@ static int evaluate(xg_eval_fn eval, void *ctx, const xg_sampler_opts *o, sample
     if (rc)
         return rc;
     xg_sampler_mix(M * 3, w->coord_u, out.coord, o->guidance, w->coord);
-    xg_sampler_mix(M * XG_NUM_TYPES, w->logits_u, out.logits, o->guidance, w->logits);
+    xg_sampler_mix(M * XG_NUM_TYPES, w->logits_u, out.logits,
+                   isnan(o->guidance_types) ? o->guidance : o->guidance_types, w->logits);
     xg_sampler_mix(B * 9, w->latout_u, out.lattice, o->guidance, w->latout);
     return XG_OK;
 }

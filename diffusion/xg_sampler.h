@@ -12,7 +12,8 @@
  *     element has probability exactly zero); revealed sites stay fixed.
  * With a condition, every network evaluation is done twice, unconditional and conditional, and
  * the outputs are mixed as out_u + gamma (out_c - out_u) (classifier-free guidance) for the
- * coordinate score, the lattice noise and the type logits.
+ * coordinate score, the lattice noise and the type logits (the logits with their own gamma when
+ * guidance_types is set).
  *
  * Symmetric sampling (DESIGN.md 3.4b): a crystal given a space-group template (xg_template.h)
  * starts from the projection of the prior onto the template's symmetric subspace and is projected
@@ -97,6 +98,11 @@ typedef struct {
     double coord_lr;          /* corrector step for coordinates = coord_lr * sigma_t^2 */
     double lattice_lr;        /* corrector step for the lattice, relative to the noise variance */
     double guidance;          /* gamma; used only when cond != NULL */
+    /* gamma of the type logits alone, or NAN (the default) for `guidance`. The composition
+     * decides most of a property such as the energy above the hull, while a large gamma on
+     * the coordinate score and lattice noise pushes the geometry off the training
+     * distribution: guiding the types harder than the geometry steers the chemistry only. */
+    double guidance_types;
     const float *cond;        /* cond_dim values applied to every crystal, or NULL */
     int cond_dim;
     /* allowed[z] != 0 for the elements that may appear (index 0 unused, z <= XG_MAX_Z). NULL

@@ -92,6 +92,7 @@ typedef struct {
     double max_memory; /* bytes; 0 = the default fraction of physical memory */
     long n, num_batches, batch, steps, corrector, seed, threads, natoms;
     double guidance, symprec;
+    double guidance_types; /* NAN: not given, the type logits take --guidance */
     int quiet;
     int ncond;
     const char *cond_arg[MAX_CONDITIONS]; /* "NAME=VALUE", encoded with the model's spec */
@@ -138,6 +139,11 @@ static const xg_opt OPTS[] = {
              "1",
              "classifier-free guidance strength gamma: u + gamma (c - u) (1 = plain "
              "conditional, 0 = unconditional)"),
+    XG_OPT_D("--type-guidance", NULL, gen_args, guidance_types, "G", -100, 100, NULL,
+             "gamma of the atom types alone (default: --guidance); the coordinates and the "
+             "lattice keep --guidance. The composition decides most of a property such as the "
+             "energy above the hull: --guidance 1 --type-guidance 3 steers the chemistry and "
+             "leaves the geometry plainly conditional"),
     XG_OPT_E("--symmetry", NULL, gen_args, symmetry, "template|none", NULL,
              "template: every crystal is sampled exactly symmetric inside a space-group "
              "template drawn with its training frequency (orbits, site symmetries and N of a "
@@ -188,6 +194,8 @@ static int parse_args(int argc, char **argv, gen_args *a)
         return -1;
     if (!xg_opts_given(OPTS, &args, "-n"))
         a->n = -1; /* -n is required unless --num_batches or --compositions count the crystals */
+    if (!xg_opts_given(OPTS, &args, "--type-guidance"))
+        a->guidance_types = NAN; /* the types follow --guidance */
     if (!xg_opts_given(OPTS, &args, "--csp-types"))
         a->chem.csp_types = GEN_CHEM_CSP_NOT_GIVEN;
     if (!xg_opts_given(OPTS, &args, "--csp-templates"))
@@ -753,8 +761,9 @@ static int run(int argc, char **argv)
         rc = XG_EXIT_USAGE;
         goto done;
     }
-    if (a.ncond == 0 && a.guidance != 1.0 && !a.quiet)
-        fprintf(stderr, "xtalgen generate: note: --guidance has no effect without --condition\n");
+    if (a.ncond == 0 && (a.guidance != 1.0 || !isnan(a.guidance_types)) && !a.quiet)
+        fprintf(stderr, "xtalgen generate: note: --guidance and --type-guidance have no effect "
+                        "without --condition\n");
     if (a.ncond > 0 && m->cond.n == 0) {
         xg_cli_errorf(CMD, "%s has cond_dim %d but no /condition group describing its conditions; "
                            "it cannot encode --condition",
@@ -776,7 +785,10 @@ static int run(int argc, char **argv)
             fprintf(stderr, "xtalgen generate: conditioning on");
             for (int k = 0; k < a.ncond; k++)
                 fprintf(stderr, " %s", a.cond_arg[k]);
-            fprintf(stderr, " with guidance %g\n", a.guidance);
+            fprintf(stderr, " with guidance %g", a.guidance);
+            if (!isnan(a.guidance_types))
+                fprintf(stderr, " (atom types %g)", a.guidance_types);
+            fputc('\n', stderr);
         }
     }
     if (!a.quiet)
@@ -832,8 +844,8 @@ static int run(int argc, char **argv)
     /* Provenance: recorded in every CIF, in generated.h5 and in summary.json. */
     xg_provenance prov;
     char elements[1024];
-    if (xg_run_provenance(model_path, a.ncond, a.cond_arg, a.guidance, a.seed, a.steps, &prov,
-                          &err) ||
+    if (xg_run_provenance(model_path, a.ncond, a.cond_arg, a.guidance, a.guidance_types, a.seed,
+                          a.steps, &prov, &err) ||
         xg_run_elements_list(allowed, elements, sizeof elements)) {
         xg_cli_errorf(CMD, "recording the run's provenance: %s", err.msg);
         goto done;
@@ -899,7 +911,8 @@ static int run(int argc, char **argv)
                           a.exclude, allowed, mpi.size, tab ? "template" : "none", -1, -1, 0, 0,
                           chem.desc,
                           tab && !chem.active ? pattern_name[use_pattern ? PAT_TRAINING : PAT_FREE]
-                                              : NULL};
+                                              : NULL,
+                          a.guidance_types};
     /* --resume: the folder must hold this command's run; it is cut back to the crystals that
      * were committed to generated.h5, and sampling goes on from there. */
     xg_gen_progress prog = {0};
@@ -995,6 +1008,7 @@ static int run(int argc, char **argv)
     so.steps = (int)a.steps;
     so.corrector_steps = (int)a.corrector;
     so.guidance = a.guidance;
+    so.guidance_types = a.guidance_types;
     so.allowed = allowed;
     so.cond = cond;
     so.cond_dim = m->cfg.cond_dim;

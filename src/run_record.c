@@ -16,7 +16,8 @@
 #endif
 
 int xg_run_provenance(const char *model_path, int ncond, const char *const *cond,
-                      double guidance, long seed, long steps, xg_provenance *p, xg_error *err)
+                      double guidance, double guidance_types, long seed, long steps,
+                      xg_provenance *p, xg_error *err)
 {
     xg_provenance_init(p);
     snprintf(p->version, sizeof p->version, "%s", XTALGEN_VERSION);
@@ -33,7 +34,10 @@ int xg_run_provenance(const char *model_path, int ncond, const char *const *cond
             return xg_error_set(err, XG_EINVAL, "the conditions are too long to record");
         len += (size_t)w;
     }
-    snprintf(p->guidance, sizeof p->guidance, "%g", ncond > 0 ? guidance : 1.0);
+    if (ncond > 0 && !isnan(guidance_types))
+        snprintf(p->guidance, sizeof p->guidance, "%g (types %g)", guidance, guidance_types);
+    else
+        snprintf(p->guidance, sizeof p->guidance, "%g", ncond > 0 ? guidance : 1.0);
     snprintf(p->seed, sizeof p->seed, "%ld", seed);
     snprintf(p->steps, sizeof p->steps, "%ld", steps);
     return XG_OK;
@@ -91,6 +95,8 @@ static int write_json(FILE *f, const void *ctx, xg_error *err)
     }
     fputs("},\n", f);
     fprintf(f, "  \"guidance\": %.15g,\n", r->ncond > 0 ? r->guidance : 1.0);
+    if (r->ncond > 0 && !isnan(r->guidance_types))
+        fprintf(f, "  \"type_guidance\": %.15g,\n", r->guidance_types);
     fprintf(f, "  \"seed\": %ld,\n  \"steps\": %ld,\n  \"corrector\": %ld,\n", r->seed, r->steps,
             r->corrector);
     fprintf(f, "  \"n\": %ld,\n  \"batch\": %ld,\n", r->n, r->batch);

@@ -7,9 +7,12 @@
 #include "crystal/xg_elements.h"
 #include "crystal/xg_provenance.h"
 
-/* Fills p from the run's settings; hashes the model file (XG_EIO if it cannot be read). */
+/* Fills p from the run's settings; hashes the model file (XG_EIO if it cannot be read).
+ * guidance_types: the type logits' own gamma (--type-guidance), NAN when they take guidance;
+ * recorded as "1 (types 3)". */
 int xg_run_provenance(const char *model_path, int ncond, const char *const *cond,
-                      double guidance, long seed, long steps, xg_provenance *p, xg_error *err);
+                      double guidance, double guidance_types, long seed, long steps,
+                      xg_provenance *p, xg_error *err);
 
 /* The settings summary.json records besides the provenance. */
 typedef struct {
@@ -32,6 +35,8 @@ typedef struct {
                                     * none (src/gen_chem.h) */
     const char *element_pattern;   /* template runs without hard chemistry: "training" or
                                     * "free" (--element-pattern); NULL: not applicable */
+    double guidance_types;         /* --type-guidance; NAN: not given (then summary.json has no
+                                    * "type_guidance", as before the option existed) */
 } xg_run_settings;
 
 /* Writes PATH (atomically) as a JSON object: the provenance fields, "settings", and

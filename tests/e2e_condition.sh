@@ -123,6 +123,19 @@ GEN=(--model "$TMP/ft.h5" -n 3 --batch 3 --steps 10 --threads 1 --quiet)
 cmp -s "$TMP/g1/generated.extxyz" "$TMP/g3/generated.extxyz" || fail "conditioned sampling is not reproducible"
 "$BIN" generate "${GEN[@]}" --condition dft_mag_density=0.15 --guidance 0.0 -o "$TMP/g4" 2>/dev/null || fail "guidance 0"
 cmp -s "$TMP/g1/generated.extxyz" "$TMP/g4/generated.extxyz" && fail "guidance had no effect"
+# --type-guidance (issue 17): its own gamma for the atom types, recorded in summary.json and in
+# the provenance; giving it the value of --guidance changes nothing
+"$BIN" generate "${GEN[@]}" --condition dft_mag_density=0.15 --guidance 2.0 --type-guidance 2.0 \
+    -o "$TMP/g6" 2>/dev/null || fail "--type-guidance equal to --guidance"
+cmp -s "$TMP/g1/generated.extxyz" "$TMP/g6/generated.extxyz" \
+    || fail "--type-guidance equal to --guidance changed the crystals"
+"$BIN" generate "${GEN[@]}" --condition dft_mag_density=0.15 --guidance 1.0 --type-guidance 4 \
+    -o "$TMP/g7" 2>/dev/null || fail "--type-guidance"
+grep -q '"type_guidance": 4,' "$TMP/g7/summary.json" || fail "type_guidance not in summary.json"
+grep -q '"type_guidance"' "$TMP/g1/summary.json" && fail "type_guidance recorded without the option"
+grep -rq "guidance: 1 (types 4)" "$TMP/g7/cif" || fail "type guidance not in the CIF provenance"
+expect_rc 2 "bad --type-guidance" "$BIN" generate "${GEN[@]}" --condition dft_mag_density=0.15 \
+    --type-guidance inf -o "$TMP/r7"
 # a conditioned model still samples unconditionally without --condition
 "$BIN" generate "${GEN[@]}" -o "$TMP/g5" 2>/dev/null || fail "unconditional sampling of a conditioned model"
 

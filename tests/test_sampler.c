@@ -19,6 +19,8 @@ typedef struct {
     int favourite;      /* class with the highest logit */
     int second;         /* the next one */
     float cond_shift;   /* added to the coordinate output when cond_on */
+    float cond_logit;   /* added to the logit of cond_class when cond_on */
+    int cond_class;
     int calls, cond_calls;
     float coord[64 * 8 * 3], logits[64 * 8 * XG_NUM_TYPES], lattice[64 * 9];
 } oracle;
@@ -44,7 +46,8 @@ static int oracle_eval(void *ctx, const xg_batch *b, xg_denoiser_out *out, xg_er
         for (int a = a0; a < a0 + n; a++)
             for (int k = 0; k < XG_NUM_TYPES; k++)
                 o->logits[a * XG_NUM_TYPES + k] =
-                    k == o->favourite ? 10.0f : (k == o->second ? 5.0f : 0.0f);
+                    (k == o->favourite ? 10.0f : (k == o->second ? 5.0f : 0.0f)) +
+                    (on && k == o->cond_class ? o->cond_logit : 0.0f);
         /* eps_hat = (L_t - mean_t) / std_t for the one-crystal data distribution. */
         double abar = xg_noise_abar(&o->noise, t), mu = xg_noise_lattice_mu(&o->noise, n);
         double sd = xg_noise_lattice_std(&o->noise, n);
@@ -260,6 +263,55 @@ static void test_guidance_mixing(void)
     xg_structure_free(g0[0]);
     xg_structure_free(g2[0]);
     xg_structure_free(plain[0]);
+}
+
+/* --type-guidance: the type logits take their own gamma, the coordinates and lattice keep
+ * guidance. The double's conditional pass shifts the coordinates and favours one more class. */
+static void test_type_guidance(void)
+{
+    oracle o;
+    oracle_init(&o, 3);
+    o.cond_shift = 0.5f;
+    o.cond_class = 11; /* Mg: conditional logit 6 against the favourite's 10 */
+    o.cond_logit = 6.0f;
+    float cond[1] = {1.0f};
+    xg_sampler_opts so;
+    xg_sampler_opts_default(&so);
+    CU_ASSERT(isnan(so.guidance_types)); /* by default the types take guidance */
+    so.steps = 20;
+    so.cond = cond;
+    so.cond_dim = 1;
+    int natoms[1] = {3};
+    xg_error err = {0};
+    xg_structure *plain[1], *types_only[1], *geom_only[1];
+    so.guidance = 0.0; /* unconditional throughout */
+    CU_ASSERT_EQUAL_FATAL(xg_sampler_run(&o.noise, oracle_eval, &o, &so, 1, natoms, 7, 0, plain,
+                                         NULL, NULL, &err), XG_OK);
+    /* types guided at 3 (logit 18 for Mg, 10 for Fe), geometry unconditional */
+    so.guidance_types = 3.0;
+    CU_ASSERT_EQUAL_FATAL(xg_sampler_run(&o.noise, oracle_eval, &o, &so, 1, natoms, 7, 0,
+                                         types_only, NULL, NULL, &err), XG_OK);
+    /* geometry guided at 2, types unconditional */
+    so.guidance = 2.0;
+    so.guidance_types = 0.0;
+    CU_ASSERT_EQUAL_FATAL(xg_sampler_run(&o.noise, oracle_eval, &o, &so, 1, natoms, 7, 0,
+                                         geom_only, NULL, NULL, &err), XG_OK);
+    for (int a = 0; a < 3; a++) {
+        CU_ASSERT_EQUAL(plain[0]->types[a], 26);      /* Fe, the unconditional favourite */
+        CU_ASSERT_EQUAL(types_only[0]->types[a], 12); /* Mg */
+        CU_ASSERT_EQUAL(geom_only[0]->types[a], plain[0]->types[a]);
+    }
+    CU_ASSERT(memcmp(types_only[0]->frac, plain[0]->frac, sizeof(double) * 9) == 0);
+    CU_ASSERT(memcmp(types_only[0]->lattice, plain[0]->lattice, sizeof plain[0]->lattice) == 0);
+    CU_ASSERT(memcmp(geom_only[0]->frac, plain[0]->frac, sizeof(double) * 9) != 0);
+    /* an infinite gamma is refused */
+    so.guidance_types = INFINITY;
+    xg_structure *bad[1];
+    CU_ASSERT_EQUAL(xg_sampler_run(&o.noise, oracle_eval, &o, &so, 1, natoms, 7, 0, bad, NULL,
+                                   NULL, &err), XG_EINVAL);
+    xg_structure_free(plain[0]);
+    xg_structure_free(types_only[0]);
+    xg_structure_free(geom_only[0]);
 }
 
 static void test_bad_options(void)
@@ -657,6 +709,7 @@ int main(void)
         {"deterministic and batch independent", test_deterministic_and_batch_independent},
         {"excluded elements never appear", test_excluded_elements_never_appear},
         {"guidance mixing", test_guidance_mixing},
+        {"type guidance apart from the geometry", test_type_guidance},
         {"bad options", test_bad_options},
         {"one step still works", test_few_steps_still_work},
         {"chemsys: every element present, no other", test_chemsys_every_element_present},
