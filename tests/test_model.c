@@ -171,6 +171,30 @@ static void test_checkpoint_round_trip(void)
     CU_ASSERT(memcmp(xg_denoiser_params(m->net), f.ema, np * sizeof(float)) == 0);
     CU_ASSERT_PTR_NULL(m->state);
     xg_model_free(m);
+
+    /* the same file from its bytes in memory (the fuzz harness's entry); a cut copy is refused */
+    FILE *fp = fopen(path, "rb");
+    CU_ASSERT_PTR_NOT_NULL_FATAL(fp);
+    fseek(fp, 0, SEEK_END);
+    long len = ftell(fp);
+    fseek(fp, 0, SEEK_SET);
+    unsigned char *img = malloc((size_t)len);
+    CU_ASSERT_FATAL(img && fread(img, 1, (size_t)len, fp) == (size_t)len);
+    fclose(fp);
+    rc = xg_model_load_image(img, (size_t)len, "mem.h5", XG_MODEL_LOAD_STATE, &m, &err);
+    CU_ASSERT_EQUAL_FATAL(rc, XG_OK);
+    CU_ASSERT(memcmp(m->weights, f.w, np * sizeof(float)) == 0);
+    CU_ASSERT(memcmp(m->ema, f.ema, np * sizeof(float)) == 0);
+    CU_ASSERT_PTR_NOT_NULL_FATAL(m->state);
+    CU_ASSERT(memcmp(m->state->adam_v, f.st->adam_v, np * sizeof(float)) == 0);
+    CU_ASSERT_EQUAL(m->state->step, 1234);
+    xg_model_free(m);
+    m = NULL;
+    CU_ASSERT_NOT_EQUAL(xg_model_load_image(img, (size_t)len / 2, "cut.h5", XG_MODEL_LOAD_EMA, &m, &err), XG_OK);
+    CU_ASSERT_PTR_NULL(m);
+    CU_ASSERT_PTR_NOT_NULL(strstr(err.msg, "cut.h5"));
+    CU_ASSERT_EQUAL(H5Fget_obj_count(H5F_OBJ_ALL, H5F_OBJ_ALL), 0);
+    free(img);
     fixture_free(&f);
 }
 
