@@ -726,13 +726,14 @@ static int load_impl(hid_t f, const char *path, int flags, xg_model *m, xg_error
     if (rc)
         return rc;
     /* weights and ema are stored as float32, uncompressed: a /config asking for more than the
-     * file holds is refused before the network is allocated from it */
-    struct stat sb;
+     * file holds is refused before the network is allocated from it (the size HDF5 reports,
+     * not stat's: an image in memory has no path; fuzz_model_h5 timed out on one without it) */
+    hsize_t fsize = 0;
     double need = 2.0 * sizeof(float) * xg_denoiser_params_lower_bound(&m->cfg);
-    if (stat(path, &sb) == 0 && need > (double)sb.st_size)
+    if (H5Fget_filesize(f, &fsize) < 0 || need > (double)fsize)
         return xg_error_set(err, XG_EPARSE, "%s: /config describes a network of at least %.0f "
-                            "bytes of weights, but the file has %lld bytes (truncated or crafted)",
-                            path, need, (long long)sb.st_size);
+                            "bytes of weights, but the file has %llu bytes (truncated or crafted)",
+                            path, need, (unsigned long long)fsize);
     m->net = xg_denoiser_alloc(&m->cfg, err);
     if (!m->net) {
         if (err)
