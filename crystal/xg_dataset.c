@@ -958,6 +958,27 @@ done:
     return rc;
 }
 
+/* The part of reading shared by files and images: file is open (or negative: HDF5 could not
+ * open it); closes it. */
+static int read_h5_open(hid_t file, const char *path, xg_dataset **out, xg_error *err)
+{
+    if (file < 0)
+        return xg_error_set(err, XG_EPARSE, "%s: HDF5 cannot open it (truncated or corrupt?)", path);
+    int rc;
+    xg_dataset *ds = xg_dataset_alloc();
+    if (!ds) {
+        rc = xg_error_set(err, XG_ENOMEM, "%s: out of memory", path);
+    } else {
+        rc = read_h5_body(file, ds, path, err);
+        if (rc)
+            xg_dataset_free(ds);
+        else
+            *out = ds;
+    }
+    H5Fclose(file);
+    return rc;
+}
+
 int xg_dataset_read_h5(const char *path, xg_dataset **out, xg_error *err)
 {
     if (!path || !out)
@@ -970,27 +991,23 @@ int xg_dataset_read_h5(const char *path, xg_dataset **out, xg_error *err)
     h5_quiet q;
     h5_silence(&q);
     int rc;
-    if (H5Fis_hdf5(path) <= 0) {
+    if (H5Fis_hdf5(path) <= 0)
         rc = xg_error_set(err, XG_EPARSE, "%s: not an HDF5 file (or truncated)", path);
-    } else {
-        hid_t file = H5Fopen(path, H5F_ACC_RDONLY, H5P_DEFAULT);
-        if (file < 0) {
-            rc = xg_error_set(err, XG_EPARSE, "%s: HDF5 cannot open it (truncated or corrupt?)",
-                              path);
-        } else {
-            xg_dataset *ds = xg_dataset_alloc();
-            if (!ds) {
-                rc = xg_error_set(err, XG_ENOMEM, "%s: out of memory", path);
-            } else {
-                rc = read_h5_body(file, ds, path, err);
-                if (rc)
-                    xg_dataset_free(ds);
-                else
-                    *out = ds;
-            }
-            H5Fclose(file);
-        }
-    }
+    else
+        rc = read_h5_open(H5Fopen(path, H5F_ACC_RDONLY, H5P_DEFAULT), path, out, err);
+    h5_restore(&q);
+    return rc;
+}
+
+int xg_dataset_read_h5_image(const void *image, size_t len, const char *name, xg_dataset **out,
+                             xg_error *err)
+{
+    if (!image || !name || !out)
+        return xg_error_set(err, XG_EINVAL, "dataset: read_h5_image needs bytes, a name and an output");
+    *out = NULL;
+    h5_quiet q;
+    h5_silence(&q);
+    int rc = read_h5_open(xg_h5_open_image(image, len, H5F_ACC_RDONLY), name, out, err);
     h5_restore(&q);
     return rc;
 }

@@ -21,6 +21,7 @@
 #ifndef XG_DATASET_H
 #define XG_DATASET_H
 
+#include <stddef.h>
 #include <stdint.h>
 #include "crystal/xg_structure.h"
 
@@ -72,6 +73,10 @@ int xg_dataset_natoms(const xg_dataset *ds, int64_t i);
  * onto PATH when complete. */
 int xg_dataset_write_h5(const xg_dataset *ds, const char *path, xg_error *err);
 int xg_dataset_read_h5(const char *path, xg_dataset **out, xg_error *err);
+/* The same reader for a file's bytes held in memory (nothing touches the disk; the fuzz
+ * harness uses it); name stands for the path in messages. */
+int xg_dataset_read_h5_image(const void *image, size_t len, const char *name, xg_dataset **out,
+                             xg_error *err);
 /* Appends ds's crystals to the file at path, which grows in place rather than being
  * rewritten: the same layout (version 1) with every array chunked and extendible along its
  * first dimension. A missing file is created with ds's root attributes and property columns

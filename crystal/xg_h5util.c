@@ -278,9 +278,12 @@ int xg_h5_check_stored(hid_t d, const char *path, const char *ctx, xg_error *err
     return XG_OK;
 }
 
-int xg_h5_ds_shape(hid_t loc, const char *path, int rank, hsize_t *dims, const char *ctx,
-                   xg_error *err)
+/* xg_h5_ds_shape, leaving the dataset open in *out on success (one open per read: opening a
+ * dataset is most of what reading a small one costs). */
+static int ds_open_shape(hid_t loc, const char *path, int rank, hsize_t *dims, hid_t *out,
+                         const char *ctx, xg_error *err)
 {
+    *out = -1;
     if (H5Lexists(loc, path, H5P_DEFAULT) <= 0)
         return xg_error_set(err, XG_EPARSE, "%s: missing dataset %s", ctx, path);
     hid_t d = H5Dopen2(loc, path, H5P_DEFAULT);
@@ -295,7 +298,20 @@ int xg_h5_ds_shape(hid_t loc, const char *path, int rank, hsize_t *dims, const c
         H5Sget_simple_extent_dims(sp, dims, NULL);
     if (sp >= 0)
         H5Sclose(sp);
-    H5Dclose(d);
+    if (rc)
+        H5Dclose(d);
+    else
+        *out = d;
+    return rc;
+}
+
+int xg_h5_ds_shape(hid_t loc, const char *path, int rank, hsize_t *dims, const char *ctx,
+                   xg_error *err)
+{
+    hid_t d;
+    int rc = ds_open_shape(loc, path, rank, dims, &d, ctx, err);
+    if (!rc)
+        H5Dclose(d);
     return rc;
 }
 
@@ -303,30 +319,32 @@ int xg_h5_get_ds(hid_t loc, const char *path, hid_t mtype, int rank, const hsize
                  void *buf, const char *ctx, xg_error *err)
 {
     hsize_t dims[4] = {0};
-    int rc = xg_h5_ds_shape(loc, path, rank, dims, ctx, err);
+    hid_t d;
+    int rc = ds_open_shape(loc, path, rank, dims, &d, ctx, err);
     if (rc)
         return rc;
     hsize_t total = 1;
     for (int i = 0; i < rank; i++) {
-        if (dims[i] != want[i])
+        if (dims[i] != want[i]) {
+            H5Dclose(d);
             return xg_error_set(err, XG_EPARSE,
                                 "%s: dataset %s has dimension %d of size %llu, expected %llu "
                                 "(a model of another configuration?)",
                                 ctx, path, i, (unsigned long long)dims[i], (unsigned long long)want[i]);
+        }
         total *= dims[i];
     }
-    if (!total)
-        return XG_OK;
-    hid_t d = H5Dopen2(loc, path, H5P_DEFAULT);
-    hid_t ft = d < 0 ? -1 : H5Dget_type(d);
-    H5T_class_t cls = ft < 0 ? H5T_NO_CLASS : H5Tget_class(ft);
-    herr_t r = -1;
-    if (cls == H5T_INTEGER || cls == H5T_FLOAT)
-        r = H5Dread(d, mtype, H5S_ALL, H5S_ALL, H5P_DEFAULT, buf);
-    if (ft >= 0)
-        H5Tclose(ft);
-    if (d >= 0)
-        H5Dclose(d);
+    herr_t r = 0;
+    if (total) {
+        hid_t ft = H5Dget_type(d);
+        H5T_class_t cls = ft < 0 ? H5T_NO_CLASS : H5Tget_class(ft);
+        r = -1;
+        if (cls == H5T_INTEGER || cls == H5T_FLOAT)
+            r = H5Dread(d, mtype, H5S_ALL, H5S_ALL, H5P_DEFAULT, buf);
+        if (ft >= 0)
+            H5Tclose(ft);
+    }
+    H5Dclose(d);
     if (r < 0)
         return xg_error_set(err, XG_EPARSE, "%s: dataset %s could not be read as numbers", ctx, path);
     return XG_OK;
@@ -359,4 +377,27 @@ int xg_h5_write_atomic(const char *path, xg_h5_filler fill, const void *user, co
         return rc;
     }
     return xg_atomic_rename(tmp, path, err);
+}
+
+hid_t xg_h5_open_image(const void *image, size_t len, unsigned flags)
+{
+    if (!image || !len)
+        return -1;
+    hid_t fapl = H5Pcreate(H5P_FILE_ACCESS);
+    if (fapl < 0)
+        return -1;
+    hid_t f = -1;
+    /* The core driver opens an image only under a name that is not an existing file (it
+     * checks), and tells two open images apart by name: a path below /dev/null can never
+     * exist, and the image's address keeps names of images open at once distinct. */
+    char name[64];
+    snprintf(name, sizeof name, "/dev/null/xg-image-%p", image);
+    H5E_BEGIN_TRY
+    {
+        if (H5Pset_fapl_core(fapl, 1 << 16, 0) >= 0 && H5Pset_file_image(fapl, (void *)image, len) >= 0)
+            f = H5Fopen(name, flags, fapl);
+    }
+    H5E_END_TRY;
+    H5Pclose(fapl);
+    return f;
 }

@@ -96,4 +96,12 @@ typedef int (*xg_h5_filler)(hid_t file, const void *user, const char *path, xg_e
 int xg_h5_write_atomic(const char *path, xg_h5_filler fill, const void *user, const char *what,
                        xg_error *err);
 
+/* Opens the HDF5 file whose bytes are image[0..len) in memory (HDF5's core driver without a
+ * backing store: nothing is read from or written to disk). HDF5 copies the image, so it may be
+ * freed at once. flags: H5F_ACC_RDONLY, or H5F_ACC_RDWR to edit the copy (H5Fflush, then
+ * H5Fget_file_image gives the edited bytes). Returns the file id, or a negative value when
+ * the bytes are not an HDF5 file. For readers given bytes rather than a path (the fuzz
+ * harnesses, tests/fuzz/): they read through the same code below the open. */
+hid_t xg_h5_open_image(const void *image, size_t len, unsigned flags);
+
 #endif

@@ -726,13 +726,14 @@ static int load_impl(hid_t f, const char *path, int flags, xg_model *m, xg_error
     if (rc)
         return rc;
     /* weights and ema are stored as float32, uncompressed: a /config asking for more than the
-     * file holds is refused before the network is allocated from it */
-    struct stat sb;
+     * file holds is refused before the network is allocated from it (the size HDF5 reports,
+     * not stat's: an image in memory has no path; fuzz_model_h5 timed out on one without it) */
+    hsize_t fsize = 0;
     double need = 2.0 * sizeof(float) * xg_denoiser_params_lower_bound(&m->cfg);
-    if (stat(path, &sb) == 0 && need > (double)sb.st_size)
+    if (H5Fget_filesize(f, &fsize) < 0 || need > (double)fsize)
         return xg_error_set(err, XG_EPARSE, "%s: /config describes a network of at least %.0f "
-                            "bytes of weights, but the file has %lld bytes (truncated or crafted)",
-                            path, need, (long long)sb.st_size);
+                            "bytes of weights, but the file has %llu bytes (truncated or crafted)",
+                            path, need, (unsigned long long)fsize);
     m->net = xg_denoiser_alloc(&m->cfg, err);
     if (!m->net) {
         if (err)
@@ -760,6 +761,24 @@ static int load_impl(hid_t f, const char *path, int flags, xg_model *m, xg_error
     return XG_OK;
 }
 
+/* The part of loading shared by files and images: f is open (or negative: HDF5 could not open
+ * it); closes it. */
+static int load_open(hid_t f, const char *path, int flags, xg_model **out, xg_error *err)
+{
+    if (f < 0)
+        return xg_error_set(err, XG_EIO, "%s: not a readable HDF5 file", path);
+    xg_model *m = calloc(1, sizeof *m);
+    int rc = m ? load_impl(f, path, flags, m, err)
+               : xg_error_set(err, XG_ENOMEM, "model load: out of memory");
+    H5Fclose(f);
+    if (rc) {
+        xg_model_free(m);
+        return rc;
+    }
+    *out = m;
+    return XG_OK;
+}
+
 int xg_model_load(const char *path, int flags, xg_model **out, xg_error *err)
 {
     *out = NULL;
@@ -767,27 +786,28 @@ int xg_model_load(const char *path, int flags, xg_model **out, xg_error *err)
         return xg_error_set(err, XG_EINVAL, "model load: no path");
     if (access(path, R_OK) != 0)
         return xg_error_set(err, XG_EIO, "%s: cannot read (%s)", path, strerror(errno));
-    xg_model *m = calloc(1, sizeof *m);
-    if (!m)
-        return xg_error_set(err, XG_ENOMEM, "model load: out of memory");
     int rc = XG_OK;
     H5E_BEGIN_TRY
     {
-        hid_t f = H5Fopen(path, H5F_ACC_RDONLY, H5P_DEFAULT);
-        if (f < 0) {
-            rc = xg_error_set(err, XG_EIO, "%s: not a readable HDF5 file", path);
-        } else {
-            rc = load_impl(f, path, flags, m, err);
-            H5Fclose(f);
-        }
+        rc = load_open(H5Fopen(path, H5F_ACC_RDONLY, H5P_DEFAULT), path, flags, out, err);
     }
     H5E_END_TRY;
-    if (rc) {
-        xg_model_free(m);
-        return rc;
+    return rc;
+}
+
+int xg_model_load_image(const void *image, size_t len, const char *name, int flags,
+                        xg_model **out, xg_error *err)
+{
+    *out = NULL;
+    if (!image || !name)
+        return xg_error_set(err, XG_EINVAL, "model load: no bytes or no name");
+    int rc = XG_OK;
+    H5E_BEGIN_TRY
+    {
+        rc = load_open(xg_h5_open_image(image, len, H5F_ACC_RDONLY), name, flags, out, err);
     }
-    *out = m;
-    return XG_OK;
+    H5E_END_TRY;
+    return rc;
 }
 
 void xg_model_free(xg_model *m)

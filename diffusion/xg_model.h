@@ -140,6 +140,10 @@ int xg_model_write(const char *path, const xg_model_desc *d, xg_error *err);
 #define XG_MODEL_LOAD_STATE 2 /* the file must be a checkpoint; its state is loaded too */
 
 int xg_model_load(const char *path, int flags, xg_model **out, xg_error *err);
+/* The same loader for a file's bytes held in memory (nothing touches the disk; the fuzz
+ * harness uses it); name stands for the path in messages. */
+int xg_model_load_image(const void *image, size_t len, const char *name, int flags,
+                        xg_model **out, xg_error *err);
 void xg_model_free(xg_model *m);
 
 #endif

@@ -151,6 +151,35 @@ static void test_h5_roundtrip(void)
     xg_dataset_free(ds);
 }
 
+/* The same file read from its bytes in memory (the fuzz harness's entry) gives the same
+ * dataset; bytes that are no HDF5 file are refused under the given name. */
+static void test_h5_image(void)
+{
+    xg_error err = {0};
+    xg_dataset *ds = sample();
+    const char *path = tmp_h5("image.h5");
+    CU_ASSERT_EQUAL_FATAL(xg_dataset_write_h5(ds, path, &err), XG_OK);
+    xg_dataset_free(ds);
+    FILE *f = fopen(path, "rb");
+    CU_ASSERT_PTR_NOT_NULL_FATAL(f);
+    static unsigned char img[1 << 20];
+    size_t len = fread(img, 1, sizeof img, f);
+    fclose(f);
+    CU_ASSERT_FATAL(len > 0 && len < sizeof img);
+    xg_dataset *back = NULL;
+    CU_ASSERT_EQUAL_FATAL(xg_dataset_read_h5_image(img, len, "mem.h5", &back, &err), XG_OK);
+    check_sample(back);
+    xg_dataset_free(back);
+    CU_ASSERT_EQUAL(H5Fget_obj_count(H5F_OBJ_ALL, H5F_OBJ_ALL), 0);
+    back = NULL;
+    CU_ASSERT_EQUAL(xg_dataset_read_h5_image(img, len / 2, "half.h5", &back, &err), XG_EPARSE);
+    CU_ASSERT_PTR_NULL(back);
+    CU_ASSERT_PTR_NOT_NULL(strstr(err.msg, "half.h5"));
+    CU_ASSERT_EQUAL(xg_dataset_read_h5_image("CIF", 3, "text.h5", &back, &err), XG_EPARSE);
+    CU_ASSERT_PTR_NULL(back);
+    CU_ASSERT_EQUAL(H5Fget_obj_count(H5F_OBJ_ALL, H5F_OBJ_ALL), 0);
+}
+
 /* Writes the sample, then lets `mutate` damage it through the HDF5 API. */
 static const char *damaged(const char *name, void (*mutate)(hid_t file))
 {
@@ -510,6 +539,7 @@ int main(int argc, char **argv)
     CU_TestInfo tests[] = {
         {"in-memory dataset: append, properties, get", test_memory},
         {"HDF5 round trip (and empty dataset)", test_h5_roundtrip},
+        {"HDF5 read from bytes in memory", test_h5_image},
         {"appendable HDF5: batches, same bytes, refusals", test_h5_append},
         {"hostile HDF5 files are refused clearly", test_hostile},
         {"xg_input: folders, CSV, HDF5, sniffing, errors", test_input_formats},

@@ -171,6 +171,59 @@ static void test_checkpoint_round_trip(void)
     CU_ASSERT(memcmp(xg_denoiser_params(m->net), f.ema, np * sizeof(float)) == 0);
     CU_ASSERT_PTR_NULL(m->state);
     xg_model_free(m);
+
+    /* the same file from its bytes in memory (the fuzz harness's entry); a cut copy is refused */
+    FILE *fp = fopen(path, "rb");
+    CU_ASSERT_PTR_NOT_NULL_FATAL(fp);
+    fseek(fp, 0, SEEK_END);
+    long len = ftell(fp);
+    fseek(fp, 0, SEEK_SET);
+    unsigned char *img = malloc((size_t)len);
+    CU_ASSERT_FATAL(img && fread(img, 1, (size_t)len, fp) == (size_t)len);
+    fclose(fp);
+    rc = xg_model_load_image(img, (size_t)len, "mem.h5", XG_MODEL_LOAD_STATE, &m, &err);
+    CU_ASSERT_EQUAL_FATAL(rc, XG_OK);
+    CU_ASSERT(memcmp(m->weights, f.w, np * sizeof(float)) == 0);
+    CU_ASSERT(memcmp(m->ema, f.ema, np * sizeof(float)) == 0);
+    CU_ASSERT_PTR_NOT_NULL_FATAL(m->state);
+    CU_ASSERT(memcmp(m->state->adam_v, f.st->adam_v, np * sizeof(float)) == 0);
+    CU_ASSERT_EQUAL(m->state->step, 1234);
+    xg_model_free(m);
+    m = NULL;
+    CU_ASSERT_NOT_EQUAL(xg_model_load_image(img, (size_t)len / 2, "cut.h5", XG_MODEL_LOAD_EMA, &m, &err), XG_OK);
+    CU_ASSERT_PTR_NULL(m);
+    CU_ASSERT_PTR_NOT_NULL(strstr(err.msg, "cut.h5"));
+    CU_ASSERT_EQUAL(H5Fget_obj_count(H5F_OBJ_ALL, H5F_OBJ_ALL), 0);
+    free(img);
+
+    /* Found by fuzz_model_h5: a /config far larger than the file is refused from memory too,
+     * before the network is built (the size check used stat() on the path, which an image
+     * lacks: 8 CPU-seconds initialising a network of millions of parameters) */
+    hid_t fh = H5Fopen(path, H5F_ACC_RDWR, H5P_DEFAULT);
+    hid_t g = H5Gopen2(fh, "config", H5P_DEFAULT);
+    H5Adelete(g, "hidden");
+    hid_t sp = H5Screate(H5S_SCALAR);
+    hid_t a = H5Acreate2(g, "hidden", H5T_STD_I64LE, sp, H5P_DEFAULT, H5P_DEFAULT);
+    int64_t big = 4096;
+    CU_ASSERT(a >= 0 && H5Awrite(a, H5T_NATIVE_INT64, &big) >= 0);
+    H5Aclose(a);
+    H5Sclose(sp);
+    H5Gclose(g);
+    H5Fclose(fh);
+    fp = fopen(path, "rb");
+    CU_ASSERT_PTR_NOT_NULL_FATAL(fp);
+    fseek(fp, 0, SEEK_END);
+    len = ftell(fp);
+    fseek(fp, 0, SEEK_SET);
+    img = malloc((size_t)len);
+    CU_ASSERT_FATAL(img && fread(img, 1, (size_t)len, fp) == (size_t)len);
+    fclose(fp);
+    CU_ASSERT_EQUAL(xg_model_load_image(img, (size_t)len, "big.h5", XG_MODEL_LOAD_EMA, &m, &err), XG_EPARSE);
+    CU_ASSERT_PTR_NOT_NULL(strstr(err.msg, "describes a network"));
+    CU_ASSERT_EQUAL(xg_model_load(path, XG_MODEL_LOAD_EMA, &m, &err), XG_EPARSE);
+    CU_ASSERT_PTR_NOT_NULL(strstr(err.msg, "describes a network"));
+    CU_ASSERT_PTR_NULL(m);
+    free(img);
     fixture_free(&f);
 }
 

@@ -1,8 +1,9 @@
 /* fuzz_dataset_h5.c: libFuzzer harness for the HDF5 dataset reader (xg_dataset_read_h5; run by
  * tests/fuzz/run.sh). Structure-aware (see h5_mutate.h): the first byte picks a valid base file
  * xtalgen wrote (with or without properties), the rest drives edits made through the HDF5 API,
- * and the edited file is written to a temporary file and read (base 2 is the appendable layout
- * of generate, and what the reader accepts is appended to as a resumed run would). Invariants beyond "no crash, no
+ * and the edited file is read from memory (HDF5's core driver: no disk; base 2 is the appendable
+ * layout of generate, and what the reader accepts is written out and appended to as a resumed
+ * run would, in a private folder on tmpfs). Invariants beyond "no crash, no
  * sanitizer report, no leak": what the reader accepts is internally consistent and writes back
  * and reads back with the same sizes, and no HDF5 object is left open on any path. */
 #include <stddef.h>
@@ -16,13 +17,12 @@
 #include "crystal/xg_elements.h"
 #include "h5_mutate.h"
 
-static char path[64], back[80];
-static unsigned char *base[3];
-static size_t base_len[3];
+static char dir[96], path[128], back[128];
+static fz_base base[3];
 
 static void make_bases(void)
 {
-    char p[96];
+    char p[160];
     for (int b = 0; b < 2; b++) {
         xg_dataset *ds = xg_dataset_alloc();
         xg_error e;
@@ -51,8 +51,7 @@ static void make_bases(void)
         if (xg_dataset_write_h5(ds, p, &e) != XG_OK)
             abort();
         xg_dataset_free(ds);
-        base[b] = fz_slurp(p, &base_len[b]);
-        unlink(p);
+        fz_base_load(&base[b], p);
     }
     /* base 2: the appendable layout `generate` grows batch by batch (chunked, extendible) */
     snprintf(p, sizeof p, "%s.base2", path);
@@ -79,8 +78,7 @@ static void make_bases(void)
         xg_dataset_free(part);
     }
     xg_dataset_free(head);
-    base[2] = fz_slurp(p, &base_len[2]);
-    unlink(p);
+    fz_base_load(&base[2], p);
 }
 
 /* What a resumed generate does with a file the reader accepted: append to it. Whatever the
@@ -107,21 +105,23 @@ static void try_append(const xg_dataset *ds)
 
 int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 {
-    if (!path[0]) {
-        H5Eset_auto2(H5E_DEFAULT, NULL, NULL); /* the harness's own edits may fail: quietly */
-        snprintf(path, sizeof path, "/tmp/xg_fuzz_dataset_%ld.h5", (long)getpid());
-        snprintf(back, sizeof back, "%s.back.h5", path);
+    if (!dir[0]) {
+        fz_setup(dir, sizeof dir, "dataset");
+        snprintf(path, sizeof path, "%s/in.h5", dir);
+        snprintf(back, sizeof back, "%s/back.h5", dir);
         make_bases();
     }
     fz_in in = {data, size};
     int b = (int)(fz_u8(&in) % 3);
-    fz_spit(path, base[b], base_len[b]);
-    fz_mutate(path, &in);
+    size_t len;
+    unsigned char *img = fz_mutate(&base[b], &in, &len);
     if (H5Fget_obj_count(H5F_OBJ_ALL, H5F_OBJ_ALL) != 0)
         abort(); /* the mutator closed everything */
+    if (!img)
+        return 0;
     xg_dataset *ds = NULL;
     xg_error e;
-    if (xg_dataset_read_h5(path, &ds, &e) == XG_OK) {
+    if (xg_dataset_read_h5_image(img, len, "fuzz.h5", &ds, &e) == XG_OK) {
         if (ds->offsets[0] != 0 || ds->offsets[ds->n] != ds->m)
             abort();
         for (int64_t i = 0; i < ds->m; i++)
@@ -139,14 +139,16 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
         }
         xg_dataset_free(rt);
         unlink(back);
+        fz_spit(path, img, len);
         try_append(ds);
+        unlink(path);
         xg_dataset_free(ds);
     }
+    free(img);
     /* every HDF5 handle the reader opened is closed again, on every path */
     if (H5Fget_obj_count(H5F_OBJ_ALL, H5F_OBJ_ALL) != 0) {
         fprintf(stderr, "the reader left HDF5 objects open\n");
         abort();
     }
-    unlink(path);
     return 0;
 }

@@ -1,8 +1,9 @@
-/* fuzz_model_h5.c: libFuzzer harness for the model file reader (xg_model_load, with the EMA
- * weights and with the optimizer state; run by tests/fuzz/run.sh). Structure-aware (see
- * h5_mutate.h): the first byte picks a valid base file xtalgen wrote (a final model or a
- * checkpoint of a tiny network), the rest drives edits made through the HDF5 API, and the
- * edited file is written to a temporary file and loaded. Beyond "no crash, no sanitizer
+/* fuzz_model_h5.c: libFuzzer harness for the model file reader (xg_model_load_image, the
+ * loader of xg_model_load below the open, with the EMA weights or with the optimizer state; run
+ * by tests/fuzz/run.sh). Structure-aware (see h5_mutate.h): the first byte picks a valid base
+ * file xtalgen wrote (a final model or a checkpoint of a tiny network) and the load, the rest
+ * drives edits made through the HDF5 API, and the edited file is loaded from memory (HDF5's
+ * core driver: no disk). Beyond "no crash, no sanitizer
  * report, no leak": a model the reader accepts has finite weights, and no HDF5 object is left
  * open on any path. */
 #include <math.h>
@@ -16,9 +17,8 @@
 #include "diffusion/xg_model.h"
 #include "h5_mutate.h"
 
-static char path[64];
-static unsigned char *base[2];
-static size_t base_len[2];
+static char dir[96];
+static fz_base base[2];
 
 static void make_bases(void)
 {
@@ -42,13 +42,12 @@ static void make_bases(void)
     for (int i = 0; i < 3; i++)
         s->perm[i] = i;
     const float *w = xg_denoiser_params(net);
-    char p[96];
+    char p[160];
     for (int b = 0; b < 2; b++) {
-        snprintf(p, sizeof p, "%s.base%d", path, b);
+        snprintf(p, sizeof p, "%s/base%d.h5", dir, b);
         if (xg_model_write(p, &(xg_model_desc){.net = net, .weights = w, .ema = w, .noise = &np, .hp = &hp, .stats = &st, .cond = NULL, .state = b ? s : NULL}, &e) != XG_OK)
             abort();
-        base[b] = fz_slurp(p, &base_len[b]);
-        unlink(p);
+        fz_base_load(&base[b], p);
     }
     xg_train_state_free(s);
     xg_denoiser_free(net);
@@ -56,33 +55,35 @@ static void make_bases(void)
 
 int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 {
-    if (!path[0]) {
-        H5Eset_auto2(H5E_DEFAULT, NULL, NULL);
-        snprintf(path, sizeof path, "/tmp/xg_fuzz_model_%ld.h5", (long)getpid());
+    if (!dir[0]) {
+        fz_setup(dir, sizeof dir, "model");
         make_bases();
     }
     fz_in in = {data, size};
-    int b = (int)(fz_u8(&in) % 2);
-    fz_spit(path, base[b], base_len[b]);
-    fz_mutate(path, &in);
+    /* the first byte: the base, and the load (final weights with the state, which a model file
+     * must refuse, or the EMA weights): one load per execution, the fuzzer covers the pairs */
+    unsigned pick = fz_u8(&in);
+    int b = (int)(pick % 2);
+    int flags = (pick >> 1) & 1 ? XG_MODEL_LOAD_STATE : XG_MODEL_LOAD_EMA;
+    size_t len;
+    unsigned char *img = fz_mutate(&base[b], &in, &len);
     if (H5Fget_obj_count(H5F_OBJ_ALL, H5F_OBJ_ALL) != 0)
         abort();
-    static const int flags[2] = {XG_MODEL_LOAD_EMA, XG_MODEL_LOAD_STATE};
-    for (int k = 0; k < 2; k++) {
-        xg_model *m = NULL;
-        xg_error e;
-        if (xg_model_load(path, flags[k], &m, &e) != XG_OK)
-            continue;
+    if (!img)
+        return 0;
+    xg_model *m = NULL;
+    xg_error e;
+    if (xg_model_load_image(img, len, "fuzz.h5", flags, &m, &e) == XG_OK) {
         size_t np = xg_denoiser_num_params(m->net);
         for (size_t i = 0; i < np; i++)
             if (!isfinite(m->weights[i]) || !isfinite(m->ema[i]))
                 abort();
         xg_model_free(m);
     }
+    free(img);
     if (H5Fget_obj_count(H5F_OBJ_ALL, H5F_OBJ_ALL) != 0) {
         fprintf(stderr, "the reader left HDF5 objects open\n");
         abort();
     }
-    unlink(path);
     return 0;
 }

@@ -19,6 +19,9 @@
 #include <string.h>
 
 #include <hdf5.h>
+#include <unistd.h>
+
+#include "crystal/xg_h5util.h"
 
 typedef struct {
     const uint8_t *p;
@@ -276,18 +279,59 @@ static void fz_new_attr(hid_t f, const char *obj, const char *name, fz_in *r)
     H5Oclose(o);
 }
 
-/* Applies the edits the input asks for to the HDF5 file at path. */
-static void fz_mutate(const char *path, fz_in *r)
+/* One-time set-up of a harness: HDF5 quiet (the edits may fail; the readers silence it
+ * themselves), HDF5's free lists allowed to keep what one execution frees (by default HDF5
+ * frees its ~600 KB metadata cache at every close, and under ASan every such allocation is a
+ * fresh mmap whose zeroed pages dominated the time of an execution), and a private folder on
+ * tmpfs for the files the invariants write (the writers sweep their folder for leftovers: a
+ * crowded /tmp made every write list thousands of names). */
+static const char *fz_dir;
+static void fz_rmdir(void) { rmdir(fz_dir); }
+
+static void fz_setup(char *dir, size_t n, const char *tag)
 {
-    hid_t f = H5Fopen(path, H5F_ACC_RDWR, H5P_DEFAULT);
+    H5Eset_auto2(H5E_DEFAULT, NULL, NULL);
+    H5set_free_list_limits(64 << 20, 16 << 20, 64 << 20, 16 << 20, 64 << 20, 16 << 20);
+    snprintf(dir, n, "%s/xg_fuzz_%s_XXXXXX", access("/dev/shm", W_OK) == 0 ? "/dev/shm" : "/tmp",
+             tag);
+    if (!mkdtemp(dir))
+        abort();
+    fz_dir = dir;
+    atexit(fz_rmdir); /* empty by then: each execution removes what it wrote */
+}
+
+/* A valid base file: its bytes and the objects and attributes the edits may pick (listed once:
+ * visiting the file at every execution was the largest cost of one). */
+typedef struct {
+    unsigned char *img;
+    size_t len;
+    fz_objs *objs;
+} fz_base;
+
+static unsigned char *fz_slurp(const char *path, size_t *n);
+
+/* Loads the base from the file at path, which is then removed. */
+static void fz_base_load(fz_base *b, const char *path)
+{
+    b->img = fz_slurp(path, &b->len);
+    unlink(path);
+    b->objs = calloc(1, sizeof *b->objs);
+    hid_t f = xg_h5_open_image(b->img, b->len, H5F_ACC_RDONLY);
+    if (!b->objs || f < 0)
+        abort();
+    H5Ovisit(f, H5_INDEX_NAME, H5_ITER_NATIVE, fz_obj_cb, b->objs);
+    H5Fclose(f);
+}
+
+/* Applies the edits the input asks for to an in-memory copy of the base (no disk: HDF5's core
+ * driver, xg_h5_open_image); returns the edited bytes (malloc'd; *n their length), or NULL when
+ * HDF5 could not write the edited file out. */
+static unsigned char *fz_mutate(const fz_base *b, fz_in *r, size_t *n)
+{
+    hid_t f = xg_h5_open_image(b->img, b->len, H5F_ACC_RDWR);
     if (f < 0)
-        return;
-    fz_objs *o = calloc(1, sizeof *o);
-    if (!o) {
-        H5Fclose(f);
-        return;
-    }
-    H5Ovisit(f, H5_INDEX_NAME, H5_ITER_NATIVE, fz_obj_cb, o);
+        abort(); /* the base is a file xtalgen wrote */
+    const fz_objs *o = b->objs;
     for (int edit = 0; edit < 12 && r->n > 0; edit++) {
         unsigned op = fz_u8(r) % 6;
         if ((op == 0 || op == 1) && o->nattr > 0) {
@@ -307,12 +351,21 @@ static void fz_mutate(const char *path, fz_in *r)
                 fz_poke(f, o->obj[k], r);
         }
     }
-    free(o);
+    unsigned char *img = NULL;
+    ssize_t sz = H5Fflush(f, H5F_SCOPE_GLOBAL) < 0 ? -1 : H5Fget_file_image(f, NULL, 0);
+    if (sz > 0 && (img = malloc((size_t)sz)) != NULL &&
+        H5Fget_file_image(f, img, (size_t)sz) != sz) {
+        free(img);
+        img = NULL;
+    }
+    *n = img ? (size_t)sz : 0;
     if (H5Fclose(f) < 0) {
         /* HDF5 could not finish the file (it keeps it open then): start the library afresh */
         H5close();
         H5Eset_auto2(H5E_DEFAULT, NULL, NULL);
+        H5set_free_list_limits(64 << 20, 16 << 20, 64 << 20, 16 << 20, 64 << 20, 16 << 20);
     }
+    return img;
 }
 
 /* The bytes of a file (the valid base each input starts from). */

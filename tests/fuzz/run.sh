@@ -8,9 +8,12 @@
 # No CMake: each harness and the *.c files its reader needs are compiled directly (the text
 # readers need only a few crystal/ files and spglib; the HDF5 readers link HDF5, and the model
 # reader the network code with OpenBLAS and LAPACKE). The HDF5 harnesses are structure-aware
-# (tests/fuzz/h5_mutate.h says why): inputs are edit recipes applied to valid files. Working corpora live in tests/fuzz/corpus-<name>/ (git-ignored);
+# (tests/fuzz/h5_mutate.h says why): inputs are edit recipes applied to valid files, edited and
+# read in memory (no disk). Working corpora live in tests/fuzz/corpus-<name>/ (git-ignored);
 # the seeds in tests/fuzz/seeds_<name>/ are read-only.
-# Environment: CC (default clang), XG_FUZZ_JOBS (parallel fuzzing processes per harness, 1).
+# Environment: CC (default clang), XG_FUZZ_JOBS (parallel fuzzing processes per harness, 1),
+# XG_FUZZ_RUNS (stop after that many executions; with SECONDS 0, a run of exactly that many: the
+# corpus persists, so a long campaign is continued by running again with what is left).
 set -euo pipefail
 
 secs="${1:-60}"
@@ -57,9 +60,11 @@ for name in "${names[@]}"; do
     mkdir -p "$corpus"
     extra=()
     [ -f "$here/$name.dict" ] && extra+=(-dict="$here/$name.dict")
+    [ -n "${XG_FUZZ_RUNS:-}" ] && extra+=(-runs="$XG_FUZZ_RUNS")
     [ "${XG_FUZZ_JOBS:-1}" -gt 1 ] && extra+=(-jobs="$XG_FUZZ_JOBS" -workers="$XG_FUZZ_JOBS")
-    echo "== fuzz_$name for ${secs}s"
+    echo "== fuzz_$name for ${secs}s (0: no limit)${XG_FUZZ_RUNS:+, at most $XG_FUZZ_RUNS executions}"
     if ! (cd "$out" && ASAN_OPTIONS=detect_leaks=1 UBSAN_OPTIONS=print_stacktrace=1 \
+            OPENBLAS_NUM_THREADS=1 OMP_NUM_THREADS=1 \
             ./fuzz_$name -max_total_time="$secs" -timeout=10 -rss_limit_mb=2048 \
             -max_len="$maxlen" -print_final_stats=1 -artifact_prefix="$out/" \
             ${extra[@]+"${extra[@]}"} "$corpus" "$here/seeds_$name"); then
