@@ -199,16 +199,23 @@ static inline REAL SFX(dsilu)(REAL x)
  * small shapes (96 x 64 x 64 per edge tile) OpenBLAS then runs its small-matrix kernels, which
  * neither pack nor clear, where X W^T went through its packing path (9% of a call in packing,
  * 3% clearing outputs). */
+static void SFX(gemm_bias)(REAL *Y, int ldy, const REAL *X, int ldx, const REAL *B, int ldb,
+                           long M, int N, int K, const REAL *bias, int acc,
+                           enum CBLAS_TRANSPOSE tb)
+{
+    if (bias && !acc)
+        for (long r = 0; r < M; r++)
+            memcpy(Y + r * ldy, bias, sizeof(REAL) * N);
+    GEMM(CblasRowMajor, CblasNoTrans, tb, (int)M, N, K, 1, X, ldx, B, ldb, (bias || acc) ? 1 : 0,
+         Y, ldy);
+}
+
 static void SFX(mm)(REAL *Y, int ldy, const REAL *X, int ldx, const REAL *B, int ldb, long M,
                     int N, int K, const REAL *bias, int acc, const REAL *D, int ldd)
 {
     if (M <= 0)
         return;
-    if (bias && !acc)
-        for (long r = 0; r < M; r++)
-            memcpy(Y + r * ldy, bias, sizeof(REAL) * N);
-    GEMM(CblasRowMajor, CblasNoTrans, CblasNoTrans, (int)M, N, K, 1, X, ldx, B, ldb,
-         (bias || acc) ? 1 : 0, Y, ldy);
+    SFX(gemm_bias)(Y, ldy, X, ldx, B, ldb, M, N, K, bias, acc, CblasNoTrans);
     if (D)
         for (long r = 0; r < M; r++)
             for (int k = 0; k < N; k++)
@@ -228,13 +235,8 @@ static void SFX(lin)(REAL *Y, const REAL *X, const REAL *WT, const REAL *bias, l
 static void SFX(lin_w)(REAL *Y, const REAL *X, const REAL *W, const REAL *bias, long N, int in,
                        int out, int ldx, int ldw, int ldy, int acc)
 {
-    if (N <= 0)
-        return;
-    if (bias && !acc)
-        for (long r = 0; r < N; r++)
-            memcpy(Y + r * ldy, bias, sizeof(REAL) * out);
-    GEMM(CblasRowMajor, CblasNoTrans, CblasTrans, (int)N, out, in, 1, X, ldx, W, ldw,
-         (bias || acc) ? 1 : 0, Y, ldy);
+    if (N > 0)
+        SFX(gemm_bias)(Y, ldy, X, ldx, W, ldw, N, out, in, bias, acc, CblasTrans);
 }
 
 /* dX[N x in] += dY[N x out] W (W: out x in, row stride ldw). */
