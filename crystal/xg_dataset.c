@@ -870,7 +870,10 @@ static int read_h5_body(hid_t file, xg_dataset *ds, const char *path, xg_error *
         goto done;
     }
     for (hsize_t i = 0; i < n; i++) {
-        int64_t na = ds->offsets[i + 1] - ds->offsets[i];
+        /* Bound both ends before subtracting: a corrupt file may hold INT64_MIN, and the
+         * difference of two unchecked offsets can overflow (found by fuzz_dataset_h5). */
+        int64_t lo = ds->offsets[i], hi = ds->offsets[i + 1];
+        int64_t na = (lo < 0 || hi < lo || hi > (int64_t)m) ? -1 : hi - lo;
         if (na < 0 || na > 1000000) {
             rc = xg_error_set(err, XG_EPARSE,
                               "%s: inconsistent offsets at structure %llu (%lld atoms)", path,
