@@ -251,6 +251,8 @@ static int write_config(hid_t file, const xg_denoiser_config *c, const xg_noise_
     rc = rc ? rc : xg_h5_put_f64(g, "noise_w_type", np->w_type, ctx, err);
     if (np->csp) /* absent in every other model: their files stay as they were */
         rc = rc ? rc : xg_h5_put_i64(g, "noise_csp", 1, ctx, err);
+    if (np->class_mask > 0) /* the same: only models trained with element-wise masking */
+        rc = rc ? rc : xg_h5_put_f64(g, "noise_class_mask", np->class_mask, ctx, err);
     rc = rc ? rc : xg_h5_put_i64(g, "train_batch", h->batch, ctx, err);
     rc = rc ? rc : xg_h5_put_i64(g, "train_epochs", h->epochs, ctx, err);
     rc = rc ? rc : xg_h5_put_i64(g, "train_warmup_steps", h->warmup_steps, ctx, err);
@@ -460,6 +462,9 @@ static int read_config(hid_t file, xg_model *m, const char *ctx, xg_error *err)
     np->csp = 0;
     if (!rc && H5Aexists(g, "noise_csp") > 0)
         rc = xg_h5_get_int(g, G, "noise_csp", 0, 1, &np->csp, ctx, err);
+    np->class_mask = 0.0;
+    if (!rc && H5Aexists(g, "noise_class_mask") > 0)
+        rc = xg_h5_get_f64(g, G, "noise_class_mask", &np->class_mask, ctx, err);
     rc = rc ? rc : xg_h5_get_int(g, G, "train_batch", -INT_MAX, INT_MAX, &h->batch, ctx, err);
     rc = rc ? rc : xg_h5_get_int(g, G, "train_epochs", -INT_MAX, INT_MAX, &h->epochs, ctx, err);
     rc = rc ? rc : xg_h5_get_i64(g, G, "train_warmup_steps", &i64, ctx, err);

@@ -43,6 +43,7 @@ void xg_noise_params_default(xg_noise_params *p)
     p->w_lattice = 1.0;
     p->w_type = 1.0;
     p->csp = 0;
+    p->class_mask = 0.0;
 }
 
 int xg_noise_params_check(const xg_noise_params *p, xg_error *err)
@@ -65,6 +66,9 @@ int xg_noise_params_check(const xg_noise_params *p, xg_error *err)
     if (!(p->w_coord >= 0 && p->w_lattice >= 0 && p->w_type >= 0) ||
         !(p->w_coord + p->w_lattice + p->w_type > 0) || !isfinite(p->w_coord + p->w_lattice + p->w_type))
         return xg_error_set(err, XG_EINVAL, "noise: loss weights must be >= 0, finite and not all 0");
+    if (!(p->class_mask >= 0 && p->class_mask <= 1))
+        return xg_error_set(err, XG_EINVAL, "noise: class-mask probability %g not in [0, 1]",
+                            p->class_mask);
     return XG_OK;
 }
 
@@ -306,11 +310,24 @@ void xg_noise_draw(const xg_noise_params *p, double t, int natoms, const int *cl
         }
     double sigma = xg_noise_coord_sigma(p, t, natoms);
     double rnorm = 1.0 / sqrt(xg_noise_coord_norm(sigma));
+    /* Element-wise masking: the coin of an element's first atom decides for all its atoms.
+     * The extra draw exists only when class_mask is set, so other models' streams are as
+     * they were. */
+    signed char by_class[XG_NUM_TYPES];
+    int per_class = p->class_mask > 0 && xg_rng_uniform(rng) < p->class_mask;
+    if (per_class)
+        memset(by_class, -1, sizeof by_class);
     for (int a = 0; a < natoms; a++) {
         double u = xg_rng_uniform(rng);
         /* P(mask) = 1 - alpha(t) = t; a CSP model sees every type (u is drawn all the same, so
          * the coordinate noise of both kinds of model comes from the same stream). */
-        tokens[a] = u < t && !p->csp ? XG_MASK_TOKEN : classes[a];
+        int masked = u < t;
+        if (per_class && classes[a] >= 0 && classes[a] < XG_NUM_TYPES) {
+            if (by_class[classes[a]] < 0)
+                by_class[classes[a]] = (signed char)masked;
+            masked = by_class[classes[a]];
+        }
+        tokens[a] = masked && !p->csp ? XG_MASK_TOKEN : classes[a];
         for (int k = 0; k < 3; k++) {
             double d = sigma * xg_rng_normal(rng);
             double x = frac0[a * 3 + k] + d;

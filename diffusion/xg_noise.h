@@ -58,6 +58,12 @@ typedef struct {
      * only coordinates and lattice are noised, and the sampler is given the composition.
      * Stored in the model file only when set (files without it are 0). */
     int csp;
+    /* Probability that a crystal's types are masked element by element in training: every
+     * atom of one element masked or shown together (one reveal coin per element), the way the
+     * template sampler reveals an element pattern's classes (issue 23). The rest of the
+     * crystals are masked atom by atom. 0 (the default) = always atom by atom. Stored in the
+     * model file only when set. */
+    double class_mask;
 } xg_noise_params;
 
 /* MP-20 defaults; avg_density and lattice_c are refitted from the data by xg_noise_fit. */

@@ -742,6 +742,8 @@ static int setup_fresh(trainer *T, const xg_dataset *train, const xg_dataset *va
         nc = base->cfg;
         if (cfg->csp)
             T->noise.csp = 1; /* same processes, types no longer masked */
+        if (cfg->noise.class_mask > 0)
+            T->noise.class_mask = cfg->noise.class_mask; /* same processes, masked by element */
     } else {
         int *nat = malloc((size_t)T->tr.n * sizeof(int));
         if (!nat)

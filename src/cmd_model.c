@@ -146,6 +146,9 @@ static int info(const char *path)
            xg_denoiser_num_params(m->net));
     printf("noise: sigma %g..%g (x N^-1/3), lattice prior c %.4f, density %.5f atoms/A^3\n",
            m->noise.sigma_min, m->noise.sigma_max, m->noise.lattice_c, m->noise.avg_density);
+    if (m->noise.class_mask > 0)
+        printf("types: masked element by element in %.0f%% of training crystals (--class-mask %g)\n",
+               100 * m->noise.class_mask, m->noise.class_mask);
     printf("training: batch %d, lr %g, EMA %g, seed %llu, threads %d\n", m->hp.batch, m->hp.lr,
            m->hp.ema_decay, (unsigned long long)m->hp.seed, m->hp.threads);
     printf("training set: %lld crystals, atoms per crystal up to %d\n",

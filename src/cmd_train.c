@@ -39,7 +39,7 @@ typedef struct {
     const char *finetune;
     const char *conditions[XG_COND_MAX];
     int ncond;
-    double cond_drop;
+    double cond_drop, class_mask;
     int allow_new_data, reschedule, csp;
 } train_args;
 
@@ -88,6 +88,13 @@ static const xg_opt OPTS[] = {
              "generative model's weights and noise processes, e.g.\n"
              "xtalgen train --csp --finetune data/models/xtalgen-mp20.h5 \\\n"
              "  --data train.h5 --val val.h5 -o data/models/xtalgen-mp20-csp.h5"),
+    XG_OPT_T("\nelement patterns (issue 23):\n"),
+    XG_OPT_D("--class-mask", NULL, train_args, class_mask, "P", 0, 1, "0",
+             "probability that a crystal's types are masked element by element\n"
+             "(all atoms of one element masked or shown together), as `generate`\n"
+             "reveals a template's element classes; the others are masked atom by\n"
+             "atom. Recorded in the model file. With --finetune BASE.h5 no\n"
+             "--condition is needed"),
     XG_OPT_TABLE_END};
 
 /* The only static state: set by the signal handler, read by the progress callback. */
@@ -220,13 +227,15 @@ static int run(int argc, char **argv)
     cfg.allow_new_data = A.allow_new_data;
     cfg.reschedule = A.reschedule;
     cfg.csp = A.csp;
+    cfg.noise.class_mask = A.class_mask;
     int epochs_given = xg_opts_given(OPTS, &args, "--epochs");
     if (!data || !out) {
         xg_cli_errorf(CMD, "--data and -o are required (see `xtalgen help train`)");
         return XG_EXIT_USAGE;
     }
-    if (cfg.finetune_path && cfg.ncond == 0 && !cfg.csp) {
-        xg_cli_errorf(CMD, "--finetune needs at least one --condition NAME (or --csp)");
+    if (cfg.finetune_path && cfg.ncond == 0 && !cfg.csp && !(A.class_mask > 0)) {
+        xg_cli_errorf(CMD, "--finetune needs at least one --condition NAME (or --csp, or "
+                           "--class-mask P)");
         return XG_EXIT_USAGE;
     }
     if (cfg.reschedule && (!cfg.resume || !epochs_given)) {

@@ -41,6 +41,7 @@ static void fixture_make(fixture *f, int cond_dim)
     xg_noise_params_default(&f->noise);
     f->noise.avg_density = 0.0611;
     f->noise.lattice_c = 0.4321;
+    f->noise.class_mask = 0.25; /* written only when set: covers the optional attribute */
     xg_hparams_default(&f->hp);
     f->hp.seed = 0xfedcba9876543210ULL;
     f->hp.lr = 3.5e-4;

@@ -431,10 +431,61 @@ static void test_csp_never_masks(void)
     CU_ASSERT(memcmp(l0, l1, sizeof l0) == 0);
 }
 
+/* Element-wise masking (issue 23): with class_mask 1 the atoms of one element are always
+ * masked together and the mask rate per element is t; with class_mask 0.5 about half of the
+ * crystals are masked that way and the rest atom by atom, whose per-atom rate is still t. */
+static void test_class_mask(void)
+{
+    xg_noise_params p;
+    xg_noise_params_default(&p);
+    enum { N = 12, DRAWS = 4000 };
+    int classes[N], tok[N];
+    double frac0[N * 3], S0[9] = {5, 0, 0, 0, 5, 0, 0, 0, 5};
+    float f[N * 3], l[9], c[N * 3], lt[9];
+    for (int a = 0; a < N; a++) {
+        classes[a] = a < 6 ? 7 : a < 9 ? 2 : 40 + a; /* O x 6, Li x 3, three singletons */
+        for (int k = 0; k < 3; k++)
+            frac0[3 * a + k] = fmod(0.07 * a + 0.3 * k, 1.0);
+    }
+    xg_error err;
+    p.class_mask = 1.5;
+    CU_ASSERT_EQUAL(xg_noise_params_check(&p, &err), XG_EINVAL);
+    p.class_mask = 1.0;
+    CU_ASSERT_EQUAL(xg_noise_params_check(&p, &err), XG_OK);
+    xg_rng r;
+    xg_rng_seed(&r, 9, 3);
+    long masked_o = 0, split = 0;
+    for (int d = 0; d < DRAWS; d++) {
+        xg_noise_draw(&p, 0.3, N, classes, frac0, S0, &r, tok, f, l, c, lt, NULL);
+        for (int a = 1; a < N; a++)
+            if (classes[a] == classes[a - 1])
+                split += (tok[a] == XG_MASK_TOKEN) != (tok[a - 1] == XG_MASK_TOKEN);
+        masked_o += tok[0] == XG_MASK_TOKEN;
+    }
+    CU_ASSERT_EQUAL(split, 0);
+    CU_ASSERT_DOUBLE_EQUAL((double)masked_o / DRAWS, 0.3, 0.03);
+    /* half the crystals element-wise: O split in some draws, and the per-atom rate is t */
+    p.class_mask = 0.5;
+    long masked = 0, all_or_none = 0;
+    for (int d = 0; d < DRAWS; d++) {
+        xg_noise_draw(&p, 0.3, N, classes, frac0, S0, &r, tok, f, l, c, lt, NULL);
+        int mo = 0;
+        for (int a = 0; a < N; a++) {
+            masked += tok[a] == XG_MASK_TOKEN;
+            mo += a < 6 && tok[a] == XG_MASK_TOKEN;
+        }
+        all_or_none += mo == 0 || mo == 6;
+    }
+    CU_ASSERT_DOUBLE_EQUAL((double)masked / (DRAWS * N), 0.3, 0.02);
+    /* P(O all or none) = 0.5 + 0.5 (0.7^6 + 0.3^6) = 0.559 */
+    CU_ASSERT_DOUBLE_EQUAL((double)all_or_none / DRAWS, 0.559, 0.03);
+}
+
 int main(void)
 {
     CU_TestInfo tests[] = {
         {"CSP model: types never masked, same noise", test_csp_never_masks},
+        {"element-wise masking: an element's atoms masked together", test_class_mask},
         {"wrapped-normal score = numerical derivative of the density", test_score_vs_numerical},
         {"wrapped-normal density is normalised", test_logpdf_normalised},
         {"score normaliser = Monte Carlo E[(sigma score)^2]", test_norm_vs_monte_carlo},
