@@ -873,11 +873,11 @@ static int read_h5_body(hid_t file, xg_dataset *ds, const char *path, xg_error *
         /* Bound both ends before subtracting: a corrupt file may hold INT64_MIN, and the
          * difference of two unchecked offsets can overflow (found by fuzz_dataset_h5). */
         int64_t lo = ds->offsets[i], hi = ds->offsets[i + 1];
-        int64_t na = (lo < 0 || hi < lo || hi > (int64_t)m) ? -1 : hi - lo;
-        if (na < 0 || na > 1000000) {
+        if (lo < 0 || hi < lo || hi > (int64_t)m || hi - lo > 1000000) {
             rc = xg_error_set(err, XG_EPARSE,
-                              "%s: inconsistent offsets at structure %llu (%lld atoms)", path,
-                              (unsigned long long)i, (long long)na);
+                              "%s: inconsistent offsets at structure %llu (%lld to %lld, atoms "
+                              "0 to %llu)", path, (unsigned long long)i, (long long)lo,
+                              (long long)hi, (unsigned long long)m);
             goto done;
         }
         for (int k = 0; k < 9; k++)
