@@ -111,4 +111,10 @@ grep -q "cannot reschedule" "$TMP/re/err.txt" || fail "reschedule message"
 # The original schedule ended at epoch 8 (lr at its floor); refitted to 12 epochs, epoch 9 is
 # back at about a fifth of the peak.
 awk -F, 'NR == 9 { a = $3 } NR == 10 { b = $3 } END { exit !(b > 10 * a) }' "$TMP/re/m.log.csv" || fail "learning rate not rescheduled"
+step "element-wise masking: a fine-tune without conditions, recorded in the model"
+mkdir -p "$TMP/cm"
+"$BIN" train "${COMMON[@]}" --epochs 1 --finetune "$TMP/ref/m.h5" -o "$TMP/cm/m.h5" >/dev/null 2>&1; [ $? -eq 2 ] || fail "--finetune with nothing to add should exit 2"
+"$BIN" train "${COMMON[@]}" --epochs 1 --finetune "$TMP/ref/m.h5" --class-mask 0.5 -o "$TMP/cm/m.h5" 2> "$TMP/cm/err.txt" || { cat "$TMP/cm/err.txt"; fail "--class-mask fine-tune"; }
+"$BIN" model info "$TMP/cm/m.h5" | grep -q "masked element by element in 50% of training crystals" || fail "model info: class mask"
+"$BIN" model info "$TMP/ref/m.h5" | grep -q "element by element" && fail "model info: class mask on a model without it"
 echo "e2e_train: all passed"
