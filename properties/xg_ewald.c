@@ -8,6 +8,7 @@
  *   E_bg    = -k pi Q^2 / (2 V eta)                      (only when Q = sum q != 0) */
 #include "properties/xg_ewald.h"
 #include "crystal/xg_oxidation.h"
+#include "properties/xg_fftsize.h"
 
 /* complex.h first: fftw_complex is then C99's double complex */
 #include <complex.h>
@@ -530,21 +531,6 @@ static void bspline_moduli(int p, int K, double *bsq)
         }
 }
 
-static int good_fft_size(int n)
-{
-    for (;; n++) {
-        int m = n;
-        while (m % 2 == 0)
-            m /= 2;
-        while (m % 3 == 0)
-            m /= 3;
-        while (m % 5 == 0)
-            m /= 5;
-        if (m == 1)
-            return n;
-    }
-}
-
 static int recip_pme(const xg_structure *s, const cell_info *c, const double (*f)[3],
                      const double *q, const ewald_setup *e, const xg_ewald_params *p,
                      double *e_atom, double *e_sum, int grid[3], xg_error *err)
@@ -572,7 +558,7 @@ static int recip_pme(const xg_structure *s, const cell_info *c, const double (*f
                                     "ewald: PME grid of %.0f points along axis %d is too "
                                     "large",
                                     need, k);
-            K[k] = good_fft_size((int)need);
+            K[k] = xg_fft_good_size((int)need);
         }
         if (K[k] < order)
             return xg_error_set(err, XG_EINVAL, "ewald: PME grid %d smaller than order %d",

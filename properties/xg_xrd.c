@@ -1,5 +1,6 @@
 /* xg_xrd.c: powder X-ray diffraction: peaks, profiles, measured patterns, matching (xg_xrd.h). */
 #include "properties/xg_xrd.h"
+#include "properties/xg_fftsize.h"
 
 /* complex.h first: fftw_complex is then C99's double complex */
 #include <complex.h>
@@ -741,21 +742,6 @@ void xg_xrd_match_params_default(xg_xrd_match_params *p)
     p->max_shift = 0.3;
 }
 
-static int good_fft_size(int n)
-{
-    for (;; n++) {
-        int m = n;
-        while (m % 2 == 0)
-            m /= 2;
-        while (m % 3 == 0)
-            m /= 3;
-        while (m % 5 == 0)
-            m /= 5;
-        if (m == 1)
-            return n;
-    }
-}
-
 typedef struct {
     const xg_xrd_measured *m;
     const xg_xrd_match_params *p;
@@ -847,7 +833,7 @@ int xg_xrd_match(const xg_xrd_measured *m, const xg_structure *s, const xg_xrd_m
     if (w.L > m->n)
         w.L = m->n;
     int next = m->n + 2 * w.L;
-    w.N = good_fft_size(next);
+    w.N = xg_fft_good_size(next);
     int nh = w.N / 2 + 1;
     w.bext = malloc(sizeof(double) * (size_t)next);
     w.prefix = malloc(sizeof(double) * (size_t)(next + 1));

@@ -12,6 +12,7 @@
 #include <time.h>
 
 #include "properties/xg_ewald.h"
+#include "properties/xg_fftsize.h"
 #include "xg_test.h"
 
 #define MAXAT 512
@@ -319,6 +320,28 @@ static void test_oxidation_wrapper(void)
 /* Optional comparison with pymatgen (see the file comment). Format, one structure per block:
  *   structure ID NATOMS / lattice 9 numbers / NATOMS lines "site Z fx fy fz q" /
  *   "ewald TOTAL" / "xrd ..." lines (ignored here) / "end" */
+/* The mesh sizes PME (and the XRD convolution) use: 5-smooth, the smallest at or above n. */
+static void test_fft_good_size(void)
+{
+    const int in[] = {0, 1, 2, 7, 11, 13, 14, 17, 31, 97, 121, 1000, 1021};
+    const int want[] = {1, 1, 2, 8, 12, 15, 15, 18, 32, 100, 125, 1000, 1024};
+    for (size_t k = 0; k < sizeof in / sizeof in[0]; k++)
+        CU_ASSERT_EQUAL(xg_fft_good_size(in[k]), want[k]);
+    /* every size is 5-smooth and none between n and it is */
+    for (int n = 1; n <= 2000; n++) {
+        int g = xg_fft_good_size(n), m = g;
+        CU_ASSERT(g >= n);
+        while (m % 2 == 0)
+            m /= 2;
+        while (m % 3 == 0)
+            m /= 3;
+        while (m % 5 == 0)
+            m /= 5;
+        CU_ASSERT_EQUAL(m, 1);
+        CU_ASSERT(g == n || xg_fft_good_size(n + 1) == g);
+    }
+}
+
 static void test_oracle(void)
 {
     const char *path = getenv("XG_PHYSICS_ORACLE");
@@ -402,6 +425,7 @@ int main(void)
         {"eta independence and charged cells", test_eta_independence_and_charged_cell},
         {"bad input is refused", test_bad_input},
         {"oxidation-state wrapper", test_oxidation_wrapper},
+        {"FFT mesh sizes are 5-smooth", test_fft_good_size},
         {"pymatgen oracle (optional)", test_oracle},
         CU_TEST_INFO_NULL,
     };
