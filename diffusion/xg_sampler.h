@@ -121,9 +121,9 @@ typedef struct {
      * (0 .. K-1, every class used): the orbits of one class take one element and orbits of
      * different classes different elements, the pattern of a training crystal on that template
      * (xg_template_member_classes). Types are then unmasked per class, largest class first
-     * among those due at a step: one draw per class, from its atoms' averaged logits over the
-     * allowed elements that no other class holds (over all allowed ones when the others have
-     * used them up). Without it every orbit
+     * among those due at a step: one draw per class, from its atoms' pooled logits
+     * (reveal_classes in xg_sampler.c says how) over the allowed elements that no other class
+     * holds (over all allowed ones when the others have used them up). Without it every orbit
      * draws on its own, and nothing keeps two orbits from taking one element: measured on
      * 1,000 crystals, 6.3% came out elemental and 45% binary against 0.9% and 21% in MP-20.
      * Not used for a crystal with hard chemistry (its constraint decides per orbit). */
