@@ -1,5 +1,6 @@
 /* xg_lattice.c: lattice math, rows are lattice vectors (see xg_lattice.h). */
 #include "crystal/xg_lattice.h"
+#include "crystal/xg_vec3.h"
 
 #include <math.h>
 #include <stdlib.h>
@@ -16,15 +17,6 @@
 #define NIGGLI_MAX_ITER 10000
 /* Entries of T beyond this mean the input is so skewed that doubles cannot represent it. */
 #define T_LIMIT 1000000000LL
-
-static double dot3(const double *u, const double *v) { return u[0] * v[0] + u[1] * v[1] + u[2] * v[2]; }
-
-static void cross3(const double *u, const double *v, double *w)
-{
-    w[0] = u[1] * v[2] - u[2] * v[1];
-    w[1] = u[2] * v[0] - u[0] * v[2];
-    w[2] = u[0] * v[1] - u[1] * v[0];
-}
 
 /* cos and sin of an angle in degrees, exact at the right angles cells are full of, so a cubic
  * cell built from parameters has exact zeros off the diagonal. */
@@ -77,13 +69,14 @@ int xg_lattice_from_params(double a, double b, double c, double alpha, double be
 
 void xg_lattice_to_params(const double L[3][3], double params[6])
 {
-    double la = sqrt(dot3(L[0], L[0])), lb = sqrt(dot3(L[1], L[1])), lc = sqrt(dot3(L[2], L[2]));
+    double la = sqrt(xg_vec3_dot(L[0], L[0])), lb = sqrt(xg_vec3_dot(L[1], L[1])),
+           lc = sqrt(xg_vec3_dot(L[2], L[2]));
     params[0] = la;
     params[1] = lb;
     params[2] = lc;
     /* Clamp: rounding can push a cosine of a degenerate angle just past +-1. */
-    double cosv[3] = {dot3(L[1], L[2]) / (lb * lc), dot3(L[0], L[2]) / (la * lc),
-                      dot3(L[0], L[1]) / (la * lb)};
+    double cosv[3] = {xg_vec3_dot(L[1], L[2]) / (lb * lc), xg_vec3_dot(L[0], L[2]) / (la * lc),
+                      xg_vec3_dot(L[0], L[1]) / (la * lb)};
     for (int i = 0; i < 3; i++) {
         double cv = cosv[i];
         if (cv > 1.0)
@@ -97,8 +90,8 @@ void xg_lattice_to_params(const double L[3][3], double params[6])
 double xg_lattice_volume_signed(const double L[3][3])
 {
     double w[3];
-    cross3(L[1], L[2], w);
-    return dot3(L[0], w);
+    xg_vec3_cross(L[1], L[2], w);
+    return xg_vec3_dot(L[0], w);
 }
 
 int xg_lattice_standard_orientation(const double L[3][3], double out[3][3], int *negated,
@@ -109,7 +102,8 @@ int xg_lattice_standard_orientation(const double L[3][3], double out[3][3], int 
             if (!isfinite(L[i][k]))
                 return xg_error_set(err, XG_ENUMERIC, "standard orientation: non-finite lattice");
     double det = xg_lattice_volume_signed(L);
-    double la = sqrt(dot3(L[0], L[0])), lb = sqrt(dot3(L[1], L[1])), lc = sqrt(dot3(L[2], L[2]));
+    double la = sqrt(xg_vec3_dot(L[0], L[0])), lb = sqrt(xg_vec3_dot(L[1], L[1])),
+           lc = sqrt(xg_vec3_dot(L[2], L[2]));
     if (!(fabs(det) > 1e-12 * la * lb * lc))
         return xg_error_set(err, XG_ENUMERIC, "standard orientation: singular lattice (volume %g)",
                             det);
@@ -124,16 +118,16 @@ int xg_lattice_standard_orientation(const double L[3][3], double out[3][3], int 
     double e1[3], e2[3], e3[3];
     for (int k = 0; k < 3; k++)
         e1[k] = M[0][k] / la;
-    double p = dot3(M[1], e1);
+    double p = xg_vec3_dot(M[1], e1);
     for (int k = 0; k < 3; k++)
         e2[k] = M[1][k] - p * e1[k];
-    double n2 = sqrt(dot3(e2, e2));
+    double n2 = sqrt(xg_vec3_dot(e2, e2));
     for (int k = 0; k < 3; k++)
         e2[k] /= n2;
-    cross3(e1, e2, e3);
+    xg_vec3_cross(e1, e2, e3);
     double o[3][3] = {{la, 0.0, 0.0},
-                      {p, dot3(M[1], e2), 0.0},
-                      {dot3(M[2], e1), dot3(M[2], e2), dot3(M[2], e3)}};
+                      {p, xg_vec3_dot(M[1], e2), 0.0},
+                      {xg_vec3_dot(M[2], e1), xg_vec3_dot(M[2], e2), xg_vec3_dot(M[2], e3)}};
     memcpy(out, o, sizeof o);
     if (negated)
         *negated = det < 0;
@@ -146,21 +140,22 @@ void xg_lattice_metric(const double L[3][3], double G[3][3])
 {
     for (int i = 0; i < 3; i++)
         for (int j = 0; j < 3; j++)
-            G[i][j] = dot3(L[i], L[j]);
+            G[i][j] = xg_vec3_dot(L[i], L[j]);
 }
 
 int xg_lattice_inverse(const double L[3][3], double inv[3][3], xg_error *err)
 {
     double det = xg_lattice_volume_signed(L);
-    double scale = sqrt(dot3(L[0], L[0]) * dot3(L[1], L[1]) * dot3(L[2], L[2]));
+    double scale =
+        sqrt(xg_vec3_dot(L[0], L[0]) * xg_vec3_dot(L[1], L[1]) * xg_vec3_dot(L[2], L[2]));
     if (!isfinite(det) || !isfinite(scale) || !(fabs(det) > 1e-12 * scale))
         return xg_error_set(err, XG_ENUMERIC,
                             "lattice is singular or not finite (det = %g): cannot invert", det);
     /* inv = adj(L) / det; the columns of inv are (a_j x a_k) / det. */
     double c0[3], c1[3], c2[3];
-    cross3(L[1], L[2], c0);
-    cross3(L[2], L[0], c1);
-    cross3(L[0], L[1], c2);
+    xg_vec3_cross(L[1], L[2], c0);
+    xg_vec3_cross(L[2], L[0], c1);
+    xg_vec3_cross(L[0], L[1], c2);
     for (int i = 0; i < 3; i++) {
         inv[i][0] = c0[i] / det;
         inv[i][1] = c1[i] / det;
@@ -187,8 +182,8 @@ void xg_lattice_widths(const double L[3][3], double w[3])
     double v = xg_lattice_volume(L);
     for (int i = 0; i < 3; i++) {
         double x[3];
-        cross3(L[(i + 1) % 3], L[(i + 2) % 3], x);
-        double n = sqrt(dot3(x, x));
+        xg_vec3_cross(L[(i + 1) % 3], L[(i + 2) % 3], x);
+        double n = sqrt(xg_vec3_dot(x, x));
         w[i] = n > 0 ? v / n : 0.0;
     }
 }
@@ -276,11 +271,11 @@ static int lll_core(const double L[3][3], double delta, tmat T, xg_error *err)
         for (int i = 0; i < 3; i++) {
             memcpy(bs[i], B[i], sizeof bs[i]);
             for (int j = 0; j < i; j++) {
-                mu[i][j] = dot3(B[i], bs[j]) / bn[j];
+                mu[i][j] = xg_vec3_dot(B[i], bs[j]) / bn[j];
                 for (int x = 0; x < 3; x++)
                     bs[i][x] -= mu[i][j] * bs[j][x];
             }
-            bn[i] = dot3(bs[i], bs[i]);
+            bn[i] = xg_vec3_dot(bs[i], bs[i]);
         }
         if (k >= 3)
             return XG_OK;
@@ -371,8 +366,9 @@ static g6 params_of(tmat T, const double L[3][3])
 {
     double Lc[3][3];
     apply_T(T, L, Lc);
-    g6 g = {dot3(Lc[0], Lc[0]),     dot3(Lc[1], Lc[1]),     dot3(Lc[2], Lc[2]),
-            2 * dot3(Lc[1], Lc[2]), 2 * dot3(Lc[0], Lc[2]), 2 * dot3(Lc[0], Lc[1])};
+    g6 g = {xg_vec3_dot(Lc[0], Lc[0]),     xg_vec3_dot(Lc[1], Lc[1]),     xg_vec3_dot(Lc[2], Lc[2]),
+            2 * xg_vec3_dot(Lc[1], Lc[2]), 2 * xg_vec3_dot(Lc[0], Lc[2]),
+            2 * xg_vec3_dot(Lc[0], Lc[1])};
     return g;
 }
 

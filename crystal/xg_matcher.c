@@ -1,6 +1,7 @@
 /* xg_matcher.c: structure matching with pymatgen StructureMatcher() semantics. The algorithm is
  * described in xg_matcher.h; comments here explain the details that decide verdicts. */
 #include "crystal/xg_matcher.h"
+#include "crystal/xg_vec3.h"
 
 #include <math.h>
 #include <stdint.h>
@@ -26,11 +27,6 @@ void xg_matcher_default_params(xg_matcher_params *p)
 /* ---------------------------------------------------------------- small 3x3 helpers ---- */
 
 static double len3(const double v[3]) { return sqrt(v[0] * v[0] + v[1] * v[1] + v[2] * v[2]); }
-static double dot3(const double a[3], const double b[3])
-{
-    return a[0] * b[0] + a[1] * b[1] + a[2] * b[2];
-}
-
 static double det3(const double m[3][3])
 {
     return m[0][0] * (m[1][1] * m[2][2] - m[1][2] * m[2][1]) -
@@ -91,7 +87,7 @@ static double cap1(double x) { return x > 1.0 ? 1.0 : (x < -1.0 ? -1.0 : x); }
 
 static double angle_deg(const double a[3], const double b[3], double la, double lb)
 {
-    return acos(cap1(dot3(a, b) / (la * lb))) * RAD2DEG;
+    return acos(cap1(xg_vec3_dot(a, b) / (la * lb))) * RAD2DEG;
 }
 
 /* Lengths and angles (alpha = angle(b, c), beta = angle(a, c), gamma = angle(a, b)). */
@@ -158,15 +154,15 @@ static void lll_reduce(const double L[3][3], double out[3][3], int T[3][3])
     double map[3][3] = {{1, 0, 0}, {0, 1, 0}, {0, 0, 1}};
     memcpy(a, L, sizeof a);
     memcpy(b[0], a[0], sizeof b[0]);
-    m[0] = dot3(b[0], b[0]);
+    m[0] = xg_vec3_dot(b[0], b[0]);
     for (int i = 1; i < 3; i++) {
         memcpy(b[i], a[i], sizeof b[i]);
         for (int j = 0; j < i; j++) {
-            u[i][j] = dot3(a[i], b[j]) / m[j];
+            u[i][j] = xg_vec3_dot(a[i], b[j]) / m[j];
             for (int x = 0; x < 3; x++)
                 b[i][x] -= u[i][j] * b[j][x];
         }
-        m[i] = dot3(b[i], b[i]);
+        m[i] = xg_vec3_dot(b[i], b[i]);
     }
     int k = 2; /* 1-based, as in the textbook statement */
     for (int guard = 0; k <= 3 && guard < 10000; guard++) {
@@ -197,18 +193,18 @@ static void lll_reduce(const double L[3][3], double out[3][3], int T[3][3])
         for (int s = k - 2; s <= k - 1; s++) {
             memcpy(b[s], a[s], sizeof b[s]);
             for (int j = 0; j < s; j++) {
-                u[s][j] = dot3(a[s], b[j]) / m[j];
+                u[s][j] = xg_vec3_dot(a[s], b[j]) / m[j];
                 for (int x = 0; x < 3; x++)
                     b[s][x] -= u[s][j] * b[j][x];
             }
-            m[s] = dot3(b[s], b[s]);
+            m[s] = xg_vec3_dot(b[s], b[s]);
         }
         if (k > 2) {
             k--;
         } else {
             for (int r = k; r < 3; r++)
                 for (int c = k - 2; c < k; c++)
-                    u[r][c] = dot3(a[r], b[c]) / m[c];
+                    u[r][c] = xg_vec3_dot(a[r], b[c]) / m[c];
         }
     }
     memcpy(out, a, sizeof a);
@@ -247,7 +243,7 @@ static int niggli_reduce(const double L[3][3], double out[3][3], int T[3][3])
     double e = 1e-5 * cbrt(fabs(det3(L)));
     for (int i = 0; i < 3; i++)
         for (int j = 0; j < 3; j++)
-            G[i][j] = dot3(lll[i], lll[j]);
+            G[i][j] = xg_vec3_dot(lll[i], lll[j]);
     int done = 0;
     for (int iter = 0; iter < 100 && !done; iter++) {
         double A = G[0][0], B = G[1][1], Cc = G[2][2], E = 2 * G[1][2], N = 2 * G[0][2],
@@ -1007,7 +1003,7 @@ static int trial_distances(scratch *w, const int *z1, const int *z2, const int l
         double d[3];
         for (int k = 0; k < 3; k++)
             d[k] = w->vec[ij][k] - mean[k];
-        double dist = sqrt(dot3(d, d)) * norm;
+        double dist = sqrt(xg_vec3_dot(d, d)) * norm;
         if (dist > mx)
             mx = dist;
         ss += dist * dist;

@@ -1,5 +1,6 @@
 /* xg_validity.c: structural and compositional validity (see xg_validity.h). */
 #include "crystal/xg_validity.h"
+#include "crystal/xg_vec3.h"
 
 #include <math.h>
 #include <string.h>
@@ -15,13 +16,6 @@ static double det3(const double m[3][3])
     return m[0][0] * (m[1][1] * m[2][2] - m[1][2] * m[2][1]) -
            m[0][1] * (m[1][0] * m[2][2] - m[1][2] * m[2][0]) +
            m[0][2] * (m[1][0] * m[2][1] - m[1][1] * m[2][0]);
-}
-
-static void cross3(const double a[3], const double b[3], double o[3])
-{
-    o[0] = a[1] * b[2] - a[2] * b[1];
-    o[1] = a[2] * b[0] - a[0] * b[2];
-    o[2] = a[0] * b[1] - a[1] * b[0];
 }
 
 /* The smallest d_ij / w_ij over all pairs, periodic images (and an atom's own images)
@@ -45,7 +39,7 @@ static int min_scaled(const xg_structure *s, double cap, int by_radii, double *o
     double width[3];
     for (int k = 0; k < 3; k++) {
         double c[3];
-        cross3(L[(k + 1) % 3], L[(k + 2) % 3], c);
+        xg_vec3_cross(L[(k + 1) % 3], L[(k + 2) % 3], c);
         width[k] = vol / sqrt(c[0] * c[0] + c[1] * c[1] + c[2] * c[2]);
     }
     for (int i = 0; i < s->natoms; i++) {

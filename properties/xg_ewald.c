@@ -7,6 +7,7 @@
  *   E_self  = -k sqrt(eta / pi) sum_i q_i^2
  *   E_bg    = -k pi Q^2 / (2 V eta)                      (only when Q = sum q != 0) */
 #include "properties/xg_ewald.h"
+#include "crystal/xg_vec3.h"
 #include "crystal/xg_oxidation.h"
 #include "properties/xg_fftsize.h"
 
@@ -33,23 +34,11 @@ double xg_ewald_madelung(double energy_per_formula_unit, double r0, double q)
     return -energy_per_formula_unit * r0 / (XG_COULOMB_EV_A * q * q);
 }
 
-/* ---- small lattice helpers (kept local so properties/ needs only the struct layout) ---- */
-
-static void cross3(const double a[3], const double b[3], double c[3])
-{
-    c[0] = a[1] * b[2] - a[2] * b[1];
-    c[1] = a[2] * b[0] - a[0] * b[2];
-    c[2] = a[0] * b[1] - a[1] * b[0];
-}
-
-static double dot3(const double a[3], const double b[3])
-{
-    return a[0] * b[0] + a[1] * b[1] + a[2] * b[2];
-}
+/* ---- small lattice helper ---- */
 
 static double norm3(const double a[3])
 {
-    return sqrt(dot3(a, a));
+    return sqrt(xg_vec3_dot(a, a));
 }
 
 typedef struct {
@@ -67,10 +56,10 @@ static int cell_setup(const xg_structure *s, cell_info *c, xg_error *err)
             if (!isfinite(s->lattice[k][l]))
                 return xg_error_set(err, XG_EINVAL, "ewald: lattice of '%s' is not finite",
                                     s->id);
-    cross3(s->lattice[1], s->lattice[2], cr[0]);
-    cross3(s->lattice[2], s->lattice[0], cr[1]);
-    cross3(s->lattice[0], s->lattice[1], cr[2]);
-    double det = dot3(s->lattice[0], cr[0]);
+    xg_vec3_cross(s->lattice[1], s->lattice[2], cr[0]);
+    xg_vec3_cross(s->lattice[2], s->lattice[0], cr[1]);
+    xg_vec3_cross(s->lattice[0], s->lattice[1], cr[2]);
+    double det = xg_vec3_dot(s->lattice[0], cr[0]);
     double scale = norm3(s->lattice[0]) * norm3(s->lattice[1]) * norm3(s->lattice[2]);
     if (!(fabs(det) > 1e-8 * scale) || !(fabs(det) > 1e-6))
         return xg_error_set(err, XG_EINVAL,
@@ -297,7 +286,7 @@ static int recip_direct(const xg_structure *s, const cell_info *c, const double 
                 double g[3];
                 for (int l = 0; l < 3; l++)
                     g[l] = a * c->recip[0][l] + b * c->recip[1][l] + d * c->recip[2][l];
-                double g2 = dot3(g, g);
+                double g2 = xg_vec3_dot(g, g);
                 if (g2 > g2max)
                     continue;
                 if (ng == cap) {
@@ -642,7 +631,7 @@ static int recip_pme(const xg_structure *s, const cell_info *c, const double (*f
                 for (int l = 0; l < 3; l++)
                     mt[l] = (ma * c->recip[0][l] + mb * c->recip[1][l] + d * c->recip[2][l]) /
                             (2.0 * XG_PI);
-                double m2 = dot3(mt, mt);
+                double m2 = xg_vec3_dot(mt, mt);
                 double cb = pref * exp(-pi2_eta * m2) / m2 * bs[0][a] * bs[1][b] * bs[2][d];
                 /* the c2r half spectrum holds m3 and -m3 once, except m3 = 0 and K3/2 */
                 double mult = (d == 0 || (K[2] % 2 == 0 && d == K[2] / 2)) ? 1.0 : 2.0;

@@ -1,5 +1,6 @@
 /* xg_xrd.c: powder X-ray diffraction: peaks, profiles, measured patterns, matching (xg_xrd.h). */
 #include "properties/xg_xrd.h"
+#include "crystal/xg_vec3.h"
 #include "properties/xg_fftsize.h"
 
 /* complex.h first: fftw_complex is then C99's double complex */
@@ -113,18 +114,6 @@ static int cmp_line_peak(const void *a, const void *b)
     return x->refl - y->refl;
 }
 
-static void cross3(const double a[3], const double b[3], double c[3])
-{
-    c[0] = a[1] * b[2] - a[2] * b[1];
-    c[1] = a[2] * b[0] - a[0] * b[2];
-    c[2] = a[0] * b[1] - a[1] * b[0];
-}
-
-static double dot3(const double a[3], const double b[3])
-{
-    return a[0] * b[0] + a[1] * b[1] + a[2] * b[2];
-}
-
 /* hkl lexicographically larger: pymatgen lists a merged peak by the reflection with the
  * largest h, then k, then l, and so do we. */
 static int hkl_greater(const int a[3], const int b[3])
@@ -166,12 +155,13 @@ static int reflections(const xg_structure *s, const double *bw, double gmin, dou
                        reflection **out, size_t *nout, xg_error *err)
 {
     double cr[3][3], rec[3][3];
-    cross3(s->lattice[1], s->lattice[2], cr[0]);
-    cross3(s->lattice[2], s->lattice[0], cr[1]);
-    cross3(s->lattice[0], s->lattice[1], cr[2]);
-    double det = dot3(s->lattice[0], cr[0]);
-    double scale = sqrt(dot3(s->lattice[0], s->lattice[0]) * dot3(s->lattice[1], s->lattice[1]) *
-                        dot3(s->lattice[2], s->lattice[2]));
+    xg_vec3_cross(s->lattice[1], s->lattice[2], cr[0]);
+    xg_vec3_cross(s->lattice[2], s->lattice[0], cr[1]);
+    xg_vec3_cross(s->lattice[0], s->lattice[1], cr[2]);
+    double det = xg_vec3_dot(s->lattice[0], cr[0]);
+    double scale = sqrt(xg_vec3_dot(s->lattice[0], s->lattice[0]) *
+                        xg_vec3_dot(s->lattice[1], s->lattice[1]) *
+                        xg_vec3_dot(s->lattice[2], s->lattice[2]));
     if (!(fabs(det) > 1e-8 * scale) || !(fabs(det) > 1e-6))
         return xg_error_set(err, XG_EINVAL, "xrd: lattice of '%s' is degenerate (volume %.3g)",
                             s->id, det);
@@ -182,7 +172,7 @@ static int reflections(const xg_structure *s, const double *bw, double gmin, dou
     double count = 1;
     for (int k = 0; k < 3; k++) {
         /* g . a_k = h_k, so |h_k| <= |g| |a_k| */
-        double t = floor(gmax * sqrt(dot3(s->lattice[k], s->lattice[k])) + 1e-9);
+        double t = floor(gmax * sqrt(xg_vec3_dot(s->lattice[k], s->lattice[k])) + 1e-9);
         count *= 2 * t + 1;
         if (count > XG_XRD_MAX_REFL)
             return xg_error_set(err, XG_EUNSUPPORTED,
@@ -227,7 +217,7 @@ static int reflections(const xg_structure *s, const double *bw, double gmin, dou
                 double g[3];
                 for (int c = 0; c < 3; c++)
                     g[c] = h * rec[0][c] + k * rec[1][c] + l * rec[2][c];
-                double g2 = dot3(g, g);
+                double g2 = xg_vec3_dot(g, g);
                 if (g2 > g2max || g2 < g2min || g2 == 0.0)
                     continue;
                 double gs = sqrt(g2), sv = gs / 2.0, s2 = sv * sv;
