@@ -26,7 +26,6 @@ void xg_matcher_default_params(xg_matcher_params *p)
 
 /* ---------------------------------------------------------------- small 3x3 helpers ---- */
 
-static double len3(const double v[3]) { return sqrt(v[0] * v[0] + v[1] * v[1] + v[2] * v[2]); }
 static double det3(const double m[3][3])
 {
     return m[0][0] * (m[1][1] * m[2][2] - m[1][2] * m[2][1]) -
@@ -94,7 +93,7 @@ static double angle_deg(const double a[3], const double b[3], double la, double 
 static void lattice_params(const double L[3][3], double p[6])
 {
     for (int i = 0; i < 3; i++)
-        p[i] = len3(L[i]);
+        p[i] = xg_vec3_norm(L[i]);
     for (int i = 0; i < 3; i++) {
         int j = (i + 1) % 3, k = (i + 2) % 3;
         p[3 + i] = angle_deg(L[j], L[k], p[j], p[k]);
@@ -451,7 +450,7 @@ static int primitive_step(const xg_structure *s, double tol, xg_structure **out,
     int rc = XG_OK;
     double abc[3], sftol[3], sftol2[3];
     for (int k = 0; k < 3; k++) {
-        abc[k] = len3(s->lattice[k]);
+        abc[k] = xg_vec3_norm(s->lattice[k]);
         sftol[k] = tol / abc[k];
         sftol2[k] = 2.0 * sftol[k];
     }
@@ -546,7 +545,7 @@ static int primitive_step(const xg_structure *s, double tol, xg_structure **out,
                             for (int r = 0; r < 3; r++)
                                 vecmat(im[r], s->lattice, nl[r]);
                             for (int k = 0; k < 3; k++)
-                                ftol[k] = tol / len3(nl[k]);
+                                ftol[k] = tol / xg_vec3_norm(nl[k]);
                             int nnew = 0, valid = 1;
                             for (int g = 0; g < G.ngroups && valid; g++) {
                                 int g0 = G.start[g], gn = G.start[g + 1] - g0;
@@ -1132,7 +1131,7 @@ int xg_matcher_fit_reduced(const xg_structure *r1, const xg_structure *r2,
                 lat_vec x = {{a, b, c}, {0, 0, 0}, 0};
                 double f[3] = {a, b, c};
                 vecmat(f, L1, x.v);
-                x.len = len3(x.v);
+                x.len = xg_vec3_norm(x.v);
                 if (x.len > rmax)
                     continue;
                 for (int k = 0; k < 3; k++) {

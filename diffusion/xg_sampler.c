@@ -443,8 +443,8 @@ static void reveal_crystal(const xg_sampler_opts *o, sampler_ws *w, int b, doubl
  * predictions are correlated; O rose to 31%). The exponent sets how often the largest class is
  * the anion, so the mass per atom and the density; 0.6 matches MP-20's (1,000 crystals, three
  * seeds: mass per atom 78 u against 80, median volume per atom 18.4 A^3 as in MP-20, the
- * Wasserstein distance of density to MP-20 test about half that of 0.5), at the same
- * compositional validity as 0.5 and 0.7 (README, issue 23). */
+ * Wasserstein distance of density to MP-20 test a quarter below that of 0.5 on average), at
+ * the same compositional validity as 0.5 and 0.7 (README, issue 23). */
 #define POOL_EXP 0.6
 static void reveal_classes(const xg_sampler_opts *o, sampler_ws *w, int b, const xg_template *tp,
                            const int *cls, double p_reveal)

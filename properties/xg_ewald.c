@@ -34,13 +34,6 @@ double xg_ewald_madelung(double energy_per_formula_unit, double r0, double q)
     return -energy_per_formula_unit * r0 / (XG_COULOMB_EV_A * q * q);
 }
 
-/* ---- small lattice helper ---- */
-
-static double norm3(const double a[3])
-{
-    return sqrt(xg_vec3_dot(a, a));
-}
-
 typedef struct {
     double vol;          /* |det L| */
     double recip[3][3];  /* rows b_k with b_k . a_l = 2 pi delta_kl */
@@ -60,7 +53,7 @@ static int cell_setup(const xg_structure *s, cell_info *c, xg_error *err)
     xg_vec3_cross(s->lattice[2], s->lattice[0], cr[1]);
     xg_vec3_cross(s->lattice[0], s->lattice[1], cr[2]);
     double det = xg_vec3_dot(s->lattice[0], cr[0]);
-    double scale = norm3(s->lattice[0]) * norm3(s->lattice[1]) * norm3(s->lattice[2]);
+    double scale = xg_vec3_norm(s->lattice[0]) * xg_vec3_norm(s->lattice[1]) * xg_vec3_norm(s->lattice[2]);
     if (!(fabs(det) > 1e-8 * scale) || !(fabs(det) > 1e-6))
         return xg_error_set(err, XG_EINVAL,
                             "ewald: lattice of '%s' is degenerate (volume %.3g A^3)",
@@ -69,8 +62,8 @@ static int cell_setup(const xg_structure *s, cell_info *c, xg_error *err)
     for (int k = 0; k < 3; k++) {
         for (int l = 0; l < 3; l++)
             c->recip[k][l] = 2.0 * XG_PI * cr[k][l] / det;
-        c->spacing[k] = c->vol / norm3(cr[k]);
-        c->len[k] = norm3(s->lattice[k]);
+        c->spacing[k] = c->vol / xg_vec3_norm(cr[k]);
+        c->len[k] = xg_vec3_norm(s->lattice[k]);
     }
     return XG_OK;
 }
