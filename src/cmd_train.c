@@ -177,12 +177,16 @@ static int on_progress(const xg_train_progress *p, void *user)
             u->bar_on = 0;
         }
         train_opts_fmt_dur(p->elapsed, eta, sizeof eta);
+        /* Without --val the validation loss is NaN: say there is none rather than print it. */
+        char val[96] = "no validation set";
+        if (!isnan(p->val_total))
+            snprintf(val, sizeof val, "val %.4f (x %.4f l %.4f a %.4f)", p->val_total,
+                     p->val_coord, p->val_lattice, p->val_type);
         fprintf(stderr,
-                "xtalgen train: epoch %lld: train %.4f (x %.4f l %.4f a %.4f)  val %.4f (x %.4f "
-                "l %.4f a %.4f)  %.1f crystals/s  %.3f s/batch  elapsed %s\n",
-                (long long)p->epoch, p->avg_total, p->avg_coord, p->avg_lattice, p->avg_type,
-                p->val_total, p->val_coord, p->val_lattice, p->val_type, p->crystals_per_s,
-                p->sec_per_batch, eta);
+                "xtalgen train: epoch %lld: train %.4f (x %.4f l %.4f a %.4f)  %s  %.1f crystals/s  "
+                "%.3f s/batch  elapsed %s\n",
+                (long long)p->epoch, p->avg_total, p->avg_coord, p->avg_lattice, p->avg_type, val,
+                p->crystals_per_s, p->sec_per_batch, eta);
         break;
     case XG_TRAIN_EV_CHECKPOINT:
         break;
@@ -321,12 +325,16 @@ static int run(int argc, char **argv)
         code = XG_EXIT_FAIL;
         goto out;
     }
-    if (mpi.rank == 0)
+    if (mpi.rank == 0) {
+        char vl[40] = "no validation set";
+        if (!isnan(res.val_loss))
+            snprintf(vl, sizeof vl, "val loss %.4f", res.val_loss);
         fprintf(stderr,
-            "xtalgen train: %s after %lld steps (%lld epochs): train loss %.4f, val loss %.4f\n"
+            "xtalgen train: %s after %lld steps (%lld epochs): train loss %.4f, %s\n"
             "xtalgen train: model %s, checkpoint %s, log %s\n",
             res.stopped_early ? "stopped" : "done", (long long)res.steps, (long long)res.epochs,
-            res.train_loss, res.val_loss, cfg.out_path, cfg.ckpt_path, cfg.log_path);
+            res.train_loss, vl, cfg.out_path, cfg.ckpt_path, cfg.log_path);
+    }
 out:
     xg_dataset_free(tr);
     xg_dataset_free(va);
