@@ -1,7 +1,6 @@
 /* cmd_train.c: `xtalgen train`: fits the denoiser to a dataset (diffusion/xg_train.h), with a
  * progress bar, a validation loss each epoch, checkpoints, and clean stops on SIGINT/SIGTERM
  * or at the end of a --hours budget. */
-#include <cblas.h>
 #include <math.h>
 #include <signal.h>
 #include <stdio.h>
@@ -253,30 +252,13 @@ static int run(int argc, char **argv)
     if (train_opts_finish(CMD, &A.t, epochs_given, &cfg.net, &cfg.hp, &cfg.stop_at_step))
         return XG_EXIT_USAGE;
 
-    char *ckpt_own = ckpt ? NULL : train_opts_derived_path(out, "ckpt.h5");
-    char *log_own = train_opts_derived_path(out, "log.csv");
-    if ((!ckpt && !ckpt_own) || !log_own) {
-        xg_cli_errorf(CMD, "out of memory");
-        free(ckpt_own);
-        free(log_own);
-        return XG_EXIT_FAIL;
-    }
-    cfg.out_path = out;
-    cfg.ckpt_path = ckpt ? ckpt : ckpt_own;
-    cfg.log_path = log_own;
     const char *inputs[3] = {data, valp, cfg.finetune_path};
-    if (xg_cli_check_output(CMD, "-o", out, inputs, 3) ||
-        xg_cli_check_output(CMD, "the checkpoint", cfg.ckpt_path, inputs, 3) ||
-        xg_cli_check_output(CMD, "the log", cfg.log_path, inputs, 3)) {
-        free(ckpt_own);
-        free(log_own);
-        return XG_EXIT_USAGE;
-    }
-
-#ifdef _OPENMP
-    omp_set_num_threads(cfg.hp.threads);
-#endif
-    openblas_set_num_threads(cfg.hp.threads);
+    char *own[2];
+    cfg.out_path = out;
+    int pc = train_opts_paths(CMD, out, ckpt, NULL, inputs, 3, &cfg.ckpt_path, &cfg.log_path, own);
+    if (pc)
+        return pc;
+    train_opts_set_threads((int)cfg.hp.threads);
 
     int code = XG_EXIT_OK;
     xg_error err;
@@ -286,8 +268,8 @@ static int run(int argc, char **argv)
     xg_mpi mpi;
     if (xg_mpi_init(&mpi, &err)) {
         xg_cli_errorf(CMD, "%s", err.msg);
-        free(ckpt_own);
-        free(log_own);
+        free(own[0]);
+        free(own[1]);
         return XG_EXIT_FAIL;
     }
     xg_mpi_train_dist(&mpi, &cfg.dist);
@@ -338,8 +320,8 @@ static int run(int argc, char **argv)
 out:
     xg_dataset_free(tr);
     xg_dataset_free(va);
-    free(ckpt_own);
-    free(log_own);
+    free(own[0]);
+    free(own[1]);
     return xg_mpi_finalize(&mpi, code);
 }
 

@@ -2,15 +2,11 @@
  * xg_propmodel.h) to one dataset property, with a progress bar, the validation MAE each epoch,
  * checkpoints, clean stops on SIGINT/SIGTERM or at the end of a --hours budget, and the test
  * MAE measured and stored in the model file. */
-#include <cblas.h>
 #include <math.h>
 #include <signal.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
-#ifdef _OPENMP
-#include <omp.h>
-#endif
 
 #include "crystal/xg_dataset.h"
 #include "properties/xg_propmodel.h"
@@ -163,29 +159,13 @@ static int run(int argc, char **argv)
                           &cfg.stop_at_step))
         return XG_EXIT_USAGE;
 
-    char *ckpt_own = ckpt ? NULL : train_opts_derived_path(out, "ckpt.h5");
-    char *log_own = logp ? NULL : train_opts_derived_path(out, "log.csv");
-    if ((!ckpt && !ckpt_own) || (!logp && !log_own)) {
-        xg_cli_errorf(CMD, "out of memory");
-        free(ckpt_own);
-        free(log_own);
-        return XG_EXIT_FAIL;
-    }
-    cfg.out_path = out;
-    cfg.ckpt_path = ckpt ? ckpt : ckpt_own;
-    cfg.log_path = logp ? logp : log_own;
     const char *inputs[3] = {data, valp, testp};
-    if (xg_cli_check_output(CMD, "-o", out, inputs, 3) ||
-        xg_cli_check_output(CMD, "the checkpoint", cfg.ckpt_path, inputs, 3) ||
-        xg_cli_check_output(CMD, "the log", cfg.log_path, inputs, 3)) {
-        free(ckpt_own);
-        free(log_own);
-        return XG_EXIT_USAGE;
-    }
-#ifdef _OPENMP
-    omp_set_num_threads(cfg.hp.threads);
-#endif
-    openblas_set_num_threads(cfg.hp.threads);
+    char *own[2];
+    cfg.out_path = out;
+    int pc = train_opts_paths(CMD, out, ckpt, logp, inputs, 3, &cfg.ckpt_path, &cfg.log_path, own);
+    if (pc)
+        return pc;
+    train_opts_set_threads((int)cfg.hp.threads);
 
     int code = XG_EXIT_OK;
     xg_error err;
@@ -240,8 +220,8 @@ out:
     xg_dataset_free(tr);
     xg_dataset_free(va);
     xg_dataset_free(te);
-    free(ckpt_own);
-    free(log_own);
+    free(own[0]);
+    free(own[1]);
     return code;
 }
 

@@ -1,10 +1,14 @@
 /* train_opts.c: the options `train` and `train-property` share (see train_opts.h). */
 #include "src/train_opts.h"
 
+#include <cblas.h>
 #include <math.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#ifdef _OPENMP
+#include <omp.h>
+#endif
 
 #include "src/cli.h"
 
@@ -66,4 +70,38 @@ char *train_opts_derived_path(const char *out, const char *suffix)
     p[n] = '.';
     strcpy(p + n + 1, suffix);
     return p;
+}
+
+int train_opts_paths(const char *cmd, const char *out, const char *ckpt, const char *logp,
+                     const char *const *inputs, int ninputs, const char **ckpt_path,
+                     const char **log_path, char *own[2])
+{
+    own[0] = ckpt ? NULL : train_opts_derived_path(out, "ckpt.h5");
+    own[1] = logp ? NULL : train_opts_derived_path(out, "log.csv");
+    int code = 0;
+    if ((!ckpt && !own[0]) || (!logp && !own[1])) {
+        xg_cli_errorf(cmd, "out of memory");
+        code = XG_EXIT_FAIL;
+    } else {
+        *ckpt_path = ckpt ? ckpt : own[0];
+        *log_path = logp ? logp : own[1];
+        if (xg_cli_check_output(cmd, "-o", out, inputs, ninputs) ||
+            xg_cli_check_output(cmd, "the checkpoint", *ckpt_path, inputs, ninputs) ||
+            xg_cli_check_output(cmd, "the log", *log_path, inputs, ninputs))
+            code = XG_EXIT_USAGE;
+    }
+    if (code) {
+        free(own[0]);
+        free(own[1]);
+        own[0] = own[1] = NULL;
+    }
+    return code;
+}
+
+void train_opts_set_threads(int threads)
+{
+#ifdef _OPENMP
+    omp_set_num_threads(threads);
+#endif
+    openblas_set_num_threads(threads);
 }

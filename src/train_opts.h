@@ -79,4 +79,17 @@ void train_opts_fmt_dur(double s, char *buf, size_t n);
  * memory; the caller frees the result. */
 char *train_opts_derived_path(const char *out, const char *suffix);
 
+/* The run's output paths: the model (-o OUT), the checkpoint (ckpt, or OUT's .ckpt.h5) and
+ * the per-epoch log (logp, or OUT's .log.csv), each refused when it names one of the inputs
+ * (an output never overwrites what the run reads). *ckpt_path and *log_path point at the
+ * given names or at the derived ones, which the caller frees: own[0] and own[1] (NULL when
+ * nothing was derived; both NULL after a failure). Returns 0, XG_EXIT_FAIL (out of memory)
+ * or XG_EXIT_USAGE (an output names an input); the message is printed. */
+int train_opts_paths(const char *cmd, const char *out, const char *ckpt, const char *logp,
+                     const char *const *inputs, int ninputs, const char **ckpt_path,
+                     const char **log_path, char *own[2]);
+
+/* The OpenMP and OpenBLAS thread counts of a training run (the kernels read both). */
+void train_opts_set_threads(int threads);
+
 #endif
