@@ -1169,6 +1169,85 @@ int xg_template_member_classes(const xg_template_table *tab, int64_t m, int *cls
     return ncls;
 }
 
+int xg_class_rank(const int *size, int ncls, int k)
+{
+    int r = 0;
+    for (int c = 0; c < ncls; c++)
+        r += size[c] > size[k] || (size[c] == size[k] && c < k);
+    return r;
+}
+
+int xg_class_prior_bin(int natoms)
+{
+    static const int top[XG_CLASS_PRIOR_BINS - 1] = {4, 6, 8, 12, 16};
+    int b = 0;
+    while (b < XG_CLASS_PRIOR_BINS - 1 && natoms > top[b])
+        b++;
+    return b;
+}
+
+int xg_template_table_class_prior(const xg_template_table *tab, xg_class_prior *p, xg_error *err)
+{
+    enum { T = XG_CLASS_PRIOR_TYPES, NB = XG_CLASS_PRIOR_BINS, NC = XG_CLASS_PRIOR_NCLS,
+           NR = XG_CLASS_PRIOR_RANKS };
+    if (tab->nmembers <= 0)
+        return xg_error_set(err, XG_EINVAL, "class prior: the template table lists no training "
+                            "crystals (rebuild it with `xtalgen templates build`)");
+    int maxorb = 1;
+    for (int i = 0; i < tab->n; i++)
+        maxorb = tab->t[i].norbits > maxorb ? tab->t[i].norbits : maxorb;
+    int *cls = malloc(3 * (size_t)maxorb * sizeof *cls);
+    if (!cls)
+        return xg_error_set(err, XG_ENOMEM, "class prior: out of memory");
+    int *size = cls + maxorb, *zc = size + maxorb;
+    /* Counts first (doubles: exact up to 2^53), then probabilities and logs in place. */
+    memset(p, 0, sizeof *p);
+    double all[T] = {0}, natoms = 0, nbin[NB] = {0}, nkey[NB][NC][NR] = {{{0}}};
+    for (int64_t m = 0; m < tab->nmembers; m++) {
+        const xg_template *t = &tab->t[tab->member_template[m]];
+        const int32_t *z = tab->member_z + tab->member_start[m];
+        int ncls = xg_template_member_classes(tab, m, cls), b = xg_class_prior_bin(t->natoms);
+        for (int c = 0; c < ncls; c++)
+            size[c] = 0;
+        for (int o = 0; o < t->norbits; o++) {
+            int k = t->orbit_start[o + 1] - t->orbit_start[o];
+            size[cls[o]] += k;
+            zc[cls[o]] = z[o];
+            if (z[o] >= 1 && z[o] <= T) {
+                p->atom[b][z[o] - 1] += k;
+                all[z[o] - 1] += k;
+                nbin[b] += k;
+                natoms += k;
+            }
+        }
+        int c1 = (ncls < NC ? ncls : NC) - 1;
+        for (int c = 0; c < ncls; c++) {
+            int r = xg_class_rank(size, ncls, c);
+            r = r < NR ? r : NR - 1;
+            if (zc[c] >= 1 && zc[c] <= T) {
+                p->cls[b][c1][r][zc[c] - 1] += 1;
+                nkey[b][c1][r] += 1;
+            }
+        }
+    }
+    free(cls);
+    const double w = XG_CLASS_PRIOR_SHRINK;
+    for (int k = 0; k < T; k++)
+        all[k] = fmax(all[k] / (natoms > 0 ? natoms : 1), 1e-8);
+    for (int b = 0; b < NB; b++) {
+        for (int k = 0; k < T; k++)
+            p->atom[b][k] = (p->atom[b][k] + w * all[k]) / (nbin[b] + w);
+        for (int c = 0; c < NC; c++)
+            for (int r = 0; r < NR; r++)
+                for (int k = 0; k < T; k++)
+                    p->cls[b][c][r][k] = log((p->cls[b][c][r][k] + w * p->atom[b][k]) /
+                                             (nkey[b][c][r] + w));
+        for (int k = 0; k < T; k++)
+            p->atom[b][k] = log(p->atom[b][k]);
+    }
+    return XG_OK;
+}
+
 int xg_template_table_nearest(const xg_template_table *tab, int sg, int natoms, int *out, int max)
 {
     unsigned char has[231] = {0};

@@ -152,6 +152,33 @@ int64_t xg_template_table_draw_member(const xg_template_table *tab, int ti, xg_r
  * element by first appearance over the orbits (0, 1, ...), so orbits with one element share a
  * class. Returns the number of classes (distinct elements). */
 int xg_template_member_classes(const xg_template_table *tab, int64_t m, int *cls);
+
+/* Which element fills an element class, as the training crystals on the templates say: the
+ * class-level prior of the sampler's class draw (xg_sampler_opts.class_prior says why). For
+ * crystals of n atoms in size bin b = xg_class_prior_bin(n): atom[b][k] is log p(Z = k + 1)
+ * over all their atoms, and cls[b][c][r][k] over their classes of rank r (0 = most atoms;
+ * ties: the lower class number, the sampler's order) in patterns of c + 1 classes (the last c
+ * and r gather all larger ones). Keyed by size because the network's own per-atom marginal
+ * depends on it (large cells are mostly oxides: O is 9% of the atoms of MP-20's crystals of
+ * up to 4 atoms, 22% of those of 17 or more). Each class distribution is shrunk toward its
+ * bin's atom frequencies with a weight of XG_CLASS_PRIOR_SHRINK classes, and each bin's atom
+ * frequencies toward all atoms' with the same weight in atoms, so a rare key stays near the
+ * frequencies around it; an element no member holds gets 1e-8. */
+#define XG_CLASS_PRIOR_BINS 6
+#define XG_CLASS_PRIOR_NCLS 6
+#define XG_CLASS_PRIOR_RANKS 6
+#define XG_CLASS_PRIOR_TYPES 100 /* Z = 1..100, the network's classes */
+#define XG_CLASS_PRIOR_SHRINK 20.0
+typedef struct {
+    double atom[XG_CLASS_PRIOR_BINS][XG_CLASS_PRIOR_TYPES];
+    double cls[XG_CLASS_PRIOR_BINS][XG_CLASS_PRIOR_NCLS][XG_CLASS_PRIOR_RANKS][XG_CLASS_PRIOR_TYPES];
+} xg_class_prior;
+/* Fills *p from the table's members. XG_EINVAL when the table lists no members. */
+int xg_template_table_class_prior(const xg_template_table *tab, xg_class_prior *p, xg_error *err);
+/* The size bin of a crystal of n atoms: up to 4, 6, 8, 12, 16 atoms, more. */
+int xg_class_prior_bin(int natoms);
+/* The rank of class k among ncls classes of sizes size[] (0 = most atoms; ties: lower number). */
+int xg_class_rank(const int *size, int ncls, int k);
 /* Up to max space groups that have a template (with N = natoms when natoms > 0), nearest to sg
  * first: same crystal system before others, then by distance in number. Returns the count. */
 int xg_template_table_nearest(const xg_template_table *tab, int sg, int natoms, int *out, int max);

@@ -96,7 +96,8 @@ int xg_bench_sampler(int argc, char **argv)
     xg_structure **out = calloc((size_t)batch, sizeof *out);
     int *cls_buf = malloc((size_t)batch * GEN_CLASS_STRIDE * sizeof *cls_buf);
     const int **cls = calloc((size_t)batch, sizeof *cls);
-    if (!natoms || !tpl || !out || !cls_buf || !cls) {
+    xg_class_prior *prior = malloc(sizeof *prior);
+    if (!natoms || !tpl || !out || !cls_buf || !cls || !prior) {
         xg_cli_errorf(CMD, "out of memory");
         goto done;
     }
@@ -129,8 +130,13 @@ int xg_bench_sampler(int argc, char **argv)
     so.steps = (int)steps;
     so.corrector_steps = (int)corrector;
     so.templates = tab ? tpl : NULL;
-    int pat = tab && tab->nmembers > 0; /* generate's default element patterns */
+    int pat = tab && tab->nmembers > 0; /* generate's default element patterns and prior */
     so.orbit_class = pat ? cls : NULL;
+    if (pat && xg_template_table_class_prior(tab, prior, &err)) {
+        xg_cli_errorf(CMD, "%s", err.msg);
+        goto done;
+    }
+    so.class_prior = pat ? prior : NULL;
     gen_streams st; /* generate's streams: the same crystals as generate --seed */
     gen_streams_init(&st, (uint64_t)seed);
     long atoms = 0;
@@ -177,6 +183,7 @@ done:
     free(tpl);
     free(cls_buf);
     free(cls);
+    free(prior);
     xg_evalpool_free(pool);
     xg_template_table_free(tab);
     xg_model_free(m);

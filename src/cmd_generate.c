@@ -87,6 +87,7 @@ typedef struct {
     const char *model, *outdir, *elements, *exclude, *spacegroups, *templates, *max_memory_arg;
     int symmetry; /* SYM_NONE or SYM_TEMPLATE */
     int element_pattern; /* PAT_TRAINING or PAT_FREE */
+    int class_prior;     /* 0 on, 1 off (--class-prior) */
     int symmetry_default; /* no --symmetry given: the default may fall back to none */
     int overwrite, resume;
     double max_memory; /* bytes; 0 = the default fraction of physical memory */
@@ -158,6 +159,13 @@ static const xg_opt OPTS[] = {
              "than --elements allows reuses them); free: every orbit draws its element on its "
              "own (1,000 crystals: 6.3% elemental and 45% binary, MP-20 0.9% and 21%). Hard "
              "chemistry (--chemsys, --composition, ...) always draws per orbit"),
+    XG_OPT_E("--class-prior", NULL, gen_args, class_prior, "on|off", "on",
+             "with --element-pattern training, whether a class's element is drawn on the "
+             "training crystals' class frequencies (which element fills the largest of three "
+             "classes, ...; by size of cell) weighted by the network's evidence (on), or from "
+             "the network's per-atom logits alone, pooled over the class (off: the sampler "
+             "before session 9; the network does not know which atoms share an element, so it "
+             "gives atom frequencies, and too many classes became O)"),
     XG_OPT_S("--spacegroup", NULL, gen_args, spacegroups, "LIST", NULL,
              "only these space groups, numbers or symbols, comma-separated (225, Fm-3m, "
              "P2_1/c); implies --symmetry template; combines with --num-atoms (templates with "
@@ -736,6 +744,7 @@ static int run(int argc, char **argv)
     unsigned char groups[231];
     int ngroups = 0, p1_only = 0;
     xg_template_table *tab = NULL;
+    xg_class_prior *prior = NULL;
     const xg_template **tpl = NULL;
     int *cls_buf = NULL, use_pattern = 0;
     const int **cls = NULL;
@@ -820,6 +829,13 @@ static int run(int argc, char **argv)
             fprintf(stderr, "xtalgen generate: note: the template table lists no training "
                             "crystals (built before issue 16): every orbit draws its element "
                             "on its own (--element-pattern free)\n");
+    }
+    if (use_pattern && a.class_prior == 0) {
+        prior = malloc(sizeof *prior);
+        if (!prior || xg_template_table_class_prior(tab, prior, &err)) {
+            xg_cli_errorf(CMD, "%s", prior ? err.msg : "out of memory");
+            goto done;
+        }
     }
     if (m->stats.hist_len <= 1 && a.natoms == 0 && !tab) {
         xg_cli_errorf(CMD, "%s has no number-of-atoms histogram; pass --num-atoms", model_path);
@@ -912,7 +928,8 @@ static int run(int argc, char **argv)
                           chem.desc,
                           tab && !chem.active ? pattern_name[use_pattern ? PAT_TRAINING : PAT_FREE]
                                               : NULL,
-                          a.guidance_types};
+                          a.guidance_types,
+                          use_pattern && !chem.active ? (a.class_prior == 0 ? "on" : "off") : NULL};
     /* --resume: the folder must hold this command's run; it is cut back to the crystals that
      * were committed to generated.h5, and sampling goes on from there. */
     xg_gen_progress prog = {0};
@@ -1015,6 +1032,7 @@ static int run(int argc, char **argv)
     so.templates = tab ? tpl : NULL;
     so.chem = chem.active ? chemp : NULL;
     so.orbit_class = cls;
+    so.class_prior = prior;
 
     /* Batch b is rank (b mod R)'s: count this rank's crystals for its progress bar. */
     long nbatches = (a.n + a.batch - 1) / a.batch, mine = 0;
@@ -1214,6 +1232,7 @@ done:
     free(chem_types);
     gen_chem_plan_free(&chem);
     xg_template_table_free(tab);
+    free(prior);
     xg_evalpool_free(pool);
     free(cond);
     xg_dataset_free(ds);

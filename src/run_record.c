@@ -117,6 +117,8 @@ static int write_json(FILE *f, const void *ctx, xg_error *err)
     kv(f, "template", p->template_sg, 0);
     if (r->element_pattern)
         fprintf(f, "  \"element_pattern\": \"%s\",\n", r->element_pattern);
+    if (r->class_prior)
+        fprintf(f, "  \"class_prior\": \"%s\",\n", r->class_prior);
     if (r->chemistry && r->chemistry[0]) { /* issue 16: --chemsys, --composition(s), ... */
         fputs("  \"chemistry\": ", f);
         xg_json_write_string(f, r->chemistry);

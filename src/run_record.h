@@ -37,6 +37,8 @@ typedef struct {
                                     * "free" (--element-pattern); NULL: not applicable */
     double guidance_types;         /* --type-guidance; NAN: not given (then summary.json has no
                                     * "type_guidance", as before the option existed) */
+    const char *class_prior;       /* with element patterns: "on" or "off" (--class-prior);
+                                    * NULL: not applicable */
 } xg_run_settings;
 
 /* Writes PATH (atomically) as a JSON object: the provenance fields, "settings", and

@@ -74,6 +74,12 @@ grep -q '"element_pattern": "training"' "$TMP/pat/summary.json" || fail "default
   || fail "generate --element-pattern free failed"
 grep -q '"element_pattern": "free"' "$TMP/free/summary.json" || fail "free not recorded"
 cmp -s "$TMP/pat/generated.extxyz" "$TMP/free/generated.extxyz" && fail "patterns changed nothing"
+grep -q '"class_prior": "on"' "$TMP/pat/summary.json" || fail "default class prior not recorded"
+grep -q '"class_prior"' "$TMP/free/summary.json" && fail "free patterns have no class prior"
+"$BIN" generate -n 6 --steps 5 --seed 6 --class-prior off -o "$TMP/flat" --quiet \
+  || fail "generate --class-prior off failed"
+grep -q '"class_prior": "off"' "$TMP/flat/summary.json" || fail "--class-prior off not recorded"
+cmp -s "$TMP/pat/generated.extxyz" "$TMP/flat/generated.extxyz" && fail "the class prior changed nothing"
 "$BIN" generate -n 2 --steps 3 --chemsys Fe-O -o "$TMP/patchem" --quiet || fail "chemsys failed"
 grep -q '"element_pattern"' "$TMP/patchem/summary.json" && fail "hard chemistry has no pattern"
 "$BIN" generate -n 2 --steps 3 --symmetry none -o "$TMP/patnone" --quiet || fail "none failed"

@@ -472,6 +472,35 @@ static void test_table_roundtrip_and_draw(void)
     int near[3];
     CU_ASSERT_EQUAL(xg_template_table_nearest(back, 227, 0, near, 3), 3);
     CU_ASSERT_EQUAL(near[0], 225); /* cubic first */
+    /* The class prior: 26 atoms, 6 of them O, in size bins 0 (wurtzite, 4 atoms), 1 (rutile,
+     * 6) and 2 (the rock salts, 8); classes ranked by size, ties to the class of the first
+     * orbit. Rutile's O (4 of 6 atoms) is its largest class; wurtzite's 2 O rank 0 when O holds
+     * the first orbit, else 1. */
+    const int sz[3] = {4, 4, 2}, sz2[2] = {2, 4};
+    CU_ASSERT(xg_class_rank(sz, 3, 0) == 0 && xg_class_rank(sz, 3, 1) == 1 &&
+              xg_class_rank(sz, 3, 2) == 2 && xg_class_rank(sz2, 2, 0) == 1);
+    CU_ASSERT(xg_class_prior_bin(1) == 0 && xg_class_prior_bin(4) == 0 &&
+              xg_class_prior_bin(5) == 1 && xg_class_prior_bin(16) == 4 &&
+              xg_class_prior_bin(17) == 5 && xg_class_prior_bin(1000) == 5);
+    xg_class_prior *cp = malloc(sizeof *cp);
+    CU_ASSERT_EQUAL_FATAL(xg_template_table_class_prior(back, cp, &err), XG_OK);
+    const double w = XG_CLASS_PRIOR_SHRINK, po = 6.0 / 26;
+    const double pa1 = (4 + w * po) / (6 + w), pa0 = (2 + w * po) / (4 + w);
+    const int32_t *z3 = back->member_z + back->member_start[3];
+    int wz_rank = z3[0] == 8 ? 0 : 1;
+    CU_ASSERT_DOUBLE_EQUAL(cp->atom[1][7], log(pa1), 1e-12);
+    CU_ASSERT_DOUBLE_EQUAL(cp->cls[1][1][0][7], log((1 + w * pa1) / (1 + w)), 1e-12);
+    CU_ASSERT_DOUBLE_EQUAL(cp->cls[1][1][1][7], log((0 + w * pa1) / (1 + w)), 1e-12);
+    CU_ASSERT_DOUBLE_EQUAL(cp->atom[0][7], log(pa0), 1e-12);
+    CU_ASSERT_DOUBLE_EQUAL(cp->cls[0][1][wz_rank][7], log((1 + w * pa0) / (1 + w)), 1e-12);
+    CU_ASSERT_DOUBLE_EQUAL(cp->atom[3][7], log(po), 1e-12); /* an empty bin: all atoms */
+    CU_ASSERT_DOUBLE_EQUAL(cp->cls[3][2][0][7], log(po), 1e-12);
+    CU_ASSERT(cp->atom[1][25] < log(1e-7)); /* Fe: no member holds it; finite, tiny */
+    CU_ASSERT(isfinite(cp->cls[1][1][0][25]));
+    back->nmembers = 0; /* an old table without members has no prior */
+    CU_ASSERT_EQUAL(xg_template_table_class_prior(back, cp, &err), XG_EINVAL);
+    back->nmembers = 4;
+    free(cp);
     xg_template_table_free(tab);
     xg_template_table_free(back);
     xg_dataset_free(ds);

@@ -521,9 +521,10 @@ int xtalgen_generate(xtalgen_model *h, int n, const xtalgen_generate_options *op
     /* Element patterns as generate's default (--element-pattern training). */
     int *cls_buf = malloc((size_t)o.batch * GEN_CLASS_STRIDE * sizeof *cls_buf);
     const int **cls = calloc((size_t)o.batch, sizeof *cls);
+    xg_class_prior *prior = malloc(sizeof *prior);
     /* The pool's workers run OpenBLAS single-threaded, as generate does; restored at the end. */
     int blas_threads = openblas_get_num_threads();
-    if (!batch || !natoms || !tpl || !cls_buf || !cls) {
+    if (!batch || !natoms || !tpl || !cls_buf || !cls || !prior) {
         rc = xg_error_set(&e, XG_ENOMEM, "out of memory");
         goto done;
     }
@@ -579,6 +580,9 @@ int xtalgen_generate(xtalgen_model *h, int n, const xtalgen_generate_options *op
     so.templates = tab ? tpl : NULL;
     int pat = tab && tab->nmembers > 0;
     so.orbit_class = pat ? cls : NULL;
+    if (pat && (rc = xg_template_table_class_prior(tab, prior, &e)))
+        goto done;
+    so.class_prior = pat ? prior : NULL; /* generate's default --class-prior on */
     /* The streams of `xtalgen generate` (src/gen_sample.h), so the same options give the same
      * crystals as the command. */
     gen_streams st;
@@ -623,6 +627,7 @@ done:
     free(tpl);
     free(cls_buf);
     free(cls);
+    free(prior);
     if (rc) {
         for (int k = 0; k < n; k++) {
             xtalgen_structure_free(out[k]);
