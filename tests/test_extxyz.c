@@ -15,19 +15,6 @@ static int rd(const char *text, xg_structure ***v, int *n, xg_error *e)
     return xg_extxyz_read_buffer(text, strlen(text), "in.extxyz", v, n, e);
 }
 
-static double pdist(const double L[3][3], const double a[3], const double b[3])
-{
-    double d[3], c[3] = {0, 0, 0};
-    for (int k = 0; k < 3; k++) {
-        d[k] = a[k] - b[k];
-        d[k] -= rint(d[k]);
-    }
-    for (int k = 0; k < 3; k++)
-        for (int j = 0; j < 3; j++)
-            c[j] += d[k] * L[k][j];
-    return sqrt(c[0] * c[0] + c[1] * c[1] + c[2] * c[2]);
-}
-
 static xg_structure *make(double a, double b, double c, double al, double be, double ga, int n,
                           const int *z, const double (*f)[3], const char *id)
 {
@@ -67,7 +54,7 @@ static void test_round_trip(void)
                 XG_ASSERT_NEAR(v[k]->lattice[i][j], s[k]->lattice[i][j], 1e-12);
         for (int i = 0; i < s[k]->natoms; i++) {
             CU_ASSERT_EQUAL(v[k]->types[i], s[k]->types[i]);
-            CU_ASSERT(pdist(s[k]->lattice, s[k]->frac[i], v[k]->frac[i]) < 1e-9);
+            CU_ASSERT(xg_test_pdist(s[k]->lattice, s[k]->frac[i], v[k]->frac[i]) < 1e-9);
         }
     }
     CU_ASSERT_STRING_EQUAL(v[0]->id, "mp-1234");

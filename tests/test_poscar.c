@@ -17,39 +17,6 @@ static int rd(const char *text, const int *sp, int nsp, xg_structure **out, xg_e
     return xg_poscar_read_buffer(text, strlen(text), "POSCAR", sp, nsp, out, e);
 }
 
-static double pdist(const double L[3][3], const double a[3], const double b[3])
-{
-    double d[3], c[3] = {0, 0, 0};
-    for (int k = 0; k < 3; k++) {
-        d[k] = a[k] - b[k];
-        d[k] -= rint(d[k]);
-    }
-    for (int k = 0; k < 3; k++)
-        for (int j = 0; j < 3; j++)
-            c[j] += d[k] * L[k][j];
-    return sqrt(c[0] * c[0] + c[1] * c[1] + c[2] * c[2]);
-}
-
-/* Same lattice within tol_l; atoms matched in any order within tol_x Angstrom. */
-static int same_structure(const xg_structure *a, const xg_structure *b, double tol_l,
-                          double tol_x)
-{
-    if (a->natoms != b->natoms)
-        return 0;
-    for (int i = 0; i < 3; i++)
-        for (int k = 0; k < 3; k++)
-            if (fabs(a->lattice[i][k] - b->lattice[i][k]) > tol_l)
-                return 0;
-    for (int i = 0; i < a->natoms; i++) {
-        int found = 0;
-        for (int j = 0; j < b->natoms && !found; j++)
-            found = a->types[i] == b->types[j] && pdist(a->lattice, a->frac[i], b->frac[j]) < tol_x;
-        if (!found)
-            return 0;
-    }
-    return 1;
-}
-
 static const char *k_direct =
     "NaCl rocksalt\n"
     "1.0\n"
@@ -247,7 +214,7 @@ static void test_round_trip(void)
     CU_ASSERT_PTR_NOT_NULL(strstr(buf, "0.6123456789012345"));
     xg_structure *b;
     CU_ASSERT_EQUAL_FATAL(xg_poscar_read_buffer(buf, len, "rt", NULL, 0, &b, &e), XG_OK);
-    CU_ASSERT(same_structure(s, b, 1e-14, 1e-12));
+    CU_ASSERT(xg_test_same_structure(s, b, 1e-14, 1e-12));
     CU_ASSERT_EQUAL(b->types[0], 3);
     CU_ASSERT_EQUAL(b->types[1], 26);
     CU_ASSERT_EQUAL(b->types[3], 8);
@@ -261,12 +228,12 @@ static void test_round_trip(void)
     CU_ASSERT_EQUAL(xg_poscar_write_file(path, s, &e), XG_OK);
     xg_structure *c;
     CU_ASSERT_EQUAL_FATAL(xg_poscar_read_file(path, NULL, 0, &c, &e), XG_OK);
-    CU_ASSERT(same_structure(s, c, 1e-14, 1e-12));
+    CU_ASSERT(xg_test_same_structure(s, c, 1e-14, 1e-12));
     snprintf(path, sizeof path, "%s/x.cif", dir);
     CU_ASSERT_EQUAL(xg_cif_write_file(path, c, &e), XG_OK);
     xg_structure *d;
     CU_ASSERT_EQUAL_FATAL(xg_cif_read_one_file(path, &d, &e), XG_OK);
-    CU_ASSERT(same_structure(s, d, 1e-6, 1e-6));
+    CU_ASSERT(xg_test_same_structure(s, d, 1e-6, 1e-6));
     /* a Cartesian POSCAR of the same crystal reads the same */
     buf = NULL;
     f = open_memstream(&buf, &len);
@@ -282,7 +249,7 @@ static void test_round_trip(void)
     fclose(f);
     xg_structure *g;
     CU_ASSERT_EQUAL_FATAL(xg_poscar_read_buffer(buf, len, "cart", NULL, 0, &g, &e), XG_OK);
-    CU_ASSERT(same_structure(s, g, 1e-12, 1e-9));
+    CU_ASSERT(xg_test_same_structure(s, g, 1e-12, 1e-9));
     free(buf);
     xg_structure *none;
     CU_ASSERT_EQUAL(xg_poscar_read_file("/nonexistent/POSCAR", NULL, 0, &none, &e), XG_EIO);
