@@ -8,6 +8,7 @@
 #include <time.h>
 
 #include "xg_test.h"
+#include "xg_test_structure.h"
 #include "crystal/xg_cif.h"
 #include "crystal/xg_elements.h"
 #include "crystal/xg_lattice.h"

@@ -5,6 +5,7 @@
 #include <string.h>
 
 #include "xg_test.h"
+#include "xg_test_structure.h"
 #include "crystal/xg_extxyz.h"
 #include "crystal/xg_lattice.h"
 #include "crystal/xg_structure.h"

@@ -6,6 +6,7 @@
 #include <string.h>
 
 #include "xg_test.h"
+#include "xg_test_structure.h"
 #include "crystal/xg_cif.h"
 #include "crystal/xg_lattice.h"
 #include "crystal/xg_poscar.h"

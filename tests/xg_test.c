@@ -1,13 +1,10 @@
 #include "xg_test.h"
 
-#include <math.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 #include <unistd.h>
 #include <sys/stat.h>
-
-#include "crystal/xg_structure.h"
 
 int xg_test_run(const char *suite, CU_TestInfo *tests)
 {
@@ -57,37 +54,4 @@ int xg_test_exists(const char *path)
 {
     struct stat st;
     return stat(path, &st) == 0;
-}
-
-double xg_test_pdist(const double L[3][3], const double a[3], const double b[3])
-{
-    double d[3], c[3] = {0, 0, 0};
-    for (int k = 0; k < 3; k++) {
-        d[k] = a[k] - b[k];
-        d[k] -= rint(d[k]);
-    }
-    for (int k = 0; k < 3; k++)
-        for (int j = 0; j < 3; j++)
-            c[j] += d[k] * L[k][j];
-    return sqrt(c[0] * c[0] + c[1] * c[1] + c[2] * c[2]);
-}
-
-int xg_test_same_structure(const xg_structure *a, const xg_structure *b, double tol_l,
-                           double tol_x)
-{
-    if (a->natoms != b->natoms)
-        return 0;
-    for (int i = 0; i < 3; i++)
-        for (int k = 0; k < 3; k++)
-            if (fabs(a->lattice[i][k] - b->lattice[i][k]) > tol_l)
-                return 0;
-    for (int i = 0; i < a->natoms; i++) {
-        int found = 0;
-        for (int j = 0; j < b->natoms && !found; j++)
-            found = a->types[i] == b->types[j] &&
-                    xg_test_pdist(a->lattice, a->frac[i], b->frac[j]) < tol_x;
-        if (!found)
-            return 0;
-    }
-    return 1;
 }

@@ -16,15 +16,6 @@ const char *xg_test_tmpdir(void);
 /* 1 when path exists (used to skip tests that need ../shared/data when it is absent). */
 int xg_test_exists(const char *path);
 
-/* Periodic distance in Angstrom between fractional positions a and b in lattice L (rows are
- * the lattice vectors; the difference wrapped to the nearest image along each axis). */
-double xg_test_pdist(const double L[3][3], const double a[3], const double b[3]);
-struct xg_structure;
-/* 1 when a and b are the same crystal: lattices equal within tol_l (A), and every atom of a has
- * an atom of the same element in b within tol_x (A), in any order (the counts must agree). */
-int xg_test_same_structure(const struct xg_structure *a, const struct xg_structure *b,
-                           double tol_l, double tol_x);
-
 #define XG_ASSERT_NEAR(a, b, tol) CU_ASSERT(fabs((double)(a) - (double)(b)) <= (tol))
 
 #endif
