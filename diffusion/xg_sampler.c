@@ -492,8 +492,7 @@ static void reveal_classes(const xg_sampler_opts *o, sampler_ws *w, int b, const
             int rk = xg_class_rank(size, ncls, k);
             rk = rk < XG_CLASS_PRIOR_RANKS ? rk : XG_CLASS_PRIOR_RANKS - 1;
             for (int j = 0; j < XG_NUM_TYPES; j++)
-                w->avg[j] = (w->avg[j] - size[k] * cp->atom[bin][j]) / size[k] +
-                            cp->cls[bin][c1][rk][j];
+                w->avg[j] = w->avg[j] / size[k] - cp->atom[bin][j] + cp->cls[bin][c1][rk][j];
         } else {
             for (int j = 0; j < XG_NUM_TYPES; j++)
                 w->avg[j] /= pow((double)size[k], POOL_EXP);

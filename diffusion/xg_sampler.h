@@ -131,11 +131,12 @@ typedef struct {
     /* NULL, or the class-level element prior of the templates' training crystals
      * (xg_template_table_class_prior), used with orbit_class. The network predicts each atom
      * on its own and does not know which atoms share an element, so its logits carry the atom
-     * frequencies (O: 13% of MP-20's atoms) where a class draw needs the class frequencies (O
-     * is the largest class of 23% of MP-20's crystals). With the prior, a class's draw is from
-     * log p_class(Z | classes, rank) + sum over its k atoms of (logit - log p_atom(Z)) / k^e:
-     * the network's evidence relative to the atom frequencies, on the class frequencies of its
-     * place in the pattern (reveal_classes in xg_sampler.c). */
+     * frequencies (O: 13% of an MP-20 crystal's atoms on average) where a class draw needs the
+     * class frequencies (O is the largest class of 23% of MP-20's crystals). With the prior, a
+     * class's draw is from log p_class(Z | cell size, classes, rank) plus the average over its
+     * atoms of logit - log p_atom(Z | cell size): the network's evidence relative to the atom
+     * frequencies, on the class frequencies of its place in the pattern (reveal_classes in
+     * xg_sampler.c). */
     const xg_class_prior *class_prior;
 } xg_sampler_opts;
 

@@ -159,8 +159,8 @@ int xg_template_member_classes(const xg_template_table *tab, int64_t m, int *cls
  * over all their atoms, and cls[b][c][r][k] over their classes of rank r (0 = most atoms;
  * ties: the lower class number, the sampler's order) in patterns of c + 1 classes (the last c
  * and r gather all larger ones). Keyed by size because the network's own per-atom marginal
- * depends on it (large cells are mostly oxides: O is 9% of the atoms of MP-20's crystals of
- * up to 4 atoms, 22% of those of 17 or more). Each class distribution is shrunk toward its
+ * depends on it (large cells are mostly oxides: in the shipped MP-20 table O is 1.6% of the
+ * atoms of cells of up to 4 atoms and 29.7% of those of 17 or more). Each class distribution is shrunk toward its
  * bin's atom frequencies with a weight of XG_CLASS_PRIOR_SHRINK classes, and each bin's atom
  * frequencies toward all atoms' with the same weight in atoms, so a rare key stays near the
  * frequencies around it; an element no member holds gets 1e-8. */
