@@ -30,15 +30,19 @@ Q = [5, 25, 50, 75, 95]
 
 
 def comp_stats(formulas):
-    mass, oxygen, nel = [], [], collections.Counter()
+    """Mean mass per atom, mean O share of atoms, the share of crystals whose largest element
+    class is O alone (ties count as not O), and the number-of-elements histogram."""
+    mass, oxygen, o_largest, nel = [], [], 0, collections.Counter()
     for f in formulas:
         c = Composition(f)
         mass.append(c.weight / c.num_atoms)
         oxygen.append(c.get_atomic_fraction("O"))
+        amounts = sorted(c.get_el_amt_dict().items(), key=lambda kv: -kv[1])
+        o_largest += amounts[0][0] == "O" and (len(amounts) == 1 or amounts[1][1] < amounts[0][1])
         nel[len(c)] += 1
     n = len(formulas)
     hist = {k: round(v / n, 3) for k, v in sorted(nel.items())}
-    return float(np.mean(mass)), 100.0 * float(np.mean(oxygen)), hist
+    return float(np.mean(mass)), 100.0 * float(np.mean(oxygen)), 100.0 * o_largest / n, hist
 
 
 def line(label, d, v, ref_d, ref_v):
@@ -60,16 +64,17 @@ def main():
         ref_v.append(s.volume / len(s))
         ref_f.append(s.composition.reduced_formula)
     ref_d, ref_v = np.array(ref_d), np.array(ref_v)
-    m, o, h = comp_stats(ref_f)
+    m, o, ol, h = comp_stats(ref_f)
     print("%s: %d crystals, density p5..p95 %s, volume/atom median %.1f A^3; mass/atom %.1f u, "
-          "O %.1f%% of atoms, elements %s" % (a.reference, len(rows), np.round(np.percentile(ref_d, Q), 2),
-                                               np.median(ref_v), m, o, h))
+          "O %.1f%% of atoms, O the largest class in %.1f%%, elements %s"
+          % (a.reference, len(rows), np.round(np.percentile(ref_d, Q), 2), np.median(ref_v), m, o, ol, h))
     for run in a.runs:
         gen = list(csv.DictReader(open(os.path.join(run, "summary.csv"))))
         d = np.array([float(r["density"]) for r in gen])
         v = np.array([float(r["volume"]) / int(r["natoms"]) for r in gen])
-        m, o, h = comp_stats([r["formula"] for r in gen])
-        print("%s: mass/atom %.1f u, O %.1f%% of atoms, elements %s" % (run, m, o, h))
+        m, o, ol, h = comp_stats([r["formula"] for r in gen])
+        print("%s: mass/atom %.1f u, O %.1f%% of atoms, O the largest class in %.1f%%, elements %s"
+              % (run, m, o, ol, h))
         print(line("all", d, v, ref_d, ref_v))
         sp = os.path.join(run, "screen", "screen.csv")
         if os.path.exists(sp):
