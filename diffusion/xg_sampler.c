@@ -452,7 +452,7 @@ static void reveal_crystal(const xg_sampler_opts *o, sampler_ws *w, int b, doubl
  * it would predict knowing nothing (then the draw is the prior), with the reference tempered
  * (below). Averaged, not summed, for the reason above. 1,000 crystals, seeds 1 / 2 / 3:
  * compositionally valid 84.4 / 83.1 / 82.8% against 81.8 / 81.1 / 79.9% without the prior; O
- * alone the largest class in 19-22% of crystals (MP-20 test 19.6%) (README, issue 23). */
+ * alone the largest class in 20-23% of crystals (MP-20 test 20.5%) (README, issue 23). */
 #define POOL_EXP 0.6
 /* The know-nothing reference of the class prior's evidence is p_atom(Z | cell size)^REF_EXP, not
  * p_atom itself. The network's prediction for a masked atom is flatter than the training
