@@ -12,6 +12,12 @@ CDVAE-style CSV that `xtalgen dataset import` reads next to MP-20's train.csv, e
     xtalgen dataset import ../shared/data/mp_20/train.csv OUT.csv -o train-aug.h5
 
 TAG keeps ids of different runs apart. Standard library only.
+
+GENDIR may also be an `xtalgen relax` output folder (its cif/ID.cif are the relaxed crystals),
+with SCREEN.csv the `screen --relax` of its relaxed.h5: then the rows are relaxed structures with
+their own relaxed energy above the hull, which is what a model conditioned on stability should
+see (as-generated geometry is itself a tell: generated crystals are unrelaxed, MP-20's are
+relaxed; README, Stability guidance, session 10).
 """
 import argparse
 import csv
