@@ -134,9 +134,9 @@ typedef struct {
      * frequencies (O: 13% of an MP-20 crystal's atoms on average) where a class draw needs the
      * class frequencies (O is the largest class of 23% of MP-20's crystals). With the prior, a
      * class's draw is from log p_class(Z | cell size, classes, rank) plus the average over its
-     * atoms of logit - log p_atom(Z | cell size): the network's evidence relative to the atom
-     * frequencies, on the class frequencies of its place in the pattern (reveal_classes in
-     * xg_sampler.c). */
+     * atoms of logit - 0.7 log p_atom(Z | cell size): the network's evidence relative to the
+     * atom frequencies (tempered: its predictions are flatter than those frequencies), on the
+     * class frequencies of its place in the pattern (reveal_classes in xg_sampler.c). */
     const xg_class_prior *class_prior;
 } xg_sampler_opts;
 
