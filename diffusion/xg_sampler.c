@@ -460,10 +460,11 @@ static void reveal_crystal(const xg_sampler_opts *o, sampler_ws *w, int b, doubl
  * ones. Measured over the 2,235 atoms of classes revealed in 200 crystals, the mean of
  * log_softmax(logit) - log p_atom falls with log p_atom at slope -0.27 (78 elements with
  * p_atom > 1e-3, unweighted; -0.42 weighted by p_atom): the network's log prediction goes as
- * 0.73 log p_atom, and the ratio to p_atom^0.7 is flat in the element's rarity. With REF_EXP 1 (session 9) 1,000 crystals had 90 u per atom against MP-20's 80 and
- * 21-22 A^3 per atom against 18.4; with 0.7, 82-85 u and 19.5-20.1 A^3, O 13-14% of atoms as in
- * MP-20, the density distance to MP-20 test 0.12-0.17 g/cm^3 instead of 0.21-0.30 and
- * compositional validity 82.8-84.4% on seeds 1 to 3 (README, issue 23). */
+ * 0.73 log p_atom, and the ratio to p_atom^0.7 is flat in the element's rarity. With REF_EXP 1
+ * (session 9) 1,000 crystals had 90 u per atom against MP-20's 80 and 21-22 A^3 per atom
+ * against 18.4; with 0.7, 82-85 u and 19.6-20.1 A^3, O 13-14% of atoms as in MP-20, the density
+ * distance to MP-20 test 0.12-0.17 g/cm^3 instead of 0.21-0.30 and compositional validity
+ * 82.8-84.4% on seeds 1 to 3 (README, issue 23). */
 #define REF_EXP 0.7
 _Static_assert(XG_CLASS_PRIOR_TYPES == XG_NUM_TYPES, "the class prior is over the network's classes");
 static void reveal_classes(const xg_sampler_opts *o, sampler_ws *w, int b, const xg_template *tp,
