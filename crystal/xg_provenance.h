@@ -23,7 +23,8 @@ typedef struct {
     char model[256];       /* model file name (no folder) */
     char model_sha256[65]; /* hex SHA-256 of the model file's content */
     char condition[512];   /* "dft_mag_density=0.15;chemsys=Fe-Co" or "" */
-    char guidance[48];     /* "1", or "1 (types 3)" with generate --type-guidance */
+    char guidance[160];    /* "1", "1 (types 3)" with generate --type-guidance, "1 (types 3;
+                            * against e_above_hull=0.3)" with --negative-condition */
     char seed[32];
     char steps[32];
     char template_sg[64];  /* space-group template, "" = none */

@@ -32,6 +32,8 @@ int xg_sampler_check(const xg_sampler_opts *o, xg_error *err)
         return xg_error_set(err, XG_EINVAL, "sampler: corrector step sizes out of range");
     if (!isfinite(o->guidance) || isinf(o->guidance_types))
         return xg_error_set(err, XG_EINVAL, "sampler: guidance must be finite");
+    if (o->neg_cond && !o->cond)
+        return xg_error_set(err, XG_EINVAL, "sampler: a negative condition needs a condition");
     if (o->cond && o->cond_dim <= 0)
         return xg_error_set(err, XG_EINVAL, "sampler: a condition needs cond_dim > 0");
     if (o->allowed) {
@@ -182,7 +184,11 @@ static int evaluate(xg_eval_fn eval, void *ctx, const xg_sampler_opts *o, sample
     for (int k = 0; k < M * 3; k++)
         w->xf[k] = (float)w->x[k];
     b->cond_on = w->cond_on;
-    memset(w->cond_on, 0, (size_t)B);
+    if (o->neg_cond) {
+        for (int k = 0; k < B; k++)
+            memcpy(w->cond + (size_t)k * o->cond_dim, o->neg_cond, sizeof(float) * (size_t)o->cond_dim);
+    }
+    memset(w->cond_on, o->neg_cond != NULL, (size_t)B);
     int rc = eval(ctx, b, &out, err);
     if (rc)
         return rc;
@@ -196,6 +202,10 @@ static int evaluate(xg_eval_fn eval, void *ctx, const xg_sampler_opts *o, sample
     memcpy(w->coord_u, out.coord, sizeof(float) * (size_t)M * 3);
     memcpy(w->logits_u, out.logits, sizeof(float) * (size_t)M * XG_NUM_TYPES);
     memcpy(w->latout_u, out.lattice, sizeof(float) * (size_t)B * 9);
+    if (o->neg_cond) {
+        for (int k = 0; k < B; k++)
+            memcpy(w->cond + (size_t)k * o->cond_dim, o->cond, sizeof(float) * (size_t)o->cond_dim);
+    }
     memset(w->cond_on, 1, (size_t)B);
     rc = eval(ctx, b, &out, err);
     if (rc)

@@ -105,6 +105,10 @@ typedef struct {
     double guidance_types;
     const float *cond;        /* cond_dim values applied to every crystal, or NULL */
     int cond_dim;
+    /* NULL, or cond_dim values of a negative condition: the pass that guidance pushes away from
+     * is then the network conditioned on these values instead of the unconditional one, and
+     * the outputs are mixed as out_n + gamma (out_c - out_n). Used only with cond. */
+    const float *neg_cond;
     /* allowed[z] != 0 for the elements that may appear (index 0 unused, z <= XG_MAX_Z). NULL
      * means every element the network knows (Z = 1..100). */
     const unsigned char *allowed;

@@ -97,6 +97,8 @@ typedef struct {
     int quiet;
     int ncond;
     const char *cond_arg[MAX_CONDITIONS]; /* "NAME=VALUE", encoded with the model's spec */
+    int nneg;
+    const char *neg_arg[MAX_CONDITIONS]; /* --negative-condition NAME=VALUE */
     gen_chem_args chem;                   /* --chemsys, --composition, ... (gen_chem.h) */
 } gen_args;
 
@@ -136,6 +138,11 @@ static const xg_opt OPTS[] = {
              "steer toward a property the model was fine-tuned on, e.g. dft_mag_density=0.15 "
              "or chemsys=Li-Fe-P-O; repeatable; conditions of the model not given stay "
              "unspecified"),
+    XG_OPT_L("--negative-condition", NULL, gen_args, neg_arg, nneg, "NAME=VAL", MAX_CONDITIONS,
+             "what guidance pushes away from: the pass mixed against is the model conditioned "
+             "on the --condition values with these replaced (out_n + gamma (out_c - out_n)) "
+             "instead of the unconditional one; needs --condition and a gamma above 1 to "
+             "have an effect; repeatable"),
     XG_OPT_D("--guidance", "--diffusion_guidance_factor", gen_args, guidance, "G", -100, 100,
              "1",
              "classifier-free guidance strength gamma: u + gamma (c - u) (1 = plain "
@@ -219,6 +226,18 @@ static int parse_args(int argc, char **argv, gen_args *a)
             xg_cli_errorf(CMD, "--condition '%s' has no value", v);
             return -1;
         }
+    }
+    for (int k = 0; k < a->nneg; k++) {
+        const char *v = a->neg_arg[k], *eq = strchr(v, '=');
+        if (!eq || eq == v || !eq[1]) {
+            xg_cli_errorf(CMD, "--negative-condition expects NAME=VALUE, got '%s'", v);
+            return -1;
+        }
+    }
+    if (a->nneg > 0 && a->ncond == 0) {
+        xg_cli_errorf(CMD, "--negative-condition needs --condition (it replaces values of the "
+                           "condition guidance steers toward)");
+        return -1;
     }
     if (a->max_memory_arg &&
         xg_cli_parse_bytes(CMD, "--max-memory", a->max_memory_arg, &a->max_memory))
@@ -741,7 +760,7 @@ static int run(int argc, char **argv)
     }
     int rc = XG_EXIT_FAIL;
     xg_outdir od = {.lock_fd = -1, .manifest_fd = -1};
-    float *cond = NULL;
+    float *cond = NULL, *neg = NULL;
     unsigned char groups[231];
     int ngroups = 0, p1_only = 0;
     xg_template_table *tab = NULL;
@@ -791,6 +810,31 @@ static int run(int argc, char **argv)
             rc = XG_EXIT_USAGE;
             goto done;
         }
+        if (a.nneg > 0) {
+            /* The negative condition is the positive one with the named values replaced. */
+            const char *args[2 * MAX_CONDITIONS];
+            int nargs = 0;
+            for (int k = 0; k < a.ncond; k++) {
+                size_t len = strcspn(a.cond_arg[k], "=");
+                int replaced = 0;
+                for (int j = 0; j < a.nneg; j++)
+                    replaced |= strncmp(a.neg_arg[j], a.cond_arg[k], len) == 0 && a.neg_arg[j][len] == '=';
+                if (!replaced)
+                    args[nargs++] = a.cond_arg[k];
+            }
+            for (int j = 0; j < a.nneg; j++)
+                args[nargs++] = a.neg_arg[j];
+            neg = calloc((size_t)m->cfg.cond_dim, sizeof *neg);
+            if (!neg) {
+                xg_cli_errorf(CMD, "out of memory");
+                goto done;
+            }
+            if (xg_cond_encode_request(&m->cond, nargs, args, neg, &err)) {
+                xg_cli_errorf(CMD, "%s: --negative-condition: %s", model_path, err.msg);
+                rc = XG_EXIT_USAGE;
+                goto done;
+            }
+        }
         if (!a.quiet) {
             fprintf(stderr, "xtalgen generate: conditioning on");
             for (int k = 0; k < a.ncond; k++)
@@ -798,6 +842,11 @@ static int run(int argc, char **argv)
             fprintf(stderr, " with guidance %g", a.guidance);
             if (!isnan(a.guidance_types))
                 fprintf(stderr, " (atom types %g)", a.guidance_types);
+            if (a.nneg > 0) {
+                fprintf(stderr, ", away from");
+                for (int k = 0; k < a.nneg; k++)
+                    fprintf(stderr, " %s", a.neg_arg[k]);
+            }
             fputc('\n', stderr);
         }
     }
@@ -861,8 +910,8 @@ static int run(int argc, char **argv)
     /* Provenance: recorded in every CIF, in generated.h5 and in summary.json. */
     xg_provenance prov;
     char elements[1024];
-    if (xg_run_provenance(model_path, a.ncond, a.cond_arg, a.guidance, a.guidance_types, a.seed,
-                          a.steps, &prov, &err) ||
+    if (xg_run_provenance(model_path, a.ncond, a.cond_arg, a.guidance, a.guidance_types, a.nneg,
+                          a.neg_arg, a.seed, a.steps, &prov, &err) ||
         xg_run_elements_list(allowed, elements, sizeof elements)) {
         xg_cli_errorf(CMD, "recording the run's provenance: %s", err.msg);
         goto done;
@@ -924,7 +973,8 @@ static int run(int argc, char **argv)
     /* Written now, so a killed run still says how it was made; rewritten at the end with the
      * template redraw counts. */
     xg_run_settings rs = {model_path, a.n, a.batch, a.steps, a.corrector, a.seed, a.threads,
-                          a.natoms, a.guidance, a.symprec, a.ncond, a.cond_arg, a.elements,
+                          a.natoms, a.guidance, a.symprec, a.ncond, a.cond_arg, a.nneg, a.neg_arg,
+                          a.elements,
                           a.exclude, allowed, mpi.size, tab ? "template" : "none", -1, -1, 0, 0,
                           chem.desc,
                           tab && !chem.active ? pattern_name[use_pattern ? PAT_TRAINING : PAT_FREE]
@@ -1029,6 +1079,7 @@ static int run(int argc, char **argv)
     so.guidance_types = a.guidance_types;
     so.allowed = allowed;
     so.cond = cond;
+    so.neg_cond = neg;
     so.cond_dim = m->cfg.cond_dim;
     so.templates = tab ? tpl : NULL;
     so.chem = chem.active ? chemp : NULL;
@@ -1236,6 +1287,7 @@ done:
     free(prior);
     xg_evalpool_free(pool);
     free(cond);
+    free(neg);
     xg_dataset_free(ds);
     xg_dataset_free(bds);
     xg_model_free(m);

@@ -2,6 +2,7 @@
 #include "src/run_record.h"
 
 #include <math.h>
+#include <stdarg.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -15,9 +16,22 @@
 #define XTALGEN_VERSION "unknown"
 #endif
 
+/* Appends to buf (size n, *len used); 1 if it did not fit. */
+static int appendf(char *buf, size_t n, size_t *len, const char *fmt, ...)
+{
+    va_list ap;
+    va_start(ap, fmt);
+    int w = vsnprintf(buf + *len, n - *len, fmt, ap);
+    va_end(ap);
+    if (w < 0 || (size_t)w >= n - *len)
+        return 1;
+    *len += (size_t)w;
+    return 0;
+}
+
 int xg_run_provenance(const char *model_path, int ncond, const char *const *cond,
-                      double guidance, double guidance_types, long seed, long steps,
-                      xg_provenance *p, xg_error *err)
+                      double guidance, double guidance_types, int nneg, const char *const *neg,
+                      long seed, long steps, xg_provenance *p, xg_error *err)
 {
     xg_provenance_init(p);
     snprintf(p->version, sizeof p->version, "%s", XTALGEN_VERSION);
@@ -27,17 +41,26 @@ int xg_run_provenance(const char *model_path, int ncond, const char *const *cond
     if (rc)
         return rc;
     size_t len = 0;
-    for (int k = 0; k < ncond; k++) {
-        int w = snprintf(p->condition + len, sizeof p->condition - len, "%s%s", k ? ";" : "",
-                         cond[k]);
-        if (w < 0 || (size_t)w >= sizeof p->condition - len)
-            return xg_error_set(err, XG_EINVAL, "the conditions are too long to record");
-        len += (size_t)w;
-    }
-    if (ncond > 0 && !isnan(guidance_types))
-        snprintf(p->guidance, sizeof p->guidance, "%g (types %g)", guidance, guidance_types);
-    else
-        snprintf(p->guidance, sizeof p->guidance, "%g", ncond > 0 ? guidance : 1.0);
+    int over = 0;
+    for (int k = 0; k < ncond; k++)
+        over |= appendf(p->condition, sizeof p->condition, &len, "%s%s", k ? ";" : "", cond[k]);
+    if (over)
+        return xg_error_set(err, XG_EINVAL, "the conditions are too long to record");
+    /* "1", "1 (types 3)", "1 (against e_above_hull=0.3)", "1 (types 3; against A=1 B=2)" */
+    int types = ncond > 0 && !isnan(guidance_types), against = ncond > 0 && nneg > 0;
+    len = 0;
+    over = appendf(p->guidance, sizeof p->guidance, &len, "%g", ncond > 0 ? guidance : 1.0);
+    if (types || against)
+        over |= appendf(p->guidance, sizeof p->guidance, &len, " (");
+    if (types)
+        over |= appendf(p->guidance, sizeof p->guidance, &len, "types %g%s", guidance_types,
+                        against ? "; " : "");
+    for (int k = 0; against && k < nneg; k++)
+        over |= appendf(p->guidance, sizeof p->guidance, &len, "%s%s", k ? " " : "against ", neg[k]);
+    if (types || against)
+        over |= appendf(p->guidance, sizeof p->guidance, &len, ")");
+    if (over)
+        return xg_error_set(err, XG_EINVAL, "the guidance settings are too long to record");
     snprintf(p->seed, sizeof p->seed, "%ld", seed);
     snprintf(p->steps, sizeof p->steps, "%ld", steps);
     return XG_OK;
@@ -67,21 +90,14 @@ static void kv(FILE *f, const char *key, const char *val, int last)
     fputs(last ? "\n" : ",\n", f);
 }
 
-static int write_json(FILE *f, const void *ctx, xg_error *err)
+/* {"NAME": VALUE, ...} from n "NAME=VALUE" strings. */
+static void write_conditions(FILE *f, int n, const char *const *cond)
 {
-    const void *const *pp = ctx;
-    const xg_provenance *p = pp[0];
-    const xg_run_settings *r = pp[1];
-    fputs("{\n", f);
-    kv(f, "xtalgen_version", p->version, 0);
-    kv(f, "model", p->model, 0);
-    kv(f, "model_path", r->model_path, 0);
-    kv(f, "model_sha256", p->model_sha256, 0);
-    fputs("  \"conditions\": {", f);
-    for (int k = 0; k < r->ncond; k++) {
-        const char *eq = strchr(r->cond[k], '=');
+    fputc('{', f);
+    for (int k = 0; k < n; k++) {
+        const char *eq = strchr(cond[k], '=');
         char name[256];
-        snprintf(name, sizeof name, "%.*s", (int)(eq - r->cond[k]), r->cond[k]);
+        snprintf(name, sizeof name, "%.*s", (int)(eq - cond[k]), cond[k]);
         fputs(k ? ", " : "", f);
         xg_json_write_string(f, name);
         fputs(": ", f);
@@ -93,7 +109,27 @@ static int write_json(FILE *f, const void *ctx, xg_error *err)
         else
             xg_json_write_string(f, eq + 1);
     }
-    fputs("},\n", f);
+    fputc('}', f);
+}
+
+static int write_json(FILE *f, const void *ctx, xg_error *err)
+{
+    const void *const *pp = ctx;
+    const xg_provenance *p = pp[0];
+    const xg_run_settings *r = pp[1];
+    fputs("{\n", f);
+    kv(f, "xtalgen_version", p->version, 0);
+    kv(f, "model", p->model, 0);
+    kv(f, "model_path", r->model_path, 0);
+    kv(f, "model_sha256", p->model_sha256, 0);
+    fputs("  \"conditions\": ", f);
+    write_conditions(f, r->ncond, r->cond);
+    fputs(",\n", f);
+    if (r->ncond > 0 && r->nneg > 0) {
+        fputs("  \"negative_conditions\": ", f);
+        write_conditions(f, r->nneg, r->neg);
+        fputs(",\n", f);
+    }
     fprintf(f, "  \"guidance\": %.15g,\n", r->ncond > 0 ? r->guidance : 1.0);
     if (r->ncond > 0 && !isnan(r->guidance_types))
         fprintf(f, "  \"type_guidance\": %.15g,\n", r->guidance_types);

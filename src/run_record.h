@@ -9,10 +9,11 @@
 
 /* Fills p from the run's settings; hashes the model file (XG_EIO if it cannot be read).
  * guidance_types: the type logits' own gamma (--type-guidance), NAN when they take guidance;
- * recorded as "1 (types 3)". */
+ * recorded as "1 (types 3)". neg: the nneg --negative-condition NAME=VALUE, recorded as
+ * "1 (against NAME=VALUE)". */
 int xg_run_provenance(const char *model_path, int ncond, const char *const *cond,
-                      double guidance, double guidance_types, long seed, long steps,
-                      xg_provenance *p, xg_error *err);
+                      double guidance, double guidance_types, int nneg, const char *const *neg,
+                      long seed, long steps, xg_provenance *p, xg_error *err);
 
 /* The settings summary.json records besides the provenance. */
 typedef struct {
@@ -21,6 +22,8 @@ typedef struct {
     double guidance, symprec;
     int ncond;
     const char *const *cond;
+    int nneg;
+    const char *const *neg;        /* --negative-condition NAME=VALUE ("negative_conditions") */
     const char *elements_spec, *exclude_spec; /* as given, NULL if not */
     const unsigned char *allowed;             /* XG_MAX_Z + 1: the elements sampled from */
     int mpi_ranks;

@@ -136,6 +136,26 @@ grep -q '"type_guidance"' "$TMP/g1/summary.json" && fail "type_guidance recorded
 grep -rq "guidance: 1 (types 4)" "$TMP/g7/cif" || fail "type guidance not in the CIF provenance"
 expect_rc 2 "bad --type-guidance" "$BIN" generate "${GEN[@]}" --condition dft_mag_density=0.15 \
     --type-guidance inf -o "$TMP/r7"
+# --negative-condition: the pass guidance mixes against is conditioned on the replaced values;
+# against the condition itself there is nothing to guide (c + gamma (c - c): any gamma gives
+# the same crystals), and the setting is recorded in summary.json and the provenance
+"$BIN" generate "${GEN[@]}" --condition dft_mag_density=0.15 --guidance 5.0 \
+    --negative-condition dft_mag_density=0.15 -o "$TMP/n0" 2>/dev/null || fail "--negative-condition"
+"$BIN" generate "${GEN[@]}" --condition dft_mag_density=0.15 --guidance 2.0 \
+    --negative-condition dft_mag_density=0.15 -o "$TMP/n1" 2>/dev/null || fail "--negative-condition"
+cmp -s "$TMP/n0/generated.extxyz" "$TMP/n1/generated.extxyz" \
+    || fail "guidance against the condition itself depends on gamma"
+"$BIN" generate "${GEN[@]}" --condition dft_mag_density=0.15 --guidance 2.0 --type-guidance 3 \
+    --negative-condition dft_mag_density=0 -o "$TMP/n2" 2>/dev/null || fail "--negative-condition 0"
+cmp -s "$TMP/g1/generated.extxyz" "$TMP/n2/generated.extxyz" && fail "--negative-condition had no effect"
+grep -q '"negative_conditions": {"dft_mag_density": 0}' "$TMP/n2/summary.json" \
+    || fail "negative_conditions not in summary.json"
+grep -rq "guidance: 2 (types 3; against dft_mag_density=0)" "$TMP/n2/cif" \
+    || fail "negative condition not in the CIF provenance"
+expect_rc 2 "--negative-condition without --condition" "$BIN" generate "${GEN[@]}" \
+    --negative-condition dft_mag_density=0 -o "$TMP/r8"
+expect_rc 2 "unknown negative condition" "$BIN" generate "${GEN[@]}" --condition dft_mag_density=0.15 \
+    --negative-condition band_gap=1 -o "$TMP/r9"
 # a conditioned model still samples unconditionally without --condition
 "$BIN" generate "${GEN[@]}" -o "$TMP/g5" 2>/dev/null || fail "unconditional sampling of a conditioned model"
 

@@ -18,8 +18,8 @@ typedef struct {
     double S0[9];
     int favourite;      /* class with the highest logit */
     int second;         /* the next one */
-    float cond_shift;   /* added to the coordinate output when cond_on */
-    float cond_logit;   /* added to the logit of cond_class when cond_on */
+    float cond_shift;   /* added to the coordinate output when cond_on, times cond[0] */
+    float cond_logit;   /* added to the logit of cond_class when cond_on, times cond[0] */
     int cond_class;
     int calls, cond_calls;
     float coord[64 * 8 * 3], logits[64 * 8 * XG_NUM_TYPES], lattice[64 * 9];
@@ -37,17 +37,18 @@ static int oracle_eval(void *ctx, const xg_batch *b, xg_denoiser_out *out, xg_er
         int on = b->cond_on && b->cond_on[s];
         if (on)
             o->cond_calls++;
+        float v = on ? b->cond[s] : 0.0f; /* the tests' conditions are one value wide */
         for (int a = 0; a < n; a++)
             for (int k = 0; k < 3; k++) {
                 double d = b->frac[3 * (a0 + a) + k] - o->x0[a][k];
                 double c = sig * xg_noise_wrapped_score(d, sig) / sqrt(lam);
-                o->coord[3 * (a0 + a) + k] = (float)c + (on ? o->cond_shift : 0.0f);
+                o->coord[3 * (a0 + a) + k] = (float)c + v * o->cond_shift;
             }
         for (int a = a0; a < a0 + n; a++)
             for (int k = 0; k < XG_NUM_TYPES; k++)
                 o->logits[a * XG_NUM_TYPES + k] =
                     (k == o->favourite ? 10.0f : (k == o->second ? 5.0f : 0.0f)) +
-                    (on && k == o->cond_class ? o->cond_logit : 0.0f);
+                    (k == o->cond_class ? v * o->cond_logit : 0.0f);
         /* eps_hat = (L_t - mean_t) / std_t for the one-crystal data distribution. */
         double abar = xg_noise_abar(&o->noise, t), mu = xg_noise_lattice_mu(&o->noise, n);
         double sd = xg_noise_lattice_std(&o->noise, n);
@@ -312,6 +313,69 @@ static void test_type_guidance(void)
     xg_structure_free(plain[0]);
     xg_structure_free(types_only[0]);
     xg_structure_free(geom_only[0]);
+}
+
+/* --negative-condition: guidance mixes the conditional pass against the network conditioned on
+ * the negative values instead of the unconditional one. The double's condition scales its
+ * conditional shifts, so a condition of 0 is the unconditional output. */
+static void test_negative_condition(void)
+{
+    oracle o;
+    oracle_init(&o, 3);
+    o.cond_shift = 0.5f;
+    o.cond_class = 11; /* Mg: conditional logit 1 x cond against the favourite Fe's 10 */
+    o.cond_logit = 1.0f;
+    float cond[1] = {1.0f}, neg[1] = {0.0f};
+    xg_sampler_opts so;
+    xg_sampler_opts_default(&so);
+    CU_ASSERT_PTR_NULL(so.neg_cond);
+    so.steps = 20;
+    so.cond = cond;
+    so.cond_dim = 1;
+    so.guidance = 2.0;
+    int natoms[1] = {3};
+    xg_error err = {0};
+    xg_structure *plain[1], *zero[1], *against[1], *same[1], *cond_only[1];
+    /* u + 2 (c - u): Mg at 2, far below Fe */
+    CU_ASSERT_EQUAL_FATAL(xg_sampler_run(&o.noise, oracle_eval, &o, &so, 1, natoms, 7, 0, plain,
+                                         NULL, NULL, &err), XG_OK);
+    /* a negative condition of 0 is the unconditional pass of this double: the same crystal,
+     * and every evaluation is conditional */
+    so.neg_cond = neg;
+    o.calls = o.cond_calls = 0;
+    CU_ASSERT_EQUAL_FATAL(xg_sampler_run(&o.noise, oracle_eval, &o, &so, 1, natoms, 7, 0, zero,
+                                         NULL, NULL, &err), XG_OK);
+    CU_ASSERT_EQUAL(o.cond_calls, o.calls);
+    CU_ASSERT(memcmp(zero[0]->frac, plain[0]->frac, sizeof(double) * 9) == 0);
+    /* against -20: n + 2 (c - n) gives Mg -20 + 2 x 21 = 22, far above Fe's 10 */
+    neg[0] = -20.0f;
+    CU_ASSERT_EQUAL_FATAL(xg_sampler_run(&o.noise, oracle_eval, &o, &so, 1, natoms, 7, 0, against,
+                                         NULL, NULL, &err), XG_OK);
+    /* against the condition itself: no guidance left, the plainly conditional crystal */
+    neg[0] = 1.0f;
+    CU_ASSERT_EQUAL_FATAL(xg_sampler_run(&o.noise, oracle_eval, &o, &so, 1, natoms, 7, 0, same,
+                                         NULL, NULL, &err), XG_OK);
+    so.neg_cond = NULL;
+    so.guidance = 1.0;
+    CU_ASSERT_EQUAL_FATAL(xg_sampler_run(&o.noise, oracle_eval, &o, &so, 1, natoms, 7, 0,
+                                         cond_only, NULL, NULL, &err), XG_OK);
+    for (int a = 0; a < 3; a++) {
+        CU_ASSERT_EQUAL(plain[0]->types[a], 26);
+        CU_ASSERT_EQUAL(against[0]->types[a], 12);
+    }
+    CU_ASSERT(memcmp(same[0]->frac, cond_only[0]->frac, sizeof(double) * 9) == 0);
+    CU_ASSERT(memcmp(same[0]->frac, plain[0]->frac, sizeof(double) * 9) != 0);
+    /* a negative condition without a condition is refused */
+    so.cond = NULL;
+    so.neg_cond = neg;
+    xg_structure *bad[1];
+    CU_ASSERT_EQUAL(xg_sampler_run(&o.noise, oracle_eval, &o, &so, 1, natoms, 7, 0, bad, NULL,
+                                   NULL, &err), XG_EINVAL);
+    xg_structure_free(plain[0]);
+    xg_structure_free(zero[0]);
+    xg_structure_free(against[0]);
+    xg_structure_free(same[0]);
+    xg_structure_free(cond_only[0]);
 }
 
 static void test_bad_options(void)
@@ -709,6 +773,7 @@ int main(void)
         {"excluded elements never appear", test_excluded_elements_never_appear},
         {"guidance mixing", test_guidance_mixing},
         {"type guidance apart from the geometry", test_type_guidance},
+        {"guidance against a negative condition", test_negative_condition},
         {"bad options", test_bad_options},
         {"one step still works", test_few_steps_still_work},
         {"chemsys: every element present, no other", test_chemsys_every_element_present},
