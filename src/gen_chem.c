@@ -669,13 +669,75 @@ int gen_chem_template_similar(const gen_comp *comp, const xg_template_table *tab
     return tab->member_template[pick];
 }
 
+int gen_chem_pattern_k(const xg_sampler_chem *c)
+{
+    if (c->types || !c->allowed)
+        return 0;
+    int K = 0;
+    for (int z = 1; z <= XG_MAX_Z; z++)
+        K += c->allowed[z] != 0;
+    int ok = c->nrequired == K && c->min_elements <= K && (c->max_elements == 0 || c->max_elements >= K);
+    return ok ? K : 0;
+}
+
+int64_t gen_chem_pattern_draw(const unsigned char *sys, const xg_template_table *tab,
+                              const unsigned char *groups, int natoms, xg_rng *rng)
+{
+    el_counts c, m;
+    c.n = 0;
+    for (int z = 1; z <= XG_MAX_Z; z++) {
+        if (!sys[z])
+            continue;
+        if (c.n == XG_HULL_MAX_ELEMENTS)
+            return -1;
+        c.z[c.n] = z;
+        c.cnt[c.n++] = 1; /* counts all 1: any pairing of elements is allowed */
+    }
+    double *d = malloc(sizeof(double) * (size_t)(tab->nmembers > 0 ? tab->nmembers : 1));
+    if (!d)
+        return -2;
+    double dmin = INFINITY;
+    for (int64_t i = 0; i < tab->nmembers; i++) {
+        const xg_template *t = &tab->t[tab->member_template[i]];
+        d[i] = INFINITY;
+        if ((groups && !groups[t->spacegroup]) || (natoms > 0 && t->natoms != natoms) ||
+            !member_counts(tab, i, &m) || m.n != c.n)
+            continue;
+        for (int k = 0; k < m.n; k++)
+            m.cnt[k] = 1;
+        d[i] = pair_best(&c, &m, NULL);
+        dmin = d[i] < dmin ? d[i] : dmin;
+    }
+    int64_t pick = -1;
+    if (isfinite(dmin)) {
+        double total = 0;
+        for (int64_t i = 0; i < tab->nmembers; i++)
+            if (isfinite(d[i]))
+                total += exp(-(d[i] - dmin) / GEN_CHEM_PATTERN_TAU);
+        double u = xg_rng_uniform(rng) * total;
+        for (int64_t i = 0; i < tab->nmembers; i++) {
+            if (!isfinite(d[i]))
+                continue;
+            pick = i; /* the last candidate, should rounding leave u above the sum */
+            u -= exp(-(d[i] - dmin) / GEN_CHEM_PATTERN_TAU);
+            if (u < 0)
+                break;
+        }
+    }
+    free(d);
+    return pick;
+}
+
 int gen_chem_setup(const gen_chem_plan *p, uint64_t seed, long k, long natoms_opt,
                    const xg_model_stats *stats, xg_rng *nrng, const xg_template_table *tab,
                    const unsigned char *groups, xg_rng *trng, xg_sampler_chem *c, int *types_buf,
-                   int *natoms, const xg_template **tp, xg_error *err)
+                   int *natoms, const xg_template **tp, int *cls_buf, const int **cls,
+                   xg_error *err)
 {
     memset(c, 0, sizeof *c);
     *tp = NULL;
+    if (cls)
+        *cls = NULL;
     const gen_comp *comp = gen_chem_comp_of(p, k);
     if (comp) {
         c->types = comp->types;
@@ -699,6 +761,18 @@ int gen_chem_setup(const gen_chem_plan *p, uint64_t seed, long k, long natoms_op
         if (ti >= 0) {
             *tp = &tab->t[ti];
             c->types = types_buf;
+            return XG_OK;
+        }
+    }
+    if (tab && cls_buf && cls && gen_chem_pattern_k(c) > 0) {
+        int64_t m = gen_chem_pattern_draw(c->allowed, tab, groups, (int)natoms_opt, trng);
+        if (m == -2)
+            return xg_error_set(err, XG_ENOMEM, "out of memory choosing an element pattern");
+        if (m >= 0) {
+            *tp = &tab->t[tab->member_template[m]];
+            *natoms = (*tp)->natoms;
+            xg_template_member_classes(tab, m, cls_buf);
+            *cls = cls_buf;
             return XG_OK;
         }
     }

@@ -98,7 +98,11 @@ enum { GEN_CHEM_TPL_NOT_GIVEN = -1, GEN_CHEM_TPL_SIMILAR, GEN_CHEM_TPL_FREQUENCY
     "                         are reserved for the owed elements (the network picks which goes\n" \
     "                         where). Bias: a missing element tends to land late, on few sites\n" \
     "                         (often once). N is drawn among the model's N that can hold the\n"  \
-    "                         elements; templates among those with enough orbits\n"
+    "                         elements; templates among those with enough orbits. With\n"       \
+    "                         templates and --element-pattern training (the defaults), a\n"     \
+    "                         --chemsys of K elements instead takes the template and element\n" \
+    "                         pattern of a training crystal with K elements, one element per\n" \
+    "                         class\n"
 #define GEN_CHEM_TEMPLATES                                                                      \
     "                         With --symmetry template a composition takes only templates whose\n" \
     "                         orbit sizes can be split among its element counts (one element\n" \
@@ -147,7 +151,9 @@ long gen_chem_count(const gen_chem_plan *p);
 int gen_chem_need(const xg_sampler_chem *c);
 
 /* Sets up crystal k of the run: its constraint *c (pointing into the plan, or into types_buf
- * for a composition on a template; types_buf holds room for 1000 atoms), its number of atoms
+ * for a composition on a template; types_buf holds room for 1000 atoms), with cls_buf
+ * (GEN_CLASS_STRIDE ints, or NULL: no patterns) its element pattern *cls (into cls_buf, or
+ * NULL; gen_chem_pattern_draw below), its number of atoms
  * and, when tab is not NULL, its template *tp (for a composition with p->similar, that of a
  * chemical analogue, gen_chem_template_similar; otherwise, or when the composition has no
  * analogue, drawn with its training frequency among those of `groups` that can hold the
@@ -158,7 +164,29 @@ int gen_chem_need(const xg_sampler_chem *c);
 int gen_chem_setup(const gen_chem_plan *p, uint64_t seed, long k, long natoms_opt,
                    const xg_model_stats *stats, xg_rng *nrng, const xg_template_table *tab,
                    const unsigned char *groups, xg_rng *trng, xg_sampler_chem *c, int *types_buf,
-                   int *natoms, const xg_template **tp, xg_error *err);
+                   int *natoms, const xg_template **tp, int *cls_buf, const int **cls,
+                   xg_error *err);
+
+/* Element patterns for a chemical system (cls_buf in gen_chem_setup: --element-pattern
+ * training). A crystal whose constraint is a chemical system of K elements, with no
+ * --min-elements above K nor --max-elements below it, takes a training crystal with exactly K
+ * distinct elements: its template, and its orbits' sharing of elements
+ * (xg_sampler_opts.orbit_class), whose K classes take the system's K elements, one each (the
+ * sampler draws which class takes which). The training crystal is drawn among those on
+ * templates of `groups` (and with natoms atoms, when above 0) with weight
+ * exp(-(d - d_min) / GEN_CHEM_PATTERN_TAU), d the chemical distance of the best pairing of its
+ * elements with the system's (gen_chem_element_distance summed over the pairs): the
+ * stoichiometries and structures of chemically similar systems (Li-Mn-O takes Li-Mn-O's,
+ * Na-Mn-O's, Li-Fe-O's, ...). Without patterns every orbit draws on its own and the owed
+ * elements take the last sites: measured on 400 crystals of 8 ternary oxide systems, oxygen
+ * often came once (KMoO, Ca2VO), 68% were compositionally valid and 8.5% within 0.1 eV/atom
+ * of the hull after relaxation (README, issue 17).
+ * gen_chem_pattern_k: K when c qualifies, else 0. gen_chem_pattern_draw: the member index;
+ * -1 when no training crystal qualifies, -2 when out of memory. */
+#define GEN_CHEM_PATTERN_TAU 0.5
+int gen_chem_pattern_k(const xg_sampler_chem *c);
+int64_t gen_chem_pattern_draw(const unsigned char *sys, const xg_template_table *tab,
+                              const unsigned char *groups, int natoms, xg_rng *rng);
 
 /* Whether template t can hold crystal k's constraint c (the composition comp when c->types is
  * set: then types_buf receives the per-atom types of an assignment of orbits to elements, drawn

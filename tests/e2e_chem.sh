@@ -24,6 +24,9 @@ while IFS=, read -r id formula rest; do
 done < <(tail -n +2 "$TMP/lfpo.csv")
 grep -q '"chemistry": "chemsys=' "$TMP/lfpo/summary.json" || fail "summary.json lacks the chemistry"
 
+grep -q '"element_pattern": "training"' "$TMP/lfpo/summary.json" \
+  || fail "a --chemsys run on templates should take training crystals' element patterns"
+
 step "same command twice: same bytes"
 "$BIN" generate --chemsys Li-Fe-P-O -n 4 --steps 30 -o "$TMP/lfpo2" --quiet || fail "second run failed"
 for f in summary.csv generated.extxyz generated.h5; do
