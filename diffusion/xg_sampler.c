@@ -306,15 +306,6 @@ static const xg_sampler_chem *chem_of(const xg_sampler_opts *o, int b)
     return o->chem ? o->chem[b] : NULL;
 }
 
-/* The number of elements of c's chemical system (its allowed set). */
-static int sampler_chemsys_size(const xg_sampler_chem *c)
-{
-    int n = 0;
-    for (int z = 1; c->allowed && z <= XG_MAX_Z; z++)
-        n += c->allowed[z] != 0;
-    return n;
-}
-
 /* What one crystal's hard chemistry still asks for, from the elements revealed so far. */
 typedef struct {
     unsigned char present[XG_MAX_Z + 1];
@@ -490,10 +481,6 @@ static void reveal_classes(const xg_sampler_opts *o, sampler_ws *w, int b, const
                            const int *cls, double p_reveal)
 {
     xg_rng *r = &w->rng[b];
-    /* A chemical system (hard chemistry) replaces the run's allowed set: as many elements as
-     * classes (xg_sampler_run checks), each class a different one, so every element appears. */
-    const xg_sampler_chem *chem = chem_of(o, b);
-    const unsigned char *allowed = chem && chem->allowed ? chem->allowed : o->allowed;
     int a0 = w->offsets[b], ncls = 0;
     int size[XG_SAMPLER_MAX_ATOMS] = {0}, masked[XG_SAMPLER_MAX_ATOMS] = {0};
     unsigned char held[XG_MAX_Z + 1] = {0};
@@ -534,7 +521,7 @@ static void reveal_classes(const xg_sampler_opts *o, sampler_ws *w, int b, const
         }
         int free_left = 0;
         for (int z = 0; z <= XG_MAX_Z; z++) {
-            w->mask[z] = z >= 1 && z <= XG_NUM_TYPES && (!allowed || allowed[z]);
+            w->mask[z] = z >= 1 && z <= XG_NUM_TYPES && (!o->allowed || o->allowed[z]);
             free_left |= w->mask[z] && !held[z];
         }
         for (int z = 0; free_left && z <= XG_MAX_Z; z++)
@@ -553,8 +540,7 @@ static void reveal_types(const xg_sampler_opts *o, sampler_ws *w, int B, double 
     double p_reveal = s <= 0 ? 1.0 : (t - s) / t;
     for (int b = 0; b < B; b++) {
         const int *cls = classes_of(o, b);
-        const xg_sampler_chem *c = chem_of(o, b);
-        if (cls && (!c || !c->types))
+        if (cls && !chem_of(o, b))
             reveal_classes(o, w, b, template_of(o, b), cls, p_reveal);
         else
             reveal_crystal(o, w, b, p_reveal);
@@ -658,18 +644,13 @@ int xg_sampler_run(const xg_noise_params *noise, xg_eval_fn eval, void *eval_ctx
         if (cls && !tp)
             return xg_error_set(err, XG_EINVAL, "sampler: crystal %d has element classes but no "
                                 "template", b);
-        int top = -1;
-        for (int q = 0; cls && q < tp->norbits; q++) {
+        for (int q = 0, top = -1; cls && q < tp->norbits; q++) {
             if (cls[q] < 0 || cls[q] > top + 1)
                 return xg_error_set(err, XG_EINVAL, "sampler: crystal %d: orbit %d has element "
                                     "class %d (classes are numbered from 0 in order of first use)",
                                     b, q, cls[q]);
             top = cls[q] > top ? cls[q] : top;
         }
-        if (cls && c && !c->types && (!c->allowed || sampler_chemsys_size(c) != top + 1))
-            return xg_error_set(err, XG_EINVAL, "sampler: crystal %d: element classes with hard "
-                                "chemistry need a chemical system of exactly as many elements "
-                                "as classes (%d)", b, top + 1);
     }
     sampler_ws w;
     memset(&w, 0, sizeof w);

@@ -130,11 +130,7 @@ typedef struct {
      * holds (over all allowed ones when the others have used them up). Without it every orbit
      * draws on its own, and nothing keeps two orbits from taking one element: measured on
      * 1,000 crystals, 6.3% came out elemental and 45% binary against 0.9% and 21% in MP-20.
-     * A crystal with hard chemistry uses them only when its constraint is a chemical system
-     * (allowed set, no types) of exactly as many elements as the pattern has classes: each
-     * class then takes a different element of the system, so all of them appear, in the
-     * stoichiometry of a training crystal (the caller draws such a pattern). A composition
-     * (types) ignores its pattern; other hard chemistry with a pattern is refused. */
+     * Not used for a crystal with hard chemistry (its constraint decides per orbit). */
     const int *const *orbit_class;
     /* NULL, or the class-level element prior of the templates' training crystals
      * (xg_template_table_class_prior), used with orbit_class. The network predicts each atom

@@ -166,9 +166,10 @@ static const xg_opt OPTS[] = {
              "orbits that differ there take different elements (a pattern with more elements "
              "than --elements allows reuses them); free: every orbit draws its element on its "
              "own (1,000 crystals: 6.3% elemental and 45% binary, MP-20 0.9% and 21%). With "
-             "--chemsys of K elements, training crystals with exactly K elements, the system's "
-             "elements one per class; --composition and --min/--max-elements alone draw per "
-             "orbit"),
+             "--chemsys of K elements, training: the template and stoichiometry of a training "
+             "crystal with K elements, drawn by chemical similarity, its elements replaced by "
+             "the system's (Li-Mn-O as Na-Fe-O's NaFeO2 gives LiMnO2); free: per orbit, the "
+             "owed elements last. --composition and --min/--max-elements alone draw per orbit"),
     XG_OPT_E("--class-prior", NULL, gen_args, class_prior, "on|off", "on",
              "with --element-pattern training, whether a class's element is drawn on the "
              "training crystals' class frequencies (which element fills the largest of three "
@@ -875,11 +876,9 @@ static int run(int argc, char **argv)
             goto done;
         }
     }
-    /* Element patterns: for every crystal without hard chemistry, and for those whose
-     * constraint is a chemical system (gen_chem_pattern_draw); a composition or --min/--max-
-     * elements alone draws per orbit. */
-    if (tab && (!chem.active || (chem.nsys > 0 && chem.ncomp == 0)) &&
-        a.element_pattern == PAT_TRAINING) {
+    /* A chemical system takes the stoichiometry of a training analogue (gen_chem.h). */
+    chem.analogues = tab && tab->nmembers > 0 && a.element_pattern == PAT_TRAINING;
+    if (tab && !chem.active && a.element_pattern == PAT_TRAINING) {
         use_pattern = tab->nmembers > 0;
         if (!use_pattern && !a.quiet)
             fprintf(stderr, "xtalgen generate: note: the template table lists no training "
@@ -983,8 +982,10 @@ static int run(int argc, char **argv)
                           a.elements,
                           a.exclude, allowed, mpi.size, tab ? "template" : "none", -1, -1, 0, 0,
                           chem.desc,
-                          tab && (!chem.active || use_pattern)
-                              ? pattern_name[use_pattern ? PAT_TRAINING : PAT_FREE]
+                          tab && (!chem.active || chem.nsys > 0)
+                              ? pattern_name[use_pattern || (chem.active && chem.analogues)
+                                                 ? PAT_TRAINING
+                                                 : PAT_FREE]
                               : NULL,
                           a.guidance_types,
                           use_pattern ? (a.class_prior == 0 ? "on" : "off") : NULL};
@@ -1125,9 +1126,7 @@ static int run(int argc, char **argv)
             chemp[k] = &chemv[k];
             if (gen_chem_setup(&chem, (uint64_t)a.seed, done + k, a.natoms, &m->stats, &st.nrng,
                                tab, ngroups ? groups : NULL, &st.trng, &chemv[k],
-                               chem_types + (size_t)k * 1000, &natoms[k], &tpl[k],
-                               cls ? cls_buf + (size_t)k * GEN_CLASS_STRIDE : NULL,
-                               cls ? &cls[k] : NULL, &err)) {
+                               chem_types + (size_t)k * 1000, &natoms[k], &tpl[k], &err)) {
                 xg_cli_errorf(CMD, "crystal %ld: %s", done + k, err.msg);
                 rc = XG_EXIT_USAGE;
                 goto done;

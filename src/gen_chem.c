@@ -669,31 +669,50 @@ int gen_chem_template_similar(const gen_comp *comp, const xg_template_table *tab
     return tab->member_template[pick];
 }
 
-int gen_chem_pattern_k(const xg_sampler_chem *c)
+int gen_chem_analogue_k(const xg_sampler_chem *c)
 {
     if (c->types || !c->allowed)
         return 0;
     int K = 0;
     for (int z = 1; z <= XG_MAX_Z; z++)
         K += c->allowed[z] != 0;
-    int ok = c->nrequired == K && c->min_elements <= K && (c->max_elements == 0 || c->max_elements >= K);
+    int ok = c->nrequired == K && c->min_elements <= K &&
+             (c->max_elements == 0 || c->max_elements >= K);
     return ok ? K : 0;
 }
 
-int64_t gen_chem_pattern_draw(const unsigned char *sys, const xg_template_table *tab,
-                              const unsigned char *groups, int natoms, xg_rng *rng)
+/* The system's elements, each counted once (so any pairing with a member's is allowed). */
+static int system_counts(const unsigned char *sys, el_counts *e)
 {
-    el_counts c, m;
-    c.n = 0;
+    e->n = 0;
     for (int z = 1; z <= XG_MAX_Z; z++) {
         if (!sys[z])
             continue;
-        if (c.n == XG_HULL_MAX_ELEMENTS)
-            return -1;
-        c.z[c.n] = z;
-        c.cnt[c.n++] = 1; /* counts all 1: any pairing of elements is allowed */
+        if (e->n == XG_HULL_MAX_ELEMENTS)
+            return 0;
+        e->z[e->n] = z;
+        e->cnt[e->n++] = 1;
     }
-    double *d = malloc(sizeof(double) * (size_t)(tab->nmembers > 0 ? tab->nmembers : 1));
+    return 1;
+}
+
+/* Member m's distinct elements, each counted once; 0 when it has more than the table holds. */
+static int member_elements(const xg_template_table *tab, int64_t m, el_counts *e)
+{
+    if (!member_counts(tab, m, e))
+        return 0;
+    for (int k = 0; k < e->n; k++)
+        e->cnt[k] = 1;
+    return 1;
+}
+
+int64_t gen_chem_analogue_draw(const unsigned char *sys, const xg_template_table *tab,
+                               const unsigned char *groups, int natoms, xg_rng *rng)
+{
+    el_counts c, m;
+    if (!system_counts(sys, &c) || tab->nmembers == 0)
+        return -1;
+    double *d = malloc(sizeof(double) * (size_t)tab->nmembers);
     if (!d)
         return -2;
     double dmin = INFINITY;
@@ -701,10 +720,8 @@ int64_t gen_chem_pattern_draw(const unsigned char *sys, const xg_template_table 
         const xg_template *t = &tab->t[tab->member_template[i]];
         d[i] = INFINITY;
         if ((groups && !groups[t->spacegroup]) || (natoms > 0 && t->natoms != natoms) ||
-            !member_counts(tab, i, &m) || m.n != c.n)
+            !member_elements(tab, i, &m) || m.n != c.n)
             continue;
-        for (int k = 0; k < m.n; k++)
-            m.cnt[k] = 1;
         d[i] = pair_best(&c, &m, NULL);
         dmin = d[i] < dmin ? d[i] : dmin;
     }
@@ -713,13 +730,13 @@ int64_t gen_chem_pattern_draw(const unsigned char *sys, const xg_template_table 
         double total = 0;
         for (int64_t i = 0; i < tab->nmembers; i++)
             if (isfinite(d[i]))
-                total += exp(-(d[i] - dmin) / GEN_CHEM_PATTERN_TAU);
+                total += exp(-(d[i] - dmin) / GEN_CHEM_ANALOGUE_TAU);
         double u = xg_rng_uniform(rng) * total;
         for (int64_t i = 0; i < tab->nmembers; i++) {
             if (!isfinite(d[i]))
                 continue;
             pick = i; /* the last candidate, should rounding leave u above the sum */
-            u -= exp(-(d[i] - dmin) / GEN_CHEM_PATTERN_TAU);
+            u -= exp(-(d[i] - dmin) / GEN_CHEM_ANALOGUE_TAU);
             if (u < 0)
                 break;
         }
@@ -728,16 +745,34 @@ int64_t gen_chem_pattern_draw(const unsigned char *sys, const xg_template_table 
     return pick;
 }
 
+void gen_chem_analogue_types(const unsigned char *sys, const xg_template_table *tab, int64_t m,
+                             int *types_buf)
+{
+    el_counts c, e;
+    system_counts(sys, &c);
+    member_elements(tab, m, &e);
+    int pair[XG_HULL_MAX_ELEMENTS], back[XG_HULL_MAX_ELEMENTS];
+    pair_best(&c, &e, pair);
+    for (int i = 0; i < c.n; i++)
+        back[pair[i]] = c.z[i]; /* member element pair[i] -> system element i */
+    const xg_template *t = &tab->t[tab->member_template[m]];
+    const int32_t *mz = tab->member_z + tab->member_start[m];
+    for (int o = 0; o < t->norbits; o++) {
+        int j = 0;
+        while (e.z[j] != mz[o])
+            j++;
+        for (int a = t->orbit_start[o]; a < t->orbit_start[o + 1]; a++)
+            types_buf[a] = back[j];
+    }
+}
+
 int gen_chem_setup(const gen_chem_plan *p, uint64_t seed, long k, long natoms_opt,
                    const xg_model_stats *stats, xg_rng *nrng, const xg_template_table *tab,
                    const unsigned char *groups, xg_rng *trng, xg_sampler_chem *c, int *types_buf,
-                   int *natoms, const xg_template **tp, int *cls_buf, const int **cls,
-                   xg_error *err)
+                   int *natoms, const xg_template **tp, xg_error *err)
 {
     memset(c, 0, sizeof *c);
     *tp = NULL;
-    if (cls)
-        *cls = NULL;
     const gen_comp *comp = gen_chem_comp_of(p, k);
     if (comp) {
         c->types = comp->types;
@@ -764,15 +799,15 @@ int gen_chem_setup(const gen_chem_plan *p, uint64_t seed, long k, long natoms_op
             return XG_OK;
         }
     }
-    if (tab && cls_buf && cls && gen_chem_pattern_k(c) > 0) {
-        int64_t m = gen_chem_pattern_draw(c->allowed, tab, groups, (int)natoms_opt, trng);
+    if (tab && p->analogues && gen_chem_analogue_k(c) > 0) {
+        int64_t m = gen_chem_analogue_draw(c->allowed, tab, groups, (int)natoms_opt, trng);
         if (m == -2)
-            return xg_error_set(err, XG_ENOMEM, "out of memory choosing an element pattern");
+            return xg_error_set(err, XG_ENOMEM, "out of memory choosing an analogue");
         if (m >= 0) {
             *tp = &tab->t[tab->member_template[m]];
             *natoms = (*tp)->natoms;
-            xg_template_member_classes(tab, m, cls_buf);
-            *cls = cls_buf;
+            gen_chem_analogue_types(c->allowed, tab, m, types_buf);
+            c->types = types_buf; /* on a template: given from t = 1, as for a composition */
             return XG_OK;
         }
     }

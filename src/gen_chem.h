@@ -100,9 +100,10 @@ enum { GEN_CHEM_TPL_NOT_GIVEN = -1, GEN_CHEM_TPL_SIMILAR, GEN_CHEM_TPL_FREQUENCY
     "                         (often once). N is drawn among the model's N that can hold the\n"  \
     "                         elements; templates among those with enough orbits. With\n"       \
     "                         templates and --element-pattern training (the defaults), a\n"     \
-    "                         --chemsys of K elements instead takes the template and element\n" \
-    "                         pattern of a training crystal with K elements, one element per\n" \
-    "                         class\n"
+    "                         --chemsys of K elements instead takes the template and\n"         \
+    "                         stoichiometry of a training crystal with K elements, drawn by\n"  \
+    "                         chemical similarity, each element replaced by the system's\n"    \
+    "                         nearest one (a composition then, its geometry generated)\n"
 #define GEN_CHEM_TEMPLATES                                                                      \
     "                         With --symmetry template a composition takes only templates whose\n" \
     "                         orbit sizes can be split among its element counts (one element\n" \
@@ -129,6 +130,8 @@ typedef struct {
     int from_file;                             /* --compositions: crystal k is row k / k */
     int unmask;                                /* --csp-types unmask */
     int similar;                               /* --csp-templates similar (the default) */
+    int analogues;                             /* a chemical system by analogy (set by the
+                                                * caller: --element-pattern training) */
     int similar_given;
     int csp_types_given;
     char desc[1024];                           /* "chemsys=Fe-Co-N;min_elements=2" */
@@ -151,9 +154,8 @@ long gen_chem_count(const gen_chem_plan *p);
 int gen_chem_need(const xg_sampler_chem *c);
 
 /* Sets up crystal k of the run: its constraint *c (pointing into the plan, or into types_buf
- * for a composition on a template; types_buf holds room for 1000 atoms), with cls_buf
- * (GEN_CLASS_STRIDE ints, or NULL: no patterns) its element pattern *cls (into cls_buf, or
- * NULL; gen_chem_pattern_draw below), its number of atoms
+ * for a composition or a chemical system's analogue on a template, gen_chem_analogue_draw;
+ * types_buf holds room for 1000 atoms), its number of atoms
  * and, when tab is not NULL, its template *tp (for a composition with p->similar, that of a
  * chemical analogue, gen_chem_template_similar; otherwise, or when the composition has no
  * analogue, drawn with its training frequency among those of `groups` that can hold the
@@ -164,29 +166,30 @@ int gen_chem_need(const xg_sampler_chem *c);
 int gen_chem_setup(const gen_chem_plan *p, uint64_t seed, long k, long natoms_opt,
                    const xg_model_stats *stats, xg_rng *nrng, const xg_template_table *tab,
                    const unsigned char *groups, xg_rng *trng, xg_sampler_chem *c, int *types_buf,
-                   int *natoms, const xg_template **tp, int *cls_buf, const int **cls,
-                   xg_error *err);
+                   int *natoms, const xg_template **tp, xg_error *err);
 
-/* Element patterns for a chemical system (cls_buf in gen_chem_setup: --element-pattern
- * training). A crystal whose constraint is a chemical system of K elements, with no
- * --min-elements above K nor --max-elements below it, takes a training crystal with exactly K
- * distinct elements: its template, and its orbits' sharing of elements
- * (xg_sampler_opts.orbit_class), whose K classes take the system's K elements, one each (the
- * sampler draws which class takes which). The training crystal is drawn among those on
- * templates of `groups` (and with natoms atoms, when above 0) with weight
- * exp(-(d - d_min) / GEN_CHEM_PATTERN_TAU), d the chemical distance of the best pairing of its
- * elements with the system's (gen_chem_element_distance summed over the pairs): the
- * stoichiometries and structures of chemically similar systems (Li-Mn-O takes Li-Mn-O's,
- * Na-Mn-O's, Li-Fe-O's, ...). Without patterns every orbit draws on its own and the owed
- * elements take the last sites: measured on 400 crystals of 8 ternary oxide systems, oxygen
- * often came once (KMoO, Ca2VO), 68% were compositionally valid and 8.5% within 0.1 eV/atom
- * of the hull after relaxation (README, issue 17).
- * gen_chem_pattern_k: K when c qualifies, else 0. gen_chem_pattern_draw: the member index;
- * -1 when no training crystal qualifies, -2 when out of memory. */
-#define GEN_CHEM_PATTERN_TAU 0.5
-int gen_chem_pattern_k(const xg_sampler_chem *c);
-int64_t gen_chem_pattern_draw(const unsigned char *sys, const xg_template_table *tab,
-                              const unsigned char *groups, int natoms, xg_rng *rng);
+/* A chemical system by analogy (plan.analogues: --element-pattern training, the default). A
+ * crystal whose constraint is a chemical system of K elements, with no --min-elements above K
+ * nor --max-elements below it, takes a training crystal with exactly K distinct elements, its
+ * template, and its stoichiometry: each of its elements is replaced by the system's element it
+ * is paired with, in the pairing of least chemical distance d (gen_chem_element_distance
+ * summed over the pairs). The training crystal is drawn among those on templates of `groups`
+ * (and with natoms atoms, when above 0) with weight exp(-(d - d_min) / GEN_CHEM_ANALOGUE_TAU):
+ * Li-Mn-O takes the structures of Li-Mn-O, Na-Mn-O, Li-Fe-O, ... The sampler then generates
+ * the geometry for those types, as for a composition. Without analogues every orbit draws its
+ * element from the network and the owed elements take the last sites: on 400 crystals of 8
+ * ternary oxide systems oxygen often came once (KMoO, Ca2VO), 68% were compositionally valid
+ * and 8.5% within 0.1 eV/atom of the hull after relaxation, against 42% by analogy (README,
+ * issue 17).
+ * gen_chem_analogue_k: K when c qualifies, else 0. gen_chem_analogue_draw: the member index, -1
+ * when no training crystal qualifies, -2 when out of memory. gen_chem_analogue_types: member
+ * m's template's atoms' elements after the substitution into types_buf (template atom order). */
+#define GEN_CHEM_ANALOGUE_TAU 0.5
+int gen_chem_analogue_k(const xg_sampler_chem *c);
+int64_t gen_chem_analogue_draw(const unsigned char *sys, const xg_template_table *tab,
+                               const unsigned char *groups, int natoms, xg_rng *rng);
+void gen_chem_analogue_types(const unsigned char *sys, const xg_template_table *tab, int64_t m,
+                             int *types_buf);
 
 /* Whether template t can hold crystal k's constraint c (the composition comp when c->types is
  * set: then types_buf receives the per-atom types of an assignment of orbits to elements, drawn

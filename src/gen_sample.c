@@ -138,39 +138,39 @@ int gen_sample_redraw(const gen_redraw_opts *r, const xg_noise_params *noise, xg
                 rc = xg_error_set(err, XG_ENOMEM, "out of memory for redraws");
                 goto out;
             }
-            /* A chemical system with element patterns draws a training crystal of as many
-             * elements again (gen_chem_pattern_draw), with its template. */
-            int64_t member = rcls && r->chemv && r->cls[k] && gen_chem_pattern_k(&c1) > 0
-                                 ? gen_chem_pattern_draw(c1.allowed, r->tab, r->groups, nwant, &rng)
-                                 : -1;
+            /* A chemical system by analogy (types, no composition) draws another analogue. */
+            int analogue = r->chemv && !comp && c1.types && c1.allowed && r->chem->analogues;
+            int64_t member = analogue ? gen_chem_analogue_draw(c1.allowed, r->tab, r->groups,
+                                                               nwant, &rng)
+                                      : -1;
             if (member == -2) {
                 rc = xg_error_set(err, XG_ENOMEM, "out of memory for redraws");
                 goto out;
+            }
+            if (analogue && member >= 0) {
+                gen_chem_analogue_types(c1.allowed, r->tab, member, tb);
+                c1.types = tb;
             }
             int ti = similar >= 0   ? similar
                      : member >= 0 ? r->tab->member_template[member]
                                    : xg_template_table_draw(r->tab, r->groups, nwant, &rng);
             /* Hard chemistry: only a template that can hold the crystal's constraint (a few
              * draws; the first one that fits). */
-            for (int tries = 0; r->chemv && similar < 0 && member < 0 && ti >= 0 && tries < 64;
+            for (int tries = 0; r->chemv && similar < 0 && !analogue && ti >= 0 && tries < 64;
                  tries++) {
                 if (gen_chem_template_fits(&c1, comp, &r->tab->t[ti], &rng, tb))
                     break;
                 ti = tries == 63 ? -1 : xg_template_table_draw(r->tab, r->groups, nwant, &rng);
             }
-            if (ti < 0) {
+            if (ti < 0 || (analogue && member < 0)) {
                 kept(c, why[k]); /* no template left to draw: kept as it is */
                 continue;
             }
             if (comp)
                 c1.types = tb;
-            if (rcls && member >= 0) {
-                xg_template_member_classes(r->tab, member, rbuf + (size_t)nr * GEN_CLASS_STRIDE);
-                rcls[nr] = rbuf + (size_t)nr * GEN_CLASS_STRIDE;
-            } else if (rcls) {
+            if (rcls)
                 rcls[nr] = r->chemv ? NULL
                                     : pattern(r->tab, ti, &rng, rbuf + (size_t)nr * GEN_CLASS_STRIDE);
-            }
             idx[nr] = k;
             one[nr] = &r->tab->t[ti];
             nat[nr] = one[nr]->natoms;

@@ -169,11 +169,13 @@ static void test_polymorphs_drawn_evenly(void)
     xg_template_table_free(tab);
 }
 
-/* Element patterns for a chemical system (--chemsys with --element-pattern training): only
- * training crystals with as many elements as the system qualify, weighted by chemical
- * similarity (K-Cl takes rock salt, from NaCl and KBr, not ZnS or TiO2); the space-group and
- * N filters hold; a system of three elements finds none among binaries. */
-static void test_chemsys_patterns(void)
+/* A chemical system by analogy (--chemsys with --element-pattern training): only training
+ * crystals with as many elements as the system qualify, weighted by chemical similarity (K-Cl
+ * takes rock salt, from NaCl and KBr, not ZnS or TiO2), and each element is replaced by its
+ * partner in the nearest pairing (on NaCl: K for Na, Cl for Cl; on ZnS, restricted to
+ * F-43m: K for Zn, Cl for S); the space-group and N filters hold; a system of three elements
+ * finds none among binaries. */
+static void test_chemsys_analogues(void)
 {
     xg_structure *s[4] = {binary(11, 17, 5.64, 0.5), binary(19, 35, 6.6, 0.5),
                           binary(30, 16, 5.41, 0.25), rutile()};
@@ -185,32 +187,44 @@ static void test_chemsys_patterns(void)
     kcl[19] = kcl[17] = 1;
     c.allowed = kcl;
     c.nrequired = 2;
-    CU_ASSERT_EQUAL(gen_chem_pattern_k(&c), 2);
+    CU_ASSERT_EQUAL(gen_chem_analogue_k(&c), 2);
     c.max_elements = 1;
-    CU_ASSERT_EQUAL(gen_chem_pattern_k(&c), 0);
+    CU_ASSERT_EQUAL(gen_chem_analogue_k(&c), 0);
     c.max_elements = 0;
     c.nrequired = 1; /* not every element required: not a plain system */
-    CU_ASSERT_EQUAL(gen_chem_pattern_k(&c), 0);
+    CU_ASSERT_EQUAL(gen_chem_analogue_k(&c), 0);
     c.nrequired = 2;
     int types[2] = {17, 19};
     c.types = types;
-    CU_ASSERT_EQUAL(gen_chem_pattern_k(&c), 0);
+    CU_ASSERT_EQUAL(gen_chem_analogue_k(&c), 0);
     xg_rng r;
     xg_rng_seed(&r, 9, 0);
     int rock = 0;
     for (int k = 0; k < 200; k++) {
-        int64_t m = gen_chem_pattern_draw(kcl, tab, NULL, 0, &r);
+        int64_t m = gen_chem_analogue_draw(kcl, tab, NULL, 0, &r);
         CU_ASSERT(m >= 0 && m < 4);
         rock += m == 0 || m == 1;
     }
     CU_ASSERT(rock >= 190); /* rutile (Ti-O) weighs about 0.8% */
+    int buf[8];
+    const xg_template *t0 = &tab->t[tab->member_template[0]];
+    gen_chem_analogue_types(kcl, tab, 0, buf);
+    const int32_t *mz = tab->member_z + tab->member_start[0];
+    for (int o = 0; o < t0->norbits; o++)
+        for (int a = t0->orbit_start[o]; a < t0->orbit_start[o + 1]; a++)
+            CU_ASSERT_EQUAL(buf[a], mz[o] == 11 ? 19 : 17);
     unsigned char g[231] = {0};
     g[216] = 1;
-    CU_ASSERT_EQUAL(gen_chem_pattern_draw(kcl, tab, g, 0, &r), 2); /* ZnS, the one in F-43m */
-    CU_ASSERT_EQUAL(gen_chem_pattern_draw(kcl, tab, NULL, 6, &r), 3); /* rutile, N = 6 */
-    CU_ASSERT_EQUAL(gen_chem_pattern_draw(kcl, tab, NULL, 5, &r), -1);
+    CU_ASSERT_EQUAL(gen_chem_analogue_draw(kcl, tab, g, 0, &r), 2); /* ZnS, the one in F-43m */
+    const xg_template *t2 = &tab->t[tab->member_template[2]];
+    gen_chem_analogue_types(kcl, tab, 2, buf);
+    mz = tab->member_z + tab->member_start[2];
+    for (int o = 0; o < t2->norbits; o++) /* Zn-K 4.1 + S-Cl 0.9 beats Zn-Cl 3.5 + S-K 6.8 */
+        CU_ASSERT_EQUAL(buf[t2->orbit_start[o]], mz[o] == 30 ? 19 : 17);
+    CU_ASSERT_EQUAL(gen_chem_analogue_draw(kcl, tab, NULL, 6, &r), 3); /* rutile, N = 6 */
+    CU_ASSERT_EQUAL(gen_chem_analogue_draw(kcl, tab, NULL, 5, &r), -1);
     kcl[8] = 1;
-    CU_ASSERT_EQUAL(gen_chem_pattern_draw(kcl, tab, NULL, 0, &r), -1);
+    CU_ASSERT_EQUAL(gen_chem_analogue_draw(kcl, tab, NULL, 0, &r), -1);
     xg_template_table_free(tab);
 }
 
@@ -220,7 +234,7 @@ int main(void)
         {"chemical distance of elements", test_element_distance},
         {"templates of the nearest stoichiometric analogue", test_similar_templates},
         {"polymorphs at equal distance drawn evenly", test_polymorphs_drawn_evenly},
-        {"element patterns of a chemical system", test_chemsys_patterns},
+        {"a chemical system by analogy", test_chemsys_analogues},
         CU_TEST_INFO_NULL,
     };
     return xg_test_run("gen_chem", tests);

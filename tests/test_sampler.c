@@ -765,60 +765,6 @@ static void test_element_pattern(void)
     xg_template_free(tp);
 }
 
-/* A chemical system with an element pattern (issue 17): Fe-S on rock salt with the pattern
- * {0, 1}. The oracle prefers Fe, then O (not in the system), at every site; the classes take
- * the system's two elements, one each, in every crystal. A pattern whose class count is not
- * the system's size is refused (it could not hold the system, or would leave an element out). */
-static void test_chemsys_pattern(void)
-{
-    xg_error err = {0};
-    xg_template *tp = rocksalt_template();
-    CU_ASSERT_PTR_NOT_NULL_FATAL(tp);
-    oracle o;
-    oracle_init(&o, 8);
-    xg_sampler_chem c;
-    memset(&c, 0, sizeof c);
-    unsigned char sys[XG_MAX_Z + 1] = {0};
-    sys[26] = sys[16] = 1;
-    c.allowed = sys;
-    c.nrequired = 2;
-    c.required[0] = 26;
-    c.required[1] = 16;
-    const int two[2] = {0, 1}, one[2] = {0, 0};
-    const xg_sampler_chem *cs[8];
-    const xg_template *tps[8];
-    const int *cls[8];
-    int natoms[8];
-    for (int k = 0; k < 8; k++) {
-        cs[k] = &c;
-        tps[k] = tp;
-        cls[k] = two;
-        natoms[k] = 8;
-    }
-    xg_sampler_opts so;
-    xg_sampler_opts_default(&so);
-    so.steps = 6;
-    so.chem = cs;
-    so.templates = tps;
-    so.orbit_class = cls;
-    xg_structure *out[8];
-    CU_ASSERT_EQUAL_FATAL(xg_sampler_run(&o.noise, oracle_eval, &o, &so, 8, natoms, 4, 0, out,
-                                         NULL, NULL, &err), XG_OK);
-    for (int s = 0; s < 8; s++) {
-        CU_ASSERT(has_type(out[s], 26) && has_type(out[s], 16));
-        CU_ASSERT_EQUAL(distinct_types(out[s]), 2);
-        CU_ASSERT_EQUAL(out[s]->types[0], out[s]->types[3]);
-        CU_ASSERT_EQUAL(out[s]->types[4], out[s]->types[7]);
-        xg_structure_free(out[s]);
-    }
-    for (int k = 0; k < 8; k++)
-        cls[k] = one;
-    CU_ASSERT_EQUAL(xg_sampler_run(&o.noise, oracle_eval, &o, &so, 8, natoms, 4, 0, out, NULL,
-                                   NULL, &err), XG_EINVAL);
-    CU_ASSERT(strstr(err.msg, "exactly as many elements as classes") != NULL);
-    xg_template_free(tp);
-}
-
 int main(void)
 {
     CU_TestInfo tests[] = {
@@ -836,7 +782,6 @@ int main(void)
         {"impossible chemistry refused", test_impossible_chemistry_refused},
         {"chemsys on a template: per orbit", test_chemsys_on_template},
         {"element patterns on a template", test_element_pattern},
-        {"a chemical system on an element pattern", test_chemsys_pattern},
         CU_TEST_INFO_NULL,
     };
     return xg_test_run("sampler", tests);
