@@ -1,5 +1,5 @@
 #!/bin/bash
-# e2e_examples.sh BINARY SOURCE_DIR: the three examples/ scripts end to end on tiny settings
+# e2e_examples.sh BINARY SOURCE_DIR: the four examples/ scripts end to end on tiny settings
 # (4 crystals, 20 steps) with the shipped models, so a change that breaks a documented workflow
 # fails CI; from a copy of the clone's files with no ../shared data (issue 14). Quality is not judged here (scripts/measure_*.sh do that); the plumbing is: every
 # output the examples promise exists, is readable, and honours the element exclusions.
@@ -57,4 +57,18 @@ for run in guided unguided; do
         fail "magnets: an excluded element appears in $run"
     fi
 done
+echo "== chemical_system.sh"
+"$SRC/examples/chemical_system.sh" Li-Mn-O 4 20 "$T/cs" > "$T/cs.log" 2>&1 ||
+    { cat "$T/cs.log"; fail "chemical_system.sh"; }
+[ -f "$T/cs/to_dft/ranking.csv" ] || fail "chemical_system: no ranking.csv"
+grep -q "within 0.1 eV/atom of the M3GNet hull" "$T/cs.log" || fail "chemical_system: no summary line"
+"$X" convert "$T/cs/generated.h5" -o "$T/cs.extxyz" --format extxyz > /dev/null 2>&1 ||
+    fail "chemical_system: generated.h5 unreadable"
+# every crystal has exactly Li, Mn and O
+awk 'NF == 1 && $1 ~ /^[0-9]+$/ { if (seen) print els; els = ""; seen = 1; delete e; next }
+     $1 ~ /^[A-Z][a-z]?$/ && NF >= 4 && !($1 in e) { e[$1] = 1; els = els " " $1 }
+     END { print els }' "$T/cs.extxyz" | while read -r a b c d; do
+    [ -z "$d" ] && [ "$(printf '%s\n' "$a" "$b" "$c" | sort | tr '\n' ' ')" = "Li Mn O " ] ||
+        fail "chemical_system: a crystal of $a $b $c $d, not Li-Mn-O"
+done || exit 1
 echo "e2e_examples: all passed"
