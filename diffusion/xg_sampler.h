@@ -13,7 +13,8 @@
  * With a condition, every network evaluation is done twice, unconditional and conditional, and
  * the outputs are mixed as out_u + gamma (out_c - out_u) (classifier-free guidance) for the
  * coordinate score, the lattice noise and the type logits (the logits with their own gamma when
- * guidance_types is set).
+ * guidance_types is set). With neg_cond the first pass is conditioned on those values instead of
+ * unconditional: guidance then pushes away from them rather than from no condition.
  *
  * Symmetric sampling (DESIGN.md 3.4b): a crystal given a space-group template (xg_template.h)
  * starts from the projection of the prior onto the template's symmetric subspace and is projected
