@@ -67,7 +67,7 @@ cmp -s "$TMP/p1/generated.extxyz" "$TMP/none2/generated.extxyz" \
   || fail "--spacegroup 1 should equal --symmetry none"
 awk -F, 'NR>1 && $6!=1 {bad=1} END {exit bad}' "$TMP/p1/summary.csv" || fail "template column should be 1"
 
-step "element patterns: recorded, switchable, not with hard chemistry"
+step "element patterns: recorded, switchable, analogues for a chemical system"
 "$BIN" generate -n 6 --steps 5 --seed 6 -o "$TMP/pat" --quiet || fail "generate (patterns) failed"
 grep -q '"element_pattern": "training"' "$TMP/pat/summary.json" || fail "default pattern not recorded"
 "$BIN" generate -n 6 --steps 5 --seed 6 --element-pattern free -o "$TMP/free" --quiet \
@@ -81,7 +81,14 @@ grep -q '"class_prior"' "$TMP/free/summary.json" && fail "free patterns have no 
 grep -q '"class_prior": "off"' "$TMP/flat/summary.json" || fail "--class-prior off not recorded"
 cmp -s "$TMP/pat/generated.extxyz" "$TMP/flat/generated.extxyz" && fail "the class prior changed nothing"
 "$BIN" generate -n 2 --steps 3 --chemsys Fe-O -o "$TMP/patchem" --quiet || fail "chemsys failed"
-grep -q '"element_pattern"' "$TMP/patchem/summary.json" && fail "hard chemistry has no pattern"
+# a chemical system takes a training analogue's stoichiometry (recorded as "training"); per
+# orbit with free
+grep -q '"element_pattern": "training"' "$TMP/patchem/summary.json" || fail "chemsys: analogues not recorded"
+"$BIN" generate -n 2 --steps 3 --chemsys Fe-O --element-pattern free -o "$TMP/patchemf" --quiet \
+  || fail "chemsys free failed"
+grep -q '"element_pattern": "free"' "$TMP/patchemf/summary.json" || fail "chemsys: free not recorded"
+"$BIN" generate -n 2 --steps 3 --min-elements 2 -o "$TMP/patmin" --quiet || fail "min-elements failed"
+grep -q '"element_pattern"' "$TMP/patmin/summary.json" && fail "--min-elements alone has no pattern"
 "$BIN" generate -n 2 --steps 3 --symmetry none -o "$TMP/patnone" --quiet || fail "none failed"
 grep -q '"element_pattern"' "$TMP/patnone/summary.json" && fail "--symmetry none has no pattern"
 "$BIN" generate -n 2 --element-pattern trainin -o "$TMP/patbad" 2>"$TMP/err"
