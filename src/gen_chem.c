@@ -613,6 +613,48 @@ static double pair_best(const el_counts *c, const el_counts *m, int *pair)
     return P.best_d;
 }
 
+/* Draws i with weight exp(-(d[i] - dmin) / tau) among the finite d[i]; -1 when none is. */
+static int64_t draw_nearest(const double *d, int64_t n, double dmin, double tau, xg_rng *r)
+{
+    if (!isfinite(dmin))
+        return -1;
+    double total = 0;
+    for (int64_t i = 0; i < n; i++)
+        if (isfinite(d[i]))
+            total += exp(-(d[i] - dmin) / tau);
+    double u = xg_rng_uniform(r) * total;
+    int64_t pick = -1;
+    for (int64_t i = 0; i < n; i++) {
+        if (!isfinite(d[i]))
+            continue;
+        pick = i; /* the last candidate, should rounding leave u above the sum */
+        u -= exp(-(d[i] - dmin) / tau);
+        if (u < 0)
+            break;
+    }
+    return pick;
+}
+
+/* Member pick's template atoms, each orbit's element replaced by its partner among c's in the
+ * best pairing of c with m (m: the member's elements, as member_counts lists them). */
+static void substitute(const el_counts *c, const el_counts *m, const xg_template_table *tab,
+                       int64_t pick, int *types_buf)
+{
+    int pair[XG_HULL_MAX_ELEMENTS], back[XG_HULL_MAX_ELEMENTS];
+    pair_best(c, m, pair);
+    for (int i = 0; i < c->n; i++)
+        back[pair[i]] = c->z[i]; /* member element pair[i] -> element i of c */
+    const xg_template *t = &tab->t[tab->member_template[pick]];
+    const int32_t *mz = tab->member_z + tab->member_start[pick];
+    for (int o = 0; o < t->norbits; o++) {
+        int j = 0;
+        while (m->z[j] != mz[o])
+            j++;
+        for (int a = t->orbit_start[o]; a < t->orbit_start[o + 1]; a++)
+            types_buf[a] = back[j];
+    }
+}
+
 int gen_chem_template_similar(const gen_comp *comp, const xg_template_table *tab,
                               const unsigned char *groups, xg_rng *r, int *types_buf)
 {
@@ -632,40 +674,12 @@ int gen_chem_template_similar(const gen_comp *comp, const xg_template_table *tab
         d[i] = pair_best(&c, &m, NULL);
         dmin = d[i] < dmin ? d[i] : dmin;
     }
-    if (!isfinite(dmin)) {
-        free(d);
-        return -1;
-    }
-    double total = 0;
-    for (int64_t i = 0; i < tab->nmembers; i++)
-        if (isfinite(d[i]))
-            total += exp(-(d[i] - dmin) / GEN_CHEM_SIMILAR_TAU);
-    double u = xg_rng_uniform(r) * total;
-    int64_t pick = -1;
-    for (int64_t i = 0; i < tab->nmembers; i++) {
-        if (!isfinite(d[i]))
-            continue;
-        pick = i; /* the last candidate, should rounding leave u above the sum */
-        u -= exp(-(d[i] - dmin) / GEN_CHEM_SIMILAR_TAU);
-        if (u < 0)
-            break;
-    }
+    int64_t pick = draw_nearest(d, tab->nmembers, dmin, GEN_CHEM_SIMILAR_TAU, r);
     free(d);
-    int pair[XG_HULL_MAX_ELEMENTS];
+    if (pick < 0)
+        return -1;
     member_counts(tab, pick, &m);
-    pair_best(&c, &m, pair);
-    int back[XG_HULL_MAX_ELEMENTS]; /* member element j -> composition element */
-    for (int i = 0; i < c.n; i++)
-        back[pair[i]] = c.z[i];
-    const xg_template *t = &tab->t[tab->member_template[pick]];
-    const int32_t *mz = tab->member_z + tab->member_start[pick];
-    for (int o = 0; o < t->norbits; o++) {
-        int j = 0;
-        while (m.z[j] != mz[o])
-            j++;
-        for (int a = t->orbit_start[o]; a < t->orbit_start[o + 1]; a++)
-            types_buf[a] = back[j];
-    }
+    substitute(&c, &m, tab, pick, types_buf);
     return tab->member_template[pick];
 }
 
@@ -725,22 +739,7 @@ int64_t gen_chem_analogue_draw(const unsigned char *sys, const xg_template_table
         d[i] = pair_best(&c, &m, NULL);
         dmin = d[i] < dmin ? d[i] : dmin;
     }
-    int64_t pick = -1;
-    if (isfinite(dmin)) {
-        double total = 0;
-        for (int64_t i = 0; i < tab->nmembers; i++)
-            if (isfinite(d[i]))
-                total += exp(-(d[i] - dmin) / GEN_CHEM_ANALOGUE_TAU);
-        double u = xg_rng_uniform(rng) * total;
-        for (int64_t i = 0; i < tab->nmembers; i++) {
-            if (!isfinite(d[i]))
-                continue;
-            pick = i; /* the last candidate, should rounding leave u above the sum */
-            u -= exp(-(d[i] - dmin) / GEN_CHEM_ANALOGUE_TAU);
-            if (u < 0)
-                break;
-        }
-    }
+    int64_t pick = draw_nearest(d, tab->nmembers, dmin, GEN_CHEM_ANALOGUE_TAU, rng);
     free(d);
     return pick;
 }
@@ -751,19 +750,7 @@ void gen_chem_analogue_types(const unsigned char *sys, const xg_template_table *
     el_counts c, e;
     system_counts(sys, &c);
     member_elements(tab, m, &e);
-    int pair[XG_HULL_MAX_ELEMENTS], back[XG_HULL_MAX_ELEMENTS];
-    pair_best(&c, &e, pair);
-    for (int i = 0; i < c.n; i++)
-        back[pair[i]] = c.z[i]; /* member element pair[i] -> system element i */
-    const xg_template *t = &tab->t[tab->member_template[m]];
-    const int32_t *mz = tab->member_z + tab->member_start[m];
-    for (int o = 0; o < t->norbits; o++) {
-        int j = 0;
-        while (e.z[j] != mz[o])
-            j++;
-        for (int a = t->orbit_start[o]; a < t->orbit_start[o + 1]; a++)
-            types_buf[a] = back[j];
-    }
+    substitute(&c, &e, tab, m, types_buf);
 }
 
 int gen_chem_setup(const gen_chem_plan *p, uint64_t seed, long k, long natoms_opt,
