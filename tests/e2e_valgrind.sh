@@ -43,6 +43,9 @@ vg gen-elements generate "${G[@]}" --elements Fe,B -o "$TMP/ge"
 vg gen-exclude generate "${G[@]}" --exclude-elements rare-earths,radioactive -o "$TMP/gx"
 vg gen-guided generate "${G[@]}" --model "$MAG" --condition dft_mag_density=0.15 --guidance 2 \
     --exclude-elements rare-earths -o "$TMP/gg"
+vg gen-negative generate "${G[@]}" --model "$MAG" --condition dft_mag_density=0.15 \
+    --negative-condition dft_mag_density=0 --guidance 1 --type-guidance 3 -o "$TMP/gn"
+vg gen-chemsys generate "${G[@]}" --chemsys Li-Mn-O,Fe-Co-N -o "$TMP/gc"
 vg import dataset import --quiet "$FIX/cdvae_small.csv" --props "$FIX/properties_small.csv" \
     -o "$TMP/small.h5"
 vg screen screen "$TMP/g" --reference "$TMP/small.h5" -o "$TMP/s" --quiet
