@@ -143,6 +143,7 @@ typedef struct {
     float *lat;     /* Y + mu as floats for the network */
     float *t;
     float *cond;
+    float *neg;     /* the negative condition per crystal (xg_sampler_opts.neg_cond), or NULL */
     unsigned char *cond_on;
     int *offsets;
     xg_rng *rng;
@@ -163,6 +164,7 @@ static void ws_free(sampler_ws *w)
     free(w->lat);
     free(w->t);
     free(w->cond);
+    free(w->neg);
     free(w->cond_on);
     free(w->offsets);
     free(w->rng);
@@ -184,10 +186,7 @@ static int evaluate(xg_eval_fn eval, void *ctx, const xg_sampler_opts *o, sample
     for (int k = 0; k < M * 3; k++)
         w->xf[k] = (float)w->x[k];
     b->cond_on = w->cond_on;
-    if (o->neg_cond) {
-        for (int k = 0; k < B; k++)
-            memcpy(w->cond + (size_t)k * o->cond_dim, o->neg_cond, sizeof(float) * (size_t)o->cond_dim);
-    }
+    b->cond = o->neg_cond ? w->neg : w->cond; /* the pass guidance pushes away from */
     memset(w->cond_on, o->neg_cond != NULL, (size_t)B);
     int rc = eval(ctx, b, &out, err);
     if (rc)
@@ -202,10 +201,7 @@ static int evaluate(xg_eval_fn eval, void *ctx, const xg_sampler_opts *o, sample
     memcpy(w->coord_u, out.coord, sizeof(float) * (size_t)M * 3);
     memcpy(w->logits_u, out.logits, sizeof(float) * (size_t)M * XG_NUM_TYPES);
     memcpy(w->latout_u, out.lattice, sizeof(float) * (size_t)B * 9);
-    if (o->neg_cond) {
-        for (int k = 0; k < B; k++)
-            memcpy(w->cond + (size_t)k * o->cond_dim, o->cond, sizeof(float) * (size_t)o->cond_dim);
-    }
+    b->cond = w->cond;
     memset(w->cond_on, 1, (size_t)B);
     rc = eval(ctx, b, &out, err);
     if (rc)
@@ -670,13 +666,16 @@ int xg_sampler_run(const xg_noise_params *noise, xg_eval_fn eval, void *eval_ctx
     w.avg = malloc(sizeof(double) * XG_NUM_TYPES);
     if (o->cond) {
         w.cond = malloc(sizeof(float) * (size_t)B * (size_t)o->cond_dim);
+        if (o->neg_cond)
+            w.neg = malloc(sizeof(float) * (size_t)B * (size_t)o->cond_dim);
         w.coord_u = malloc(sizeof(float) * (size_t)M * 3);
         w.logits_u = malloc(sizeof(float) * (size_t)M * XG_NUM_TYPES);
         w.latout_u = malloc(sizeof(float) * (size_t)B * 9);
     }
     if (!w.tokens || !w.x || !w.xf || !w.Y || !w.lat || !w.t || !w.cond_on || !w.offsets ||
         !w.rng || !w.coord || !w.logits || !w.latout || !w.prob || !w.avg ||
-        (o->cond && (!w.cond || !w.coord_u || !w.logits_u || !w.latout_u))) {
+        (o->cond && (!w.cond || !w.coord_u || !w.logits_u || !w.latout_u)) ||
+        (o->neg_cond && !w.neg)) {
         ws_free(&w);
         return xg_error_set(err, XG_ENOMEM, "sampler: out of memory for %d crystals", B);
     }
@@ -696,6 +695,8 @@ int xg_sampler_run(const xg_noise_params *noise, xg_eval_fn eval, void *eval_ctx
             w.Y[9 * b + k] = sd * z[k];
         if (o->cond)
             memcpy(w.cond + (size_t)b * o->cond_dim, o->cond, sizeof(float) * (size_t)o->cond_dim);
+        if (o->neg_cond)
+            memcpy(w.neg + (size_t)b * o->cond_dim, o->neg_cond, sizeof(float) * (size_t)o->cond_dim);
     }
     for (int a = 0; a < M; a++)
         w.tokens[a] = XG_MASK_TOKEN;

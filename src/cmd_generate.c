@@ -206,6 +206,23 @@ static const xg_opt OPTS[] = {
 
 const xg_command_options xg_options_generate = {OPTS, usage_after, NULL};
 
+/* Every one of the n values of option opt is NAME=VALUE; else a message and -1. */
+static int check_conditions(const char *opt, int n, const char *const *args)
+{
+    for (int k = 0; k < n; k++) {
+        const char *v = args[k], *eq = strchr(v, '=');
+        if (!eq || eq == v) {
+            xg_cli_errorf(CMD, "%s expects NAME=VALUE, got '%s'", opt, v);
+            return -1;
+        }
+        if (!eq[1]) {
+            xg_cli_errorf(CMD, "%s '%s' has no value", opt, v);
+            return -1;
+        }
+    }
+    return 0;
+}
+
 static int parse_args(int argc, char **argv, gen_args *a)
 {
     xg_opts_args args;
@@ -219,24 +236,9 @@ static int parse_args(int argc, char **argv, gen_args *a)
         a->chem.csp_types = GEN_CHEM_CSP_NOT_GIVEN;
     if (!xg_opts_given(OPTS, &args, "--csp-templates"))
         a->chem.csp_templates = GEN_CHEM_TPL_NOT_GIVEN;
-    for (int k = 0; k < a->ncond; k++) {
-        const char *v = a->cond_arg[k], *eq = strchr(v, '=');
-        if (!eq || eq == v) {
-            xg_cli_errorf(CMD, "--condition expects NAME=VALUE, got '%s'", v);
-            return -1;
-        }
-        if (!eq[1]) {
-            xg_cli_errorf(CMD, "--condition '%s' has no value", v);
-            return -1;
-        }
-    }
-    for (int k = 0; k < a->nneg; k++) {
-        const char *v = a->neg_arg[k], *eq = strchr(v, '=');
-        if (!eq || eq == v || !eq[1]) {
-            xg_cli_errorf(CMD, "--negative-condition expects NAME=VALUE, got '%s'", v);
-            return -1;
-        }
-    }
+    if (check_conditions("--condition", a->ncond, a->cond_arg) ||
+        check_conditions("--negative-condition", a->nneg, a->neg_arg))
+        return -1;
     if (a->nneg > 0 && a->ncond == 0) {
         xg_cli_errorf(CMD, "--negative-condition needs --condition (it replaces values of the "
                            "condition guidance steers toward)");
